@@ -1,0 +1,24 @@
+/* Per-CPU packet counters, indexed by enum weir_metric. */
+#ifndef WEIR_ABI_METRICS_H
+#define WEIR_ABI_METRICS_H
+
+#include <linux/types.h>
+
+#define WEIR_METRICS_MAP_NAME "weir_metrics"
+
+enum weir_metric {
+	WEIR_METRIC_LOCAL_DELIVERY = 0,	/* redirected into a pod on this node */
+	WEIR_METRIC_TO_STACK = 1,	/* handed to the node's stack (host or remote) */
+	WEIR_METRIC_ARP_REPLY = 2,
+	WEIR_METRIC_ND_REPLY = 3,
+	WEIR_METRIC_TTL_EXCEEDED = 4,	/* left to the stack to answer with ICMP */
+	WEIR_METRIC_PARSE_ERROR = 5,
+	WEIR_METRIC_MAX = 32,
+};
+
+struct weir_metric_value {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#endif

@@ -1,0 +1,109 @@
+/* Delivery to endpoints on this node: a pod is entered through bpf_redirect_peer, skipping the
+ * node's routing and the backlog queue; everything else goes to the stack. */
+#ifndef WEIR_BPF_DELIVERY_H
+#define WEIR_BPF_DELIVERY_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpf/abi/endpoint.h"
+#include "bpf/lib/eth.h"
+#include "bpf/lib/maps.h"
+
+static __always_inline struct weir_endpoint_value *lookup_endpoint_v4(__be32 addr)
+{
+	struct weir_endpoint_key key = {.family = WEIR_FAMILY_IPV4};
+
+	key.addr.v4 = addr;
+	return bpf_map_lookup_elem(&weir_endpoints, &key);
+}
+
+static __always_inline struct weir_endpoint_value *lookup_endpoint_v6(const struct in6_addr *addr)
+{
+	struct weir_endpoint_key key = {.family = WEIR_FAMILY_IPV6};
+
+	__builtin_memcpy(key.addr.v6, addr->in6_u.u6_addr32, sizeof(key.addr.v6));
+	return bpf_map_lookup_elem(&weir_endpoints, &key);
+}
+
+/* A routed hop: the TTL goes down as it would through the node's stack. Returns false when the
+ * packet must not be forwarded (the stack then answers with ICMP time exceeded). */
+static __always_inline bool decrement_ttl_v4(struct __sk_buff *skb)
+{
+	struct iphdr *ip4 = (void *)(long)skb->data + sizeof(struct ethhdr);
+
+	if ((void *)(ip4 + 1) > (void *)(long)skb->data_end || ip4->ttl <= 1)
+		return false;
+	/* The TTL shares a 16-bit checksum word with the protocol. */
+	__u16 old_word = bpf_htons((__u16)ip4->ttl << 8 | ip4->protocol);
+	__u16 new_word = bpf_htons((__u16)(ip4->ttl - 1) << 8 | ip4->protocol);
+
+	ip4->ttl--;
+	return bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, check), old_word,
+				   new_word, sizeof(__u16)) == 0;
+}
+
+static __always_inline bool decrement_hop_limit_v6(struct __sk_buff *skb)
+{
+	struct ipv6hdr *ip6 = (void *)(long)skb->data + sizeof(struct ethhdr);
+
+	if ((void *)(ip6 + 1) > (void *)(long)skb->data_end || ip6->hop_limit <= 1)
+		return false;
+	ip6->hop_limit--;
+	return true;
+}
+
+static __always_inline int redirect_to_pod(struct __sk_buff *skb, const struct weir_endpoint_value *ep)
+{
+	struct ethhdr *eth = parse_eth(skb);
+
+	if (!eth)
+		return TC_ACT_SHOT;
+	__builtin_memcpy(eth->h_dest, ep->pod_mac, ETH_ALEN);
+	copy_mac(eth->h_source, gateway_mac);
+	count(WEIR_METRIC_LOCAL_DELIVERY, skb);
+	return bpf_redirect_peer(ep->host_ifindex, 0);
+}
+
+static __always_inline int deliver_v4(struct __sk_buff *skb, __be32 daddr)
+{
+	struct weir_endpoint_value *ep = lookup_endpoint_v4(daddr);
+
+	if (!ep || !(ep->flags & WEIR_ENDPOINT_LOCAL_POD)) {
+		count(WEIR_METRIC_TO_STACK, skb);
+		return TC_ACT_OK;
+	}
+	struct weir_endpoint_value target = *ep;
+
+	if (!decrement_ttl_v4(skb)) {
+		count(WEIR_METRIC_TTL_EXCEEDED, skb);
+		return TC_ACT_OK;
+	}
+	return redirect_to_pod(skb, &target);
+}
+
+static __always_inline int deliver_v6(struct __sk_buff *skb, const struct in6_addr *daddr)
+{
+	struct weir_endpoint_value *ep = lookup_endpoint_v6(daddr);
+
+	if (!ep || !(ep->flags & WEIR_ENDPOINT_LOCAL_POD)) {
+		count(WEIR_METRIC_TO_STACK, skb);
+		return TC_ACT_OK;
+	}
+	struct weir_endpoint_value target = *ep;
+
+	if (!decrement_hop_limit_v6(skb)) {
+		count(WEIR_METRIC_TTL_EXCEEDED, skb);
+		return TC_ACT_OK;
+	}
+	return redirect_to_pod(skb, &target);
+}
+
+#endif

@@ -1,0 +1,188 @@
+#include "cni/commands.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "cni/error.h"
+#include "cni/ipam/allocator.h"
+#include "cni/ipam/delegate.h"
+#include "cni/ipam/file_store.h"
+#include "cni/result.h"
+#include "cni/version.h"
+#include "cni/wiring.h"
+#include "lib/datapath.h"
+#include "spdlog/spdlog.h"
+
+namespace weir::cni {
+namespace {
+
+ipam::AllocationOwner OwnerOf(const CniEnv& env) { return {env.container_id, env.ifname}; }
+
+ipam::DelegateCall Delegate(const CniEnv& env, const NetConfig& config, std::string command) {
+  return {config.ipam_type, env.path, std::move(command), config.raw};
+}
+
+// The pod's addresses, from the built-in allocator or the delegated IPAM plugin. `undo` releases them.
+struct Addresses {
+  std::vector<IpAddress> addresses;
+  Dns dns;
+};
+
+absl::StatusOr<Addresses> AllocateAddresses(const CniEnv& env, const NetConfig& config) {
+  Addresses out;
+  if (config.delegates_ipam()) {
+    auto result = ipam::DelegateAdd(Delegate(env, config, "ADD"));
+    if (!result.ok()) return result.status();
+    for (const IpConfig& ip : result->ips) out.addresses.push_back(ip.address.address());
+    out.dns = result->dns;
+    return out;
+  }
+  ipam::FileStore store(config.data_dir);
+  ipam::Allocator allocator(config.name, config.pod_cidrs, store);
+  auto allocated = allocator.Allocate(OwnerOf(env));
+  if (!allocated.ok()) return allocated.status();
+  for (const ipam::AllocatedAddress& a : *allocated) out.addresses.push_back(a.address);
+  return out;
+}
+
+absl::Status ReleaseAddresses(const CniEnv& env, const NetConfig& config) {
+  if (config.delegates_ipam()) return ipam::RunDelegate(Delegate(env, config, "DEL")).status();
+  ipam::FileStore store(config.data_dir);
+  return ipam::Allocator(config.name, config.pod_cidrs, store).Release(OwnerOf(env)).status();
+}
+
+absl::Status RequireDatapath(const NetConfig& config, CniCode code) {
+  if (DatapathPinned(PinLayout{config.bpf_root})) return absl::OkStatus();
+  return CniError(code, absl::StrCat("weir-agent has not loaded the datapath under ", config.bpf_root,
+                                     " yet; is the weir-agent running on this node?"));
+}
+
+Result BuildResult(const CniEnv& env, const NetConfig& config, const WiredPod& wired,
+                   const std::vector<IpAddress>& addresses, const Dns& ipam_dns) {
+  Result result = config.prev_result.value_or(Result{});
+  int pod_index = static_cast<int>(result.interfaces.size()) + 1;
+  result.interfaces.push_back({.name = wired.host_ifname, .mac = FormatMac(wired.host_mac),
+                               .mtu = config.mtu});
+  result.interfaces.push_back({.name = env.ifname, .mac = FormatMac(wired.pod_mac), .mtu = config.mtu,
+                               .sandbox = env.netns});
+  bool has_v4 = false, has_v6 = false;
+  for (const IpAddress& address : addresses) {
+    IpAddress gateway = *IpAddress::Parse(address.is_v4() ? kGatewayV4 : kGatewayV6);
+    result.ips.push_back({.address = IpPrefix(address, address.bit_length()), .gateway = gateway,
+                          .interface = pod_index});
+    (address.is_v4() ? has_v4 : has_v6) = true;
+  }
+  if (has_v4) result.routes.push_back({.dst = *IpPrefix::Parse("0.0.0.0/0"), .gw = *IpAddress::Parse(kGatewayV4)});
+  if (has_v6) result.routes.push_back({.dst = *IpPrefix::Parse("::/0"), .gw = *IpAddress::Parse(kGatewayV6)});
+  result.dns = !config.dns.empty() ? config.dns : (!ipam_dns.empty() ? ipam_dns : result.dns);
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> CmdAdd(const CniEnv& env, const NetConfig& config) {
+  if (absl::Status s = RequireDatapath(config, CniCode::kTryAgainLater); !s.ok()) return s;
+  auto addresses = AllocateAddresses(env, config);
+  if (!addresses.ok()) return addresses.status();
+
+  auto host = Netlink::Open();
+  if (!host.ok()) return host.status();
+  Wiring wiring(*host, PinLayout{config.bpf_root});
+  auto wired = wiring.Add(PodWiring{.container_id = env.container_id, .ifname = env.ifname,
+                                    .netns_path = env.netns, .addresses = addresses->addresses,
+                                    .mtu = static_cast<uint32_t>(config.mtu)});
+  if (!wired.ok()) {
+    if (absl::Status undo = ReleaseAddresses(env, config); !undo.ok()) {
+      spdlog::error("releasing the addresses of failed ADD {}: {}", env.container_id, undo.ToString());
+    }
+    return wired.status();
+  }
+  spdlog::info("ADD {} {}: {} via {}", env.container_id, env.ifname, addresses->addresses.front().ToString(),
+               wired->host_ifname);
+  return ResultJson(BuildResult(env, config, *wired, addresses->addresses, addresses->dns), config.cni_version);
+}
+
+absl::Status CmdDel(const CniEnv& env, const NetConfig& config) {
+  auto host = Netlink::Open();
+  if (!host.ok()) return host.status();
+  Wiring wiring(*host, PinLayout{config.bpf_root});
+  absl::Status result = wiring.Remove(env.container_id, env.ifname);
+  // Addresses are released even when unwiring stumbled, so that a pod that is gone frees them.
+  result.Update(ReleaseAddresses(env, config));
+  spdlog::info("DEL {} {}: {}", env.container_id, env.ifname, result.ok() ? "ok" : result.ToString());
+  return result;
+}
+
+absl::Status CmdCheck(const CniEnv& env, const NetConfig& config) {
+  if (!config.prev_result) {
+    return CniError(CniCode::kInvalidNetworkConfig, "CHECK needs the prevResult of the ADD it checks");
+  }
+  if (absl::Status s = RequireDatapath(config, CniCode::kPluginNotAvailable); !s.ok()) return s;
+  std::vector<IpAddress> expected;
+  for (const IpConfig& ip : config.prev_result->ips) {
+    if (ip.interface && *ip.interface >= 0 && *ip.interface < (int)config.prev_result->interfaces.size() &&
+        config.prev_result->interfaces[*ip.interface].name == env.ifname &&
+        config.prev_result->interfaces[*ip.interface].sandbox == env.netns) {
+      expected.push_back(ip.address.address());
+    }
+  }
+  if (config.delegates_ipam()) {
+    if (auto checked = ipam::RunDelegate(Delegate(env, config, "CHECK")); !checked.ok()) return checked.status();
+  } else {
+    ipam::FileStore store(config.data_dir);
+    auto held = ipam::Allocator(config.name, config.pod_cidrs, store).Lookup(OwnerOf(env));
+    if (!held.ok()) return held.status();
+    std::set<IpAddress> held_set;
+    for (const auto& a : *held) held_set.insert(a.address);
+    for (const IpAddress& address : expected) {
+      if (!held_set.count(address)) {
+        return CniError(CniCode::kInternal, absl::StrCat(address.ToString(), " is not allocated to ",
+                                                         env.container_id, "/", env.ifname));
+      }
+    }
+  }
+  auto host = Netlink::Open();
+  if (!host.ok()) return host.status();
+  Wiring wiring(*host, PinLayout{config.bpf_root});
+  absl::Status checked = wiring.Check(PodWiring{.container_id = env.container_id, .ifname = env.ifname,
+                                                .netns_path = env.netns, .addresses = expected,
+                                                .mtu = static_cast<uint32_t>(config.mtu)});
+  if (!checked.ok()) return WrapCniError(checked, CniCode::kInternal, "CHECK");
+  return absl::OkStatus();
+}
+
+absl::Status CmdStatus(const CniEnv& env, const NetConfig& config) {
+  if (absl::Status s = RequireDatapath(config, CniCode::kPluginNotAvailable); !s.ok()) return s;
+  if (config.delegates_ipam() && VersionAtLeast(config.cni_version, "1.1.0")) {
+    return ipam::RunDelegate(Delegate(env, config, "STATUS")).status();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CmdGc(const CniEnv& env, const NetConfig& config) {
+  std::vector<ipam::AllocationOwner> valid;
+  for (const ValidAttachment& a : config.valid_attachments.value_or(std::vector<ValidAttachment>{})) {
+    valid.push_back({a.container_id, a.ifname});
+  }
+  auto host = Netlink::Open();
+  if (!host.ok()) return host.status();
+  Wiring wiring(*host, PinLayout{config.bpf_root});
+  absl::Status result;
+  if (config.delegates_ipam()) {
+    result.Update(ipam::RunDelegate(Delegate(env, config, "GC")).status());
+  } else {
+    ipam::FileStore store(config.data_dir);
+    auto released = ipam::Allocator(config.name, config.pod_cidrs, store).Gc(valid);
+    if (!released.ok()) return released.status();
+    std::set<ipam::AllocationOwner> owners;
+    for (const ipam::Allocation& a : *released) owners.insert(a.owner);
+    for (const ipam::AllocationOwner& owner : owners) {
+      spdlog::info("GC {} {}", owner.container_id, owner.ifname);
+      result.Update(wiring.Remove(owner.container_id, owner.ifname));
+    }
+  }
+  result.Update(wiring.RemoveStaleLinks());
+  return result;
+}
+
+}  // namespace weir::cni

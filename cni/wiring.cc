@@ -1,0 +1,216 @@
+#include "cni/wiring.h"
+
+#include <bpf/bpf.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cni/error.h"
+#include "lib/endpoint_map.h"
+#include "lib/errno_status.h"
+#include "lib/tc_attach.h"
+#include "lib/unique_fd.h"
+
+namespace weir::cni {
+namespace {
+
+// FNV-1a: stable across builds and machines, unlike std::hash.
+uint64_t Fnv1a(absl::string_view text) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 0x100000001b3ull;
+  }
+  return hash;
+}
+
+IpPrefix HostPrefix(const IpAddress& address) { return IpPrefix(address, address.bit_length()); }
+
+IpAddress Gateway(IpFamily family) {
+  return *IpAddress::Parse(family == IpFamily::kV4 ? kGatewayV4 : kGatewayV6);
+}
+
+// Duplicate address detection would hold a pod's IPv6 addresses back for a second or more; the
+// addresses are ours alone, so it is switched off on both ends.
+absl::Status DisableDad(const std::string& ifname) {
+  std::ofstream out("/proc/sys/net/ipv6/conf/" + ifname + "/accept_dad");
+  if (!out) return absl::OkStatus();  // IPv6 disabled in this namespace: nothing to wait for
+  out << "0";
+  return absl::OkStatus();
+}
+
+absl::Status ConfigurePodSide(Netlink& pod, const PodWiring& wiring, int pod_ifindex) {
+  if (absl::Status s = pod.SetLinkUp(pod_ifindex); !s.ok()) return s;
+  for (const IpAddress& address : wiring.addresses) {
+    if (absl::Status s = pod.AddAddress(pod_ifindex, HostPrefix(address)); !s.ok()) return s;
+  }
+  bool has_v4 = false, has_v6 = false;
+  for (const IpAddress& address : wiring.addresses) (address.is_v4() ? has_v4 : has_v6) = true;
+  if (has_v4) {
+    IpAddress gateway = Gateway(IpFamily::kV4);
+    RouteSpec to_gateway{.destination = HostPrefix(gateway), .output_ifindex = pod_ifindex};
+    if (absl::Status s = pod.AddRoute(to_gateway); !s.ok()) return s;
+    RouteSpec default_route{.destination = *IpPrefix::Parse("0.0.0.0/0"), .gateway = gateway,
+                            .output_ifindex = pod_ifindex, .onlink = true};
+    if (absl::Status s = pod.AddRoute(default_route); !s.ok()) return s;
+  }
+  if (has_v6) {
+    RouteSpec default_route{.destination = *IpPrefix::Parse("::/0"), .gateway = Gateway(IpFamily::kV6),
+                            .output_ifindex = pod_ifindex};
+    if (absl::Status s = pod.AddRoute(default_route); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string HostInterfaceName(const std::string& container_id, const std::string& ifname) {
+  return absl::StrFormat("weir%011x", Fnv1a(absl::StrCat(container_id, "/", ifname)) & 0xfffffffffffull);
+}
+
+uint64_t PodId(const std::string& container_id, const std::string& ifname) {
+  return Fnv1a(absl::StrCat(container_id, "/", ifname));
+}
+
+absl::StatusOr<WiredPod> Wiring::Add(const PodWiring& pod) {
+  auto pod_ns = NetNs::Open(pod.netns_path);
+  if (!pod_ns.ok()) {
+    return CniError(CniCode::kInvalidEnv, absl::StrCat("CNI_NETNS ", pod.netns_path, " is not usable"),
+                    pod_ns.status().ToString());
+  }
+  auto wired = AddSteps(pod, *pod_ns);
+  if (!wired.ok()) {
+    // Deleting the host end takes the pod end, both ends' addresses and routes with it.
+    (void)Remove(pod.container_id, pod.ifname);
+  }
+  return wired;
+}
+
+absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod_ns) {
+  auto pod_netlink = Netlink::OpenIn(pod_ns);
+  if (!pod_netlink.ok()) return pod_netlink.status();
+  if (pod_netlink->GetLink(pod.ifname).ok()) {
+    return CniError(CniCode::kInterfaceExists,
+                    absl::StrCat("interface ", pod.ifname, " already exists in ", pod.netns_path));
+  }
+  WiredPod wired{.host_ifname = HostInterfaceName(pod.container_id, pod.ifname), .host_mac = kGatewayMac};
+  if (host_.GetLink(wired.host_ifname).ok()) {
+    return CniError(CniCode::kInterfaceExists,
+                    absl::StrCat("host interface ", wired.host_ifname, " for container ", pod.container_id,
+                                 " already exists: DEL it first"));
+  }
+  if (absl::Status s = host_.CreateVethPair(wired.host_ifname, pod.ifname, pod_ns, pod.mtu, kGatewayMac);
+      !s.ok()) {
+    return s;
+  }
+
+  auto pod_link = pod_netlink->GetLink(pod.ifname);
+  if (!pod_link.ok()) return pod_link.status();
+  wired.pod_mac = pod_link->mac;
+  if (absl::Status s = pod_ns.Run([&] { return DisableDad(pod.ifname); }); !s.ok()) return s;
+  if (absl::Status s = ConfigurePodSide(*pod_netlink, pod, pod_link->index); !s.ok()) return s;
+
+  auto host_link = host_.GetLink(wired.host_ifname);
+  if (!host_link.ok()) return host_link.status();
+  wired.host_ifindex = host_link->index;
+  if (absl::Status s = DisableDad(wired.host_ifname); !s.ok()) return s;
+  if (absl::Status s = host_.SetLinkUp(wired.host_ifindex); !s.ok()) return s;
+  for (const IpAddress& address : pod.addresses) {
+    RouteSpec to_pod{.destination = HostPrefix(address), .output_ifindex = wired.host_ifindex};
+    if (absl::Status s = host_.AddRoute(to_pod); !s.ok()) return s;
+  }
+
+  UniqueFd program(bpf_obj_get(layout_.from_pod_program().c_str()));
+  if (!program.valid()) {
+    return CniError(CniCode::kDatapathNotReady,
+                    absl::StrCat("weir-agent has not pinned its programs under ", layout_.root),
+                    ErrnoStatus(errno, layout_.from_pod_program()).ToString());
+  }
+  if (absl::Status s = AttachTc(wired.host_ifindex, TcDirection::kIngress, program.get(),
+                                layout_.link(wired.host_ifname));
+      !s.ok()) {
+    return s;
+  }
+
+  auto endpoints = EndpointMap::OpenPinned(layout_.endpoints_map());
+  if (!endpoints.ok()) return endpoints.status();
+  for (const IpAddress& address : pod.addresses) {
+    Endpoint endpoint{.address = address, .host_ifindex = wired.host_ifindex, .pod_mac = wired.pod_mac,
+                      .flags = WEIR_ENDPOINT_LOCAL_POD, .pod_id = PodId(pod.container_id, pod.ifname)};
+    if (absl::Status s = endpoints->Upsert(endpoint); !s.ok()) return s;
+  }
+  return wired;
+}
+
+absl::Status Wiring::Remove(const std::string& container_id, const std::string& ifname) {
+  std::string host_ifname = HostInterfaceName(container_id, ifname);
+  absl::Status result;
+  // Entries are found by owner, not by address: DEL may come without a result to read addresses
+  // from, and an address released earlier may already belong to another pod.
+  if (auto endpoints = EndpointMap::OpenPinned(layout_.endpoints_map()); endpoints.ok()) {
+    if (auto all = endpoints->List(); all.ok()) {
+      for (const Endpoint& endpoint : *all) {
+        if (endpoint.pod_id == PodId(container_id, ifname)) result.Update(endpoints->Remove(endpoint.address));
+      }
+    }
+  }
+  result.Update(DetachTc(layout_.link(host_ifname)));
+  absl::Status deleted = host_.DeleteLink(host_ifname);
+  if (!deleted.ok() && !absl::IsNotFound(deleted)) result.Update(deleted);
+  return result;
+}
+
+absl::Status Wiring::RemoveStaleLinks() {
+  std::error_code ec;
+  absl::Status result;
+  for (const auto& entry : std::filesystem::directory_iterator(layout_.links_dir(), ec)) {
+    std::string ifname = entry.path().filename();
+    if (absl::IsNotFound(host_.GetLink(ifname).status())) result.Update(DetachTc(entry.path()));
+  }
+  return result;
+}
+
+absl::Status Wiring::Check(const PodWiring& pod) {
+  std::string host_ifname = HostInterfaceName(pod.container_id, pod.ifname);
+  auto host_link = host_.GetLink(host_ifname);
+  if (!host_link.ok()) return absl::NotFoundError(absl::StrCat("host interface ", host_ifname, " is missing"));
+  if (!host_link->up) return absl::FailedPreconditionError(absl::StrCat(host_ifname, " is down"));
+
+  auto pod_ns = NetNs::Open(pod.netns_path);
+  if (!pod_ns.ok()) return pod_ns.status();
+  auto pod_netlink = Netlink::OpenIn(*pod_ns);
+  if (!pod_netlink.ok()) return pod_netlink.status();
+  auto pod_link = pod_netlink->GetLink(pod.ifname);
+  if (!pod_link.ok()) return absl::NotFoundError(absl::StrCat(pod.ifname, " is missing in ", pod.netns_path));
+  if (pod_link->mtu != pod.mtu) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s has MTU %d, expected %d", pod.ifname, pod_link->mtu, pod.mtu));
+  }
+  auto pod_addresses = pod_netlink->ListAddresses(pod_link->index);
+  if (!pod_addresses.ok()) return pod_addresses.status();
+  auto endpoints = EndpointMap::OpenPinned(layout_.endpoints_map());
+  if (!endpoints.ok()) return endpoints.status();
+  for (const IpAddress& address : pod.addresses) {
+    bool assigned = false;
+    for (const IpPrefix& prefix : *pod_addresses) assigned |= prefix.address() == address;
+    if (!assigned) return absl::NotFoundError(absl::StrCat(address.ToString(), " is not on ", pod.ifname));
+    auto endpoint = endpoints->Lookup(address);
+    if (!endpoint.ok() || endpoint->host_ifindex != host_link->index) {
+      return absl::NotFoundError(absl::StrCat("endpoint ", address.ToString(), " is not in the datapath"));
+    }
+    auto host_routes = host_.ListRoutes(host_link->index, address.family());
+    if (!host_routes.ok()) return host_routes.status();
+    bool routed = false;
+    for (const RouteSpec& route : *host_routes) routed |= route.destination == HostPrefix(address);
+    if (!routed) return absl::NotFoundError(absl::StrCat("no host route to ", address.ToString()));
+  }
+  if (access(layout_.link(host_ifname).c_str(), F_OK) != 0) {
+    return absl::NotFoundError(absl::StrCat("no program attached to ", host_ifname));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace weir::cni

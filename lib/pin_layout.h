@@ -1,0 +1,27 @@
+// Where weir's pinned objects live under the configurable bpffs directory. The agent creates them;
+// the CNI plugin and weirctl open them. Several simulated nodes on one machine use different roots.
+#pragma once
+
+#include <string>
+
+#include "bpf/abi/endpoint.h"
+#include "bpf/abi/metrics.h"
+
+namespace weir {
+
+struct PinLayout {
+  std::string root;  // e.g. /sys/fs/bpf/weir
+
+  // Maps are pinned by libbpf under their own names (LIBBPF_PIN_BY_NAME), directly in `root`.
+  std::string map(const char* map_name) const { return root + "/" + map_name; }
+  std::string endpoints_map() const { return map(WEIR_ENDPOINTS_MAP_NAME); }
+  std::string metrics_map() const { return map(WEIR_METRICS_MAP_NAME); }
+  std::string programs_dir() const { return root + "/progs"; }
+  std::string program(const std::string& name) const { return programs_dir() + "/" + name; }
+  std::string from_pod_program() const { return program("from_pod"); }
+  // One link per attached interface, so that attachments outlive the process that made them.
+  std::string links_dir() const { return root + "/links"; }
+  std::string link(const std::string& ifname) const { return links_dir() + "/" + ifname; }
+};
+
+}  // namespace weir

@@ -1,0 +1,162 @@
+#include "privileged/packets.h"
+
+#include <arpa/inet.h>
+
+#include "absl/strings/str_format.h"
+
+namespace weir::testing {
+namespace {
+
+IpAddress Ip(const std::string& text) { return *IpAddress::Parse(text); }
+
+void Put16(Bytes& b, uint16_t v) {
+  b.push_back(v >> 8);
+  b.push_back(v & 0xff);
+}
+void PutMac(Bytes& b, const MacAddress& mac) { b.insert(b.end(), mac.begin(), mac.end()); }
+void PutIp(Bytes& b, const IpAddress& ip) {
+  b.insert(b.end(), ip.bytes().begin(), ip.bytes().begin() + ip.byte_length());
+}
+
+uint32_t SumWords(const uint8_t* data, size_t len, uint32_t sum = 0) {
+  for (size_t i = 0; i + 1 < len; i += 2) sum += (data[i] << 8) | data[i + 1];
+  if (len % 2) sum += data[len - 1] << 8;
+  return sum;
+}
+uint16_t Fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+void Ethernet(Bytes& b, const MacAddress& dst, const MacAddress& src, uint16_t proto) {
+  PutMac(b, dst);
+  PutMac(b, src);
+  Put16(b, proto);
+}
+
+const uint8_t kUdpPayload[] = {0, 1, 2, 3, 4, 5, 6, 7};
+
+void Udp(Bytes& b) {
+  Put16(b, 40000);
+  Put16(b, 8080);
+  Put16(b, 8 + sizeof(kUdpPayload));
+  Put16(b, 0);  // no checksum: the programs under test do not touch L4
+  b.insert(b.end(), std::begin(kUdpPayload), std::end(kUdpPayload));
+}
+
+void Ipv6Header(Bytes& b, const IpAddress& src, const IpAddress& dst, uint16_t payload_len, uint8_t next,
+                uint8_t hop_limit) {
+  b.insert(b.end(), {0x60, 0, 0, 0});
+  Put16(b, payload_len);
+  b.push_back(next);
+  b.push_back(hop_limit);
+  PutIp(b, src);
+  PutIp(b, dst);
+}
+
+// ICMPv6 checksum over the pseudo header and the message starting at `offset`.
+void FillIcmp6Checksum(Bytes& b, size_t ip_offset, size_t icmp_offset) {
+  uint32_t sum = SumWords(&b[ip_offset + 8], 32);
+  uint32_t len = b.size() - icmp_offset;
+  sum += len >> 16;
+  sum += len & 0xffff;
+  sum += 58;
+  sum = SumWords(&b[icmp_offset], len, sum);
+  uint16_t csum = Fold(sum);
+  b[icmp_offset + 2] = csum >> 8;
+  b[icmp_offset + 3] = csum & 0xff;
+}
+
+}  // namespace
+
+Bytes Ipv4Udp(const L2& l2, const std::string& src, const std::string& dst, uint8_t ttl) {
+  Bytes b;
+  Ethernet(b, l2.dst, l2.src, 0x0800);
+  size_t ip = b.size();
+  b.insert(b.end(), {0x45, 0});
+  Put16(b, 20 + 8 + sizeof(kUdpPayload));
+  b.insert(b.end(), {0x12, 0x34, 0x40, 0, ttl, 17, 0, 0});
+  PutIp(b, Ip(src));
+  PutIp(b, Ip(dst));
+  uint16_t csum = Fold(SumWords(&b[ip], 20));
+  b[ip + 10] = csum >> 8;
+  b[ip + 11] = csum & 0xff;
+  Udp(b);
+  return b;
+}
+
+Bytes Ipv6Udp(const L2& l2, const std::string& src, const std::string& dst, uint8_t hop_limit) {
+  Bytes b;
+  Ethernet(b, l2.dst, l2.src, 0x86dd);
+  Ipv6Header(b, Ip(src), Ip(dst), 8 + sizeof(kUdpPayload), 17, hop_limit);
+  Udp(b);
+  return b;
+}
+
+static Bytes Arp(uint16_t op, const MacAddress& eth_dst, const MacAddress& sha, const std::string& sip,
+                 const MacAddress& tha, const std::string& tip) {
+  Bytes b;
+  Ethernet(b, eth_dst, sha, 0x0806);
+  Put16(b, 1);
+  Put16(b, 0x0800);
+  b.push_back(6);
+  b.push_back(4);
+  Put16(b, op);
+  PutMac(b, sha);
+  PutIp(b, Ip(sip));
+  PutMac(b, tha);
+  PutIp(b, Ip(tip));
+  return b;
+}
+
+Bytes ArpRequest(const MacAddress& sender_mac, const std::string& sender_ip, const std::string& target_ip) {
+  return Arp(1, MacAddress{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, sender_mac, sender_ip, MacAddress{}, target_ip);
+}
+
+Bytes ArpReply(const MacAddress& sender_mac, const std::string& sender_ip, const MacAddress& target_mac,
+               const std::string& target_ip) {
+  return Arp(2, target_mac, sender_mac, sender_ip, target_mac, target_ip);
+}
+
+Bytes NeighborSolicit(const MacAddress& sender_mac, const std::string& sender_ip, const std::string& target,
+                      bool with_option) {
+  Bytes b;
+  Ethernet(b, MacAddress{0x33, 0x33, 0xff, 0, 0, 1}, sender_mac, 0x86dd);
+  size_t ip = b.size();
+  uint16_t len = with_option ? 32 : 24;
+  Ipv6Header(b, Ip(sender_ip), Ip("ff02::1:ff00:1"), len, 58, 255);
+  size_t icmp = b.size();
+  b.insert(b.end(), {135, 0, 0, 0, 0, 0, 0, 0});
+  PutIp(b, Ip(target));
+  if (with_option) {
+    b.insert(b.end(), {1, 1});
+    PutMac(b, sender_mac);
+  }
+  FillIcmp6Checksum(b, ip, icmp);
+  return b;
+}
+
+Bytes NeighborAdvert(const MacAddress& gateway_mac, const std::string& target, const MacAddress& dst_mac,
+                     const std::string& dst_ip) {
+  Bytes b;
+  Ethernet(b, dst_mac, gateway_mac, 0x86dd);
+  size_t ip = b.size();
+  Ipv6Header(b, Ip(target), Ip(dst_ip), 32, 58, 255);
+  size_t icmp = b.size();
+  b.insert(b.end(), {136, 0, 0, 0, 0xe0, 0, 0, 0});
+  PutIp(b, Ip(target));
+  b.insert(b.end(), {2, 1});
+  PutMac(b, gateway_mac);
+  FillIcmp6Checksum(b, ip, icmp);
+  return b;
+}
+
+std::string Hex(const Bytes& bytes) {
+  std::string out;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    absl::StrAppendFormat(&out, "%02x%s", bytes[i], (i % 16 == 15) ? "\n" : " ");
+  }
+  return out;
+}
+
+}  // namespace weir::testing

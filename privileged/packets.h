@@ -1,0 +1,34 @@
+// Builds the test packets for the BPF_PROG_TEST_RUN tables, with correct checksums, so that an
+// expected output is written the same way as an input.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lib/ip.h"
+#include "lib/netlink.h"
+
+namespace weir::testing {
+
+using Bytes = std::vector<uint8_t>;
+
+struct L2 {
+  MacAddress src{};
+  MacAddress dst{};
+};
+
+Bytes Ipv4Udp(const L2& l2, const std::string& src, const std::string& dst, uint8_t ttl = 64);
+Bytes Ipv6Udp(const L2& l2, const std::string& src, const std::string& dst, uint8_t hop_limit = 64);
+Bytes ArpRequest(const MacAddress& sender_mac, const std::string& sender_ip, const std::string& target_ip);
+Bytes ArpReply(const MacAddress& sender_mac, const std::string& sender_ip, const MacAddress& target_mac,
+               const std::string& target_ip);
+// A neighbour solicitation with the source link-layer option; `with_option` false leaves it out.
+Bytes NeighborSolicit(const MacAddress& sender_mac, const std::string& sender_ip, const std::string& target,
+                      bool with_option = true);
+Bytes NeighborAdvert(const MacAddress& gateway_mac, const std::string& target, const MacAddress& dst_mac,
+                     const std::string& dst_ip);
+
+std::string Hex(const Bytes& bytes);
+
+}  // namespace weir::testing

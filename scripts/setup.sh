@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything weir needs to build, test and benchmark, idempotently and without prompts.
+# Debian packages only, plus upstream CNI tools built from their published Go modules (cached outside
+# the repo, in WEIR_TOOLS_DIR).
+set -euo pipefail
+
+WEIR_TOOLS_DIR="${WEIR_TOOLS_DIR:-/var/cache/weir-tools}"
+CNITOOL_VERSION="${CNITOOL_VERSION:-v1.2.3}"
+
+packages=(
+  build-essential cmake ninja-build pkg-config clang llvm
+  libbpf-dev bpftool libelf-dev zlib1g-dev
+  libcpp-httplib-dev libssl-dev libyaml-cpp-dev rapidjson-dev libabsl-dev
+  libgtest-dev libgmock-dev libspdlog-dev
+  iproute2 iputils-ping socat tcpdump
+  containernetworking-plugins qperf iperf3
+  python3-pytest
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+mkdir -p "$WEIR_TOOLS_DIR/bin"
+if [[ ! -x "$WEIR_TOOLS_DIR/bin/cnitool" ]]; then
+  echo "setup: building cnitool $CNITOOL_VERSION from its Go module"
+  GOBIN="$WEIR_TOOLS_DIR/bin" GOFLAGS=-mod=mod go install \
+    "github.com/containernetworking/cni/cnitool@$CNITOOL_VERSION"
+fi
+
+python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
+python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib || \
+  echo "setup: matplotlib unavailable; benchmarks will print tables only"
+echo "setup: ok"
