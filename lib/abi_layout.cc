@@ -13,3 +13,17 @@ static_assert(offsetof(weir_endpoint_value, pod_mac) == 4);
 static_assert(offsetof(weir_endpoint_value, flags) == 10);
 static_assert(offsetof(weir_endpoint_value, pod_id) == 16);
 static_assert(sizeof(weir_metric_value) == 16);
+
+#include "bpf/abi/service.h"
+
+static_assert(sizeof(weir_service_key) == 24);
+static_assert(offsetof(weir_service_key, port) == 16);
+static_assert(offsetof(weir_service_key, scope) == 20);
+static_assert(sizeof(weir_service_value) == 16);
+static_assert(sizeof(weir_slot_key) == 8);
+static_assert(sizeof(weir_backend) == 24);
+static_assert(offsetof(weir_backend, flags) == 20);
+static_assert(sizeof(weir_affinity_key) == 24);
+static_assert(sizeof(weir_affinity_value) == 16);
+static_assert(sizeof(weir_sock_revnat_key) == 32);
+static_assert(sizeof(weir_sock_revnat_value) == 24);

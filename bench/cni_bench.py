@@ -1,0 +1,502 @@
+"""weir against Debian's ptp and bridge CNI plugins, measured in the same run on the same lab.
+
+One lab node (a network namespace) per plugin so that they do not interfere; weir-agent runs on
+weir's node only. For each plugin:
+
+  1. CNI ADD latency, sequential and N-way parallel, then DEL of every pod. The pod namespaces are
+     made beforehand: only the plugin's exec is timed (the nsenter wrapper is the same for all).
+  2. Same-node pod-to-pod traffic between two pods: qperf tcp_bw / tcp_lat / udp_lat and iperf3 with
+     1 and 4 streams. Tests are interleaved across plugins and repeated in rounds, so that drift of
+     the machine hits every plugin alike; the median over rounds is reported.
+
+Prints a table against the targets (ADD p50 <= ptp's, tcp_lat <= 0.8x ptp's, throughput >= 1.0x ptp's)
+and writes JSON and a PNG into bench/results/. All traffic stays between namespaces the lab made; the
+root namespace is snapshotted before and compared after.
+
+    sudo python3 -m bench.cni_bench [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from e2e.lab import BUILD, DEBIAN_CNI_DIR, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, in_netns, leftovers, run
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
+PLUGINS = ("weir", "ptp", "bridge")
+BASELINE = "ptp"
+QPERF_PORT = 19765
+IPERF_PORT = 5201
+
+START = time.monotonic()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.monotonic() - START:6.1f}s] {message}", flush=True)
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    s = sorted(samples)
+    k = (len(s) - 1) * p / 100
+    lo = math.floor(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+# ---------------------------------------------------------------------------------------------
+# The plugins under test
+
+
+@dataclass
+class Subject:
+    """One plugin on its own lab node."""
+    name: str
+    node: Node
+    plugin: Path
+    base_conf: dict
+    traffic_pods: list[tuple[str, str]] = field(default_factory=list)  # (netns, ipv4)
+
+    def add(self, container_id: str, netns: str) -> tuple[float, dict]:
+        start = time.perf_counter()
+        result = self.node.cni("ADD", container_id, netns, "eth0", self.base_conf, plugin=self.plugin)
+        elapsed = time.perf_counter() - start
+        if not result.ok:
+            raise RuntimeError(f"{self.name}: ADD {container_id} failed ({result.code}): "
+                               f"{result.stdout}{result.stderr}")
+        return elapsed, result.json
+
+    def delete(self, container_id: str, netns: str, prev_result: dict) -> float:
+        # As libcni does: DEL gets the cached ADD result as prevResult.
+        conf = dict(self.base_conf, prevResult=prev_result)
+        start = time.perf_counter()
+        result = self.node.cni("DEL", container_id, netns, "eth0", conf, plugin=self.plugin)
+        elapsed = time.perf_counter() - start
+        if not result.ok:
+            raise RuntimeError(f"{self.name}: DEL {container_id} failed ({result.code}): "
+                               f"{result.stdout}{result.stderr}")
+        return elapsed
+
+    def host_veths(self) -> int:
+        out = self.node.exec(["ip", "-o", "link", "show", "type", "veth"]).stdout
+        return len(out.splitlines())
+
+
+def host_local(node: Node, subnet: str) -> dict:
+    return {"type": "host-local", "ranges": [[{"subnet": subnet}]], "routes": [{"dst": "0.0.0.0/0"}],
+            "dataDir": str(node.dir / "host-local")}
+
+
+def make_subjects(lab: Lab) -> dict[str, Subject]:
+    weir_node = lab.add_node("weir", ["10.244.1.0/24"], start_agent=True)
+    ptp_node = lab.add_node("ptp", ["10.250.0.0/24"], start_agent=False)
+    bridge_node = lab.add_node("bridge", ["10.251.0.0/24"], start_agent=False)
+    return {
+        "weir": Subject("weir", weir_node, WEIR_CNI, weir_node.conf()),
+        "ptp": Subject("ptp", ptp_node, DEBIAN_CNI_DIR / "ptp", {
+            "cniVersion": "1.0.0", "name": "bench-ptp", "type": "ptp", "ipMasq": False, "mtu": 1500,
+            "ipam": host_local(ptp_node, "10.250.0.0/24")}),
+        "bridge": Subject("bridge", bridge_node, DEBIAN_CNI_DIR / "bridge", {
+            "cniVersion": "1.0.0", "name": "bench-bridge", "type": "bridge", "bridge": "benchbr0",
+            "isGateway": True, "ipMasq": False, "mtu": 1500,
+            "ipam": host_local(bridge_node, "10.251.0.0/24")}),
+    }
+
+
+def drop_netns(lab: Lab, names: list[str]) -> None:
+    for name in names:
+        run(["ip", "netns", "delete", name], check=False)
+        if name in lab.netns:
+            lab.netns.remove(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. CNI ADD / DEL latency
+
+
+def bench_add(lab: Lab, subject: Subject, phase: str, count: int, workers: int) -> dict:
+    """ADDs `count` pods (with `workers` in flight), then DELs all of them sequentially."""
+    netns = [lab.make_netns(f"{subject.name}-{phase}{i}") for i in range(count)]
+    ids = [f"{lab.id}-{subject.name}-{phase}-{i}" for i in range(count)]
+
+    def add(i: int) -> tuple[float, dict]:
+        return subject.add(ids[i], netns[i])
+
+    wall_start = time.perf_counter()
+    if workers <= 1:
+        added = [add(i) for i in range(count)]
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            added = list(pool.map(add, range(count)))
+    wall = time.perf_counter() - wall_start
+    veths_after_add = subject.host_veths()
+    dels = [subject.delete(ids[i], netns[i], added[i][1]) for i in range(count)]
+    veths_after_del = subject.host_veths()
+    drop_netns(lab, netns)
+    adds = [a[0] for a in added]
+    return {
+        "count": count, "workers": workers, "wall_s": wall,
+        "add_s": adds, "del_s": dels,
+        "add_p50_ms": percentile(adds, 50) * 1e3, "add_p99_ms": percentile(adds, 99) * 1e3,
+        "del_p50_ms": percentile(dels, 50) * 1e3, "del_p99_ms": percentile(dels, 99) * 1e3,
+        "adds_per_s": count / wall,
+        "host_veths_after_add": veths_after_add, "host_veths_after_del": veths_after_del,
+    }
+
+
+def warm_up(lab: Lab, subject: Subject, count: int = 3) -> None:
+    """Uncounted ADD/DEL so that every plugin starts with warm page cache and a created bridge."""
+    netns = [lab.make_netns(f"{subject.name}-warm{i}") for i in range(count)]
+    for i, ns in enumerate(netns):
+        cid = f"{lab.id}-{subject.name}-warm-{i}"
+        _, result = subject.add(cid, ns)
+        subject.delete(cid, ns, result)
+    drop_netns(lab, netns)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Same-node pod-to-pod traffic
+
+
+def wait_listening(netns: str, ports: list[int], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        out = run(in_netns(netns, ["ss", "-Hltn"])).stdout
+        listening = {int(m) for m in re.findall(r":(\d+)\s", out)}
+        if all(p in listening for p in ports):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"servers in {netns} not listening on {ports}:\n{out}")
+        time.sleep(0.05)
+
+
+def setup_traffic(lab: Lab, subject: Subject) -> None:
+    for role in ("a", "b"):
+        ns = lab.make_netns(f"{subject.name}-pod{role}")
+        _, result = subject.add(f"{lab.id}-{subject.name}-pod{role}", ns)
+        ipv4 = next(ip["address"].split("/")[0] for ip in result["ips"] if ":" not in ip["address"])
+        subject.traffic_pods.append((ns, ipv4))
+    (a_ns, _), (b_ns, b_ip) = subject.traffic_pods
+    lab.spawn(in_netns(b_ns, ["qperf", "--listen_port", str(QPERF_PORT)]),
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lab.spawn(in_netns(b_ns, ["iperf3", "-s", "-p", str(IPERF_PORT)]),
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_listening(b_ns, [QPERF_PORT, IPERF_PORT])
+    ping = run(in_netns(a_ns, ["ping", "-c", "3", "-i", "0.2", "-W", "2", b_ip]), check=False)
+    if ping.returncode != 0:
+        raise RuntimeError(f"{subject.name}: pod a cannot reach pod b ({b_ip}):\n{ping.stdout}{ping.stderr}")
+
+
+QPERF_UNITS = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "sec": 1e6,                      # -> microseconds
+               "B/sec": 8e-9, "KB/sec": 8e-6, "MB/sec": 8e-3, "GB/sec": 8.0}   # -> Gbit/s
+
+
+def run_qperf(subject: Subject, test: str, duration: int) -> float:
+    (a_ns, _), (_, b_ip) = subject.traffic_pods
+    out = run(in_netns(a_ns, ["qperf", "--listen_port", str(QPERF_PORT), "-t", str(duration), b_ip, test]),
+              timeout=duration * 3 + 30).stdout
+    match = re.search(r"(?:latency|bw)\s*=\s*([\d.]+)\s*(\S+)", out)
+    if not match or match.group(2) not in QPERF_UNITS:
+        raise RuntimeError(f"{subject.name}: cannot parse qperf {test} output:\n{out}")
+    return float(match.group(1)) * QPERF_UNITS[match.group(2)]
+
+
+def run_iperf3(subject: Subject, streams: int, duration: int) -> dict:
+    (a_ns, _), (_, b_ip) = subject.traffic_pods
+    proc = run(in_netns(a_ns, ["iperf3", "-J", "-c", b_ip, "-p", str(IPERF_PORT), "-t", str(duration),
+                               "-O", "1", "-P", str(streams)]), check=False, timeout=duration * 3 + 30)
+    report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    if proc.returncode != 0 or "error" in report:
+        raise RuntimeError(f"{subject.name}: iperf3 -P {streams} failed: {report.get('error', proc.stderr)}")
+    end = report["end"]
+    return {"gbps": end["sum_received"]["bits_per_second"] / 1e9,
+            "retransmits": end["sum_sent"].get("retransmits", 0)}
+
+
+TRAFFIC_TESTS = ("tcp_lat", "udp_lat", "tcp_bw", "iperf3_1", "iperf3_4")
+
+
+def bench_traffic(subjects: dict[str, Subject], rounds: int, duration: int) -> dict:
+    raw: dict[str, dict[str, list]] = {p: {t: [] for t in TRAFFIC_TESTS} for p in subjects}
+    retransmits: dict[str, dict[str, list]] = {p: {"iperf3_1": [], "iperf3_4": []} for p in subjects}
+    for r in range(rounds):
+        for test in TRAFFIC_TESTS:
+            for name, subject in subjects.items():
+                progress(f"traffic round {r + 1}/{rounds}: {test:<8} {name} ({duration}s)")
+                if test.startswith("iperf3"):
+                    res = run_iperf3(subject, int(test.split("_")[1]), duration)
+                    raw[name][test].append(res["gbps"])
+                    retransmits[name][test].append(res["retransmits"])
+                else:
+                    raw[name][test].append(run_qperf(subject, test, duration))
+    return {"raw": raw, "retransmits": retransmits,
+            "median": {p: {t: statistics.median(v) for t, v in tests.items()} for p, tests in raw.items()}}
+
+
+# ---------------------------------------------------------------------------------------------
+# Root namespace safety
+
+
+def root_snapshot() -> dict[str, list[str]]:
+    def lines(cmd: list[str]) -> list[str]:
+        proc = subprocess.run(cmd, text=True, capture_output=True)
+        out = proc.stdout if proc.returncode == 0 else f"<{' '.join(cmd)} failed: {proc.stderr.strip()}>"
+        return sorted(re.sub(r"\s+expires \S+", "", l).strip() for l in out.splitlines() if l.strip())
+    return {
+        "links": sorted(l.split(":")[1].strip() for l in lines(["ip", "-o", "link", "show"]) if ":" in l),
+        "addresses": lines(["ip", "-o", "addr", "show"]),
+        "routes4": lines(["ip", "-4", "route", "show", "table", "all"]),
+        "routes6": lines(["ip", "-6", "route", "show", "table", "all"]),
+        "nft": lines(["nft", "-s", "list", "ruleset"]),
+        "iptables": lines(["iptables", "-S"]) + lines(["iptables", "-t", "nat", "-S"]),
+        "ip6tables": lines(["ip6tables", "-S"]) + lines(["ip6tables", "-t", "nat", "-S"]),
+    }
+
+
+def root_diff(before: dict, after: dict) -> dict[str, dict[str, list[str]]]:
+    diff = {}
+    for key in before:
+        added = sorted(set(after[key]) - set(before[key]))
+        removed = sorted(set(before[key]) - set(after[key]))
+        if added or removed:
+            diff[key] = {"added": added, "removed": removed}
+    return diff
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+# (key, label, unit, lower_is_better, target ratio weir/ptp or None)
+METRICS = [
+    ("add_seq_p50", "ADD p50, sequential", "ms", True, 1.0),
+    ("add_seq_p99", "ADD p99, sequential", "ms", True, None),
+    ("add_par_p50", "ADD p50, {w} in parallel", "ms", True, 1.0),
+    ("add_par_p99", "ADD p99, {w} in parallel", "ms", True, None),
+    ("del_seq_p50", "DEL p50, sequential", "ms", True, None),
+    ("tcp_lat", "qperf tcp_lat", "us", True, 0.8),
+    ("udp_lat", "qperf udp_lat", "us", True, None),
+    ("tcp_bw", "qperf tcp_bw", "Gbit/s", False, 1.0),
+    ("iperf3_1", "iperf3, 1 stream", "Gbit/s", False, 1.0),
+    ("iperf3_4", "iperf3, 4 streams", "Gbit/s", False, 1.0),
+]
+
+
+def summarize(adds: dict, traffic: dict, workers: int) -> list[dict]:
+    values: dict[str, dict[str, float]] = {}
+    for p in PLUGINS:
+        values[p] = {
+            "add_seq_p50": adds[p]["seq"]["add_p50_ms"], "add_seq_p99": adds[p]["seq"]["add_p99_ms"],
+            "add_par_p50": adds[p]["par"]["add_p50_ms"], "add_par_p99": adds[p]["par"]["add_p99_ms"],
+            "del_seq_p50": adds[p]["seq"]["del_p50_ms"],
+            **traffic["median"][p],
+        }
+    rows = []
+    for key, label, unit, lower, target in METRICS:
+        row = {"key": key, "label": label.format(w=workers), "unit": unit, "lower_is_better": lower,
+               "values": {p: values[p][key] for p in PLUGINS}, "target_ratio": target}
+        base = row["values"][BASELINE]
+        row["ratio"] = row["values"]["weir"] / base if base else float("nan")
+        if target is None:
+            row["met"] = None
+        else:
+            row["met"] = row["ratio"] <= target if lower else row["ratio"] >= target
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    header = ["metric", "unit", "weir", "ptp", "bridge", "weir/ptp", "target", "status"]
+    body = []
+    for row in rows:
+        v = row["values"]
+        if row["target_ratio"] is None:
+            target, status = "-", "(info)"
+        else:
+            target = f"{'<=' if row['lower_is_better'] else '>='} {row['target_ratio']:.1f}x"
+            status = "met" if row["met"] else "NOT MET"
+        body.append([row["label"], row["unit"], *(f"{v[p]:.3g}" if v[p] < 100 else f"{v[p]:.0f}" for p in PLUGINS),
+                     f"{row['ratio']:.2f}x", target, status])
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    fmt = lambda r: " | ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(header), "-+-".join("-" * w for w in widths), *map(fmt, body)])
+
+
+def plot(rows: list[dict], path: Path, subtitle: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"weir": "#2a7ab9", "ptp": "#9a9a9a", "bridge": "#e39b3b"}
+    groups = [("lower is better", [r for r in rows if r["lower_is_better"]]),
+              ("higher is better", [r for r in rows if not r["lower_is_better"]])]
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [7, 3.4]})
+    width = 0.27
+    for ax, (title, group) in zip(axes, groups):
+        for i, plugin in enumerate(PLUGINS):
+            xs = [j + (i - 1) * width for j in range(len(group))]
+            rel = [r["values"][plugin] / r["values"][BASELINE] for r in group]
+            bars = ax.bar(xs, rel, width, label=plugin, color=colors[plugin], edgecolor="black", linewidth=0.4)
+            for bar, r in zip(bars, group):
+                value = r["values"][plugin]
+                text = f"{value:.3g}" if value < 100 else f"{value:.0f}"
+                ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                            va="bottom", fontsize=7, rotation=90, xytext=(0, 2), textcoords="offset points")
+        labelled = False
+        for j, r in enumerate(group):
+            if r["target_ratio"] is not None:
+                ax.hlines(r["target_ratio"], j - 1.6 * width, j + 1.6 * width, colors="red", linestyles="dashed",
+                          linewidth=1.4, label=None if labelled else "target for weir")
+                labelled = True
+                mark = "met" if r["met"] else "NOT MET"
+                ax.annotate(mark, (j, 0), xytext=(0, -3), textcoords="offset points", ha="center", va="top",
+                            fontsize=8, color="green" if r["met"] else "red", fontweight="bold")
+        ax.axhline(1.0, color="black", linewidth=0.6)
+        ax.set_xticks(range(len(group)))
+        ax.set_xticklabels([f"{r['label']}\n[{r['unit']}]" for r in group], fontsize=8)
+        ax.tick_params(axis="x", pad=14)
+        ax.set_ylabel("relative to ptp (ptp = 1.0)")
+        ax.set_title(title)
+        top = max(r["values"][p] / r["values"][BASELINE] for r in group for p in PLUGINS)
+        ax.set_ylim(0, max(1.3, top * 1.25))
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+    handles, labels = axes[0].get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    fig.legend(seen.values(), seen.keys(), loc="upper right", ncol=4, fontsize=9)
+    fig.suptitle("weir vs ptp vs bridge (same-node pods, same lab, same run); bar labels are absolute values",
+                 x=0.01, ha="left", fontsize=11)
+    fig.text(0.01, 0.005, subtitle, fontsize=8, color="#444444")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.93))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def environment(args: argparse.Namespace) -> dict:
+    def first_line(cmd: list[str]) -> str:
+        proc = subprocess.run(cmd, text=True, capture_output=True)
+        return (proc.stdout or proc.stderr).strip().splitlines()[0] if (proc.stdout or proc.stderr).strip() else ""
+    pkg = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins"],
+                         text=True, capture_output=True).stdout.strip()
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "kernel": platform.release(), "cpus": os.cpu_count(),
+        "cpu_model": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                           if l.startswith("model name")), ""),
+        "build_dir": str(BUILD), "containernetworking_plugins": pkg,
+        "qperf": first_line(["qperf", "--version"]), "iperf3": first_line(["iperf3", "--version"]),
+        "args": vars(args),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer ADDs, one short round of traffic")
+    parser.add_argument("--adds", type=int, help="ADDs per phase (default 50, quick 20)")
+    parser.add_argument("--parallel", type=int, default=10, help="ADDs in flight in the parallel phase")
+    parser.add_argument("--duration", type=int, help="seconds per traffic test (default 3, quick 2)")
+    parser.add_argument("--rounds", type=int, help="rounds of traffic tests (default 3, quick 1)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON and PNG")
+    args = parser.parse_args()
+    args.adds = args.adds or (20 if args.quick else 50)
+    args.duration = args.duration or (2 if args.quick else 3)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+
+    if os.geteuid() != 0:
+        print("needs root (network namespaces, bpffs, BPF programs)", file=sys.stderr)
+        return 2
+    missing = [str(p) for p in (WEIR_CNI, WEIR_AGENT, WEIRCTL, DEBIAN_CNI_DIR / "ptp", DEBIAN_CNI_DIR / "bridge",
+                                DEBIAN_CNI_DIR / "host-local") if not p.exists()]
+    missing += [t for t in ("qperf", "iperf3", "nsenter", "ss") if shutil.which(t) is None]
+    if missing:
+        print(f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another "
+              "build dir; scripts/setup.sh installs the rest)", file=sys.stderr)
+        return 2
+
+    env = environment(args)
+    progress(f"weir from {BUILD}; {args.adds} ADDs per phase, {args.parallel} in parallel, "
+             f"{args.rounds} round(s) x {args.duration}s traffic tests")
+    before = root_snapshot()
+    adds: dict[str, dict] = {}
+    node_rulesets: dict[str, list[str]] = {}
+    weir_metrics = {}
+    with Lab("wb") as lab:
+        progress(f"lab {lab.id}: nodes weir (with weir-agent), ptp, bridge")
+        subjects = make_subjects(lab)
+        for name, subject in subjects.items():
+            progress(f"warm-up ADD/DEL: {name}")
+            warm_up(lab, subject)
+        for name, subject in subjects.items():
+            progress(f"ADD x{args.adds} sequential, then DEL all: {name}")
+            adds[name] = {"seq": bench_add(lab, subject, "s", args.adds, 1)}
+        for name, subject in subjects.items():
+            progress(f"ADD x{args.adds}, {args.parallel} in parallel, then DEL all: {name}")
+            adds[name]["par"] = bench_add(lab, subject, "p", args.adds, args.parallel)
+        for name in subjects:
+            for phase in ("seq", "par"):
+                a = adds[name][phase]
+                if a["host_veths_after_add"] < args.adds or a["host_veths_after_del"] != 0:
+                    raise RuntimeError(f"{name} {phase}: {a['host_veths_after_add']} host veths after ADD, "
+                                       f"{a['host_veths_after_del']} after DEL")
+        for name, subject in subjects.items():
+            progress(f"two traffic pods + qperf/iperf3 servers: {name}")
+            setup_traffic(lab, subject)
+        weir_before = subjects["weir"].node.weirctl("metrics")
+        traffic = bench_traffic(subjects, args.rounds, args.duration)
+        weir_metrics = {"before_traffic": weir_before, "after_traffic": subjects["weir"].node.weirctl("metrics")}
+        for name, subject in subjects.items():
+            node_rulesets[name] = subject.node.exec(["nft", "-s", "list", "ruleset"], check=False).stdout.splitlines()
+        progress("removing the lab")
+    left = leftovers(lab.id)
+    after = root_snapshot()
+    diff = root_diff(before, after)
+
+    rows = summarize(adds, traffic, args.parallel)
+    table = format_table(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    json_path = args.out / f"cni_bench-{stamp}.json"
+    png_path = args.out / f"cni_bench-{stamp}.png"
+    json_path.write_text(json.dumps({
+        "environment": env, "summary": rows, "add": adds, "traffic": traffic,
+        "weir_metrics": weir_metrics, "node_rulesets": node_rulesets,
+        "root_namespace_changes": diff, "lab_leftovers": left,
+    }, indent=2, default=str) + "\n")
+    plot(rows, png_path, f"{env['time']}  kernel {env['kernel']}  {env['cpus']} CPUs  {env['cpu_model']}  "
+         f"ADDs/phase {args.adds}, parallel {args.parallel}, traffic {args.rounds}x{args.duration}s (median)")
+
+    print()
+    print(table)
+    print()
+    met = [r for r in rows if r["met"] is not None]
+    print(f"targets met: {sum(r['met'] for r in met)}/{len(met)}  (ratios are weir/ptp; ADD timings are the "
+          f"plugin exec only, traffic values the median of {args.rounds} round(s))")
+    if diff:
+        print("WARNING: the root namespace changed during the run (another process on this machine, or a leak):")
+        print(json.dumps(diff, indent=2))
+    else:
+        print("root namespace: links, addresses, routes, iptables and nft ruleset unchanged")
+    if left:
+        print(f"WARNING: lab leftovers: {left}")
+    print(f"results: {json_path}")
+    print(f"plot:    {png_path}")
+    progress("done")
+    return 1 if (diff or left) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

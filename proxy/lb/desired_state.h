@@ -1,0 +1,66 @@
+// What the datapath should hold for Services: the output of translation (Kubernetes objects in,
+// no BPF), the input of the reconciler (which assigns ids and writes map differences).
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <string>
+#include <vector>
+
+#include "bpf/abi/service.h"
+#include "lib/ip.h"
+
+namespace weir::lb {
+
+enum class L4Proto : uint8_t { kTcp = WEIR_PROTO_TCP, kUdp = WEIR_PROTO_UDP, kSctp = WEIR_PROTO_SCTP };
+enum class Scope : uint8_t { kExternal = WEIR_SCOPE_EXTERNAL, kInternal = WEIR_SCOPE_INTERNAL };
+
+// "TCP", "UDP", "SCTP" as in Kubernetes objects; nullopt for anything else.
+std::optional<L4Proto> ParseL4Proto(std::string_view kubernetes_name);
+const char* L4ProtoName(L4Proto proto);
+const char* ScopeName(Scope scope);
+
+struct BackendSpec {
+  IpAddress address;
+  uint16_t port = 0;
+  L4Proto proto = L4Proto::kTcp;
+  bool local = false;        // on this node
+  bool terminating = false;  // used only because no ready endpoint exists
+  auto operator<=>(const BackendSpec&) const = default;
+};
+
+// One frontend entry: (address, port, protocol, scope) and everything the datapath needs to
+// pick a backend for it.
+struct FrontendSpec {
+  IpAddress address;
+  uint16_t port = 0;
+  L4Proto proto = L4Proto::kTcp;
+  Scope scope = Scope::kExternal;
+  // "namespace/name:portName" (portName may be empty): for weirctl and logs.
+  std::string service;
+  uint16_t flags = 0;  // enum weir_service_flags
+  uint32_t affinity_timeout_seconds = 0;
+  // The backends to choose from, sorted, already filtered (readiness / terminating fallback,
+  // traffic policy Local, topology). Empty: the datapath rejects (RST / ICMP unreachable).
+  std::vector<BackendSpec> backends;
+  auto operator<=>(const FrontendSpec&) const = default;
+};
+
+struct FrontendKey {
+  IpAddress address;
+  uint16_t port = 0;
+  L4Proto proto = L4Proto::kTcp;
+  Scope scope = Scope::kExternal;
+  auto operator<=>(const FrontendKey&) const = default;
+};
+
+inline FrontendKey KeyOf(const FrontendSpec& f) { return {f.address, f.port, f.proto, f.scope}; }
+
+// Sorted by KeyOf, no duplicate keys.
+struct DesiredState {
+  std::vector<FrontendSpec> frontends;
+};
+
+}  // namespace weir::lb
