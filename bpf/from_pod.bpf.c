@@ -3,7 +3,6 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
-#include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
@@ -14,56 +13,57 @@
 #include "bpf/lib/eth.h"
 #include "bpf/lib/maps.h"
 #include "bpf/lib/nd.h"
+#include "bpf/lib/packet.h"
+#include "bpf/lib/reject.h"
+#include "bpf/lib/service_nat.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+static __always_inline bool is_icmpv6(struct __sk_buff *skb)
+{
+	struct ipv6hdr *ip6 = (void *)(long)skb->data + sizeof(struct ethhdr);
+
+	return (void *)(ip6 + 1) <= (void *)(long)skb->data_end && ip6->nexthdr == IPPROTO_ICMPV6;
+}
 
 SEC("tc")
 int from_pod(struct __sk_buff *skb)
 {
-	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = parse_eth(skb);
 
 	if (!eth) {
 		count(WEIR_METRIC_PARSE_ERROR, skb);
 		return TC_ACT_OK;
 	}
-
-	switch (eth->h_proto) {
-	case bpf_htons(ETH_P_ARP):
+	if (eth->h_proto == bpf_htons(ETH_P_ARP))
 		return answer_arp(skb);
-	case bpf_htons(ETH_P_IP): {
-		struct iphdr *ip4 = (void *)(eth + 1);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6) && is_icmpv6(skb)) {
+		int verdict = answer_nd(skb);
 
-		if ((void *)(ip4 + 1) > data_end) {
-			count(WEIR_METRIC_PARSE_ERROR, skb);
-			return TC_ACT_OK;
-		}
-		return deliver_v4(skb, ip4->daddr);
+		if (verdict != TC_ACT_OK)
+			return verdict;
 	}
-	case bpf_htons(ETH_P_IPV6): {
-		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
-		if ((void *)(ip6 + 1) > data_end) {
-			count(WEIR_METRIC_PARSE_ERROR, skb);
-			return TC_ACT_OK;
-		}
-		if (ip6->nexthdr == IPPROTO_ICMPV6) {
-			int verdict = answer_nd(skb);
+	struct packet pkt = {};
+	int parsed = parse_packet(skb, &pkt);
 
-			if (verdict != TC_ACT_OK)
-				return verdict;
-			/* answer_nd may have resized nothing when it declined, but re-parse to be safe. */
-			data_end = (void *)(long)skb->data_end;
-			ip6 = (void *)(long)skb->data + sizeof(struct ethhdr);
-			if ((void *)(ip6 + 1) > data_end)
-				return TC_ACT_OK;
-		}
-		struct in6_addr daddr = ip6->daddr;
-
-		return deliver_v6(skb, &daddr);
+	if (parsed < 0) {
+		count(WEIR_METRIC_PARSE_ERROR, skb);
+		return TC_ACT_OK;
 	}
-	default:
+	if (parsed > 0) {
 		count(WEIR_METRIC_TO_STACK, skb);
 		return TC_ACT_OK;
+	}
+	switch (translate_service(skb, &pkt, true)) {
+	case TRANSLATION_NO_BACKEND:
+		return reject_tcp(skb, &pkt);
+	case TRANSLATION_ERROR:
+		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
+		return TC_ACT_SHOT;
+	case TRANSLATION_DONE:
+		return deliver(skb, &pkt, true);
+	default:
+		return deliver(skb, &pkt, false);
 	}
 }

@@ -166,7 +166,7 @@ absl::Status Wiring::Remove(const std::string& container_id, const std::string& 
 absl::Status Wiring::RemoveStaleLinks() {
   std::error_code ec;
   absl::Status result;
-  for (const auto& entry : std::filesystem::directory_iterator(layout_.links_dir(), ec)) {
+  for (const auto& entry : std::filesystem::directory_iterator(layout_.pod_links_dir(), ec)) {
     std::string ifname = entry.path().filename();
     if (absl::IsNotFound(host_.GetLink(ifname).status())) result.Update(DetachTc(entry.path()));
   }

@@ -27,3 +27,12 @@ static_assert(sizeof(weir_affinity_key) == 24);
 static_assert(sizeof(weir_affinity_value) == 16);
 static_assert(sizeof(weir_sock_revnat_key) == 32);
 static_assert(sizeof(weir_sock_revnat_value) == 24);
+
+#include "bpf/abi/conntrack.h"
+
+static_assert(sizeof(weir_ct_key) == 40);
+static_assert(offsetof(weir_ct_key, sport) == 32);
+static_assert(sizeof(weir_ct_value) == 56);
+static_assert(offsetof(weir_ct_value, nat_port) == 32);
+static_assert(offsetof(weir_ct_value, backend_id) == 40);
+static_assert(offsetof(weir_ct_value, last_seen_ns) == 48);

@@ -1,6 +1,9 @@
 #include "lib/datapath.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -12,8 +15,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "from_pod.skel.h"
+#include "from_uplink.skel.h"
 #include "lib/errno_status.h"
 #include "lib/tc_attach.h"
+#include "lib/unique_fd.h"
+#include "sock_lb.skel.h"
 
 namespace weir {
 namespace {
@@ -33,61 +39,218 @@ absl::Status RequireBpfFs(const std::string& root) {
 }
 
 // Pins under a temporary name, then renames over the old pin: readers never see no program.
-absl::Status PinReplacing(bpf_program* program, const std::string& path) {
-  // bpffs refuses names with a dot.
-  std::string staging = path + "_staging";
+absl::Status PinReplacing(int fd, const std::string& path) {
+  std::string staging = path + "_staging";  // bpffs refuses names with a dot
   unlink(staging.c_str());
-  int err = bpf_program__pin(program, staging.c_str());
-  if (err) return ErrnoStatus(-err, absl::StrCat("pin program at ", staging));
+  if (bpf_obj_pin(fd, staging.c_str()) != 0) return ErrnoStatus(errno, absl::StrCat("pin at ", staging));
   if (rename(staging.c_str(), path.c_str()) != 0) {
     return ErrnoStatus(errno, absl::StrCat("rename ", staging, " to ", path));
   }
   return absl::OkStatus();
 }
 
+void SetCommonRodata(volatile uint8_t* gateway_mac, const DatapathOptions& options) {
+  for (int i = 0; i < 6; ++i) gateway_mac[i] = options.gateway_mac[i];
+}
+
+template <typename Rodata>
+void SetNodeAddresses(Rodata* rodata, const DatapathOptions& options) {
+  if (options.node_ipv4) std::memcpy((void*)&rodata->node_ipv4, options.node_ipv4->bytes().data(), 4);
+  if (options.node_ipv6) std::memcpy((void*)rodata->node_ipv6, options.node_ipv6->bytes().data(), 16);
+  rodata->maglev_table_size = options.maglev_table_size;
+}
+
+void SizeMaps(bpf_object* object, const DatapathOptions& options) {
+  bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_ENDPOINTS_MAP_NAME), options.endpoints_max);
+  bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_SERVICES_MAP_NAME), options.services_max);
+  bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_BACKENDS_MAP_NAME), options.backends_max);
+  bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_BACKEND_SLOTS_MAP_NAME), options.backends_max);
+  bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_CONNTRACK_MAP_NAME), options.conntrack_max);
+  bpf_map__set_value_size(bpf_object__find_map_by_name(object, WEIR_MAGLEV_MAP_NAME),
+                          options.maglev_table_size * sizeof(uint32_t));
+}
+
+// Tests load private copies: no map of theirs may land in a bpffs.
+void Unpin(bpf_object* object) {
+  bpf_map* map;
+  bpf_object__for_each_map(map, object) bpf_map__set_pin_path(map, nullptr);
+}
+
+// Makes `object` use the maps `owner` already created, so all programs see one state.
+absl::Status ShareMaps(bpf_object* owner, bpf_object* object) {
+  bpf_map* map;
+  bpf_object__for_each_map(map, object) {
+    bpf_map* owned = bpf_object__find_map_by_name(owner, bpf_map__name(map));
+    if (owned == nullptr || bpf_map__fd(owned) < 0) continue;
+    if (int err = bpf_map__reuse_fd(map, bpf_map__fd(owned)); err) {
+      return ErrnoStatus(-err, absl::StrCat("share map ", bpf_map__name(map)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool ValidMaglevSize(uint32_t size) {
+  if (size < 2 || size > WEIR_MAGLEV_MAX_SIZE) return false;
+  for (uint32_t d = 2; d * d <= size; ++d) {
+    if (size % d == 0) return false;
+  }
+  return true;
+}
+
+struct SockHook {
+  const char* name;
+  bpf_attach_type type;
+};
+
+const SockHook kSockHooks[] = {
+    {"connect4", BPF_CGROUP_INET4_CONNECT},         {"connect6", BPF_CGROUP_INET6_CONNECT},
+    {"sendmsg4", BPF_CGROUP_UDP4_SENDMSG},          {"sendmsg6", BPF_CGROUP_UDP6_SENDMSG},
+    {"recvmsg4", BPF_CGROUP_UDP4_RECVMSG},          {"recvmsg6", BPF_CGROUP_UDP6_RECVMSG},
+    {"getpeername4", BPF_CGROUP_INET4_GETPEERNAME}, {"getpeername6", BPF_CGROUP_INET6_GETPEERNAME},
+};
+
+uint64_t CurrentNetnsCookie() {
+  uint64_t cookie = 0;
+  socklen_t len = sizeof(cookie);
+  UniqueFd probe(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  constexpr int kSoNetnsCookie = 71;  // SO_NETNS_COOKIE, newer than Debian 12's headers
+  if (probe.valid()) getsockopt(probe.get(), SOL_SOCKET, kSoNetnsCookie, &cookie, &len);
+  return cookie;
+}
+
 }  // namespace
 
+const std::vector<std::string>& SocketHooks() {
+  static const std::vector<std::string> hooks = [] {
+    std::vector<std::string> names;
+    for (const SockHook& hook : kSockHooks) names.push_back(hook.name);
+    return names;
+  }();
+  return hooks;
+}
+
 absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& options) {
-  if (!options.bpf_root.empty()) {
+  if (!ValidMaglevSize(options.maglev_table_size)) {
+    return absl::InvalidArgumentError(absl::StrCat("Maglev table size ", options.maglev_table_size,
+                                                   " is not a prime up to ", WEIR_MAGLEV_MAX_SIZE));
+  }
+  const bool pinned = !options.bpf_root.empty();
+  if (pinned) {
     if (absl::Status status = RequireBpfFs(options.bpf_root); !status.ok()) return status;
   }
-  DECLARE_LIBBPF_OPTS(bpf_object_open_opts, open_opts,
-                      .pin_root_path = options.bpf_root.empty() ? nullptr : options.bpf_root.c_str());
-  from_pod* skeleton = from_pod__open_opts(&open_opts);
-  if (skeleton == nullptr) return ErrnoStatus(errno, "open from_pod skeleton");
-  std::unique_ptr<Datapath> datapath(new Datapath(skeleton));
+  DECLARE_LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = pinned ? options.bpf_root.c_str() : nullptr);
+  std::unique_ptr<Datapath> datapath(new Datapath());
+  datapath->bpf_root_ = options.bpf_root;
 
-  std::memcpy(const_cast<uint8_t*>(skeleton->rodata->gateway_mac), options.gateway_mac.data(), 6);
-  bpf_map__set_max_entries(skeleton->maps.weir_endpoints, options.endpoints_max);
-  if (options.bpf_root.empty()) {
-    bpf_map__set_pin_path(skeleton->maps.weir_endpoints, nullptr);
-    bpf_map__set_pin_path(skeleton->maps.weir_metrics, nullptr);
-  }
-  if (int err = from_pod__load(skeleton); err) return ErrnoStatus(-err, "load from_pod programs");
+  datapath->from_pod_ = from_pod__open_opts(&open_opts);
+  if (datapath->from_pod_ == nullptr) return ErrnoStatus(errno, "open from_pod");
+  from_pod* pod = datapath->from_pod_;
+  SetCommonRodata(pod->rodata->gateway_mac, options);
+  SetNodeAddresses(pod->rodata, options);
+  SizeMaps(pod->obj, options);
+  if (!pinned) Unpin(pod->obj);
+  if (int err = from_pod__load(pod); err) return ErrnoStatus(-err, "load from_pod");
 
-  if (!options.bpf_root.empty()) {
-    PinLayout layout{options.bpf_root};
-    if (absl::Status status = datapath->PinPrograms(layout); !status.ok()) return status;
+  datapath->from_uplink_ = from_uplink__open_opts(&open_opts);
+  if (datapath->from_uplink_ == nullptr) return ErrnoStatus(errno, "open from_uplink");
+  from_uplink* uplink = datapath->from_uplink_;
+  SetCommonRodata(uplink->rodata->gateway_mac, options);
+  SetNodeAddresses(uplink->rodata, options);
+  if (!pinned) Unpin(uplink->obj);
+  if (absl::Status s = ShareMaps(pod->obj, uplink->obj); !s.ok()) return s;
+  if (int err = from_uplink__load(uplink); err) return ErrnoStatus(-err, "load from_uplink");
+
+  datapath->sock_lb_ = sock_lb__open_opts(&open_opts);
+  if (datapath->sock_lb_ == nullptr) return ErrnoStatus(errno, "open sock_lb");
+  sock_lb* sock = datapath->sock_lb_;
+  sock->rodata->maglev_table_size = options.maglev_table_size;
+  sock->rodata->host_only = options.socket_lb_host_only;
+  sock->rodata->host_netns_cookie = CurrentNetnsCookie();
+  if (!pinned) Unpin(sock->obj);
+  if (absl::Status s = ShareMaps(pod->obj, sock->obj); !s.ok()) return s;
+  if (int err = sock_lb__load(sock); err) return ErrnoStatus(-err, "load sock_lb");
+
+  if (pinned) {
+    if (absl::Status status = datapath->PinAndSwitch(PinLayout{options.bpf_root}); !status.ok()) return status;
   }
   return datapath;
 }
 
-absl::Status Datapath::PinPrograms(const PinLayout& layout) {
+absl::Status Datapath::PinAndSwitch(const PinLayout& layout) {
   std::error_code ec;
-  std::filesystem::create_directories(layout.programs_dir(), ec);
-  std::filesystem::create_directories(layout.links_dir(), ec);
-  if (ec) return absl::InternalError(absl::StrCat("create pin directories: ", ec.message()));
-  if (absl::Status status = PinReplacing(from_pod_->progs.from_pod, layout.from_pod_program()); !status.ok()) {
-    return status;
+  for (const std::string& dir : {layout.programs_dir(), layout.pod_links_dir(), layout.uplink_links_dir(),
+                                 layout.cgroup_links_dir()}) {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return absl::InternalError(absl::StrCat("create ", dir, ": ", ec.message()));
   }
-  return UpdatePinnedLinks(layout.links_dir(), from_pod_fd());
+  absl::Status result;
+  result.Update(PinReplacing(from_pod_fd(), layout.from_pod_program()));
+  result.Update(PinReplacing(from_uplink_fd(), layout.program("from_uplink")));
+  for (const SockHook& hook : kSockHooks) {
+    result.Update(PinReplacing(sock_program_fd(hook.name), layout.program(absl::StrCat("sock_", hook.name))));
+  }
+  if (!result.ok()) return result;
+  // Pods and uplinks attached by an earlier agent switch to the new programs, atomically per link.
+  result.Update(UpdatePinnedLinks(layout.pod_links_dir(), from_pod_fd()));
+  result.Update(UpdatePinnedLinks(layout.uplink_links_dir(), from_uplink_fd()));
+  return result;
 }
 
-Datapath::~Datapath() { from_pod__destroy(from_pod_); }
+absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
+  if (bpf_root_.empty()) return absl::FailedPreconditionError("attachments need a bpf root to pin their links");
+  PinLayout layout{bpf_root_};
+  absl::Status result;
+  for (const std::string& uplink : attachments.uplinks) {
+    unsigned ifindex = if_nametoindex(uplink.c_str());
+    if (ifindex == 0) {
+      result.Update(absl::NotFoundError(absl::StrCat("uplink ", uplink, " not found")));
+      continue;
+    }
+    std::string pin = layout.uplink_links_dir() + "/" + uplink;
+    if (access(pin.c_str(), F_OK) == 0) continue;  // attached by an earlier agent, already switched
+    result.Update(AttachTc(static_cast<int>(ifindex), TcDirection::kIngress, from_uplink_fd(), pin));
+  }
+  if (attachments.cgroup_path.empty()) return result;
+
+  UniqueFd cgroup(open(attachments.cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!cgroup.valid()) return ErrnoStatus(errno, absl::StrCat("open cgroup ", attachments.cgroup_path));
+  for (const SockHook& hook : kSockHooks) {
+    std::string pin = layout.cgroup_links_dir() + "/" + hook.name;
+    UniqueFd existing(bpf_obj_get(pin.c_str()));
+    if (existing.valid()) {
+      if (bpf_link_update(existing.get(), sock_program_fd(hook.name), nullptr) != 0) {
+        result.Update(ErrnoStatus(errno, absl::StrCat("update socket hook ", hook.name)));
+      }
+      continue;
+    }
+    UniqueFd link(bpf_link_create(sock_program_fd(hook.name), cgroup.get(), hook.type, nullptr));
+    if (!link.valid()) {
+      result.Update(ErrnoStatus(errno, absl::StrCat("attach socket hook ", hook.name, " to ",
+                                                    attachments.cgroup_path)));
+      continue;
+    }
+    if (bpf_obj_pin(link.get(), pin.c_str()) != 0) result.Update(ErrnoStatus(errno, absl::StrCat("pin ", pin)));
+  }
+  return result;
+}
+
+Datapath::~Datapath() {
+  if (sock_lb_) sock_lb__destroy(sock_lb_);
+  if (from_uplink_) from_uplink__destroy(from_uplink_);
+  if (from_pod_) from_pod__destroy(from_pod_);
+}
 
 int Datapath::from_pod_fd() const { return bpf_program__fd(from_pod_->progs.from_pod); }
-int Datapath::endpoints_fd() const { return bpf_map__fd(from_pod_->maps.weir_endpoints); }
-int Datapath::metrics_fd() const { return bpf_map__fd(from_pod_->maps.weir_metrics); }
+int Datapath::from_uplink_fd() const { return bpf_program__fd(from_uplink_->progs.from_uplink); }
+int Datapath::sock_program_fd(const std::string& hook) const {
+  bpf_program* program = bpf_object__find_program_by_name(sock_lb_->obj, ("sock_" + hook).c_str());
+  return program ? bpf_program__fd(program) : -1;
+}
+int Datapath::map_fd(const char* name) const {
+  return bpf_map__fd(bpf_object__find_map_by_name(from_pod_->obj, name));
+}
+int Datapath::endpoints_fd() const { return map_fd(WEIR_ENDPOINTS_MAP_NAME); }
+int Datapath::metrics_fd() const { return map_fd(WEIR_METRICS_MAP_NAME); }
 
 bool DatapathPinned(const PinLayout& layout) {
   return access(layout.from_pod_program().c_str(), F_OK) == 0 &&

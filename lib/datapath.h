@@ -1,24 +1,46 @@
 // Loads weir's BPF programs and maps from the embedded skeletons. The agent pins them under the
-// bpf root; tests load private, unpinned copies.
+// bpf root and attaches the node-level programs (uplinks, cgroup); tests load private, unpinned
+// copies. Programs of different objects share one instance of every map.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "lib/ip.h"
 #include "lib/netlink.h"
 #include "lib/pin_layout.h"
 
 struct from_pod;
+struct from_uplink;
+struct sock_lb;
 
 namespace weir {
 
 struct DatapathOptions {
-  // Empty: nothing is pinned (tests).
+  // Empty: nothing is pinned or attached (tests).
   std::string bpf_root;
   MacAddress gateway_mac = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+  // Source of NodePort traffic SNATed to backends on other nodes.
+  std::optional<IpAddress> node_ipv4;
+  std::optional<IpAddress> node_ipv6;
   uint32_t endpoints_max = 65536;
+  uint32_t services_max = 65536;
+  uint32_t backends_max = 262144;
+  uint32_t conntrack_max = 262144;
+  uint32_t maglev_table_size = 1021;
+  // Socket LB for the host's own sockets only, not pods'.
+  bool socket_lb_host_only = false;
+};
+
+// Where the node-level programs go. Every one of these is a setting: tests point them at things
+// they made (a veth in a lab namespace, a cgroup of their own), never at the machine's own.
+struct DatapathAttachments {
+  std::vector<std::string> uplinks;  // interface names in the agent's namespace
+  std::string cgroup_path;           // cgroup v2 directory for socket LB; empty: no socket LB
 };
 
 class Datapath {
@@ -29,15 +51,28 @@ class Datapath {
   static absl::StatusOr<std::unique_ptr<Datapath>> Load(const DatapathOptions& options);
   ~Datapath();
 
+  // Attaches (or, when already attached by an earlier agent, updates) the node-level programs.
+  absl::Status Attach(const DatapathAttachments& attachments);
+
   int from_pod_fd() const;
+  int from_uplink_fd() const;
+  // Program fd of a socket hook by its short name: "connect4", "sendmsg6", "getpeername4", ...
+  int sock_program_fd(const std::string& hook) const;
+  int map_fd(const char* name) const;
   int endpoints_fd() const;
   int metrics_fd() const;
 
  private:
-  explicit Datapath(from_pod* skeleton) : from_pod_(skeleton) {}
-  absl::Status PinPrograms(const PinLayout& layout);
-  from_pod* from_pod_;
+  Datapath() = default;
+  absl::Status PinAndSwitch(const PinLayout& layout);
+  from_pod* from_pod_ = nullptr;
+  from_uplink* from_uplink_ = nullptr;
+  sock_lb* sock_lb_ = nullptr;
+  std::string bpf_root_;
 };
+
+// The socket hooks weir attaches, in attach order.
+const std::vector<std::string>& SocketHooks();
 
 // True once an agent has pinned what the CNI plugin needs under `layout`.
 bool DatapathPinned(const PinLayout& layout);

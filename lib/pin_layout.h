@@ -4,8 +4,10 @@
 
 #include <string>
 
+#include "bpf/abi/conntrack.h"
 #include "bpf/abi/endpoint.h"
 #include "bpf/abi/metrics.h"
+#include "bpf/abi/service.h"
 
 namespace weir {
 
@@ -16,12 +18,21 @@ struct PinLayout {
   std::string map(const char* map_name) const { return root + "/" + map_name; }
   std::string endpoints_map() const { return map(WEIR_ENDPOINTS_MAP_NAME); }
   std::string metrics_map() const { return map(WEIR_METRICS_MAP_NAME); }
+  std::string services_map() const { return map(WEIR_SERVICES_MAP_NAME); }
+  std::string slots_map() const { return map(WEIR_BACKEND_SLOTS_MAP_NAME); }
+  std::string backends_map() const { return map(WEIR_BACKENDS_MAP_NAME); }
+  std::string maglev_map() const { return map(WEIR_MAGLEV_MAP_NAME); }
+  std::string affinity_map() const { return map(WEIR_AFFINITY_MAP_NAME); }
+  std::string sock_revnat_map() const { return map(WEIR_SOCK_REVNAT_MAP_NAME); }
   std::string programs_dir() const { return root + "/progs"; }
   std::string program(const std::string& name) const { return programs_dir() + "/" + name; }
   std::string from_pod_program() const { return program("from_pod"); }
   // One link per attached interface, so that attachments outlive the process that made them.
   std::string links_dir() const { return root + "/links"; }
-  std::string link(const std::string& ifname) const { return links_dir() + "/" + ifname; }
+  std::string pod_links_dir() const { return links_dir() + "/pods"; }
+  std::string link(const std::string& host_ifname) const { return pod_links_dir() + "/" + host_ifname; }
+  std::string uplink_links_dir() const { return links_dir() + "/uplinks"; }
+  std::string cgroup_links_dir() const { return links_dir() + "/cgroup"; }
 };
 
 }  // namespace weir

@@ -13,6 +13,10 @@ enum weir_metric {
 	WEIR_METRIC_ND_REPLY = 3,
 	WEIR_METRIC_TTL_EXCEEDED = 4,	/* left to the stack to answer with ICMP */
 	WEIR_METRIC_PARSE_ERROR = 5,
+	WEIR_METRIC_SERVICE_TRANSLATED = 6,	/* first packet of a flow sent to a backend */
+	WEIR_METRIC_REPLY_TRANSLATED = 7,
+	WEIR_METRIC_NO_BACKEND = 8,	/* rejected: the Service has no usable endpoint */
+	WEIR_METRIC_TRANSLATION_ERROR = 9,
 	WEIR_METRIC_MAX = 32,
 };
 

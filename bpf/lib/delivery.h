@@ -15,6 +15,8 @@
 
 #include "bpf/abi/endpoint.h"
 #include "bpf/lib/eth.h"
+#include "bpf/lib/fib.h"
+#include "bpf/lib/packet.h"
 #include "bpf/lib/maps.h"
 
 static __always_inline struct weir_endpoint_value *lookup_endpoint_v4(__be32 addr)
@@ -72,34 +74,23 @@ static __always_inline int redirect_to_pod(struct __sk_buff *skb, const struct w
 	return bpf_redirect_peer(ep->host_ifindex, 0);
 }
 
-static __always_inline int deliver_v4(struct __sk_buff *skb, __be32 daddr)
+/* Delivers a packet whose (possibly translated) destination is in `pkt`: into a pod of this node
+ * when it is one, else on through the FIB when it was translated (its source may now be an address
+ * of this node, which the stack's input path would drop), else to the stack. */
+static __always_inline int deliver(struct __sk_buff *skb, const struct packet *pkt, bool translated)
 {
-	struct weir_endpoint_value *ep = lookup_endpoint_v4(daddr);
+	struct weir_endpoint_value *ep = pkt->family == WEIR_FAMILY_IPV4
+		? lookup_endpoint_v4(pkt->daddr.v4)
+		: lookup_endpoint_v6((const struct in6_addr *)pkt->daddr.v6);
 
 	if (!ep || !(ep->flags & WEIR_ENDPOINT_LOCAL_POD)) {
 		count(WEIR_METRIC_TO_STACK, skb);
-		return TC_ACT_OK;
+		return translated ? fib_redirect(skb, pkt) : TC_ACT_OK;
 	}
 	struct weir_endpoint_value target = *ep;
+	bool alive = pkt->family == WEIR_FAMILY_IPV4 ? decrement_ttl_v4(skb) : decrement_hop_limit_v6(skb);
 
-	if (!decrement_ttl_v4(skb)) {
-		count(WEIR_METRIC_TTL_EXCEEDED, skb);
-		return TC_ACT_OK;
-	}
-	return redirect_to_pod(skb, &target);
-}
-
-static __always_inline int deliver_v6(struct __sk_buff *skb, const struct in6_addr *daddr)
-{
-	struct weir_endpoint_value *ep = lookup_endpoint_v6(daddr);
-
-	if (!ep || !(ep->flags & WEIR_ENDPOINT_LOCAL_POD)) {
-		count(WEIR_METRIC_TO_STACK, skb);
-		return TC_ACT_OK;
-	}
-	struct weir_endpoint_value target = *ep;
-
-	if (!decrement_hop_limit_v6(skb)) {
+	if (!alive) {
 		count(WEIR_METRIC_TTL_EXCEEDED, skb);
 		return TC_ACT_OK;
 	}

@@ -7,7 +7,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bpf/abi/endpoint.h"
+#include "bpf/abi/conntrack.h"
 #include "bpf/abi/metrics.h"
+#include "bpf/abi/service.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -25,6 +27,67 @@ struct {
 	__type(value, struct weir_metric_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weir_metrics SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct weir_service_key);
+	__type(value, struct weir_service_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weir_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct weir_slot_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weir_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, __u32);
+	__type(value, struct weir_backend);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weir_backends SEC(".maps");
+
+/* Value: __u32 backend ids[maglev_table_size]; the agent sets the value size before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__uint(value_size, WEIR_MAGLEV_DEFAULT_SIZE * sizeof(__u32));
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weir_maglev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct weir_affinity_key);
+	__type(value, struct weir_affinity_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weir_affinity SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct weir_sock_revnat_key);
+	__type(value, struct weir_sock_revnat_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weir_sock_rnat SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WEIR_CONNTRACK_DEFAULT_SIZE);
+	__type(key, struct weir_ct_key);
+	__type(value, struct weir_ct_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weir_ct SEC(".maps");
 
 static __always_inline void count(__u32 metric, struct __sk_buff *skb)
 {

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Attached at tc ingress of the node's uplink device(s): traffic from other nodes and from outside.
+ * NodePorts, LoadBalancer IPs and externalIPs are translated here; replies of flows translated on
+ * this node are translated back; packets for local pods are redirected straight into them. */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpf/lib/delivery.h"
+#include "bpf/lib/maps.h"
+#include "bpf/lib/packet.h"
+#include "bpf/lib/reject.h"
+#include "bpf/lib/service_nat.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("tc")
+int from_uplink(struct __sk_buff *skb)
+{
+	struct packet pkt = {};
+	int parsed = parse_packet(skb, &pkt);
+
+	if (parsed != 0)
+		return TC_ACT_OK;
+	switch (translate_service(skb, &pkt, false)) {
+	case TRANSLATION_NO_BACKEND:
+		return reject_tcp(skb, &pkt);
+	case TRANSLATION_ERROR:
+		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
+		return TC_ACT_SHOT;
+	case TRANSLATION_DONE:
+		return deliver(skb, &pkt, true);
+	default:
+		return deliver(skb, &pkt, false);
+	}
+}

@@ -1,0 +1,74 @@
+/* Conntrack entries for translated flows, one per direction (see bpf/abi/conntrack.h). LRU maps
+ * evict under pressure; the agent removes entries idle past their lifetime. */
+#ifndef WEIR_BPF_CONNTRACK_H
+#define WEIR_BPF_CONNTRACK_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpf/abi/conntrack.h"
+#include "bpf/lib/maps.h"
+#include "bpf/lib/packet.h"
+
+static __always_inline void ct_key_of(const struct packet *pkt, struct weir_ct_key *key)
+{
+	key->saddr = pkt->saddr;
+	key->daddr = pkt->daddr;
+	key->sport = pkt->sport;
+	key->dport = pkt->dport;
+	key->proto = pkt->proto;
+	key->family = pkt->family;
+}
+
+static __always_inline struct weir_ct_value *ct_lookup(const struct packet *pkt)
+{
+	struct weir_ct_key key = {};
+
+	ct_key_of(pkt, &key);
+	struct weir_ct_value *entry = bpf_map_lookup_elem(&weir_ct, &key);
+
+	if (entry)
+		entry->last_seen_ns = bpf_ktime_get_ns();
+	return entry;
+}
+
+/* Records a translated flow: `pkt` as it arrived (client -> frontend), the backend it goes to and,
+ * with SNAT, the source it leaves with. The reply entry is keyed by the reply as it will arrive. */
+static __always_inline int ct_create(const struct packet *pkt, const struct weir_backend *backend,
+				     __u32 backend_id, __u32 service_id, const union weir_addr *snat_addr,
+				     __be16 snat_port, __u8 flags)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct weir_ct_key forward_key = {};
+	struct weir_ct_value forward = {.nat_addr = backend->addr, .nat_port = backend->port,
+					.kind = WEIR_CT_FORWARD, .flags = flags, .backend_id = backend_id,
+					.service_id = service_id, .last_seen_ns = now};
+
+	ct_key_of(pkt, &forward_key);
+	if (snat_addr) {
+		forward.snat_addr = *snat_addr;
+		forward.snat_port = snat_port;
+	}
+
+	struct weir_ct_key reply_key = {.saddr = backend->addr, .sport = backend->port, .proto = pkt->proto,
+					.family = pkt->family};
+	struct weir_ct_value reply = {.nat_addr = pkt->daddr, .nat_port = pkt->dport, .kind = WEIR_CT_REPLY,
+				      .flags = flags, .backend_id = backend_id, .service_id = service_id,
+				      .last_seen_ns = now};
+
+	if (snat_addr) {
+		reply_key.daddr = *snat_addr;
+		reply_key.dport = snat_port;
+		reply.snat_addr = pkt->saddr;
+		reply.snat_port = pkt->sport;
+	} else {
+		reply_key.daddr = pkt->saddr;
+		reply_key.dport = pkt->sport;
+	}
+	/* Reply first: once the forward entry exists, replies may come at any moment. */
+	if (bpf_map_update_elem(&weir_ct, &reply_key, &reply, BPF_ANY))
+		return -1;
+	return bpf_map_update_elem(&weir_ct, &forward_key, &forward, BPF_ANY);
+}
+
+#endif

@@ -1,0 +1,46 @@
+/* Sending a packet on towards a destination that is not a local pod, without the node's input path
+ * (which would drop a packet whose translated source is the node's own address as a martian). */
+#ifndef WEIR_BPF_FIB_H
+#define WEIR_BPF_FIB_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpf/lib/packet.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+
+static __always_inline int fib_redirect(struct __sk_buff *skb, const struct packet *pkt)
+{
+	struct bpf_fib_lookup params = {.ifindex = skb->ingress_ifindex, .l4_protocol = pkt->proto,
+					.sport = pkt->sport, .dport = pkt->dport, .tot_len = 0};
+
+	if (pkt->family == WEIR_FAMILY_IPV4) {
+		params.family = AF_INET;
+		params.ipv4_src = pkt->saddr.v4;
+		params.ipv4_dst = pkt->daddr.v4;
+	} else {
+		params.family = AF_INET6;
+		__builtin_memcpy(params.ipv6_src, pkt->saddr.v6, 16);
+		__builtin_memcpy(params.ipv6_dst, pkt->daddr.v6, 16);
+	}
+	long rc = bpf_fib_lookup(skb, &params, sizeof(params), 0);
+
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(params.ifindex, NULL, 0, 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return TC_ACT_OK;
+
+	struct ethhdr *eth = (void *)(long)skb->data;
+
+	if ((void *)(eth + 1) > (void *)(long)skb->data_end)
+		return TC_ACT_SHOT;
+	__builtin_memcpy(eth->h_dest, params.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, params.smac, ETH_ALEN);
+	return bpf_redirect(params.ifindex, 0);
+}
+
+#endif

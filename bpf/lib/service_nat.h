@@ -1,0 +1,116 @@
+/* Per-packet service translation for flows that socket-level load balancing did not translate:
+ * pods with socket LB limited to the host, and traffic from outside to NodePorts, LoadBalancer IPs
+ * and externalIPs. Conntrack keeps every later packet of a flow on its backend and translates the
+ * replies back. */
+#ifndef WEIR_BPF_SERVICE_NAT_H
+#define WEIR_BPF_SERVICE_NAT_H
+
+#include <linux/bpf.h>
+#include <stdbool.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpf/abi/metrics.h"
+#include "bpf/lib/conntrack.h"
+#include "bpf/lib/lb.h"
+#include "bpf/lib/maps.h"
+#include "bpf/lib/nat.h"
+#include "bpf/lib/packet.h"
+
+/* This node's addresses, the source of SNATed NodePort traffic to other nodes' backends. */
+const volatile __be32 node_ipv4 = 0;
+const volatile __be32 node_ipv6[4] = {};
+
+enum translation {
+	TRANSLATION_NONE,	/* not a Service flow */
+	TRANSLATION_DONE,	/* pkt now holds the translated addresses */
+	TRANSLATION_NO_BACKEND,	/* a Service without a usable endpoint: reject */
+	TRANSLATION_ERROR,
+};
+
+/* A packet of a flow conntrack knows: the next packet of a translated flow, or a reply. */
+static __always_inline enum translation translate_tracked(struct __sk_buff *skb, struct packet *pkt)
+{
+	struct weir_ct_value *entry = ct_lookup(pkt);
+
+	if (!entry)
+		return TRANSLATION_NONE;
+	struct weir_ct_value ct = *entry;
+
+	if (ct.kind == WEIR_CT_REPLY) {
+		if (snat(skb, pkt, &ct.nat_addr, ct.nat_port))
+			return TRANSLATION_ERROR;
+		if ((ct.flags & WEIR_CT_SNAT) && dnat(skb, pkt, &ct.snat_addr, ct.snat_port))
+			return TRANSLATION_ERROR;
+		count(WEIR_METRIC_REPLY_TRANSLATED, skb);
+		return TRANSLATION_DONE;
+	}
+	if (dnat(skb, pkt, &ct.nat_addr, ct.nat_port))
+		return TRANSLATION_ERROR;
+	if ((ct.flags & WEIR_CT_SNAT) && snat(skb, pkt, &ct.snat_addr, ct.snat_port))
+		return TRANSLATION_ERROR;
+	return TRANSLATION_DONE;
+}
+
+static __always_inline bool node_address(__u8 family, union weir_addr *out)
+{
+	if (family == WEIR_FAMILY_IPV4) {
+		out->v4 = node_ipv4;
+		return node_ipv4 != 0;
+	}
+	out->v6[0] = node_ipv6[0];
+	out->v6[1] = node_ipv6[1];
+	out->v6[2] = node_ipv6[2];
+	out->v6[3] = node_ipv6[3];
+	return (out->v6[0] | out->v6[1] | out->v6[2] | out->v6[3]) != 0;
+}
+
+/* The first packet of a flow to a Service frontend. `from_inside`: sent by a pod of this node.
+ * Traffic from outside to a backend on another node is SNATed to this node's address so that the
+ * reply comes back here to be translated. */
+static __always_inline enum translation translate_new_flow(struct __sk_buff *skb, struct packet *pkt,
+							   bool from_inside)
+{
+	if (!pkt->has_ports)
+		return TRANSLATION_NONE;
+	struct weir_service_key key = {.addr = pkt->daddr, .port = pkt->dport, .proto = pkt->proto,
+				       .family = pkt->family};
+	struct weir_service_value *svc = lookup_service(&key, from_inside);
+
+	if (!svc)
+		return TRANSLATION_NONE;
+	struct weir_affinity_key affinity = {.client = pkt->saddr, .family = pkt->family};
+	__u32 backend_id = pick_backend(svc, &affinity, flow_hash(pkt));
+	struct weir_backend *found = backend_id ? lookup_backend(backend_id) : NULL;
+
+	if (!found || found->family != pkt->family) {
+		count(WEIR_METRIC_NO_BACKEND, skb);
+		return TRANSLATION_NO_BACKEND;
+	}
+	struct weir_backend backend = *found;
+	__u32 service_id = svc->service_id;
+	union weir_addr source = {};
+	bool needs_snat = !from_inside && !(backend.flags & WEIR_BACKEND_LOCAL) &&
+			  node_address(pkt->family, &source);
+
+	if (ct_create(pkt, &backend, backend_id, service_id, needs_snat ? &source : NULL, pkt->sport,
+		      needs_snat ? WEIR_CT_SNAT : 0))
+		return TRANSLATION_ERROR;
+	if (dnat(skb, pkt, &backend.addr, backend.port))
+		return TRANSLATION_ERROR;
+	if (needs_snat && snat(skb, pkt, &source, pkt->sport))
+		return TRANSLATION_ERROR;
+	count(WEIR_METRIC_SERVICE_TRANSLATED, skb);
+	return TRANSLATION_DONE;
+}
+
+static __always_inline enum translation translate_service(struct __sk_buff *skb, struct packet *pkt,
+							  bool from_inside)
+{
+	enum translation result = translate_tracked(skb, pkt);
+
+	if (result != TRANSLATION_NONE)
+		return result;
+	return translate_new_flow(skb, pkt, from_inside);
+}
+
+#endif
