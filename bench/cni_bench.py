@@ -183,6 +183,11 @@ def wait_listening(netns: str, ports: list[int], timeout: float = 10) -> None:
         time.sleep(0.05)
 
 
+# Client and server pinned to fixed CPUs (the same for every plugin): on a small machine, whether the two
+# land on one CPU or two changes latency by 2-3x, which would otherwise decide the comparison.
+PIN = {"client": [], "server": []}
+
+
 def setup_traffic(lab: Lab, subject: Subject) -> None:
     for role in ("a", "b"):
         ns = lab.make_netns(f"{subject.name}-pod{role}")
@@ -190,9 +195,9 @@ def setup_traffic(lab: Lab, subject: Subject) -> None:
         ipv4 = next(ip["address"].split("/")[0] for ip in result["ips"] if ":" not in ip["address"])
         subject.traffic_pods.append((ns, ipv4))
     (a_ns, _), (b_ns, b_ip) = subject.traffic_pods
-    lab.spawn(in_netns(b_ns, ["qperf", "--listen_port", str(QPERF_PORT)]),
+    lab.spawn(in_netns(b_ns, [*PIN["server"], "qperf", "--listen_port", str(QPERF_PORT)]),
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    lab.spawn(in_netns(b_ns, ["iperf3", "-s", "-p", str(IPERF_PORT)]),
+    lab.spawn(in_netns(b_ns, [*PIN["server"], "iperf3", "-s", "-p", str(IPERF_PORT)]),
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_listening(b_ns, [QPERF_PORT, IPERF_PORT])
     ping = run(in_netns(a_ns, ["ping", "-c", "3", "-i", "0.2", "-W", "2", b_ip]), check=False)
@@ -206,7 +211,7 @@ QPERF_UNITS = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "sec": 1e6,                    
 
 def run_qperf(subject: Subject, test: str, duration: int) -> float:
     (a_ns, _), (_, b_ip) = subject.traffic_pods
-    out = run(in_netns(a_ns, ["qperf", "--listen_port", str(QPERF_PORT), "-t", str(duration), b_ip, test]),
+    out = run(in_netns(a_ns, [*PIN["client"], "qperf", "--listen_port", str(QPERF_PORT), "-t", str(duration), b_ip, test]),
               timeout=duration * 3 + 30).stdout
     match = re.search(r"(?:latency|bw)\s*=\s*([\d.]+)\s*(\S+)", out)
     if not match or match.group(2) not in QPERF_UNITS:
@@ -214,16 +219,22 @@ def run_qperf(subject: Subject, test: str, duration: int) -> float:
     return float(match.group(1)) * QPERF_UNITS[match.group(2)]
 
 
+def softnet_drops() -> int:
+    """Packets dropped by the per-CPU backlog queues, machine-wide (column 2 of softnet_stat)."""
+    return sum(int(line.split()[1], 16) for line in Path("/proc/net/softnet_stat").read_text().splitlines())
+
+
 def run_iperf3(subject: Subject, streams: int, duration: int) -> dict:
     (a_ns, _), (_, b_ip) = subject.traffic_pods
-    proc = run(in_netns(a_ns, ["iperf3", "-J", "-c", b_ip, "-p", str(IPERF_PORT), "-t", str(duration),
+    drops_before = softnet_drops()
+    proc = run(in_netns(a_ns, [*PIN["client"], "iperf3", "-J", "-c", b_ip, "-p", str(IPERF_PORT), "-t", str(duration),
                                "-O", "1", "-P", str(streams)]), check=False, timeout=duration * 3 + 30)
     report = json.loads(proc.stdout) if proc.stdout.strip() else {}
     if proc.returncode != 0 or "error" in report:
         raise RuntimeError(f"{subject.name}: iperf3 -P {streams} failed: {report.get('error', proc.stderr)}")
     end = report["end"]
     return {"gbps": end["sum_received"]["bits_per_second"] / 1e9,
-            "retransmits": end["sum_sent"].get("retransmits", 0)}
+            "retransmits": end["sum_sent"].get("retransmits", 0), "softnet_drops": softnet_drops() - drops_before}
 
 
 TRAFFIC_TESTS = ("tcp_lat", "udp_lat", "tcp_bw", "iperf3_1", "iperf3_4")
@@ -232,6 +243,7 @@ TRAFFIC_TESTS = ("tcp_lat", "udp_lat", "tcp_bw", "iperf3_1", "iperf3_4")
 def bench_traffic(subjects: dict[str, Subject], rounds: int, duration: int) -> dict:
     raw: dict[str, dict[str, list]] = {p: {t: [] for t in TRAFFIC_TESTS} for p in subjects}
     retransmits: dict[str, dict[str, list]] = {p: {"iperf3_1": [], "iperf3_4": []} for p in subjects}
+    backlog_drops: dict[str, dict[str, list]] = {p: {"iperf3_1": [], "iperf3_4": []} for p in subjects}
     for r in range(rounds):
         for test in TRAFFIC_TESTS:
             for name, subject in subjects.items():
@@ -240,9 +252,12 @@ def bench_traffic(subjects: dict[str, Subject], rounds: int, duration: int) -> d
                     res = run_iperf3(subject, int(test.split("_")[1]), duration)
                     raw[name][test].append(res["gbps"])
                     retransmits[name][test].append(res["retransmits"])
+                    backlog_drops[name][test].append(res["softnet_drops"])
                 else:
                     raw[name][test].append(run_qperf(subject, test, duration))
-    return {"raw": raw, "retransmits": retransmits,
+    return {"raw": raw, "retransmits": retransmits, "softnet_drops": backlog_drops,
+            "retransmits_per_s": {p: {t: statistics.median(v) / duration for t, v in tests.items()}
+                                  for p, tests in retransmits.items()},
             "median": {p: {t: statistics.median(v) for t, v in tests.items()} for p, tests in raw.items()}}
 
 
@@ -279,7 +294,7 @@ def root_diff(before: dict, after: dict) -> dict[str, dict[str, list[str]]]:
 # ---------------------------------------------------------------------------------------------
 # Report
 
-# (key, label, unit, lower_is_better, target ratio weir/ptp or None)
+# (key, label, unit, lower_is_better, target ratio weir/ptp or None); the retransmit rows are table-only
 METRICS = [
     ("add_seq_p50", "ADD p50, sequential", "ms", True, 1.0),
     ("add_seq_p99", "ADD p99, sequential", "ms", True, None),
@@ -291,7 +306,10 @@ METRICS = [
     ("tcp_bw", "qperf tcp_bw", "Gbit/s", False, 1.0),
     ("iperf3_1", "iperf3, 1 stream", "Gbit/s", False, 1.0),
     ("iperf3_4", "iperf3, 4 streams", "Gbit/s", False, 1.0),
+    ("retr_1", "iperf3 retransmits, 1 stream", "segs/s", True, None),
+    ("retr_4", "iperf3 retransmits, 4 streams", "segs/s", True, None),
 ]
+TABLE_ONLY = {"retr_1", "retr_4"}
 
 
 def summarize(adds: dict, traffic: dict, workers: int) -> list[dict]:
@@ -302,19 +320,25 @@ def summarize(adds: dict, traffic: dict, workers: int) -> list[dict]:
             "add_par_p50": adds[p]["par"]["add_p50_ms"], "add_par_p99": adds[p]["par"]["add_p99_ms"],
             "del_seq_p50": adds[p]["seq"]["del_p50_ms"],
             **traffic["median"][p],
+            "retr_1": traffic["retransmits_per_s"][p]["iperf3_1"],
+            "retr_4": traffic["retransmits_per_s"][p]["iperf3_4"],
         }
     rows = []
     for key, label, unit, lower, target in METRICS:
         row = {"key": key, "label": label.format(w=workers), "unit": unit, "lower_is_better": lower,
                "values": {p: values[p][key] for p in PLUGINS}, "target_ratio": target}
         base = row["values"][BASELINE]
-        row["ratio"] = row["values"]["weir"] / base if base else float("nan")
+        row["ratio"] = row["values"]["weir"] / base if base else None
         if target is None:
             row["met"] = None
         else:
-            row["met"] = row["ratio"] <= target if lower else row["ratio"] >= target
+            row["met"] = row["ratio"] is not None and (row["ratio"] <= target if lower else row["ratio"] >= target)
         rows.append(row)
     return rows
+
+
+def number(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
 
 
 def format_table(rows: list[dict]) -> str:
@@ -327,8 +351,8 @@ def format_table(rows: list[dict]) -> str:
         else:
             target = f"{'<=' if row['lower_is_better'] else '>='} {row['target_ratio']:.1f}x"
             status = "met" if row["met"] else "NOT MET"
-        body.append([row["label"], row["unit"], *(f"{v[p]:.3g}" if v[p] < 100 else f"{v[p]:.0f}" for p in PLUGINS),
-                     f"{row['ratio']:.2f}x", target, status])
+        body.append([row["label"], row["unit"], *(number(v[p]) for p in PLUGINS),
+                     "-" if row["ratio"] is None else f"{row['ratio']:.2f}x", target, status])
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     fmt = lambda r: " | ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return "\n".join([fmt(header), "-+-".join("-" * w for w in widths), *map(fmt, body)])
@@ -340,6 +364,7 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> None:
     import matplotlib.pyplot as plt
 
     colors = {"weir": "#2a7ab9", "ptp": "#9a9a9a", "bridge": "#e39b3b"}
+    rows = [r for r in rows if r["key"] not in TABLE_ONLY]
     groups = [("lower is better", [r for r in rows if r["lower_is_better"]]),
               ("higher is better", [r for r in rows if not r["lower_is_better"]])]
     fig, axes = plt.subplots(1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [7, 3.4]})
@@ -347,11 +372,11 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> None:
     for ax, (title, group) in zip(axes, groups):
         for i, plugin in enumerate(PLUGINS):
             xs = [j + (i - 1) * width for j in range(len(group))]
-            rel = [r["values"][plugin] / r["values"][BASELINE] for r in group]
+            rel = [r["values"][plugin] / r["values"][BASELINE] if r["values"][BASELINE] else 0 for r in group]
             bars = ax.bar(xs, rel, width, label=plugin, color=colors[plugin], edgecolor="black", linewidth=0.4)
             for bar, r in zip(bars, group):
                 value = r["values"][plugin]
-                text = f"{value:.3g}" if value < 100 else f"{value:.0f}"
+                text = number(value)
                 ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
                             va="bottom", fontsize=7, rotation=90, xytext=(0, 2), textcoords="offset points")
         labelled = False
@@ -365,11 +390,11 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> None:
                             fontsize=8, color="green" if r["met"] else "red", fontweight="bold")
         ax.axhline(1.0, color="black", linewidth=0.6)
         ax.set_xticks(range(len(group)))
-        ax.set_xticklabels([f"{r['label']}\n[{r['unit']}]" for r in group], fontsize=8)
+        ax.set_xticklabels([f"{r['label'].replace(', ', chr(10))}\n[{r['unit']}]" for r in group], fontsize=8)
         ax.tick_params(axis="x", pad=14)
         ax.set_ylabel("relative to ptp (ptp = 1.0)")
         ax.set_title(title)
-        top = max(r["values"][p] / r["values"][BASELINE] for r in group for p in PLUGINS)
+        top = max(r["values"][p] / r["values"][BASELINE] for r in group for p in PLUGINS if r["values"][BASELINE])
         ax.set_ylim(0, max(1.3, top * 1.25))
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
@@ -396,7 +421,7 @@ def environment(args: argparse.Namespace) -> dict:
                            if l.startswith("model name")), ""),
         "build_dir": str(BUILD), "containernetworking_plugins": pkg,
         "qperf": first_line(["qperf", "--version"]), "iperf3": first_line(["iperf3", "--version"]),
-        "args": vars(args),
+        "args": vars(args), "loadavg_start": os.getloadavg(),
     }
 
 
@@ -410,6 +435,8 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=10, help="ADDs in flight in the parallel phase")
     parser.add_argument("--duration", type=int, help="seconds per traffic test (default 3, quick 2)")
     parser.add_argument("--rounds", type=int, help="rounds of traffic tests (default 3, quick 1)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin traffic client to CPU 0 and server to CPU 1")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON and PNG")
     args = parser.parse_args()
     args.adds = args.adds or (20 if args.quick else 50)
@@ -427,7 +454,12 @@ def main() -> int:
               "build dir; scripts/setup.sh installs the rest)", file=sys.stderr)
         return 2
 
+    if not args.no_pin and (os.cpu_count() or 1) >= 2:
+        PIN["client"], PIN["server"] = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
     env = environment(args)
+    if env["loadavg_start"][0] > 0.5:
+        progress(f"WARNING: load average {env['loadavg_start'][0]:.2f} before the run: other work on this "
+                 "machine will add noise, mostly to the latencies")
     progress(f"weir from {BUILD}; {args.adds} ADDs per phase, {args.parallel} in parallel, "
              f"{args.rounds} round(s) x {args.duration}s traffic tests")
     before = root_snapshot()
@@ -464,6 +496,7 @@ def main() -> int:
     left = leftovers(lab.id)
     after = root_snapshot()
     diff = root_diff(before, after)
+    env["loadavg_end"] = os.getloadavg()
 
     rows = summarize(adds, traffic, args.parallel)
     table = format_table(rows)
@@ -476,7 +509,7 @@ def main() -> int:
         "weir_metrics": weir_metrics, "node_rulesets": node_rulesets,
         "root_namespace_changes": diff, "lab_leftovers": left,
     }, indent=2, default=str) + "\n")
-    plot(rows, png_path, f"{env['time']}  kernel {env['kernel']}  {env['cpus']} CPUs  {env['cpu_model']}  "
+    plot(rows, png_path, f"{env['time']}  load {env['loadavg_start'][0]:.2f}  kernel {env['kernel']}  {env['cpus']} CPUs  {env['cpu_model']}  "
          f"ADDs/phase {args.adds}, parallel {args.parallel}, traffic {args.rounds}x{args.duration}s (median)")
 
     print()
@@ -484,7 +517,8 @@ def main() -> int:
     print()
     met = [r for r in rows if r["met"] is not None]
     print(f"targets met: {sum(r['met'] for r in met)}/{len(met)}  (ratios are weir/ptp; ADD timings are the "
-          f"plugin exec only, traffic values the median of {args.rounds} round(s))")
+          f"plugin exec only, traffic values the median of {args.rounds} round(s); "
+          f"load average {env['loadavg_start'][0]:.2f} at start, {env['loadavg_end'][0]:.2f} at end)")
     if diff:
         print("WARNING: the root namespace changed during the run (another process on this machine, or a leak):")
         print(json.dumps(diff, indent=2))

@@ -26,6 +26,8 @@ ipam::DelegateCall Delegate(const CniEnv& env, const NetConfig& config, std::str
 struct Addresses {
   std::vector<IpAddress> addresses;
   Dns dns;
+  // The owner held these before this ADD (a retried ADD): a failure must not release them.
+  bool held_before = false;
 };
 
 absl::StatusOr<Addresses> AllocateAddresses(const CniEnv& env, const NetConfig& config) {
@@ -39,6 +41,8 @@ absl::StatusOr<Addresses> AllocateAddresses(const CniEnv& env, const NetConfig& 
   }
   ipam::FileStore store(config.data_dir);
   ipam::Allocator allocator(config.name, config.pod_cidrs, store);
+  auto held = allocator.Lookup(OwnerOf(env));
+  out.held_before = held.ok() && !held->empty();
   auto allocated = allocator.Allocate(OwnerOf(env));
   if (!allocated.ok()) return allocated.status();
   for (const ipam::AllocatedAddress& a : *allocated) out.addresses.push_back(a.address);
@@ -92,6 +96,7 @@ absl::StatusOr<std::string> CmdAdd(const CniEnv& env, const NetConfig& config) {
                                     .netns_path = env.netns, .addresses = addresses->addresses,
                                     .mtu = static_cast<uint32_t>(config.mtu)});
   if (!wired.ok()) {
+    if (addresses->held_before) return wired.status();
     if (absl::Status undo = ReleaseAddresses(env, config); !undo.ok()) {
       spdlog::error("releasing the addresses of failed ADD {}: {}", env.container_id, undo.ToString());
     }
@@ -169,7 +174,10 @@ absl::Status CmdGc(const CniEnv& env, const NetConfig& config) {
   Wiring wiring(*host, PinLayout{config.bpf_root});
   absl::Status result;
   if (config.delegates_ipam()) {
-    result.Update(ipam::RunDelegate(Delegate(env, config, "GC")).status());
+    // GC exists from CNI 1.1 on; an older IPAM plugin would take it for a malformed command.
+    if (VersionAtLeast(config.cni_version, "1.1.0")) {
+      result.Update(ipam::RunDelegate(Delegate(env, config, "GC")).status());
+    }
   } else {
     ipam::FileStore store(config.data_dir);
     auto released = ipam::Allocator(config.name, config.pod_cidrs, store).Gc(valid);

@@ -81,6 +81,20 @@ absl::StatusOr<WiredPod> Wiring::Add(const PodWiring& pod) {
     return CniError(CniCode::kInvalidEnv, absl::StrCat("CNI_NETNS ", pod.netns_path, " is not usable"),
                     pod_ns.status().ToString());
   }
+  // What exists already belongs to someone else (or to this pod's earlier ADD): refuse before making
+  // anything, so that the cleanup below never removes what this ADD did not create.
+  auto pod_netlink = Netlink::OpenIn(*pod_ns);
+  if (!pod_netlink.ok()) return pod_netlink.status();
+  if (pod_netlink->GetLink(pod.ifname).ok()) {
+    return CniError(CniCode::kInterfaceExists,
+                    absl::StrCat("interface ", pod.ifname, " already exists in ", pod.netns_path));
+  }
+  std::string host_ifname = HostInterfaceName(pod.container_id, pod.ifname);
+  if (host_.GetLink(host_ifname).ok()) {
+    return CniError(CniCode::kInterfaceExists,
+                    absl::StrCat("host interface ", host_ifname, " for container ", pod.container_id,
+                                 " already exists: DEL it first"));
+  }
   auto wired = AddSteps(pod, *pod_ns);
   if (!wired.ok()) {
     // Deleting the host end takes the pod end, both ends' addresses and routes with it.
@@ -92,16 +106,7 @@ absl::StatusOr<WiredPod> Wiring::Add(const PodWiring& pod) {
 absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod_ns) {
   auto pod_netlink = Netlink::OpenIn(pod_ns);
   if (!pod_netlink.ok()) return pod_netlink.status();
-  if (pod_netlink->GetLink(pod.ifname).ok()) {
-    return CniError(CniCode::kInterfaceExists,
-                    absl::StrCat("interface ", pod.ifname, " already exists in ", pod.netns_path));
-  }
   WiredPod wired{.host_ifname = HostInterfaceName(pod.container_id, pod.ifname), .host_mac = kGatewayMac};
-  if (host_.GetLink(wired.host_ifname).ok()) {
-    return CniError(CniCode::kInterfaceExists,
-                    absl::StrCat("host interface ", wired.host_ifname, " for container ", pod.container_id,
-                                 " already exists: DEL it first"));
-  }
   if (absl::Status s = host_.CreateVethPair(wired.host_ifname, pod.ifname, pod_ns, pod.mtu, kGatewayMac);
       !s.ok()) {
     return s;

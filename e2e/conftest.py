@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -68,8 +69,9 @@ def _stale_e2e_leftovers() -> dict[str, list[str]]:
 
 @pytest.fixture(scope="session", autouse=True)
 def e2e_environment():
-    """Needs root and built binaries; removes what crashed earlier e2e runs left (only e2e labs whose
-    process is gone: a concurrently running suite is left alone)."""
+    """Needs root and built binaries; removes what crashed earlier e2e runs left: namespaces (and the
+    processes still inside them), bpffs mounts and directories of e2e labs whose pytest process is
+    gone. A concurrently running suite is left alone."""
     if os.geteuid() != 0:
         pytest.skip("the e2e tests need root (network namespaces, bpffs, BPF programs)")
     missing = [str(p) for p in (WEIR_CNI, WEIR_AGENT, WEIRCTL) if not p.exists()]
@@ -77,6 +79,12 @@ def e2e_environment():
         pytest.fail(f"binaries missing: {missing}; build first (scripts/build.sh, WEIR_BUILD_DIR)")
     stale = _stale_e2e_leftovers()
     for name in stale["netns"]:
+        # Processes the crashed run left inside its own namespaces (agents, echo servers).
+        for pid in run(["ip", "netns", "pids", name], check=False).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
         run(["ip", "netns", "delete", name], check=False)
     for mountpoint in sorted(stale["mounts"], key=len, reverse=True):
         run(["umount", mountpoint], check=False)
@@ -167,7 +175,7 @@ def ipam_files(node: Node, network: str = "weir", data_dir: Path | None = None) 
 
 
 def link_pins(node: Node) -> list[str]:
-    directory = node.bpf_root / "links"
+    directory = node.bpf_root / "links" / "pods"
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
 
@@ -176,6 +184,12 @@ def endpoints(node: Node) -> list[str]:
     lines = node.weirctl("endpoints").splitlines()
     assert lines and lines[0].split()[0] == "ADDRESS", lines
     return [line.split()[0] for line in lines[1:] if line.strip()]
+
+
+def metrics(node: Node) -> dict[str, int]:
+    """Packet counters from `weirctl metrics`."""
+    lines = node.weirctl("metrics").splitlines()
+    return {line.split()[0]: int(line.split()[1]) for line in lines[1:] if line.strip()}
 
 
 def wait_until(predicate, timeout: float = 3.0, interval: float = 0.05):
@@ -212,8 +226,9 @@ def assert_attachment_gone(node: Node, pod: Pod, network: str = "weir") -> None:
 
 def host_ifname_of(pod: Pod) -> str:
     """The host end's name as reported in the pod's ADD result."""
-    names = [i["name"] for i in pod.result["interfaces"] if not i.get("sandbox")]
-    assert len(names) == 1 and names[0].startswith("weir"), pod.result
+    names = [i["name"] for i in pod.result["interfaces"]
+             if not i.get("sandbox") and i["name"].startswith("weir")]  # chained plugins add theirs
+    assert len(names) == 1, pod.result
     return names[0]
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
+
 from e2e.conftest import (V4_CIDR, V6_CIDR, assert_attachment_gone, assert_cni_error, assert_no_leaks,
-                          check_conf, endpoints, host_ifname_of, host_links, ipam_files, link_pins,
+                          check_conf, endpoints, host_ifname_of, host_links, ipam_files, link_pins, metrics,
                           ping_failures, ping_matrix, pod_from_add, start_servers, tcp_matrix)
 from e2e.lab import run
 
@@ -24,7 +26,10 @@ def test_twenty_pods_add_check_traffic_del(lab, node):
     assert sorted(host_links(node)) == sorted(host_ifname_of(p) for p in pods)
     assert link_pins(node) == sorted(host_links(node))
 
+    delivered_before = metrics(node)["local_delivery"]
     assert ping_matrix(pods) == {}, "ICMP (v4+v6) all pairs"
+    # Same-node traffic went pod to pod through the datapath (bpf_redirect_peer), both directions.
+    assert metrics(node)["local_delivery"] - delivered_before >= 2 * 20 * 19 * 2
     servers = start_servers(lab, pods)
     assert tcp_matrix(pods) == {}, "TCP (v4+v6) all pairs"
     for proc in servers:  # a process inside a pod namespace would keep it alive after `netns delete`
@@ -63,6 +68,9 @@ def test_twenty_pods_add_check_traffic_del(lab, node):
 def test_gc_releases_exactly_the_invalid_attachments(lab, node):
     pods = [node.add_pod(f"gc{i}") for i in range(10)]
     valid, stale = pods[:5], pods[5:]
+    # The usual reason for GC: some pods' namespaces are gone and their DEL never came.
+    for pod in stale[:2]:
+        run(["ip", "netns", "delete", pod.netns])
     conf = node.conf(**{"cni.dev/valid-attachments": [
         {"containerID": p.container_id, "ifname": p.ifname} for p in valid]})
     gc = node.cni("GC", conf=conf, ifname="")
@@ -75,6 +83,7 @@ def test_gc_releases_exactly_the_invalid_attachments(lab, node):
     assert link_pins(node) == sorted(host_ifname_of(p) for p in valid)
     for pod in stale:
         assert_attachment_gone(node, pod)
+    for pod in stale[2:]:
         assert "eth0" not in pod.exec(["ip", "-o", "link", "show"]).stdout
 
     assert ping_matrix(valid) == {}
@@ -86,7 +95,7 @@ def test_gc_releases_exactly_the_invalid_attachments(lab, node):
     assert sorted(ipam_files(node)) == valid_addresses
     # DEL of an attachment GC already collected is still a success.
     for pod in stale:
-        assert node.cni("DEL", pod.container_id, pod.netns, pod.ifname).ok
+        assert node.cni("DEL", pod.container_id, pod.netns, pod.ifname).ok, pod.name
     for pod in valid:
         assert node.cni("DEL", pod.container_id, pod.netns, pod.ifname).ok
     assert_no_leaks(node)
@@ -219,3 +228,33 @@ def test_check_reports_broken_attachments(lab, node):
     after = node.cni("CHECK", pod.container_id, pod.netns, pod.ifname, check_conf(node, pod))
     assert after.code != 0 and after.json.get("code", 0) > 0
     assert_no_leaks(node)
+
+
+@pytest.mark.parametrize("version", ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
+def test_every_supported_version_adds_checks_and_deletes(lab, node, version):
+    conf = node.conf(cniVersion=version)
+    netns = lab.make_netns("node1-v")
+    cid = f"{lab.id}-v"
+    pod = pod_from_add(node, "v", node.cni("ADD", cid, netns, "eth0", conf), netns, cid)
+    assert pod.result["cniVersion"] == version
+    if version.startswith("0."):  # 0.x results carry "version" per IP
+        assert sorted(ip["version"] for ip in pod.result["ips"]) == ["4", "6"]
+    other = node.add_pod("other")
+    assert ping_failures(other, pod.addresses()) == []
+    if version != "0.3.0" and version != "0.3.1":  # CHECK exists since 0.4.0
+        checked = node.cni("CHECK", cid, netns, "eth0", dict(conf, prevResult=pod.result))
+        assert checked.ok, checked.stdout + checked.stderr
+    for p in (pod, other):
+        assert node.cni("DEL", p.container_id, p.netns, "eth0", conf).ok
+    assert_no_leaks(node)
+
+
+def test_repeated_add_of_a_live_attachment_keeps_it(lab, node):
+    # A runtime that retries an ADD whose first attempt did succeed (e.g. after a timeout) gets
+    # "interface exists" (102); the attachment that is there must survive that failure.
+    pod = node.add_pod("live")
+    peer = node.add_pod("peer")
+    assert_cni_error(node.cni("ADD", pod.container_id, pod.netns, pod.ifname), 102)
+    assert sorted(ipam_files(node)) == sorted(pod.addresses() + peer.addresses())
+    assert host_ifname_of(pod) in host_links(node)
+    assert ping_failures(peer, pod.addresses()) == []

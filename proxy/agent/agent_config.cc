@@ -1,0 +1,84 @@
+#include "proxy/agent/agent_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace weir::agent {
+namespace {
+
+const std::set<std::string> kKnownKeys = {
+    "nodeName", "bpfRoot", "manifestsDir", "nodeAddresses", "zone", "uplinks", "cgroupPath",
+    "socketLBHostOnly", "lbMode", "maglev", "maglevTableSize", "conntrackMax", "servicesMax",
+    "backendsMax", "conntrackGCIntervalSeconds", "healthHost", "healthPort"};
+
+template <typename T>
+void Read(const YAML::Node& root, const char* key, T& out) {
+  if (root[key]) out = root[key].as<T>();
+}
+
+}  // namespace
+
+absl::StatusOr<lb::LbMode> ParseLbMode(const std::string& text) {
+  if (text == "snat") return lb::LbMode::kSnat;
+  if (text == "dsr") return lb::LbMode::kDsr;
+  if (text == "hybrid") return lb::LbMode::kHybrid;
+  return absl::InvalidArgumentError(absl::StrCat("lbMode \"", text, "\": expected snat, dsr or hybrid"));
+}
+
+absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
+  AgentConfig config;
+  try {
+    YAML::Node root = YAML::Load(yaml_text);
+    if (!root || root.IsNull()) return config;
+    if (!root.IsMap()) return absl::InvalidArgumentError("agent config must be a YAML mapping");
+    for (const auto& entry : root) {
+      std::string key = entry.first.as<std::string>();
+      if (!kKnownKeys.count(key)) return absl::InvalidArgumentError(absl::StrCat("unknown agent config key ", key));
+    }
+    Read(root, "nodeName", config.node_name);
+    Read(root, "bpfRoot", config.bpf_root);
+    Read(root, "manifestsDir", config.manifests_dir);
+    Read(root, "zone", config.zone);
+    Read(root, "uplinks", config.uplinks);
+    Read(root, "cgroupPath", config.cgroup_path);
+    Read(root, "socketLBHostOnly", config.socket_lb_host_only);
+    Read(root, "maglev", config.maglev);
+    Read(root, "maglevTableSize", config.maglev_table_size);
+    Read(root, "conntrackMax", config.conntrack_max);
+    Read(root, "servicesMax", config.services_max);
+    Read(root, "backendsMax", config.backends_max);
+    Read(root, "conntrackGCIntervalSeconds", config.conntrack_gc_interval_seconds);
+    Read(root, "healthHost", config.health_host);
+    Read(root, "healthPort", config.health_port);
+    std::vector<std::string> addresses;
+    Read(root, "nodeAddresses", addresses);
+    for (const std::string& text : addresses) {
+      auto address = IpAddress::Parse(text);
+      if (!address.ok()) return address.status();
+      config.node_addresses.push_back(*address);
+    }
+    if (root["lbMode"]) {
+      auto mode = ParseLbMode(root["lbMode"].as<std::string>());
+      if (!mode.ok()) return mode.status();
+      config.lb_mode = *mode;
+    }
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("agent config: ", e.what()));
+  }
+  return config;
+}
+
+absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read agent config ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseAgentConfig(text.str());
+}
+
+}  // namespace weir::agent

@@ -1,0 +1,41 @@
+// weir-agent's configuration: one YAML file (a ConfigMap in a cluster), with command-line flags
+// overriding single fields. Every attach point is a setting, so a lab can point them at what it made.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "lib/ip.h"
+#include "proxy/lb/translate.h"
+
+namespace weir::agent {
+
+struct AgentConfig {
+  std::string node_name;
+  std::string bpf_root = "/sys/fs/bpf/weir";
+  // Standalone mode: Services and EndpointSlices from this directory instead of the API server.
+  std::string manifests_dir;
+  std::vector<IpAddress> node_addresses;  // NodePorts are served on these; the first of each family SNATs
+  std::string zone;
+  std::vector<std::string> uplinks;       // devices that get the from-uplink program
+  std::string cgroup_path;                // cgroup v2 for socket LB; empty: socket LB off
+  bool socket_lb_host_only = false;
+  lb::LbMode lb_mode = lb::LbMode::kSnat;
+  bool maglev = true;
+  uint32_t maglev_table_size = 1021;
+  uint32_t conntrack_max = 262144;
+  uint32_t services_max = 65536;
+  uint32_t backends_max = 262144;
+  uint32_t conntrack_gc_interval_seconds = 10;
+  std::string health_host = "0.0.0.0";
+  int health_port = 9876;                 // 0: no health/metrics server
+};
+
+// Reads the YAML file; unknown keys are an error (a typo must not silently change behaviour).
+absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
+absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text);
+absl::StatusOr<lb::LbMode> ParseLbMode(const std::string& text);
+
+}  // namespace weir::agent

@@ -1,0 +1,154 @@
+// The Kubernetes objects weir reads, reduced to the fields service load balancing needs. Values are
+// already validated and defaulted by the decoder (proxy/k8s/decode.h): an absent field holds the
+// Kubernetes default, so consumers never reinterpret nil.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "lib/ip.h"
+#include "proxy/lb/desired_state.h"
+
+namespace weir::k8s {
+
+using lb::L4Proto;
+
+// Well-known label keys.
+inline constexpr const char kServiceNameLabel[] = "kubernetes.io/service-name";
+inline constexpr const char kTopologyZoneLabel[] = "topology.kubernetes.io/zone";
+
+struct ObjectMeta {
+  std::string namespace_;  // empty for cluster-scoped objects (Node)
+  std::string name;
+  std::string uid;
+  std::string resource_version;
+  std::map<std::string, std::string> labels;
+};
+
+// ---- Service (core/v1) ----
+
+enum class ServiceType { kClusterIP, kNodePort, kLoadBalancer, kExternalName };
+enum class TrafficPolicy { kCluster, kLocal };
+enum class SessionAffinity { kNone, kClientIP };
+// status.loadBalancer.ingress[].ipMode. kProxy: the load balancer proxies to the nodes itself, so
+// the IP must not be captured on the nodes (traffic to it has to leave the node).
+enum class LoadBalancerIpMode { kVip, kProxy };
+
+inline constexpr uint32_t kDefaultAffinityTimeoutSeconds = 10800;  // 3 hours, the API default
+inline constexpr uint32_t kMaxAffinityTimeoutSeconds = 86400;
+
+// spec.ports[].targetPort: a number or the name of a container port. Informational for weir:
+// EndpointSlices carry the resolved port numbers.
+struct TargetPort {
+  uint16_t number = 0;  // set when name is empty
+  std::string name;
+  bool operator==(const TargetPort&) const = default;
+};
+
+struct ServicePort {
+  std::string name;  // may be empty for a single-port Service
+  L4Proto protocol = L4Proto::kTcp;
+  uint16_t port = 0;
+  TargetPort target_port;  // defaults to `port`
+  uint16_t node_port = 0;  // 0: none (ClusterIP, or allocateLoadBalancerNodePorts: false)
+};
+
+struct LoadBalancerIngress {
+  std::optional<IpAddress> ip;  // absent for hostname-only ingress (e.g. some cloud LBs)
+  std::string hostname;
+  LoadBalancerIpMode ip_mode = LoadBalancerIpMode::kVip;
+};
+
+struct Service {
+  ObjectMeta metadata;
+  ServiceType type = ServiceType::kClusterIP;
+  // spec.clusterIPs (or spec.clusterIP when clusterIPs is absent), at most one per family.
+  // Empty when headless or when none is allocated (ExternalName).
+  std::vector<IpAddress> cluster_ips;
+  bool headless = false;  // clusterIP: None
+  std::vector<IpFamily> ip_families;
+  std::vector<ServicePort> ports;
+  std::vector<IpAddress> external_ips;
+  SessionAffinity session_affinity = SessionAffinity::kNone;
+  uint32_t affinity_timeout_seconds = kDefaultAffinityTimeoutSeconds;  // with kClientIP
+  TrafficPolicy external_traffic_policy = TrafficPolicy::kCluster;
+  TrafficPolicy internal_traffic_policy = TrafficPolicy::kCluster;
+  uint16_t health_check_node_port = 0;
+  // Deprecated spec.loadBalancerIP: a request to the cloud provider. Only status ingress IPs are
+  // programmed, as kube-proxy does.
+  std::optional<IpAddress> load_balancer_ip;
+  std::string traffic_distribution;  // e.g. "PreferClose"; acted on through EndpointSlice hints
+  std::vector<LoadBalancerIngress> load_balancer_ingress;  // status.loadBalancer.ingress
+  std::string external_name;
+
+  std::string NamespacedName() const { return metadata.namespace_ + "/" + metadata.name; }
+};
+
+// ---- EndpointSlice (discovery.k8s.io/v1) ----
+
+enum class AddressType { kIPv4, kIPv6, kFqdn };
+
+// Conditions with the API's nil rules applied: ready nil -> true, serving nil -> true (current API
+// docs and kube-proxy), terminating nil -> false.
+struct EndpointConditions {
+  bool ready = true;
+  bool serving = true;
+  bool terminating = false;
+};
+
+struct Endpoint {
+  // At least one; all of the slice's family. Consumers may use only the first (the API calls them
+  // fungible), which is what kube-proxy and weir do.
+  std::vector<IpAddress> addresses;
+  EndpointConditions conditions;
+  std::string node_name;
+  std::string zone;
+  std::vector<std::string> zone_hints;  // hints.forZones[].name
+  std::vector<std::string> node_hints;  // hints.forNodes[].name
+};
+
+struct EndpointPort {
+  std::string name;  // matches the Service port name
+  L4Proto protocol = L4Proto::kTcp;
+  std::optional<uint16_t> port;  // nil: unrestricted, which a proxy cannot use
+};
+
+struct EndpointSlice {
+  ObjectMeta metadata;
+  AddressType address_type = AddressType::kIPv4;
+  std::vector<Endpoint> endpoints;  // always empty for kFqdn: weir does not resolve names
+  std::vector<EndpointPort> ports;
+
+  // The owning Service's name (same namespace), or "" when the label is missing.
+  std::string ServiceName() const {
+    auto it = metadata.labels.find(kServiceNameLabel);
+    return it == metadata.labels.end() ? std::string() : it->second;
+  }
+};
+
+// ---- Node (core/v1) ----
+
+struct NodeAddress {
+  std::string type;  // InternalIP, ExternalIP, Hostname, InternalDNS, ExternalDNS
+  std::string address;
+  std::optional<IpAddress> ip;  // set for InternalIP and ExternalIP
+};
+
+struct Node {
+  ObjectMeta metadata;
+  std::vector<IpPrefix> pod_cidrs;  // spec.podCIDRs, or spec.podCIDR
+  std::vector<NodeAddress> addresses;
+
+  std::string Zone() const {
+    auto it = metadata.labels.find(kTopologyZoneLabel);
+    return it == metadata.labels.end() ? std::string() : it->second;
+  }
+};
+
+using Object = std::variant<Service, EndpointSlice, Node>;
+
+}  // namespace weir::k8s

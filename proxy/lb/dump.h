@@ -1,0 +1,29 @@
+// A stable, human-readable text form of DesiredState: golden tests compare it and weirctl prints
+// it. One line per frontend, then one indented line per backend:
+//
+//   10.96.0.10:53/UDP external kube-system/kube-dns:dns cluster-ip,affinity=10800s
+//     10.244.1.5:53 local
+//     10.244.2.7:53 terminating
+//   [fd00::1]:80/TCP external default/web:http cluster-ip
+//     (no backends: rejected)
+//
+// Frontends keep DesiredState's order (sorted by key), backends theirs (sorted).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "proxy/lb/desired_state.h"
+
+namespace weir::lb {
+
+std::string DumpDesiredState(const DesiredState& state);
+std::string DumpFrontend(const FrontendSpec& frontend);  // the frontend's lines, newline-terminated
+
+// "cluster-ip,affinity=10800s,maglev"; "-" when no flag is set. Unknown bits print in hex.
+std::string FlagNames(uint16_t flags, uint32_t affinity_timeout_seconds);
+
+// "10.0.0.1:80", "[fd00::1]:80".
+std::string FormatAddressPort(const IpAddress& address, uint16_t port);
+
+}  // namespace weir::lb

@@ -1,0 +1,373 @@
+#include "proxy/sync/reconciler.h"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <unordered_set>
+
+#include "absl/strings/str_cat.h"
+#include "proxy/lb/maglev.h"
+
+namespace weir::sync {
+namespace {
+
+// backend_count is a __u16, and slots are numbered from 1.
+constexpr size_t kMaxSlots = 65535;
+
+// The ABI structs are compared as the map sees them: byte for byte, padding included.
+template <typename T>
+bool SameBytes(const T& a, const T& b) {
+  return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+}  // namespace
+
+std::optional<uint32_t> Reconciler::ServiceIdOf(const lb::FrontendKey& key) const {
+  auto it = frontends_.find(key);
+  if (it == frontends_.end()) return std::nullopt;
+  return it->second.value.service_id;
+}
+
+std::optional<uint32_t> Reconciler::BackendIdOf(const BackendIdentity& backend) const {
+  auto it = backend_ids_.find(backend);
+  if (it == backend_ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Reconciler::Forget() {
+  frontends_.clear();
+  tables_.clear();
+  backends_.clear();
+  backend_ids_.clear();
+  stale_service_keys_.clear();
+  stale_slot_keys_.clear();
+  service_ids_.Clear();
+  backend_id_allocator_.Clear();
+}
+
+// --- Adoption ---
+
+absl::Status Reconciler::Adopt() {
+  absl::StatusOr<ServiceMapContents> contents = writer_.ReadAll();
+  if (!contents.ok()) return contents.status();
+  Forget();
+
+  for (const ServicesMap::Entry& entry : contents->services) {
+    std::optional<lb::FrontendKey> key = DecodeServiceKey(entry.key);
+    // Only entries this build would write byte for byte are adopted; the rest (unknown family,
+    // garbage in padding) could never be updated in place, so they go.
+    if (!key.has_value() || !SameBytes(EncodeServiceKey(*key), entry.key)) {
+      stale_service_keys_.push_back(entry.key);
+      continue;
+    }
+    frontends_[*key] = WrittenFrontend{entry.key, entry.value};
+    service_ids_.MarkUsed(entry.value.service_id);
+  }
+
+  for (const SlotsMap::Entry& entry : contents->slots) {
+    if (entry.key.slot == 0 || entry.key.slot > kMaxSlots) {
+      stale_slot_keys_.push_back(entry.key);
+      continue;
+    }
+    WrittenTables& tables = tables_[entry.key.service_id];
+    if (tables.slots.size() < entry.key.slot) tables.slots.resize(entry.key.slot);
+    tables.slots[entry.key.slot - 1] = entry.backend_id;
+    service_ids_.MarkUsed(entry.key.service_id);
+  }
+
+  for (const BackendsMap::Entry& entry : contents->backends) {
+    backends_[entry.backend_id] = entry.backend;
+    backend_id_allocator_.MarkUsed(entry.backend_id);
+    std::optional<BackendIdentity> identity = DecodeBackendIdentity(entry.backend);
+    if (entry.backend_id == 0 || !identity.has_value() ||
+        !SameBytes(EncodeBackend(*identity, entry.backend.flags), entry.backend)) {
+      continue;  // kept until unreferenced, never reused for a desired backend
+    }
+    // Two ids for one backend (never written by weir, but possible in a damaged map): the smaller
+    // id becomes the backend's id, slots move to it, and the other is deleted once unused.
+    auto [it, inserted] = backend_ids_.try_emplace(*identity, entry.backend_id);
+    if (!inserted && entry.backend_id < it->second) it->second = entry.backend_id;
+  }
+
+  for (const MaglevMap::Entry& entry : contents->maglev) {
+    WrittenTables& tables = tables_[entry.service_id];
+    tables.has_maglev = true;
+    tables.maglev_source.reset();
+    tables.adopted_maglev = entry.table;
+    service_ids_.MarkUsed(entry.service_id);
+  }
+  return absl::OkStatus();
+}
+
+// --- Planning: ids and encoded entries for the desired state, no writes ---
+
+absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const lb::DesiredState& desired, ReconcileStats& stats) {
+  if (absl::Status status = lb::ValidateMaglevTableSize(options_.maglev_table_size); !status.ok()) {
+    return status;
+  }
+  Plan plan;
+  for (const lb::FrontendSpec& spec : desired.frontends) {
+    if (!plan.desired_keys.insert(lb::KeyOf(spec)).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("desired state lists frontend ", FrontendName(lb::KeyOf(spec)), " twice"));
+    }
+  }
+
+  std::map<BackendIdentity, uint32_t> planned_backend_ids;
+  std::vector<PlannedFrontend> existing;
+  std::vector<PlannedFrontend> fresh;
+  std::unordered_set<uint32_t> claimed_service_ids;
+  for (const lb::FrontendSpec& spec : desired.frontends) {
+    PlannedFrontend frontend;
+    frontend.spec = &spec;
+    frontend.key = lb::KeyOf(spec);
+    frontend.map_key = EncodeServiceKey(frontend.key);
+
+    const size_t backend_count = std::min(spec.backends.size(), kMaxSlots);
+    if (backend_count < spec.backends.size()) ++stats.truncated_frontends;
+    frontend.slots.reserve(backend_count);
+    for (size_t i = 0; i < backend_count; ++i) {
+      const lb::BackendSpec& backend = spec.backends[i];
+      const BackendIdentity identity = IdentityOf(backend);
+      auto [planned, first_use] = planned_backend_ids.try_emplace(identity, 0);
+      if (first_use) {
+        auto known = backend_ids_.find(identity);
+        const bool allocate = known == backend_ids_.end();
+        planned->second = allocate ? backend_id_allocator_.Allocate() : known->second;
+        plan.backends.emplace(planned->second,
+                              PlannedBackend{identity, EncodeBackend(identity, BackendFlags(backend)), allocate});
+      } else {
+        // One backend table entry serves every service using the backend; the flags describe the
+        // endpoint (its node, its termination), so the services agree, and a union is safe.
+        plan.backends.at(planned->second).value.flags |= BackendFlags(backend);
+      }
+      frontend.slots.push_back(planned->second);
+    }
+
+    frontend.value = weir_service_value{};
+    frontend.value.backend_count = static_cast<uint16_t>(backend_count);
+    frontend.value.flags = spec.flags;
+    frontend.value.affinity_timeout = spec.affinity_timeout_seconds;
+
+    auto written = frontends_.find(frontend.key);
+    if (written == frontends_.end()) {
+      fresh.push_back(std::move(frontend));
+      continue;
+    }
+    // Keep the id: the slots, Maglev table and affinity entries of live flows are keyed by it.
+    const uint32_t id = written->second.value.service_id;
+    if (id != 0 && claimed_service_ids.insert(id).second) frontend.value.service_id = id;
+    existing.push_back(std::move(frontend));
+  }
+
+  // Ids for new frontends (and for adopted ones whose id was unusable), in desired order so that
+  // the same history gives the same ids. Ids freed by this Apply's deletions are not available
+  // yet: their old entries are still live until the end of the Apply.
+  plan.existing_frontends = existing.size();
+  plan.frontends = std::move(existing);
+  plan.frontends.insert(plan.frontends.end(), std::make_move_iterator(fresh.begin()),
+                        std::make_move_iterator(fresh.end()));
+  for (PlannedFrontend& frontend : plan.frontends) {
+    if (frontend.value.service_id != 0) continue;
+    frontend.value.service_id = service_ids_.Allocate();
+    frontend.newly_allocated_id = true;
+  }
+  return plan;
+}
+
+// --- Execution: writes in make-before-break order ---
+
+absl::StatusOr<ReconcileStats> Reconciler::Apply(const lb::DesiredState& desired) {
+  ReconcileStats stats;
+  absl::StatusOr<Plan> plan = MakePlan(desired, stats);
+  if (!plan.ok()) return plan.status();
+  const absl::Status status = Execute(*plan, stats);
+  ReleaseUnwrittenIds(*plan);
+  if (!status.ok()) return status;
+  return stats;
+}
+
+absl::Status Reconciler::Execute(const Plan& plan, ReconcileStats& stats) {
+  // 1. Backends first: every slot and Maglev table written below may point at them.
+  if (absl::Status status = WriteBackends(plan, stats); !status.ok()) return status;
+  // 2. Changed frontends, then 3. new ones. Each writes its slots and table before itself.
+  for (const PlannedFrontend& frontend : plan.frontends) {
+    if (absl::Status status = SyncFrontend(plan, frontend, stats); !status.ok()) return status;
+  }
+  // 4. Removals, outermost first: frontends, then their slots and tables, then backends.
+  if (absl::Status status = RemoveUndesiredFrontends(plan, stats); !status.ok()) return status;
+  if (absl::Status status = RemoveOrphanTables(stats); !status.ok()) return status;
+  return RemoveUnusedBackends(plan, stats);
+}
+
+absl::Status Reconciler::WriteBackends(const Plan& plan, ReconcileStats& stats) {
+  for (const auto& [id, backend] : plan.backends) {
+    auto written = backends_.find(id);
+    if (written != backends_.end() && SameBytes(written->second, backend.value)) continue;
+    // A flag change (e.g. terminating) rewrites the entry in place under the same id.
+    if (absl::Status status = writer_.PutBackend(id, backend.value); !status.ok()) return status;
+    ++stats.backends.writes;
+    backends_[id] = backend.value;
+    backend_ids_[backend.identity] = id;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Reconciler::SyncFrontend(const Plan& plan, const PlannedFrontend& frontend,
+                                      ReconcileStats& stats) {
+  const uint32_t id = frontend.value.service_id;
+  WrittenTables& tables = tables_[id];
+  const size_t count = frontend.slots.size();
+
+  // Slots 1..count before the frontend counts them. Slots already counted are replaced in place,
+  // each atomically, so a lookup finds the old backend or the new one.
+  for (size_t i = 0; i < count; ++i) {
+    if (i < tables.slots.size() && tables.slots[i] == frontend.slots[i]) continue;
+    const weir_slot_key key{id, static_cast<uint32_t>(i + 1)};
+    if (absl::Status status = writer_.PutSlot(key, frontend.slots[i]); !status.ok()) return status;
+    ++stats.slots.writes;
+    if (tables.slots.size() <= i) tables.slots.resize(i + 1);
+    tables.slots[i] = frontend.slots[i];
+  }
+
+  // The Maglev table, whole, before a frontend that starts using it.
+  const bool wants_maglev = (frontend.value.flags & WEIR_SVC_MAGLEV) != 0 && count > 0;
+  if (wants_maglev && !(tables.has_maglev && tables.maglev_source == frontend.slots)) {
+    std::vector<uint32_t> table = BuildMaglev(plan, frontend.slots);
+    const bool adopted_matches = tables.has_maglev && !tables.maglev_source.has_value() &&
+                                 tables.adopted_maglev == table;
+    if (!adopted_matches) {
+      if (absl::Status status = writer_.PutMaglev(id, table); !status.ok()) return status;
+      ++stats.maglev.writes;
+      tables.has_maglev = true;
+    }
+    tables.maglev_source = frontend.slots;
+    tables.adopted_maglev = {};
+  }
+
+  // The frontend: new, or with a changed count, flags, timeout or (after adoption) id.
+  auto written = frontends_.find(frontend.key);
+  if (written == frontends_.end() || !SameBytes(written->second.value, frontend.value)) {
+    if (absl::Status status = writer_.PutService(frontend.map_key, frontend.value); !status.ok()) {
+      return status;
+    }
+    ++stats.services.writes;
+    frontends_[frontend.key] = WrittenFrontend{frontend.map_key, frontend.value};
+  }
+
+  // What the frontend no longer reaches: slots above its count, a table it stopped using.
+  while (tables.slots.size() > count) {
+    if (tables.slots.back().has_value()) {
+      const weir_slot_key key{id, static_cast<uint32_t>(tables.slots.size())};
+      if (absl::Status status = writer_.DeleteSlot(key); !status.ok()) return status;
+      ++stats.slots.deletes;
+    }
+    tables.slots.pop_back();
+  }
+  if (!wants_maglev && tables.has_maglev) {
+    if (absl::Status status = writer_.DeleteMaglev(id); !status.ok()) return status;
+    ++stats.maglev.deletes;
+    tables.has_maglev = false;
+    tables.maglev_source.reset();
+    tables.adopted_maglev = {};
+  }
+  return absl::OkStatus();
+}
+
+std::vector<uint32_t> Reconciler::BuildMaglev(const Plan& plan, const std::vector<uint32_t>& slots) const {
+  // A backend listed twice owns two slots, so it gets twice the Maglev share as well.
+  std::map<uint32_t, uint32_t> weights;
+  for (uint32_t backend_id : slots) ++weights[backend_id];
+  std::vector<lb::MaglevBackend> backends;
+  backends.reserve(weights.size());
+  for (const auto& [backend_id, weight] : weights) {
+    backends.push_back({backend_id, BackendName(plan.backends.at(backend_id).identity), weight});
+  }
+  return lb::BuildMaglevTable(backends, options_.maglev_table_size);
+}
+
+absl::Status Reconciler::RemoveUndesiredFrontends(const Plan& plan, ReconcileStats& stats) {
+  for (auto it = frontends_.begin(); it != frontends_.end();) {
+    if (plan.desired_keys.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    if (absl::Status status = writer_.DeleteService(it->second.key); !status.ok()) return status;
+    ++stats.services.deletes;
+    // Its tables (possibly none) are now orphans: RemoveOrphanTables deletes them and frees the id.
+    tables_.try_emplace(it->second.value.service_id);
+    it = frontends_.erase(it);
+  }
+  while (!stale_service_keys_.empty()) {
+    if (absl::Status status = writer_.DeleteService(stale_service_keys_.back()); !status.ok()) return status;
+    ++stats.services.deletes;
+    stale_service_keys_.pop_back();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Reconciler::RemoveOrphanTables(ReconcileStats& stats) {
+  std::unordered_set<uint32_t> live_ids;
+  for (const auto& [key, frontend] : frontends_) live_ids.insert(frontend.value.service_id);
+  for (auto it = tables_.begin(); it != tables_.end();) {
+    const uint32_t id = it->first;
+    if (live_ids.contains(id)) {
+      ++it;
+      continue;
+    }
+    WrittenTables& tables = it->second;
+    while (!tables.slots.empty()) {
+      if (tables.slots.back().has_value()) {
+        const weir_slot_key key{id, static_cast<uint32_t>(tables.slots.size())};
+        if (absl::Status status = writer_.DeleteSlot(key); !status.ok()) return status;
+        ++stats.slots.deletes;
+      }
+      tables.slots.pop_back();
+    }
+    if (tables.has_maglev) {
+      if (absl::Status status = writer_.DeleteMaglev(id); !status.ok()) return status;
+      ++stats.maglev.deletes;
+      tables.has_maglev = false;
+    }
+    service_ids_.Release(id);
+    it = tables_.erase(it);
+  }
+  while (!stale_slot_keys_.empty()) {
+    if (absl::Status status = writer_.DeleteSlot(stale_slot_keys_.back()); !status.ok()) return status;
+    ++stats.slots.deletes;
+    stale_slot_keys_.pop_back();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Reconciler::RemoveUnusedBackends(const Plan& plan, ReconcileStats& stats) {
+  // Every slot and table now matches the plan, so a backend outside the plan is unreferenced.
+  for (auto it = backends_.begin(); it != backends_.end();) {
+    const uint32_t id = it->first;
+    if (plan.backends.contains(id)) {
+      ++it;
+      continue;
+    }
+    if (absl::Status status = writer_.DeleteBackend(id); !status.ok()) return status;
+    ++stats.backends.deletes;
+    if (std::optional<BackendIdentity> identity = DecodeBackendIdentity(it->second); identity.has_value()) {
+      auto known = backend_ids_.find(*identity);
+      if (known != backend_ids_.end() && known->second == id) backend_ids_.erase(known);
+    }
+    backend_id_allocator_.Release(id);
+    it = backends_.erase(it);
+  }
+  return absl::OkStatus();
+}
+
+void Reconciler::ReleaseUnwrittenIds(const Plan& plan) {
+  for (const auto& [id, backend] : plan.backends) {
+    if (backend.newly_allocated && !backends_.contains(id)) backend_id_allocator_.Release(id);
+  }
+  for (const PlannedFrontend& frontend : plan.frontends) {
+    const uint32_t id = frontend.value.service_id;
+    if (frontend.newly_allocated_id && !tables_.contains(id)) service_ids_.Release(id);
+  }
+}
+
+}  // namespace weir::sync
