@@ -151,6 +151,73 @@ Bytes NeighborAdvert(const MacAddress& gateway_mac, const std::string& target, c
   return b;
 }
 
+namespace {
+
+// Appends an IP header for `l4` and `l4` itself, filling the L4 checksum at `csum_at` (offset in l4).
+Bytes WithIp(const L2& l2, const IpAddress& src, const IpAddress& dst, uint8_t proto, uint8_t ttl, Bytes l4,
+             size_t csum_at) {
+  uint32_t sum = SumWords(src.bytes().data(), src.byte_length());
+  sum = SumWords(dst.bytes().data(), dst.byte_length(), sum);
+  sum += proto;
+  sum += l4.size();
+  sum = SumWords(l4.data(), l4.size(), sum);
+  uint16_t csum = Fold(sum);
+  if (proto == 17 && csum == 0) csum = 0xffff;
+  l4[csum_at] = csum >> 8;
+  l4[csum_at + 1] = csum & 0xff;
+
+  Bytes b;
+  if (src.is_v4()) {
+    Ethernet(b, l2.dst, l2.src, 0x0800);
+    size_t ip = b.size();
+    b.insert(b.end(), {0x45, 0});
+    Put16(b, 20 + l4.size());
+    b.insert(b.end(), {0x12, 0x34, 0x40, 0, ttl, proto, 0, 0});
+    PutIp(b, src);
+    PutIp(b, dst);
+    uint16_t ip_csum = Fold(SumWords(&b[ip], 20));
+    b[ip + 10] = ip_csum >> 8;
+    b[ip + 11] = ip_csum & 0xff;
+  } else {
+    Ethernet(b, l2.dst, l2.src, 0x86dd);
+    Ipv6Header(b, src, dst, l4.size(), proto, ttl);
+  }
+  b.insert(b.end(), l4.begin(), l4.end());
+  return b;
+}
+
+void Put32(Bytes& b, uint32_t v) {
+  Put16(b, v >> 16);
+  Put16(b, v & 0xffff);
+}
+
+}  // namespace
+
+Bytes TcpPacket(const L2& l2, const Tcp& tcp) {
+  Bytes l4;
+  Put16(l4, tcp.sport);
+  Put16(l4, tcp.dport);
+  Put32(l4, tcp.seq);
+  Put32(l4, tcp.ack);
+  l4.push_back(5 << 4);
+  l4.push_back(tcp.flags);
+  Put16(l4, tcp.window);
+  Put16(l4, 0);
+  Put16(l4, 0);
+  return WithIp(l2, Ip(tcp.src), Ip(tcp.dst), 6, tcp.ttl, l4, 16);
+}
+
+Bytes UdpPacket(const L2& l2, const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport,
+                uint8_t ttl) {
+  Bytes l4;
+  Put16(l4, sport);
+  Put16(l4, dport);
+  Put16(l4, 8 + sizeof(kUdpPayload));
+  Put16(l4, 0);
+  l4.insert(l4.end(), std::begin(kUdpPayload), std::end(kUdpPayload));
+  return WithIp(l2, Ip(src), Ip(dst), 17, ttl, l4, 6);
+}
+
 std::string Hex(const Bytes& bytes) {
   std::string out;
   for (size_t i = 0; i < bytes.size(); ++i) {

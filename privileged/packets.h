@@ -29,6 +29,23 @@ Bytes NeighborSolicit(const MacAddress& sender_mac, const std::string& sender_ip
 Bytes NeighborAdvert(const MacAddress& gateway_mac, const std::string& target, const MacAddress& dst_mac,
                      const std::string& dst_ip);
 
+// A TCP segment (no payload) with correct IP and TCP checksums; works for either family.
+struct Tcp {
+  std::string src;
+  uint16_t sport = 0;
+  std::string dst;
+  uint16_t dport = 0;
+  uint8_t flags = 0x02;  // SYN
+  uint32_t seq = 1000;
+  uint32_t ack = 0;
+  uint8_t ttl = 64;
+  uint16_t window = 64240;
+};
+Bytes TcpPacket(const L2& l2, const Tcp& tcp);
+// A UDP datagram with a correct checksum.
+Bytes UdpPacket(const L2& l2, const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport,
+                uint8_t ttl = 64);
+
 std::string Hex(const Bytes& bytes);
 
 }  // namespace weir::testing

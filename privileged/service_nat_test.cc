@@ -1,0 +1,260 @@
+// Service translation in the tc programs, as a table run through BPF_PROG_TEST_RUN: each case sets
+// up maps, then feeds packets through from_pod or from_uplink in order (conntrack state carries
+// from one step to the next) and compares verdict and output packet byte for byte. The programs
+// run inside a namespace of the test's own, so FIB lookups see an empty routing table.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <linux/pkt_cls.h>
+#include <time.h>
+
+#include <functional>
+#include <optional>
+
+#include "gtest/gtest.h"
+#include "lib/datapath.h"
+#include "lib/endpoint_map.h"
+#include "lib/service_maps.h"
+#include "privileged/packets.h"
+#include "privileged/scoped_netns.h"
+
+namespace weir::testing {
+namespace {
+
+const MacAddress kGw = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+const MacAddress kPodA = {0x0a, 0, 0, 0, 0, 0x0a};
+const MacAddress kPodB = {0x0a, 0, 0, 0, 0, 0x0b};
+const MacAddress kClient = {0x0c, 0, 0, 0, 0, 0x0c};
+const MacAddress kUplink = {0x0e, 0, 0, 0, 0, 0x01};
+const MacAddress kOtherNode = {0x0e, 0, 0, 0, 0, 0x02};
+constexpr char kNodeIp[] = "192.168.0.1";
+
+enum class Program { kFromPod, kFromUplink };
+
+struct Step {
+  std::string description;
+  Program program;
+  Bytes input;
+  int verdict;
+  std::optional<Bytes> output;  // nullopt: unchanged
+};
+
+class Maps {
+ public:
+  explicit Maps(const Datapath& dp)
+      : services_(*ServicesMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_SERVICES_MAP_NAME))))),
+        slots_(*SlotsMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_BACKEND_SLOTS_MAP_NAME))))),
+        backends_(*BackendsMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_BACKENDS_MAP_NAME))))),
+        maglev_(*MaglevMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_MAGLEV_MAP_NAME))))),
+        endpoints_(EndpointMap::FromFd(UniqueFd(dup(dp.endpoints_fd())))),
+        affinity_fd_(dp.map_fd(WEIR_AFFINITY_MAP_NAME)) {}
+
+  void Pod(const std::string& ip, int ifindex, const MacAddress& mac) {
+    ASSERT_TRUE(endpoints_.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = ifindex, .pod_mac = mac}).ok());
+  }
+  void Backend(uint32_t id, const std::string& ip, uint16_t port, bool local) {
+    weir_backend b{};
+    auto address = *IpAddress::Parse(ip);
+    std::memcpy(b.addr.bytes, address.bytes().data(), address.byte_length());
+    b.port = htons(port);
+    b.proto = WEIR_PROTO_TCP;
+    b.family = address.is_v4() ? WEIR_FAMILY_IPV4 : WEIR_FAMILY_IPV6;
+    b.flags = local ? WEIR_BACKEND_LOCAL : 0;
+    ASSERT_TRUE(backends_.Put(id, b).ok());
+  }
+  void Service(const std::string& ip, uint16_t port, uint8_t proto, uint32_t service_id, uint16_t flags,
+               std::vector<uint32_t> backend_ids, uint8_t scope = WEIR_SCOPE_EXTERNAL,
+               uint32_t affinity_timeout = 0) {
+    weir_service_key key{};
+    auto address = *IpAddress::Parse(ip);
+    std::memcpy(key.addr.bytes, address.bytes().data(), address.byte_length());
+    key.port = htons(port);
+    key.proto = proto;
+    key.family = address.is_v4() ? WEIR_FAMILY_IPV4 : WEIR_FAMILY_IPV6;
+    key.scope = scope;
+    for (uint32_t slot = 0; slot < backend_ids.size(); ++slot) {
+      ASSERT_TRUE(slots_.Put({service_id, slot + 1}, backend_ids[slot]).ok());
+    }
+    weir_service_value value{.service_id = service_id, .backend_count = (uint16_t)backend_ids.size(),
+                             .flags = flags, .affinity_timeout = affinity_timeout};
+    ASSERT_TRUE(services_.Put(key, value).ok());
+  }
+  void Maglev(uint32_t service_id, uint32_t backend_id) {
+    ASSERT_TRUE(maglev_.Put(service_id, std::vector<uint32_t>(maglev_.table_size(), backend_id)).ok());
+  }
+  void Affinity(const std::string& client, uint32_t service_id, uint32_t backend_id) {
+    weir_affinity_key key{};
+    auto address = *IpAddress::Parse(client);
+    std::memcpy(key.client.bytes, address.bytes().data(), address.byte_length());
+    key.service_id = service_id;
+    key.family = WEIR_FAMILY_IPV4;
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    weir_affinity_value value{.last_used_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec,
+                              .backend_id = backend_id};
+    ASSERT_EQ(bpf_map_update_elem(affinity_fd_, &key, &value, BPF_ANY), 0);
+  }
+
+ private:
+  ServicesMap services_;
+  SlotsMap slots_;
+  BackendsMap backends_;
+  MaglevMap maglev_;
+  EndpointMap endpoints_;
+  int affinity_fd_;
+};
+
+struct Case {
+  std::string description;
+  std::function<void(Maps&)> setup;
+  std::vector<Step> steps;
+};
+
+Tcp Syn(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
+  return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .ttl = ttl};
+}
+Tcp SynAck(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
+  return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .flags = 0x12, .seq = 5000, .ack = 1001,
+             .ttl = ttl};
+}
+
+void LocalPods(Maps& m) {
+  m.Pod("10.244.1.2", 41, kPodA);
+  m.Pod("10.244.1.3", 42, kPodB);
+}
+
+std::vector<Case> Cases() {
+  const L2 from_a{kPodA, kGw}, to_a{kGw, kPodA}, from_b{kPodB, kGw}, to_b{kGw, kPodB};
+  const L2 outside{kClient, kUplink}, from_node2{kOtherNode, kUplink};
+  return {
+      {"pod to ClusterIP, local backend: DNAT and redirect; the reply gets the ClusterIP back",
+       [](Maps& m) {
+         LocalPods(m);
+         m.Backend(1, "10.244.1.3", 8080, true);
+         m.Service("10.96.0.10", 80, WEIR_PROTO_TCP, 1, WEIR_SVC_CLUSTER_IP, {1});
+       },
+       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.96.0.10", 80)), TC_ACT_REDIRECT,
+         TcpPacket(to_b, Syn("10.244.1.2", 40000, "10.244.1.3", 8080, 63))},
+        {"syn-ack", Program::kFromPod, TcpPacket(from_b, SynAck("10.244.1.3", 8080, "10.244.1.2", 40000)),
+         TC_ACT_REDIRECT, TcpPacket(to_a, SynAck("10.96.0.10", 80, "10.244.1.2", 40000, 63))}}},
+      {"pod to ClusterIP, remote backend: DNAT, then the FIB (empty here: stack)",
+       [](Maps& m) {
+         LocalPods(m);
+         m.Backend(7, "10.244.2.7", 8080, false);
+         m.Service("10.96.0.10", 80, WEIR_PROTO_TCP, 1, WEIR_SVC_CLUSTER_IP, {7});
+       },
+       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.96.0.10", 80)), TC_ACT_OK,
+         TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.244.2.7", 8080))},
+        {"syn-ack from the other node", Program::kFromUplink,
+         TcpPacket(from_node2, SynAck("10.244.2.7", 8080, "10.244.1.2", 40000)), TC_ACT_REDIRECT,
+         TcpPacket(to_a, SynAck("10.96.0.10", 80, "10.244.1.2", 40000, 63))}}},
+      {"a Service without endpoints answers a SYN with a reset",
+       [](Maps& m) {
+         LocalPods(m);
+         m.Service("10.96.0.11", 80, WEIR_PROTO_TCP, 2, WEIR_SVC_CLUSTER_IP, {});
+       },
+       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.96.0.11", 80)), TC_ACT_REDIRECT,
+         TcpPacket(to_a, Tcp{.src = "10.96.0.11", .sport = 80, .dst = "10.244.1.2", .dport = 40000, .flags = 0x14,
+                             .seq = 0, .ack = 1001, .window = 0})}}},
+      {"a UDP Service without endpoints drops", [](Maps& m) {
+         LocalPods(m);
+         m.Service("10.96.0.12", 53, WEIR_PROTO_UDP, 3, WEIR_SVC_CLUSTER_IP, {});
+       },
+       {{"datagram", Program::kFromPod, UdpPacket(from_a, "10.244.1.2", 40000, "10.96.0.12", 53), TC_ACT_SHOT,
+         std::nullopt}}},
+      {"NodePort from outside to a local backend keeps the client's address",
+       [](Maps& m) {
+         LocalPods(m);
+         m.Backend(1, "10.244.1.3", 8080, true);
+         m.Service(kNodeIp, 30080, WEIR_PROTO_TCP, 4, WEIR_SVC_NODE_PORT, {1});
+       },
+       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, kNodeIp, 30080)),
+         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("172.16.0.5", 40000, "10.244.1.3", 8080, 63))},
+        {"syn-ack leaves as the NodePort", Program::kFromPod,
+         TcpPacket(from_b, SynAck("10.244.1.3", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
+         TcpPacket(from_b, SynAck(kNodeIp, 30080, "172.16.0.5", 40000))}}},
+      {"NodePort to a backend on another node: SNAT to the node, reverse both on the reply",
+       [](Maps& m) {
+         m.Backend(7, "10.244.2.7", 8080, false);
+         m.Service(kNodeIp, 30081, WEIR_PROTO_TCP, 5, WEIR_SVC_NODE_PORT, {7});
+       },
+       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, kNodeIp, 30081)), TC_ACT_OK,
+         TcpPacket(outside, Syn(kNodeIp, 40000, "10.244.2.7", 8080))},
+        {"syn-ack", Program::kFromUplink, TcpPacket(from_node2, SynAck("10.244.2.7", 8080, kNodeIp, 40000)),
+         TC_ACT_OK, TcpPacket(from_node2, SynAck(kNodeIp, 30081, "172.16.0.5", 40000))}}},
+      {"Maglev: outside traffic follows the service's lookup table",
+       [](Maps& m) {
+         LocalPods(m);
+         m.Backend(1, "10.244.1.2", 8080, true);
+         m.Backend(2, "10.244.1.3", 8080, true);
+         m.Service("203.0.113.10", 80, WEIR_PROTO_TCP, 6, WEIR_SVC_LOAD_BALANCER | WEIR_SVC_MAGLEV, {1, 2});
+         m.Maglev(6, 2);
+       },
+       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.10", 80)),
+         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("172.16.0.5", 40000, "10.244.1.3", 8080, 63))}}},
+      {"session affinity: a client's new flow goes to the backend it used before",
+       [](Maps& m) {
+         LocalPods(m);
+         m.Backend(1, "10.244.1.2", 8080, true);
+         m.Backend(2, "10.244.1.3", 8080, true);
+         m.Service("10.96.0.20", 80, WEIR_PROTO_TCP, 7, WEIR_SVC_CLUSTER_IP | WEIR_SVC_AFFINITY, {1},
+                   WEIR_SCOPE_EXTERNAL, 10800);
+         m.Affinity("172.16.0.5", 7, 2);
+       },
+       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40001, "10.96.0.20", 80)),
+         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("172.16.0.5", 40001, "10.244.1.3", 8080, 63))}}},
+      {"externalTrafficPolicy Local: outside gets only local backends (none: reset), pods get all",
+       [](Maps& m) {
+         LocalPods(m);
+         m.Backend(7, "10.244.2.7", 8080, false);
+         m.Service("203.0.113.11", 80, WEIR_PROTO_TCP, 8,
+                   WEIR_SVC_LOAD_BALANCER | WEIR_SVC_LOCAL_ONLY | WEIR_SVC_TWO_SCOPES, {});
+         m.Service("203.0.113.11", 80, WEIR_PROTO_TCP, 9, WEIR_SVC_LOAD_BALANCER, {7}, WEIR_SCOPE_INTERNAL);
+       },
+       {{"outside syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.11", 80)),
+         TC_ACT_REDIRECT,
+         TcpPacket(L2{kUplink, kClient}, Tcp{.src = "203.0.113.11", .sport = 80, .dst = "172.16.0.5",
+                                             .dport = 40000, .flags = 0x14, .seq = 0, .ack = 1001, .window = 0})},
+        {"pod syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "203.0.113.11", 80)), TC_ACT_OK,
+         TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.244.2.7", 8080))}}},
+  };
+}
+
+class ServiceNatTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ServiceNatTest, Steps) {
+  const Case& c = GetParam();
+  SCOPED_TRACE(c.description);
+  auto ns = ScopedNetNs::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  auto loaded = Datapath::Load(DatapathOptions{.gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse(kNodeIp)});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  std::unique_ptr<Datapath> dp = std::move(*loaded);
+  Maps maps(*dp);
+  c.setup(maps);
+
+  for (const Step& step : c.steps) {
+    SCOPED_TRACE(step.description);
+    int prog = step.program == Program::kFromPod ? dp->from_pod_fd() : dp->from_uplink_fd();
+    Bytes out(step.input.size() + 128);
+    __u32 retval = 0, out_size = 0;
+    absl::Status ran = (*ns)->ns().Run([&] {
+      DECLARE_LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = step.input.data(), .data_out = out.data(),
+                          .data_size_in = (__u32)step.input.size(), .data_size_out = (__u32)out.size());
+      if (bpf_prog_test_run_opts(prog, &run) != 0) return absl::ErrnoToStatus(errno, "test run");
+      retval = run.retval;
+      out_size = run.data_size_out;
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(ran.ok()) << ran;
+    out.resize(out_size);
+    EXPECT_EQ(static_cast<int>(retval), step.verdict);
+    const Bytes& expected = step.output ? *step.output : step.input;
+    EXPECT_EQ(out, expected) << "got:\n" << Hex(out) << "\nwant:\n" << Hex(expected);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, ServiceNatTest, ::testing::ValuesIn(Cases()),
+                         [](const ::testing::TestParamInfo<Case>& info) { return std::to_string(info.index); });
+
+}  // namespace
+}  // namespace weir::testing
