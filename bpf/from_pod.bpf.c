@@ -62,6 +62,7 @@ int from_pod(struct __sk_buff *skb)
 		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
 		return TC_ACT_SHOT;
 	case TRANSLATION_DONE:
+	case TRANSLATION_DSR:
 		return deliver(skb, &pkt, true);
 	default:
 		return deliver(skb, &pkt, false);

@@ -7,6 +7,8 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bpf/lib/delivery.h"
+#include "bpf/lib/dsr.h"
+#include "bpf/lib/fib.h"
 #include "bpf/lib/maps.h"
 #include "bpf/lib/packet.h"
 #include "bpf/lib/reject.h"
@@ -22,6 +24,14 @@ int from_uplink(struct __sk_buff *skb)
 
 	if (parsed != 0)
 		return TC_ACT_OK;
+	int unwrapped = dsr_decap_ipip(skb, &pkt);
+
+	if (unwrapped < 0) {
+		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
+		return TC_ACT_SHOT;
+	}
+	if (unwrapped == 0)
+		return deliver(skb, &pkt, false);
 	switch (translate_service(skb, &pkt, false)) {
 	case TRANSLATION_NO_BACKEND:
 		return reject_tcp(skb, &pkt);
@@ -30,6 +40,8 @@ int from_uplink(struct __sk_buff *skb)
 		return TC_ACT_SHOT;
 	case TRANSLATION_DONE:
 		return deliver(skb, &pkt, true);
+	case TRANSLATION_DSR:
+		return fib_redirect(skb, &pkt);
 	default:
 		return deliver(skb, &pkt, false);
 	}

@@ -218,6 +218,24 @@ Bytes UdpPacket(const L2& l2, const std::string& src, uint16_t sport, const std:
   return WithIp(l2, Ip(src), Ip(dst), 17, ttl, l4, 6);
 }
 
+Bytes Ipip(const L2& l2, const std::string& outer_src, const std::string& outer_dst, uint16_t id,
+           const Bytes& inner) {
+  Bytes b;
+  Ethernet(b, l2.dst, l2.src, 0x0800);
+  size_t ip = b.size();
+  b.insert(b.end(), {0x45, 0});
+  Put16(b, 20 + inner.size() - 14);
+  Put16(b, id);
+  b.insert(b.end(), {0, 0, 64, 4, 0, 0});
+  PutIp(b, Ip(outer_src));
+  PutIp(b, Ip(outer_dst));
+  uint16_t csum = Fold(SumWords(&b[ip], 20));
+  b[ip + 10] = csum >> 8;
+  b[ip + 11] = csum & 0xff;
+  b.insert(b.end(), inner.begin() + 14, inner.end());
+  return b;
+}
+
 std::string Hex(const Bytes& bytes) {
   std::string out;
   for (size_t i = 0; i < bytes.size(); ++i) {

@@ -46,6 +46,10 @@ Bytes TcpPacket(const L2& l2, const Tcp& tcp);
 Bytes UdpPacket(const L2& l2, const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport,
                 uint8_t ttl = 64);
 
+// `inner` (an Ethernet frame) wrapped in an outer IPv4 header (protocol 4) with the given id.
+Bytes Ipip(const L2& l2, const std::string& outer_src, const std::string& outer_dst, uint16_t id,
+           const Bytes& inner);
+
 std::string Hex(const Bytes& bytes);
 
 }  // namespace weir::testing

@@ -216,6 +216,26 @@ std::vector<Case> Cases() {
                                              .dport = 40000, .flags = 0x14, .seq = 0, .ack = 1001, .window = 0})},
         {"pod syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "203.0.113.11", 80)), TC_ACT_OK,
          TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.244.2.7", 8080))}}},
+      {"DSR, on the node the client reached: the packet goes on unchanged inside IPIP to the backend",
+       [](Maps& m) {
+         m.Backend(7, "10.244.2.7", 8080, false);
+         m.Service("203.0.113.20", 80, WEIR_PROTO_TCP, 10, WEIR_SVC_LOAD_BALANCER | WEIR_SVC_DSR, {7});
+       },
+       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80)), TC_ACT_OK,
+         Ipip(outside, kNodeIp, "10.244.2.7", 8080, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80)))},
+        {"next packet of the flow: same backend, same wrapping", Program::kFromUplink,
+         TcpPacket(outside, SynAck("172.16.0.5", 40000, "203.0.113.20", 80)), TC_ACT_OK,
+         Ipip(outside, kNodeIp, "10.244.2.7", 8080,
+              TcpPacket(outside, SynAck("172.16.0.5", 40000, "203.0.113.20", 80)))}}},
+      {"DSR, on the backend's node: unwrap, deliver, and answer the client directly as the frontend",
+       [](Maps& m) { m.Pod("10.244.2.7", 43, kPodB); },
+       {{"wrapped syn", Program::kFromUplink,
+         Ipip(from_node2, "192.168.0.2", "10.244.2.7", 8080,
+              TcpPacket(from_node2, Syn("172.16.0.5", 40000, "203.0.113.20", 80))),
+         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("172.16.0.5", 40000, "10.244.2.7", 8080, 63))},
+        {"syn-ack straight to the client", Program::kFromPod,
+         TcpPacket(from_b, SynAck("10.244.2.7", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
+         TcpPacket(from_b, SynAck("203.0.113.20", 80, "172.16.0.5", 40000))}}},
   };
 }
 

@@ -11,6 +11,7 @@
 
 #include "bpf/abi/metrics.h"
 #include "bpf/lib/conntrack.h"
+#include "bpf/lib/dsr.h"
 #include "bpf/lib/lb.h"
 #include "bpf/lib/maps.h"
 #include "bpf/lib/nat.h"
@@ -24,6 +25,7 @@ enum translation {
 	TRANSLATION_NONE,	/* not a Service flow */
 	TRANSLATION_DONE,	/* pkt now holds the translated addresses */
 	TRANSLATION_NO_BACKEND,	/* a Service without a usable endpoint: reject */
+	TRANSLATION_DSR,	/* wrapped for the backend's node, which answers the client itself */
 	TRANSLATION_ERROR,
 };
 
@@ -43,6 +45,11 @@ static __always_inline enum translation translate_tracked(struct __sk_buff *skb,
 			return TRANSLATION_ERROR;
 		count(WEIR_METRIC_REPLY_TRANSLATED, skb);
 		return TRANSLATION_DONE;
+	}
+	if (ct.flags & WEIR_CT_DSR) {
+		struct weir_backend backend = {.addr = ct.nat_addr, .port = ct.nat_port};
+
+		return dsr_encap_ipip(skb, pkt, ct.snat_addr.v4, &backend) ? TRANSLATION_ERROR : TRANSLATION_DSR;
 	}
 	if (dnat(skb, pkt, &ct.nat_addr, ct.nat_port))
 		return TRANSLATION_ERROR;
@@ -89,8 +96,25 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 	struct weir_backend backend = *found;
 	__u32 service_id = svc->service_id;
 	union weir_addr source = {};
-	bool needs_snat = !from_inside && !(backend.flags & WEIR_BACKEND_LOCAL) &&
-			  node_address(pkt->family, &source);
+	bool remote_from_outside = !from_inside && !(backend.flags & WEIR_BACKEND_LOCAL);
+
+	if (remote_from_outside && (svc->flags & WEIR_SVC_DSR) && pkt->family == WEIR_FAMILY_IPV4 &&
+	    node_address(pkt->family, &source)) {
+		/* Only the forward entry: the reply never comes back through this node. */
+		struct weir_ct_key key = {};
+		struct weir_ct_value forward = {.nat_addr = backend.addr, .snat_addr = source,
+						.nat_port = backend.port, .kind = WEIR_CT_FORWARD,
+						.flags = WEIR_CT_DSR, .backend_id = backend_id,
+						.service_id = service_id, .last_seen_ns = bpf_ktime_get_ns()};
+
+		ct_key_of(pkt, &key);
+		if (bpf_map_update_elem(&weir_ct, &key, &forward, BPF_ANY) ||
+		    dsr_encap_ipip(skb, pkt, source.v4, &backend))
+			return TRANSLATION_ERROR;
+		count(WEIR_METRIC_SERVICE_TRANSLATED, skb);
+		return TRANSLATION_DSR;
+	}
+	bool needs_snat = remote_from_outside && node_address(pkt->family, &source);
 
 	if (ct_create(pkt, &backend, backend_id, service_id, needs_snat ? &source : NULL, pkt->sport,
 		      needs_snat ? WEIR_CT_SNAT : 0))
