@@ -190,6 +190,8 @@ class Lab:
         self.mounts: list[Path] = []
         self.nodes: dict[str, Node] = {}
         self.processes: list[subprocess.Popen] = []
+        # Extra teardown steps (run first, newest first) for things built on top of the lab.
+        self.cleanups: list = []
 
     def __enter__(self) -> "Lab":
         return self
@@ -224,6 +226,11 @@ class Lab:
         return proc
 
     def close(self) -> None:
+        for cleanup in reversed(self.cleanups):
+            try:
+                cleanup()
+            except Exception as error:  # teardown goes on: everything else must still be removed
+                print(f"lab cleanup step failed: {error}")
         for proc in self.processes:
             if proc.poll() is None:
                 proc.kill()

@@ -6,7 +6,9 @@ import sys
 import threading
 
 
-def serve(port: int) -> None:
+def serve(port: int, name: str = "") -> None:
+    prefix = f"{name}: " if name else ""
+
     def tcp(family):
         s = socket.socket(family, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -18,7 +20,7 @@ def serve(port: int) -> None:
             conn, peer = s.accept()
             with conn:
                 data = conn.recv(1024)
-                conn.sendall(data + f" from {peer[0]}".encode())
+                conn.sendall(prefix.encode() + data + f" from {peer[0]}".encode())
 
     def udp(family):
         s = socket.socket(family, socket.SOCK_DGRAM)
@@ -27,7 +29,7 @@ def serve(port: int) -> None:
         s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
         while True:
             data, peer = s.recvfrom(1024)
-            s.sendto(data + f" from {peer[0]}".encode(), peer)
+            s.sendto(prefix.encode() + data + f" from {peer[0]}".encode(), peer)
 
     for fn in (tcp, udp):
         for family in (socket.AF_INET, socket.AF_INET6):
@@ -58,6 +60,6 @@ def check(proto: str, targets: list[str], port: int, timeout: float = 2.0) -> di
 
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
-        serve(int(sys.argv[2]))
+        serve(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "")
     else:
         print(json.dumps(check(sys.argv[1], sys.argv[3:], int(sys.argv[2]))))

@@ -72,7 +72,10 @@ static __always_inline int dsr_decap_ipip(struct __sk_buff *skb, struct packet *
 		return 1;
 	if ((void *)(outer + 1) > data_end || outer->ihl != 5)
 		return 1;
-	struct weir_backend backend = {.addr.v4 = outer->daddr, .port = outer->id, .family = WEIR_FAMILY_IPV4};
+	/* Naming a union member in an initializer leaves the union's other bytes undefined. */
+	struct weir_backend backend = {.port = outer->id, .family = WEIR_FAMILY_IPV4};
+
+	backend.addr.v4 = outer->daddr;
 
 	if (bpf_skb_adjust_room(skb, -(int)sizeof(struct iphdr), BPF_ADJ_ROOM_MAC, 0))
 		return -1;

@@ -1,0 +1,160 @@
+"""A lab cluster for Services: nodes joined by a fabric (a bridge in a namespace of its own), an
+outside client on the same fabric, weir-agent on every node in standalone mode reading one
+manifest directory, pods wired by the weir CNI plugin, and EndpointSlices written from them.
+
+    fabric 192.168.50.0/24:  node<i> uplink0 = 192.168.50.<i>,  client = 192.168.50.100
+    pods: node<i> gets 10.244.<i>.0/24 and fd00:10:244:<i>::/112
+    socket LB: each node's agent hooks a cgroup the lab made; lab processes that should be
+    load-balanced at the socket run inside it (Cluster.run_in_node_cgroup)
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from e2e.lab import NETCHECK, Lab, Node, Pod, in_netns, run
+
+FABRIC_PREFIX = "192.168.50"
+CLIENT_IP = f"{FABRIC_PREFIX}.100"
+CGROUP2_ROOT = Path("/sys/fs/cgroup/unified")
+UPLINK_MTU = 9000  # room for DSR's IPIP header on full-size pod packets
+
+
+def node_ip(index: int) -> str:
+    return f"{FABRIC_PREFIX}.{index}"
+
+
+class Cluster:
+    def __init__(self, lab: Lab, nodes: int = 2, lb_modes: list[str] | None = None):
+        self.lab = lab
+        self.manifests = lab.dir / "manifests"
+        self.manifests.mkdir()
+        self.cgroups: list[Path] = []
+        self.fabric = lab.make_netns("fabric")
+        run(in_netns(self.fabric, ["ip", "link", "add", "br0", "type", "bridge"]))
+        run(in_netns(self.fabric, ["ip", "link", "set", "br0", "up"]))
+        self.client = lab.make_netns("client")
+        self._connect(self.client, "eth0", CLIENT_IP, "c")
+        self.nodes: list[Node] = []
+        lb_modes = lb_modes or ["snat"] * nodes
+        for i in range(1, nodes + 1):
+            node = lab.add_node(f"node{i}", [f"10.244.{i}.0/24", f"fd00:10:244:{i}::/112"], start_agent=False)
+            self._connect(node.netns, "uplink0", node_ip(i), f"n{i}")
+            self.nodes.append(node)
+        for i, node in enumerate(self.nodes, start=1):
+            for j, other in enumerate(self.nodes, start=1):
+                if i != j:
+                    node.exec(["ip", "route", "add", f"10.244.{j}.0/24", "via", node_ip(j)])
+            cgroup = CGROUP2_ROOT / f"weir-{lab.id}-node{i}"
+            cgroup.mkdir()
+            self.cgroups.append(cgroup)
+            node.start_agent(f"--manifests={self.manifests}", f"--node_name=node{i}",
+                             f"--node_addresses={node_ip(i)}", "--uplinks=uplink0", f"--cgroup={cgroup}",
+                             f"--lb_mode={lb_modes[i - 1]}", "--health_port=0")
+        lab.cleanups.append(self._remove_cgroups)
+
+    def _connect(self, netns: str, ifname: str, address: str, tag: str) -> None:
+        peer = f"{self.lab.id}{tag}"[-15:]
+        run(in_netns(netns, ["ip", "link", "add", ifname, "mtu", str(UPLINK_MTU), "type", "veth", "peer", "name",
+                             peer, "mtu", str(UPLINK_MTU), "netns", f"/run/netns/{self.fabric}"]))
+        run(in_netns(netns, ["ip", "addr", "add", f"{address}/24", "dev", ifname]))
+        run(in_netns(netns, ["ip", "link", "set", ifname, "up"]))
+        run(in_netns(self.fabric, ["ip", "link", "set", peer, "master", "br0", "up"]))
+
+    def _remove_cgroups(self) -> None:
+        for cgroup in self.cgroups:
+            for pid in (cgroup / "cgroup.procs").read_text().split() if cgroup.exists() else []:
+                run(["kill", "-9", pid], check=False)
+            for _ in range(50):
+                try:
+                    cgroup.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+    def node_cgroup_cmd(self, node: Node, netns: str, cmd: list[str]) -> list[str]:
+        """A command line run inside `netns` and inside `node`'s socket-LB cgroup."""
+        cgroup = self.cgroups[self.nodes.index(node)]
+        inner = " ".join(subprocess.list2cmdline([c]) for c in in_netns(netns, cmd))
+        return ["sh", "-c", f"echo $$ > {cgroup}/cgroup.procs && exec {inner}"]
+
+    def serve(self, node: Node, pod: Pod, port: int = 8080) -> subprocess.Popen:
+        """An echo server in `pod` that names itself in every reply."""
+        return self.lab.spawn(in_netns(pod.netns, ["python3", str(NETCHECK), "serve", str(port), pod.name]),
+                              stdout=subprocess.DEVNULL)
+
+    def request(self, netns: str, proto: str, target: str, port: int, node: Node | None = None) -> str:
+        """One request from `netns` (inside `node`'s socket-LB cgroup when given); the reply text."""
+        cmd = ["python3", str(NETCHECK), proto, str(port), target]
+        argv = self.node_cgroup_cmd(node, netns, cmd) if node else in_netns(netns, cmd)
+        out = run(argv, check=False)
+        return json.loads(out.stdout)[target] if out.stdout.strip() else f"error: {out.stderr.strip()}"
+
+    def apply(self, name: str, text: str) -> None:
+        """Writes a manifest file; agents follow the directory."""
+        tmp = self.manifests / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.rename(self.manifests / f"{name}.yaml")
+
+    def delete(self, name: str) -> None:
+        (self.manifests / f"{name}.yaml").unlink(missing_ok=True)
+
+    def wait_for_frontend(self, address_port: str, timeout: float = 5.0, backends: int | None = None) -> None:
+        """Until every node's datapath serves `address_port` (e.g. "10.96.0.10:80")."""
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            while True:
+                listing = node.weirctl("services")
+                lines = [line for line in listing.splitlines() if line.startswith(address_port + "/")]
+                if lines and (backends is None or f"backends={backends}" in lines[0]):
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{node.name} does not serve {address_port}:\n{listing}")
+                time.sleep(0.05)
+
+
+def service_yaml(name: str, ports: list[tuple[str, int, int, str]], *, cluster_ip: str, type_: str = "ClusterIP",
+                 node_port: int | None = None, lb_ips: list[str] = (), external_ips: list[str] = (),
+                 etp: str = "Cluster", affinity: bool = False, namespace: str = "default",
+                 health_check_node_port: int | None = None) -> str:
+    """A Service manifest; ports are (name, port, targetPort, protocol)."""
+    lines = ["apiVersion: v1", "kind: Service", "metadata:", f"  name: {name}", f"  namespace: {namespace}",
+             "spec:", f"  type: {type_}", f"  clusterIP: {cluster_ip}", f"  clusterIPs: [{cluster_ip}]", "  ports:"]
+    for port_name, port, target, proto in ports:
+        lines += [f"  - name: {port_name}", f"    port: {port}", f"    targetPort: {target}", f"    protocol: {proto}"]
+        if node_port:
+            lines.append(f"    nodePort: {node_port}")
+    if external_ips:
+        lines.append(f"  externalIPs: [{', '.join(external_ips)}]")
+    if type_ in ("NodePort", "LoadBalancer"):
+        lines.append(f"  externalTrafficPolicy: {etp}")
+    if health_check_node_port:
+        lines.append(f"  healthCheckNodePort: {health_check_node_port}")
+    if affinity:
+        lines += ["  sessionAffinity: ClientIP", "  sessionAffinityConfig:", "    clientIP:",
+                  "      timeoutSeconds: 300"]
+    if lb_ips:
+        lines += ["status:", "  loadBalancer:", "    ingress:"] + [f"    - ip: {ip}" for ip in lb_ips]
+    return "\n".join(lines) + "\n"
+
+
+def endpoint_slice_yaml(service: str, pods: list[tuple[Pod, str]], ports: list[tuple[str, int, str]],
+                        namespace: str = "default", family: int = 4, ready: bool = True,
+                        terminating: bool = False) -> str:
+    """An EndpointSlice for `service`: pods are (pod, node name); ports are (name, port, protocol)."""
+    lines = ["apiVersion: discovery.k8s.io/v1", "kind: EndpointSlice", "metadata:",
+             f"  name: {service}-{'v4' if family == 4 else 'v6'}", f"  namespace: {namespace}",
+             "  labels:", f"    kubernetes.io/service-name: {service}",
+             f"addressType: {'IPv4' if family == 4 else 'IPv6'}", "endpoints:"]
+    for pod, node_name in pods:
+        address = pod.ipv4 if family == 4 else pod.ipv6
+        lines += [f"- addresses: [\"{address}\"]", f"  nodeName: {node_name}", "  conditions:",
+                  f"    ready: {str(ready).lower()}", "    serving: true", f"    terminating: {str(terminating).lower()}"]
+    lines.append("ports:")
+    for port_name, port, proto in ports:
+        lines += [f"- name: {port_name}", f"  port: {port}", f"  protocol: {proto}"]
+    return "\n".join(lines) + "\n"
