@@ -245,8 +245,11 @@ def bench_traffic(subjects: dict[str, Subject], rounds: int, duration: int) -> d
     retransmits: dict[str, dict[str, list]] = {p: {"iperf3_1": [], "iperf3_4": []} for p in subjects}
     backlog_drops: dict[str, dict[str, list]] = {p: {"iperf3_1": [], "iperf3_4": []} for p in subjects}
     for r in range(rounds):
+        names = list(subjects)
+        order = names[r % len(names):] + names[:r % len(names)]  # rotated each round: no plugin always first
         for test in TRAFFIC_TESTS:
-            for name, subject in subjects.items():
+            for name in order:
+                subject = subjects[name]
                 progress(f"traffic round {r + 1}/{rounds}: {test:<8} {name} ({duration}s)")
                 if test.startswith("iperf3"):
                     res = run_iperf3(subject, int(test.split("_")[1]), duration)

@@ -82,7 +82,7 @@ class Cluster:
         inner = " ".join(subprocess.list2cmdline([c]) for c in in_netns(netns, cmd))
         return ["sh", "-c", f"echo $$ > {cgroup}/cgroup.procs && exec {inner}"]
 
-    def serve(self, node: Node, pod: Pod, port: int = 8080) -> subprocess.Popen:
+    def serve(self, pod: Pod, port: int = 8080) -> subprocess.Popen:
         """An echo server in `pod` that names itself in every reply."""
         return self.lab.spawn(in_netns(pod.netns, ["python3", str(NETCHECK), "serve", str(port), pod.name]),
                               stdout=subprocess.DEVNULL)

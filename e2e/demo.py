@@ -1,50 +1,95 @@
-"""The README's demo: one node, a handful of pods wired by the weir CNI plugin, traffic between them
-delivered by weir's datapath, and weirctl showing what the datapath holds. Cleans up on exit."""
-import json
+"""The README's demo: a two-node lab in network namespaces, pods wired by the weir CNI plugin,
+Services load-balanced by weir-agent in standalone mode (YAML manifests, no cluster), requests
+through a ClusterIP (socket LB and per-packet), a NodePort in SNAT mode (node1) and in DSR mode
+(node2), and a LoadBalancer IP from an outside client; weirctl shows what the datapath holds.
+Everything is removed on exit."""
+import collections
 import subprocess
 import sys
 import time
 
-from e2e.lab import NETCHECK, Lab
+from e2e.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
+from e2e.lab import Lab
+
+LB_IP = "203.0.113.10"
+
+
+def section(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def tally(replies: list[str]) -> str:
+    counts = collections.Counter(r.split(":")[0] if not r.startswith("error") else r for r in replies)
+    return ", ".join(f"{name} x{n}" for name, n in sorted(counts.items()))
 
 
 def main() -> int:
     with Lab("demo") as lab:
-        print("== node1: a network namespace with weir-agent and a private bpffs")
-        node = lab.add_node("node1", ["10.244.1.0/24", "fd00:10:244:1::/112"])
-        pods = []
-        for i in range(4):
-            pod = node.add_pod(f"pod{i}")
-            pods.append(pod)
-            print(f"   ADD pod{i}: {', '.join(pod.addresses())}")
-        servers = [lab.spawn(["nsenter", f"--net=/run/netns/{p.netns}", "python3", str(NETCHECK), "serve", "8080"],
-                              stdout=subprocess.DEVNULL)
-                   for p in pods]
-        time.sleep(0.5)
+        section("lab: node1 (SNAT mode) and node2 (DSR mode) on a fabric, an outside client "
+                f"{CLIENT_IP}; weir-agent on each node, standalone")
+        cluster = Cluster(lab, 2, ["snat", "dsr"])
+        node1, node2 = cluster.nodes
+        run = lambda cmd: subprocess.run(cmd, check=True, capture_output=True)
+        run(["nsenter", f"--net=/run/netns/{cluster.client}", "ip", "route", "add", f"{LB_IP}/32", "via", node_ip(1)])
 
-        print("== pod0 pings every other pod (IPv4 and IPv6)")
-        for pod in pods[1:]:
-            for address in pod.addresses():
-                out = pods[0].exec(["ping", "-c1", "-W1", address], check=False)
-                line = [l for l in out.stdout.splitlines() if "time=" in l]
-                print(f"   {address:<24} {line[0].split('time=')[1] if line else 'LOST'}")
+        section("pods wired by the weir CNI plugin (CNI ADD)")
+        web = [node1.add_pod("web-1"), node2.add_pod("web-2"), node2.add_pod("web-3")]
+        shell = node1.add_pod("shell")
+        for pod in web + [shell]:
+            print(f"   {pod.name:<6} {', '.join(pod.addresses())}")
+        for pod in web:
+            cluster.serve(pod)
 
-        print("== pod0 opens TCP and UDP to every other pod")
-        for proto in ("tcp", "udp"):
-            targets = [a for p in pods[1:] for a in p.addresses()]
-            out = pods[0].exec(["python3", str(NETCHECK), proto, "8080", *targets])
-            for target, reply in json.loads(out.stdout).items():
-                print(f"   {proto} {target:<24} {reply}")
+        section("same-node pod to pod (bpf_redirect_peer) and cross-node (routed)")
+        for target in (web[0], web[1]):
+            out = shell.exec(["ping", "-c1", "-W1", target.ipv4], check=False).stdout
+            rtt = [l.split("time=")[1] for l in out.splitlines() if "time=" in l]
+            print(f"   shell -> {target.name} {target.ipv4}: {rtt[0] if rtt else 'LOST'}")
 
-        print("== weirctl endpoints")
-        print(node.weirctl("endpoints"))
-        print("== weirctl metrics (local_delivery: packets redirected pod-to-pod by bpf_redirect_peer)")
-        print(node.weirctl("metrics"))
-        for proc in servers:
-            proc.kill()
-        for pod in list(node.pods.values()):
-            node.delete_pod(pod)
-        print("== DEL for every pod done; removing the lab")
+        section("Services from YAML: ClusterIP 10.96.0.10:80 (TCP+UDP), NodePort 30080, "
+                f"LoadBalancer {LB_IP}")
+        nodes = ["node1", "node2", "node2"]
+        cluster.apply("web", service_yaml("web", [("http", 80, 8080, "TCP"), ("udp", 80, 8080, "UDP")],
+                                          cluster_ip="10.96.0.10", type_="LoadBalancer", node_port=30080,
+                                          lb_ips=[LB_IP])
+                      + "---\n" + endpoint_slice_yaml("web", list(zip(web, nodes)),
+                                                      [("http", 8080, "TCP"), ("udp", 8080, "UDP")]))
+        cluster.wait_for_frontend("10.96.0.10:80", backends=3)
+
+        section("shell pod -> ClusterIP, socket LB (connect() rewritten once, in the node's cgroup)")
+        replies = [cluster.request(shell.netns, "tcp", "10.96.0.10", 80, node=node1) for _ in range(9)]
+        print(f"   TCP x9: {tally(replies)}")
+        replies = [cluster.request(shell.netns, "udp", "10.96.0.10", 80, node=node1) for _ in range(6)]
+        print(f"   UDP x6: {tally(replies)}")
+        section("shell pod -> ClusterIP, per-packet translation at the pod's veth (outside the cgroup)")
+        replies = [cluster.request(shell.netns, "tcp", "10.96.0.10", 80) for _ in range(6)]
+        print(f"   TCP x6: {tally(replies)}")
+
+        section("outside client -> NodePort on node1 (SNAT: remote backends see node1's address)")
+        for _ in range(4):
+            print(f"   {cluster.request(cluster.client, 'tcp', node_ip(1), 30080)}")
+        section("outside client -> NodePort on node2 (DSR: backends see the client, replies skip node2)")
+        for _ in range(4):
+            print(f"   {cluster.request(cluster.client, 'tcp', node_ip(2), 30080)}")
+        section(f"outside client -> LoadBalancer {LB_IP}:80 (routed to node1)")
+        for _ in range(3):
+            print(f"   {cluster.request(cluster.client, 'tcp', LB_IP, 80)}")
+
+        section("weirctl services (node1)")
+        print(node1.weirctl("services"))
+        section("weirctl conntrack (node1)")
+        print(node1.weirctl("conntrack"))
+        section("weirctl metrics (node1)")
+        print(node1.weirctl("metrics"))
+
+        section("removing the Service: the agents follow the manifest directory")
+        cluster.delete("web")
+        time.sleep(1.5)
+        print(f"   shell -> ClusterIP now: {cluster.request(shell.netns, 'tcp', '10.96.0.10', 80, node=node1)}")
+        section("CNI DEL for every pod; removing the lab")
+        for node in cluster.nodes:
+            for pod in list(node.pods.values()):
+                node.delete_pod(pod)
     return 0
 
 

@@ -10,9 +10,21 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <atomic>
+#include <set>
+
+#include "absl/strings/str_cat.h"
 #include "lib/datapath.h"
+#include "lib/service_maps.h"
 #include "proxy/agent/agent_config.h"
+#include "proxy/agent/health_check_ports.h"
+#include "proxy/agent/http_server.h"
+#include "proxy/agent/metrics.h"
 #include "proxy/agent/service_sync.h"
+#include "proxy/sync/conntrack_gc.h"
 #include "proxy/standalone/manifest_dir.h"
 #include "proxy/sync/bpf_map_writer.h"
 #include "proxy/sync/reconciler.h"
@@ -77,6 +89,48 @@ weir::DatapathOptions DatapathOptionsFrom(const weir::agent::AgentConfig& config
   return options;
 }
 
+// The datapath's per-CPU counters, summed, as Prometheus text.
+std::string DatapathCounters(const weir::PinLayout& layout) {
+  static const std::pair<int, const char*> kReasons[] = {
+      {WEIR_METRIC_LOCAL_DELIVERY, "local_delivery"}, {WEIR_METRIC_TO_STACK, "to_stack"},
+      {WEIR_METRIC_ARP_REPLY, "arp_reply"}, {WEIR_METRIC_ND_REPLY, "nd_reply"},
+      {WEIR_METRIC_SERVICE_TRANSLATED, "service_translated"}, {WEIR_METRIC_REPLY_TRANSLATED, "reply_translated"}};
+  static const std::pair<int, const char*> kDrops[] = {
+      {WEIR_METRIC_NO_BACKEND, "no_backend"}, {WEIR_METRIC_TRANSLATION_ERROR, "translation_error"},
+      {WEIR_METRIC_PARSE_ERROR, "parse_error"}, {WEIR_METRIC_TTL_EXCEEDED, "ttl_exceeded"}};
+  weir::UniqueFd fd(bpf_obj_get(layout.metrics_map().c_str()));
+  if (!fd.valid()) return "";
+  std::vector<weir_metric_value> per_cpu(libbpf_num_possible_cpus());
+  auto total = [&](uint32_t key) {
+    uint64_t packets = 0;
+    if (bpf_map_lookup_elem(fd.get(), &key, per_cpu.data()) == 0) {
+      for (const auto& v : per_cpu) packets += v.packets;
+    }
+    return packets;
+  };
+  std::string out = "# HELP weir_datapath_packets_total Packets by datapath decision.\n"
+                    "# TYPE weir_datapath_packets_total counter\n";
+  for (const auto& [key, name] : kReasons) {
+    absl::StrAppend(&out, "weir_datapath_packets_total{decision=\"", name, "\"} ", total(key), "\n");
+  }
+  absl::StrAppend(&out, "# HELP weir_drops_total Packets dropped or rejected by reason.\n",
+                  "# TYPE weir_drops_total counter\n");
+  for (const auto& [key, name] : kDrops) {
+    absl::StrAppend(&out, "weir_drops_total{reason=\"", name, "\"} ", total(key), "\n");
+  }
+  return out;
+}
+
+std::set<uint32_t> LiveBackendIds(const weir::PinLayout& layout) {
+  std::set<uint32_t> ids;
+  if (auto backends = weir::BackendsMap::OpenPinned(layout.backends_map()); backends.ok()) {
+    if (auto entries = backends->List(); entries.ok()) {
+      for (const auto& entry : *entries) ids.insert(entry.backend_id);
+    }
+  }
+  return ids;
+}
+
 bool StopRequested(const sigset_t& signals) {
   timespec no_wait{0, 0};
   int signal_number = sigtimedwait(&signals, nullptr, &no_wait);
@@ -108,6 +162,28 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
   spdlog::info("datapath pinned under {}; adopted {} frontends, {} backends", config.bpf_root,
                reconciler.frontend_count(), reconciler.backend_count());
 
+  weir::agent::Metrics metrics;
+  auto& sync_latency = metrics.GetHistogram("weir_sync_duration_seconds", "Translate and apply one sync.",
+                                            weir::agent::SyncLatencyBuckets());
+  auto& sync_errors = metrics.GetCounter("weir_sync_errors_total", "Syncs that failed to apply.");
+  auto& frontends = metrics.GetGauge("weir_service_frontends", "Frontend entries in the services map.");
+  auto& backends = metrics.GetGauge("weir_service_backends", "Entries in the backends map.");
+  auto& ct_entries = metrics.GetGauge("weir_conntrack_entries", "Conntrack entries after the last collection.");
+  auto& ct_capacity = metrics.GetGauge("weir_conntrack_capacity", "Conntrack map size.");
+  auto& ct_deleted = metrics.GetCounter("weir_conntrack_gc_deleted_total", "Conntrack entries collected.");
+  auto& skipped = metrics.GetGauge("weir_manifest_objects_skipped", "Objects that failed to decode.");
+  std::atomic<bool> ready{false};
+  weir::agent::AgentHttpServer http;
+  if (config.health_port > 0) {
+    absl::Status started = http.Start(config.health_host, config.health_port, metrics, [&] { return ready.load(); },
+                                      [&] { return DatapathCounters(layout); });
+    if (!started.ok()) spdlog::error("health server: {}", started.ToString());
+  }
+  weir::agent::HealthCheckPorts health_check_ports(config.health_host);
+  auto conntrack_gc = weir::sync::ConntrackGc::OpenPinned(layout);
+  if (!conntrack_gc.ok()) spdlog::error("conntrack gc: {}", conntrack_gc.status().ToString());
+  auto last_gc = std::chrono::steady_clock::now();
+
   std::optional<weir::standalone::ManifestDirectory> manifests;
   if (!config.manifests_dir.empty()) {
     auto opened = weir::standalone::ManifestDirectory::Open(config.manifests_dir);
@@ -122,15 +198,36 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
   while (!StopRequested(stop_signals)) {
     if (manifests && dirty) {
       weir::standalone::ObjectSet objects = manifests->Load();
+      skipped.Set(static_cast<double>(objects.skipped));
       auto synced = weir::agent::SyncServices(objects.services, objects.slices, node, reconciler);
       if (!synced.ok()) {
+        sync_errors.Increment();
         spdlog::error("sync: {}", synced.status().ToString());
       } else {
+        ready = true;
+        sync_latency.Observe((synced->translate_time + synced->apply_time).count() / 1e6);
+        frontends.Set(static_cast<double>(synced->frontends));
+        backends.Set(static_cast<double>(synced->backends));
+        health_check_ports.Update(
+            weir::agent::HealthCheckServicesFrom(objects.services, objects.slices, config.node_name));
         spdlog::info("synced {} frontends, {} backends ({} writes, {} deletes) in {} us", synced->frontends,
                      synced->backends, synced->stats.writes(), synced->stats.deletes(),
                      (synced->translate_time + synced->apply_time).count());
       }
       dirty = false;
+    }
+    if (!manifests) ready = true;  // nothing to sync from yet: the datapath itself is ready
+    auto now = std::chrono::steady_clock::now();
+    if (conntrack_gc.ok() && ready && now - last_gc > std::chrono::seconds(config.conntrack_gc_interval_seconds)) {
+      last_gc = now;
+      auto collected = conntrack_gc->Collect(weir::sync::MonotonicNowNs(), LiveBackendIds(layout));
+      if (collected.ok()) {
+        ct_entries.Set(static_cast<double>(collected->entries_after));
+        ct_capacity.Set(static_cast<double>(collected->capacity));
+        ct_deleted.Increment(static_cast<double>(collected->deleted_expired + collected->deleted_stale_backend));
+      } else {
+        spdlog::warn("conntrack gc: {}", collected.status().ToString());
+      }
     }
     if (manifests) {
       dirty = manifests->WaitForChange(std::chrono::milliseconds(500));
@@ -140,6 +237,7 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
       if (signal_number > 0) break;
     }
   }
+  http.Stop();
   return 0;
 }
 

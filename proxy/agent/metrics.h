@@ -16,6 +16,8 @@ namespace weir::agent {
 // Label name -> value. A map, so that one label set has one spelling and renders in one order.
 using MetricLabels = std::map<std::string, std::string>;
 
+enum class MetricType { kCounter, kGauge, kHistogram };
+
 class Counter {
  public:
   // Counters only go up: negative amounts are ignored.
@@ -79,9 +81,8 @@ class Metrics {
   std::string Render() const;
 
  private:
-  enum class Type { kCounter, kGauge, kHistogram };
   struct Family {
-    Type type;
+    MetricType type;
     std::string help;
     std::vector<double> histogram_bounds;
     // Only the map of `type` is used.
@@ -92,7 +93,7 @@ class Metrics {
 
   // The family for `name`, created when absent; nullptr (and logged) when the registration is
   // invalid. Called with mutex_ held.
-  Family* FamilyFor(const std::string& name, const std::string& help, Type type, const MetricLabels& labels);
+  Family* FamilyFor(const std::string& name, const std::string& help, MetricType type, const MetricLabels& labels);
 
   mutable std::mutex mutex_;
   std::map<std::string, Family> families_;

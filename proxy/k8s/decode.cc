@@ -17,6 +17,7 @@ namespace {
 
 // A node and its path inside the object ("spec.ports[1].port"), so errors can say where.
 // An absent key and an explicit null are the same to Kubernetes, and here.
+// Never assign one Field to another: YAML::Node assignment writes through to the referenced node.
 struct Field {
   YAML::Node node;
   std::string path;
@@ -27,8 +28,10 @@ struct Field {
 Field Child(const Field& parent, const char* key) {
   std::string path = parent.path.empty() ? std::string(key) : absl::StrCat(parent.path, ".", key);
   // Only maps have members; a non-map parent was already reported by whoever read it as a map.
-  if (!parent.node.IsMap()) return {YAML::Node(), std::move(path)};
-  return {parent.node[key], std::move(path)};
+  if (!parent.node.IsDefined() || !parent.node.IsMap()) return {YAML::Node(), std::move(path)};
+  // A missing key yields an "invalid" node on which most calls throw; use a plain null instead.
+  const YAML::Node child = parent.node[key];
+  return {child.IsDefined() ? child : YAML::Node(), std::move(path)};
 }
 
 const char* KindOfNode(const YAML::Node& node) {

@@ -41,6 +41,7 @@ void Reconciler::Forget() {
   backend_ids_.clear();
   stale_service_keys_.clear();
   stale_slot_keys_.clear();
+  unfinished_frontends_.clear();
   service_ids_.Clear();
   backend_id_allocator_.Clear();
 }
@@ -119,7 +120,6 @@ absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const lb::DesiredState& de
   std::unordered_set<uint32_t> claimed_service_ids;
   for (const lb::FrontendSpec& spec : desired.frontends) {
     PlannedFrontend frontend;
-    frontend.spec = &spec;
     frontend.key = lb::KeyOf(spec);
     frontend.map_key = EncodeServiceKey(frontend.key);
 
@@ -151,6 +151,10 @@ absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const lb::DesiredState& de
 
     auto written = frontends_.find(frontend.key);
     if (written == frontends_.end()) {
+      auto unfinished = unfinished_frontends_.find(frontend.key);
+      if (unfinished != unfinished_frontends_.end() && claimed_service_ids.insert(unfinished->second).second) {
+        frontend.value.service_id = unfinished->second;
+      }
       fresh.push_back(std::move(frontend));
       continue;
     }
@@ -163,7 +167,6 @@ absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const lb::DesiredState& de
   // Ids for new frontends (and for adopted ones whose id was unusable), in desired order so that
   // the same history gives the same ids. Ids freed by this Apply's deletions are not available
   // yet: their old entries are still live until the end of the Apply.
-  plan.existing_frontends = existing.size();
   plan.frontends = std::move(existing);
   plan.frontends.insert(plan.frontends.end(), std::make_move_iterator(fresh.begin()),
                         std::make_move_iterator(fresh.end()));
@@ -218,6 +221,8 @@ absl::Status Reconciler::SyncFrontend(const Plan& plan, const PlannedFrontend& f
   const uint32_t id = frontend.value.service_id;
   WrittenTables& tables = tables_[id];
   const size_t count = frontend.slots.size();
+  auto written = frontends_.find(frontend.key);
+  if (written == frontends_.end()) unfinished_frontends_[frontend.key] = id;
 
   // Slots 1..count before the frontend counts them. Slots already counted are replaced in place,
   // each atomically, so a lookup finds the old backend or the new one.
@@ -246,13 +251,13 @@ absl::Status Reconciler::SyncFrontend(const Plan& plan, const PlannedFrontend& f
   }
 
   // The frontend: new, or with a changed count, flags, timeout or (after adoption) id.
-  auto written = frontends_.find(frontend.key);
   if (written == frontends_.end() || !SameBytes(written->second.value, frontend.value)) {
     if (absl::Status status = writer_.PutService(frontend.map_key, frontend.value); !status.ok()) {
       return status;
     }
     ++stats.services.writes;
     frontends_[frontend.key] = WrittenFrontend{frontend.map_key, frontend.value};
+    unfinished_frontends_.erase(frontend.key);
   }
 
   // What the frontend no longer reaches: slots above its count, a table it stopped using.
@@ -330,6 +335,7 @@ absl::Status Reconciler::RemoveOrphanTables(ReconcileStats& stats) {
       tables.has_maglev = false;
     }
     service_ids_.Release(id);
+    std::erase_if(unfinished_frontends_, [id](const auto& unfinished) { return unfinished.second == id; });
     it = tables_.erase(it);
   }
   while (!stale_slot_keys_.empty()) {

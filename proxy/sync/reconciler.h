@@ -82,7 +82,6 @@ class Reconciler {
     bool newly_allocated = false;
   };
   struct PlannedFrontend {
-    const lb::FrontendSpec* spec;
     lb::FrontendKey key;
     weir_service_key map_key;
     weir_service_value value;
@@ -92,7 +91,6 @@ class Reconciler {
   struct Plan {
     std::map<uint32_t, PlannedBackend> backends;  // by id
     std::vector<PlannedFrontend> frontends;       // existing frontends first, then new ones
-    size_t existing_frontends = 0;
     std::set<lb::FrontendKey> desired_keys;
   };
 
@@ -119,6 +117,9 @@ class Reconciler {
   // Adopted entries this build would never write (not a canonical encoding): deleted by Apply.
   std::vector<weir_service_key> stale_service_keys_;
   std::vector<weir_slot_key> stale_slot_keys_;
+  // New frontends whose slots were written under an id but whose own entry was not (a failed
+  // Apply): the retry keeps the id and so the slots.
+  std::map<lb::FrontendKey, uint32_t> unfinished_frontends_;
 
   IdAllocator service_ids_;  // used: ids of frontends_ and tables_
   IdAllocator backend_id_allocator_;  // used: ids of backends_

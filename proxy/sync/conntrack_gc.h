@@ -1,0 +1,108 @@
+// Garbage collection of the conntrack map (bpf/abi/conntrack.h). The datapath only creates and
+// refreshes entries; the map is an LRU, so without collection it fills up and then evicts live flows
+// at random. The collector removes entries idle past their protocol's lifetime, and entries whose
+// backend is gone: a UDP client that keeps sending to a removed backend would otherwise refresh its
+// entry forever and never be balanced again (kube-proxy clears UDP conntrack for the same reason).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "bpf/abi/conntrack.h"
+#include "lib/pin_layout.h"
+#include "lib/unique_fd.h"
+
+namespace weir::sync {
+
+struct ConntrackEntry {
+  weir_ct_key key;
+  weir_ct_value value;
+};
+
+// The conntrack map as the collector (and weirctl) sees it.
+class ConntrackTable {
+ public:
+  virtual ~ConntrackTable() = default;
+  // Every entry, in no particular order. The datapath keeps writing meanwhile: entries created
+  // during the walk may be missed, and an entry may appear twice.
+  virtual absl::StatusOr<std::vector<ConntrackEntry>> List() const = 0;
+  // nullopt when the entry is gone.
+  virtual absl::StatusOr<std::optional<weir_ct_value>> Lookup(const weir_ct_key& key) const = 0;
+  // Succeeds when the entry is already gone.
+  virtual absl::Status Delete(const weir_ct_key& key) = 0;
+  // The map's max_entries.
+  virtual uint32_t capacity() const = 0;
+};
+
+// The pinned map <bpf root>/weir_ct.
+class BpfConntrackTable : public ConntrackTable {
+ public:
+  // Fails when the map's key or value size differs from this build's ABI.
+  static absl::StatusOr<std::unique_ptr<BpfConntrackTable>> OpenPinned(const PinLayout& layout);
+  static absl::StatusOr<std::unique_ptr<BpfConntrackTable>> FromFd(UniqueFd fd);
+
+  absl::StatusOr<std::vector<ConntrackEntry>> List() const override;
+  absl::StatusOr<std::optional<weir_ct_value>> Lookup(const weir_ct_key& key) const override;
+  absl::Status Delete(const weir_ct_key& key) override;
+  uint32_t capacity() const override { return max_entries_; }
+
+ private:
+  BpfConntrackTable(UniqueFd fd, uint32_t max_entries) : fd_(std::move(fd)), max_entries_(max_entries) {}
+  UniqueFd fd_;
+  uint32_t max_entries_;
+};
+
+struct ConntrackGcOptions {
+  // How long an entry may go unused before it is removed. The datapath does not follow TCP state,
+  // so a TCP entry must outlive any plausible idle connection.
+  std::chrono::nanoseconds tcp_lifetime = std::chrono::hours(6);
+  std::chrono::nanoseconds other_lifetime = std::chrono::seconds(60);  // UDP, SCTP, anything else
+};
+
+struct ConntrackGcStats {
+  size_t scanned = 0;
+  size_t deleted_expired = 0;
+  size_t deleted_stale_backend = 0;
+  size_t entries_after = 0;  // scanned minus deleted: the datapath adds entries meanwhile
+  uint32_t capacity = 0;
+};
+
+class ConntrackGc {
+ public:
+  explicit ConntrackGc(std::unique_ptr<ConntrackTable> table, ConntrackGcOptions options = {})
+      : table_(std::move(table)), options_(options) {}
+  static absl::StatusOr<ConntrackGc> OpenPinned(const PinLayout& layout, ConntrackGcOptions options = {});
+
+  // One pass: lists the map, then deletes every entry that is expired at `now_ns` (a
+  // MonotonicNowNs() reading: the datapath stamps entries with bpf_ktime_get_ns(), which is
+  // CLOCK_MONOTONIC) or whose backend id is not in `live_backend_ids`. Each doomed entry is looked
+  // up again just before deletion, so a flow the datapath refreshed or re-created during the pass
+  // survives. Entries without a backend id (0) are judged by age only.
+  //
+  // `live_backend_ids` must be every id in the backends map: call this on the sync thread after a
+  // successful reconcile (an id the reconciler has just added and the collector does not know
+  // would cost new flows their entries), and never before the first one.
+  absl::StatusOr<ConntrackGcStats> Collect(uint64_t now_ns, const std::set<uint32_t>& live_backend_ids);
+
+  const ConntrackGcOptions& options() const { return options_; }
+
+ private:
+  enum class Verdict { kKeep, kExpired, kStaleBackend };
+  Verdict Judge(const weir_ct_value& value, uint64_t now_ns, const std::set<uint32_t>& live_backend_ids,
+                uint8_t proto) const;
+
+  std::unique_ptr<ConntrackTable> table_;
+  ConntrackGcOptions options_;
+};
+
+// clock_gettime(CLOCK_MONOTONIC) in nanoseconds: the clock of bpf_ktime_get_ns().
+uint64_t MonotonicNowNs();
+
+}  // namespace weir::sync
