@@ -57,7 +57,7 @@ int from_pod(struct __sk_buff *skb)
 	}
 	switch (translate_service(skb, &pkt, true)) {
 	case TRANSLATION_NO_BACKEND:
-		return reject_tcp(skb, &pkt);
+		return reject_flow(skb, &pkt);
 	case TRANSLATION_ERROR:
 		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
 		return TC_ACT_SHOT;

@@ -34,7 +34,7 @@ int from_uplink(struct __sk_buff *skb)
 		return deliver(skb, &pkt, false);
 	switch (translate_service(skb, &pkt, false)) {
 	case TRANSLATION_NO_BACKEND:
-		return reject_tcp(skb, &pkt);
+		return reject_flow(skb, &pkt);
 	case TRANSLATION_ERROR:
 		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
 		return TC_ACT_SHOT;

@@ -36,3 +36,10 @@ static_assert(sizeof(weir_ct_value) == 56);
 static_assert(offsetof(weir_ct_value, nat_port) == 32);
 static_assert(offsetof(weir_ct_value, backend_id) == 40);
 static_assert(offsetof(weir_ct_value, last_seen_ns) == 48);
+
+#include "bpf/abi/events.h"
+
+static_assert(sizeof(weir_event) == 88);
+static_assert(offsetof(weir_event, sport) == 56);
+static_assert(offsetof(weir_event, type) == 64);
+static_assert(offsetof(weir_event, ifindex) == 68);

@@ -236,6 +236,39 @@ Bytes Ipip(const L2& l2, const std::string& outer_src, const std::string& outer_
   return b;
 }
 
+Bytes PortUnreachable(const L2& l2, const std::string& src, const std::string& dst, const Bytes& original) {
+  IpAddress from = Ip(src), to = Ip(dst);
+  size_t ip_len = from.is_v4() ? 20 : 40;
+  Bytes icmp = {static_cast<uint8_t>(from.is_v4() ? 3 : 1), static_cast<uint8_t>(from.is_v4() ? 3 : 4), 0, 0,
+                0, 0, 0, 0};
+  icmp.insert(icmp.end(), original.begin() + 14, original.begin() + 14 + ip_len + 8);
+  Bytes b;
+  if (from.is_v4()) {
+    uint16_t csum = Fold(SumWords(icmp.data(), icmp.size()));
+    icmp[2] = csum >> 8;
+    icmp[3] = csum & 0xff;
+    Ethernet(b, l2.dst, l2.src, 0x0800);
+    size_t ip = b.size();
+    b.insert(b.end(), {0x45, 0});
+    Put16(b, 20 + icmp.size());
+    b.insert(b.end(), {0, 0, 0, 0, 64, 1, 0, 0});
+    PutIp(b, from);
+    PutIp(b, to);
+    uint16_t ip_csum = Fold(SumWords(&b[ip], 20));
+    b[ip + 10] = ip_csum >> 8;
+    b[ip + 11] = ip_csum & 0xff;
+    b.insert(b.end(), icmp.begin(), icmp.end());
+  } else {
+    Ethernet(b, l2.dst, l2.src, 0x86dd);
+    size_t ip = b.size();
+    Ipv6Header(b, from, to, icmp.size(), 58, 64);
+    size_t at = b.size();
+    b.insert(b.end(), icmp.begin(), icmp.end());
+    FillIcmp6Checksum(b, ip, at);
+  }
+  return b;
+}
+
 std::string Hex(const Bytes& bytes) {
   std::string out;
   for (size_t i = 0; i < bytes.size(); ++i) {

@@ -155,12 +155,18 @@ std::vector<Case> Cases() {
        {{"syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.96.0.11", 80)), TC_ACT_REDIRECT,
          TcpPacket(to_a, Tcp{.src = "10.96.0.11", .sport = 80, .dst = "10.244.1.2", .dport = 40000, .flags = 0x14,
                              .seq = 0, .ack = 1001, .window = 0})}}},
-      {"a UDP Service without endpoints drops", [](Maps& m) {
+      {"a UDP Service without endpoints answers with ICMP port unreachable", [](Maps& m) {
          LocalPods(m);
          m.Service("10.96.0.12", 53, WEIR_PROTO_UDP, 3, WEIR_SVC_CLUSTER_IP, {});
        },
-       {{"datagram", Program::kFromPod, UdpPacket(from_a, "10.244.1.2", 40000, "10.96.0.12", 53), TC_ACT_SHOT,
-         std::nullopt}}},
+       {{"datagram", Program::kFromPod, UdpPacket(from_a, "10.244.1.2", 40000, "10.96.0.12", 53), TC_ACT_REDIRECT,
+         PortUnreachable(to_a, "10.96.0.12", "10.244.1.2",
+                         UdpPacket(from_a, "10.244.1.2", 40000, "10.96.0.12", 53))}}},
+      {"... and over IPv6 with ICMPv6 port unreachable", [](Maps& m) {
+         m.Service("fd00:96::12", 53, WEIR_PROTO_UDP, 3, WEIR_SVC_CLUSTER_IP, {});
+       },
+       {{"datagram", Program::kFromPod, UdpPacket(from_a, "fd00::2", 40000, "fd00:96::12", 53), TC_ACT_REDIRECT,
+         PortUnreachable(to_a, "fd00:96::12", "fd00::2", UdpPacket(from_a, "fd00::2", 40000, "fd00:96::12", 53))}}},
       {"NodePort from outside to a local backend keeps the client's address",
        [](Maps& m) {
          LocalPods(m);

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -27,17 +29,21 @@
 #include "bpf/abi/conntrack.h"
 #include "bpf/abi/service.h"
 #include "lib/endpoint_map.h"
+#include "bpf/abi/events.h"
 #include "lib/pin_layout.h"
 #include "lib/service_maps.h"
 #include "lib/unique_fd.h"
 #include "proxy/lb/dump.h"
 #include "proxy/sync/conntrack_gc.h"
 
+ABSL_FLAG(int64_t, count, 0, "events: stop after this many records (0: no limit)");
+ABSL_FLAG(int, timeout_s, 0, "events: stop after this many seconds (0: no limit)");
 ABSL_FLAG(std::string, bpf_root, "/sys/fs/bpf/weir", "bpffs directory where weir-agent pinned the datapath");
 
 namespace {
 
-constexpr char kUsage[] = "weirctl [--bpf_root DIR] endpoints|services|conntrack|affinity|metrics";
+constexpr char kUsage[] =
+    "weirctl [--bpf_root DIR] endpoints|services|conntrack|affinity|metrics|events [--count N] [--timeout_s S]";
 
 // Rows of cells printed with every column as wide as its widest cell, two spaces apart. Lines carry
 // no trailing blanks.
@@ -391,6 +397,53 @@ int ShowMetrics(const weir::PinLayout& layout) {
   return 0;
 }
 
+struct EventStream {
+  int64_t remaining;  // < 0: unbounded
+};
+
+int PrintEvent(void* context, void* data, size_t size) {
+  auto* stream = static_cast<EventStream*>(context);
+  if (size < sizeof(weir_event)) return 0;
+  weir_event ev;
+  std::memcpy(&ev, data, sizeof(ev));
+  std::string flow = absl::StrCat(ProtoName(ev.proto), " ", FormatAddressPort(ev.saddr, ev.family, ev.sport), " -> ",
+                                  FormatAddressPort(ev.daddr, ev.family, ev.dport));
+  if (ev.type == WEIR_EVENT_TRANSLATION) {
+    absl::PrintF("%.6f translate %s => %s (service %d, backend %d)\n", ev.timestamp_ns / 1e9, flow,
+                 FormatAddressPort(ev.nat_addr, ev.family, ev.nat_port), ev.service_id, ev.backend_id);
+  } else {
+    const char* reason = MetricName(ev.reason);
+    absl::PrintF("%.6f drop      %s reason=%s (service %d, ifindex %d)\n", ev.timestamp_ns / 1e9, flow,
+                 reason ? reason : "unknown", ev.service_id, ev.ifindex);
+  }
+  std::fflush(stdout);
+  if (stream->remaining > 0) --stream->remaining;
+  return stream->remaining == 0 ? 1 : 0;  // a positive return stops ring_buffer__poll's caller loop
+}
+
+// Streams drop and translation records until --count records or --timeout_s seconds.
+int StreamEvents(const weir::PinLayout& layout) {
+  weir::UniqueFd fd(bpf_obj_get(layout.map(WEIR_EVENTS_MAP_NAME).c_str()));
+  if (!fd.valid()) {
+    absl::FPrintF(stderr, "weirctl: open %s: %s\n", layout.map(WEIR_EVENTS_MAP_NAME), strerror(errno));
+    return 1;
+  }
+  EventStream stream{absl::GetFlag(FLAGS_count) > 0 ? absl::GetFlag(FLAGS_count) : -1};
+  ring_buffer* ring = ring_buffer__new(fd.get(), PrintEvent, &stream, nullptr);
+  if (ring == nullptr) {
+    absl::FPrintF(stderr, "weirctl: ring buffer: %s\n", strerror(errno));
+    return 1;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_timeout_s));
+  bool bounded = absl::GetFlag(FLAGS_timeout_s) > 0;
+  while (stream.remaining != 0 && (!bounded || std::chrono::steady_clock::now() < deadline)) {
+    int polled = ring_buffer__poll(ring, 200);
+    if (polled < 0 && polled != -EINTR) break;
+  }
+  ring_buffer__free(ring);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -403,6 +456,7 @@ int main(int argc, char** argv) {
   if (command == "conntrack") return ListConntrack(layout);
   if (command == "affinity") return ListAffinity(layout);
   if (command == "metrics") return ShowMetrics(layout);
+  if (command == "events") return StreamEvents(layout);
   absl::FPrintF(stderr, "usage: %s\n", kUsage);
   return 2;
 }

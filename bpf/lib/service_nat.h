@@ -12,6 +12,7 @@
 #include "bpf/abi/metrics.h"
 #include "bpf/lib/conntrack.h"
 #include "bpf/lib/dsr.h"
+#include "bpf/lib/events.h"
 #include "bpf/lib/lb.h"
 #include "bpf/lib/maps.h"
 #include "bpf/lib/nat.h"
@@ -91,6 +92,7 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 
 	if (!found || found->family != pkt->family) {
 		count(WEIR_METRIC_NO_BACKEND, skb);
+		emit_drop(skb, pkt, WEIR_METRIC_NO_BACKEND, svc->service_id);
 		return TRANSLATION_NO_BACKEND;
 	}
 	struct weir_backend backend = *found;
@@ -108,6 +110,7 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 						.service_id = service_id, .last_seen_ns = bpf_ktime_get_ns()};
 
 		ct_key_of(pkt, &key);
+		emit_translation(skb, pkt, &backend, service_id, backend_id);
 		if (bpf_map_update_elem(&weir_ct, &key, &forward, BPF_ANY) ||
 		    dsr_encap_ipip(skb, pkt, source.v4, &backend))
 			return TRANSLATION_ERROR;
@@ -116,6 +119,7 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 	}
 	bool needs_snat = remote_from_outside && node_address(pkt->family, &source);
 
+	emit_translation(skb, pkt, &backend, service_id, backend_id);
 	if (ct_create(pkt, &backend, backend_id, service_id, needs_snat ? &source : NULL, pkt->sport,
 		      needs_snat ? WEIR_CT_SNAT : 0))
 		return TRANSLATION_ERROR;

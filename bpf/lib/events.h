@@ -1,0 +1,58 @@
+/* Emitting records to the events ring buffer. A full buffer (nobody reading) loses the record and
+ * nothing else. */
+#ifndef WEIR_BPF_EVENTS_H
+#define WEIR_BPF_EVENTS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "bpf/abi/events.h"
+#include "bpf/abi/service.h"
+#include "bpf/lib/packet.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, WEIR_EVENTS_RING_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} weir_events SEC(".maps");
+
+static __always_inline void fill_event(struct weir_event *ev, struct __sk_buff *skb, const struct packet *pkt,
+				       __u8 type)
+{
+	ev->timestamp_ns = bpf_ktime_get_ns();
+	ev->saddr = pkt->saddr;
+	ev->daddr = pkt->daddr;
+	ev->sport = pkt->sport;
+	ev->dport = pkt->dport;
+	ev->proto = pkt->proto;
+	ev->family = pkt->family;
+	ev->type = type;
+	ev->ifindex = skb->ifindex;
+}
+
+static __always_inline void emit_drop(struct __sk_buff *skb, const struct packet *pkt, __u8 reason,
+				      __u32 service_id)
+{
+	struct weir_event ev = {};
+
+	fill_event(&ev, skb, pkt, WEIR_EVENT_DROP);
+	ev.reason = reason;
+	ev.service_id = service_id;
+	bpf_ringbuf_output(&weir_events, &ev, sizeof(ev), 0);
+}
+
+static __always_inline void emit_translation(struct __sk_buff *skb, const struct packet *pkt,
+					     const struct weir_backend *backend, __u32 service_id,
+					     __u32 backend_id)
+{
+	struct weir_event ev = {};
+
+	fill_event(&ev, skb, pkt, WEIR_EVENT_TRANSLATION);
+	ev.nat_addr = backend->addr;
+	ev.nat_port = backend->port;
+	ev.service_id = service_id;
+	ev.backend_id = backend_id;
+	bpf_ringbuf_output(&weir_events, &ev, sizeof(ev), 0);
+}
+
+#endif
