@@ -26,6 +26,9 @@ int from_uplink(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	int unwrapped = dsr_decap_ipip(skb, &pkt);
 
+	if (unwrapped > 0)
+		unwrapped = dsr_take_ip_option(skb, &pkt);
+
 	if (unwrapped < 0) {
 		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
 		return TC_ACT_SHOT;

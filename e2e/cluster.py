@@ -27,7 +27,9 @@ def node_ip(index: int) -> str:
 
 
 class Cluster:
-    def __init__(self, lab: Lab, nodes: int = 2, lb_modes: list[str] | None = None):
+    def __init__(self, lab: Lab, nodes: int = 2, lb_modes: list[str] | None = None,
+                 agent_args: list[str] = ()):
+        """`agent_args`: extra weir-agent flags for every node (e.g. --config=FILE)."""
         self.lab = lab
         self.manifests = lab.dir / "manifests"
         self.manifests.mkdir()
@@ -38,6 +40,7 @@ class Cluster:
         self.client = lab.make_netns("client")
         self._connect(self.client, "eth0", CLIENT_IP, "c")
         self.nodes: list[Node] = []
+        self.agent_args: dict[str, list[str]] = {}  # node name -> the flags its agent was started with
         lb_modes = lb_modes or ["snat"] * nodes
         for i in range(1, nodes + 1):
             node = lab.add_node(f"node{i}", [f"10.244.{i}.0/24", f"fd00:10:244:{i}::/112"], start_agent=False)
@@ -50,9 +53,11 @@ class Cluster:
             cgroup = CGROUP2_ROOT / f"weir-{lab.id}-node{i}"
             cgroup.mkdir()
             self.cgroups.append(cgroup)
-            node.start_agent(f"--manifests={self.manifests}", f"--node_name=node{i}",
-                             f"--node_addresses={node_ip(i)}", "--uplinks=uplink0", f"--cgroup={cgroup}",
-                             f"--lb_mode={lb_modes[i - 1]}", "--health_port=0")
+            self.agent_args[node.name] = [
+                f"--manifests={self.manifests}", f"--node_name=node{i}", f"--node_addresses={node_ip(i)}",
+                "--uplinks=uplink0", f"--cgroup={cgroup}", f"--lb_mode={lb_modes[i - 1]}", "--health_port=0",
+                *agent_args]
+            node.start_agent(*self.agent_args[node.name])
         lab.cleanups.append(self._remove_cgroups)
 
     def _connect(self, netns: str, ifname: str, address: str, tag: str) -> None:
@@ -82,10 +87,18 @@ class Cluster:
         inner = " ".join(subprocess.list2cmdline([c]) for c in in_netns(netns, cmd))
         return ["sh", "-c", f"echo $$ > {cgroup}/cgroup.procs && exec {inner}"]
 
+    def restart_agent(self, node: Node) -> None:
+        """Stops `node`'s agent (SIGTERM) and starts it again with the same flags."""
+        node.stop_agent()
+        node.start_agent(*self.agent_args[node.name])
+
     def serve(self, pod: Pod, port: int = 8080) -> subprocess.Popen:
-        """An echo server in `pod` that names itself in every reply."""
-        return self.lab.spawn(in_netns(pod.netns, ["python3", str(NETCHECK), "serve", str(port), pod.name]),
-                              stdout=subprocess.DEVNULL)
+        """An echo server in `pod` that names itself in every reply; returns once it listens."""
+        proc = self.lab.spawn(in_netns(pod.netns, ["python3", str(NETCHECK), "serve", str(port), pod.name]),
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"echo server in {pod.name} did not start")
+        return proc
 
     def request(self, netns: str, proto: str, target: str, port: int, node: Node | None = None) -> str:
         """One request from `netns` (inside `node`'s socket-LB cgroup when given); the reply text."""
@@ -93,6 +106,20 @@ class Cluster:
         argv = self.node_cgroup_cmd(node, netns, cmd) if node else in_netns(netns, cmd)
         out = run(argv, check=False)
         return json.loads(out.stdout)[target] if out.stdout.strip() else f"error: {out.stderr.strip()}"
+
+    def requests(self, netns: str, proto: str, target: str, port: int, count: int = 1, interval: float = 0.0,
+                 node: Node | None = None, timeout: float = 120) -> list[dict]:
+        """`count` requests from one process (netcheck peer): each {reply, peer, elapsed} or
+        {error, errno, elapsed}; proto is tcp, udp (unconnected) or udp-connected."""
+        cmd = ["python3", str(NETCHECK), "peer", proto, str(port), target, str(count), str(interval)]
+        argv = self.node_cgroup_cmd(node, netns, cmd) if node else in_netns(netns, cmd)
+        return json.loads(run(argv, timeout=timeout).stdout)
+
+    def hold(self, netns: str, target: str, port: int, node: Node | None = None) -> "HeldConnections":
+        """Long-lived TCP connections from `netns` (inside `node`'s socket-LB cgroup when given)."""
+        cmd = ["python3", str(NETCHECK), "hold", str(port), target]
+        argv = self.node_cgroup_cmd(node, netns, cmd) if node else in_netns(netns, cmd)
+        return HeldConnections(self.lab.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
 
     def apply(self, name: str, text: str) -> None:
         """Writes a manifest file; agents follow the directory."""
@@ -115,6 +142,35 @@ class Cluster:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{node.name} does not serve {address_port}:\n{listing}")
                 time.sleep(0.05)
+
+
+class HeldConnections:
+    """A netcheck `hold` client: open() more connections, ping() every open one."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+
+    def _command(self, line: str):
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"hold client ended (exit {self.proc.poll()})")
+        return json.loads(answer)
+
+    def open(self, count: int = 1) -> list[dict]:
+        """[{id, reply, peer} or {id, error}] for each new connection."""
+        return self._command(f"open {count}")
+
+    def ping(self) -> dict[int, str]:
+        """{id: reply line or "error: ..."} for every connection opened so far."""
+        return {int(k): v for k, v in self._command("ping").items()}
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait(5)
 
 
 def service_yaml(name: str, ports: list[tuple[str, int, int, str]], *, cluster_ip: str, type_: str = "ClusterIP",

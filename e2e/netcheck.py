@@ -1,13 +1,56 @@
-"""Traffic for the lab, run inside pod namespaces: a TCP/UDP echo server and a client that reports
-which targets answered, as JSON. Every loop is bounded in count and time."""
+"""Traffic for the lab, run inside pod namespaces: a TCP/UDP echo server and clients that report
+what answered, as JSON. Every loop is bounded in count and time.
+
+    serve PORT [NAME]                    echo server (TCP and UDP, IPv4 and IPv6); prints "ready".
+                                         A TCP message that ends in a newline switches that connection
+                                         to line mode: every line is answered and the connection stays
+                                         open until the client closes it.
+    tcp|udp PORT TARGET...               one request to each target: {target: reply}
+    peer tcp|udp|udp-connected PORT TARGET [COUNT [INTERVAL]]
+                                         COUNT requests, one socket each: a JSON list of {reply, peer,
+                                         elapsed} or {error, elapsed}; `peer` is the address the socket
+                                         API shows (getpeername after connect for tcp/udp-connected,
+                                         the source of the reply for unconnected udp)
+    hold PORT TARGET                     long-lived TCP connections driven by commands on stdin, one
+                                         JSON line answered per command: "open N" opens N connections
+                                         (each says hello), "ping" sends a line on every open
+                                         connection, "quit" ends; idle for 120 s it ends by itself.
+"""
 import json
+import select
 import socket
 import sys
 import threading
+import time
+
+TIMEOUT = 2.0
+MAX_COUNT = 10000
+HOLD_IDLE = 120.0
+HOLD_MAX = 256
 
 
 def serve(port: int, name: str = "") -> None:
     prefix = f"{name}: " if name else ""
+
+    def answer(conn, peer):
+        with conn:
+            conn.settimeout(600)
+            try:
+                data = conn.recv(1024)
+                if not data.endswith(b"\n"):
+                    conn.sendall(prefix.encode() + data + f" from {peer[0]}".encode())
+                    return
+                buffer = data
+                while True:
+                    while b"\n" in buffer:
+                        line, buffer = buffer.split(b"\n", 1)
+                        conn.sendall(prefix.encode() + line + f" from {peer[0]}\n".encode())
+                    more = conn.recv(1024)
+                    if not more:
+                        return
+                    buffer += more
+            except OSError:
+                return
 
     def tcp(family):
         s = socket.socket(family, socket.SOCK_STREAM)
@@ -18,9 +61,7 @@ def serve(port: int, name: str = "") -> None:
         s.listen(128)
         while True:
             conn, peer = s.accept()
-            with conn:
-                data = conn.recv(1024)
-                conn.sendall(prefix.encode() + data + f" from {peer[0]}".encode())
+            threading.Thread(target=answer, args=(conn, peer), daemon=True).start()
 
     def udp(family):
         s = socket.socket(family, socket.SOCK_DGRAM)
@@ -38,7 +79,7 @@ def serve(port: int, name: str = "") -> None:
     threading.Event().wait()
 
 
-def check(proto: str, targets: list[str], port: int, timeout: float = 2.0) -> dict:
+def check(proto: str, targets: list[str], port: int, timeout: float = TIMEOUT) -> dict:
     results = {}
     for target in targets:
         family = socket.AF_INET6 if ":" in target else socket.AF_INET
@@ -58,8 +99,111 @@ def check(proto: str, targets: list[str], port: int, timeout: float = 2.0) -> di
     return results
 
 
+def _address(sockaddr) -> str:
+    host, port = sockaddr[0], sockaddr[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def one_request(proto: str, target: str, port: int, timeout: float = TIMEOUT) -> dict:
+    family = socket.AF_INET6 if ":" in target else socket.AF_INET
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    start = time.monotonic()
+    result = {}
+    try:
+        with socket.socket(family, kind) as s:
+            s.settimeout(timeout)
+            if proto == "udp":
+                s.sendto(b"ping", (target, port))
+                data, peer = s.recvfrom(1024)
+            else:
+                s.connect((target, port))
+                peer = s.getpeername()
+                s.sendall(b"ping")
+                data = s.recv(1024)
+            result = {"reply": data.decode(), "peer": _address(peer)}
+    except OSError as e:
+        result = {"error": f"{type(e).__name__}: {e}", "errno": e.errno}
+    result["elapsed"] = round(time.monotonic() - start, 4)
+    return result
+
+
+def peer(proto: str, port: int, target: str, count: int = 1, interval: float = 0.0) -> list:
+    results = []
+    for i in range(min(count, MAX_COUNT)):
+        if i and interval:
+            time.sleep(interval)
+        results.append(one_request(proto, target, port))
+    return results
+
+
+def _read_line(s: socket.socket) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(1024)
+        if not chunk:
+            raise ConnectionError("closed by peer")
+        data += chunk
+    return data.decode().rstrip("\n")
+
+
+def hold(port: int, target: str) -> None:
+    family = socket.AF_INET6 if ":" in target else socket.AF_INET
+    conns: dict[int, socket.socket] = {}
+    next_id = 0
+
+    def reply(obj):
+        print(json.dumps(obj), flush=True)
+
+    while True:
+        ready, _, _ = select.select([sys.stdin], [], [], HOLD_IDLE)
+        if not ready:
+            break
+        line = sys.stdin.readline()
+        words = line.split()
+        if not words or words[0] == "quit":
+            break
+        if words[0] == "open":
+            opened = []
+            for _ in range(int(words[1]) if len(words) > 1 else 1):
+                if len(conns) >= HOLD_MAX:
+                    opened.append({"error": "too many connections"})
+                    break
+                cid = next_id
+                next_id += 1
+                s = socket.socket(family, socket.SOCK_STREAM)
+                s.settimeout(TIMEOUT)
+                try:
+                    s.connect((target, port))
+                    s.sendall(f"hello {cid}\n".encode())
+                    opened.append({"id": cid, "reply": _read_line(s), "peer": _address(s.getpeername())})
+                    conns[cid] = s
+                except OSError as e:
+                    s.close()
+                    opened.append({"id": cid, "error": f"{type(e).__name__}: {e}"})
+            reply(opened)
+        elif words[0] == "ping":
+            results = {}
+            for cid, s in conns.items():
+                try:
+                    s.sendall(f"ping {cid}\n".encode())
+                    results[str(cid)] = _read_line(s)
+                except OSError as e:
+                    results[str(cid)] = f"error: {type(e).__name__}: {e}"
+            reply(results)
+        else:
+            reply({"error": f"unknown command {words[0]!r}"})
+    for s in conns.values():
+        s.close()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "")
+    elif sys.argv[1] == "peer":
+        print(json.dumps(peer(sys.argv[2], int(sys.argv[3]), sys.argv[4],
+                              int(sys.argv[5]) if len(sys.argv) > 5 else 1,
+                              float(sys.argv[6]) if len(sys.argv) > 6 else 0.0)))
+    elif sys.argv[1] == "hold":
+        hold(int(sys.argv[2]), sys.argv[3])
     else:
         print(json.dumps(check(sys.argv[1], sys.argv[3:], int(sys.argv[2]))))

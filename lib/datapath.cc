@@ -58,6 +58,7 @@ void SetNodeAddresses(Rodata* rodata, const DatapathOptions& options) {
   if (options.node_ipv4) std::memcpy((void*)&rodata->node_ipv4, options.node_ipv4->bytes().data(), 4);
   if (options.node_ipv6) std::memcpy((void*)rodata->node_ipv6, options.node_ipv6->bytes().data(), 16);
   rodata->maglev_table_size = options.maglev_table_size;
+  rodata->dsr_ip_option = options.dsr_ip_option;
 }
 
 void SizeMaps(bpf_object* object, const DatapathOptions& options) {

@@ -32,6 +32,8 @@ struct DatapathOptions {
   uint32_t backends_max = 262144;
   uint32_t conntrack_max = 262144;
   uint32_t maglev_table_size = 1021;
+  // DSR dispatch: an IPv4 option carrying the frontend instead of IPIP encapsulation.
+  bool dsr_ip_option = false;
   // Socket LB for the host's own sockets only, not pods'.
   bool socket_lb_host_only = false;
 };

@@ -269,6 +269,21 @@ Bytes PortUnreachable(const L2& l2, const std::string& src, const std::string& d
   return b;
 }
 
+Bytes WithIpv4Option(const Bytes& packet, const Bytes& option) {
+  Bytes b(packet.begin(), packet.begin() + 34);
+  b.insert(b.end(), option.begin(), option.end());
+  b.insert(b.end(), packet.begin() + 34, packet.end());
+  b[14] = 0x40 | ((20 + option.size()) / 4);
+  uint16_t total = ((b[16] << 8) | b[17]) + option.size();
+  b[16] = total >> 8;
+  b[17] = total & 0xff;
+  b[24] = b[25] = 0;
+  uint16_t csum = Fold(SumWords(&b[14], 20 + option.size()));
+  b[24] = csum >> 8;
+  b[25] = csum & 0xff;
+  return b;
+}
+
 std::string Hex(const Bytes& bytes) {
   std::string out;
   for (size_t i = 0; i < bytes.size(); ++i) {

@@ -54,6 +54,9 @@ Bytes Ipip(const L2& l2, const std::string& outer_src, const std::string& outer_
 // first 8 bytes after it (`original` is an Ethernet frame without IP options).
 Bytes PortUnreachable(const L2& l2, const std::string& src, const std::string& dst, const Bytes& original);
 
+// An IPv4 packet (Ethernet frame, no options) with `option` inserted after its IP header.
+Bytes WithIpv4Option(const Bytes& packet, const Bytes& option);
+
 std::string Hex(const Bytes& bytes);
 
 }  // namespace weir::testing

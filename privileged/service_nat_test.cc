@@ -107,6 +107,7 @@ struct Case {
   std::string description;
   std::function<void(Maps&)> setup;
   std::vector<Step> steps;
+  bool dsr_ip_option = false;
 };
 
 Tcp Syn(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
@@ -242,6 +243,25 @@ std::vector<Case> Cases() {
         {"syn-ack straight to the client", Program::kFromPod,
          TcpPacket(from_b, SynAck("10.244.2.7", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
          TcpPacket(from_b, SynAck("203.0.113.20", 80, "172.16.0.5", 40000))}}},
+      {"DSR, IP-option variant, on the node the client reached: translated, frontend in an option",
+       [](Maps& m) {
+         m.Backend(7, "10.244.2.7", 8080, false);
+         m.Service("203.0.113.20", 80, WEIR_PROTO_TCP, 10, WEIR_SVC_LOAD_BALANCER | WEIR_SVC_DSR, {7});
+       },
+       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80)), TC_ACT_OK,
+         WithIpv4Option(TcpPacket(outside, Syn("172.16.0.5", 40000, "10.244.2.7", 8080)),
+                        {0x9a, 8, 0, 80, 203, 0, 113, 20})}},
+       true},
+      {"DSR, IP-option variant, on the backend's node: option taken off, reply sent as the frontend",
+       [](Maps& m) { m.Pod("10.244.2.7", 43, kPodB); },
+       {{"syn with the option", Program::kFromUplink,
+         WithIpv4Option(TcpPacket(from_node2, Syn("172.16.0.5", 40000, "10.244.2.7", 8080)),
+                        {0x9a, 8, 0, 80, 203, 0, 113, 20}),
+         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("172.16.0.5", 40000, "10.244.2.7", 8080, 63))},
+        {"syn-ack straight to the client", Program::kFromPod,
+         TcpPacket(from_b, SynAck("10.244.2.7", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
+         TcpPacket(from_b, SynAck("203.0.113.20", 80, "172.16.0.5", 40000))}},
+       true},
   };
 }
 
@@ -252,7 +272,8 @@ TEST_P(ServiceNatTest, Steps) {
   SCOPED_TRACE(c.description);
   auto ns = ScopedNetNs::Create();
   ASSERT_TRUE(ns.ok()) << ns.status();
-  auto loaded = Datapath::Load(DatapathOptions{.gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse(kNodeIp)});
+  auto loaded = Datapath::Load(DatapathOptions{
+      .gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse(kNodeIp), .dsr_ip_option = c.dsr_ip_option});
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   std::unique_ptr<Datapath> dp = std::move(*loaded);
   Maps maps(*dp);

@@ -38,6 +38,7 @@ ABSL_FLAG(std::string, node_addresses, "", "comma-separated node addresses (Node
 ABSL_FLAG(std::string, uplinks, "", "comma-separated uplink devices for the from-uplink program");
 ABSL_FLAG(std::string, cgroup, "", "cgroup v2 directory for socket load balancing (empty: off)");
 ABSL_FLAG(std::string, lb_mode, "", "snat, dsr or hybrid");
+ABSL_FLAG(std::string, dsr_dispatch, "", "ipip or option");
 ABSL_FLAG(int, health_port, -1, "port of /healthz and /metrics (0: off)");
 
 namespace {
@@ -59,6 +60,10 @@ absl::StatusOr<weir::agent::AgentConfig> Configure() {
   if (auto v = absl::GetFlag(FLAGS_uplinks); !v.empty()) config.uplinks = SplitList(v);
   if (auto v = absl::GetFlag(FLAGS_cgroup); !v.empty()) config.cgroup_path = v;
   if (auto v = absl::GetFlag(FLAGS_health_port); v >= 0) config.health_port = v;
+  if (auto v = absl::GetFlag(FLAGS_dsr_dispatch); !v.empty()) {
+    if (v != "ipip" && v != "option") return absl::InvalidArgumentError("--dsr_dispatch: ipip or option");
+    config.dsr_ip_option = v == "option";
+  }
   if (auto v = absl::GetFlag(FLAGS_lb_mode); !v.empty()) {
     auto mode = weir::agent::ParseLbMode(v);
     if (!mode.ok()) return mode.status();
@@ -81,6 +86,7 @@ weir::DatapathOptions DatapathOptionsFrom(const weir::agent::AgentConfig& config
                                 .backends_max = config.backends_max,
                                 .conntrack_max = config.conntrack_max,
                                 .maglev_table_size = config.maglev_table_size,
+                                .dsr_ip_option = config.dsr_ip_option,
                                 .socket_lb_host_only = config.socket_lb_host_only};
   for (const weir::IpAddress& address : config.node_addresses) {
     if (address.is_v4() && !options.node_ipv4) options.node_ipv4 = address;

@@ -21,6 +21,113 @@
 
 #define IPIP_OUTER_TTL 64
 
+/* The IP-option variant: the client's packet, translated to the backend, carries the frontend in an
+ * IPv4 option (the type Cilium uses too), which the backend's node takes off. No encapsulation, so
+ * no MTU headroom is needed beyond 8 bytes. */
+#define DSR_IP_OPTION_TYPE 0x9a
+#define IPV4_PLAIN_L4_OFF (sizeof(struct ethhdr) + sizeof(struct iphdr))
+
+struct dsr_ip_option {
+	__u8 type;
+	__u8 len;
+	__be16 port;
+	__be32 addr;
+};
+
+#define IPV4_OPTION_L4_OFF (IPV4_PLAIN_L4_OFF + sizeof(struct dsr_ip_option))
+
+static __always_inline int ipv4_rewrite_header_length(struct __sk_buff *skb, __u8 ihl, int delta)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip4 = data + sizeof(struct ethhdr);
+
+	if ((void *)(ip4 + 1) > data_end)
+		return -1;
+	ip4->ihl = ihl;
+	ip4->tot_len = bpf_htons(bpf_ntohs(ip4->tot_len) + delta);
+	ip4->check = 0;
+	if (ihl == 5) {
+		__s64 sum = bpf_csum_diff(NULL, 0, (__be32 *)ip4, sizeof(struct iphdr), 0);
+
+		if (sum < 0)
+			return -1;
+		ip4->check = csum_fold((__u32)sum);
+		return 0;
+	}
+	if (data + IPV4_OPTION_L4_OFF > data_end)
+		return -1;
+	__s64 sum = bpf_csum_diff(NULL, 0, (__be32 *)ip4, sizeof(struct iphdr) + sizeof(struct dsr_ip_option), 0);
+
+	if (sum < 0)
+		return -1;
+	ip4->check = csum_fold((__u32)sum);
+	return 0;
+}
+
+/* On the node the client reached: translate to the backend and add the frontend as an option. */
+static __always_inline int dsr_add_ip_option(struct __sk_buff *skb, struct packet *pkt,
+					     const struct weir_backend *backend)
+{
+	if (pkt->family != WEIR_FAMILY_IPV4 || pkt->l4_off != IPV4_PLAIN_L4_OFF)
+		return -1;
+	__be32 frontend = pkt->daddr.v4;
+	__be16 frontend_port = pkt->dport;
+
+	if (dnat(skb, pkt, &backend->addr, backend->port))
+		return -1;
+	if (bpf_skb_adjust_room(skb, sizeof(struct dsr_ip_option), BPF_ADJ_ROOM_NET, 0))
+		return -1;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct dsr_ip_option *opt = data + IPV4_PLAIN_L4_OFF;
+
+	if ((void *)(opt + 1) > data_end)
+		return -1;
+	opt->type = DSR_IP_OPTION_TYPE;
+	opt->len = sizeof(*opt);
+	opt->port = frontend_port;
+	opt->addr = frontend;
+	if (ipv4_rewrite_header_length(skb, 7, sizeof(*opt)))
+		return -1;
+	pkt->l4_off = IPV4_OPTION_L4_OFF;
+	if (pkt->l4_csum_off)
+		pkt->l4_csum_off += sizeof(*opt);
+	return 0;
+}
+
+/* On the backend's node: a packet for a local pod carrying weir's option. Records the flow so the
+ * reply is sent as the frontend and removes the option. Returns 0 when taken, 1 when the packet has
+ * no such option, -1 on error. */
+static __always_inline int dsr_take_ip_option(struct __sk_buff *skb, struct packet *pkt)
+{
+	if (pkt->family != WEIR_FAMILY_IPV4 || pkt->l4_off != IPV4_OPTION_L4_OFF || !pkt->has_ports)
+		return 1;
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct dsr_ip_option *opt = data + IPV4_PLAIN_L4_OFF;
+
+	if ((void *)(opt + 1) > data_end || opt->type != DSR_IP_OPTION_TYPE || opt->len != sizeof(*opt))
+		return 1;
+	struct packet as_sent = *pkt;
+
+	as_sent.daddr.v4 = opt->addr;
+	as_sent.dport = opt->port;
+	struct weir_backend backend = {.port = pkt->dport, .proto = pkt->proto, .family = WEIR_FAMILY_IPV4};
+
+	backend.addr.v4 = pkt->daddr.v4;
+	if (ct_create(&as_sent, &backend, 0, 0, NULL, 0, WEIR_CT_DSR))
+		return -1;
+	if (bpf_skb_adjust_room(skb, -(int)sizeof(struct dsr_ip_option), BPF_ADJ_ROOM_NET, 0))
+		return -1;
+	if (ipv4_rewrite_header_length(skb, 5, -(int)sizeof(struct dsr_ip_option)))
+		return -1;
+	pkt->l4_off = IPV4_PLAIN_L4_OFF;
+	if (pkt->l4_csum_off)
+		pkt->l4_csum_off -= sizeof(struct dsr_ip_option);
+	return 0;
+}
+
 /* Wraps the IPv4 packet for `backend`; afterwards `pkt` describes the outer packet. */
 static __always_inline int dsr_encap_ipip(struct __sk_buff *skb, struct packet *pkt, __be32 outer_src,
 					  const struct weir_backend *backend)

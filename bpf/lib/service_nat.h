@@ -21,6 +21,14 @@
 /* This node's addresses, the source of SNATed NodePort traffic to other nodes' backends. */
 const volatile __be32 node_ipv4 = 0;
 const volatile __be32 node_ipv6[4] = {};
+/* DSR dispatch: false wraps in IPIP, true carries the frontend in an IPv4 option. */
+const volatile bool dsr_ip_option = false;
+
+static __always_inline int dsr_dispatch(struct __sk_buff *skb, struct packet *pkt, __be32 node,
+					const struct weir_backend *backend)
+{
+	return dsr_ip_option ? dsr_add_ip_option(skb, pkt, backend) : dsr_encap_ipip(skb, pkt, node, backend);
+}
 
 enum translation {
 	TRANSLATION_NONE,	/* not a Service flow */
@@ -50,7 +58,7 @@ static __always_inline enum translation translate_tracked(struct __sk_buff *skb,
 	if (ct.flags & WEIR_CT_DSR) {
 		struct weir_backend backend = {.addr = ct.nat_addr, .port = ct.nat_port};
 
-		return dsr_encap_ipip(skb, pkt, ct.snat_addr.v4, &backend) ? TRANSLATION_ERROR : TRANSLATION_DSR;
+		return dsr_dispatch(skb, pkt, ct.snat_addr.v4, &backend) ? TRANSLATION_ERROR : TRANSLATION_DSR;
 	}
 	if (dnat(skb, pkt, &ct.nat_addr, ct.nat_port))
 		return TRANSLATION_ERROR;
@@ -112,7 +120,7 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 		ct_key_of(pkt, &key);
 		emit_translation(skb, pkt, &backend, service_id, backend_id);
 		if (bpf_map_update_elem(&weir_ct, &key, &forward, BPF_ANY) ||
-		    dsr_encap_ipip(skb, pkt, source.v4, &backend))
+		    dsr_dispatch(skb, pkt, source.v4, &backend))
 			return TRANSLATION_ERROR;
 		count(WEIR_METRIC_SERVICE_TRANSLATED, skb);
 		return TRANSLATION_DSR;

@@ -17,7 +17,9 @@
 # Prints the bin dir on its last line.
 set -euo pipefail
 
-KUBE_VERSION="${KUBE_VERSION:-v1.37.2}"
+# v1.37.1: newest release whose go directive (1.26.0) Go 1.26 builds and whose module zip the proxy
+# serves (v1.37.2's .info/.mod are served, its zip is refused: "This module version is not available").
+KUBE_VERSION="${KUBE_VERSION:-v1.37.1}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 WEIR_TOOLS_DIR="${WEIR_TOOLS_DIR:-/var/cache/weir-tools}"
 KUBE_BINARIES="${KUBE_BINARIES:-kube-apiserver kube-controller-manager kubectl kube-proxy}"
@@ -80,7 +82,9 @@ for b in "${todo[@]}"; do [[ "$b" != etcd ]] && needs_kube=1; done
 if ((needs_kube)); then
   log "kubernetes $KUBE_VERSION: downloading module (staging modules at $STAGING_VERSION)"
   t0=$SECONDS
-  info="$("$GO" mod download -json "k8s.io/kubernetes@$KUBE_VERSION")"
+  if ! info="$("$GO" mod download -json "k8s.io/kubernetes@$KUBE_VERSION")"; then
+    echo "build_upstream: cannot download k8s.io/kubernetes@$KUBE_VERSION:" >&2; echo "$info" >&2; exit 1
+  fi
   gomod="$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' <<<"$info")"
   infofile="$(sed -n 's/^[[:space:]]*"Info": "\(.*\)",\{0,1\}$/\1/p' <<<"$info")"
   [[ -f "$gomod" ]] || { echo "build_upstream: go mod download gave no go.mod:" >&2; echo "$info" >&2; exit 1; }

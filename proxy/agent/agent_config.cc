@@ -13,7 +13,7 @@ namespace {
 
 const std::set<std::string> kKnownKeys = {
     "nodeName", "bpfRoot", "manifestsDir", "nodeAddresses", "zone", "uplinks", "cgroupPath",
-    "socketLBHostOnly", "lbMode", "maglev", "maglevTableSize", "conntrackMax", "servicesMax",
+    "socketLBHostOnly", "lbMode", "dsrDispatch", "maglev", "maglevTableSize", "conntrackMax", "servicesMax",
     "backendsMax", "conntrackGCIntervalSeconds", "healthHost", "healthPort"};
 
 template <typename T>
@@ -61,6 +61,13 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
       auto address = IpAddress::Parse(text);
       if (!address.ok()) return address.status();
       config.node_addresses.push_back(*address);
+    }
+    if (root["dsrDispatch"]) {
+      std::string dispatch = root["dsrDispatch"].as<std::string>();
+      if (dispatch != "ipip" && dispatch != "option") {
+        return absl::InvalidArgumentError(absl::StrCat("dsrDispatch \"", dispatch, "\": expected ipip or option"));
+      }
+      config.dsr_ip_option = dispatch == "option";
     }
     if (root["lbMode"]) {
       auto mode = ParseLbMode(root["lbMode"].as<std::string>());

@@ -23,6 +23,7 @@ struct AgentConfig {
   std::string cgroup_path;                // cgroup v2 for socket LB; empty: socket LB off
   bool socket_lb_host_only = false;
   lb::LbMode lb_mode = lb::LbMode::kSnat;
+  bool dsr_ip_option = false;             // dsrDispatch: "ipip" (default) or "option"
   bool maglev = true;
   uint32_t maglev_table_size = 1021;
   uint32_t conntrack_max = 262144;

@@ -1,0 +1,432 @@
+// Per-packet cost of weir's from_pod program (the tc program on every pod veth) with 1 to 100k
+// Services in the maps, measured with BPF_PROG_TEST_RUN. Run by bench/lb_bench.py; prints JSON.
+//
+// BPF_PROG_TEST_RUN with `repeat` runs the program again and again on the same skb, and the program
+// rewrites that skb (DNAT, TTL, MACs), so repetition k sees what repetition k-1 left. Each case is
+// therefore built so that every repetition does the same work:
+//
+//   baseline_remote  pod -> pod on another node, no Service: conntrack miss, Service miss, not a
+//                    local endpoint -> to the stack. The packet is not changed.
+//   baseline_local   pod -> pod on this node, no Service: as above, then TTL - 1, MACs and
+//                    bpf_redirect_peer. Only the TTL changes; it starts at 255 and repeat stays < 254.
+//   lookup           pod -> ClusterIP, first packet of a flow: conntrack miss, Service hit. The
+//                    frontend is a UDP port without endpoints, so the program drops the packet
+//                    instead of creating conntrack entries; the packet is not changed.
+//   established      pod -> ClusterIP, established flow with the backend on another node:
+//                    conntrack hit, DNAT (address and port), endpoint miss, bpf_fib_lookup, MACs,
+//                    bpf_redirect. The first packet of the flow went through the real new-flow path;
+//                    a second conntrack entry maps the backend back to the frontend, so the packet
+//                    goes frontend -> backend -> frontend ... and is back to what went in after an
+//                    even number of repetitions (checked).
+//   new_flow         pod -> ClusterIP, first packet: conntrack miss, Service hit, backend pick,
+//                    conntrack create (two entries), DNAT, FIB, redirect. Cannot repeat (the next
+//                    repetition would hit conntrack), so it is single runs, each a new flow (new
+//                    source port), minus the harness cost of a single run (an empty program run
+//                    the same way). baseline_remote_single measures baseline_remote the same way,
+//                    to compare the two methods.
+//
+// Every call picks a random Service. The process moves into a network namespace of its own
+// (unshare) before anything else and sets it up there (a veth pair and a route for the FIB); the
+// namespace goes away with the process. Nothing is attached and no packet leaves a test run.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <net/if.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "bpf/abi/conntrack.h"
+#include "bpf/abi/service.h"
+#include "lib/datapath.h"
+#include "lib/endpoint_map.h"
+#include "lib/unique_fd.h"
+#include "privileged/packets.h"
+
+namespace weir::bench {
+namespace {
+
+using testing::Bytes;
+using testing::L2;
+using testing::Tcp;
+
+const MacAddress kGw = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+const MacAddress kPodA = {0x0a, 0, 0, 0, 0, 0x0a};
+const MacAddress kPodB = {0x0a, 0, 0, 0, 0, 0x0b};
+const MacAddress kUplinkMac = {0x0e, 0, 0, 0, 0, 0x01};
+const MacAddress kNextHopMac = {0x0e, 0, 0, 0, 0, 0x02};
+constexpr char kPodAIp[] = "10.244.1.2";
+constexpr char kPodBIp[] = "10.244.1.3";
+constexpr char kRemotePodIp[] = "10.244.2.9";
+constexpr uint32_t kClusterIpBase = 0x0a600001;  // 10.96.0.1: Service j is 10.96.0.1 + j
+constexpr uint32_t kBackendBase = 0x0ae00001;    // 10.224.0.1: its backend, a pod on another node
+constexpr uint32_t kUdpServiceIdBase = 1u << 24;
+
+struct Options {
+  std::vector<uint32_t> sizes = {1, 1000, 10000, 100000};
+  int runs = 15;
+  int calls = 20;           // test-run calls per run, each with a random Service
+  uint32_t repeat = 10000;  // repetitions per call
+  int new_flow_calls = 2000;
+  uint32_t seed = 1;
+};
+
+void Fail(const std::string& message) {
+  std::fprintf(stderr, "weir_lb_packet_bench: %s\n", message.c_str());
+  std::exit(1);
+}
+
+void Progress(const std::string& message) { std::fprintf(stderr, "  packet bench: %s\n", message.c_str()); }
+
+void Sh(const std::string& command) {
+  if (std::system(command.c_str()) != 0) Fail(absl::StrCat("failed: ", command));
+}
+
+std::string MacText(const MacAddress& mac) {
+  return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+}
+
+std::string Ipv4Text(uint32_t host_order) { return IpAddress::V4(host_order).ToString(); }
+
+// A namespace of the process's own: pod0 stands for a pod's host veth (packets come in on it),
+// up0 for the node's uplink with the next node as permanent neighbour; ClusterIPs and the backends'
+// pod network are routed through it, so bpf_fib_lookup succeeds as on a node.
+void EnterPrivateNetns() {
+  if (unshare(CLONE_NEWNET) != 0) Fail(absl::StrCat("unshare(CLONE_NEWNET): ", std::strerror(errno)));
+  Sh("ip link set lo up");
+  Sh("sysctl -qw net.ipv4.ip_forward=1");
+  Sh("ip link add pod0 type veth peer name pod0p");
+  Sh(absl::StrCat("ip link add up0 address ", MacText(kUplinkMac), " type veth peer name up0p"));
+  for (const char* link : {"pod0", "pod0p", "up0", "up0p"}) Sh(absl::StrCat("ip link set ", link, " up"));
+  Sh("ip addr add 192.168.77.1/24 dev up0");
+  Sh(absl::StrCat("ip neigh replace 192.168.77.2 lladdr ", MacText(kNextHopMac), " nud permanent dev up0"));
+  Sh("ip route add 10.96.0.0/12 via 192.168.77.2");
+  Sh("ip route add 10.224.0.0/12 via 192.168.77.2");
+  Sh("ip route add 10.244.2.0/24 via 192.168.77.2");
+}
+
+struct RunOut {
+  uint32_t retval = 0;
+  uint32_t duration_ns = 0;
+  Bytes out;
+};
+
+RunOut TestRun(int prog, const Bytes& in, uint32_t repeat, int ifindex) {
+  __sk_buff ctx{};
+  ctx.ifindex = ifindex;
+  ctx.ingress_ifindex = ifindex;
+  RunOut r;
+  r.out.resize(in.size() + 256);
+  DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = r.out.data(),
+                      .data_size_in = (__u32)in.size(), .data_size_out = (__u32)r.out.size(), .ctx_in = &ctx,
+                      .ctx_size_in = sizeof(ctx), .repeat = repeat);
+  if (bpf_prog_test_run_opts(prog, &opts) != 0) Fail(absl::StrCat("BPF_PROG_TEST_RUN: ", std::strerror(errno)));
+  r.retval = opts.retval;
+  r.duration_ns = opts.duration;
+  r.out.resize(opts.data_size_out);
+  return r;
+}
+
+// `return TC_ACT_OK`: what a test run costs around the program.
+UniqueFd LoadEmptyProgram() {
+  bpf_insn insns[2] = {};
+  insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;
+  insns[0].dst_reg = BPF_REG_0;
+  insns[0].imm = TC_ACT_OK;
+  insns[1].code = BPF_JMP | BPF_EXIT;
+  int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "weir_bench_nop", "GPL", insns, 2, nullptr);
+  if (fd < 0) Fail(absl::StrCat("load empty program: ", std::strerror(errno)));
+  return UniqueFd(fd);
+}
+
+void Put(int fd, const void* key, const void* value) {
+  if (bpf_map_update_elem(fd, key, value, BPF_ANY) != 0) Fail(absl::StrCat("map update: ", std::strerror(errno)));
+}
+
+void SetAddr(weir_addr& addr, uint32_t host_order) {
+  uint32_t net = htonl(host_order);
+  std::memcpy(addr.bytes, &net, 4);
+}
+
+uint32_t Ipv4(const char* text) {
+  in_addr a{};
+  inet_pton(AF_INET, text, &a);
+  return ntohl(a.s_addr);
+}
+
+// Service j: ClusterIP 10.96.0.1+j, TCP 80 -> one backend 10.224.0.1+j:8080 on another node, and
+// UDP 53 without endpoints (the lookup case). N Services are 2N frontend entries.
+void FillServices(const Datapath& dp, uint32_t count) {
+  int services = dp.map_fd(WEIR_SERVICES_MAP_NAME), slots = dp.map_fd(WEIR_BACKEND_SLOTS_MAP_NAME),
+      backends = dp.map_fd(WEIR_BACKENDS_MAP_NAME);
+  for (uint32_t j = 0; j < count; ++j) {
+    weir_backend backend{};
+    SetAddr(backend.addr, kBackendBase + j);
+    backend.port = htons(8080);
+    backend.proto = WEIR_PROTO_TCP;
+    backend.family = WEIR_FAMILY_IPV4;
+    uint32_t backend_id = j + 1;
+    Put(backends, &backend_id, &backend);
+    weir_slot_key slot{.service_id = j + 1, .slot = 1};
+    Put(slots, &slot, &backend_id);
+    weir_service_key key{};
+    SetAddr(key.addr, kClusterIpBase + j);
+    key.port = htons(80);
+    key.proto = WEIR_PROTO_TCP;
+    key.family = WEIR_FAMILY_IPV4;
+    key.scope = WEIR_SCOPE_EXTERNAL;
+    weir_service_value value{.service_id = j + 1, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP};
+    Put(services, &key, &value);
+    key.port = htons(53);
+    key.proto = WEIR_PROTO_UDP;
+    weir_service_value udp{.service_id = kUdpServiceIdBase + j, .backend_count = 0, .flags = WEIR_SVC_CLUSTER_IP};
+    Put(services, &key, &udp);
+  }
+}
+
+Tcp Segment(const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport, uint8_t flags,
+            uint8_t ttl = 64) {
+  return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .flags = flags, .seq = 1000,
+             .ack = flags & 0x10 ? 5001u : 0u, .ttl = ttl};
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string JsonList(const std::vector<double>& v) {
+  return absl::StrCat("[", absl::StrJoin(v, ", ", [](std::string* out, double x) {
+                        absl::StrAppend(out, absl::StrFormat("%.3f", x));
+                      }), "]");
+}
+
+class Bench {
+ public:
+  Bench(const Options& options, uint32_t size, int ifindex, int empty_prog)
+      : o_(options), size_(size), ifindex_(ifindex), empty_(empty_prog), rng_(options.seed + size) {}
+
+  // Returns {"case": [ns per packet per run]}.
+  std::map<std::string, std::vector<double>> Measure() {
+    auto loaded = Datapath::Load(DatapathOptions{
+        .gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse("192.168.77.1"),
+        .services_max = std::max<uint32_t>(65536, 2 * size_ + 1024),
+        .backends_max = std::max<uint32_t>(262144, size_ + 1024)});
+    if (!loaded.ok()) Fail(absl::StrCat("Datapath::Load: ", loaded.status().ToString()));
+    dp_ = std::move(*loaded);
+    prog_ = dp_->from_pod_fd();
+    EndpointMap endpoints = EndpointMap::FromFd(UniqueFd(dup(dp_->endpoints_fd())));
+    int pod_b_ifindex = if_nametoindex("pod0p");
+    for (auto [ip, mac] : {std::pair{kPodAIp, kPodA}, std::pair{kPodBIp, kPodB}}) {
+      if (!endpoints.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = pod_b_ifindex, .pod_mac = mac}).ok()) {
+        Fail("endpoint upsert");
+      }
+    }
+    timespec t0{}, t1{};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    FillServices(*dp_, size_);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    Progress(absl::StrFormat("%u Services (%u frontends) in the maps in %.2fs", size_, 2 * size_,
+                             (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9));
+    PrepareEstablished();
+
+    std::map<std::string, std::vector<double>> results;
+    const L2 from_a{kPodA, kGw};
+    // Interleaved: every case gets one run before any case gets the next, so drift hits all alike.
+    for (int run = 0; run < o_.runs; ++run) {
+      results["empty"].push_back(Repeated(empty_, TC_ACT_OK, [&](uint32_t) {
+        return testing::TcpPacket(from_a, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
+      }, o_.repeat, /*fixed_point=*/true));
+      results["baseline_remote"].push_back(Repeated(prog_, TC_ACT_OK, [&](uint32_t) {
+        return testing::TcpPacket(from_a, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
+      }, o_.repeat, true));
+      // TTL 255 and fewer than 254 repetitions: every one is delivered, none hits the TTL check.
+      results["baseline_local"].push_back(Repeated(prog_, TC_ACT_REDIRECT, [&](uint32_t) {
+        return testing::TcpPacket(from_a, Segment(kPodAIp, 40000, kPodBIp, 8080, 0x10, 255));
+      }, 250, false));
+      results["lookup"].push_back(Repeated(prog_, TC_ACT_SHOT, [&](uint32_t) {
+        uint32_t j = RandomService();
+        return testing::UdpPacket(from_a, kPodAIp, 40000, Ipv4Text(kClusterIpBase + j), 53);
+      }, o_.repeat, true));
+      results["established"].push_back(Repeated(prog_, TC_ACT_REDIRECT, [&](uint32_t) {
+        return established_[std::uniform_int_distribution<size_t>(0, established_.size() - 1)(rng_)];
+      }, o_.repeat & ~1u, true));
+      auto [single_empty, single_baseline, new_flow] = SingleRuns();
+      results["empty_single"].push_back(single_empty);
+      results["baseline_remote_single"].push_back(single_baseline);
+      results["new_flow"].push_back(new_flow);
+    }
+    dp_.reset();
+    return results;
+  }
+
+ private:
+  uint32_t RandomService() { return std::uniform_int_distribution<uint32_t>(0, size_ - 1)(rng_); }
+
+  // Mean ns per packet over `calls` calls of `repeat` repetitions, each call on a new packet.
+  template <typename MakePacket>
+  double Repeated(int prog, int verdict, MakePacket make, uint32_t repeat, bool fixed_point) {
+    // Same number of packets per run whatever the repeat.
+    int calls = std::max<int>(1, (int)((uint64_t)o_.calls * o_.repeat / repeat));
+    double total = 0;
+    for (int c = 0; c < calls; ++c) {
+      Bytes in = make(c);
+      RunOut r = TestRun(prog, in, repeat, ifindex_);
+      if ((int)r.retval != verdict) Fail(absl::StrCat("verdict ", r.retval, ", want ", verdict));
+      if (fixed_point && r.out != in) {
+        Fail(absl::StrCat("packet changed over the repetitions:\n", testing::Hex(r.out), "\nwant\n", testing::Hex(in)));
+      }
+      total += r.duration_ns;
+    }
+    return total / calls;
+  }
+
+  // For some Services, a flow whose first packet took the real new-flow path (checked), plus the
+  // conntrack entry that turns the backend back into the frontend.
+  void PrepareEstablished() {
+    const L2 from_a{kPodA, kGw}, routed{kUplinkMac, kNextHopMac};
+    int ct = dp_->map_fd(WEIR_CONNTRACK_MAP_NAME);
+    uint32_t count = std::min<uint32_t>(size_, 64);
+    for (uint32_t i = 0; i < count; ++i) {
+      uint32_t j = size_ <= 64 ? i : RandomService();
+      uint16_t sport = 30000 + i;
+      std::string frontend = Ipv4Text(kClusterIpBase + j), backend = Ipv4Text(kBackendBase + j);
+      RunOut first = TestRun(prog_, testing::TcpPacket(from_a, Segment(kPodAIp, sport, frontend, 80, 0x02)), 1, ifindex_);
+      Bytes want = testing::TcpPacket(routed, Segment(kPodAIp, sport, backend, 8080, 0x02));
+      if (first.retval != TC_ACT_REDIRECT || first.out != want) {
+        Fail(absl::StrCat("first packet to ", frontend, ": verdict ", first.retval, "\n", testing::Hex(first.out),
+                          "\nwant\n", testing::Hex(want)));
+      }
+      weir_ct_key key{};
+      SetAddr(key.saddr, Ipv4(kPodAIp));
+      SetAddr(key.daddr, kBackendBase + j);
+      key.sport = htons(sport);
+      key.dport = htons(8080);
+      key.proto = WEIR_PROTO_TCP;
+      key.family = WEIR_FAMILY_IPV4;
+      weir_ct_value value{};
+      SetAddr(value.nat_addr, kClusterIpBase + j);
+      value.nat_port = htons(80);
+      value.kind = WEIR_CT_FORWARD;
+      value.backend_id = j + 1;
+      value.service_id = j + 1;
+      Put(ct, &key, &value);
+      // As it leaves after an even number of repetitions: MACs from the FIB, addresses unchanged.
+      established_.push_back(testing::TcpPacket(routed, Segment(kPodAIp, sport, frontend, 80, 0x10)));
+    }
+  }
+
+  // Medians over single runs (repeat 1), minus the empty program's median, in ns.
+  std::tuple<double, double, double> SingleRuns() {
+    const L2 from_a{kPodA, kGw};
+    std::vector<double> empty, baseline, fresh;
+    Bytes to_remote = testing::TcpPacket(from_a, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
+    for (int c = 0; c < o_.new_flow_calls; ++c) {
+      empty.push_back(TestRun(empty_, to_remote, 1, ifindex_).duration_ns);
+      RunOut b = TestRun(prog_, to_remote, 1, ifindex_);
+      if (b.retval != TC_ACT_OK) Fail("baseline single run verdict");
+      baseline.push_back(b.duration_ns);
+      uint32_t j = RandomService();
+      uint32_t flow = flows_++;
+      std::string src = Ipv4Text(Ipv4(kPodAIp) + flow / 50000);
+      RunOut r = TestRun(prog_, testing::TcpPacket(from_a, Segment(src, 1024 + flow % 50000,
+                                                                   Ipv4Text(kClusterIpBase + j), 80, 0x02)),
+                         1, ifindex_);
+      if (r.retval != TC_ACT_REDIRECT) Fail(absl::StrCat("new flow verdict ", r.retval));
+      fresh.push_back(r.duration_ns);
+    }
+    double overhead = Median(empty);
+    return {overhead, Median(baseline) - overhead, Median(fresh) - overhead};
+  }
+
+  const Options& o_;
+  uint32_t size_;
+  int ifindex_;
+  int empty_;
+  std::mt19937 rng_;
+  std::unique_ptr<Datapath> dp_;
+  int prog_ = -1;
+  std::vector<Bytes> established_;
+  uint32_t flows_ = 0;
+};
+
+std::vector<uint32_t> ParseSizes(const std::string& text) {
+  std::vector<uint32_t> sizes;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    uint32_t n = 0;
+    if (!absl::SimpleAtoi(part, &n) || n == 0) Fail(absl::StrCat("bad size: ", part));
+    sizes.push_back(n);
+  }
+  return sizes;
+}
+
+Options ParseArgs(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto eq = arg.find('=');
+    std::string key = arg.substr(0, eq), value = eq == std::string::npos ? "" : arg.substr(eq + 1);
+    auto number = [&](auto& out) {
+      if (!absl::SimpleAtoi(value, &out)) Fail(absl::StrCat("bad value for ", key));
+    };
+    if (key == "--sizes") o.sizes = ParseSizes(value);
+    else if (key == "--runs") number(o.runs);
+    else if (key == "--calls") number(o.calls);
+    else if (key == "--repeat") number(o.repeat);
+    else if (key == "--new_flow_calls") number(o.new_flow_calls);
+    else if (key == "--seed") number(o.seed);
+    else {
+      std::fprintf(stderr,
+                   "usage: %s [--sizes=1,1000,10000,100000] [--runs=15] [--calls=20] [--repeat=10000] "
+                   "[--new_flow_calls=2000] [--seed=1]\nPrints JSON: ns per packet per run, per case and size.\n",
+                   argv[0]);
+      std::exit(2);
+    }
+  }
+  if (o.repeat < 2 || o.runs < 1 || o.calls < 1 || o.new_flow_calls < 1) Fail("repeat >= 2, runs/calls >= 1");
+  return o;
+}
+
+int Main(int argc, char** argv) {
+  Options options = ParseArgs(argc, argv);
+  EnterPrivateNetns();
+  int ifindex = if_nametoindex("pod0");
+  if (ifindex == 0) Fail("no pod0");
+  UniqueFd empty = LoadEmptyProgram();
+  std::vector<std::string> entries;
+  for (uint32_t size : options.sizes) {
+    Progress(absl::StrCat(size, " Services: loading the datapath"));
+    auto results = Bench(options, size, ifindex, empty.get()).Measure();
+    std::vector<std::string> cases;
+    for (const auto& [name, runs] : results) {
+      cases.push_back(absl::StrCat("\"", name, "\": ", JsonList(runs)));
+      if (name != "empty_single") Progress(absl::StrFormat("%u Services: %-22s p50 %.1f ns", size, name, Median(runs)));
+    }
+    entries.push_back(absl::StrCat("\"", size, "\": {", absl::StrJoin(cases, ", "), "}"));
+  }
+  std::printf("{\"repeat\": %u, \"calls\": %d, \"runs\": %d, \"new_flow_calls\": %d, \"sizes\": {%s}}\n",
+              options.repeat, options.calls, options.runs, options.new_flow_calls,
+              absl::StrJoin(entries, ", ").c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace weir::bench
+
+int main(int argc, char** argv) { return weir::bench::Main(argc, argv); }
