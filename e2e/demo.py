@@ -9,7 +9,7 @@ import sys
 import time
 
 from e2e.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
-from e2e.lab import Lab
+from e2e.lab import WEIRCTL, Lab
 
 LB_IP = "203.0.113.10"
 
@@ -65,6 +65,10 @@ def main() -> int:
         replies = [cluster.request(shell.netns, "tcp", "10.96.0.10", 80) for _ in range(6)]
         print(f"   TCP x6: {tally(replies)}")
 
+        events = subprocess.Popen(["nsenter", f"--net=/run/netns/{node1.netns}", str(WEIRCTL),
+                                   f"--bpf_root={node1.bpf_root}", "events", "--count=6", "--timeout_s=20"],
+                                  stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
         section("outside client -> NodePort on node1 (SNAT: remote backends see node1's address)")
         for _ in range(4):
             print(f"   {cluster.request(cluster.client, 'tcp', node_ip(1), 30080)}")
@@ -75,6 +79,20 @@ def main() -> int:
         for _ in range(3):
             print(f"   {cluster.request(cluster.client, 'tcp', LB_IP, 80)}")
 
+        section("no endpoints: a Service whose backends are gone is refused at once (RST / ICMP)")
+        cluster.apply("empty", service_yaml("empty", [("http", 80, 8080, "TCP"), ("udp", 80, 8080, "UDP")],
+                                            cluster_ip="10.96.0.20"))
+        cluster.wait_for_frontend("10.96.0.20:80")
+        for proto in ("tcp", "udpc"):
+            started = time.monotonic()
+            reply = cluster.request(shell.netns, proto, "10.96.0.20", 80)
+            print(f"   {proto} -> 10.96.0.20:80: {reply} ({(time.monotonic() - started) * 1000:.0f} ms)")
+
+        section("weirctl events (node1: translations and drops, from the ring buffer)")
+        try:
+            print(events.communicate(timeout=20)[0])
+        except subprocess.TimeoutExpired:
+            events.kill()
         section("weirctl services (node1)")
         print(node1.weirctl("services"))
         section("weirctl conntrack (node1)")

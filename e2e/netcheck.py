@@ -91,8 +91,14 @@ def check(proto: str, targets: list[str], port: int, timeout: float = TIMEOUT) -
             else:
                 with socket.socket(family, socket.SOCK_DGRAM) as s:
                     s.settimeout(timeout)
-                    s.sendto(b"ping", (target, port))
-                    reply = s.recvfrom(1024)[0].decode()
+                    if proto == "udpc":
+                        # Connected: ICMP errors (port unreachable) are reported to the socket.
+                        s.connect((target, port))
+                        s.send(b"ping")
+                        reply = s.recv(1024).decode()
+                    else:
+                        s.sendto(b"ping", (target, port))
+                        reply = s.recvfrom(1024)[0].decode()
             results[target] = reply
         except OSError as e:
             results[target] = f"error: {e}"

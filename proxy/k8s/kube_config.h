@@ -31,7 +31,7 @@ struct KubeConfig {
   std::string token;       // static bearer token
   std::string token_file;  // bearer token re-read when the file changes; wins over `token`
   std::string namespace_;  // the context's or service account's namespace ("default" when unset)
-  std::string origin;      // where this came from, for logs: "kubeconfig <path> context <name>"
+  std::string origin;      // for logs: "kubeconfig <path>, context <name>" or "in-cluster service account"
 };
 
 // The pieces of `server`. IPv6 hosts come without brackets.

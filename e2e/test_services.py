@@ -1,0 +1,432 @@
+"""Service load balancing end to end on a two-node lab (e2e/cluster.py): ClusterIPs through socket LB
+and per-packet translation, NodePorts in SNAT and DSR mode, LoadBalancer ingress IPs and externalIPs,
+externalTrafficPolicy Local, sessionAffinity, Services without endpoints, endpoint removal and agent
+restarts under traffic, and 5,000 Services from one manifest. Every request is real TCP/UDP between
+the lab's namespaces."""
+from __future__ import annotations
+
+import collections
+import errno
+import json
+import subprocess
+import time
+
+import pytest
+
+from e2e.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
+from e2e.lab import NETCHECK, Pod, in_netns, run
+
+CLUSTER_IP = "10.96.0.10"
+PORTS = [("http", 80, 8080, "TCP"), ("udp", 80, 8080, "UDP")]
+SLICE_PORTS = [("http", 8080, "TCP"), ("udp", 8080, "UDP")]
+LB_IP = "203.0.113.10"
+EXTERNAL_IP = "198.51.100.20"
+FAST_REJECT = 1.0  # seconds: a rejected connection fails at once, not by a timeout
+
+
+# ---------------------------------------------------------------------------------------------------
+# Helpers
+
+def backend(result: dict) -> str:
+    """The pod that answered a request ("web-1: ping from 10.244.1.2" -> "web-1")."""
+    assert "reply" in result, f"request failed: {result}"
+    return result["reply"].split(":")[0]
+
+
+def seen_from(result: dict) -> str:
+    """The client address the backend saw."""
+    assert "reply" in result, f"request failed: {result}"
+    return result["reply"].rsplit(" from ", 1)[1].strip()
+
+
+def failures(results: list[dict]) -> list[dict]:
+    return [r for r in results if "error" in r]
+
+
+def tally(results: list[dict]) -> collections.Counter:
+    return collections.Counter(backend(r) for r in results)
+
+
+def web_cluster(lab, lb_modes=("snat", "snat"), agent_args=()) -> tuple[Cluster, list[Pod], Pod]:
+    """web-1 on node1, web-2 and web-3 on node2 (echo servers on 8080), shell on node1."""
+    cluster = Cluster(lab, 2, list(lb_modes), agent_args=list(agent_args))
+    node1, node2 = cluster.nodes
+    web = [node1.add_pod("web-1"), node2.add_pod("web-2"), node2.add_pod("web-3")]
+    shell = node1.add_pod("shell")
+    for pod in web:
+        cluster.serve(pod)
+    return cluster, web, shell
+
+
+def placed(pods: list[Pod]) -> list[tuple[Pod, str]]:
+    """(pod, node name) from the pods' namespace names ("<lab>-node2-web-2")."""
+    return [(p, p.netns.split("-")[1]) for p in pods]
+
+
+def apply_service(cluster: Cluster, name: str, pods: list[Pod], **service) -> None:
+    cluster.apply(name, service_yaml(name, PORTS, **service) + "---\n"
+                  + endpoint_slice_yaml(name, placed(pods), SLICE_PORTS))
+
+
+def client_route(cluster: Cluster, address: str, via_node: int = 1) -> None:
+    run(in_netns(cluster.client, ["ip", "route", "add", f"{address}/32", "via", node_ip(via_node)]))
+
+
+def until_all_seen(fetch, wanted: set[str], first: int = 20, most: int = 60) -> list[dict]:
+    """Requests in batches of `first` until every backend in `wanted` answered (or `most` were made)."""
+    results: list[dict] = []
+    while len(results) < most:
+        results += fetch(first if not results else 10)
+        if failures(results) or set(tally(results)) >= wanted:
+            break
+    return results
+
+
+def conntrack_lines(node, needle: str) -> list[str]:
+    return [line for line in node.weirctl("conntrack").splitlines() if needle in line]
+
+
+def frontend_count(node) -> int:
+    listing = node.weirctl("services").splitlines()
+    return sum(1 for line in listing[1:] if line and not line.startswith(" "))
+
+
+# ---------------------------------------------------------------------------------------------------
+# 1-2. ClusterIP: socket LB and per-packet
+
+@pytest.mark.parametrize("proto", ["tcp", "udp", "udp-connected"])
+def test_cluster_ip_socket_lb_reaches_every_backend(lab, proto):
+    cluster, web, shell = web_cluster(lab)
+    node1 = cluster.nodes[0]
+    apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP)
+    cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
+
+    results = until_all_seen(
+        lambda n: cluster.requests(shell.netns, proto, CLUSTER_IP, 80, count=n, node=node1),
+        {"web-1", "web-2", "web-3"})
+    assert failures(results) == []
+    assert set(tally(results)) == {"web-1", "web-2", "web-3"}, tally(results)
+    # The socket API shows the Service, never the backend it was rewritten to.
+    assert {r["peer"] for r in results} == {f"{CLUSTER_IP}:80"}
+    # Rewritten at the socket: the backends see the pod itself and the datapath tracked nothing.
+    assert {seen_from(r) for r in results} == {shell.ipv4}
+    assert conntrack_lines(node1, CLUSTER_IP) == []
+
+
+@pytest.mark.parametrize("proto", ["tcp", "udp"])
+def test_cluster_ip_per_packet(lab, proto):
+    cluster, web, shell = web_cluster(lab)
+    node1 = cluster.nodes[0]
+    apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP)
+    cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
+
+    results = until_all_seen(lambda n: cluster.requests(shell.netns, proto, CLUSTER_IP, 80, count=n),
+                             {"web-1", "web-2", "web-3"})
+    assert failures(results) == []
+    assert set(tally(results)) == {"web-1", "web-2", "web-3"}, tally(results)
+    # Unconnected UDP: recvfrom() names the reply's real source address, which the datapath has
+    # translated back to the ClusterIP (for TCP the handshake itself needs that).
+    assert {r["peer"] for r in results} == {f"{CLUSTER_IP}:80"}
+    assert {seen_from(r) for r in results} == {shell.ipv4}
+    # Translated per packet at the pod's veth: conntrack holds the flows.
+    assert conntrack_lines(node1, f"{CLUSTER_IP}:80")
+
+
+# ---------------------------------------------------------------------------------------------------
+# 3. NodePort (SNAT), LoadBalancer ingress IP, externalIPs
+
+def test_node_port_snat_load_balancer_and_external_ips(lab):
+    cluster = Cluster(lab, 2, ["snat", "snat"])
+    node1, node2 = cluster.nodes
+    web = [node1.add_pod("web-1"), node2.add_pod("web-2")]
+    for pod in web:
+        cluster.serve(pod)
+    client_route(cluster, LB_IP)
+    client_route(cluster, EXTERNAL_IP)
+    apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP, type_="LoadBalancer", node_port=30080,
+                  lb_ips=[LB_IP], external_ips=[EXTERNAL_IP])
+    cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=2)
+    cluster.wait_for_frontend(f"{LB_IP}:80", backends=2)
+    cluster.wait_for_frontend(f"{EXTERNAL_IP}:80", backends=2)
+    # The backend on node1 sees the client; the one on node2 sees node1 (SNAT, so replies return
+    # through node1 to be translated back).
+    expected_seen = {"web-1": CLIENT_IP, "web-2": node_ip(1)}
+
+    for target, port in ((node_ip(1), 30080), (LB_IP, 80), (EXTERNAL_IP, 80)):
+        for proto in ("tcp", "udp"):
+            results = until_all_seen(lambda n: cluster.requests(cluster.client, proto, target, port, count=n),
+                                     {"web-1", "web-2"})
+            assert failures(results) == [], (target, proto)
+            assert set(tally(results)) == {"web-1", "web-2"}, (target, proto, tally(results))
+            for r in results:
+                assert seen_from(r) == expected_seen[backend(r)], (target, proto, r)
+            assert {r["peer"] for r in results} == {f"{target}:{port}"}, (target, proto)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 4. DSR
+
+def uplink_mac(node) -> str:
+    return node.exec(["cat", "/sys/class/net/uplink0/address"]).stdout.strip()
+
+
+def test_node_port_dsr_reply_skips_the_entry_node(lab):
+    cluster = Cluster(lab, 2, ["snat", "dsr"])
+    node1, node2 = cluster.nodes
+    web = node1.add_pod("web-1")
+    cluster.serve(web)
+    apply_service(cluster, "web", [web], cluster_ip=CLUSTER_IP, type_="NodePort", node_port=30080)
+    cluster.wait_for_frontend(f"{node_ip(2)}:30080", backends=1)
+    mac1, mac2 = uplink_mac(node1), uplink_mac(node2)
+    assert mac1 != mac2
+
+    # Every packet towards the client from the frontend: the SYN-ACK, the reply, the FIN, ...
+    capture = lab.spawn(in_netns(cluster.client, [
+        "timeout", "10", "tcpdump", "-e", "-n", "-l", "--immediate-mode", "-c", "6", "-i", "eth0",
+        f"tcp and src host {node_ip(2)} and src port 30080"]),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "listening on" in capture.stderr.readline()
+
+    results = cluster.requests(cluster.client, "tcp", node_ip(2), 30080, count=3)
+    assert failures(results) == []
+    assert [backend(r) for r in results] == ["web-1"] * 3
+    # No SNAT: the backend sees the client's own address.
+    assert {seen_from(r) for r in results} == {CLIENT_IP}
+    assert {r["peer"] for r in results} == {f"{node_ip(2)}:30080"}
+
+    out, _ = capture.communicate(timeout=15)
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 6, f"captured:\n{out}"
+    for line in lines:
+        # "<time> <src mac> > <dst mac>, ethertype IPv4 (0x0800), length N: <src ip.port> > <dst>: ..."
+        src_mac = line.split()[1]
+        assert src_mac == mac1, f"reply not sent by node1 ({mac1}); node2 is {mac2}:\n{line}"
+        assert f"{node_ip(2)}.30080 > {CLIENT_IP}." in line, line
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. externalTrafficPolicy Local
+
+def test_external_traffic_policy_local(lab):
+    cluster = Cluster(lab, 2, ["snat", "snat"])
+    node1, node2 = cluster.nodes
+    local = [node1.add_pod("web-1a"), node1.add_pod("web-1b")]
+    remote = node2.add_pod("web-2")
+    for pod in local + [remote]:
+        cluster.serve(pod)
+    # Endpoints on both nodes, and endpoints on node1 only.
+    apply_service(cluster, "both", local + [remote], cluster_ip="10.96.0.11", type_="NodePort",
+                  node_port=30081, etp="Local")
+    apply_service(cluster, "only1", local, cluster_ip="10.96.0.12", type_="NodePort", node_port=30082,
+                  etp="Local")
+    cluster.wait_for_frontend(f"{node_ip(1)}:30081")
+    cluster.wait_for_frontend(f"{node_ip(1)}:30082")
+
+    for port in (30081, 30082):
+        results = until_all_seen(lambda n: cluster.requests(cluster.client, "tcp", node_ip(1), port, count=n),
+                                 {"web-1a", "web-1b"})
+        assert failures(results) == []
+        assert set(tally(results)) == {"web-1a", "web-1b"}, (port, tally(results))
+        assert {seen_from(r) for r in results} == {CLIENT_IP}, port
+    results = cluster.requests(cluster.client, "tcp", node_ip(2), 30081, count=10)
+    assert failures(results) == []
+    assert set(tally(results)) == {"web-2"}
+    assert {seen_from(r) for r in results} == {CLIENT_IP}
+
+    # node2 has no local endpoint of "only1": rejected at once.
+    results = cluster.requests(cluster.client, "tcp", node_ip(2), 30082, count=5)
+    for r in results:
+        assert r.get("errno") in (errno.ECONNREFUSED, errno.ECONNRESET), r
+        assert r["elapsed"] < FAST_REJECT, r
+
+
+# ---------------------------------------------------------------------------------------------------
+# 6. sessionAffinity ClientIP
+
+def test_session_affinity_client_ip(lab):
+    cluster, web, shell = web_cluster(lab)
+    node1 = cluster.nodes[0]
+    apply_service(cluster, "sticky", web, cluster_ip="10.96.0.13", type_="NodePort", node_port=30083,
+                  affinity=True)
+    apply_service(cluster, "spread", web, cluster_ip="10.96.0.14", type_="NodePort", node_port=30084)
+    cluster.wait_for_frontend(f"{node_ip(1)}:30083", backends=3)
+    cluster.wait_for_frontend(f"{node_ip(1)}:30084", backends=3)
+
+    sticky = cluster.requests(cluster.client, "tcp", node_ip(1), 30083, count=10)
+    assert failures(sticky) == []
+    assert len(tally(sticky)) == 1, tally(sticky)
+    assert CLIENT_IP in node1.weirctl("affinity")
+
+    spread = cluster.requests(cluster.client, "tcp", node_ip(1), 30084, count=10)
+    assert failures(spread) == []
+    assert len(tally(spread)) > 1, tally(spread)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 7. No endpoints
+
+def test_service_without_endpoints_rejects_at_once(lab):
+    cluster = Cluster(lab, 2, ["snat", "snat"])
+    node1 = cluster.nodes[0]
+    shell = node1.add_pod("shell")
+    cluster.apply("empty", service_yaml("empty", PORTS, cluster_ip="10.96.0.20", type_="NodePort",
+                                        node_port=30085))
+    cluster.wait_for_frontend("10.96.0.20:80", backends=0)
+    cluster.wait_for_frontend(f"{node_ip(1)}:30085", backends=0)
+
+    paths = {
+        "socket LB": lambda: cluster.requests(shell.netns, "tcp", "10.96.0.20", 80, count=3, node=node1),
+        "per-packet": lambda: cluster.requests(shell.netns, "tcp", "10.96.0.20", 80, count=3),
+        "NodePort": lambda: cluster.requests(cluster.client, "tcp", node_ip(1), 30085, count=3),
+    }
+    for path, fetch in paths.items():
+        for r in fetch():
+            assert r.get("errno") == errno.ECONNREFUSED, (path, r)
+            assert r["elapsed"] < FAST_REJECT, (path, r)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 8. Removing a backend under traffic
+
+GC_CONFIG = "conntrackGCIntervalSeconds: 1\n"
+
+
+def open_until_every_backend(held, wanted: set[str], most: int = 40) -> dict[int, str]:
+    """Opens connections one at a time until each backend in `wanted` holds one: {id: backend}."""
+    owners: dict[int, str] = {}
+    while set(owners.values()) < wanted and len(owners) < most:
+        (opened,) = held.open(1)
+        assert "reply" in opened, opened
+        owners[opened["id"]] = opened["reply"].split(":")[0]
+    assert set(owners.values()) >= wanted, owners
+    return owners
+
+
+def test_removing_a_backend_under_traffic(lab):
+    config = lab.dir / "agent.yaml"
+    config.write_text(GC_CONFIG)  # conntrack collection every second, so it runs during the test
+    cluster, web, shell = web_cluster(lab, agent_args=[f"--config={config}"])
+    node1 = cluster.nodes[0]
+    apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP)
+    cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
+    everyone = {"web-1", "web-2", "web-3"}
+
+    per_packet = cluster.hold(shell.netns, CLUSTER_IP, 80)
+    socket_lb = cluster.hold(shell.netns, CLUSTER_IP, 80, node=node1)
+    held = {"per-packet": (per_packet, open_until_every_backend(per_packet, everyone)),
+            "socket LB": (socket_lb, open_until_every_backend(socket_lb, everyone))}
+    for path, (client, owners) in held.items():
+        replies = client.ping()
+        assert all(replies[i].startswith(f"{owners[i]}: ping {i} from ") for i in owners), (path, replies)
+
+    removed = "web-2"
+    kept = [p for p in web if p.name != removed]
+    cluster.apply("web", service_yaml("web", PORTS, cluster_ip=CLUSTER_IP) + "---\n"
+                  + endpoint_slice_yaml("web", placed(kept), SLICE_PORTS))
+    cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=2)
+    time.sleep(2.5)  # conntrack collection runs at least twice on every node
+
+    for path, (client, owners) in held.items():
+        replies = client.ping()
+        for i, owner in owners.items():
+            if owner != removed:
+                assert replies[i] == f"{owner}: ping {i} from {shell.ipv4}", (path, i, replies)
+        # New connections on the same client only go to the remaining backends.
+        fresh = client.open(12)
+        assert [o for o in fresh if "error" in o] == [], (path, fresh)
+        assert {o["reply"].split(":")[0] for o in fresh} <= {"web-1", "web-3"}, (path, fresh)
+    for node in (None, node1):
+        for proto in ("tcp", "udp"):
+            results = cluster.requests(shell.netns, proto, CLUSTER_IP, 80, count=15, node=node)
+            assert failures(results) == []
+            assert removed not in tally(results), (proto, node, tally(results))
+    per_packet.close()
+    socket_lb.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# 9. Agent restart under traffic
+
+def test_agent_restart_under_traffic(lab):
+    cluster, web, shell = web_cluster(lab)
+    node1 = cluster.nodes[0]
+    apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP, type_="NodePort", node_port=30086)
+    cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
+    cluster.wait_for_frontend(f"{node_ip(1)}:30086", backends=3)
+
+    holders = [cluster.hold(shell.netns, CLUSTER_IP, 80), cluster.hold(shell.netns, CLUSTER_IP, 80, node=node1),
+               cluster.hold(cluster.client, node_ip(1), 30086)]
+    for held in holders:
+        assert [o for o in held.open(4) if "error" in o] == []
+
+    loops = {
+        "ClusterIP per-packet tcp": (shell.netns, "tcp", CLUSTER_IP, 80, None),
+        "ClusterIP per-packet udp": (shell.netns, "udp", CLUSTER_IP, 80, None),
+        "ClusterIP socket LB tcp": (shell.netns, "tcp", CLUSTER_IP, 80, node1),
+        "NodePort tcp": (cluster.client, "tcp", node_ip(1), 30086, None),
+        "NodePort udp": (cluster.client, "udp", node_ip(1), 30086, None),
+    }
+    procs = {}
+    for name, (netns, proto, target, port, node) in loops.items():
+        cmd = ["python3", str(NETCHECK), "peer", proto, str(port), target, "200", "0.02"]
+        argv = cluster.node_cgroup_cmd(node, netns, cmd) if node else in_netns(netns, cmd)
+        procs[name] = lab.spawn(argv, stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    started = time.monotonic()
+    cluster.restart_agent(node1)
+    restart_time = time.monotonic() - started
+
+    for name, proc in procs.items():
+        out, _ = proc.communicate(timeout=60)
+        results = json.loads(out)
+        assert len(results) == 200, name
+        assert failures(results) == [], (name, failures(results)[:5])
+    for held in holders:
+        replies = held.ping()
+        assert len(replies) == 4 and all(" from " in r and not r.startswith("error") for r in replies.values()), replies
+        held.close()
+    assert node1.agent.poll() is None, "the restarted agent exited"
+    cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
+    print(f"\nagent restart took {restart_time:.2f} s")
+
+
+# ---------------------------------------------------------------------------------------------------
+# 10. 5,000 Services
+
+def many_services_yaml(count: int, pods: list[tuple[Pod, str]]) -> tuple[str, list[str]]:
+    docs, addresses = [], []
+    for i in range(count):
+        address = f"10.100.{i // 250}.{i % 250 + 1}"
+        addresses.append(address)
+        name = f"svc-{i:05d}"
+        docs.append(service_yaml(name, [("http", 80, 8080, "TCP")], cluster_ip=address))
+        docs.append(endpoint_slice_yaml(name, pods, [("http", 8080, "TCP")]))
+    return "---\n".join(docs), addresses
+
+
+def test_five_thousand_services(lab):
+    cluster = Cluster(lab, 2, ["snat", "snat"])
+    node1, node2 = cluster.nodes
+    web = [node1.add_pod("web-1"), node2.add_pod("web-2")]
+    shell = node1.add_pod("shell")
+    for pod in web:
+        cluster.serve(pod)
+    text, addresses = many_services_yaml(5000, placed(web))
+
+    started = time.monotonic()
+    cluster.apply("many", text)
+    converged = {}
+    deadline = started + 60
+    while len(converged) < 2 and time.monotonic() < deadline:
+        for node in cluster.nodes:
+            if node.name not in converged and frontend_count(node) == 5000:
+                converged[node.name] = round(time.monotonic() - started, 2)
+        time.sleep(0.25)
+    print(f"\n5000 Services: converged after {converged} s (of a 60 s bound)")
+    assert set(converged) == {"node1", "node2"}, f"converged: {converged}; node1 has {frontend_count(node1)}"
+
+    for target in (addresses[0], addresses[-1]):
+        for node in (None, node1):
+            results = cluster.requests(shell.netns, "tcp", target, 80, count=4, node=node)
+            assert failures(results) == [], (target, node)
+            assert set(tally(results)) <= {"web-1", "web-2"}
