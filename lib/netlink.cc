@@ -426,7 +426,7 @@ absl::Status Netlink::AddRoute(const RouteSpec& route) {
   if (absl::Status status = CheckRoute(route); !status.ok()) return status;
   const uint8_t scope = route.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
   const uint16_t flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-  NetlinkMessage message = RouteMessage(RTM_NEWROUTE, flags, route, scope, RTPROT_BOOT);
+  NetlinkMessage message = RouteMessage(RTM_NEWROUTE, flags, route, scope, route.protocol);
   return Exchange(message, absl::StrCat("add route ", DescribeRoute(route)));
 }
 
@@ -454,15 +454,17 @@ absl::StatusOr<std::vector<RouteSpec>> Netlink::ListRoutes(int ifindex, IpFamily
         const AttributeTable attributes(AttributeArea(reply, sizeof(rtmsg)));
         // rtm_table only holds 8 bits; RTA_TABLE is authoritative when present.
         if (attributes.GetU32(RTA_TABLE).value_or(header.rtm_table) != RT_TABLE_MAIN) return;
-        if (attributes.GetU32(RTA_OIF) != static_cast<uint32_t>(ifindex)) return;
+        const uint32_t oif = attributes.GetU32(RTA_OIF).value_or(0);
+        if (ifindex != 0 && oif != static_cast<uint32_t>(ifindex)) return;
 
         RouteSpec route;
         const IpAddress any = family == IpFamily::kV4 ? IpAddress::V4(0) : *IpAddress::Parse("::");
         route.destination = IpPrefix(AddressAttribute(attributes, RTA_DST, family).value_or(any),
                                      header.rtm_dst_len);
         route.gateway = AddressAttribute(attributes, RTA_GATEWAY, family);
-        route.output_ifindex = ifindex;
+        route.output_ifindex = static_cast<int>(oif);
         route.onlink = header.rtm_flags & RTNH_F_ONLINK;
+        route.protocol = header.rtm_protocol;
         routes.push_back(route);
       });
   if (!status.ok()) return status;

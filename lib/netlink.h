@@ -42,6 +42,7 @@ struct RouteSpec {
   std::optional<IpAddress> gateway;   // none: a direct (scope link) route
   int output_ifindex = 0;
   bool onlink = false;                // RTNH_F_ONLINK: gateway reachable on the link without a subnet
+  uint8_t protocol = 3;               // rtm_protocol (RTPROT_BOOT); routing daemons mark their own
 
   bool operator==(const RouteSpec&) const = default;
 };
@@ -75,7 +76,7 @@ class Netlink {
   // AlreadyExists when an identical route is there.
   absl::Status AddRoute(const RouteSpec& route);
   absl::Status DeleteRoute(const RouteSpec& route);
-  // Routes of the main table whose output interface is `ifindex`.
+  // Routes of the main table whose output interface is `ifindex` (0: any interface).
   absl::StatusOr<std::vector<RouteSpec>> ListRoutes(int ifindex, IpFamily family);
 
  private:

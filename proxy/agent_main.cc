@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -20,6 +21,8 @@
 #include "lib/datapath.h"
 #include "lib/service_maps.h"
 #include "proxy/agent/agent_config.h"
+#include "proxy/agent/cni_config_writer.h"
+#include "proxy/agent/node_routes.h"
 #include "proxy/agent/health_check_ports.h"
 #include "proxy/agent/http_server.h"
 #include "proxy/agent/metrics.h"
@@ -39,6 +42,9 @@ ABSL_FLAG(std::string, uplinks, "", "comma-separated uplink devices for the from
 ABSL_FLAG(std::string, cgroup, "", "cgroup v2 directory for socket load balancing (empty: off)");
 ABSL_FLAG(std::string, lb_mode, "", "snat, dsr or hybrid");
 ABSL_FLAG(std::string, dsr_dispatch, "", "ipip or option");
+ABSL_FLAG(std::string, cni_conf_dir, "", "install the CNI conflist here once ready");
+ABSL_FLAG(std::string, pod_cidrs, "", "comma-separated pod CIDRs of this node (when no Node object says)");
+ABSL_FLAG(bool, uninstall, false, "remove the CNI conflist and every pinned object of weir, then exit");
 ABSL_FLAG(int, health_port, -1, "port of /healthz and /metrics (0: off)");
 
 namespace {
@@ -60,6 +66,15 @@ absl::StatusOr<weir::agent::AgentConfig> Configure() {
   if (auto v = absl::GetFlag(FLAGS_uplinks); !v.empty()) config.uplinks = SplitList(v);
   if (auto v = absl::GetFlag(FLAGS_cgroup); !v.empty()) config.cgroup_path = v;
   if (auto v = absl::GetFlag(FLAGS_health_port); v >= 0) config.health_port = v;
+  if (auto v = absl::GetFlag(FLAGS_cni_conf_dir); !v.empty()) config.cni_conf_dir = v;
+  if (auto v = absl::GetFlag(FLAGS_pod_cidrs); !v.empty()) {
+    config.pod_cidrs.clear();
+    for (const std::string& text : SplitList(v)) {
+      auto cidr = weir::IpPrefix::Parse(text);
+      if (!cidr.ok()) return cidr.status();
+      config.pod_cidrs.push_back(*cidr);
+    }
+  }
   if (auto v = absl::GetFlag(FLAGS_dsr_dispatch); !v.empty()) {
     if (v != "ipip" && v != "option") return absl::InvalidArgumentError("--dsr_dispatch: ipip or option");
     config.dsr_ip_option = v == "option";
@@ -137,6 +152,28 @@ std::set<uint32_t> LiveBackendIds(const weir::PinLayout& layout) {
   return ids;
 }
 
+weir::agent::CniConfigSettings CniSettingsFrom(const weir::agent::AgentConfig& config,
+                                                std::vector<weir::IpPrefix> pod_cidrs) {
+  return {.conf_dir = config.cni_conf_dir, .pod_cidrs = std::move(pod_cidrs), .bpf_root = config.bpf_root};
+}
+
+// Uninstall: what kubelet must stop using first (the conflist), then every pinned object.
+int Uninstall(const weir::agent::AgentConfig& config) {
+  if (!config.cni_conf_dir.empty()) {
+    if (absl::Status s = weir::agent::RemoveCniConfig(CniSettingsFrom(config, {})); !s.ok()) {
+      spdlog::error("{}", s.ToString());
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(config.bpf_root, ec);
+  if (ec) {
+    spdlog::error("remove {}: {}", config.bpf_root, ec.message());
+    return 1;
+  }
+  spdlog::info("uninstalled: {} and the CNI configuration removed", config.bpf_root);
+  return 0;
+}
+
 bool StopRequested(const sigset_t& signals) {
   timespec no_wait{0, 0};
   int signal_number = sigtimedwait(&signals, nullptr, &no_wait);
@@ -200,6 +237,31 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
     manifests.emplace(std::move(*opened));
   }
   weir::lb::NodeContext node = weir::agent::NodeContextFrom(config);
+  auto host_netlink = weir::Netlink::Open();
+  if (!host_netlink.ok()) {
+    spdlog::critical("netlink: {}", host_netlink.status().ToString());
+    return 1;
+  }
+  // The node-level setup that follows a sync: routes to other nodes, then the CNI conflist.
+  auto sync_node = [&](const std::vector<weir::k8s::Node>& nodes) {
+    if (config.manage_node_routes) {
+      auto changes = weir::agent::SyncNodeRoutes(*host_netlink, weir::agent::DesiredNodeRoutes(nodes, config.node_name));
+      if (!changes.ok()) {
+        spdlog::error("node routes: {}", changes.status().ToString());
+      } else if (changes->added + changes->removed > 0) {
+        spdlog::info("node routes: {} added, {} removed", changes->added, changes->removed);
+      }
+    }
+    if (!config.cni_conf_dir.empty()) {
+      std::vector<weir::IpPrefix> cidrs = weir::agent::PodCidrsOf(nodes, config.node_name);
+      if (cidrs.empty()) cidrs = config.pod_cidrs;
+      if (cidrs.empty()) {
+        spdlog::warn("no pod CIDR known for {} yet: CNI configuration not installed", config.node_name);
+      } else if (absl::Status s = weir::agent::InstallCniConfig(CniSettingsFrom(config, cidrs)); !s.ok()) {
+        spdlog::error("CNI configuration: {}", s.ToString());
+      }
+    }
+  };
   bool dirty = true;
   while (!StopRequested(stop_signals)) {
     if (manifests && dirty) {
@@ -216,13 +278,17 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
         backends.Set(static_cast<double>(synced->backends));
         health_check_ports.Update(
             weir::agent::HealthCheckServicesFrom(objects.services, objects.slices, config.node_name));
+        sync_node(objects.nodes);
         spdlog::info("synced {} frontends, {} backends ({} writes, {} deletes) in {} us", synced->frontends,
                      synced->backends, synced->stats.writes(), synced->stats.deletes(),
                      (synced->translate_time + synced->apply_time).count());
       }
       dirty = false;
     }
-    if (!manifests) ready = true;  // nothing to sync from yet: the datapath itself is ready
+    if (!manifests && !ready) {
+      ready = true;  // nothing to sync from: the datapath itself is what is ready
+      sync_node({});
+    }
     auto now = std::chrono::steady_clock::now();
     if (conntrack_gc.ok() && ready && now - last_gc > std::chrono::seconds(config.conntrack_gc_interval_seconds)) {
       last_gc = now;
@@ -264,5 +330,6 @@ int main(int argc, char** argv) {
     spdlog::critical("configuration: {}", config.status().ToString());
     return 2;
   }
+  if (absl::GetFlag(FLAGS_uninstall)) return Uninstall(*config);
   return Run(*config, stop_signals);
 }

@@ -14,7 +14,8 @@ namespace {
 const std::set<std::string> kKnownKeys = {
     "nodeName", "bpfRoot", "manifestsDir", "nodeAddresses", "zone", "uplinks", "cgroupPath",
     "socketLBHostOnly", "lbMode", "dsrDispatch", "maglev", "maglevTableSize", "conntrackMax", "servicesMax",
-    "backendsMax", "conntrackGCIntervalSeconds", "healthHost", "healthPort"};
+    "backendsMax", "conntrackGCIntervalSeconds", "healthHost", "healthPort", "manageNodeRoutes", "cniConfDir",
+    "podCIDRs"};
 
 template <typename T>
 void Read(const YAML::Node& root, const char* key, T& out) {
@@ -55,6 +56,15 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     Read(root, "conntrackGCIntervalSeconds", config.conntrack_gc_interval_seconds);
     Read(root, "healthHost", config.health_host);
     Read(root, "healthPort", config.health_port);
+    Read(root, "manageNodeRoutes", config.manage_node_routes);
+    Read(root, "cniConfDir", config.cni_conf_dir);
+    std::vector<std::string> cidrs;
+    Read(root, "podCIDRs", cidrs);
+    for (const std::string& text : cidrs) {
+      auto cidr = IpPrefix::Parse(text);
+      if (!cidr.ok()) return cidr.status();
+      config.pod_cidrs.push_back(*cidr);
+    }
     std::vector<std::string> addresses;
     Read(root, "nodeAddresses", addresses);
     for (const std::string& text : addresses) {

@@ -30,6 +30,12 @@ struct AgentConfig {
   uint32_t services_max = 65536;
   uint32_t backends_max = 262144;
   uint32_t conntrack_gc_interval_seconds = 10;
+  // Routes to other nodes' pod CIDRs (from Node objects) in the agent's namespace.
+  bool manage_node_routes = true;
+  // Where the CNI conflist is installed once the datapath is ready; empty: not written.
+  std::string cni_conf_dir;
+  // This node's pod CIDRs when no Node object names them (standalone mode without Nodes).
+  std::vector<IpPrefix> pod_cidrs;
   std::string health_host = "0.0.0.0";
   int health_port = 9876;                 // 0: no health/metrics server
 };

@@ -1,0 +1,66 @@
+#include "proxy/agent/cni_config_writer.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "lib/errno_status.h"
+
+namespace weir::agent {
+
+std::string RenderCniConflist(const CniConfigSettings& s) {
+  std::vector<std::string> cidrs;
+  for (const IpPrefix& cidr : s.pod_cidrs) cidrs.push_back(absl::StrCat("\"", cidr.ToString(), "\""));
+  return absl::StrCat(R"({
+  "cniVersion": "1.1.0",
+  "cniVersions": ["1.0.0", "1.1.0"],
+  "name": ")", s.network_name, R"(",
+  "plugins": [
+    {
+      "type": "weir",
+      "mtu": )", s.mtu, R"(,
+      "podCIDRs": [)", absl::StrJoin(cidrs, ", "), R"(],
+      "bpfRoot": ")", s.bpf_root, R"(",
+      "dataDir": ")", s.data_dir, R"("
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+)");
+}
+
+absl::Status InstallCniConfig(const CniConfigSettings& settings) {
+  std::string path = absl::StrCat(settings.conf_dir, "/", settings.file_name);
+  std::string text = RenderCniConflist(settings);
+  {
+    std::ifstream existing(path);
+    std::stringstream current;
+    current << existing.rdbuf();
+    if (existing && current.str() == text) return absl::OkStatus();
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(settings.conf_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("create ", settings.conf_dir, ": ", ec.message()));
+  // A dot-file: runtimes ignore it while it is being written.
+  std::string staging = absl::StrCat(settings.conf_dir, "/.", settings.file_name, ".tmp");
+  {
+    std::ofstream out(staging, std::ios::trunc);
+    out << text;
+    if (!out) return absl::InternalError(absl::StrCat("write ", staging));
+  }
+  if (rename(staging.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, absl::StrCat("rename to ", path));
+  return absl::OkStatus();
+}
+
+absl::Status RemoveCniConfig(const CniConfigSettings& settings) {
+  std::string path = absl::StrCat(settings.conf_dir, "/", settings.file_name);
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, absl::StrCat("remove ", path));
+  return absl::OkStatus();
+}
+
+}  // namespace weir::agent
