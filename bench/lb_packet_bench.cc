@@ -3,33 +3,50 @@
 //
 // BPF_PROG_TEST_RUN with `repeat` runs the program again and again on the same skb, and the program
 // rewrites that skb (DNAT, TTL, MACs), so repetition k sees what repetition k-1 left. Each case is
-// therefore built so that every repetition does the same work:
+// built so that every repetition does the same work as a packet of its kind would:
 //
 //   baseline_remote  pod -> pod on another node, no Service: conntrack miss, Service miss, not a
 //                    local endpoint -> to the stack. The packet is not changed.
 //   baseline_local   pod -> pod on this node, no Service: as above, then TTL - 1, MACs and
 //                    bpf_redirect_peer. Only the TTL changes; it starts at 255 and repeat stays < 254.
-//   lookup           pod -> ClusterIP, first packet of a flow: conntrack miss, Service hit. The
-//                    frontend is a UDP port without endpoints, so the program drops the packet
-//                    instead of creating conntrack entries; the packet is not changed.
-//   established      pod -> ClusterIP, established flow with the backend on another node:
-//                    conntrack hit, DNAT (address and port), endpoint miss, bpf_fib_lookup, MACs,
-//                    bpf_redirect. The first packet of the flow went through the real new-flow path;
-//                    a second conntrack entry maps the backend back to the frontend, so the packet
-//                    goes frontend -> backend -> frontend ... and is back to what went in after an
-//                    even number of repetitions (checked).
-//   new_flow         pod -> ClusterIP, first packet: conntrack miss, Service hit, backend pick,
-//                    conntrack create (two entries), DNAT, FIB, redirect. Cannot repeat (the next
-//                    repetition would hit conntrack), so it is single runs, each a new flow (new
-//                    source port), minus the harness cost of a single run (an empty program run
-//                    the same way). baseline_remote_single measures baseline_remote the same way,
-//                    to compare the two methods.
+//   lookup           pod -> ClusterIP port without ready endpoints: conntrack miss, Service hit, no
+//                    backend, drop record, drop (the packet is a TCP reset, which gets no reset
+//                    back). Service lookup without conntrack entries; the packet is not changed.
+//   established      pod -> ClusterIP, established flow: conntrack hit, DNAT (address and port),
+//                    endpoint miss, bpf_fib_lookup, MACs, bpf_redirect. The flow's first packet went
+//                    through the real new-flow path (checked); a second conntrack entry maps the
+//                    backend back to the frontend, so the packet goes frontend -> backend ->
+//                    frontend ... and is back to what went in after an even number of repetitions
+//                    (checked).
+//   new_flow         pod -> ClusterIP, first packet of a flow: conntrack miss, Service hit, backend
+//                    pick, conntrack create (two entries), DNAT, FIB, redirect. The Services form a
+//                    ring: Service j's backend is Service j+1's frontend, so each repetition's packet
+//                    is the first packet of a new flow to the next Service (checked at the end).
+//                    Needs 2 or more Services; `--chain` repetitions per call.
+//   new_flow_single  new_flow as single runs (repeat 1), each a new flow to a random Service from a
+//                    new source port, minus the harness cost of a single run (the empty program run
+//                    the same way). The system call between packets leaves caches and TLB colder, as
+//                    for real first packets arriving among other work. baseline_remote_single is
+//                    baseline_remote measured the same way, to compare the two methods.
+//   new_flow_drained new_flow_single with the events ring buffer emptied before every packet, so
+//                    that the translation record is written (as while `weirctl events` keeps up).
+//
+// The events ring buffer is otherwise kept full: on a node nobody reads it unless `weirctl events`
+// runs, so a full ring is the usual state and a record costs a failed reservation.
+//
+// Service j: ClusterIP 10.96.0.1+j, TCP port 80 (even j) or 8080 (odd j) with one backend (not on
+// this node) at the next Service's frontend (with one Service: its own ClusterIP, port 8080), and
+// TCP port 81 without ready endpoints. N Services are 2N frontend entries. The maps are sized as the
+// agent's defaults, larger where N needs it.
 //
 // Every call picks a random Service. The process moves into a network namespace of its own
-// (unshare) before anything else and sets it up there (a veth pair and a route for the FIB); the
-// namespace goes away with the process. Nothing is attached and no packet leaves a test run.
+// (unshare) before anything else and sets it up there: a veth pair for the pod side and one for the
+// uplink, with the next node as permanent neighbour and routes to the ClusterIP range through it, so
+// bpf_fib_lookup succeeds as on a node. The namespace goes away with the process. Nothing is
+// attached, and no packet leaves a test run.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <net/if.h>
@@ -43,6 +60,7 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,6 +70,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "bpf/abi/conntrack.h"
+#include "bpf/abi/events.h"
 #include "bpf/abi/service.h"
 #include "lib/datapath.h"
 #include "lib/endpoint_map.h"
@@ -70,20 +89,25 @@ const MacAddress kPodA = {0x0a, 0, 0, 0, 0, 0x0a};
 const MacAddress kPodB = {0x0a, 0, 0, 0, 0, 0x0b};
 const MacAddress kUplinkMac = {0x0e, 0, 0, 0, 0, 0x01};
 const MacAddress kNextHopMac = {0x0e, 0, 0, 0, 0, 0x02};
+const L2 kFromPodA{kPodA, kGw};
+const L2 kRouted{kUplinkMac, kNextHopMac};  // as bpf_fib_lookup addresses it to the next node
 constexpr char kPodAIp[] = "10.244.1.2";
 constexpr char kPodBIp[] = "10.244.1.3";
 constexpr char kRemotePodIp[] = "10.244.2.9";
-constexpr uint32_t kClusterIpBase = 0x0a600001;  // 10.96.0.1: Service j is 10.96.0.1 + j
-constexpr uint32_t kBackendBase = 0x0ae00001;    // 10.224.0.1: its backend, a pod on another node
-constexpr uint32_t kUdpServiceIdBase = 1u << 24;
+constexpr uint32_t kClusterIpBase = 0x0a600001;  // 10.96.0.1
+constexpr uint32_t kNoEndpointsServiceIdBase = 1u << 24;
+constexpr uint16_t kNoEndpointsPort = 81;
 
 struct Options {
   std::vector<uint32_t> sizes = {1, 1000, 10000, 100000};
   int runs = 15;
-  int calls = 20;           // test-run calls per run, each with a random Service
+  int calls = 20;           // test-run calls per run and case, each with a random Service
   uint32_t repeat = 10000;  // repetitions per call
-  int new_flow_calls = 2000;
+  uint32_t chain = 500;     // new_flow: repetitions (new flows) per call
+  int chain_calls = 5;      // new_flow: calls per run
+  int single_calls = 1000;  // single-run cases: calls per run
   uint32_t seed = 1;
+  std::set<std::string> cases;  // empty: all; "single" stands for the single-run cases
 };
 
 void Fail(const std::string& message) {
@@ -101,11 +125,19 @@ std::string MacText(const MacAddress& mac) {
   return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 }
 
+uint32_t Ipv4(const char* text) {
+  in_addr a{};
+  inet_pton(AF_INET, text, &a);
+  return ntohl(a.s_addr);
+}
+
 std::string Ipv4Text(uint32_t host_order) { return IpAddress::V4(host_order).ToString(); }
 
-// A namespace of the process's own: pod0 stands for a pod's host veth (packets come in on it),
-// up0 for the node's uplink with the next node as permanent neighbour; ClusterIPs and the backends'
-// pod network are routed through it, so bpf_fib_lookup succeeds as on a node.
+void SetAddr(weir_addr& addr, uint32_t host_order) {
+  uint32_t net = htonl(host_order);
+  std::memcpy(addr.bytes, &net, 4);
+}
+
 void EnterPrivateNetns() {
   if (unshare(CLONE_NEWNET) != 0) Fail(absl::StrCat("unshare(CLONE_NEWNET): ", std::strerror(errno)));
   Sh("ip link set lo up");
@@ -116,16 +148,16 @@ void EnterPrivateNetns() {
   Sh("ip addr add 192.168.77.1/24 dev up0");
   Sh(absl::StrCat("ip neigh replace 192.168.77.2 lladdr ", MacText(kNextHopMac), " nud permanent dev up0"));
   Sh("ip route add 10.96.0.0/12 via 192.168.77.2");
-  Sh("ip route add 10.224.0.0/12 via 192.168.77.2");
   Sh("ip route add 10.244.2.0/24 via 192.168.77.2");
 }
 
 struct RunOut {
   uint32_t retval = 0;
-  uint32_t duration_ns = 0;
+  uint32_t duration_ns = 0;  // per repetition, truncated by the kernel
   Bytes out;
 };
 
+// The packet arrives on pod0 (ingress_ifindex is what bpf_fib_lookup starts from).
 RunOut TestRun(int prog, const Bytes& in, uint32_t repeat, int ifindex) {
   __sk_buff ctx{};
   ctx.ifindex = ifindex;
@@ -134,7 +166,7 @@ RunOut TestRun(int prog, const Bytes& in, uint32_t repeat, int ifindex) {
   r.out.resize(in.size() + 256);
   DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = r.out.data(),
                       .data_size_in = (__u32)in.size(), .data_size_out = (__u32)r.out.size(), .ctx_in = &ctx,
-                      .ctx_size_in = sizeof(ctx), .repeat = repeat);
+                      .ctx_size_in = sizeof(ctx), .repeat = (int)repeat);
   if (bpf_prog_test_run_opts(prog, &opts) != 0) Fail(absl::StrCat("BPF_PROG_TEST_RUN: ", std::strerror(errno)));
   r.retval = opts.retval;
   r.duration_ns = opts.duration;
@@ -156,47 +188,6 @@ UniqueFd LoadEmptyProgram() {
 
 void Put(int fd, const void* key, const void* value) {
   if (bpf_map_update_elem(fd, key, value, BPF_ANY) != 0) Fail(absl::StrCat("map update: ", std::strerror(errno)));
-}
-
-void SetAddr(weir_addr& addr, uint32_t host_order) {
-  uint32_t net = htonl(host_order);
-  std::memcpy(addr.bytes, &net, 4);
-}
-
-uint32_t Ipv4(const char* text) {
-  in_addr a{};
-  inet_pton(AF_INET, text, &a);
-  return ntohl(a.s_addr);
-}
-
-// Service j: ClusterIP 10.96.0.1+j, TCP 80 -> one backend 10.224.0.1+j:8080 on another node, and
-// UDP 53 without endpoints (the lookup case). N Services are 2N frontend entries.
-void FillServices(const Datapath& dp, uint32_t count) {
-  int services = dp.map_fd(WEIR_SERVICES_MAP_NAME), slots = dp.map_fd(WEIR_BACKEND_SLOTS_MAP_NAME),
-      backends = dp.map_fd(WEIR_BACKENDS_MAP_NAME);
-  for (uint32_t j = 0; j < count; ++j) {
-    weir_backend backend{};
-    SetAddr(backend.addr, kBackendBase + j);
-    backend.port = htons(8080);
-    backend.proto = WEIR_PROTO_TCP;
-    backend.family = WEIR_FAMILY_IPV4;
-    uint32_t backend_id = j + 1;
-    Put(backends, &backend_id, &backend);
-    weir_slot_key slot{.service_id = j + 1, .slot = 1};
-    Put(slots, &slot, &backend_id);
-    weir_service_key key{};
-    SetAddr(key.addr, kClusterIpBase + j);
-    key.port = htons(80);
-    key.proto = WEIR_PROTO_TCP;
-    key.family = WEIR_FAMILY_IPV4;
-    key.scope = WEIR_SCOPE_EXTERNAL;
-    weir_service_value value{.service_id = j + 1, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP};
-    Put(services, &key, &value);
-    key.port = htons(53);
-    key.proto = WEIR_PROTO_UDP;
-    weir_service_value udp{.service_id = kUdpServiceIdBase + j, .backend_count = 0, .flags = WEIR_SVC_CLUSTER_IP};
-    Put(services, &key, &udp);
-  }
 }
 
 Tcp Segment(const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport, uint8_t flags,
@@ -222,8 +213,64 @@ class Bench {
   Bench(const Options& options, uint32_t size, int ifindex, int empty_prog)
       : o_(options), size_(size), ifindex_(ifindex), empty_(empty_prog), rng_(options.seed + size) {}
 
-  // Returns {"case": [ns per packet per run]}.
+  // {"case": [ns per packet, one per run]}.
   std::map<std::string, std::vector<double>> Measure() {
+    Load();
+    std::map<std::string, std::vector<double>> results;
+    // Interleaved: every case gets one run before any case gets the next, so drift hits all alike.
+    for (int run = 0; run < o_.runs; ++run) {
+      if (On("empty")) {
+        results["empty"].push_back(Repeated(empty_, TC_ACT_OK, o_.repeat, [&] {
+          return testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
+        }));
+      }
+      if (On("baseline_remote")) {
+        results["baseline_remote"].push_back(Repeated(prog_, TC_ACT_OK, o_.repeat, [&] {
+          return testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
+        }));
+      }
+      if (On("baseline_local")) {
+        // TTL 255 and 250 repetitions: every one is delivered, none stops at the TTL check.
+        const Bytes out = testing::TcpPacket(L2{kGw, kPodB}, Segment(kPodAIp, 40000, kPodBIp, 8080, 0x10, 5));
+        results["baseline_local"].push_back(Repeated(prog_, TC_ACT_REDIRECT, 250, [&] {
+          return testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kPodBIp, 8080, 0x10, 255));
+        }, &out));
+      }
+      if (On("lookup")) {
+        results["lookup"].push_back(Repeated(prog_, TC_ACT_SHOT, o_.repeat, [&] {
+          return testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, Frontend(RandomService()), kNoEndpointsPort, 0x14));
+        }));
+      }
+      if (On("established")) {
+        results["established"].push_back(Repeated(prog_, TC_ACT_REDIRECT, o_.repeat & ~1u, [&] {
+          return established_[std::uniform_int_distribution<size_t>(0, established_.size() - 1)(rng_)];
+        }));
+      }
+      if (On("new_flow") && size_ >= 2) results["new_flow"].push_back(NewFlowChain());
+      if (!On("single")) continue;
+      Single single = SingleRuns();
+      results["empty_single"].push_back(single.empty);
+      results["baseline_remote_single"].push_back(single.baseline);
+      results["new_flow_single"].push_back(single.new_flow);
+      results["new_flow_drained"].push_back(single.new_flow_drained);
+    }
+    ring_buffer__free(ring_);
+    dp_.reset();
+    return results;
+  }
+
+ private:
+  bool On(const std::string& name) const { return o_.cases.empty() || o_.cases.count(name) > 0; }
+  uint32_t RandomService() { return std::uniform_int_distribution<uint32_t>(0, size_ - 1)(rng_); }
+  uint32_t Next(uint32_t j) const { return (j + 1) % size_; }
+  static std::string Frontend(uint32_t j) { return Ipv4Text(kClusterIpBase + j); }
+  uint16_t Port(uint32_t j) const { return j % 2 ? 8080 : 80; }
+  // Where Service j's one backend is.
+  std::string BackendIp(uint32_t j) const { return Frontend(size_ == 1 ? j : Next(j)); }
+  uint16_t BackendPort(uint32_t j) const { return size_ == 1 ? 8080 : Port(Next(j)); }
+
+  void Load() {
+    Progress(absl::StrCat(size_, " Services: loading the datapath"));
     auto loaded = Datapath::Load(DatapathOptions{
         .gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse("192.168.77.1"),
         .services_max = std::max<uint32_t>(65536, 2 * size_ + 1024),
@@ -232,127 +279,169 @@ class Bench {
     dp_ = std::move(*loaded);
     prog_ = dp_->from_pod_fd();
     EndpointMap endpoints = EndpointMap::FromFd(UniqueFd(dup(dp_->endpoints_fd())));
-    int pod_b_ifindex = if_nametoindex("pod0p");
+    int host_ifindex = if_nametoindex("pod0p");
     for (auto [ip, mac] : {std::pair{kPodAIp, kPodA}, std::pair{kPodBIp, kPodB}}) {
-      if (!endpoints.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = pod_b_ifindex, .pod_mac = mac}).ok()) {
+      if (!endpoints.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = host_ifindex, .pod_mac = mac}).ok()) {
         Fail("endpoint upsert");
       }
     }
     timespec t0{}, t1{};
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    FillServices(*dp_, size_);
+    FillServices();
     clock_gettime(CLOCK_MONOTONIC, &t1);
     Progress(absl::StrFormat("%u Services (%u frontends) in the maps in %.2fs", size_, 2 * size_,
                              (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9));
     PrepareEstablished();
-
-    std::map<std::string, std::vector<double>> results;
-    const L2 from_a{kPodA, kGw};
-    // Interleaved: every case gets one run before any case gets the next, so drift hits all alike.
-    for (int run = 0; run < o_.runs; ++run) {
-      results["empty"].push_back(Repeated(empty_, TC_ACT_OK, [&](uint32_t) {
-        return testing::TcpPacket(from_a, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
-      }, o_.repeat, /*fixed_point=*/true));
-      results["baseline_remote"].push_back(Repeated(prog_, TC_ACT_OK, [&](uint32_t) {
-        return testing::TcpPacket(from_a, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
-      }, o_.repeat, true));
-      // TTL 255 and fewer than 254 repetitions: every one is delivered, none hits the TTL check.
-      results["baseline_local"].push_back(Repeated(prog_, TC_ACT_REDIRECT, [&](uint32_t) {
-        return testing::TcpPacket(from_a, Segment(kPodAIp, 40000, kPodBIp, 8080, 0x10, 255));
-      }, 250, false));
-      results["lookup"].push_back(Repeated(prog_, TC_ACT_SHOT, [&](uint32_t) {
-        uint32_t j = RandomService();
-        return testing::UdpPacket(from_a, kPodAIp, 40000, Ipv4Text(kClusterIpBase + j), 53);
-      }, o_.repeat, true));
-      results["established"].push_back(Repeated(prog_, TC_ACT_REDIRECT, [&](uint32_t) {
-        return established_[std::uniform_int_distribution<size_t>(0, established_.size() - 1)(rng_)];
-      }, o_.repeat & ~1u, true));
-      auto [single_empty, single_baseline, new_flow] = SingleRuns();
-      results["empty_single"].push_back(single_empty);
-      results["baseline_remote_single"].push_back(single_baseline);
-      results["new_flow"].push_back(new_flow);
-    }
-    dp_.reset();
-    return results;
+    ring_ = ring_buffer__new(dp_->map_fd(WEIR_EVENTS_MAP_NAME), [](void*, void*, size_t) { return 0; }, nullptr,
+                             nullptr);
+    if (ring_ == nullptr) Fail("ring_buffer__new");
+    FillEventsRing();
   }
 
- private:
-  uint32_t RandomService() { return std::uniform_int_distribution<uint32_t>(0, size_ - 1)(rng_); }
+  void FillServices() {
+    int services = dp_->map_fd(WEIR_SERVICES_MAP_NAME), slots = dp_->map_fd(WEIR_BACKEND_SLOTS_MAP_NAME),
+        backends = dp_->map_fd(WEIR_BACKENDS_MAP_NAME);
+    for (uint32_t j = 0; j < size_; ++j) {
+      weir_backend backend{};
+      SetAddr(backend.addr, Ipv4(BackendIp(j).c_str()));
+      backend.port = htons(BackendPort(j));
+      backend.proto = WEIR_PROTO_TCP;
+      backend.family = WEIR_FAMILY_IPV4;
+      uint32_t backend_id = j + 1;
+      Put(backends, &backend_id, &backend);
+      weir_slot_key slot{.service_id = j + 1, .slot = 1};
+      Put(slots, &slot, &backend_id);
+      weir_service_key key{};
+      SetAddr(key.addr, kClusterIpBase + j);
+      key.port = htons(Port(j));
+      key.proto = WEIR_PROTO_TCP;
+      key.family = WEIR_FAMILY_IPV4;
+      key.scope = WEIR_SCOPE_EXTERNAL;
+      weir_service_value value{.service_id = j + 1, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP};
+      Put(services, &key, &value);
+      key.port = htons(kNoEndpointsPort);
+      weir_service_value empty{.service_id = kNoEndpointsServiceIdBase + j, .backend_count = 0,
+                               .flags = WEIR_SVC_CLUSTER_IP};
+      Put(services, &key, &empty);
+    }
+  }
 
-  // Mean ns per packet over `calls` calls of `repeat` repetitions, each call on a new packet.
+  // Mean ns per packet over calls of `repeat` repetitions, each call on a new packet; about
+  // calls x repeat packets per run whatever the repeat. The packet must come out as it went in,
+  // or as `out` when given.
   template <typename MakePacket>
-  double Repeated(int prog, int verdict, MakePacket make, uint32_t repeat, bool fixed_point) {
-    // Same number of packets per run whatever the repeat.
+  double Repeated(int prog, int verdict, uint32_t repeat, MakePacket make, const Bytes* out = nullptr) {
     int calls = std::max<int>(1, (int)((uint64_t)o_.calls * o_.repeat / repeat));
     double total = 0;
     for (int c = 0; c < calls; ++c) {
-      Bytes in = make(c);
+      Bytes in = make();
       RunOut r = TestRun(prog, in, repeat, ifindex_);
       if ((int)r.retval != verdict) Fail(absl::StrCat("verdict ", r.retval, ", want ", verdict));
-      if (fixed_point && r.out != in) {
-        Fail(absl::StrCat("packet changed over the repetitions:\n", testing::Hex(r.out), "\nwant\n", testing::Hex(in)));
+      const Bytes& want = out ? *out : in;
+      if (r.out != want) {
+        Fail(absl::StrCat("unexpected packet after the repetitions:\n", testing::Hex(r.out), "\nwant\n",
+                          testing::Hex(want)));
       }
       total += r.duration_ns;
     }
     return total / calls;
   }
 
-  // For some Services, a flow whose first packet took the real new-flow path (checked), plus the
-  // conntrack entry that turns the backend back into the frontend.
+  // For up to 64 Services, a flow whose first packet took the real new-flow path (checked), plus
+  // the conntrack entry that turns the backend back into the frontend.
   void PrepareEstablished() {
-    const L2 from_a{kPodA, kGw}, routed{kUplinkMac, kNextHopMac};
     int ct = dp_->map_fd(WEIR_CONNTRACK_MAP_NAME);
     uint32_t count = std::min<uint32_t>(size_, 64);
     for (uint32_t i = 0; i < count; ++i) {
       uint32_t j = size_ <= 64 ? i : RandomService();
       uint16_t sport = 30000 + i;
-      std::string frontend = Ipv4Text(kClusterIpBase + j), backend = Ipv4Text(kBackendBase + j);
-      RunOut first = TestRun(prog_, testing::TcpPacket(from_a, Segment(kPodAIp, sport, frontend, 80, 0x02)), 1, ifindex_);
-      Bytes want = testing::TcpPacket(routed, Segment(kPodAIp, sport, backend, 8080, 0x02));
+      RunOut first =
+          TestRun(prog_, testing::TcpPacket(kFromPodA, Segment(kPodAIp, sport, Frontend(j), Port(j), 0x02)), 1, ifindex_);
+      Bytes want = testing::TcpPacket(kRouted, Segment(kPodAIp, sport, BackendIp(j), BackendPort(j), 0x02));
       if (first.retval != TC_ACT_REDIRECT || first.out != want) {
-        Fail(absl::StrCat("first packet to ", frontend, ": verdict ", first.retval, "\n", testing::Hex(first.out),
+        Fail(absl::StrCat("first packet to ", Frontend(j), ": verdict ", first.retval, "\n", testing::Hex(first.out),
                           "\nwant\n", testing::Hex(want)));
       }
       weir_ct_key key{};
       SetAddr(key.saddr, Ipv4(kPodAIp));
-      SetAddr(key.daddr, kBackendBase + j);
+      SetAddr(key.daddr, Ipv4(BackendIp(j).c_str()));
       key.sport = htons(sport);
-      key.dport = htons(8080);
+      key.dport = htons(BackendPort(j));
       key.proto = WEIR_PROTO_TCP;
       key.family = WEIR_FAMILY_IPV4;
       weir_ct_value value{};
       SetAddr(value.nat_addr, kClusterIpBase + j);
-      value.nat_port = htons(80);
+      value.nat_port = htons(Port(j));
       value.kind = WEIR_CT_FORWARD;
       value.backend_id = j + 1;
       value.service_id = j + 1;
       Put(ct, &key, &value);
       // As it leaves after an even number of repetitions: MACs from the FIB, addresses unchanged.
-      established_.push_back(testing::TcpPacket(routed, Segment(kPodAIp, sport, frontend, 80, 0x10)));
+      established_.push_back(testing::TcpPacket(kRouted, Segment(kPodAIp, sport, Frontend(j), Port(j), 0x10)));
     }
   }
 
+  // Drop records until the ring buffer is full (nobody reads it).
+  void FillEventsRing() {
+    Bytes reset = testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, Frontend(0), kNoEndpointsPort, 0x14));
+    TestRun(prog_, reset, 2 * WEIR_EVENTS_RING_BYTES / sizeof(weir_event), ifindex_);
+  }
+
+  // A flow nobody used before: a new source address and port.
+  std::pair<std::string, uint16_t> NewSource() {
+    uint32_t flow = flows_++;
+    return {Ipv4Text(Ipv4(kPodAIp) + 1 + flow / 50000), (uint16_t)(1024 + flow % 50000)};
+  }
+
+  // Each call: one new source, `chain` Services in a row from a random one, each packet a new flow.
+  double NewFlowChain() {
+    uint32_t repeat = std::min(o_.chain, size_);
+    double total = 0;
+    for (int c = 0; c < o_.chain_calls; ++c) {
+      auto [src, sport] = NewSource();
+      uint32_t j = RandomService(), last = (j + repeat) % size_;
+      RunOut r = TestRun(prog_, testing::TcpPacket(kRouted, Segment(src, sport, Frontend(j), Port(j), 0x02)), repeat,
+                         ifindex_);
+      Bytes want = testing::TcpPacket(kRouted, Segment(src, sport, Frontend(last), Port(last), 0x02));
+      if (r.retval != TC_ACT_REDIRECT || r.out != want) {
+        Fail(absl::StrCat("new-flow chain: verdict ", r.retval, "\n", testing::Hex(r.out), "\nwant\n", testing::Hex(want)));
+      }
+      total += r.duration_ns;
+    }
+    return total / o_.chain_calls;
+  }
+
+  // A new flow to a random Service: its first packet, single run.
+  double NewFlowSingle() {
+    auto [src, sport] = NewSource();
+    uint32_t j = RandomService();
+    RunOut r = TestRun(prog_, testing::TcpPacket(kFromPodA, Segment(src, sport, Frontend(j), Port(j), 0x02)), 1, ifindex_);
+    if (r.retval != TC_ACT_REDIRECT) Fail(absl::StrCat("new flow verdict ", r.retval));
+    return r.duration_ns;
+  }
+
+  struct Single {
+    double empty, baseline, new_flow, new_flow_drained;
+  };
+
   // Medians over single runs (repeat 1), minus the empty program's median, in ns.
-  std::tuple<double, double, double> SingleRuns() {
-    const L2 from_a{kPodA, kGw};
-    std::vector<double> empty, baseline, fresh;
-    Bytes to_remote = testing::TcpPacket(from_a, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
-    for (int c = 0; c < o_.new_flow_calls; ++c) {
+  Single SingleRuns() {
+    std::vector<double> empty, baseline, fresh, drained;
+    Bytes to_remote = testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
+    for (int c = 0; c < o_.single_calls; ++c) {
       empty.push_back(TestRun(empty_, to_remote, 1, ifindex_).duration_ns);
       RunOut b = TestRun(prog_, to_remote, 1, ifindex_);
       if (b.retval != TC_ACT_OK) Fail("baseline single run verdict");
       baseline.push_back(b.duration_ns);
-      uint32_t j = RandomService();
-      uint32_t flow = flows_++;
-      std::string src = Ipv4Text(Ipv4(kPodAIp) + flow / 50000);
-      RunOut r = TestRun(prog_, testing::TcpPacket(from_a, Segment(src, 1024 + flow % 50000,
-                                                                   Ipv4Text(kClusterIpBase + j), 80, 0x02)),
-                         1, ifindex_);
-      if (r.retval != TC_ACT_REDIRECT) Fail(absl::StrCat("new flow verdict ", r.retval));
-      fresh.push_back(r.duration_ns);
+      fresh.push_back(NewFlowSingle());
     }
+    for (int c = 0; c < o_.single_calls; ++c) {
+      ring_buffer__consume(ring_);
+      drained.push_back(NewFlowSingle());
+    }
+    FillEventsRing();
     double overhead = Median(empty);
-    return {overhead, Median(baseline) - overhead, Median(fresh) - overhead};
+    return {overhead, Median(baseline) - overhead, Median(fresh) - overhead, Median(drained) - overhead};
   }
 
   const Options& o_;
@@ -364,13 +453,14 @@ class Bench {
   int prog_ = -1;
   std::vector<Bytes> established_;
   uint32_t flows_ = 0;
+  ring_buffer* ring_ = nullptr;
 };
 
 std::vector<uint32_t> ParseSizes(const std::string& text) {
   std::vector<uint32_t> sizes;
   for (absl::string_view part : absl::StrSplit(text, ',')) {
     uint32_t n = 0;
-    if (!absl::SimpleAtoi(part, &n) || n == 0) Fail(absl::StrCat("bad size: ", part));
+    if (!absl::SimpleAtoi(part, &n) || n == 0 || n > (1u << 20)) Fail(absl::StrCat("bad size: ", part));
     sizes.push_back(n);
   }
   return sizes;
@@ -389,17 +479,24 @@ Options ParseArgs(int argc, char** argv) {
     else if (key == "--runs") number(o.runs);
     else if (key == "--calls") number(o.calls);
     else if (key == "--repeat") number(o.repeat);
-    else if (key == "--new_flow_calls") number(o.new_flow_calls);
+    else if (key == "--chain") number(o.chain);
+    else if (key == "--chain_calls") number(o.chain_calls);
+    else if (key == "--single_calls") number(o.single_calls);
     else if (key == "--seed") number(o.seed);
+    else if (key == "--cases") o.cases = absl::StrSplit(value, ',');
     else {
       std::fprintf(stderr,
-                   "usage: %s [--sizes=1,1000,10000,100000] [--runs=15] [--calls=20] [--repeat=10000] "
-                   "[--new_flow_calls=2000] [--seed=1]\nPrints JSON: ns per packet per run, per case and size.\n",
+                   "usage: %s [--sizes=1,1000,10000,100000] [--runs=15] [--calls=20] [--repeat=10000] [--chain=500]\n"
+                   "  [--chain_calls=5] [--single_calls=1000] [--seed=1]\n"
+                   "  [--cases=empty,baseline_remote,baseline_local,lookup,established,new_flow,single]\n"
+                   "Prints JSON: ns per packet, one value per run, per case and number of Services.\n",
                    argv[0]);
       std::exit(2);
     }
   }
-  if (o.repeat < 2 || o.runs < 1 || o.calls < 1 || o.new_flow_calls < 1) Fail("repeat >= 2, runs/calls >= 1");
+  if (o.repeat < 2 || o.chain < 1 || o.runs < 1 || o.calls < 1 || o.chain_calls < 1 || o.single_calls < 1) {
+    Fail("repeat must be >= 2 and the other counts >= 1");
+  }
   return o;
 }
 
@@ -411,17 +508,17 @@ int Main(int argc, char** argv) {
   UniqueFd empty = LoadEmptyProgram();
   std::vector<std::string> entries;
   for (uint32_t size : options.sizes) {
-    Progress(absl::StrCat(size, " Services: loading the datapath"));
     auto results = Bench(options, size, ifindex, empty.get()).Measure();
     std::vector<std::string> cases;
     for (const auto& [name, runs] : results) {
       cases.push_back(absl::StrCat("\"", name, "\": ", JsonList(runs)));
-      if (name != "empty_single") Progress(absl::StrFormat("%u Services: %-22s p50 %.1f ns", size, name, Median(runs)));
+      if (name != "empty_single") Progress(absl::StrFormat("%u Services: %-22s p50 %7.1f ns", size, name, Median(runs)));
     }
     entries.push_back(absl::StrCat("\"", size, "\": {", absl::StrJoin(cases, ", "), "}"));
   }
-  std::printf("{\"repeat\": %u, \"calls\": %d, \"runs\": %d, \"new_flow_calls\": %d, \"sizes\": {%s}}\n",
-              options.repeat, options.calls, options.runs, options.new_flow_calls,
+  std::printf("{\"repeat\": %u, \"calls\": %d, \"runs\": %d, \"chain\": %u, \"chain_calls\": %d, \"single_calls\": %d, "
+              "\"sizes\": {%s}}\n",
+              options.repeat, options.calls, options.runs, options.chain, options.chain_calls, options.single_calls,
               absl::StrJoin(entries, ", ").c_str());
   return 0;
 }

@@ -60,6 +60,12 @@ class Cluster:
             node.start_agent(*self.agent_args[node.name])
         lab.cleanups.append(self._remove_cgroups)
 
+    def add_client(self, role: str, address: str) -> str:
+        """Another outside client on the fabric (e.g. "client2", "192.168.50.101"): its namespace."""
+        netns = self.lab.make_netns(role)
+        self._connect(netns, "eth0", address, role[-4:])
+        return netns
+
     def _connect(self, netns: str, ifname: str, address: str, tag: str) -> None:
         peer = f"{self.lab.id}{tag}"[-15:]
         run(in_netns(netns, ["ip", "link", "add", ifname, "mtu", str(UPLINK_MTU), "type", "veth", "peer", "name",
@@ -108,16 +114,18 @@ class Cluster:
         return json.loads(out.stdout)[target] if out.stdout.strip() else f"error: {out.stderr.strip()}"
 
     def requests(self, netns: str, proto: str, target: str, port: int, count: int = 1, interval: float = 0.0,
-                 node: Node | None = None, timeout: float = 120) -> list[dict]:
-        """`count` requests from one process (netcheck peer): each {reply, peer, elapsed} or
-        {error, errno, elapsed}; proto is tcp, udp (unconnected) or udp-connected."""
-        cmd = ["python3", str(NETCHECK), "peer", proto, str(port), target, str(count), str(interval)]
+                 node: Node | None = None, source_port: int = 0, timeout: float = 120) -> list[dict]:
+        """`count` requests from one process (netcheck peer): each {reply, peer, local, elapsed} or
+        {error, errno, step, local, elapsed}; proto is tcp, udp (unconnected) or udp-connected."""
+        cmd = ["python3", str(NETCHECK), "peer", proto, str(port), target, str(count), str(interval),
+               str(source_port)]
         argv = self.node_cgroup_cmd(node, netns, cmd) if node else in_netns(netns, cmd)
         return json.loads(run(argv, timeout=timeout).stdout)
 
-    def hold(self, netns: str, target: str, port: int, node: Node | None = None) -> "HeldConnections":
+    def hold(self, netns: str, target: str, port: int, node: Node | None = None,
+             source_port: int = 0) -> "HeldConnections":
         """Long-lived TCP connections from `netns` (inside `node`'s socket-LB cgroup when given)."""
-        cmd = ["python3", str(NETCHECK), "hold", str(port), target]
+        cmd = ["python3", str(NETCHECK), "hold", str(port), target, str(source_port)]
         argv = self.node_cgroup_cmd(node, netns, cmd) if node else in_netns(netns, cmd)
         return HeldConnections(self.lab.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
 
@@ -130,10 +138,11 @@ class Cluster:
     def delete(self, name: str) -> None:
         (self.manifests / f"{name}.yaml").unlink(missing_ok=True)
 
-    def wait_for_frontend(self, address_port: str, timeout: float = 5.0, backends: int | None = None) -> None:
-        """Until every node's datapath serves `address_port` (e.g. "10.96.0.10:80")."""
+    def wait_for_frontend(self, address_port: str, timeout: float = 5.0, backends: int | None = None,
+                          nodes: list[Node] | None = None) -> None:
+        """Until every node's (or each of `nodes`') datapath serves `address_port` (e.g. "10.96.0.10:80")."""
         deadline = time.monotonic() + timeout
-        for node in self.nodes:
+        for node in nodes or self.nodes:
             while True:
                 listing = node.weirctl("services")
                 lines = [line for line in listing.splitlines() if line.startswith(address_port + "/")]

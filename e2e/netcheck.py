@@ -6,15 +6,18 @@ what answered, as JSON. Every loop is bounded in count and time.
                                          to line mode: every line is answered and the connection stays
                                          open until the client closes it.
     tcp|udp PORT TARGET...               one request to each target: {target: reply}
-    peer tcp|udp|udp-connected PORT TARGET [COUNT [INTERVAL]]
+    peer tcp|udp|udp-connected PORT TARGET [COUNT [INTERVAL [SOURCE_PORT]]]
                                          COUNT requests, one socket each: a JSON list of {reply, peer,
-                                         elapsed} or {error, elapsed}; `peer` is the address the socket
-                                         API shows (getpeername after connect for tcp/udp-connected,
-                                         the source of the reply for unconnected udp)
-    hold PORT TARGET                     long-lived TCP connections driven by commands on stdin, one
+                                         local, elapsed} or {error, errno, step, local, elapsed};
+                                         `peer` is the address the socket API shows (getpeername
+                                         after connect for tcp/udp-connected, the source of the
+                                         reply for unconnected udp)
+    hold PORT TARGET [SOURCE_PORT]       long-lived TCP connections driven by commands on stdin, one
                                          JSON line answered per command: "open N" opens N connections
                                          (each says hello), "ping" sends a line on every open
-                                         connection, "quit" ends; idle for 120 s it ends by itself.
+                                         connection, "quit" ends (the client closes first); idle for
+                                         120 s it ends by itself.
+    SOURCE_PORT (0: any) binds every socket to that local port (SO_REUSEADDR).
 """
 import json
 import select
@@ -110,35 +113,60 @@ def _address(sockaddr) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def one_request(proto: str, target: str, port: int, timeout: float = TIMEOUT) -> dict:
+def _bind(s: socket.socket, family, source_port: int) -> None:
+    if source_port:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", source_port))
+
+
+def one_request(proto: str, target: str, port: int, timeout: float = TIMEOUT, source_port: int = 0) -> dict:
     family = socket.AF_INET6 if ":" in target else socket.AF_INET
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     start = time.monotonic()
     result = {}
+    local = ""
+    step = "connect"
     try:
         with socket.socket(family, kind) as s:
             s.settimeout(timeout)
-            if proto == "udp":
-                s.sendto(b"ping", (target, port))
-                data, peer = s.recvfrom(1024)
-            else:
-                s.connect((target, port))
-                peer = s.getpeername()
-                s.sendall(b"ping")
-                data = s.recv(1024)
-            result = {"reply": data.decode(), "peer": _address(peer)}
+            try:
+                _bind(s, family, source_port)
+                if proto == "udp":
+                    step = "send"
+                    s.sendto(b"ping", (target, port))
+                    local = _address(s.getsockname())
+                    step = "receive"
+                    data, peer = s.recvfrom(1024)
+                else:
+                    s.connect((target, port))
+                    local = _address(s.getsockname())
+                    peer = s.getpeername()
+                    step = "send"
+                    s.sendall(b"ping")
+                    step = "receive"
+                    data = s.recv(1024)
+            finally:
+                local = local or _local(s)
+            result = {"reply": data.decode(), "peer": _address(peer), "local": local}
     except OSError as e:
-        result = {"error": f"{type(e).__name__}: {e}", "errno": e.errno}
+        result = {"error": f"{type(e).__name__}: {e}", "errno": e.errno, "step": step, "local": local}
     result["elapsed"] = round(time.monotonic() - start, 4)
     return result
 
 
-def peer(proto: str, port: int, target: str, count: int = 1, interval: float = 0.0) -> list:
+def _local(s: socket.socket) -> str:
+    try:
+        return _address(s.getsockname())
+    except OSError:
+        return ""
+
+
+def peer(proto: str, port: int, target: str, count: int = 1, interval: float = 0.0, source_port: int = 0) -> list:
     results = []
     for i in range(min(count, MAX_COUNT)):
         if i and interval:
             time.sleep(interval)
-        results.append(one_request(proto, target, port))
+        results.append(one_request(proto, target, port, source_port=source_port))
     return results
 
 
@@ -152,7 +180,7 @@ def _read_line(s: socket.socket) -> str:
     return data.decode().rstrip("\n")
 
 
-def hold(port: int, target: str) -> None:
+def hold(port: int, target: str, source_port: int = 0) -> None:
     family = socket.AF_INET6 if ":" in target else socket.AF_INET
     conns: dict[int, socket.socket] = {}
     next_id = 0
@@ -179,6 +207,7 @@ def hold(port: int, target: str) -> None:
                 s = socket.socket(family, socket.SOCK_STREAM)
                 s.settimeout(TIMEOUT)
                 try:
+                    _bind(s, family, source_port)
                     s.connect((target, port))
                     s.sendall(f"hello {cid}\n".encode())
                     opened.append({"id": cid, "reply": _read_line(s), "peer": _address(s.getpeername())})
@@ -208,8 +237,9 @@ if __name__ == "__main__":
     elif sys.argv[1] == "peer":
         print(json.dumps(peer(sys.argv[2], int(sys.argv[3]), sys.argv[4],
                               int(sys.argv[5]) if len(sys.argv) > 5 else 1,
-                              float(sys.argv[6]) if len(sys.argv) > 6 else 0.0)))
+                              float(sys.argv[6]) if len(sys.argv) > 6 else 0.0,
+                              int(sys.argv[7]) if len(sys.argv) > 7 else 0)))
     elif sys.argv[1] == "hold":
-        hold(int(sys.argv[2]), sys.argv[3])
+        hold(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     else:
         print(json.dumps(check(sys.argv[1], sys.argv[3:], int(sys.argv[2]))))

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from e2e.conftest import wait_until
 from e2e.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
 from e2e.lab import NETCHECK, Pod, in_netns, run
 
@@ -47,15 +48,20 @@ def tally(results: list[dict]) -> collections.Counter:
     return collections.Counter(backend(r) for r in results)
 
 
-def web_cluster(lab, lb_modes=("snat", "snat"), agent_args=()) -> tuple[Cluster, list[Pod], Pod]:
-    """web-1 on node1, web-2 and web-3 on node2 (echo servers on 8080), shell on node1."""
+def web_cluster(lab, lb_modes=("snat", "snat"), agent_args=()) -> tuple[Cluster, list[Pod], Pod, Pod]:
+    """web-1 on node1, web-2 and web-3 on node2 (echo servers on 8080); on node1 `shell` (its
+    requests are translated per packet) and `lb_shell` (its requests run in node1's socket-LB
+    cgroup). Two pods: one pod reaching a backend both directly (socket LB) and through the
+    ClusterIP (per packet) can reuse a source port for both, which weir's conntrack does not tell
+    apart (see test_direct_connection_after_cluster_ip_connection_from_same_port)."""
     cluster = Cluster(lab, 2, list(lb_modes), agent_args=list(agent_args))
     node1, node2 = cluster.nodes
     web = [node1.add_pod("web-1"), node2.add_pod("web-2"), node2.add_pod("web-3")]
     shell = node1.add_pod("shell")
+    lb_shell = node1.add_pod("lb-shell")
     for pod in web:
         cluster.serve(pod)
-    return cluster, web, shell
+    return cluster, web, shell, lb_shell
 
 
 def placed(pods: list[Pod]) -> list[tuple[Pod, str]]:
@@ -96,7 +102,7 @@ def frontend_count(node) -> int:
 
 @pytest.mark.parametrize("proto", ["tcp", "udp", "udp-connected"])
 def test_cluster_ip_socket_lb_reaches_every_backend(lab, proto):
-    cluster, web, shell = web_cluster(lab)
+    cluster, web, _, shell = web_cluster(lab)
     node1 = cluster.nodes[0]
     apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP)
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
@@ -115,7 +121,7 @@ def test_cluster_ip_socket_lb_reaches_every_backend(lab, proto):
 
 @pytest.mark.parametrize("proto", ["tcp", "udp"])
 def test_cluster_ip_per_packet(lab, proto):
-    cluster, web, shell = web_cluster(lab)
+    cluster, web, shell, _ = web_cluster(lab)
     node1 = cluster.nodes[0]
     apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP)
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
@@ -145,7 +151,7 @@ def test_node_port_snat_load_balancer_and_external_ips(lab):
     client_route(cluster, EXTERNAL_IP)
     apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP, type_="LoadBalancer", node_port=30080,
                   lb_ips=[LB_IP], external_ips=[EXTERNAL_IP])
-    cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=2)
+    cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=2, nodes=[node1])
     cluster.wait_for_frontend(f"{LB_IP}:80", backends=2)
     cluster.wait_for_frontend(f"{EXTERNAL_IP}:80", backends=2)
     # The backend on node1 sees the client; the one on node2 sees node1 (SNAT, so replies return
@@ -167,7 +173,7 @@ def test_node_port_snat_load_balancer_and_external_ips(lab):
 # 4. DSR
 
 def uplink_mac(node) -> str:
-    return node.exec(["cat", "/sys/class/net/uplink0/address"]).stdout.strip()
+    return json.loads(node.exec(["ip", "-j", "link", "show", "uplink0"]).stdout)[0]["address"]
 
 
 def test_node_port_dsr_reply_skips_the_entry_node(lab):
@@ -176,7 +182,7 @@ def test_node_port_dsr_reply_skips_the_entry_node(lab):
     web = node1.add_pod("web-1")
     cluster.serve(web)
     apply_service(cluster, "web", [web], cluster_ip=CLUSTER_IP, type_="NodePort", node_port=30080)
-    cluster.wait_for_frontend(f"{node_ip(2)}:30080", backends=1)
+    cluster.wait_for_frontend(f"{node_ip(2)}:30080", backends=1, nodes=[node2])
     mac1, mac2 = uplink_mac(node1), uplink_mac(node2)
     assert mac1 != mac2
 
@@ -185,7 +191,8 @@ def test_node_port_dsr_reply_skips_the_entry_node(lab):
         "timeout", "10", "tcpdump", "-e", "-n", "-l", "--immediate-mode", "-c", "6", "-i", "eth0",
         f"tcp and src host {node_ip(2)} and src port 30080"]),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert "listening on" in capture.stderr.readline()
+    banner = [capture.stderr.readline() for _ in range(2)]  # "verbose output suppressed", "listening on"
+    assert "listening on" in banner[-1], banner
 
     results = cluster.requests(cluster.client, "tcp", node_ip(2), 30080, count=3)
     assert failures(results) == []
@@ -219,8 +226,10 @@ def test_external_traffic_policy_local(lab):
                   node_port=30081, etp="Local")
     apply_service(cluster, "only1", local, cluster_ip="10.96.0.12", type_="NodePort", node_port=30082,
                   etp="Local")
-    cluster.wait_for_frontend(f"{node_ip(1)}:30081")
-    cluster.wait_for_frontend(f"{node_ip(1)}:30082")
+    cluster.wait_for_frontend(f"{node_ip(1)}:30081", backends=2, nodes=[node1])
+    cluster.wait_for_frontend(f"{node_ip(1)}:30082", backends=2, nodes=[node1])
+    cluster.wait_for_frontend(f"{node_ip(2)}:30081", backends=1, nodes=[node2])
+    cluster.wait_for_frontend(f"{node_ip(2)}:30082", nodes=[node2])
 
     for port in (30081, 30082):
         results = until_all_seen(lambda n: cluster.requests(cluster.client, "tcp", node_ip(1), port, count=n),
@@ -244,13 +253,13 @@ def test_external_traffic_policy_local(lab):
 # 6. sessionAffinity ClientIP
 
 def test_session_affinity_client_ip(lab):
-    cluster, web, shell = web_cluster(lab)
+    cluster, web, _, _ = web_cluster(lab)
     node1 = cluster.nodes[0]
     apply_service(cluster, "sticky", web, cluster_ip="10.96.0.13", type_="NodePort", node_port=30083,
                   affinity=True)
     apply_service(cluster, "spread", web, cluster_ip="10.96.0.14", type_="NodePort", node_port=30084)
-    cluster.wait_for_frontend(f"{node_ip(1)}:30083", backends=3)
-    cluster.wait_for_frontend(f"{node_ip(1)}:30084", backends=3)
+    cluster.wait_for_frontend(f"{node_ip(1)}:30083", backends=3, nodes=[node1])
+    cluster.wait_for_frontend(f"{node_ip(1)}:30084", backends=3, nodes=[node1])
 
     sticky = cluster.requests(cluster.client, "tcp", node_ip(1), 30083, count=10)
     assert failures(sticky) == []
@@ -265,19 +274,23 @@ def test_session_affinity_client_ip(lab):
 # ---------------------------------------------------------------------------------------------------
 # 7. No endpoints
 
-def test_service_without_endpoints_rejects_at_once(lab):
+@pytest.mark.parametrize("proto", ["tcp", "udp-connected"])
+def test_service_without_endpoints_rejects_at_once(lab, proto):
+    """TCP: the socket LB fails connect() with ECONNREFUSED, per-packet translation answers the SYN
+    with a RST. UDP (connected socket, so that ICMP errors reach it): connect() is refused at the
+    socket, an ICMP port unreachable per packet."""
     cluster = Cluster(lab, 2, ["snat", "snat"])
     node1 = cluster.nodes[0]
     shell = node1.add_pod("shell")
     cluster.apply("empty", service_yaml("empty", PORTS, cluster_ip="10.96.0.20", type_="NodePort",
                                         node_port=30085))
     cluster.wait_for_frontend("10.96.0.20:80", backends=0)
-    cluster.wait_for_frontend(f"{node_ip(1)}:30085", backends=0)
+    cluster.wait_for_frontend(f"{node_ip(1)}:30085", backends=0, nodes=[node1])
 
     paths = {
-        "socket LB": lambda: cluster.requests(shell.netns, "tcp", "10.96.0.20", 80, count=3, node=node1),
-        "per-packet": lambda: cluster.requests(shell.netns, "tcp", "10.96.0.20", 80, count=3),
-        "NodePort": lambda: cluster.requests(cluster.client, "tcp", node_ip(1), 30085, count=3),
+        "socket LB": lambda: cluster.requests(shell.netns, proto, "10.96.0.20", 80, count=3, node=node1),
+        "per-packet": lambda: cluster.requests(shell.netns, proto, "10.96.0.20", 80, count=3),
+        "NodePort": lambda: cluster.requests(cluster.client, proto, node_ip(1), 30085, count=3),
     }
     for path, fetch in paths.items():
         for r in fetch():
@@ -305,19 +318,20 @@ def open_until_every_backend(held, wanted: set[str], most: int = 40) -> dict[int
 def test_removing_a_backend_under_traffic(lab):
     config = lab.dir / "agent.yaml"
     config.write_text(GC_CONFIG)  # conntrack collection every second, so it runs during the test
-    cluster, web, shell = web_cluster(lab, agent_args=[f"--config={config}"])
+    cluster, web, shell, lb_shell = web_cluster(lab, agent_args=[f"--config={config}"])
     node1 = cluster.nodes[0]
     apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP)
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
     everyone = {"web-1", "web-2", "web-3"}
 
     per_packet = cluster.hold(shell.netns, CLUSTER_IP, 80)
-    socket_lb = cluster.hold(shell.netns, CLUSTER_IP, 80, node=node1)
+    socket_lb = cluster.hold(lb_shell.netns, CLUSTER_IP, 80, node=node1)
     held = {"per-packet": (per_packet, open_until_every_backend(per_packet, everyone)),
             "socket LB": (socket_lb, open_until_every_backend(socket_lb, everyone))}
+    sources = {"per-packet": shell.ipv4, "socket LB": lb_shell.ipv4}
     for path, (client, owners) in held.items():
         replies = client.ping()
-        assert all(replies[i].startswith(f"{owners[i]}: ping {i} from ") for i in owners), (path, replies)
+        assert replies == {i: f"{owners[i]}: ping {i} from {sources[path]}" for i in owners}, path
 
     removed = "web-2"
     kept = [p for p in web if p.name != removed]
@@ -330,14 +344,14 @@ def test_removing_a_backend_under_traffic(lab):
         replies = client.ping()
         for i, owner in owners.items():
             if owner != removed:
-                assert replies[i] == f"{owner}: ping {i} from {shell.ipv4}", (path, i, replies)
+                assert replies[i] == f"{owner}: ping {i} from {sources[path]}", (path, i, replies)
         # New connections on the same client only go to the remaining backends.
         fresh = client.open(12)
         assert [o for o in fresh if "error" in o] == [], (path, fresh)
         assert {o["reply"].split(":")[0] for o in fresh} <= {"web-1", "web-3"}, (path, fresh)
-    for node in (None, node1):
+    for pod, node in ((shell, None), (lb_shell, node1)):
         for proto in ("tcp", "udp"):
-            results = cluster.requests(shell.netns, proto, CLUSTER_IP, 80, count=15, node=node)
+            results = cluster.requests(pod.netns, proto, CLUSTER_IP, 80, count=15, node=node)
             assert failures(results) == []
             assert removed not in tally(results), (proto, node, tally(results))
     per_packet.close()
@@ -348,13 +362,13 @@ def test_removing_a_backend_under_traffic(lab):
 # 9. Agent restart under traffic
 
 def test_agent_restart_under_traffic(lab):
-    cluster, web, shell = web_cluster(lab)
+    cluster, web, shell, lb_shell = web_cluster(lab)
     node1 = cluster.nodes[0]
     apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP, type_="NodePort", node_port=30086)
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
-    cluster.wait_for_frontend(f"{node_ip(1)}:30086", backends=3)
+    cluster.wait_for_frontend(f"{node_ip(1)}:30086", backends=3, nodes=[node1])
 
-    holders = [cluster.hold(shell.netns, CLUSTER_IP, 80), cluster.hold(shell.netns, CLUSTER_IP, 80, node=node1),
+    holders = [cluster.hold(shell.netns, CLUSTER_IP, 80), cluster.hold(lb_shell.netns, CLUSTER_IP, 80, node=node1),
                cluster.hold(cluster.client, node_ip(1), 30086)]
     for held in holders:
         assert [o for o in held.open(4) if "error" in o] == []
@@ -362,7 +376,8 @@ def test_agent_restart_under_traffic(lab):
     loops = {
         "ClusterIP per-packet tcp": (shell.netns, "tcp", CLUSTER_IP, 80, None),
         "ClusterIP per-packet udp": (shell.netns, "udp", CLUSTER_IP, 80, None),
-        "ClusterIP socket LB tcp": (shell.netns, "tcp", CLUSTER_IP, 80, node1),
+        "ClusterIP socket LB tcp": (lb_shell.netns, "tcp", CLUSTER_IP, 80, node1),
+        "ClusterIP socket LB udp": (lb_shell.netns, "udp", CLUSTER_IP, 80, node1),
         "NodePort tcp": (cluster.client, "tcp", node_ip(1), 30086, None),
         "NodePort udp": (cluster.client, "udp", node_ip(1), 30086, None),
     }
@@ -372,22 +387,33 @@ def test_agent_restart_under_traffic(lab):
         argv = cluster.node_cgroup_cmd(node, netns, cmd) if node else in_netns(netns, cmd)
         procs[name] = lab.spawn(argv, stdout=subprocess.PIPE, text=True)
     time.sleep(1.0)
+    log = node1.dir / "agent.log"
+    new_lines = lambda: log.read_text()[before:]
     started = time.monotonic()
+    node1.stop_agent()
+    before = len(log.read_text())
     cluster.restart_agent(node1)
+    # The new agent adopts the pinned state and syncs the manifests again, all under traffic.
+    assert wait_until(lambda: "synced " in new_lines(), timeout=10), new_lines()
     restart_time = time.monotonic() - started
+    assert any(proc.poll() is None for proc in procs.values()), "the request loops ended before the restart"
+    # ClusterIP and NodePort, TCP and UDP: 4 frontends; 3 backends per protocol. Nothing rewritten.
+    assert "adopted 4 frontends, 6 backends" in new_lines(), new_lines()
+    assert "(0 writes, 0 deletes)" in new_lines(), new_lines()
 
     for name, proc in procs.items():
         out, _ = proc.communicate(timeout=60)
         results = json.loads(out)
         assert len(results) == 200, name
-        assert failures(results) == [], (name, failures(results)[:5])
+        failed = [(i, r) for i, r in enumerate(results) if "error" in r]
+        assert failed == [], f"{name}: {len(failed)} of 200 failed: {failed[:5]}"
     for held in holders:
         replies = held.ping()
         assert len(replies) == 4 and all(" from " in r and not r.startswith("error") for r in replies.values()), replies
         held.close()
     assert node1.agent.poll() is None, "the restarted agent exited"
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
-    print(f"\nagent restart took {restart_time:.2f} s")
+    print(f"\nagent restart (SIGTERM to synced again) took {restart_time:.2f} s")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -430,3 +456,69 @@ def test_five_thousand_services(lab):
             results = cluster.requests(shell.netns, "tcp", target, 80, count=4, node=node)
             assert failures(results) == [], (target, node)
             assert set(tally(results)) <= {"web-1", "web-2"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hairpin: a backend reaching its own Service
+
+@pytest.mark.parametrize("path", [
+    "socket LB",
+    "per-packet",
+])
+def test_backend_reaches_itself_through_its_service(lab, path):
+    cluster = Cluster(lab, 2, ["snat", "snat"])
+    node1 = cluster.nodes[0]
+    web = node1.add_pod("web-1")
+    cluster.serve(web)
+    apply_service(cluster, "web", [web], cluster_ip=CLUSTER_IP)
+    cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=1)
+
+    for proto in ("tcp", "udp"):
+        results = cluster.requests(web.netns, proto, CLUSTER_IP, 80, count=3,
+                                   node=node1 if path == "socket LB" else None)
+        assert failures(results) == [], (proto, results)
+        assert set(tally(results)) == {"web-1"}
+        assert {r["peer"] for r in results} == {f"{CLUSTER_IP}:80"}, proto
+
+
+# ---------------------------------------------------------------------------------------------------
+# Flows whose translated tuples coincide
+
+def test_direct_connection_after_cluster_ip_connection_from_same_port(lab):
+    cluster = Cluster(lab, 2, ["snat", "snat"])
+    node1, node2 = cluster.nodes
+    web = node2.add_pod("web-2")
+    shell = node1.add_pod("shell")
+    cluster.serve(web)
+    apply_service(cluster, "web", [web], cluster_ip=CLUSTER_IP)
+    cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=1)
+
+    via_service = cluster.hold(shell.netns, CLUSTER_IP, 80, source_port=40000)
+    (opened,) = via_service.open(1)
+    assert opened.get("reply") == f"web-2: hello 0 from {shell.ipv4}", opened
+    via_service.close()  # the client closes first: the server keeps no TIME_WAIT for the tuple
+
+    # The same source port is free again for another destination (the kernel reuses it too).
+    results = cluster.requests(shell.netns, "tcp", web.ipv4, 8080, source_port=40000)
+    assert failures(results) == [], (results, conntrack_lines(node1, ":40000"))
+    assert backend(results[0]) == "web-2"
+
+
+def test_node_port_snat_clients_sharing_a_source_port(lab):
+    cluster = Cluster(lab, 2, ["snat", "snat"])
+    node1, node2 = cluster.nodes
+    web = node2.add_pod("web-2")
+    cluster.serve(web)
+    apply_service(cluster, "web", [web], cluster_ip=CLUSTER_IP, type_="NodePort", node_port=30080)
+    cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=1, nodes=[node1])
+    client2_ip = f"{CLIENT_IP.rsplit('.', 1)[0]}.101"
+    client2 = cluster.add_client("client2", client2_ip)
+
+    first = cluster.hold(cluster.client, node_ip(1), 30080, source_port=40001)
+    second = cluster.hold(client2, node_ip(1), 30080, source_port=40001)
+    opened = first.open(1) + second.open(1)
+    assert [o.get("reply") for o in opened] == [f"web-2: hello 0 from {node_ip(1)}"] * 2, opened
+    replies = [first.ping(), second.ping()]
+    assert replies == [{0: f"web-2: ping 0 from {node_ip(1)}"}] * 2, (replies, conntrack_lines(node1, ":40001"))
+    first.close()
+    second.close()

@@ -231,6 +231,7 @@ std::string ConntrackFlagNames(uint8_t flags) {
   if (flags & WEIR_CT_SNAT) names.push_back("snat");
   if (flags & WEIR_CT_DSR) names.push_back("dsr");
   if (flags & WEIR_CT_SEEN_REPLY) names.push_back("seen-reply");
+  if (flags & WEIR_CT_CLOSING) names.push_back("closing");
   return names.empty() ? "-" : absl::StrJoin(names, ",");
 }
 

@@ -38,4 +38,10 @@ fi
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
 python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib || \
   echo "setup: matplotlib unavailable; benchmarks will print tables only"
+# Opt-in: upstream Kubernetes control-plane binaries and etcd for e2e/test_kube_*.py (a long Go build;
+# see docs/upstream-kubernetes.md for its time). Cached in $WEIR_TOOLS_DIR/kube-<version>/bin.
+if [[ "${WEIR_KUBE:-0}" == 1 ]]; then
+  command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
+  WEIR_TOOLS_DIR="$WEIR_TOOLS_DIR" "$(dirname "$0")/../e2e/kube/build_upstream.sh"
+fi
 echo "setup: ok"

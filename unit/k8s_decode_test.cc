@@ -428,13 +428,13 @@ metadata: {name: good}
   std::vector<std::string> messages;
   for (const absl::Status& error : errors) messages.emplace_back(error.message());
   EXPECT_EQ(messages, (std::vector<std::string>{
-                          "document 1: Service default/bad: spec.ports[0].port: 99999 is not in 1-65535",
-                          "document 2: expected an object, got a list",
-                          "document 3: apiVersion and kind are required",
-                          "document 4 items[0]: apiVersion and kind are required",
-                          "document 4 items[1]: Service default/listed-bad: spec.clusterIP: invalid IP address \"nope\"",
-                          "document 5 List: items: expected a list, got a map",
-                          "document 6: apiVersion: expected a string, got a list",
+                          "document 1 (line 2): Service default/bad: spec.ports[0].port: 99999 is not in 1-65535",
+                          "document 2 (line 7): expected an object, got a list",
+                          "document 3 (line 9): apiVersion and kind are required",
+                          "document 4 (line 12) items[0]: apiVersion and kind are required",
+                          "document 4 (line 12) items[1]: Service default/listed-bad: spec.clusterIP: invalid IP address \"nope\"",
+                          "document 5 (line 19) List: items: expected a list, got a map",
+                          "document 6 (line 23): apiVersion: expected a string, got a list",
                       }));
 }
 
@@ -453,13 +453,65 @@ TEST(DecodeManifestsTest, TextThatIsNotYamlFailsTheCall) {
   }
 }
 
+// yaml-cpp 0.7's LoadAll spins forever, allocating, on these; DecodeManifests must not.
+TEST(DecodeManifestsTest, InputThatHangsYamlCppLoadAllReturns) {
+  for (const char* text : {",", "- a\n,\n", "apiVersion: v1\n---\n,\n---\napiVersion: v1\n", "- !+(.,.)"}) {
+    std::vector<absl::Status> errors;
+    absl::StatusOr<std::vector<Object>> objects = DecodeManifests(text, &errors);
+    if (objects.ok()) {
+      EXPECT_TRUE(objects->empty()) << text;
+    }
+  }
+}
+
+TEST(DecodeManifestsTest, DocumentMarkers) {
+  std::vector<absl::Status> errors;
+  absl::StatusOr<std::vector<Object>> objects = DecodeManifests(
+      "# leading comment\r\n"
+      "--- {apiVersion: v1, kind: Service, metadata: {name: inline}}\r\n"
+      "...\r\n"
+      "--- # a comment after the marker\r\n"
+      "apiVersion: v1\r\n"
+      "kind: Service\r\n"
+      "metadata:\r\n"
+      "  name: crlf\r\n"
+      "  labels:\r\n"
+      "    note: |\r\n"
+      "      ---\r\n"
+      "      not a marker: indented inside a block scalar\r\n"
+      "---\r\n"
+      "---\r\n"
+      "apiVersion: v1\n"
+      "kind: Service\n"
+      "metadata: {name: last}\n",
+      &errors);
+  ASSERT_TRUE(objects.ok()) << objects.status();
+  EXPECT_TRUE(errors.empty()) << errors.at(0);
+  ASSERT_EQ(objects->size(), 3u);
+  EXPECT_EQ(std::get<Service>((*objects)[0]).metadata.name, "inline");
+  const Service& crlf = std::get<Service>((*objects)[1]);
+  EXPECT_EQ(crlf.metadata.name, "crlf");
+  EXPECT_EQ(crlf.metadata.labels.at("note"), "---\nnot a marker: indented inside a block scalar\n");
+  EXPECT_EQ(std::get<Service>((*objects)[2]).metadata.name, "last");
+}
+
+TEST(DecodeManifestsTest, SyntaxErrorsGiveTheLineInTheWholeText) {
+  absl::StatusOr<std::vector<Object>> objects =
+      DecodeManifests("apiVersion: v1\nkind: Service\n---\napiVersion: v1\nkind: [Service\n");
+  ASSERT_FALSE(objects.ok());
+  EXPECT_NE(std::string(objects.status().message()).find("not valid YAML at line 6"), std::string::npos)
+      << objects.status();
+}
+
 TEST(DecodeManifestsTest, DeepNestingDoesNotCrash) {
   const std::string deep = "apiVersion: v1\nkind: Service\nmetadata: {name: deep}\nspec: {ports: " +
                            std::string(5000, '[') + std::string(5000, ']') + "}\n";
   std::vector<absl::Status> errors;
   absl::StatusOr<std::vector<Object>> objects = DecodeManifests(deep, &errors);
   // Either yaml-cpp refuses the depth or the decoder rejects the shape; neither may throw.
-  if (objects.ok()) EXPECT_TRUE(objects->empty());
+  if (objects.ok()) {
+    EXPECT_TRUE(objects->empty());
+  }
 
   std::string nested_lists;
   for (int i = 0; i < 10; ++i) nested_lists += std::string(2 * i, ' ') + "- apiVersion: v1\n" + std::string(2 * i + 2, ' ') + "kind: List\n" + std::string(2 * i + 2, ' ') + "items:\n";

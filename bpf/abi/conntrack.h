@@ -30,6 +30,7 @@ enum weir_ct_flags {
 	WEIR_CT_SNAT = 1 << 0,	/* the source was rewritten too (NodePort SNAT mode) */
 	WEIR_CT_DSR = 1 << 1,	/* reply goes straight to the client from the backend's node */
 	WEIR_CT_SEEN_REPLY = 1 << 2,
+	WEIR_CT_CLOSING = 1 << 3,	/* a FIN or RST passed: collected after a short lifetime */
 };
 
 struct weir_ct_value {

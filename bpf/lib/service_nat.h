@@ -45,6 +45,8 @@ static __always_inline enum translation translate_tracked(struct __sk_buff *skb,
 
 	if (!entry)
 		return TRANSLATION_NONE;
+	if (pkt->proto == IPPROTO_TCP && (pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
+		entry->flags |= WEIR_CT_CLOSING;
 	struct weir_ct_value ct = *entry;
 
 	if (ct.kind == WEIR_CT_REPLY) {
@@ -80,6 +82,51 @@ static __always_inline bool node_address(__u8 family, union weir_addr *out)
 	return (out->v6[0] | out->v6[1] | out->v6[2] | out->v6[3]) != 0;
 }
 
+/* A new TCP connection that is no Service flow may reuse the 4-tuple of an earlier translated one
+ * whose reply entry is still there (TCP entries live long): without this, its SYN-ACK would be
+ * "translated back" to the old frontend. The newest connection wins, as in netfilter. */
+static __always_inline void forget_stale_reply(const struct packet *pkt)
+{
+	if (pkt->proto != IPPROTO_TCP || (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
+		return;
+	struct weir_ct_key reply = {.saddr = pkt->daddr, .daddr = pkt->saddr, .sport = pkt->dport,
+				    .dport = pkt->sport, .proto = pkt->proto, .family = pkt->family};
+
+	bpf_map_delete_elem(&weir_ct, &reply);
+}
+
+static __always_inline bool addr_equal(const union weir_addr *a, const union weir_addr *b)
+{
+	return a->v6[0] == b->v6[0] && a->v6[1] == b->v6[1] && a->v6[2] == b->v6[2] && a->v6[3] == b->v6[3];
+}
+
+#define SNAT_PORT_MIN 32768
+#define SNAT_PORT_RANGE 28232	/* 32768..60999, the kernel's default ephemeral range */
+#define SNAT_PORT_TRIES 16
+
+/* A source port for SNAT to `source` such that the reply (backend -> source:port) is not already
+ * someone else's: the client's own port when free, else a hashed one. 0: none found. */
+static __always_inline __be16 free_snat_port(const struct packet *pkt, const struct weir_backend *backend,
+					     const union weir_addr *source)
+{
+	struct weir_ct_key reply = {.saddr = backend->addr, .daddr = *source, .sport = backend->port,
+				    .proto = pkt->proto, .family = pkt->family};
+	__u32 hash = flow_hash(pkt);
+
+	for (int i = 0; i < SNAT_PORT_TRIES; i++) {
+		__be16 port = i == 0 ? pkt->sport
+				     : bpf_htons(SNAT_PORT_MIN + (hash + i * 7919) % SNAT_PORT_RANGE);
+
+		reply.dport = port;
+		struct weir_ct_value *taken = bpf_map_lookup_elem(&weir_ct, &reply);
+
+		/* Free, or the stale entry of this very client flow (a retransmitted first packet). */
+		if (!taken || (addr_equal(&taken->snat_addr, &pkt->saddr) && taken->snat_port == pkt->sport))
+			return port;
+	}
+	return 0;
+}
+
 /* The first packet of a flow to a Service frontend. `from_inside`: sent by a pod of this node.
  * Traffic from outside to a backend on another node is SNATed to this node's address so that the
  * reply comes back here to be translated. */
@@ -92,8 +139,10 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 				       .family = pkt->family};
 	struct weir_service_value *svc = lookup_service(&key, from_inside);
 
-	if (!svc)
+	if (!svc) {
+		forget_stale_reply(pkt);
 		return TRANSLATION_NONE;
+	}
 	struct weir_affinity_key affinity = {.client = pkt->saddr, .family = pkt->family};
 	__u32 backend_id = pick_backend(svc, &affinity, flow_hash(pkt));
 	struct weir_backend *found = backend_id ? lookup_backend(backend_id) : NULL;
@@ -125,15 +174,26 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 		count(WEIR_METRIC_SERVICE_TRANSLATED, skb);
 		return TRANSLATION_DSR;
 	}
-	bool needs_snat = remote_from_outside && node_address(pkt->family, &source);
+	/* Hairpin: a pod that is its own backend would get a packet from itself to itself, which its
+	 * stack drops; the frontend stands in as the source, as kube-proxy's masquerade does. */
+	bool hairpin = from_inside && addr_equal(&backend.addr, &pkt->saddr);
+	bool needs_snat = hairpin || (remote_from_outside && node_address(pkt->family, &source));
+	__be16 source_port = pkt->sport;
 
+	if (hairpin)
+		source = pkt->daddr;
+	if (needs_snat && !hairpin) {
+		source_port = free_snat_port(pkt, &backend, &source);
+		if (!source_port)
+			return TRANSLATION_ERROR;
+	}
 	emit_translation(skb, pkt, &backend, service_id, backend_id);
-	if (ct_create(pkt, &backend, backend_id, service_id, needs_snat ? &source : NULL, pkt->sport,
+	if (ct_create(pkt, &backend, backend_id, service_id, needs_snat ? &source : NULL, source_port,
 		      needs_snat ? WEIR_CT_SNAT : 0))
 		return TRANSLATION_ERROR;
 	if (dnat(skb, pkt, &backend.addr, backend.port))
 		return TRANSLATION_ERROR;
-	if (needs_snat && snat(skb, pkt, &source, pkt->sport))
+	if (needs_snat && snat(skb, pkt, &source, source_port))
 		return TRANSLATION_ERROR;
 	count(WEIR_METRIC_SERVICE_TRANSLATED, skb);
 	return TRANSLATION_DONE;

@@ -461,6 +461,45 @@ std::pair<std::string, std::string> ItemTypeOf(const std::string& list_api_versi
   return {list_api_version, list_kind.substr(0, list_kind.size() - 4)};
 }
 
+// One document of a YAML stream, and the (0-based) line of the whole text it starts on.
+struct DocumentText {
+  std::string text;
+  int first_line = 0;
+};
+
+// True for a "---" or "..." document marker line (the marker, then a blank or the line's end).
+bool IsMarkerLine(std::string_view line, std::string_view marker) {
+  if (line.substr(0, 3) != marker) return false;
+  return line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r' || line[3] == '\n';
+}
+
+// Splits a YAML stream into its documents, by hand rather than with YAML::LoadAll: yaml-cpp 0.7's
+// LoadAll never returns on some invalid input (a lone ",") and allocates until the process dies
+// (https://github.com/jbeder/yaml-cpp/issues/1040, fixed after 0.7). The split is exact: YAML
+// forbids "---" and "..." at the start of a line inside any scalar, so those lines always end a
+// document. A "---" line stays with the document it opens (it may carry content: "--- {a: 1}");
+// a "..." line ends one and belongs to none.
+std::vector<DocumentText> SplitDocuments(std::string_view text) {
+  std::vector<DocumentText> documents(1);
+  int line_number = 0;
+  while (!text.empty()) {
+    const size_t end = text.find('\n');
+    const std::string_view line = text.substr(0, end == std::string_view::npos ? text.size() : end + 1);
+    text.remove_prefix(line.size());
+    if (IsMarkerLine(line, "---") || IsMarkerLine(line, "...")) {
+      documents.push_back({.text = "", .first_line = line_number});
+      if (line[0] == '.') {
+        documents.back().first_line = line_number + 1;
+        ++line_number;
+        continue;
+      }
+    }
+    documents.back().text.append(line.data(), line.size());
+    ++line_number;
+  }
+  return documents;
+}
+
 class ManifestDecoder {
  public:
   explicit ManifestDecoder(std::vector<absl::Status>* errors) : errors_(errors) {}
@@ -503,6 +542,14 @@ class ManifestDecoder {
 
   std::vector<Object> TakeObjects() { return std::move(objects_); }
 
+  void Report(absl::Status error) {
+    if (errors_ != nullptr) {
+      errors_->push_back(std::move(error));
+    } else {
+      spdlog::warn("skipping a manifest object: {}", std::string(error.message()));
+    }
+  }
+
  private:
   static constexpr int kMaxListDepth = 4;
 
@@ -512,14 +559,6 @@ class ManifestDecoder {
       objects_.emplace_back(*std::move(object));
     } else {
       Report(absl::Status(object.status().code(), absl::StrCat(where, ": ", object.status().message())));
-    }
-  }
-
-  void Report(absl::Status error) {
-    if (errors_ != nullptr) {
-      errors_->push_back(std::move(error));
-    } else {
-      spdlog::warn("skipping a manifest object: {}", std::string(error.message()));
     }
   }
 
@@ -541,21 +580,38 @@ absl::StatusOr<Node> DecodeNode(const YAML::Node& object) {
   return DecodeObject<Node>("Node", object, /*namespaced=*/false, DecodeNodeBody);
 }
 
-absl::StatusOr<std::vector<Object>> DecodeManifests(std::string_view yaml_text, std::vector<absl::Status>* object_errors) {
-  std::vector<YAML::Node> documents;
+namespace {
+
+absl::StatusOr<YAML::Node> LoadDocument(const DocumentText& document) {
   try {
-    documents = YAML::LoadAll(std::string(yaml_text));
+    return YAML::Load(document.text);
+  } catch (const YAML::ParserException& e) {
+    return absl::InvalidArgumentError(absl::StrCat("not valid YAML at line ", document.first_line + e.mark.line + 1,
+                                                   ", column ", e.mark.column + 1, ": ", e.msg));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("not valid YAML: ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat("not valid YAML near line ", document.first_line + 1, ": ", e.what()));
   }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Object>> DecodeManifests(std::string_view yaml_text, std::vector<absl::Status>* object_errors) {
   ManifestDecoder decoder(object_errors);
-  try {
-    for (size_t i = 0; i < documents.size(); ++i) {
-      decoder.Decode(documents[i], absl::StrCat("document ", i + 1), {"", ""}, 0);
+  int document_number = 0;
+  for (const DocumentText& document : SplitDocuments(yaml_text)) {
+    absl::StatusOr<YAML::Node> loaded = LoadDocument(document);
+    if (!loaded.ok()) return loaded.status();
+    const YAML::Node& root = *loaded;
+    if (!root.IsDefined() || root.IsNull()) continue;  // only comments, or an empty "---" section
+    ++document_number;
+    const std::string where =
+        absl::StrCat("document ", document_number, " (line ", document.first_line + root.Mark().line + 1, ")");
+    try {
+      decoder.Decode(root, where, {"", ""}, 0);
+    } catch (const YAML::Exception& e) {
+      // The object decoders catch their own; this guards the list walking in between.
+      decoder.Report(absl::InvalidArgumentError(absl::StrCat(where, ": ", e.what())));
     }
-  } catch (const YAML::Exception& e) {
-    // The per-object decoders catch their own; this guards the list walking above.
-    return absl::InvalidArgumentError(absl::StrCat("reading manifests: ", e.what()));
   }
   return decoder.TakeObjects();
 }

@@ -25,7 +25,9 @@ absl::StatusOr<Node> DecodeNode(const YAML::Node& object);
 // (discovery.k8s.io/v1) and Nodes (v1), also inside `kind: List` / ServiceList / ... items.
 // Other kinds (and same-named kinds of other API groups, e.g. Knative's Service) are skipped.
 // A bad object is skipped too and reported in `object_errors` when given, else logged: one typo
-// must not take down every other Service of the file. Only text that is not YAML fails the call.
+// must not take down every other Service of the file. Errors start with "document N (line L)",
+// N counting non-empty documents from 1. Only text that is not YAML fails the call (the file is
+// then in an unknown state, e.g. half-saved; the caller should keep what it had).
 absl::StatusOr<std::vector<Object>> DecodeManifests(std::string_view yaml_text,
                                                     std::vector<absl::Status>* object_errors = nullptr);
 

@@ -89,7 +89,9 @@ absl::StatusOr<ObjectIdentity> IdentityOf(const rapidjson::Value& object) {
   if (name.empty()) return absl::InvalidArgumentError("object without metadata.name");
   std::string_view namespace_ = JsonString(*metadata, "namespace");
   ObjectIdentity identity;
-  identity.key = namespace_.empty() ? std::string(name) : absl::StrCat(namespace_, "/", name);
+  identity.key = namespace_.empty() ? std::string(name)
+                                    : absl::StrCat(absl::string_view(namespace_.data(), namespace_.size()), "/",
+                                                   absl::string_view(name.data(), name.size()));
   identity.resource_version = std::string(JsonString(*metadata, "resourceVersion"));
   return identity;
 }

@@ -86,8 +86,9 @@ absl::StatusOr<ConntrackGc> ConntrackGc::OpenPinned(const PinLayout& layout, Con
 ConntrackGc::Verdict ConntrackGc::Judge(const weir_ct_value& value, uint64_t now_ns,
                                         const std::set<uint32_t>& live_backend_ids, uint8_t proto) const {
   if (value.backend_id != 0 && !live_backend_ids.contains(value.backend_id)) return Verdict::kStaleBackend;
-  const std::chrono::nanoseconds lifetime =
-      proto == WEIR_PROTO_TCP ? options_.tcp_lifetime : options_.other_lifetime;
+  const std::chrono::nanoseconds lifetime = (value.flags & WEIR_CT_CLOSING) ? options_.closing_lifetime
+                                            : proto == WEIR_PROTO_TCP     ? options_.tcp_lifetime
+                                                                          : options_.other_lifetime;
   // An entry refreshed after the caller read the clock is newer than `now_ns`: idle for 0.
   const uint64_t idle_ns = now_ns > value.last_seen_ns ? now_ns - value.last_seen_ns : 0;
   if (idle_ns > static_cast<uint64_t>(lifetime.count())) return Verdict::kExpired;

@@ -60,9 +60,10 @@ class BpfConntrackTable : public ConntrackTable {
 };
 
 struct ConntrackGcOptions {
-  // How long an entry may go unused before it is removed. The datapath does not follow TCP state,
-  // so a TCP entry must outlive any plausible idle connection.
+  // How long an entry may go unused before it is removed. A TCP entry must outlive any plausible
+  // idle connection, unless the datapath saw it close (FIN or RST: WEIR_CT_CLOSING).
   std::chrono::nanoseconds tcp_lifetime = std::chrono::hours(6);
+  std::chrono::nanoseconds closing_lifetime = std::chrono::seconds(10);
   std::chrono::nanoseconds other_lifetime = std::chrono::seconds(60);  // UDP, SCTP, anything else
 };
 

@@ -1,0 +1,617 @@
+"""weir's Service load balancing against the same traffic without a Service, measured in one run.
+
+  1. Per-packet cost of the tc program on pod veths (from_pod) with 1, 1k, 10k and 100k Services in
+     the maps: BPF_PROG_TEST_RUN in bench/lb_packet_bench.cc (a namespace of its own, nothing
+     attached). Paths: pod to pod without a Service (baselines), Service lookup, an established
+     ClusterIP flow, and the first packet of a new one.
+  2. connect() latency from a pod on node1 of the two-node lab to a ClusterIP (socket LB: the pod's
+     process runs in node1's socket-LB cgroup) against connecting to the backend pod directly, with
+     the backend on node1 and on node2. For information, the same from outside the cgroup, where the
+     ClusterIP is translated per packet.
+  3. NodePort: wrk from the outside client, one TCP connection per HTTP request, to node1's NodePort
+     (SNAT mode, backend on node2), node2's NodePort (DSR mode, backend on node1) and directly to
+     the same backend pods; requests/s and machine CPU time per request (/proc/stat).
+
+Prints tables against the targets (per packet: flat across sizes and p50 < 100 ns; connect p50
+<= 1.1x direct) and writes JSON and a PNG into bench/results/. Every packet stays inside namespaces
+the lab (or the packet bench) made; the root namespace is snapshotted before and compared after.
+
+    sudo python3 -m bench.lb_bench [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.cni_bench import percentile, root_diff, root_snapshot
+from e2e.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
+from e2e.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, in_netns, leftovers, run
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
+PACKET_BENCH = BUILD / "bench" / "weir_lb_packet_bench"
+BACKEND_PORT = 8080
+START = time.monotonic()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.monotonic() - START:6.1f}s] {message}", flush=True)
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def format_table(header: list[str], body: list[list[str]], left: int = 2) -> str:
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    fmt = lambda r: " | ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(header), "-+-".join("-" * w for w in widths), *map(fmt, body)])
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Per-packet cost
+
+# (case, label, has the target); the rows of the table, in order
+PACKET_CASES = [
+    ("baseline_local", "pod -> pod, same node, no Service (baseline)", False),
+    ("baseline_remote", "pod -> pod, other node, no Service (baseline)", False),
+    ("lookup", "ClusterIP, Service lookup (port without endpoints: drop)", True),
+    ("established", "ClusterIP, established flow: conntrack, DNAT, FIB", True),
+    ("new_flow", "ClusterIP, new flow: lookup, pick, conntrack create, DNAT, FIB", True),
+    ("new_flow_single", "  same, one packet per test run (colder caches)", False),
+    ("new_flow_drained", "  same, events ring buffer being read", False),
+    ("baseline_remote_single", "  baseline other node, one packet per test run", False),
+    ("empty", "harness: empty program, per repetition", False),
+]
+PACKET_TARGET_NS = 100.0
+PACKET_FLAT = 1.25  # largest p50 over sizes / smallest
+PACKET_BASELINE = "baseline_remote"
+
+
+def run_packet_bench(args: argparse.Namespace) -> dict:
+    cmd = [str(PACKET_BENCH), f"--sizes={args.sizes}", f"--runs={args.packet_runs}"]
+    if args.quick:
+        cmd += ["--calls=10", "--single_calls=300"]
+    progress(f"per-packet cost: {' '.join(cmd[1:])}")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = []
+    for line in proc.stderr:
+        log.append(line.rstrip())
+        if line.strip().startswith("packet bench:") and ("in the maps" in line or "loading" in line):
+            progress(line.strip())
+    out = proc.stdout.read()
+    if proc.wait() != 0:
+        raise RuntimeError(f"{PACKET_BENCH} failed:\n" + "\n".join(log))
+    raw = json.loads(out)
+    sizes = sorted(int(s) for s in raw["sizes"])
+    summary = {}
+    for case, label, targeted in PACKET_CASES:
+        p50 = {n: statistics.median(raw["sizes"][str(n)][case]) if case in raw["sizes"][str(n)] else None
+               for n in sizes}
+        values = [v for v in p50.values() if v is not None]
+        flat = max(values) / min(values) if values and min(values) > 0 else None
+        base = statistics.median(raw["sizes"][str(sizes[-1])][PACKET_BASELINE])
+        row = {"case": case, "label": label, "p50_ns": p50, "flat_ratio": flat,
+               "min_ns": {n: min(raw["sizes"][str(n)][case]) for n in sizes if case in raw["sizes"][str(n)]},
+               "max_ns": {n: max(raw["sizes"][str(n)][case]) for n in sizes if case in raw["sizes"][str(n)]},
+               "vs_baseline": p50[sizes[-1]] / base if p50[sizes[-1]] else None, "targeted": targeted}
+        if targeted:
+            row["met_flat"] = flat is not None and flat <= PACKET_FLAT
+            row["met_under"] = bool(values) and max(values) < PACKET_TARGET_NS
+        if values:
+            summary[case] = row
+    return {"raw": raw, "log": log, "sizes": sizes, "rows": [summary[c] for c, _, _ in PACKET_CASES if c in summary]}
+
+
+def format_packet_table(packet: dict) -> str:
+    sizes = packet["sizes"]
+    header = ["per-packet cost, from_pod", "unit", *[f"{n} svc" for n in sizes], "max/min",
+              f"x {PACKET_BASELINE}", "target", "status"]
+    body = []
+    for row in packet["rows"]:
+        if row["targeted"]:
+            target = f"flat <= {PACKET_FLAT}x, p50 < {PACKET_TARGET_NS:.0f}"
+            status = ", ".join([("flat" if row["met_flat"] else "NOT FLAT"),
+                                ("< 100 ns" if row["met_under"] else "NOT < 100 ns")])
+        else:
+            target, status = "-", "(info)"
+        body.append([row["label"], "ns", *(number(row["p50_ns"][n]) for n in sizes),
+                     "-" if row["flat_ratio"] is None else f"{row['flat_ratio']:.2f}x",
+                     "-" if row["vs_baseline"] is None else f"{row['vs_baseline']:.2f}x", target, status])
+    return format_table(header, body)
+
+
+# ---------------------------------------------------------------------------------------------
+# The lab: node1 (SNAT mode), node2 (DSR mode), an outside client
+
+# A minimal HTTP/1.1 responder: one response per connection, then close. TCP_DEFER_ACCEPT: accept()
+# returns only connections whose request has arrived, so the single blocking loop never waits on
+# a slow client.
+SERVER = r"""
+import socket, sys
+response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(4096)
+while True:
+    c, _ = s.accept()
+    try:
+        if c.recv(4096):
+            c.sendall(response)
+    except OSError:
+        pass
+    c.close()
+"""
+
+# connect() latency: the targets in turn (order rotated every round), each a new socket, connect()
+# timed alone, then closed with a reset (SO_LINGER 0: no TIME_WAIT pile-up). Microseconds.
+CONNECT_CLIENT = r"""
+import json, socket, struct, sys, time
+targets = json.loads(sys.argv[1])
+count, warmup = int(sys.argv[2]), int(sys.argv[3])
+linger = struct.pack("ii", 1, 0)
+samples = {t[0]: [] for t in targets}
+errors = {t[0]: 0 for t in targets}
+for i in range(warmup + count):
+    k = i % len(targets)
+    for name, ip, port in targets[k:] + targets[:k]:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        address = (ip, port)
+        t0 = time.perf_counter_ns()
+        try:
+            s.connect(address)
+        except OSError:
+            errors[name] += 1
+            s.close()
+            continue
+        t1 = time.perf_counter_ns()
+        s.close()
+        if i >= warmup:
+            samples[name].append((t1 - t0) / 1000)
+print(json.dumps({"samples": samples, "errors": errors}))
+"""
+
+PIN = {"client": [], "server": []}
+
+
+class LbLab:
+    """The cluster, its pods and Services, and the scripts."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+        self.cluster = Cluster(lab, 2, ["snat", "dsr"])
+        self.node1, self.node2 = self.cluster.nodes
+        self.server_py = lab.dir / "lb_server.py"
+        self.server_py.write_text(SERVER)
+        self.connect_py = lab.dir / "lb_connect.py"
+        self.connect_py.write_text(CONNECT_CLIENT)
+        self.shell = self.node1.add_pod("shell")
+        self.web1 = self.node1.add_pod("web-1")
+        self.web2 = self.node2.add_pod("web-2")
+        for pod in (self.web1, self.web2):
+            lab.spawn(in_netns(pod.netns, [*PIN["server"], "python3", str(self.server_py), str(BACKEND_PORT)]),
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The outside client reaches pods directly through their node (the direct baselines).
+        for i in (1, 2):
+            run(in_netns(self.cluster.client, ["ip", "route", "add", f"10.244.{i}.0/24", "via", node_ip(i)]))
+        # One backend each, so that every connection goes where the test says.
+        self.services = {
+            "local": ("10.96.0.10", 80, self.web1, "node1"),   # ClusterIP, backend on node1
+            "remote": ("10.96.0.11", 80, self.web2, "node2"),  # ClusterIP, backend on node2
+        }
+        for name, (cip, port, pod, node) in self.services.items():
+            self.apply(f"bench-{name}", cip, port, pod, node)
+        self.node_ports = {"snat": (30080, self.web2, "node2"), "dsr": (30081, self.web1, "node1")}
+        for mode, (node_port, pod, node) in self.node_ports.items():
+            self.apply(f"bench-np-{mode}", f"10.96.0.{20 if mode == 'snat' else 21}", 80, pod, node,
+                       node_port=node_port)
+        for cip, port, _, _ in self.services.values():
+            self.cluster.wait_for_frontend(f"{cip}:{port}", backends=1, timeout=10)
+        for mode in self.node_ports:  # the NodePorts come with their ClusterIPs
+            self.cluster.wait_for_frontend(f"10.96.0.{20 if mode == 'snat' else 21}:80", backends=1, timeout=10)
+
+    def apply(self, name: str, cip: str, port: int, pod, node: str, node_port: int | None = None) -> None:
+        """A Service with one endpoint (two manifest files, one object each)."""
+        self.cluster.apply(f"{name}-svc", service_yaml(name, [("http", port, BACKEND_PORT, "TCP")], cluster_ip=cip,
+                                                       type_="NodePort" if node_port else "ClusterIP",
+                                                       node_port=node_port))
+        self.cluster.apply(f"{name}-eps", endpoint_slice_yaml(name, [(pod, node)], [("http", BACKEND_PORT, "TCP")]))
+
+    def translated(self, node: Node) -> int:
+        """Packets node's programs translated as the first of a Service flow (weirctl metrics)."""
+        match = re.search(r"^service_translated\s+(\d+)", node.weirctl("metrics"), re.M)
+        return int(match.group(1)) if match else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. connect() latency
+
+
+def connect_round(lablab: LbLab, in_cgroup: bool, count: int, warmup: int) -> dict:
+    cluster = lablab.cluster
+    suffix = "" if in_cgroup else "_nocg"
+    targets = []
+    for name, (cip, port, pod, _) in lablab.services.items():
+        targets.append([f"clusterip_{name}{suffix}", cip, port])
+        targets.append([f"direct_{name}{suffix}", pod.ipv4, BACKEND_PORT])
+    cmd = [*PIN["client"], "python3", str(lablab.connect_py), json.dumps(targets), str(count), str(warmup)]
+    argv = cluster.node_cgroup_cmd(lablab.node1, lablab.shell.netns, cmd) if in_cgroup \
+        else in_netns(lablab.shell.netns, cmd)
+    before = lablab.translated(lablab.node1)
+    out = run(argv, timeout=600).stdout
+    result = json.loads(out)
+    result["per_packet_translations"] = lablab.translated(lablab.node1) - before
+    return result
+
+
+def bench_connect(lablab: LbLab, rounds: int, count: int) -> dict:
+    samples: dict[str, list[float]] = {}
+    errors: dict[str, int] = {}
+    translations = {"in_cgroup": 0, "outside": 0}
+    for r in range(rounds):
+        for in_cgroup in ((True, False) if r % 2 == 0 else (False, True)):
+            where = "inside node1's socket-LB cgroup" if in_cgroup else "outside the cgroup (per-packet)"
+            progress(f"connect() round {r + 1}/{rounds}: {count} x 4 targets, {where}")
+            res = connect_round(lablab, in_cgroup, count, warmup=20 if r == 0 else 5)
+            for name, values in res["samples"].items():
+                samples.setdefault(name, []).extend(values)
+            for name, n in res["errors"].items():
+                errors[name] = errors.get(name, 0) + n
+            translations["in_cgroup" if in_cgroup else "outside"] += res["per_packet_translations"]
+    stats = {name: {"p50_us": percentile(v, 50), "p99_us": percentile(v, 99), "mean_us": statistics.fmean(v),
+                    "n": len(v)} for name, v in samples.items() if v}
+    return {"samples": samples, "errors": errors, "stats": stats, "per_packet_translations": translations}
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. NodePort request rate and CPU
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) over all CPUs from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])       # guest time is already in user
+    return total - idle, total
+
+
+def run_wrk(lablab: LbLab, url: str, duration: int, connections: int) -> dict:
+    cmd = [*PIN["client"], "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-H", "Connection: close", url]
+    busy0, total0 = cpu_jiffies()
+    t0 = time.monotonic()
+    proc = run(in_netns(lablab.cluster.client, cmd), check=False, timeout=duration * 3 + 30)
+    wall = time.monotonic() - t0
+    busy1, total1 = cpu_jiffies()
+    out = proc.stdout
+    done = re.search(r"(\d+) requests in ([\d.]+)(\w+)", out)
+    if proc.returncode != 0 or not done:
+        raise RuntimeError(f"wrk {url} failed ({proc.returncode}):\n{out}{proc.stderr}")
+    requests = int(done.group(1))
+    elapsed = float(done.group(2)) * {"s": 1, "ms": 1e-3, "m": 60}.get(done.group(3), 1)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    hz = os.sysconf("SC_CLK_TCK")
+    cpu_s = (busy1 - busy0) / hz
+    return {"requests": requests, "elapsed_s": elapsed, "rps": requests / elapsed,
+            "socket_errors": [int(x) for x in sock.groups()] if sock else [0, 0, 0, 0],
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "cpu_s": cpu_s, "cpu_capacity_s": (total1 - total0) / hz, "wall_s": wall,
+            "cpu_us_per_request": cpu_s / requests * 1e6 if requests else None, "output": out}
+
+
+def bench_nodeport(lablab: LbLab, rounds: int, duration: int, connections: int) -> dict:
+    targets = {
+        "snat": f"http://{node_ip(1)}:{lablab.node_ports['snat'][0]}/",
+        "direct_node2": f"http://{lablab.node_ports['snat'][1].ipv4}:{BACKEND_PORT}/",
+        "dsr": f"http://{node_ip(2)}:{lablab.node_ports['dsr'][0]}/",
+        "direct_node1": f"http://{lablab.node_ports['dsr'][1].ipv4}:{BACKEND_PORT}/",
+    }
+    # Every path answers before anything is timed.
+    for name, url in targets.items():
+        check = run_wrk(lablab, url, 1, 2)
+        if check["requests"] == 0 or sum(check["socket_errors"]) > check["requests"] // 10:
+            raise RuntimeError(f"NodePort test target {name} ({url}) does not answer well:\n{check['output']}")
+    results: dict[str, list[dict]] = {name: [] for name in targets}
+    translated = {"node1": 0, "node2": 0}
+    for r in range(rounds):
+        names = list(targets)
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            progress(f"NodePort round {r + 1}/{rounds}: wrk {duration}s, {connections} connections -> {name} "
+                     f"({targets[name]})")
+            before = (lablab.translated(lablab.node1), lablab.translated(lablab.node2))
+            res = run_wrk(lablab, targets[name], duration, connections)
+            res["translated_node1"] = lablab.translated(lablab.node1) - before[0]
+            res["translated_node2"] = lablab.translated(lablab.node2) - before[1]
+            results[name].append(res)
+    median = {name: {key: statistics.median(run[key] for run in runs)
+                     for key in ("rps", "cpu_s", "cpu_us_per_request", "requests")} for name, runs in results.items()}
+    for name, runs in results.items():
+        median[name]["socket_errors"] = sum(sum(run["socket_errors"]) for run in runs)
+        median[name]["non_2xx"] = sum(run["non_2xx"] for run in runs)
+    return {"targets": targets, "runs": results, "median": median}
+
+
+# ---------------------------------------------------------------------------------------------
+# Report for 2 and 3
+
+
+def lab_rows(connect: dict, nodeport: dict) -> list[dict]:
+    rows = []
+    st = connect["stats"]
+    for where, label in (("local", "backend on node1"), ("remote", "backend on node2")):
+        for p in ("p50", "p99"):
+            rows.append({"key": f"connect_{where}_{p}", "label": f"connect() ClusterIP, socket LB, {label}, {p}",
+                         "unit": "us", "value": st[f"clusterip_{where}"][f"{p}_us"],
+                         "baseline": st[f"direct_{where}"][f"{p}_us"], "baseline_label": "direct to the pod",
+                         "target_ratio": 1.1 if p == "p50" else None, "lower_is_better": True})
+        rows.append({"key": f"connect_{where}_perpacket_p50",
+                     "label": f"connect() ClusterIP, per-packet (no cgroup), {label}, p50", "unit": "us",
+                     "value": st[f"clusterip_{where}_nocg"]["p50_us"], "baseline": st[f"direct_{where}_nocg"]["p50_us"],
+                     "baseline_label": "direct to the pod", "target_ratio": None, "lower_is_better": True})
+    m = nodeport["median"]
+    for mode, direct, label in (("snat", "direct_node2", "SNAT, node1 -> backend on node2"),
+                                ("dsr", "direct_node1", "DSR, node2 -> backend on node1")):
+        rows.append({"key": f"np_{mode}_rps", "label": f"NodePort {label}: requests", "unit": "req/s",
+                     "value": m[mode]["rps"], "baseline": m[direct]["rps"], "baseline_label": "direct to the pod",
+                     "target_ratio": None, "lower_is_better": False})
+        rows.append({"key": f"np_{mode}_cpu", "label": f"NodePort {label}: CPU per request", "unit": "us CPU",
+                     "value": m[mode]["cpu_us_per_request"], "baseline": m[direct]["cpu_us_per_request"],
+                     "baseline_label": "direct to the pod", "target_ratio": None, "lower_is_better": True})
+        rows.append({"key": f"np_{mode}_cpu_s", "label": f"NodePort {label}: CPU time per run", "unit": "CPU s",
+                     "value": m[mode]["cpu_s"], "baseline": m[direct]["cpu_s"], "baseline_label": "direct to the pod",
+                     "target_ratio": None, "lower_is_better": True})
+    for row in rows:
+        row["ratio"] = row["value"] / row["baseline"] if row["baseline"] else None
+        if row["target_ratio"] is None:
+            row["met"] = None
+        else:
+            row["met"] = row["ratio"] is not None and row["ratio"] <= row["target_ratio"]
+    return rows
+
+
+def format_lab_table(rows: list[dict]) -> str:
+    header = ["metric", "unit", "weir", "direct", "weir/direct", "target", "status"]
+    body = []
+    for row in rows:
+        if row["target_ratio"] is None:
+            target, status = "-", "(info)"
+        else:
+            target, status = f"<= {row['target_ratio']:.1f}x", "met" if row["met"] else "NOT MET"
+        body.append([row["label"], row["unit"], number(row["value"]), number(row["baseline"]),
+                     "-" if row["ratio"] is None else f"{row['ratio']:.2f}x", target, status])
+    return format_table(header, body)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plot
+
+
+def plot(packet: dict | None, connect: dict | None, nodeport: dict | None, path: Path, subtitle: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(19, 7), gridspec_kw={"width_ratios": [6, 5, 4]})
+    # (a) ns per packet against the number of Services
+    ax = axes[0]
+    sizes = packet["sizes"] if packet else []
+    styles = {"baseline_local": ("#9a9a9a", "--", "s"), "baseline_remote": ("#555555", "--", "o"),
+              "lookup": ("#e39b3b", "-", "^"), "established": ("#2a7ab9", "-", "o"),
+              "new_flow": ("#b03a2e", "-", "D"), "new_flow_single": ("#b03a2e", ":", "d")}
+    for row in packet["rows"] if packet else []:
+        if row["case"] not in styles:
+            continue
+        color, line, marker = styles[row["case"]]
+        xs = [n for n in sizes if row["p50_ns"].get(n) is not None]
+        ys = [row["p50_ns"][n] for n in xs]
+        ax.plot(xs, ys, line, color=color, marker=marker, label=row["label"].strip())
+        ax.annotate(number(ys[-1]), (xs[-1], ys[-1]), xytext=(6, 0), textcoords="offset points", fontsize=8,
+                    va="center", color=color)
+    ax.axhline(PACKET_TARGET_NS, color="red", linestyle="dashed", linewidth=1.2, label="target: p50 < 100 ns")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("Services in the maps (2 frontends each)")
+    ax.set_ylabel("ns per packet (p50 over runs)")
+    ax.set_title("(1) from_pod per packet, BPF_PROG_TEST_RUN")
+    if sizes:
+        ax.set_xlim(min(sizes) / 2, max(sizes) * 4)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7.5, loc="upper left")
+
+    # (b) connect() latency
+    ax = axes[1]
+    if connect:
+        st = connect["stats"]
+        groups = [("backend on node1", "local"), ("backend on node2", "remote")]
+        series = [("ClusterIP, socket LB", "clusterip_{}", "#2a7ab9"), ("direct to the pod", "direct_{}", "#9a9a9a"),
+                  ("ClusterIP, per-packet (no cgroup)", "clusterip_{}_nocg", "#e39b3b"),
+                  ("direct, no cgroup", "direct_{}_nocg", "#cccccc")]
+        width = 0.2
+        for i, (label, key, color) in enumerate(series):
+            xs = [g + (i - 1.5) * width for g in range(len(groups))]
+            p50 = [st[key.format(w)]["p50_us"] for _, w in groups]
+            p99 = [st[key.format(w)]["p99_us"] for _, w in groups]
+            bars = ax.bar(xs, p50, width, color=color, edgecolor="black", linewidth=0.4, label=label)
+            ax.errorbar(xs, p50, yerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99)]], fmt="none",
+                        ecolor="black", capsize=3, linewidth=0.8)
+            for bar, v, v99 in zip(bars, p50, p99):
+                ax.annotate(f"{v:.0f}", (bar.get_x() + bar.get_width() / 2, v), xytext=(0, 2),
+                            textcoords="offset points", ha="center", va="bottom", fontsize=7.5)
+        for g, (_, w) in enumerate(groups):
+            ratio = st[f"clusterip_{w}"]["p50_us"] / st[f"direct_{w}"]["p50_us"]
+            met = ratio <= 1.1
+            ax.annotate(f"socket LB / direct p50 = {ratio:.2f}x (target <= 1.1x): {'met' if met else 'NOT MET'}",
+                        (g, 0), xytext=(0, -30), textcoords="offset points", ha="center", fontsize=8,
+                        color="green" if met else "red", fontweight="bold")
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels([g for g, _ in groups])
+        ax.set_ylabel("connect() latency, us (bar p50, whisker p99)")
+        ax.set_title("(2) connect() from a pod on node1")
+        ax.legend(fontsize=7.5, loc="upper left")
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+
+    # (c) NodePort
+    ax = axes[2]
+    if nodeport:
+        m = nodeport["median"]
+        names = [("SNAT\nnode1 NodePort", "snat", "#2a7ab9"), ("direct\npod on node2", "direct_node2", "#9a9a9a"),
+                 ("DSR\nnode2 NodePort", "dsr", "#3b9e5a"), ("direct\npod on node1", "direct_node1", "#9a9a9a")]
+        xs = [0, 1, 2.5, 3.5]
+        bars = ax.bar(xs, [m[k]["rps"] for _, k, _ in names], 0.8, color=[c for _, _, c in names],
+                      edgecolor="black", linewidth=0.4)
+        for bar, (_, k, _) in zip(bars, names):
+            ax.annotate(f"{m[k]['rps']:.0f}/s\n{m[k]['cpu_us_per_request']:.0f} us CPU/req",
+                        (bar.get_x() + bar.get_width() / 2, bar.get_height()), xytext=(0, 2),
+                        textcoords="offset points", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(xs)
+        ax.set_xticklabels([n for n, _, _ in names], fontsize=8.5)
+        ax.set_ylabel("requests/s (one TCP connection per request)")
+        ax.set_ylim(0, max(m[k]["rps"] for _, k, _ in names) * 1.25)
+        ax.set_title("(3) NodePort from the outside client (wrk)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+    fig.suptitle("weir Service load balancing against the same traffic without a Service (same lab, same run)",
+                 x=0.01, ha="left", fontsize=11)
+    fig.text(0.01, 0.005, subtitle, fontsize=8, color="#444444")
+    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def environment(args: argparse.Namespace) -> dict:
+    wrk = subprocess.run(["wrk", "--version"], text=True, capture_output=True)
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "kernel": platform.release(), "cpus": os.cpu_count(),
+        "cpu_model": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                           if l.startswith("model name")), ""),
+        "build_dir": str(BUILD), "wrk": (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr) else "",
+        "args": vars(args), "loadavg_start": os.getloadavg(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs, samples and seconds")
+    parser.add_argument("--sizes", default="1,1000,10000,100000", help="numbers of Services for the packet bench")
+    parser.add_argument("--packet-runs", type=int, help="packet bench runs per case and size (default 15, quick 5)")
+    parser.add_argument("--connects", type=int, help="connect() samples per target and round (default 1000, quick 200)")
+    parser.add_argument("--rounds", type=int, help="rounds of connect and NodePort tests (default 3, quick 1)")
+    parser.add_argument("--duration", type=int, help="seconds per wrk run (default 5, quick 2)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections in flight")
+    parser.add_argument("--only", choices=["packet", "lab"], help="run only the packet bench or only the lab parts")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin clients to CPU 0 and servers to CPU 1")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON and PNG")
+    args = parser.parse_args()
+    args.packet_runs = args.packet_runs or (5 if args.quick else 15)
+    args.connects = args.connects or (200 if args.quick else 1000)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.duration = args.duration or (2 if args.quick else 5)
+
+    if os.geteuid() != 0:
+        print("needs root (network namespaces, bpffs, BPF programs, cgroups)", file=sys.stderr)
+        return 2
+    missing = [str(p) for p in (PACKET_BENCH, WEIR_CNI, WEIR_AGENT, WEIRCTL) if not p.exists()]
+    missing += [t for t in ("wrk", "nsenter", "taskset") if shutil.which(t) is None]
+    if missing:
+        print(f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another build "
+              "dir; wrk is the Debian package wrk)", file=sys.stderr)
+        return 2
+    if not args.no_pin and (os.cpu_count() or 1) >= 2:
+        PIN["client"], PIN["server"] = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
+    env = environment(args)
+    if env["loadavg_start"][0] > 0.5:
+        progress(f"WARNING: load average {env['loadavg_start'][0]:.2f} before the run: other work on this machine "
+                 "adds noise to every number here, and to the CPU time most")
+    progress(f"weir from {BUILD}")
+    before = root_snapshot()
+
+    packet = run_packet_bench(args) if args.only != "lab" else None
+    connect = nodeport = None
+    metrics = {}
+    lab_id = None
+    if args.only != "packet":
+        with Lab("lbb") as lab:
+            lab_id = lab.id
+            progress(f"lab {lab.id}: node1 (SNAT), node2 (DSR), client {CLIENT_IP}; pods shell, web-1 on node1, "
+                     "web-2 on node2; Services")
+            lablab = LbLab(lab)
+            connect = bench_connect(lablab, args.rounds, args.connects)
+            nodeport = bench_nodeport(lablab, args.rounds, args.duration, args.connections)
+            metrics = {n.name: n.weirctl("metrics") for n in lablab.cluster.nodes}
+            progress("removing the lab")
+    left = leftovers(lab_id) if lab_id else []
+    after = root_snapshot()
+    diff = root_diff(before, after)
+    env["loadavg_end"] = os.getloadavg()
+
+    rows = lab_rows(connect, nodeport) if connect else []
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    json_path = args.out / f"lb_bench-{stamp}.json"
+    png_path = args.out / f"lb_bench-{stamp}.png"
+    json_path.write_text(json.dumps({
+        "environment": env, "packet": packet, "lab_summary": rows, "connect": connect, "nodeport": nodeport,
+        "weir_metrics_after": metrics, "root_namespace_changes": diff, "lab_leftovers": left,
+    }, indent=2, default=str) + "\n")
+    plot(packet, connect, nodeport, png_path,
+         f"{env['time']}  load {env['loadavg_start'][0]:.2f}  kernel {env['kernel']}  {env['cpus']} CPUs  "
+         f"{env['cpu_model']}  packet runs {args.packet_runs}; connect {args.rounds}x{args.connects}/target; "
+         f"wrk {args.rounds}x{args.duration}s, {args.connections} connections (median)")
+
+    print()
+    if packet:
+        print(format_packet_table(packet))
+        print(f"(p50 over {args.packet_runs} runs; a run is about {packet['raw']['calls'] * packet['raw']['repeat']} "
+              f"packets, new_flow {packet['raw']['chain_calls'] * packet['raw']['chain']}, each call on a random "
+              "Service; baseline ratio at the largest size)")
+        print()
+    if rows:
+        print(format_lab_table(rows))
+        tr = connect["per_packet_translations"]
+        print(f"(connect: {connect['stats']['clusterip_local']['n']} samples per target; per-packet Service "
+              f"translations on node1 while the client ran inside the cgroup: {tr['in_cgroup']}, outside: "
+              f"{tr['outside']}; errors: {sum(connect['errors'].values())})")
+        m = nodeport["median"]
+        print("(NodePort: median of " + str(args.rounds) + " wrk run(s); socket errors / non-2xx per target: "
+              + ", ".join(f"{k} {v['socket_errors']}/{v['non_2xx']}" for k, v in m.items())
+              + "; CPU is the whole machine's, from /proc/stat)")
+        print()
+    targeted = [r for r in (packet["rows"] if packet else []) if r["targeted"]]
+    met = sum(r["met_flat"] + r["met_under"] for r in targeted) + sum(bool(r["met"]) for r in rows if r["met"] is not None)
+    total = 2 * len(targeted) + sum(r["met"] is not None for r in rows)
+    print(f"targets met: {met}/{total}  (load average {env['loadavg_start'][0]:.2f} at start, "
+          f"{env['loadavg_end'][0]:.2f} at end)")
+    if diff:
+        print("WARNING: the root namespace changed during the run (another process on this machine, or a leak):")
+        print(json.dumps(diff, indent=2))
+    else:
+        print("root namespace: links, addresses, routes, iptables and nft ruleset unchanged")
+    if left:
+        print(f"WARNING: lab leftovers: {left}")
+    print(f"results: {json_path}")
+    print(f"plot:    {png_path}")
+    progress("done")
+    return 1 if (diff or left) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""An upstream kube-apiserver (with etcd) on the loopback, as later tests of weir's agent will use it:
+objects weir watches (Services, EndpointSlices) go in and come back, and the apiserver serves again
+after a restart. Skipped when e2e/kube/build_upstream.sh has not built the binaries (setup.sh builds
+them with WEIR_KUBE=1)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from e2e.kube.control_plane import (FIRST_SERVICE_IP, KUBE_VERSION, ControlPlane, kube_bin_dir,
+                                    missing_binaries)
+
+pytestmark = pytest.mark.skipif(
+    bool(missing_binaries(names=("etcd", "kube-apiserver", "kubectl"))),
+    reason=f"upstream Kubernetes {KUBE_VERSION} binaries not built in {kube_bin_dir()} "
+           "(run e2e/kube/build_upstream.sh, or scripts/setup.sh with WEIR_KUBE=1)")
+
+MANIFEST = {
+    "apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": "web", "namespace": "default"},
+         "spec": {"selector": {"app": "web"},
+                  "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080}]}},
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+         "metadata": {"name": "web-1", "namespace": "default",
+                      "labels": {"kubernetes.io/service-name": "web",
+                                 "endpointslice.kubernetes.io/managed-by": "weir-e2e"}},
+         "addressType": "IPv4",
+         "ports": [{"name": "http", "protocol": "TCP", "port": 8080}],
+         "endpoints": [{"addresses": ["10.244.1.10"], "conditions": {"ready": True}},
+                       {"addresses": ["10.244.1.11"], "conditions": {"ready": False}}]},
+    ]}
+
+
+def test_apiserver_serves_services_and_endpointslices_across_restart(tmp_path):
+    with ControlPlane(tmp_path / "cp") as cp:
+        version = cp.kubectl_json("version")
+        assert version["serverVersion"]["gitVersion"] == KUBE_VERSION
+        assert version["clientVersion"]["gitVersion"] == KUBE_VERSION
+
+        # The `kubernetes` Service takes the first IP of the service range.
+        kubernetes = cp.kubectl_json("get", "service", "kubernetes", "-n", "default")
+        assert kubernetes["spec"]["clusterIP"] == FIRST_SERVICE_IP
+
+        cp.kubectl("apply", "-f", "-", input=json.dumps(MANIFEST))
+        svc = cp.kubectl_json("get", "service", "web", "-n", "default")
+        assert svc["spec"]["clusterIP"].startswith("10.96.")
+        assert svc["spec"]["ports"][0]["port"] == 80
+        eps = cp.kubectl_json("get", "endpointslice", "web-1", "-n", "default")
+        assert eps["metadata"]["labels"]["kubernetes.io/service-name"] == "web"
+        assert [e["addresses"][0] for e in eps["endpoints"]] == ["10.244.1.10", "10.244.1.11"]
+        assert [e["conditions"]["ready"] for e in eps["endpoints"]] == [True, False]
+
+        # The weir-agent user authenticates (its certificate) but has no RBAC yet.
+        who = cp.kubectl("auth", "whoami", "-o", "json", kubeconfig=cp.agent_kubeconfig)
+        assert json.loads(who.stdout)["status"]["userInfo"]["username"] == "weir-agent"
+        denied = cp.kubectl("get", "endpointslices", "-A", kubeconfig=cp.agent_kubeconfig,
+                            check=False)
+        assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
+
+        cluster_ip = svc["spec"]["clusterIP"]
+        cp.stop_apiserver()
+        assert not cp.readyz()
+        cp.start_apiserver()
+        assert cp.readyz()
+
+        # Same objects, from etcd, after the restart.
+        again = cp.kubectl_json("get", "service", "web", "-n", "default")
+        assert again["metadata"]["uid"] == svc["metadata"]["uid"]
+        assert again["spec"]["clusterIP"] == cluster_ip
+        eps_again = cp.kubectl_json("get", "endpointslices", "-n", "default",
+                                    "-l", "kubernetes.io/service-name=web")
+        assert [i["metadata"]["name"] for i in eps_again["items"]] == ["web-1"]
+        workdir = cp.workdir
+    assert not workdir.exists()

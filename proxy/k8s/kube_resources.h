@@ -1,0 +1,58 @@
+// The collections the agent watches: what to request, and how each item's JSON decodes. Service,
+// EndpointSlice and Node go through the validating decoders of proxy/k8s/decode.h; the kinds only
+// the API source needs (Pod, Namespace, NetworkPolicy) are defined and decoded here.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "lib/ip.h"
+#include "proxy/k8s/kube_list_watch.h"
+#include "proxy/k8s/objects.h"
+#include "rapidjson/document.h"
+
+namespace weir::k8s {
+
+// ---- Kinds of the API source ----
+
+// A pod on this node: what local endpoint and policy code needs to know about it.
+struct Pod {
+  ObjectMeta metadata;
+  std::string node_name;
+  bool host_network = false;
+  std::string phase;               // Pending, Running, Succeeded, Failed, Unknown
+  std::vector<IpAddress> pod_ips;  // status.podIPs (or status.podIP), at most one per family
+};
+
+// Namespaces matter for their labels (NetworkPolicy namespaceSelectors).
+struct Namespace {
+  ObjectMeta metadata;
+};
+
+// Cached for the policy engine, not interpreted yet: the spec stays JSON for it to decode.
+struct NetworkPolicy {
+  ObjectMeta metadata;
+  std::string spec_json;
+};
+
+// ---- Decoders (for Informer<T>) ----
+// Errors name the object and field, like decode.h's: `Pod default/web: status.podIPs[0].ip: ...`.
+
+absl::StatusOr<Service> ServiceFromJson(const rapidjson::Value& object);
+absl::StatusOr<EndpointSlice> EndpointSliceFromJson(const rapidjson::Value& object);
+absl::StatusOr<Node> NodeFromJson(const rapidjson::Value& object);
+absl::StatusOr<Pod> PodFromJson(const rapidjson::Value& object);
+absl::StatusOr<Namespace> NamespaceFromJson(const rapidjson::Value& object);
+absl::StatusOr<NetworkPolicy> NetworkPolicyFromJson(const rapidjson::Value& object);
+
+// ---- Collections ----
+
+ResourceQuery ServicesResource();        // /api/v1/services
+ResourceQuery EndpointSlicesResource();  // /apis/discovery.k8s.io/v1/endpointslices
+ResourceQuery NodesResource();           // /api/v1/nodes
+ResourceQuery PodsOnNodeResource(const std::string& node_name);  // fieldSelector spec.nodeName=<node>
+ResourceQuery NamespacesResource();      // /api/v1/namespaces
+ResourceQuery NetworkPoliciesResource(); // /apis/networking.k8s.io/v1/networkpolicies
+
+}  // namespace weir::k8s

@@ -1,0 +1,80 @@
+// The agent's Kubernetes API source: one informer per collection it needs, a change signal for its
+// loop, and snapshots to feed agent::SyncServices(). The counterpart of
+// standalone::ManifestDirectory for a real cluster.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "proxy/k8s/kube_client.h"
+#include "proxy/k8s/kube_informer.h"
+#include "proxy/k8s/kube_resources.h"
+#include "proxy/k8s/objects.h"
+
+namespace weir::k8s {
+
+struct KubeSourceOptions {
+  // Pods are watched for this node only; empty: no pod informer.
+  std::string node_name;
+  bool watch_namespaces = true;
+  bool watch_network_policies = true;
+  // Shared by the informers, except `sleeper`, which each needs its own: it is ignored here.
+  ReflectorOptions reflector;
+};
+
+// The service-relevant state, each collection copied under its informer's lock.
+struct KubeSnapshot {
+  std::vector<Service> services;
+  std::vector<EndpointSlice> slices;
+  std::vector<Node> nodes;
+  size_t undecodable = 0;  // API objects of these kinds that failed to decode (logged)
+};
+
+class KubeSource {
+ public:
+  KubeSource(std::shared_ptr<KubeClient> client, KubeSourceOptions options);
+  ~KubeSource() { Stop(); }
+  KubeSource(const KubeSource&) = delete;
+  KubeSource& operator=(const KubeSource&) = delete;
+
+  void Start();
+  // Stops and joins every informer; idempotent.
+  void Stop();
+
+  // Services, EndpointSlices and Nodes have each been listed completely. Do not sync before: an
+  // empty or partial service set would tear down frontends adopted from the pinned maps.
+  bool HasSynced() const;
+
+  // Waits up to `timeout` for a change of Services, EndpointSlices or Nodes since the previous
+  // call (the first call reports the initial lists). Changes in a burst collapse into one.
+  bool WaitForChange(std::chrono::milliseconds timeout);
+
+  KubeSnapshot Snapshot() const;
+
+  Informer<Service>& services() { return *services_; }
+  Informer<EndpointSlice>& endpoint_slices() { return *slices_; }
+  Informer<Node>& nodes() { return *nodes_; }
+  Informer<Pod>* pods() { return pods_.get(); }                              // null without node_name
+  Informer<Namespace>* namespaces() { return namespaces_.get(); }            // null when not watched
+  Informer<NetworkPolicy>* network_policies() { return network_policies_.get(); }  // null when not watched
+
+ private:
+  void MarkChanged();
+
+  std::mutex mu_;
+  std::condition_variable changed_cv_;
+  bool changed_ = false;
+
+  std::unique_ptr<Informer<Service>> services_;
+  std::unique_ptr<Informer<EndpointSlice>> slices_;
+  std::unique_ptr<Informer<Node>> nodes_;
+  std::unique_ptr<Informer<Pod>> pods_;
+  std::unique_ptr<Informer<Namespace>> namespaces_;
+  std::unique_ptr<Informer<NetworkPolicy>> network_policies_;
+};
+
+}  // namespace weir::k8s
