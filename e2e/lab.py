@@ -117,6 +117,8 @@ class Node:
         return run(in_netns(self.netns, cmd), check=check, **kwargs)
 
     def start_agent(self, *extra: str) -> None:
+        if not any(arg.startswith(("--manifests", "--kubeconfig", "--config")) for arg in extra):
+            extra = ("--datapath_only", *extra)
         log = open(self.dir / "agent.log", "a")
         self.agent = subprocess.Popen(
             in_netns(self.netns, [str(WEIR_AGENT), f"--bpf_root={self.bpf_root}", *extra]),

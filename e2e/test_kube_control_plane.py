@@ -5,6 +5,7 @@ them with WEIR_KUBE=1)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -74,3 +75,36 @@ def test_apiserver_serves_services_and_endpointslices_across_restart(tmp_path):
         assert [i["metadata"]["name"] for i in eps_again["items"]] == ["web-1"]
         workdir = cp.workdir
     assert not workdir.exists()
+
+
+@pytest.mark.skipif(bool(missing_binaries(names=("kube-controller-manager",))),
+                    reason="kube-controller-manager not built (e2e/kube/build_upstream.sh)")
+def test_controller_manager_derives_endpointslices_from_pods(tmp_path):
+    """kube-controller-manager's endpointslice controller turns a ready Pod behind a Service into an
+    EndpointSlice, as in a real cluster (no kubelet: the test writes the Pod's status itself)."""
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"}}
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "web-0", "namespace": "default", "labels": {"app": "web"}},
+           "spec": {"nodeName": "node-1", "containers": [{"name": "web", "image": "weir.invalid/web"}]}}
+    status = {"status": {"phase": "Running", "podIP": "10.244.1.10", "podIPs": [{"ip": "10.244.1.10"}],
+                         "conditions": [{"type": "Ready", "status": "True"}]}}
+    with ControlPlane(tmp_path / "cp", controller_manager=True) as cp:
+        cp.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                         "items": [node, MANIFEST["items"][0], pod]}))
+        cp.kubectl("patch", "pod", "web-0", "-n", "default", "--subresource=status", "--type=merge",
+                   "-p", json.dumps(status))
+        deadline = time.monotonic() + 30
+        endpoints = []
+        while time.monotonic() < deadline:
+            slices = cp.kubectl_json("get", "endpointslices", "-n", "default",
+                                     "-l", "kubernetes.io/service-name=web")["items"]
+            endpoints = [e for s in slices for e in s.get("endpoints") or []]
+            if endpoints:
+                break
+            time.sleep(0.2)
+        assert [e["addresses"] for e in endpoints] == [["10.244.1.10"]], slices
+        assert endpoints[0]["conditions"]["ready"] is True
+        assert endpoints[0]["targetRef"]["name"] == "web-0"
+        assert slices[0]["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == \
+            "endpointslice-controller.k8s.io"
+        assert slices[0]["ports"][0]["port"] == 8080

@@ -28,7 +28,7 @@
 #include "proxy/agent/metrics.h"
 #include "proxy/agent/service_sync.h"
 #include "proxy/sync/conntrack_gc.h"
-#include "proxy/standalone/manifest_dir.h"
+#include "proxy/agent/object_source.h"
 #include "proxy/sync/bpf_map_writer.h"
 #include "proxy/sync/reconciler.h"
 #include "spdlog/spdlog.h"
@@ -36,6 +36,8 @@
 ABSL_FLAG(std::string, config, "", "agent configuration YAML file");
 ABSL_FLAG(std::string, bpf_root, "", "bpffs directory for weir's pinned maps, programs and links");
 ABSL_FLAG(std::string, manifests, "", "standalone mode: directory of Service/EndpointSlice manifests");
+ABSL_FLAG(std::string, kubeconfig, "", "kubeconfig of the API server (default: in-cluster, then $KUBECONFIG)");
+ABSL_FLAG(bool, datapath_only, false, "no source of Services: only load, pin and attach the datapath");
 ABSL_FLAG(std::string, node_name, "", "this node's name (endpoints with this nodeName are local)");
 ABSL_FLAG(std::string, node_addresses, "", "comma-separated node addresses (NodePorts, SNAT source)");
 ABSL_FLAG(std::string, uplinks, "", "comma-separated uplink devices for the from-uplink program");
@@ -62,6 +64,7 @@ absl::StatusOr<weir::agent::AgentConfig> Configure() {
   }
   if (auto v = absl::GetFlag(FLAGS_bpf_root); !v.empty()) config.bpf_root = v;
   if (auto v = absl::GetFlag(FLAGS_manifests); !v.empty()) config.manifests_dir = v;
+  if (auto v = absl::GetFlag(FLAGS_kubeconfig); !v.empty()) config.kubeconfig = v;
   if (auto v = absl::GetFlag(FLAGS_node_name); !v.empty()) config.node_name = v;
   if (auto v = absl::GetFlag(FLAGS_uplinks); !v.empty()) config.uplinks = SplitList(v);
   if (auto v = absl::GetFlag(FLAGS_cgroup); !v.empty()) config.cgroup_path = v;
@@ -227,14 +230,17 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
   if (!conntrack_gc.ok()) spdlog::error("conntrack gc: {}", conntrack_gc.status().ToString());
   auto last_gc = std::chrono::steady_clock::now();
 
-  std::optional<weir::standalone::ManifestDirectory> manifests;
-  if (!config.manifests_dir.empty()) {
-    auto opened = weir::standalone::ManifestDirectory::Open(config.manifests_dir);
+  // Standalone mode reads manifests; otherwise the API server (unless told there is no source).
+  std::unique_ptr<weir::agent::ObjectSource> source;
+  if (!config.manifests_dir.empty() || !absl::GetFlag(FLAGS_datapath_only)) {
+    auto opened = config.manifests_dir.empty()
+                      ? weir::agent::OpenApiSource(config.kubeconfig, config.node_name)
+                      : weir::agent::OpenManifestSource(config.manifests_dir);
     if (!opened.ok()) {
-      spdlog::critical("standalone mode: {}", opened.status().ToString());
+      spdlog::critical("source of Services: {}", opened.status().ToString());
       return 1;
     }
-    manifests.emplace(std::move(*opened));
+    source = std::move(*opened);
   }
   weir::lb::NodeContext node = weir::agent::NodeContextFrom(config);
   auto host_netlink = weir::Netlink::Open();
@@ -264,8 +270,8 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
   };
   bool dirty = true;
   while (!StopRequested(stop_signals)) {
-    if (manifests && dirty) {
-      weir::standalone::ObjectSet objects = manifests->Load();
+    if (source && dirty && source->Ready()) {
+      weir::standalone::ObjectSet objects = source->Snapshot();
       skipped.Set(static_cast<double>(objects.skipped));
       auto synced = weir::agent::SyncServices(objects.services, objects.slices, node, reconciler);
       if (!synced.ok()) {
@@ -285,7 +291,7 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
       }
       dirty = false;
     }
-    if (!manifests && !ready) {
+    if (!source && !ready) {
       ready = true;  // nothing to sync from: the datapath itself is what is ready
       sync_node({});
     }
@@ -301,14 +307,15 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
         spdlog::warn("conntrack gc: {}", collected.status().ToString());
       }
     }
-    if (manifests) {
-      dirty = manifests->WaitForChange(std::chrono::milliseconds(500));
+    if (source) {
+      dirty |= source->WaitForChange(std::chrono::milliseconds(500));
     } else {
       timespec wait{0, 500'000'000};
       int signal_number = sigtimedwait(&stop_signals, nullptr, &wait);
       if (signal_number > 0) break;
     }
   }
+  if (source) source->Stop();
   http.Stop();
   return 0;
 }

@@ -111,7 +111,8 @@ TEST(DecodeServiceTest, SingularClusterIpWhenClusterIpsIsAbsent) {
 }
 
 TEST(DecodeServiceTest, HeadlessAndExternalName) {
-  absl::StatusOr<Service> headless = ParseService(std::string(kServiceHead) + "spec: {clusterIP: None, clusterIPs: [None]}");
+  absl::StatusOr<Service> headless =
+      ParseService(std::string(kServiceHead) + "spec: {clusterIP: None, clusterIPs: [None]}");
   ASSERT_TRUE(headless.ok()) << headless.status();
   EXPECT_TRUE(headless->headless);
   EXPECT_TRUE(headless->cluster_ips.empty());
@@ -163,7 +164,8 @@ TEST(DecodeServiceTest, RejectsBadFieldsNamingObjectAndField) {
       {"{externalTrafficPolicy: Global}", "spec.externalTrafficPolicy: unknown value"},
       {"{internalTrafficPolicy: local}", "spec.internalTrafficPolicy: unknown value"},
       {"{sessionAffinity: Cookie}", "spec.sessionAffinity: unknown value"},
-      {"{sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}}", "spec.sessionAffinityConfig.clientIP.timeoutSeconds: 0 is not in 1-86400"},
+      {"{sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}}",
+       "spec.sessionAffinityConfig.clientIP.timeoutSeconds: 0 is not in 1-86400"},
       {"{sessionAffinityConfig: {clientIP: {timeoutSeconds: 86401}}}", "timeoutSeconds: 86401 is not in 1-86400"},
       {"{sessionAffinityConfig: {clientIP: 5}}", "spec.sessionAffinityConfig.clientIP: expected a map"},
       {"{ipFamilies: [IPv5]}", "spec.ipFamilies[0]: unknown value \"IPv5\""},
@@ -180,9 +182,11 @@ TEST(DecodeServiceTest, RejectsBadFieldsNamingObjectAndField) {
 TEST(DecodeServiceTest, RejectsBadStatusAndMetadata) {
   ExpectError(ParseService(std::string(kServiceHead) + "status: {loadBalancer: {ingress: [{ip: 300.1.1.1}]}}"),
               "Service shop/web", "status.loadBalancer.ingress[0].ip: invalid IP address");
-  ExpectError(ParseService(std::string(kServiceHead) + "status: {loadBalancer: {ingress: [{ip: 1.1.1.1, ipMode: vip}]}}"),
+  ExpectError(ParseService(std::string(kServiceHead) +
+                           "status: {loadBalancer: {ingress: [{ip: 1.1.1.1, ipMode: vip}]}}"),
               "Service shop/web", "status.loadBalancer.ingress[0].ipMode: unknown value \"vip\"");
-  ExpectError(ParseService("metadata: {namespace: shop}\nspec: {}"), "Service shop/<unnamed>", "metadata.name: required");
+  ExpectError(ParseService("metadata: {namespace: shop}\nspec: {}"), "Service shop/<unnamed>",
+              "metadata.name: required");
   ExpectError(ParseService("metadata: [web]\nspec: {}"), "Service", "metadata: expected a map, got a list");
   ExpectError(ParseService("metadata: {name: web, labels: {app: [a, b]}}"), "Service default/web",
               "metadata.labels[app]: expected a string, got a list");
@@ -267,14 +271,18 @@ TEST(DecodeEndpointSliceTest, RejectsBadFieldsNamingObjectAndField) {
       {"endpoints: []", "addressType: required"},
       {"addressType: IPv5", "addressType: unknown value \"IPv5\""},
       {"addressType: IPv4\nendpoints: [{addresses: [10.244.1.300]}]", "endpoints[0].addresses[0]: invalid IP address"},
-      {"addressType: IPv4\nendpoints: [{addresses: ['fd00::5']}]", "endpoints[0].addresses[0]: fd00::5 does not match addressType"},
+      {"addressType: IPv4\nendpoints: [{addresses: ['fd00::5']}]",
+       "endpoints[0].addresses[0]: fd00::5 does not match addressType"},
       {"addressType: IPv6\nendpoints: [{addresses: [10.0.0.1]}]", "does not match addressType"},
       {"addressType: IPv4\nendpoints: [{addresses: []}]", "endpoints[0].addresses: at least one address is required"},
-      {"addressType: IPv4\nendpoints: [{nodeName: node-a}]", "endpoints[0].addresses: at least one address is required"},
-      {"addressType: IPv4\nendpoints: [{addresses: 10.0.0.1}]", "endpoints[0].addresses: expected a list, got a scalar"},
+      {"addressType: IPv4\nendpoints: [{nodeName: node-a}]",
+       "endpoints[0].addresses: at least one address is required"},
+      {"addressType: IPv4\nendpoints: [{addresses: 10.0.0.1}]",
+       "endpoints[0].addresses: expected a list, got a scalar"},
       {"addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], conditions: {ready: maybe}}]",
        "endpoints[0].conditions.ready: \"maybe\" is not a boolean"},
-      {"addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], conditions: true}]", "endpoints[0].conditions: expected a map"},
+      {"addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], conditions: true}]",
+       "endpoints[0].conditions: expected a map"},
       {"addressType: IPv4\nendpoints: [{addresses: [10.0.0.1], hints: {forZones: zone-a}}]",
        "endpoints[0].hints.forZones: expected a list"},
       {"addressType: IPv4\nendpoints: [~]", "endpoints[0]: expected a map, got null"},
@@ -432,7 +440,8 @@ metadata: {name: good}
                           "document 2 (line 7): expected an object, got a list",
                           "document 3 (line 9): apiVersion and kind are required",
                           "document 4 (line 12) items[0]: apiVersion and kind are required",
-                          "document 4 (line 12) items[1]: Service default/listed-bad: spec.clusterIP: invalid IP address \"nope\"",
+                          "document 4 (line 12) items[1]: Service default/listed-bad: "
+                          "spec.clusterIP: invalid IP address \"nope\"",
                           "document 5 (line 19) List: items: expected a list, got a map",
                           "document 6 (line 23): apiVersion: expected a string, got a list",
                       }));
@@ -514,7 +523,10 @@ TEST(DecodeManifestsTest, DeepNestingDoesNotCrash) {
   }
 
   std::string nested_lists;
-  for (int i = 0; i < 10; ++i) nested_lists += std::string(2 * i, ' ') + "- apiVersion: v1\n" + std::string(2 * i + 2, ' ') + "kind: List\n" + std::string(2 * i + 2, ' ') + "items:\n";
+  for (int i = 0; i < 10; ++i) {
+    const std::string indent(2 * i, ' ');
+    nested_lists += indent + "- apiVersion: v1\n" + indent + "  kind: List\n" + indent + "  items:\n";
+  }
   nested_lists = "apiVersion: v1\nkind: List\nitems:\n" + nested_lists;
   errors.clear();
   objects = DecodeManifests(nested_lists, &errors);

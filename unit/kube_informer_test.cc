@@ -133,6 +133,8 @@ class InformerTest : public ::testing::Test {
     options.min_watch_timeout = std::chrono::seconds(5);
     options.random = [] { return 0.5; };
     options.sleeper = sleeper_;
+    // Scripted watches that close without events must count as failures even on a slow machine.
+    options.min_healthy_watch = std::chrono::seconds(10);
     return std::make_unique<Informer<Service>>("services", *client, ResourceQuery{path}, ServiceFromJson,
                                                log_.Handlers(), options);
   }

@@ -12,7 +12,7 @@ namespace weir::agent {
 namespace {
 
 const std::set<std::string> kKnownKeys = {
-    "nodeName", "bpfRoot", "manifestsDir", "nodeAddresses", "zone", "uplinks", "cgroupPath",
+    "nodeName", "bpfRoot", "manifestsDir", "kubeconfig", "nodeAddresses", "zone", "uplinks", "cgroupPath",
     "socketLBHostOnly", "lbMode", "dsrDispatch", "maglev", "maglevTableSize", "conntrackMax", "servicesMax",
     "backendsMax", "conntrackGCIntervalSeconds", "healthHost", "healthPort", "manageNodeRoutes", "cniConfDir",
     "podCIDRs"};
@@ -44,6 +44,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     Read(root, "nodeName", config.node_name);
     Read(root, "bpfRoot", config.bpf_root);
     Read(root, "manifestsDir", config.manifests_dir);
+    Read(root, "kubeconfig", config.kubeconfig);
     Read(root, "zone", config.zone);
     Read(root, "uplinks", config.uplinks);
     Read(root, "cgroupPath", config.cgroup_path);

@@ -17,6 +17,8 @@ struct AgentConfig {
   std::string bpf_root = "/sys/fs/bpf/weir";
   // Standalone mode: Services and EndpointSlices from this directory instead of the API server.
   std::string manifests_dir;
+  // Otherwise the API server, reached with this kubeconfig (empty: in-cluster, then $KUBECONFIG).
+  std::string kubeconfig;
   std::vector<IpAddress> node_addresses;  // NodePorts are served on these; the first of each family SNATs
   std::string zone;
   std::vector<std::string> uplinks;       // devices that get the from-uplink program

@@ -188,7 +188,9 @@ template <typename T, typename DecodeBody>
 absl::StatusOr<T> DecodeObject(const char* kind, const YAML::Node& node, bool namespaced, DecodeBody decode_body) {
   std::string label = kind;
   try {
-    if (!node.IsMap()) return absl::InvalidArgumentError(absl::StrCat(kind, ": expected a map, got ", KindOfNode(node)));
+    if (!node.IsMap()) {
+      return absl::InvalidArgumentError(absl::StrCat(kind, ": expected a map, got ", KindOfNode(node)));
+    }
     Reader reader;
     const Field root{node, ""};
     T object;
@@ -246,7 +248,8 @@ bool IsPortName(const std::string& text) {
 TargetPort DecodeTargetPort(Reader& reader, const Field& field, uint16_t service_port) {
   TargetPort target;
   const std::string text = reader.String(field);
-  const bool numeric = std::all_of(text.begin(), text.end(), [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
+  const bool numeric =
+      std::all_of(text.begin(), text.end(), [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
   if (!numeric) {
     if (IsPortName(text)) {
       target.name = text;
@@ -292,8 +295,9 @@ std::vector<LoadBalancerIngress> DecodeIngress(Reader& reader, const Field& root
     LoadBalancerIngress entry;
     entry.ip = reader.Ip(Child(item, "ip"));
     entry.hostname = reader.String(Child(item, "hostname"));
-    entry.ip_mode = reader.Enum<LoadBalancerIpMode>(Child(item, "ipMode"),
-                                                    {{"VIP", LoadBalancerIpMode::kVip}, {"Proxy", LoadBalancerIpMode::kProxy}})
+    entry.ip_mode = reader
+                        .Enum<LoadBalancerIpMode>(Child(item, "ipMode"), {{"VIP", LoadBalancerIpMode::kVip},
+                                                                          {"Proxy", LoadBalancerIpMode::kProxy}})
                         .value_or(LoadBalancerIpMode::kVip);
     ingress.push_back(std::move(entry));
   }
@@ -328,8 +332,9 @@ void DecodeServiceBody(Reader& reader, const Field& root, Service& service) {
   const Field client_ip = Child(affinity_config, "clientIP");
   reader.Map(affinity_config);
   reader.Map(client_ip);
-  service.affinity_timeout_seconds = static_cast<uint32_t>(
-      reader.Int(Child(client_ip, "timeoutSeconds"), 1, kMaxAffinityTimeoutSeconds).value_or(kDefaultAffinityTimeoutSeconds));
+  service.affinity_timeout_seconds = static_cast<uint32_t>(reader.Int(Child(client_ip, "timeoutSeconds"), 1,
+                                                                      kMaxAffinityTimeoutSeconds)
+                                                               .value_or(kDefaultAffinityTimeoutSeconds));
   const std::initializer_list<std::pair<const char*, TrafficPolicy>> policies = {{"Cluster", TrafficPolicy::kCluster},
                                                                                  {"Local", TrafficPolicy::kLocal}};
   service.external_traffic_policy =
@@ -486,15 +491,12 @@ std::vector<DocumentText> SplitDocuments(std::string_view text) {
     const size_t end = text.find('\n');
     const std::string_view line = text.substr(0, end == std::string_view::npos ? text.size() : end + 1);
     text.remove_prefix(line.size());
-    if (IsMarkerLine(line, "---") || IsMarkerLine(line, "...")) {
-      documents.push_back({.text = "", .first_line = line_number});
-      if (line[0] == '.') {
-        documents.back().first_line = line_number + 1;
-        ++line_number;
-        continue;
-      }
+    if (IsMarkerLine(line, "...")) {
+      documents.push_back({.text = "", .first_line = line_number + 1});
+    } else {
+      if (IsMarkerLine(line, "---")) documents.push_back({.text = "", .first_line = line_number});
+      documents.back().text.append(line.data(), line.size());
     }
-    documents.back().text.append(line.data(), line.size());
     ++line_number;
   }
   return documents;
@@ -507,7 +509,9 @@ class ManifestDecoder {
   void Decode(const YAML::Node& node, const std::string& where, const std::pair<std::string, std::string>& implied,
               int depth) {
     if (!node.IsDefined() || node.IsNull()) return;  // empty document, e.g. a trailing "---"
-    if (!node.IsMap()) return Report(absl::InvalidArgumentError(absl::StrCat(where, ": expected an object, got ", KindOfNode(node))));
+    if (!node.IsMap()) {
+      return Report(absl::InvalidArgumentError(absl::StrCat(where, ": expected an object, got ", KindOfNode(node))));
+    }
     Reader reader;
     const Field root{node, ""};
     std::string api_version = reader.String(Child(root, "apiVersion"));
@@ -528,7 +532,9 @@ class ManifestDecoder {
           return Report(absl::InvalidArgumentError(absl::StrCat(where, ": lists nested too deeply")));
         }
         const std::vector<Field> items = reader.Items(Child(root, "items"));
-        if (!reader.ok()) return Report(absl::InvalidArgumentError(absl::StrCat(where, " ", kind, ": ", reader.error())));
+        if (!reader.ok()) {
+          return Report(absl::InvalidArgumentError(absl::StrCat(where, " ", kind, ": ", reader.error())));
+        }
         for (const Field& item : items) {
           Decode(item.node, absl::StrCat(where, " ", item.path), ItemTypeOf(api_version, kind), depth + 1);
         }
@@ -589,13 +595,15 @@ absl::StatusOr<YAML::Node> LoadDocument(const DocumentText& document) {
     return absl::InvalidArgumentError(absl::StrCat("not valid YAML at line ", document.first_line + e.mark.line + 1,
                                                    ", column ", e.mark.column + 1, ": ", e.msg));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("not valid YAML near line ", document.first_line + 1, ": ", e.what()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not valid YAML near line ", document.first_line + 1, ": ", e.what()));
   }
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<Object>> DecodeManifests(std::string_view yaml_text, std::vector<absl::Status>* object_errors) {
+absl::StatusOr<std::vector<Object>> DecodeManifests(std::string_view yaml_text,
+                                                    std::vector<absl::Status>* object_errors) {
   ManifestDecoder decoder(object_errors);
   int document_number = 0;
   for (const DocumentText& document : SplitDocuments(yaml_text)) {

@@ -157,6 +157,7 @@ absl::StatusOr<StreamEnd> KubeClient::Request(const std::string& target, std::ch
   if (!authorization.ok()) return authorization.status();
   absl::StatusOr<std::unique_ptr<httplib::ClientImpl>> client = Connect(read_timeout);
   if (!client.ok()) return client.status();
+  TakeCertificateRejection();  // not left over from an earlier request
 
   httplib::Headers headers = {{"Accept", "application/json"},
                               {"Accept-Encoding", accept_gzip ? "gzip" : "identity"},
@@ -188,7 +189,13 @@ absl::StatusOr<StreamEnd> KubeClient::Request(const std::string& target, std::ch
       });
   if (result.error() != httplib::Error::Success && !end.stopped_by_receiver) {
     if (cancelled()) return absl::CancelledError(absl::StrCat("GET ", url, ": cancelled"));
-    const std::string tls_detail = https_ ? OpenSslErrorQueue() : "";
+    std::string tls_detail;
+    if (https_) {
+      tls_detail = OpenSslErrorQueue();
+      if (std::string rejection = TakeCertificateRejection(); !rejection.empty()) {
+        absl::StrAppend(&tls_detail, ": server certificate rejected: ", rejection);
+      }
+    }
     return absl::UnavailableError(absl::StrCat("GET ", url, ": ", httplib::to_string(result.error()), tls_detail,
                                                end.status != 0 ? " (body cut short)" : ""));
   }

@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 
 #include <memory>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "lib/ip.h"
@@ -105,7 +106,24 @@ absl::Status SetClientCertificate(SSL_CTX* context, const KubeConfig& config) {
   return absl::OkStatus();
 }
 
+// Handshakes run on the requesting thread, so the reason can wait there for the error message.
+thread_local std::string certificate_rejection;
+
+int RememberRejection(int preverify_ok, X509_STORE_CTX* store) {
+  if (preverify_ok == 0 && certificate_rejection.empty()) {
+    char subject[256] = "";
+    if (X509* cert = X509_STORE_CTX_get_current_cert(store)) {
+      X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+    }
+    certificate_rejection = absl::StrCat(X509_verify_cert_error_string(X509_STORE_CTX_get_error(store)),
+                                         " (certificate ", subject, ")");
+  }
+  return preverify_ok;
+}
+
 }  // namespace
+
+std::string TakeCertificateRejection() { return std::exchange(certificate_rejection, std::string()); }
 
 absl::Status ConfigureClientTls(SSL_CTX* context, const KubeConfig& config, const std::string& verify_name) {
   if (context == nullptr) return absl::InternalError("no TLS context");
@@ -115,7 +133,7 @@ absl::Status ConfigureClientTls(SSL_CTX* context, const KubeConfig& config, cons
   } else {
     if (absl::Status s = SetTrustAnchors(context, config); !s.ok()) return s;
     if (absl::Status s = SetVerifiedName(context, verify_name); !s.ok()) return s;
-    SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_verify(context, SSL_VERIFY_PEER, RememberRejection);
   }
   if (!config.client_certificate.empty()) {
     if (absl::Status s = SetClientCertificate(context, config); !s.ok()) return s;

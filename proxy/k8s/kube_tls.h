@@ -19,4 +19,8 @@ namespace weir::k8s {
 // for rotated files to take effect.
 absl::Status ConfigureClientTls(SSL_CTX* context, const KubeConfig& config, const std::string& verify_name);
 
+// Why the last failed handshake on this thread rejected the server's certificate (e.g.
+// "unable to get local issuer certificate", "hostname mismatch"), then cleared; "" if it did not.
+std::string TakeCertificateRejection();
+
 }  // namespace weir::k8s

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <utility>
 
@@ -166,18 +167,27 @@ struct ExternalAddress {
   uint16_t kind_flag;
 };
 
-// Collects frontends, first claim wins.
+// Collects frontends; the first Service to claim an address:port/protocol keeps it.
 class FrontendSet {
  public:
-  void Add(FrontendSpec spec) {
-    const FrontendKey key = KeyOf(spec);
-    auto [it, inserted] = frontends_.try_emplace(key, std::move(spec));
-    // A Service repeating an address of its own (an externalIP equal to its load balancer IP) is
-    // harmless; another Service claiming it is a configuration conflict worth a warning.
-    if (!inserted && it->second.service != spec.service) {
-      spdlog::warn("frontend {} {} of {} is already taken by {}; ignoring it", absl::StrCat(FormatAddressPort(key.address, key.port), "/", L4ProtoName(key.proto)),
-                   ScopeName(key.scope), spec.service, it->second.service);
+  // `internal`, when given, is the internal-scope twin of `external` (same address, port and
+  // protocol): the two are claimed together so a conflict can never split a frontend's scopes
+  // between two Services.
+  void Add(FrontendSpec external, std::optional<FrontendSpec> internal = std::nullopt) {
+    const FrontendKey key = KeyOf(external);
+    auto taken = frontends_.find(key);
+    if (taken != frontends_.end()) {
+      // A Service repeating an address of its own (an externalIP equal to its load balancer IP)
+      // is harmless; another Service claiming it is a configuration conflict worth a warning.
+      if (taken->second.service != external.service) {
+        spdlog::warn("frontend {}/{} of {} is already taken by {}; ignoring it",
+                     FormatAddressPort(key.address, key.port), L4ProtoName(key.proto), external.service,
+                     taken->second.service);
+      }
+      return;
     }
+    frontends_.emplace(key, std::move(external));
+    if (internal) frontends_.emplace(KeyOf(*internal), *std::move(internal));
   }
 
   DesiredState Take() {
@@ -253,18 +263,19 @@ void TranslatePort(const Service& service, const ServicePort& port, const IpAddr
     entry.address = external.address;
     entry.port = external.port;
     entry.flags |= external.kind_flag;
+    std::optional<FrontendSpec> internal;
     if (external_local) {
-      // From inside the cluster: all endpoints, as if the client had gone out and come back in.
-      FrontendSpec internal = entry;
-      internal.scope = Scope::kInternal;
-      internal.backends = cluster_backends;
-      out.Add(std::move(internal));
+      // For pods and the host: every endpoint, as if the client had gone out to the load
+      // balancer and come back in.
+      internal = entry;
+      internal->scope = Scope::kInternal;
+      internal->backends = cluster_backends;
       entry.flags |= WEIR_SVC_LOCAL_ONLY | WEIR_SVC_TWO_SCOPES;
     }
     if (node.maglev) entry.flags |= WEIR_SVC_MAGLEV;
     if (UsesDsr(node.lb_mode, port.protocol)) entry.flags |= WEIR_SVC_DSR;
     entry.backends = external_local ? local_backends : cluster_backends;
-    out.Add(std::move(entry));
+    out.Add(std::move(entry), std::move(internal));
   }
 }
 

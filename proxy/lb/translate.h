@@ -40,6 +40,7 @@
 //     sends pod and host traffic for external destinations to the cluster-wide endpoints (it
 //     "short-circuits" the load balancer, subject to neither traffic policy), so a pod reaching a
 //     Local LoadBalancer IP works on nodes without a local endpoint.
+//   sessionAffinity ClientIP sets AFFINITY (and the timeout, default 10800 s) on every entry.
 //   MAGLEV and DSR are set only on kExternal entries of NodePort / LoadBalancer / externalIP
 //   frontends: they concern traffic arriving from outside.
 //
@@ -49,8 +50,8 @@
 // PreferSameZone); else all. Like kube-proxy, weir acts on the hints the EndpointSlice controller
 // wrote (for trafficDistribution or the topology-mode annotation), not on the Service fields.
 //
-// Conflicts: Services are processed in namespace/name order and the first to claim a frontend key
-// keeps it; later claims are dropped with a warning.
+// Conflicts: Services are processed in namespace/name order and the first to claim an
+// address:port/protocol keeps it, both scopes of it; later claims are dropped with a warning.
 #pragma once
 
 #include <string>

@@ -1,0 +1,56 @@
+#include "proxy/agent/object_source.h"
+
+#include "proxy/k8s/kube_client.h"
+#include "proxy/k8s/kube_config.h"
+#include "proxy/k8s/kube_source.h"
+
+namespace weir::agent {
+namespace {
+
+class ManifestSource : public ObjectSource {
+ public:
+  explicit ManifestSource(standalone::ManifestDirectory dir) : dir_(std::move(dir)) {}
+  bool Ready() const override { return true; }
+  standalone::ObjectSet Snapshot() override { return dir_.Load(); }
+  bool WaitForChange(std::chrono::milliseconds timeout) override { return dir_.WaitForChange(timeout); }
+
+ private:
+  standalone::ManifestDirectory dir_;
+};
+
+class ApiSource : public ObjectSource {
+ public:
+  explicit ApiSource(std::unique_ptr<k8s::KubeSource> source) : source_(std::move(source)) { source_->Start(); }
+  ~ApiSource() override { Stop(); }
+  bool Ready() const override { return source_->HasSynced(); }
+  standalone::ObjectSet Snapshot() override {
+    k8s::KubeSnapshot snapshot = source_->Snapshot();
+    return {std::move(snapshot.services), std::move(snapshot.slices), std::move(snapshot.nodes),
+            snapshot.undecodable};
+  }
+  bool WaitForChange(std::chrono::milliseconds timeout) override { return source_->WaitForChange(timeout); }
+  void Stop() override { source_->Stop(); }
+
+ private:
+  std::unique_ptr<k8s::KubeSource> source_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ObjectSource>> OpenManifestSource(const std::string& dir) {
+  auto opened = standalone::ManifestDirectory::Open(dir);
+  if (!opened.ok()) return opened.status();
+  return std::make_unique<ManifestSource>(std::move(*opened));
+}
+
+absl::StatusOr<std::unique_ptr<ObjectSource>> OpenApiSource(const std::string& kubeconfig,
+                                                            const std::string& node_name) {
+  auto config = k8s::ResolveKubeConfig(kubeconfig);
+  if (!config.ok()) return config.status();
+  auto client = k8s::KubeClient::Create(*config);
+  if (!client.ok()) return client.status();
+  auto source = std::make_unique<k8s::KubeSource>(*client, k8s::KubeSourceOptions{.node_name = node_name});
+  return std::make_unique<ApiSource>(std::move(source));
+}
+
+}  // namespace weir::agent
