@@ -162,11 +162,12 @@ while True:
 # timed alone, then closed with a reset (SO_LINGER 0: no TIME_WAIT pile-up). Each target has a
 # source port range of its own (bound before the clock starts): per-packet translation leaves
 # conntrack entries behind a closed flow, and a later flow to another target from the same port
-# would meet them. Microseconds.
+# would meet them. Rounds go on through the range (`offset`), so that per-packet ClusterIP flows
+# stay new flows until the range wraps. Microseconds.
 CONNECT_CLIENT = r"""
 import json, socket, struct, sys, time
 targets = json.loads(sys.argv[1])  # [name, ip, port, first source port]
-count, warmup = int(sys.argv[2]), int(sys.argv[3])
+count, warmup, offset = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 linger = struct.pack("ii", 1, 0)
 samples = {t[0]: [] for t in targets}
 errors = {t[0]: 0 for t in targets}
@@ -177,7 +178,7 @@ for i in range(warmup + count):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
         address = (ip, port)
         try:
-            s.bind(("0.0.0.0", first + i % PORTS_PER_TARGET))
+            s.bind(("0.0.0.0", first + (offset + i) % PORTS_PER_TARGET))
             t0 = time.perf_counter_ns()
             s.connect(address)
             t1 = time.perf_counter_ns()
@@ -190,7 +191,7 @@ for i in range(warmup + count):
             samples[name].append((t1 - t0) / 1000)
 print(json.dumps({"samples": samples, "errors": errors}))
 """
-PORTS_PER_TARGET = 1500  # 8 targets from 20000: below the ephemeral range (32768-)
+PORTS_PER_TARGET = 6000  # 8 targets from 10000; nothing else in the client pod takes ports
 CONNECT_CLIENT = CONNECT_CLIENT.replace("PORTS_PER_TARGET", str(PORTS_PER_TARGET))
 
 PIN = {"client": [], "server": []}
@@ -255,7 +256,7 @@ class LbLab:
 # 2. connect() latency
 
 
-def connect_round(lablab: LbLab, in_cgroup: bool, count: int, warmup: int) -> dict:
+def connect_round(lablab: LbLab, in_cgroup: bool, count: int, warmup: int, offset: int) -> dict:
     cluster = lablab.cluster
     suffix = "" if in_cgroup else "_nocg"
     targets = []
@@ -263,8 +264,9 @@ def connect_round(lablab: LbLab, in_cgroup: bool, count: int, warmup: int) -> di
         targets.append([f"clusterip_{name}{suffix}", cip, port])
         targets.append([f"direct_{name}{suffix}", pod.ipv4, BACKEND_PORT])
     for i, target in enumerate(targets):
-        target.append(20000 + PORTS_PER_TARGET * (i + (0 if in_cgroup else len(targets))))
-    cmd = [*PIN["client"], "python3", str(lablab.connect_py), json.dumps(targets), str(count), str(warmup)]
+        target.append(10000 + PORTS_PER_TARGET * (i + (0 if in_cgroup else len(targets))))
+    cmd = [*PIN["client"], "python3", str(lablab.connect_py), json.dumps(targets), str(count), str(warmup),
+           str(offset)]
     argv = cluster.node_cgroup_cmd(lablab.node1, lablab.shell.netns, cmd) if in_cgroup \
         else in_netns(lablab.shell.netns, cmd)
     before = lablab.translated(lablab.node1)
@@ -278,16 +280,19 @@ def bench_connect(lablab: LbLab, rounds: int, count: int) -> dict:
     samples: dict[str, list[float]] = {}
     errors: dict[str, int] = {}
     translations = {"in_cgroup": 0, "outside": 0}
+    offset = 0
     for r in range(rounds):
+        warmup = 20 if r == 0 else 5
         for in_cgroup in ((True, False) if r % 2 == 0 else (False, True)):
             where = "inside node1's socket-LB cgroup" if in_cgroup else "outside the cgroup (per-packet)"
             progress(f"connect() round {r + 1}/{rounds}: {count} x 4 targets, {where}")
-            res = connect_round(lablab, in_cgroup, count, warmup=20 if r == 0 else 5)
+            res = connect_round(lablab, in_cgroup, count, warmup, offset)
             for name, values in res["samples"].items():
                 samples.setdefault(name, []).extend(values)
             for name, n in res["errors"].items():
                 errors[name] = errors.get(name, 0) + n
             translations["in_cgroup" if in_cgroup else "outside"] += res["per_packet_translations"]
+        offset += count + warmup
     stats = {name: {"p50_us": percentile(v, 50), "p99_us": percentile(v, 99), "mean_us": statistics.fmean(v),
                     "n": len(v)} for name, v in samples.items() if v}
     return {"samples": samples, "errors": errors, "stats": stats, "per_packet_translations": translations}
@@ -493,7 +498,7 @@ def plot(packet: dict | None, connect: dict | None, nodeport: dict | None, path:
             ax.errorbar(xs, p50, yerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99)]], fmt="none",
                         ecolor="black", capsize=3, linewidth=0.8)
             for bar, v, v99 in zip(bars, p50, p99):
-                ax.annotate(f"{v:.0f}", (bar.get_x() + bar.get_width() / 2, v), xytext=(0, 2),
+                ax.annotate(f"{v:.1f}", (bar.get_x() + bar.get_width() / 2, v), xytext=(0, 2),
                             textcoords="offset points", ha="center", va="bottom", fontsize=7.5)
         ticks = []
         for g, (_, w) in enumerate(groups):

@@ -8,6 +8,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <thread>
 #include <cstdio>
 #include <cstring>
 #include <cstring>
@@ -438,8 +439,10 @@ int StreamEvents(const weir::PinLayout& layout) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_timeout_s));
   bool bounded = absl::GetFlag(FLAGS_timeout_s) > 0;
   while (stream.remaining != 0 && (!bounded || std::chrono::steady_clock::now() < deadline)) {
-    int polled = ring_buffer__poll(ring, 200);
-    if (polled < 0 && polled != -EINTR) break;
+    // The datapath does not wake readers (see bpf/lib/events.h): drain on a timer instead.
+    int consumed = ring_buffer__consume(ring);
+    if (consumed < 0 && consumed != -EINTR) break;
+    if (stream.remaining != 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ring_buffer__free(ring);
   return 0;

@@ -12,7 +12,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libcpp-httplib-dev libssl-dev libyaml-cpp-dev rapidjson-dev libabsl-dev
   libgtest-dev libgmock-dev libspdlog-dev
-  iproute2 iputils-ping socat tcpdump
+  iproute2 iputils-ping socat tcpdump strace wrk
   containernetworking-plugins qperf iperf3
   python3-pytest
 )

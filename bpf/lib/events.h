@@ -1,5 +1,6 @@
 /* Emitting records to the events ring buffer. A full buffer (nobody reading) loses the record and
- * nothing else. */
+ * nothing else. Records never wake the reader (an irq_work per record costs microseconds): readers
+ * poll the ring. */
 #ifndef WEIR_BPF_EVENTS_H
 #define WEIR_BPF_EVENTS_H
 
@@ -38,7 +39,7 @@ static __always_inline void emit_drop(struct __sk_buff *skb, const struct packet
 	fill_event(&ev, skb, pkt, WEIR_EVENT_DROP);
 	ev.reason = reason;
 	ev.service_id = service_id;
-	bpf_ringbuf_output(&weir_events, &ev, sizeof(ev), 0);
+	bpf_ringbuf_output(&weir_events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline void emit_translation(struct __sk_buff *skb, const struct packet *pkt,
@@ -52,7 +53,7 @@ static __always_inline void emit_translation(struct __sk_buff *skb, const struct
 	ev.nat_port = backend->port;
 	ev.service_id = service_id;
 	ev.backend_id = backend_id;
-	bpf_ringbuf_output(&weir_events, &ev, sizeof(ev), 0);
+	bpf_ringbuf_output(&weir_events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP);
 }
 
 #endif

@@ -86,6 +86,8 @@ struct {
 	__uint(max_entries, WEIR_CONNTRACK_DEFAULT_SIZE);
 	__type(key, struct weir_ct_key);
 	__type(value, struct weir_ct_value);
+	/* Per-CPU LRU lists: inserts on the packet path without a shared lock. */
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weir_ct SEC(".maps");
 
