@@ -38,10 +38,13 @@ fi
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
 python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib || \
   echo "setup: matplotlib unavailable; benchmarks will print tables only"
-# Opt-in: upstream Kubernetes control-plane binaries and etcd for e2e/test_kube_*.py (a long Go build;
-# see docs/upstream-kubernetes.md for its time). Cached in $WEIR_TOOLS_DIR/kube-<version>/bin.
-if [[ "${WEIR_KUBE:-0}" == 1 ]]; then
+# Upstream Kubernetes control-plane binaries and etcd for e2e/test_kube_*.py, built from their Go
+# modules and cached in $WEIR_TOOLS_DIR/kube-<version>/bin: the first build is long (10-27 minutes
+# on 2 cores, docs/upstream-kubernetes.md), later runs take a second. WEIR_KUBE=0 skips it; a failed
+# build does not fail setup, and the tests that need it then say they were skipped and why.
+if [[ "${WEIR_KUBE:-1}" == 1 ]]; then
   command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
-  WEIR_TOOLS_DIR="$WEIR_TOOLS_DIR" "$(dirname "$0")/../e2e/kube/build_upstream.sh"
+  WEIR_TOOLS_DIR="$WEIR_TOOLS_DIR" "$(dirname "$0")/../e2e/kube/build_upstream.sh" || \
+    echo "setup: WARNING: building upstream Kubernetes failed; e2e/test_kube_* will be skipped"
 fi
 echo "setup: ok"
