@@ -315,6 +315,22 @@ METRICS = [
 TABLE_ONLY = {"retr_1", "retr_4"}
 
 
+def finish_report(diff: dict, left: list[str], json_path: Path, png_path: Path) -> int:
+    """The closing lines every benchmark prints: what it left behind (nothing, or it fails) and where
+    its results are."""
+    if diff:
+        print("WARNING: the root namespace changed during the run (another process on this machine, or a leak):")
+        print(json.dumps(diff, indent=2))
+    else:
+        print("root namespace: links, addresses, routes, iptables and nft ruleset unchanged")
+    if left:
+        print(f"WARNING: lab leftovers: {left}")
+    print(f"results: {json_path}")
+    print(f"plot:    {png_path}")
+    progress("done")
+    return 1 if (diff or left) else 0
+
+
 def summarize(adds: dict, traffic: dict, workers: int) -> list[dict]:
     values: dict[str, dict[str, float]] = {}
     for p in PLUGINS:
@@ -522,17 +538,7 @@ def main() -> int:
     print(f"targets met: {sum(r['met'] for r in met)}/{len(met)}  (ratios are weir/ptp; ADD timings are the "
           f"plugin exec only, traffic values the median of {args.rounds} round(s); "
           f"load average {env['loadavg_start'][0]:.2f} at start, {env['loadavg_end'][0]:.2f} at end)")
-    if diff:
-        print("WARNING: the root namespace changed during the run (another process on this machine, or a leak):")
-        print(json.dumps(diff, indent=2))
-    else:
-        print("root namespace: links, addresses, routes, iptables and nft ruleset unchanged")
-    if left:
-        print(f"WARNING: lab leftovers: {left}")
-    print(f"results: {json_path}")
-    print(f"plot:    {png_path}")
-    progress("done")
-    return 1 if (diff or left) else 0
+    return finish_report(diff, left, json_path, png_path)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.cni_bench import percentile, root_diff, root_snapshot
+from bench.cni_bench import finish_report, percentile, root_diff, root_snapshot
 from e2e.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
 from e2e.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, in_netns, leftovers, run
 
@@ -650,17 +650,7 @@ def main() -> int:
     total = 2 * len(targeted) + sum(r["met"] is not None for r in rows)
     print(f"targets met: {met}/{total}  (load average {env['loadavg_start'][0]:.2f} at start, "
           f"{env['loadavg_end'][0]:.2f} at end)")
-    if diff:
-        print("WARNING: the root namespace changed during the run (another process on this machine, or a leak):")
-        print(json.dumps(diff, indent=2))
-    else:
-        print("root namespace: links, addresses, routes, iptables and nft ruleset unchanged")
-    if left:
-        print(f"WARNING: lab leftovers: {left}")
-    print(f"results: {json_path}")
-    print(f"plot:    {png_path}")
-    progress("done")
-    return 1 if (diff or left) else 0
+    return finish_report(diff, left, json_path, png_path)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 
 #include "bpf/lib/arp.h"
 #include "bpf/lib/delivery.h"
+#include "bpf/lib/forward.h"
 #include "bpf/lib/eth.h"
 #include "bpf/lib/maps.h"
 #include "bpf/lib/nd.h"
@@ -55,16 +56,5 @@ int from_pod(struct __sk_buff *skb)
 		count(WEIR_METRIC_TO_STACK, skb);
 		return TC_ACT_OK;
 	}
-	switch (translate_service(skb, &pkt, true)) {
-	case TRANSLATION_NO_BACKEND:
-		return reject_flow(skb, &pkt);
-	case TRANSLATION_ERROR:
-		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
-		return TC_ACT_SHOT;
-	case TRANSLATION_DONE:
-	case TRANSLATION_DSR:
-		return deliver(skb, &pkt, true);
-	default:
-		return deliver(skb, &pkt, false);
-	}
+	return translate_and_forward(skb, &pkt, true);
 }

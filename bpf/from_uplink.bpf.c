@@ -7,6 +7,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bpf/lib/delivery.h"
+#include "bpf/lib/forward.h"
 #include "bpf/lib/dsr.h"
 #include "bpf/lib/fib.h"
 #include "bpf/lib/maps.h"
@@ -35,17 +36,5 @@ int from_uplink(struct __sk_buff *skb)
 	}
 	if (unwrapped == 0)
 		return deliver(skb, &pkt, false);
-	switch (translate_service(skb, &pkt, false)) {
-	case TRANSLATION_NO_BACKEND:
-		return reject_flow(skb, &pkt);
-	case TRANSLATION_ERROR:
-		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
-		return TC_ACT_SHOT;
-	case TRANSLATION_DONE:
-		return deliver(skb, &pkt, true);
-	case TRANSLATION_DSR:
-		return fib_redirect(skb, &pkt);
-	default:
-		return deliver(skb, &pkt, false);
-	}
+	return translate_and_forward(skb, &pkt, false);
 }

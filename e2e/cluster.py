@@ -1,6 +1,7 @@
 """A lab cluster for Services: nodes joined by a fabric (a bridge in a namespace of its own), an
 outside client on the same fabric, weir-agent on every node in standalone mode reading one
-manifest directory, pods wired by the weir CNI plugin, and EndpointSlices written from them.
+manifest directory (or, with `kubeconfig=`, watching a kube-apiserver that runs in a lab namespace
+on the fabric, see add_client), pods wired by the weir CNI plugin, and EndpointSlices written from them.
 
     fabric 192.168.50.0/24:  node<i> uplink0 = 192.168.50.<i>,  client = 192.168.50.100
     pods: node<i> gets 10.244.<i>.0/24 and fd00:10:244:<i>::/112
@@ -28,8 +29,13 @@ def node_ip(index: int) -> str:
 
 class Cluster:
     def __init__(self, lab: Lab, nodes: int = 2, lb_modes: list[str] | None = None,
-                 agent_args: list[str] = ()):
-        """`agent_args`: extra weir-agent flags for every node (e.g. --config=FILE)."""
+                 agent_args: list[str] = (), kubeconfig: str | Path | None = None,
+                 start_agents: bool = True):
+        """`agent_args`: extra weir-agent flags for every node (e.g. --config=FILE).
+
+        `kubeconfig`: the agents watch the API server it names (--kubeconfig) instead of the manifest
+        directory (--manifests). `start_agents=False`: the nodes are wired but their agents wait for
+        start_agents(), e.g. until a control plane on the fabric (add_client) is up."""
         self.lab = lab
         self.manifests = lab.dir / "manifests"
         self.manifests.mkdir()
@@ -53,12 +59,20 @@ class Cluster:
             cgroup = CGROUP2_ROOT / f"weir-{lab.id}-node{i}"
             cgroup.mkdir()
             self.cgroups.append(cgroup)
+            source = f"--kubeconfig={kubeconfig}" if kubeconfig else f"--manifests={self.manifests}"
             self.agent_args[node.name] = [
-                f"--manifests={self.manifests}", f"--node_name=node{i}", f"--node_addresses={node_ip(i)}",
+                source, f"--node_name=node{i}", f"--node_addresses={node_ip(i)}",
                 "--uplinks=uplink0", f"--cgroup={cgroup}", f"--lb_mode={lb_modes[i - 1]}", "--health_port=0",
                 *agent_args]
-            node.start_agent(*self.agent_args[node.name])
         lab.cleanups.append(self._remove_cgroups)
+        if start_agents:
+            self.start_agents()
+
+    def start_agents(self) -> None:
+        """Starts the agent of every node that has none running, with its flags (agent_args)."""
+        for node in self.nodes:
+            if node.agent is None or node.agent.poll() is not None:
+                node.start_agent(*self.agent_args[node.name])
 
     def add_client(self, role: str, address: str) -> str:
         """Another outside client on the fabric (e.g. "client2", "192.168.50.101"): its namespace."""

@@ -18,6 +18,16 @@
 #include "bpf/lib/nd.h"
 #include "bpf/lib/packet.h"
 
+/* The answer goes back where the packet came from. */
+static __always_inline void swap_macs(struct ethhdr *eth)
+{
+	__u8 mac[ETH_ALEN];
+
+	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+}
+
 struct tcp_pseudo_v4 {
 	__be32 saddr;
 	__be32 daddr;
@@ -43,11 +53,7 @@ static __always_inline int reject_tcp_at(struct __sk_buff *skb, const struct pac
 	if ((void *)(eth + 1) > data_end || (void *)(tcp + 1) > data_end)
 		return TC_ACT_SHOT;
 
-	__u8 mac[ETH_ALEN];
-
-	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	swap_macs(eth);
 
 	__be32 ack = bpf_htonl(bpf_ntohl(tcp->seq) + ((pkt->tcp_flags & TCP_FLAG_SYN) ? 1 : 0));
 	__be32 seq = (pkt->tcp_flags & TCP_FLAG_ACK) ? tcp->ack_seq : 0;
@@ -140,11 +146,7 @@ static __always_inline int reject_udp_v4(struct __sk_buff *skb)
 
 	if (data + total > data_end)
 		return TC_ACT_SHOT;
-	__u8 mac[ETH_ALEN];
-
-	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	swap_macs(eth);
 
 	ip4->version = 4;
 	ip4->ihl = 5;
@@ -192,11 +194,7 @@ static __always_inline int reject_udp_v6(struct __sk_buff *skb)
 
 	if (data + total > data_end)
 		return TC_ACT_SHOT;
-	__u8 mac[ETH_ALEN];
-
-	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	swap_macs(eth);
 
 	__builtin_memset(ip6, 0, sizeof(*ip6));
 	ip6->version = 6;

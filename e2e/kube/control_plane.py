@@ -11,6 +11,17 @@ made with the openssl CLI: a CA, the apiserver's serving certificate (SANs 127.0
 IP 10.96.0.1 and the kubernetes.default names), client certificates for an admin (group system:masters),
 for the "weir-agent" user (no group, no RBAC: tests grant what they need) and for
 kube-controller-manager, and the service-account key pair.
+
+Inside a network namespace (for agents in a lab, which must never reach the machine's own loopback):
+
+    cp = ControlPlane(workdir, netns="wl123-api", address="192.168.50.200")
+
+Then every process (etcd, kube-apiserver, kube-controller-manager, kubectl) and every readiness
+probe (curl) runs in that namespace through `nsenter --net=/run/netns/<netns>`; kube-apiserver and
+kube-controller-manager bind to `address` (which the namespace must already have), etcd to the
+namespace's own 127.0.0.1; the serving certificate's SANs add `address`, and the kubeconfigs point at
+https://<address>:<port>. The namespace is private, so the well-known ports are used (etcd 2379/2380,
+kube-apiserver 6443, kube-controller-manager 10257) instead of free ones of the machine's loopback.
 """
 from __future__ import annotations
 
@@ -31,6 +42,8 @@ TOOLS_DIR = Path(os.environ.get("WEIR_TOOLS_DIR", "/var/cache/weir-tools"))
 SERVICE_CIDR = "10.96.0.0/16"
 FIRST_SERVICE_IP = "10.96.0.1"
 LOOPBACK = "127.0.0.1"
+# Ports inside a control plane's own network namespace (nothing else listens there).
+NETNS_PORTS = {"etcd": 2379, "etcd_peer": 2380, "apiserver": 6443, "controller_manager": 10257}
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
 
 
@@ -43,6 +56,11 @@ def kube_bin_dir() -> Path:
 def missing_binaries(bin_dir: Path | None = None, names=BINARIES) -> list[str]:
     bin_dir = bin_dir or kube_bin_dir()
     return [str(bin_dir / n) for n in names if not os.access(bin_dir / n, os.X_OK)]
+
+
+def in_netns(netns: str | None, argv: list[str]) -> list[str]:
+    """`argv` run inside the named network namespace (as is when `netns` is None)."""
+    return ["nsenter", f"--net=/run/netns/{netns}", "--", *argv] if netns else list(argv)
 
 
 def free_port() -> int:
@@ -103,7 +121,8 @@ class _Proc:
 
 
 class ControlPlane:
-    """etcd + kube-apiserver (+ kube-controller-manager when controller_manager=True) on 127.0.0.1.
+    """etcd + kube-apiserver (+ kube-controller-manager when controller_manager=True) on 127.0.0.1,
+    or on `address` inside the network namespace `netns` (see the module docstring).
 
     `controllers` is kube-controller-manager's --controllers list; `extra_apiserver_args` and
     `extra_controller_manager_args` are appended to those command lines.
@@ -116,8 +135,11 @@ class ControlPlane:
                                     "root-ca-certificate-publisher-controller",
                  extra_apiserver_args: list[str] | None = None,
                  extra_controller_manager_args: list[str] | None = None,
-                 keep_workdir: bool = False, ready_timeout: float = 90.0):
+                 keep_workdir: bool = False, ready_timeout: float = 90.0,
+                 netns: str | None = None, address: str = LOOPBACK):
         self.workdir = Path(workdir)
+        self.netns = netns
+        self.address = address
         self.bin_dir = Path(bin_dir) if bin_dir else kube_bin_dir()
         self.with_controller_manager = controller_manager
         self.controllers = controllers
@@ -145,7 +167,8 @@ class ControlPlane:
 
     @property
     def server(self) -> str:
-        return f"https://{LOOPBACK}:{self.apiserver_port}"
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"https://{host}:{self.apiserver_port}"
 
     @property
     def etcd_url(self) -> str:
@@ -168,8 +191,12 @@ class ControlPlane:
             self._created_workdir = True
             self.logs.mkdir()
             self._make_pki()
-            self.etcd_port, self.etcd_peer_port = free_port(), free_port()
-            self.apiserver_port = free_port()
+            if self.netns:
+                self.etcd_port, self.etcd_peer_port = NETNS_PORTS["etcd"], NETNS_PORTS["etcd_peer"]
+                self.apiserver_port = NETNS_PORTS["apiserver"]
+            else:
+                self.etcd_port, self.etcd_peer_port = free_port(), free_port()
+                self.apiserver_port = free_port()
             self._write_kubeconfigs()
             self.start_etcd()
             self.start_apiserver()
@@ -206,7 +233,7 @@ class ControlPlane:
                 "--initial-cluster-state=new",
                 "--unsafe-no-fsync",  # a throwaway test store: no fsync, much faster on slow disks
                 "--log-level=warn"]
-        self.etcd = _Proc("etcd", argv, self.logs / "etcd.log", self._env)
+        self.etcd = _Proc("etcd", in_netns(self.netns, argv), self.logs / "etcd.log", self._env)
         self._wait(self.etcd, lambda: self._http_ok(f"{self.etcd_url}/health", b'"health":"true"'),
                    "etcd /health")
 
@@ -215,8 +242,8 @@ class ControlPlane:
     def apiserver_argv(self) -> list[str]:
         p = self.pki
         return [str(self.bin_dir / "kube-apiserver"),
-                f"--bind-address={LOOPBACK}",
-                f"--advertise-address={LOOPBACK}",
+                f"--bind-address={self.address}",
+                f"--advertise-address={self.address}",
                 f"--secure-port={self.apiserver_port}",
                 f"--etcd-servers={self.etcd_url}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
@@ -242,7 +269,7 @@ class ControlPlane:
     def start_apiserver(self) -> None:
         if self.apiserver is not None and self.apiserver.alive():
             raise ControlPlaneError("kube-apiserver is already running")
-        self.apiserver = _Proc("kube-apiserver", self.apiserver_argv(),
+        self.apiserver = _Proc("kube-apiserver", in_netns(self.netns, self.apiserver_argv()),
                                self.logs / "kube-apiserver.log", self._env)
         self._wait(self.apiserver, lambda: self._https_ok("/readyz", b"ok"), "kube-apiserver /readyz")
 
@@ -263,13 +290,13 @@ class ControlPlane:
 
     def start_controller_manager(self) -> None:
         p = self.pki
-        self.controller_manager_port = free_port()
+        self.controller_manager_port = NETNS_PORTS["controller_manager"] if self.netns else free_port()
         kc = self.controller_manager_kubeconfig
         argv = [str(self.bin_dir / "kube-controller-manager"),
                 f"--kubeconfig={kc}",
                 f"--authentication-kubeconfig={kc}",
                 f"--authorization-kubeconfig={kc}",
-                f"--bind-address={LOOPBACK}",
+                f"--bind-address={self.address}",
                 f"--secure-port={self.controller_manager_port}",
                 f"--cert-dir={p / 'kcm'}",
                 f"--controllers={self.controllers}",
@@ -281,9 +308,10 @@ class ControlPlane:
                 "--profiling=false",
                 "--v=1",
                 *self.extra_controller_manager_args]
-        self.controller_manager = _Proc("kube-controller-manager", argv,
+        self.controller_manager = _Proc("kube-controller-manager", in_netns(self.netns, argv),
                                         self.logs / "kube-controller-manager.log", self._env)
-        url = f"https://{LOOPBACK}:{self.controller_manager_port}/healthz"
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        url = f"https://{host}:{self.controller_manager_port}/healthz"
         self._wait(self.controller_manager, lambda: self._https_ok(url, b"ok", verify=False),
                    "kube-controller-manager /healthz")
 
@@ -291,9 +319,10 @@ class ControlPlane:
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 kubeconfig: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        """Runs the built kubectl with the admin kubeconfig (or `kubeconfig`)."""
-        argv = [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig or self.admin_kubeconfig}",
-                *args]
+        """Runs the built kubectl (in the control plane's namespace, if any) with the admin kubeconfig
+        (or `kubeconfig`)."""
+        argv = in_netns(self.netns, [str(self.bin_dir / "kubectl"),
+                                     f"--kubeconfig={kubeconfig or self.admin_kubeconfig}", *args])
         res = subprocess.run(argv, input=input, text=True, capture_output=True, env=self._env,
                              timeout=timeout)
         if check and res.returncode != 0:
@@ -318,8 +347,9 @@ class ControlPlane:
         raise ControlPlaneError(f"{what} not ready after {self.ready_timeout:.0f}s; "
                                 f"{proc.name} log tail:\n{proc.tail()}")
 
-    @staticmethod
-    def _http_ok(url: str, expect: bytes) -> bool:
+    def _http_ok(self, url: str, expect: bytes) -> bool:
+        if self.netns:
+            return self._curl_ok(url, expect, [])
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
             with opener.open(url, timeout=2) as r:
@@ -329,6 +359,13 @@ class ControlPlane:
 
     def _https_ok(self, path_or_url: str, expect: bytes, verify: bool = True) -> bool:
         url = path_or_url if path_or_url.startswith("https://") else self.server + path_or_url
+        if self.netns:
+            if verify:
+                tls = [f"--cacert={self.pki / 'ca.crt'}", f"--cert={self.pki / 'admin.crt'}",
+                       f"--key={self.pki / 'admin.key'}"]
+            else:
+                tls = ["--insecure"]
+            return self._curl_ok(url, expect, tls)
         if verify:
             ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
             ctx.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
@@ -344,6 +381,16 @@ class ControlPlane:
         except (urllib.error.URLError, OSError, ValueError, ssl.SSLError):
             return False
 
+    def _curl_ok(self, url: str, expect: bytes, extra: list[str]) -> bool:
+        """A probe from inside the control plane's namespace: curl there, never a socket of ours."""
+        argv = in_netns(self.netns, ["curl", "--silent", "--show-error", "--fail", "--noproxy", "*",
+                                     "--max-time", "2", *extra, url])
+        try:
+            res = subprocess.run(argv, capture_output=True, env=self._env, timeout=10)
+        except subprocess.TimeoutExpired:
+            return False
+        return res.returncode == 0 and expect in res.stdout
+
     def _openssl(self, *args: str) -> None:
         res = subprocess.run(["openssl", *args], capture_output=True, text=True, cwd=self.pki)
         if res.returncode != 0:
@@ -356,7 +403,8 @@ class ControlPlane:
         o("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2", "-subj", "/CN=weir-e2e-ca",
           "-addext", "basicConstraints=critical,CA:TRUE",
           "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", "ca.crt")
-        sans = (f"IP:{LOOPBACK},IP:{FIRST_SERVICE_IP},DNS:localhost,DNS:kubernetes,"
+        extra = "" if self.address == LOOPBACK else f"IP:{self.address},"
+        sans = (f"IP:{LOOPBACK},{extra}IP:{FIRST_SERVICE_IP},DNS:localhost,DNS:kubernetes,"
                 "DNS:kubernetes.default,DNS:kubernetes.default.svc,"
                 "DNS:kubernetes.default.svc.cluster.local")
         self._leaf("apiserver", "/CN=kube-apiserver", "serverAuth", sans)

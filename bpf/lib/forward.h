@@ -1,0 +1,35 @@
+/* The common tail of the tc programs: translate a parsed packet for Services, then reject it,
+ * deliver it into a local pod, or send it on. */
+#ifndef WEIR_BPF_FORWARD_H
+#define WEIR_BPF_FORWARD_H
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <stdbool.h>
+
+#include "bpf/lib/delivery.h"
+#include "bpf/lib/fib.h"
+#include "bpf/lib/maps.h"
+#include "bpf/lib/packet.h"
+#include "bpf/lib/reject.h"
+#include "bpf/lib/service_nat.h"
+
+static __always_inline int translate_and_forward(struct __sk_buff *skb, struct packet *pkt, bool from_inside)
+{
+	switch (translate_service(skb, pkt, from_inside)) {
+	case TRANSLATION_NO_BACKEND:
+		return reject_flow(skb, pkt);
+	case TRANSLATION_ERROR:
+		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
+		return TC_ACT_SHOT;
+	case TRANSLATION_DONE:
+		return deliver(skb, pkt, true);
+	case TRANSLATION_DSR:
+		/* Wrapped (or optioned) for the backend's node: never a local pod. */
+		return fib_redirect(skb, pkt);
+	default:
+		return deliver(skb, pkt, false);
+	}
+}
+
+#endif
