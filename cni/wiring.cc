@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <future>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -112,33 +113,34 @@ absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod
     return s;
   }
 
-  auto pod_link = pod_netlink->GetLink(pod.ifname);
-  if (!pod_link.ok()) return pod_link.status();
-  wired.pod_mac = pod_link->mac;
-  if (absl::Status s = pod_ns.Run([&] { return DisableDad(pod.ifname); }); !s.ok()) return s;
-  if (absl::Status s = ConfigurePodSide(*pod_netlink, pod, pod_link->index); !s.ok()) return s;
-
   auto host_link = host_.GetLink(wired.host_ifname);
   if (!host_link.ok()) return host_link.status();
   wired.host_ifindex = host_link->index;
-  if (absl::Status s = DisableDad(wired.host_ifname); !s.ok()) return s;
-  if (absl::Status s = host_.SetLinkUp(wired.host_ifindex); !s.ok()) return s;
-  for (const IpAddress& address : pod.addresses) {
-    RouteSpec to_pod{.destination = HostPrefix(address), .output_ifindex = wired.host_ifindex};
-    if (absl::Status s = host_.AddRoute(to_pod); !s.ok()) return s;
-  }
-
   UniqueFd program(bpf_obj_get(layout_.from_pod_program().c_str()));
   if (!program.valid()) {
     return CniError(CniCode::kDatapathNotReady,
                     absl::StrCat("weir-agent has not pinned its programs under ", layout_.root),
                     ErrnoStatus(errno, layout_.from_pod_program()).ToString());
   }
-  if (absl::Status s = AttachTc(wired.host_ifindex, TcDirection::kIngress, program.get(),
-                                layout_.link(wired.host_ifname));
-      !s.ok()) {
-    return s;
+  // A tcx attach waits out an RCU grace period (most of an ADD's time): it runs while the pod end is
+  // configured, and is joined before anything depends on it. Every return below joins it too.
+  std::future<absl::Status> attached = std::async(std::launch::async, [&] {
+    return AttachTc(wired.host_ifindex, TcDirection::kIngress, program.get(), layout_.link(wired.host_ifname));
+  });
+
+  auto pod_link = pod_netlink->GetLink(pod.ifname);
+  if (!pod_link.ok()) return pod_link.status();
+  wired.pod_mac = pod_link->mac;
+  if (absl::Status s = pod_ns.Run([&] { return DisableDad(pod.ifname); }); !s.ok()) return s;
+  if (absl::Status s = ConfigurePodSide(*pod_netlink, pod, pod_link->index); !s.ok()) return s;
+
+  if (absl::Status s = DisableDad(wired.host_ifname); !s.ok()) return s;
+  if (absl::Status s = host_.SetLinkUp(wired.host_ifindex); !s.ok()) return s;
+  for (const IpAddress& address : pod.addresses) {
+    RouteSpec to_pod{.destination = HostPrefix(address), .output_ifindex = wired.host_ifindex};
+    if (absl::Status s = host_.AddRoute(to_pod); !s.ok()) return s;
   }
+  if (absl::Status s = attached.get(); !s.ok()) return s;
 
   auto endpoints = EndpointMap::OpenPinned(layout_.endpoints_map());
   if (!endpoints.ok()) return endpoints.status();
@@ -162,9 +164,10 @@ absl::Status Wiring::Remove(const std::string& container_id, const std::string& 
       }
     }
   }
-  result.Update(DetachTc(layout_.link(host_ifname)));
+  // The device goes first: a tcx link whose device is gone is released without another RCU wait.
   absl::Status deleted = host_.DeleteLink(host_ifname);
   if (!deleted.ok() && !absl::IsNotFound(deleted)) result.Update(deleted);
+  result.Update(DetachTc(layout_.link(host_ifname)));
   return result;
 }
 

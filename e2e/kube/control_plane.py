@@ -161,6 +161,7 @@ class ControlPlane:
                      if not k.startswith("KUBE") and k not in ("ETCDCTL_API",)}
         self._env["KUBECACHEDIR"] = str(self.workdir / "kubectl-cache")
         self._env["HOME"] = str(self.workdir)
+        self._env["NO_PROXY"] = self._env["no_proxy"] = "*"  # the API server is always ours, never via a proxy
         self._created_workdir = False
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -361,8 +362,8 @@ class ControlPlane:
         url = path_or_url if path_or_url.startswith("https://") else self.server + path_or_url
         if self.netns:
             if verify:
-                tls = [f"--cacert={self.pki / 'ca.crt'}", f"--cert={self.pki / 'admin.crt'}",
-                       f"--key={self.pki / 'admin.key'}"]
+                tls = ["--cacert", str(self.pki / "ca.crt"), "--cert", str(self.pki / "admin.crt"),
+                       "--key", str(self.pki / "admin.key")]
             else:
                 tls = ["--insecure"]
             return self._curl_ok(url, expect, tls)
