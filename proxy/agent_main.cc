@@ -269,8 +269,9 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
     }
   };
   bool dirty = true;
+  auto retry_after = std::chrono::steady_clock::now();
   while (!StopRequested(stop_signals)) {
-    if (source && dirty && source->Ready()) {
+    if (source && dirty && source->Ready() && std::chrono::steady_clock::now() >= retry_after) {
       weir::standalone::ObjectSet objects = source->Snapshot();
       skipped.Set(static_cast<double>(objects.skipped));
       auto synced = weir::agent::SyncServices(objects.services, objects.slices, node, reconciler);
@@ -289,7 +290,10 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
                      synced->backends, synced->stats.writes(), synced->stats.deletes(),
                      (synced->translate_time + synced->apply_time).count());
       }
-      dirty = false;
+      // A failed sync is retried (the maps keep their last good state meanwhile), at most every few
+      // seconds so that a lasting failure does not flood the log.
+      dirty = !synced.ok();
+      if (dirty) retry_after = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     }
     if (!source && !ready) {
       ready = true;  // nothing to sync from: the datapath itself is what is ready

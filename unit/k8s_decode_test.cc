@@ -170,13 +170,20 @@ TEST(DecodeServiceTest, RejectsBadFieldsNamingObjectAndField) {
       {"{sessionAffinityConfig: {clientIP: 5}}", "spec.sessionAffinityConfig.clientIP: expected a map"},
       {"{ipFamilies: [IPv5]}", "spec.ipFamilies[0]: unknown value \"IPv5\""},
       {"{healthCheckNodePort: -1}", "spec.healthCheckNodePort: -1 is not in 0-65535"},
-      {"{loadBalancerIP: 1.2.3}", "spec.loadBalancerIP: invalid IP address"},
       {"[1, 2]", "spec: expected a map, got a list"},
   };
   for (const BadServiceCase& bad : cases) {
     SCOPED_TRACE(bad.spec);
     ExpectError(ParseService(std::string(kServiceHead) + "spec: " + bad.spec), "Service shop/web", bad.mentions);
   }
+}
+
+// spec.loadBalancerIP is only a request to the cloud and the API server keeps forms it merely warns
+// about: an unreadable one is dropped, the Service is kept.
+TEST(DecodeServiceTest, UnreadableLoadBalancerIpKeepsTheService) {
+  auto decoded = ParseService(std::string(kServiceHead) + "spec: {clusterIP: 10.96.0.9, loadBalancerIP: 203.0.113.010}");
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_FALSE(decoded->load_balancer_ip.has_value());
 }
 
 TEST(DecodeServiceTest, RejectsBadStatusAndMetadata) {

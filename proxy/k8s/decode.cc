@@ -343,7 +343,11 @@ void DecodeServiceBody(Reader& reader, const Field& root, Service& service) {
       reader.Enum<TrafficPolicy>(Child(spec, "internalTrafficPolicy"), policies).value_or(TrafficPolicy::kCluster);
   service.health_check_node_port = Port(reader, Child(spec, "healthCheckNodePort"), 0);
   const Field load_balancer_ip = Child(spec, "loadBalancerIP");
-  if (!reader.String(load_balancer_ip).empty()) service.load_balancer_ip = reader.Ip(load_balancer_ip);
+  // Only a request to the cloud provider, never programmed, and the API server keeps values it merely
+  // warns about (e.g. a leading zero): an unreadable one must not cost the whole Service.
+  if (std::string requested = reader.String(load_balancer_ip); !requested.empty()) {
+    if (auto address = IpAddress::Parse(requested); address.ok()) service.load_balancer_ip = *address;
+  }
   service.traffic_distribution = reader.String(Child(spec, "trafficDistribution"));
   service.external_name = reader.String(Child(spec, "externalName"));
   service.load_balancer_ingress = DecodeIngress(reader, root);
