@@ -1,5 +1,9 @@
 #include "proxy/k8s/kube_client.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <httplib.h>
 #include <openssl/err.h>
 
@@ -111,6 +115,15 @@ absl::StatusOr<std::unique_ptr<httplib::ClientImpl>> KubeClient::Connect(std::ch
   client->set_write_timeout(options_.connect_timeout);
   client->set_keep_alive(false);
   client->set_url_encode(false);  // targets come encoded (Target())
+  // A watch on a connection whose peer vanished without a FIN would otherwise sit until its read
+  // timeout (minutes): TCP keepalive notices within about 30 s, as client-go does.
+  client->set_socket_options([](socket_t sock) {
+    int on = 1, idle = 15, interval = 5, probes = 3;
+    setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    setsockopt(sock, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(sock, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+    setsockopt(sock, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+  });
   return client;
 }
 
