@@ -521,6 +521,13 @@ def sync_lines(lines: list[str]) -> list[dict]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system time of a process and of its waited-for children (kube-proxy's iptables-restore
+    and nft runs)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> dict:
     status = Path(f"/proc/{pid}/status").read_text()
     get = lambda k: int(re.search(rf"^{k}:\s+(\d+) kB", status, re.M).group(1)) / 1024
@@ -857,9 +864,8 @@ class Bench:
             services = BpfMap(node.bpf_root / "weir_services")
             in_map = services.count(SERVICE_KEY_SIZE)
             services.close()
-            cpu = [int(x) for x in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13]]
             result = {**first, "datapath_loaded_s": loaded, **mem, "frontends_in_map": in_map,
-                      "cpu_s": sum(cpu) / os.sysconf("SC_CLK_TCK")}
+                      "cpu_s": cpu_seconds(pid)}
         finally:
             node.stop_agent()
             self.resume_all()
@@ -871,26 +877,38 @@ class Bench:
         return result
 
     def fresh_kube_proxy(self, mode: str) -> dict:
+        """kube-proxy started in a namespace of its own with every Service there: until its first complete
+        sync, or --fresh-timeout (then the result says timed_out, and the run goes on)."""
         role, address = KP_FRESH[mode]
         netns = self.cluster.add_client(role, address)
-        progress(f"kube-proxy {mode}: starting in a fresh namespace {netns} with {self.services_total} Services")
+        timeout = self.args.fresh_timeout
+        progress(f"kube-proxy {mode}: starting in a fresh namespace {netns} with {self.services_total} Services "
+                 f"(up to {timeout:.0f}s)")
         self.pause_others("none")
         kp = None
         try:
             kp = KubeProxy(self.lab, netns, role, mode, address, self.cp.admin_kubeconfig)
-            synced = kp.wait_synced(self.services_total - 1, timeout=self.args.kube_proxy_timeout)
-            time.sleep(0.5)
-            mem = rss_mb(kp.proc.pid)
-            first = synced["first_complete"]
-            result = {"seconds": first["seen_s"], "log_seconds": first["wall"] - kp.t0_wall if first["wall"] else None,
-                      "sync_ms": first["elapsed_ms"], "checked_s": synced["checked_s"], **mem,
-                      "service_rules": kp.service_rule_count()}
+            try:
+                synced = kp.wait_synced(self.services_total - 1, timeout=timeout)
+            except TimeoutError:
+                kp.new_lines()
+                result = {"timed_out": True, "seconds": timeout, **rss_mb(kp.proc.pid),
+                          "cpu_s": cpu_seconds(kp.proc.pid), "log_tail": kp.all_lines[-6:]}
+                progress(f"  kube-proxy {mode}: no complete sync {timeout:.0f}s after start (RSS "
+                         f"{result['rss_mb']:.0f} MB); stopped")
+            else:
+                time.sleep(0.5)
+                first = synced["first_complete"]
+                result = {"timed_out": False, "seconds": first["seen_s"],
+                          "log_seconds": first["wall"] - kp.t0_wall if first["wall"] else None,
+                          "sync_ms": first["elapsed_ms"], "checked_s": synced["checked_s"], **rss_mb(kp.proc.pid),
+                          "cpu_s": cpu_seconds(kp.proc.pid), "service_rules": kp.service_rule_count()}
+                progress(f"  kube-proxy {mode}: first complete sync {result['seconds']:.2f}s after start "
+                         f"(its own sync {number(result['sync_ms'])} ms); RSS {result['rss_mb']:.0f} MB")
         finally:
             if kp:
                 kp.stop()
             self.resume_all()
-        progress(f"  kube-proxy {mode}: first complete sync {result['seconds']:.2f}s after start "
-                 f"(its own sync {number(result['sync_ms'])} ms); RSS {result['rss_mb']:.0f} MB")
         run(["ip", "netns", "delete", netns], check=False)
         self.lab.netns.remove(netns)
         return result
@@ -1018,13 +1036,20 @@ class Bench:
         items = bulk_items(first, last)
         progress(f"creating {last - first} Services + {last - first} EndpointSlices "
                  f"({self.args.creators} connections in parallel)")
+        pids = {**self.long_running_pids(), "kube-apiserver": self.cp.apiserver.popen.pid,
+                "etcd": self.cp.etcd.popen.pid}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         msg = self.client.bulk(items, self.args.creators, "create")
         self.services_total = total
         rate = len(items) / msg["seconds"]
         progress(f"  created {len(items)} objects in {msg['seconds']:.1f}s ({rate:.0f}/s); waiting for the proxies")
         synced = self.wait_all_synced(timeout=self.args.kube_proxy_timeout)
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         progress("  synced after creation finished: " + ", ".join(f"{k} {v['seconds']:.1f}s" for k, v in synced.items()))
-        return {"objects": len(items), "seconds": msg["seconds"], "per_second": rate, "synced_after_s": synced}
+        progress("  CPU seconds from the start of creation to synced: "
+                 + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
+        return {"objects": len(items), "seconds": msg["seconds"], "per_second": rate, "synced_after_s": synced,
+                "cpu_s": cpu}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1044,11 +1069,14 @@ CONNECT_ROWS = [  # (key, label, baseline key)
 
 def control_rows(results: dict) -> list[dict]:
     fresh, change = results["fresh"], results["change"]
+    last_creation = list(results["creation"].values())[-1] if results["creation"] else {}
     rows = []
 
-    def add(key, label, unit, getter, target=None, lower=True):
+    def add(key, label, unit, getter, target=None, lower_bound=()):
+        """lower_bound: subjects whose value is only a lower bound (kube-proxy gave up at the timeout)."""
         values = {s: getter(s) for s in SUBJECTS}
-        row = {"key": key, "label": label, "unit": unit, "values": values, "target": target}
+        row = {"key": key, "label": label, "unit": unit, "values": values, "target": target,
+               "lower_bound": [s for s in lower_bound if values.get(s) is not None]}
         if target is not None and values["weir"] is not None:
             row["met"] = values["weir"] < target
         for mode in ("iptables", "nftables"):
@@ -1056,16 +1084,26 @@ def control_rows(results: dict) -> list[dict]:
         rows.append(row)
 
     g = lambda d, k: (lambda s: d.get(s, {}).get(k))
-    add("sync_s", f"start -> rules for {results['services']} Services", "s", g(fresh, "seconds"), TARGET_SYNC_S)
+    timed_out = [s for s in SUBJECTS if fresh.get(s, {}).get("timed_out")]
+    complete = lambda k: (lambda s: None if s in timed_out else fresh.get(s, {}).get(k))
+    add("sync_s", f"start -> rules for {results['services']} Services", "s", g(fresh, "seconds"), TARGET_SYNC_S,
+        lower_bound=timed_out)
     add("rss_mb", "RSS after that sync", "MB", g(fresh, "rss_mb"), TARGET_RSS_MB)
     add("hwm_mb", "  peak RSS (VmHWM)", "MB", g(fresh, "hwm_mb"))
+    add("fresh_cpu_s", "  CPU time from start to synced (kube-proxy: with its iptables/nft runs)", "s",
+        g(fresh, "cpu_s"), lower_bound=timed_out)
     add("own_sync_ms", "  the sync itself (weir: translate + apply; kube-proxy: its log)", "ms",
-        lambda s: (fresh.get(s, {}).get("sync_us") or 0) / 1000 if s == "weir" else fresh.get(s, {}).get("sync_ms"))
+        lambda s: (fresh.get(s, {}).get("sync_us") or 0) / 1000 if s == "weir" else complete("sync_ms")(s))
     add("change_p50", "EndpointSlice change -> rules, p50", "ms", g(change, "p50_ms"))
     add("change_p99", "EndpointSlice change -> rules, p99", "ms", g(change, "p99_ms"), TARGET_CHANGE_P99_MS)
-    add("change_log_p50", "  same, p50 from kube-proxy's sync-complete log line", "ms", g(change, "log_p50_ms"))
+    add("change_log_p50", "  p50 to kube-proxy's \"SyncProxyRules complete\" log line", "ms", g(change, "log_p50_ms"))
     add("change_write_p50", "  API write (PATCH sent -> response), p50", "ms", g(change, "write_p50_ms"))
-    add("poll_ms", "  one poll (weir: map lookup; kube-proxy: dump of its chain), p50", "ms", g(change, "poll_p50_ms"))
+    add("poll_ms", "  one poll (weir: map lookup; kube-proxy: netlink dump of its chain)", "ms",
+        g(change, "poll_p50_ms"))
+    if last_creation:
+        names = {"weir": "weir", "iptables": "iptables", "nftables": "nftables"}
+        add("creation_cpu_s", f"CPU time following the creation of the last {last_creation['objects']} objects", "s",
+            lambda s: last_creation["cpu_s"].get(names[s]))
     return rows
 
 
@@ -1074,11 +1112,13 @@ def format_control_table(rows: list[dict]) -> str:
     body = []
     for r in rows:
         v = r["values"]
-        ratio = lambda k: "-" if r[k] is None else f"{r[k]:.2f}x"
+        value = lambda s: ("> " if s in r["lower_bound"] else "") + number(v[s])
+        ratio = lambda m: "-" if r[f"vs_{m}"] is None else (
+            ("< " if m in r["lower_bound"] else "") + f"{r[f'vs_{m}']:.2g}x")
         target = "-" if r["target"] is None else f"< {number(r['target'])} {r['unit']}"
         status = "(info)" if r["target"] is None else ("met" if r.get("met") else "NOT MET")
-        body.append([r["label"], r["unit"], number(v["weir"]), number(v["iptables"]), number(v["nftables"]),
-                     ratio("vs_iptables"), ratio("vs_nftables"), target, status])
+        body.append([r["label"], r["unit"], value("weir"), value("iptables"), value("nftables"),
+                     ratio("iptables"), ratio("nftables"), target, status])
     return format_table(header, body)
 
 
@@ -1112,7 +1152,8 @@ def plot(results: dict, path: Path, subtitle: str) -> None:
               "weir_clusterip_pkt": (colors["weir"], "--", "s", "weir, per packet"),
               "iptables_clusterip": (colors["iptables"], "-", "^", "kube-proxy iptables"),
               "nftables_clusterip": (colors["nftables"], "-", "D", "kube-proxy nftables"),
-              "iptables_direct": ("#999999", ":", ".", "direct to the pod (iptables node)")}
+              "weir_direct_pkt": ("#7fa7c9", ":", ".", "direct to the pod (weir node, outside the cgroup)"),
+              "iptables_direct": ("#999999", ":", ".", "direct to the pod (iptables node: crosses its nat rules too)")}
     for key, (color, line, marker, label) in styles.items():
         if not all(key in connect[str(s)]["stats"] for s in stages):
             continue
@@ -1159,7 +1200,11 @@ def plot(results: dict, path: Path, subtitle: str) -> None:
     bars = ax.bar(range(len(subjects)), values, 0.6, color=[colors[s] for s in subjects], edgecolor="black",
                   linewidth=0.4)
     for bar, s in zip(bars, subjects):
-        ax.annotate(f"{fresh[s]['seconds']:.1f} s\nRSS {fresh[s]['rss_mb']:.0f} MB",
+        if fresh[s].get("timed_out"):
+            bar.set_hatch("//")
+            bar.set_alpha(0.5)
+        ax.annotate(("no complete sync\nafter " if fresh[s].get("timed_out") else "")
+                    + f"{fresh[s]['seconds']:.1f} s\nRSS {fresh[s]['rss_mb']:.0f} MB",
                     (bar.get_x() + bar.get_width() / 2, bar.get_height()), xytext=(0, 3),
                     textcoords="offset points", ha="center", va="bottom", fontsize=8)
     ax.axhline(TARGET_SYNC_S, color="red", linestyle="dashed", linewidth=1.2, label="target (weir): < 5 s")
@@ -1218,7 +1263,10 @@ def main() -> int:
     parser.add_argument("--creators", type=int, default=8, help="API connections in parallel while creating")
     parser.add_argument("--kube-proxy-gap", type=float, default=1.2,
                         help="seconds between kube-proxy changes (its --iptables/nftables-min-sync-period is 1 s)")
-    parser.add_argument("--kube-proxy-timeout", type=float, default=300, help="seconds to wait for a full sync")
+    parser.add_argument("--kube-proxy-timeout", type=float, default=300,
+                        help="seconds to wait for the long-running proxies to follow a creation stage")
+    parser.add_argument("--fresh-timeout", type=float,
+                        help="seconds a freshly started kube-proxy gets to sync everything (default 150, quick 60)")
     parser.add_argument("--no-kube-proxy", action="store_true", help="weir only")
     parser.add_argument("--no-pin", action="store_true", help="do not pin clients to CPU 0 and servers to CPU 1")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON and PNG")
@@ -1226,6 +1274,7 @@ def main() -> int:
     args.services = args.services or (1000 if args.quick else 10000)
     args.changes = args.changes or (10 if args.quick else 30)
     args.connects = args.connects or (200 if args.quick else 1000)
+    args.fresh_timeout = args.fresh_timeout or (60 if args.quick else 150)
     stages = sorted({s for s in (FIXED_SERVICES, 1000, args.services) if FIXED_SERVICES <= s <= args.services})
     if args.services > 250 * 254:
         parser.error("at most 63500 Services (ClusterIPs 10.96.1.1 to 10.96.254.250)")
