@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/datapath.h"
+#include "lib/metrics_map.h"
 #include "lib/service_maps.h"
 #include "proxy/agent/agent_config.h"
 #include "proxy/agent/cni_config_writer.h"
@@ -115,34 +116,17 @@ weir::DatapathOptions DatapathOptionsFrom(const weir::agent::AgentConfig& config
 
 // The datapath's per-CPU counters, summed, as Prometheus text.
 std::string DatapathCounters(const weir::PinLayout& layout) {
-  static const std::pair<int, const char*> kReasons[] = {
-      {WEIR_METRIC_LOCAL_DELIVERY, "local_delivery"}, {WEIR_METRIC_TO_STACK, "to_stack"},
-      {WEIR_METRIC_ARP_REPLY, "arp_reply"}, {WEIR_METRIC_ND_REPLY, "nd_reply"},
-      {WEIR_METRIC_SERVICE_TRANSLATED, "service_translated"}, {WEIR_METRIC_REPLY_TRANSLATED, "reply_translated"}};
-  static const std::pair<int, const char*> kDrops[] = {
-      {WEIR_METRIC_NO_BACKEND, "no_backend"}, {WEIR_METRIC_TRANSLATION_ERROR, "translation_error"},
-      {WEIR_METRIC_PARSE_ERROR, "parse_error"}, {WEIR_METRIC_TTL_EXCEEDED, "ttl_exceeded"}};
-  weir::UniqueFd fd(bpf_obj_get(layout.metrics_map().c_str()));
-  if (!fd.valid()) return "";
-  std::vector<weir_metric_value> per_cpu(libbpf_num_possible_cpus());
-  auto total = [&](uint32_t key) {
-    uint64_t packets = 0;
-    if (bpf_map_lookup_elem(fd.get(), &key, per_cpu.data()) == 0) {
-      for (const auto& v : per_cpu) packets += v.packets;
-    }
-    return packets;
-  };
-  std::string out = "# HELP weir_datapath_packets_total Packets by datapath decision.\n"
-                    "# TYPE weir_datapath_packets_total counter\n";
-  for (const auto& [key, name] : kReasons) {
-    absl::StrAppend(&out, "weir_datapath_packets_total{decision=\"", name, "\"} ", total(key), "\n");
+  auto totals = weir::ReadMetrics(layout.metrics_map());
+  if (!totals.ok()) return "";
+  std::string decisions, drops;
+  for (const weir::MetricTotal& total : *totals) {
+    absl::StrAppend(total.drop ? &drops : &decisions, total.drop ? "weir_drops_total{reason=\"" :
+                    "weir_datapath_packets_total{decision=\"", total.name, "\"} ", total.packets, "\n");
   }
-  absl::StrAppend(&out, "# HELP weir_drops_total Packets dropped or rejected by reason.\n",
-                  "# TYPE weir_drops_total counter\n");
-  for (const auto& [key, name] : kDrops) {
-    absl::StrAppend(&out, "weir_drops_total{reason=\"", name, "\"} ", total(key), "\n");
-  }
-  return out;
+  return absl::StrCat("# HELP weir_datapath_packets_total Packets by datapath decision.\n",
+                      "# TYPE weir_datapath_packets_total counter\n", decisions,
+                      "# HELP weir_drops_total Packets dropped or rejected by reason.\n",
+                      "# TYPE weir_drops_total counter\n", drops);
 }
 
 std::set<uint32_t> LiveBackendIds(const weir::PinLayout& layout) {

@@ -31,6 +31,7 @@
 #include "bpf/abi/service.h"
 #include "lib/endpoint_map.h"
 #include "bpf/abi/events.h"
+#include "lib/metrics_map.h"
 #include "lib/pin_layout.h"
 #include "lib/service_maps.h"
 #include "lib/unique_fd.h"
@@ -355,45 +356,16 @@ int ListAffinity(const weir::PinLayout& layout) {
 
 // --- metrics ---
 
-const char* MetricName(int metric) {
-  switch (metric) {
-    case WEIR_METRIC_LOCAL_DELIVERY: return "local_delivery";
-    case WEIR_METRIC_TO_STACK: return "to_stack";
-    case WEIR_METRIC_ARP_REPLY: return "arp_reply";
-    case WEIR_METRIC_ND_REPLY: return "nd_reply";
-    case WEIR_METRIC_TTL_EXCEEDED: return "ttl_exceeded";
-    case WEIR_METRIC_PARSE_ERROR: return "parse_error";
-    case WEIR_METRIC_SERVICE_TRANSLATED: return "service_translated";
-    case WEIR_METRIC_REPLY_TRANSLATED: return "reply_translated";
-    case WEIR_METRIC_NO_BACKEND: return "no_backend";
-    case WEIR_METRIC_TRANSLATION_ERROR: return "translation_error";
-    default: return nullptr;
-  }
-}
-
 int ShowMetrics(const weir::PinLayout& layout) {
-  weir::UniqueFd fd(bpf_obj_get(layout.metrics_map().c_str()));
-  if (!fd.valid()) {
-    absl::FPrintF(stderr, "weirctl: open %s: %s\n", layout.metrics_map(), strerror(errno));
+  auto totals = weir::ReadMetrics(layout.metrics_map());
+  if (!totals.ok()) {
+    absl::FPrintF(stderr, "weirctl: %s\n", totals.status().ToString());
     return 1;
   }
-  int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) {
-    absl::FPrintF(stderr, "weirctl: cannot count possible CPUs: %s\n", strerror(-cpus));
-    return 1;
-  }
-  std::vector<weir_metric_value> per_cpu(cpus);
   Table table({"COUNTER", "PACKETS", "BYTES"});
   table.AlignRight({1, 2});
-  for (uint32_t metric = 0; metric < WEIR_METRIC_MAX; ++metric) {
-    const char* name = MetricName(metric);
-    if (name == nullptr || bpf_map_lookup_elem(fd.get(), &metric, per_cpu.data()) != 0) continue;
-    weir_metric_value total{};
-    for (const auto& v : per_cpu) {
-      total.packets += v.packets;
-      total.bytes += v.bytes;
-    }
-    table.Add({name, absl::StrCat(total.packets), absl::StrCat(total.bytes)});
+  for (const weir::MetricTotal& total : *totals) {
+    table.Add({total.name, absl::StrCat(total.packets), absl::StrCat(total.bytes)});
   }
   table.Print();
   return 0;
@@ -414,7 +386,7 @@ int PrintEvent(void* context, void* data, size_t size) {
     absl::PrintF("%.6f translate %s => %s (service %d, backend %d)\n", ev.timestamp_ns / 1e9, flow,
                  FormatAddressPort(ev.nat_addr, ev.family, ev.nat_port), ev.service_id, ev.backend_id);
   } else {
-    const char* reason = MetricName(ev.reason);
+    const char* reason = weir::MetricName(ev.reason);
     absl::PrintF("%.6f drop      %s reason=%s (service %d, ifindex %d)\n", ev.timestamp_ns / 1e9, flow,
                  reason ? reason : "unknown", ev.service_id, ev.ifindex);
   }

@@ -71,4 +71,24 @@ static __always_inline int ct_create(const struct packet *pkt, const struct weir
 	return bpf_map_update_elem(&weir_ct, &forward_key, &forward, BPF_ANY);
 }
 
+/* On a DSR backend's node: only the reply entry matters (the forward direction arrives wrapped and
+ * is translated from the wrapping each time). Written once per flow, refreshed after that. */
+static __always_inline int ct_remember_dsr_reply(const struct packet *pkt, const struct weir_backend *backend)
+{
+	struct weir_ct_key key = {.saddr = backend->addr, .daddr = pkt->saddr, .sport = backend->port,
+				  .dport = pkt->sport, .proto = pkt->proto, .family = pkt->family};
+	struct weir_ct_value *known = bpf_map_lookup_elem(&weir_ct, &key);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (known && known->kind == WEIR_CT_REPLY && known->nat_port == pkt->dport &&
+	    addr_equal(&known->nat_addr, &pkt->daddr)) {
+		known->last_seen_ns = now;
+		return 0;
+	}
+	struct weir_ct_value reply = {.nat_addr = pkt->daddr, .nat_port = pkt->dport, .kind = WEIR_CT_REPLY,
+				      .flags = WEIR_CT_DSR, .last_seen_ns = now};
+
+	return bpf_map_update_elem(&weir_ct, &key, &reply, BPF_ANY);
+}
+
 #endif

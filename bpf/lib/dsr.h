@@ -116,7 +116,7 @@ static __always_inline int dsr_take_ip_option(struct __sk_buff *skb, struct pack
 	struct weir_backend backend = {.port = pkt->dport, .proto = pkt->proto, .family = WEIR_FAMILY_IPV4};
 
 	backend.addr.v4 = pkt->daddr.v4;
-	if (ct_create(&as_sent, &backend, 0, 0, NULL, 0, WEIR_CT_DSR))
+	if (ct_remember_dsr_reply(&as_sent, &backend))
 		return -1;
 	if (bpf_skb_adjust_room(skb, -(int)sizeof(struct dsr_ip_option), BPF_ADJ_ROOM_NET, 0))
 		return -1;
@@ -190,8 +190,7 @@ static __always_inline int dsr_decap_ipip(struct __sk_buff *skb, struct packet *
 
 	if (parse_packet(skb, &inner) != 0 || !inner.has_ports)
 		return -1;
-	backend.proto = inner.proto;
-	if (ct_create(&inner, &backend, 0, 0, NULL, 0, WEIR_CT_DSR))
+	if (ct_remember_dsr_reply(&inner, &backend))
 		return -1;
 	if (dnat(skb, &inner, &backend.addr, backend.port))
 		return -1;

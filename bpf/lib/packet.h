@@ -102,6 +102,11 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *pk
 	return parse_l4(skb, pkt);
 }
 
+static __always_inline bool addr_equal(const union weir_addr *a, const union weir_addr *b)
+{
+	return a->v6[0] == b->v6[0] && a->v6[1] == b->v6[1] && a->v6[2] == b->v6[2] && a->v6[3] == b->v6[3];
+}
+
 static __always_inline __u32 flow_hash(const struct packet *pkt)
 {
 	__u32 h = pkt->saddr.v6[0] ^ pkt->saddr.v6[1] ^ pkt->saddr.v6[2] ^ pkt->saddr.v6[3];

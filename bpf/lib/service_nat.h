@@ -95,11 +95,6 @@ static __always_inline void forget_stale_reply(const struct packet *pkt)
 	bpf_map_delete_elem(&weir_ct, &reply);
 }
 
-static __always_inline bool addr_equal(const union weir_addr *a, const union weir_addr *b)
-{
-	return a->v6[0] == b->v6[0] && a->v6[1] == b->v6[1] && a->v6[2] == b->v6[2] && a->v6[3] == b->v6[3];
-}
-
 #define SNAT_PORT_MIN 32768
 #define SNAT_PORT_RANGE 28232	/* 32768..60999, the kernel's default ephemeral range */
 #define SNAT_PORT_TRIES 16

@@ -176,12 +176,6 @@ ObjectMeta DecodeMeta(Reader& reader, const Field& root, bool namespaced) {
   return meta;
 }
 
-// "ns/name" or "name", for messages; the metadata may be partly unreadable.
-std::string Describe(const ObjectMeta& meta) {
-  const std::string name = meta.name.empty() ? "<unnamed>" : meta.name;
-  return meta.namespace_.empty() ? name : absl::StrCat(meta.namespace_, "/", name);
-}
-
 // The frame shared by the three decoders: metadata first (it names the object in errors), then
 // the kind's own fields, and a YAML::Exception (should one escape yaml-cpp) becomes an error too.
 template <typename T, typename DecodeBody>
@@ -195,7 +189,7 @@ absl::StatusOr<T> DecodeObject(const char* kind, const YAML::Node& node, bool na
     const Field root{node, ""};
     T object;
     object.metadata = DecodeMeta(reader, root, namespaced);
-    label = absl::StrCat(kind, " ", Describe(object.metadata));
+    label = absl::StrCat(kind, " ", object.metadata.Describe());
     decode_body(reader, root, object);
     if (!reader.ok()) return absl::InvalidArgumentError(absl::StrCat(label, ": ", reader.error()));
     return object;

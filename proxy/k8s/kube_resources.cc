@@ -89,12 +89,6 @@ ObjectMeta MetaFromJson(JsonReader& reader, const rapidjson::Value& object, bool
   return meta;
 }
 
-// The object's name for messages, as far as its metadata is readable.
-std::string Describe(const ObjectMeta& meta) {
-  const std::string name = meta.name.empty() ? "<unnamed>" : meta.name;
-  return meta.namespace_.empty() ? name : absl::StrCat(meta.namespace_, "/", name);
-}
-
 // The frame of the decoders below: metadata, then the body, and errors labelled with the object.
 template <typename T, typename DecodeBody>
 absl::StatusOr<T> DecodeWith(const char* kind, const rapidjson::Value& object, bool namespaced, DecodeBody body) {
@@ -104,7 +98,7 @@ absl::StatusOr<T> DecodeWith(const char* kind, const rapidjson::Value& object, b
   decoded.metadata = MetaFromJson(reader, object, namespaced);
   body(reader, object, decoded);
   if (!reader.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(kind, " ", Describe(decoded.metadata), ": ", reader.error()));
+    return absl::InvalidArgumentError(absl::StrCat(kind, " ", decoded.metadata.Describe(), ": ", reader.error()));
   }
   return decoded;
 }

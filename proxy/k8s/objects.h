@@ -27,6 +27,12 @@ struct ObjectMeta {
   std::string uid;
   std::string resource_version;
   std::map<std::string, std::string> labels;
+
+  // "ns/name" (or "name"), for messages; the metadata may be partly unreadable.
+  std::string Describe() const {
+    const std::string shown = name.empty() ? "<unnamed>" : name;
+    return namespace_.empty() ? shown : namespace_ + "/" + shown;
+  }
 };
 
 // ---- Service (core/v1) ----
