@@ -232,12 +232,15 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
     spdlog::critical("netlink: {}", host_netlink.status().ToString());
     return 1;
   }
-  // The node-level setup that follows a sync: routes to other nodes, then the CNI conflist.
+  // The node-level setup that follows a sync: routes to other nodes, then the CNI conflist. False
+  // when something failed and needs another try.
   auto sync_node = [&](const std::vector<weir::k8s::Node>& nodes) {
+    bool ok = true;
     if (config.manage_node_routes) {
       auto changes = weir::agent::SyncNodeRoutes(*host_netlink, weir::agent::DesiredNodeRoutes(nodes, config.node_name));
       if (!changes.ok()) {
         spdlog::error("node routes: {}", changes.status().ToString());
+        ok = false;
       } else if (changes->added + changes->removed > 0) {
         spdlog::info("node routes: {} added, {} removed", changes->added, changes->removed);
       }
@@ -249,16 +252,33 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
         spdlog::warn("no pod CIDR known for {} yet: CNI configuration not installed", config.node_name);
       } else if (absl::Status s = weir::agent::InstallCniConfig(CniSettingsFrom(config, cidrs)); !s.ok()) {
         spdlog::error("CNI configuration: {}", s.ToString());
+        ok = false;
       }
     }
+    return ok;
   };
+  weir::agent::ServiceSync service_sync(node, reconciler);
   bool dirty = true;
+  bool need_complete_sync = true;  // the first sync, and the one after any failure
   auto retry_after = std::chrono::steady_clock::now();
   while (!StopRequested(stop_signals)) {
     if (source && dirty && source->Ready() && std::chrono::steady_clock::now() >= retry_after) {
-      weir::standalone::ObjectSet objects = source->Snapshot();
-      skipped.Set(static_cast<double>(objects.skipped));
-      auto synced = weir::agent::SyncServices(objects.services, objects.slices, node, reconciler);
+      // Taken first in any case: a complete sync from a later snapshot covers these changes too.
+      std::optional<weir::agent::SourceChanges> changes = source->TakeChanges();
+      const bool complete = need_complete_sync || !changes.has_value();
+      std::optional<std::vector<weir::k8s::Node>> nodes;
+      absl::StatusOr<weir::agent::SyncResult> synced;
+      if (complete) {
+        weir::standalone::ObjectSet objects = source->Snapshot();
+        skipped.Set(static_cast<double>(objects.skipped));
+        synced = service_sync.SyncAll(objects.services, objects.slices);
+        nodes = std::move(objects.nodes);
+      } else {
+        skipped.Set(static_cast<double>(changes->skipped));
+        synced = service_sync.SyncChanged(changes->services);
+        nodes = std::move(changes->nodes);
+      }
+      bool node_synced = true;
       if (!synced.ok()) {
         sync_errors.Increment();
         spdlog::error("sync: {}", synced.status().ToString());
@@ -267,16 +287,19 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
         sync_latency.Observe((synced->translate_time + synced->apply_time).count() / 1e6);
         frontends.Set(static_cast<double>(synced->frontends));
         backends.Set(static_cast<double>(synced->backends));
-        health_check_ports.Update(
-            weir::agent::HealthCheckServicesFrom(objects.services, objects.slices, config.node_name));
-        sync_node(objects.nodes);
-        spdlog::info("synced {} frontends, {} backends ({} writes, {} deletes) in {} us", synced->frontends,
-                     synced->backends, synced->stats.writes(), synced->stats.deletes(),
-                     (synced->translate_time + synced->apply_time).count());
+        health_check_ports.Update(service_sync.HealthChecks());
+        if (nodes) node_synced = sync_node(*nodes);
+        if (complete || synced->stats.writes() + synced->stats.deletes() > 0) {
+          spdlog::info("synced {} {}Services: {} frontends, {} backends ({} writes, {} deletes) in {} us",
+                       synced->services, complete ? "" : "changed ", synced->frontends, synced->backends,
+                       synced->stats.writes(), synced->stats.deletes(),
+                       (synced->translate_time + synced->apply_time).count());
+        }
       }
-      // A failed sync is retried (the maps keep their last good state meanwhile), at most every few
-      // seconds so that a lasting failure does not flood the log.
-      dirty = !synced.ok();
+      // A failed sync is retried as a complete one (the maps keep their last good state meanwhile),
+      // at most every few seconds so that a lasting failure does not flood the log.
+      need_complete_sync = !synced.ok() || !node_synced;
+      dirty = need_complete_sync;
       if (dirty) retry_after = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     }
     if (!source && !ready) {

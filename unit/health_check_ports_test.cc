@@ -48,8 +48,8 @@ k8s::EndpointSlice SliceFor(const std::string& ns, const std::string& service, s
   return slice;
 }
 
-HealthCheckService Hc(const std::string& ns, const std::string& name, size_t count) {
-  return {.namespace_ = ns, .name = name, .local_endpoints = count};
+HealthCheckService Hc(const std::string& ns, const std::string& name, size_t count, uint16_t port = 30100) {
+  return {.namespace_ = ns, .name = name, .port = port, .local_endpoints = count};
 }
 
 TEST(HealthCheckServicesFromTest, CountsReadyEndpointsOnThisNode) {
@@ -74,7 +74,7 @@ TEST(HealthCheckServicesFromTest, SkipsServicesWithoutLocalPolicyOrPort) {
   k8s::Service node_port = LocalLoadBalancer("default", "node-port", 30103);
   node_port.type = k8s::ServiceType::kNodePort;
   EXPECT_THAT(HealthCheckServicesFrom({cluster_policy, no_port, cluster_ip, node_port}, {}, "node-a"),
-              ElementsAre(Pair(30103, Hc("default", "node-port", 0))));
+              ElementsAre(Pair(30103, Hc("default", "node-port", 0, 30103))));
 }
 
 TEST(HealthCheckServicesFromTest, MatchesSlicesByNamespaceAndServiceLabel) {
@@ -87,7 +87,7 @@ TEST(HealthCheckServicesFromTest, MatchesSlicesByNamespaceAndServiceLabel) {
       SliceFor("default", "api", {EndpointOn("10.244.1.11", "node-a")}),
   };
   EXPECT_THAT(HealthCheckServicesFrom(services, slices, "node-a"),
-              ElementsAre(Pair(30100, Hc("default", "web", 1)), Pair(30200, Hc("other", "web", 2))));
+              ElementsAre(Pair(30100, Hc("default", "web", 1)), Pair(30200, Hc("other", "web", 2, 30200))));
 }
 
 TEST(HealthCheckServicesFromTest, CountsDistinctAddressesAcrossSlicesAndFamilies) {

@@ -2,6 +2,7 @@
 // expire, relists that must reconcile the cache, bad objects, backoff pacing and shutdown.
 #include "proxy/k8s/kube_informer.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <mutex>
@@ -450,6 +451,54 @@ TEST(KubeSourceTest, SyncsEveryCollectionAndSignalsChanges) {
   EXPECT_EQ(pod_lists[0].param("fieldSelector"), "spec.nodeName=node-a");
   EXPECT_EQ(source.namespaces()->Get("shop")->metadata.labels.at("team"), "retail");
   EXPECT_EQ(source.network_policies()->Get("shop/deny")->spec_json, R"({"podSelector":{},"policyTypes":["Ingress"]})");
+  source.Stop();
+}
+
+std::string SliceJson(const std::string& name, const std::string& resource_version, const std::string& service,
+                      const std::string& address) {
+  return absl::StrCat(R"({"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1","metadata":{"name":")", name,
+                      R"(","namespace":"ns","resourceVersion":")", resource_version,
+                      R"(","labels":{"kubernetes.io/service-name":")", service,
+                      R"("}},"addressType":"IPv4","endpoints":[{"addresses":[")", address,
+                      R"("]}],"ports":[{"port":8080,"protocol":"TCP"}]})");
+}
+
+std::vector<std::string> Describe(const KubeSource::Changes& changes) {
+  std::vector<std::string> lines;
+  for (const ServiceObjects& objects : changes.services) {
+    std::string line = absl::StrCat(objects.ref.ToString(), objects.service ? "" : " (deleted)", ":");
+    for (const EndpointSlice& slice : objects.slices) absl::StrAppend(&line, " ", slice.metadata.name);
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+TEST(KubeSourceTest, ReportsTheServicesWhoseServiceOrSlicesChanged) {
+  constexpr char kSlices[] = "/apis/discovery.k8s.io/v1/endpointslices";
+  FakeApiServer server;
+  server.SetList(kServices, {200, ListJson("10", {ServiceJson("a", "1", "10.96.0.1"), ServiceJson("b", "2", "10.96.0.2"),
+                                                 ServiceJson("c", "3", "10.96.0.3")})});
+  server.SetList(kSlices, {200, ListJson("10", {SliceJson("a-2", "4", "a", "10.0.0.2"),
+                                               SliceJson("a-1", "5", "a", "10.0.0.1"),
+                                               SliceJson("c-2", "6", "c", "10.0.0.4"),
+                                               SliceJson("c-1", "7", "c", "10.0.0.3")})});
+  server.SetList("/api/v1/nodes", {200, ListJson("5", {})});
+  // a-1 moves from a to b, then Service a goes; c and its slice are left alone.
+  server.QueueWatch(kSlices, {.chunks = {EventJson("MODIFIED", SliceJson("a-1", "11", "b", "10.0.0.1"))},
+                              .ending = WatchScript::Ending::kHang});
+  server.QueueWatch(kServices, {.chunks = {EventJson("DELETED", ServiceJson("a", "12", "10.96.0.1"))},
+                                .ending = WatchScript::Ending::kHang});
+  auto client = KubeClient::Create({.server = server.url()});
+  ASSERT_TRUE(client.ok());
+  KubeSource source(*client, {.watch_namespaces = false, .watch_network_policies = false});
+  source.Start();
+  ASSERT_TRUE(WaitFor([&] { return source.HasSynced(); }));
+  ASSERT_TRUE(WaitFor([&] { return source.services().Get("ns/a") == nullptr; }));
+  ASSERT_TRUE(WaitFor([&] { return source.endpoint_slices().Get("ns/a-1")->ServiceName() == "b"; }));
+  // Everything since the start, each Service once, with its slices as they are now, in name order.
+  EXPECT_THAT(Describe(source.TakeChanges()),
+              ::testing::ElementsAre("ns/a (deleted): a-2", "ns/b: a-1", "ns/c: c-1 c-2"));
+  EXPECT_THAT(Describe(source.TakeChanges()), ::testing::IsEmpty());
   source.Stop();
 }
 

@@ -25,47 +25,53 @@ bool ServesHealthCheckPort(const k8s::Service& service) {
 
 }  // namespace
 
-std::map<uint16_t, HealthCheckService> HealthCheckServicesFrom(const std::vector<k8s::Service>& services,
-                                                               const std::vector<k8s::EndpointSlice>& slices,
-                                                               const std::string& node_name) {
-  // namespace/name -> the distinct ready local addresses, per family.
-  std::map<std::pair<std::string, std::string>, std::map<IpFamily, std::set<IpAddress>>> local_ready;
-  for (const k8s::EndpointSlice& slice : slices) {
-    const std::string service_name = slice.ServiceName();
-    if (service_name.empty() || slice.address_type == k8s::AddressType::kFqdn) continue;
-    auto& by_family = local_ready[{slice.metadata.namespace_, service_name}];
-    for (const k8s::Endpoint& endpoint : slice.endpoints) {
+std::optional<HealthCheckService> HealthCheckOf(const k8s::Service& service,
+                                                const std::vector<const k8s::EndpointSlice*>& slices,
+                                                const std::string& node_name) {
+  if (!ServesHealthCheckPort(service)) return std::nullopt;
+  std::map<IpFamily, std::set<IpAddress>> local_ready;  // distinct ready local addresses
+  for (const k8s::EndpointSlice* slice : slices) {
+    if (slice->address_type == k8s::AddressType::kFqdn) continue;
+    for (const k8s::Endpoint& endpoint : slice->endpoints) {
       if (!endpoint.conditions.ready || endpoint.node_name != node_name || endpoint.addresses.empty()) continue;
       // Addresses of one endpoint are fungible (the API says so): the first stands for the pod.
       const IpAddress& address = endpoint.addresses.front();
-      by_family[address.family()].insert(address);
+      local_ready[address.family()].insert(address);
     }
   }
+  size_t count = 0;
+  for (const auto& [family, addresses] : local_ready) count = std::max(count, addresses.size());
+  return HealthCheckService{.namespace_ = service.metadata.namespace_,
+                            .name = service.metadata.name,
+                            .port = service.health_check_node_port,
+                            .local_endpoints = count};
+}
 
-  std::vector<const k8s::Service*> candidates;
-  for (const k8s::Service& service : services) {
-    if (ServesHealthCheckPort(service)) candidates.push_back(&service);
-  }
-  std::sort(candidates.begin(), candidates.end(), [](const k8s::Service* a, const k8s::Service* b) {
-    return std::tie(a->metadata.namespace_, a->metadata.name) < std::tie(b->metadata.namespace_, b->metadata.name);
-  });
-
+std::map<uint16_t, HealthCheckService> HealthCheckPortsOf(const std::map<k8s::ServiceRef, HealthCheckService>& services) {
   std::map<uint16_t, HealthCheckService> by_port;
-  for (const k8s::Service* service : candidates) {
-    size_t count = 0;
-    if (auto it = local_ready.find({service->metadata.namespace_, service->metadata.name}); it != local_ready.end()) {
-      for (const auto& [family, addresses] : it->second) count = std::max(count, addresses.size());
-    }
-    auto [slot, inserted] = by_port.try_emplace(
-        service->health_check_node_port,
-        HealthCheckService{.namespace_ = service->metadata.namespace_, .name = service->metadata.name, .local_endpoints = count});
+  for (const auto& [ref, service] : services) {
+    auto [slot, inserted] = by_port.try_emplace(service.port, service);
     if (!inserted) {
-      spdlog::warn("healthCheckNodePort {} is claimed by {} and {}/{}; serving it for the former",
-                   service->health_check_node_port, service->NamespacedName(), slot->second.namespace_,
-                   slot->second.name);
+      spdlog::warn("healthCheckNodePort {} is claimed by {}/{} and {}; serving it for the former", service.port,
+                   slot->second.namespace_, slot->second.name, ref.ToString());
     }
   }
   return by_port;
+}
+
+std::map<uint16_t, HealthCheckService> HealthCheckServicesFrom(const std::vector<k8s::Service>& services,
+                                                               const std::vector<k8s::EndpointSlice>& slices,
+                                                               const std::string& node_name) {
+  static const std::vector<const k8s::EndpointSlice*> kNoSlices;
+  const auto slices_by_service = k8s::SlicesByService(slices);
+  std::map<k8s::ServiceRef, HealthCheckService> by_service;
+  for (const k8s::Service& service : services) {
+    auto owned = slices_by_service.find(k8s::RefOf(service));
+    std::optional<HealthCheckService> check =
+        HealthCheckOf(service, owned == slices_by_service.end() ? kNoSlices : owned->second, node_name);
+    if (check) by_service.emplace(k8s::RefOf(service), *std::move(check));
+  }
+  return HealthCheckPortsOf(by_service);
 }
 
 std::string HealthCheckResponseBody(const HealthCheckService& service) {

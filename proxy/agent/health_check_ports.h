@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ namespace weir::agent {
 struct HealthCheckService {
   std::string namespace_;
   std::string name;
+  uint16_t port = 0;           // the healthCheckNodePort
   size_t local_endpoints = 0;  // ready endpoints of the Service on this node
   bool operator==(const HealthCheckService&) const = default;
 };
@@ -35,6 +37,14 @@ struct HealthCheckService {
 std::map<uint16_t, HealthCheckService> HealthCheckServicesFrom(const std::vector<k8s::Service>& services,
                                                                const std::vector<k8s::EndpointSlice>& slices,
                                                                const std::string& node_name);
+
+// The same for one Service, given its slices: nullopt when it serves no health check port.
+std::optional<HealthCheckService> HealthCheckOf(const k8s::Service& service,
+                                                const std::vector<const k8s::EndpointSlice*>& slices,
+                                                const std::string& node_name);
+
+// The port -> Service map from the health checks of individual Services (first by name wins).
+std::map<uint16_t, HealthCheckService> HealthCheckPortsOf(const std::map<k8s::ServiceRef, HealthCheckService>& services);
 
 // The JSON body kube-proxy answers with:
 // {"service":{"namespace":"ns","name":"svc"},"localEndpoints":N,"serviceProxyHealthy":true}

@@ -28,6 +28,12 @@ class ApiSource : public ObjectSource {
     return {std::move(snapshot.services), std::move(snapshot.slices), std::move(snapshot.nodes),
             snapshot.undecodable};
   }
+  std::optional<SourceChanges> TakeChanges() override {
+    k8s::KubeSource::Changes changes = source_->TakeChanges();
+    SourceChanges taken{.services = std::move(changes.services), .skipped = source_->undecodable()};
+    if (changes.nodes_changed) taken.nodes = source_->nodes().List();
+    return taken;
+  }
   bool WaitForChange(std::chrono::milliseconds timeout) override { return source_->WaitForChange(timeout); }
   void Stop() override { source_->Stop(); }
 

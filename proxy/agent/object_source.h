@@ -4,12 +4,21 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "proxy/standalone/manifest_dir.h"
 
 namespace weir::agent {
+
+// What changed in a source since the previous look.
+struct SourceChanges {
+  std::vector<k8s::ServiceObjects> services;    // Services whose Service or EndpointSlices changed
+  std::optional<std::vector<k8s::Node>> nodes;  // every Node, when any changed
+  size_t skipped = 0;                           // objects that failed to decode (logged)
+};
 
 class ObjectSource {
  public:
@@ -17,6 +26,9 @@ class ObjectSource {
   // False until a first complete view exists: syncing an empty view would delete adopted state.
   virtual bool Ready() const = 0;
   virtual standalone::ObjectSet Snapshot() = 0;
+  // The changes since the previous call; nullopt when the source does not track them (sync from
+  // Snapshot() instead). Call it before a Snapshot() as well: that restarts the tracking.
+  virtual std::optional<SourceChanges> TakeChanges() { return std::nullopt; }
   // True when something changed within `timeout`.
   virtual bool WaitForChange(std::chrono::milliseconds timeout) = 0;
   virtual void Stop() {}

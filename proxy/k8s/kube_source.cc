@@ -1,19 +1,31 @@
 #include "proxy/k8s/kube_source.h"
 
+#include <utility>
+
 namespace weir::k8s {
 
 KubeSource::KubeSource(std::shared_ptr<KubeClient> client, KubeSourceOptions options) {
   options.reflector.sleeper = nullptr;  // a shared sleeper would be interrupted by the first Stop()
   // Changes of these three kinds change the service maps; the other kinds are cache-only so far.
   auto changed = [this] { MarkChanged(); };
-  services_ = std::make_unique<Informer<Service>>("services", client, ServicesResource(), ServiceFromJson,
-                                                  Informer<Service>::Handlers{.on_change = changed}, options.reflector);
-  slices_ = std::make_unique<Informer<EndpointSlice>>("endpointslices", client, EndpointSlicesResource(),
-                                                      EndpointSliceFromJson,
-                                                      Informer<EndpointSlice>::Handlers{.on_change = changed},
-                                                      options.reflector);
-  nodes_ = std::make_unique<Informer<Node>>("nodes", client, NodesResource(), NodeFromJson,
-                                            Informer<Node>::Handlers{.on_change = changed}, options.reflector);
+  services_ = std::make_unique<Informer<Service>>(
+      "services", client, ServicesResource(), ServiceFromJson,
+      Informer<Service>::Handlers{.on_object = [this](const auto& change) { NoteService(change); }, .on_change = changed},
+      options.reflector);
+  slices_ = std::make_unique<Informer<EndpointSlice>>(
+      "endpointslices", client, EndpointSlicesResource(), EndpointSliceFromJson,
+      Informer<EndpointSlice>::Handlers{.on_object = [this](const auto& change) { NoteSlice(change); },
+                                        .on_change = changed},
+      options.reflector);
+  nodes_ = std::make_unique<Informer<Node>>(
+      "nodes", client, NodesResource(), NodeFromJson,
+      Informer<Node>::Handlers{.on_object =
+                                   [this](const auto&) {
+                                     std::lock_guard<std::mutex> lock(mu_);
+                                     nodes_changed_ = true;
+                                   },
+                               .on_change = changed},
+      options.reflector);
   if (!options.node_name.empty()) {
     pods_ = std::make_unique<Informer<Pod>>("pods", client, PodsOnNodeResource(options.node_name), PodFromJson,
                                             Informer<Pod>::Handlers{}, options.reflector);
@@ -67,13 +79,68 @@ bool KubeSource::WaitForChange(std::chrono::milliseconds timeout) {
   return changed;
 }
 
+void KubeSource::NoteService(const ObjectChange<Service>& change) {
+  const Service& service = change.after ? *change.after : *change.before;
+  std::lock_guard<std::mutex> lock(mu_);
+  changed_services_.insert(RefOf(service));
+}
+
+void KubeSource::NoteSlice(const ObjectChange<EndpointSlice>& change) {
+  std::optional<ServiceRef> before = change.before ? OwnerOf(*change.before) : std::nullopt;
+  std::optional<ServiceRef> after = change.after ? OwnerOf(*change.after) : std::nullopt;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (before) {
+    changed_services_.insert(*before);
+    auto keys = slice_keys_.find(*before);
+    if (keys != slice_keys_.end()) {
+      keys->second.erase(change.key);
+      if (keys->second.empty()) slice_keys_.erase(keys);
+    }
+  }
+  if (after) {
+    changed_services_.insert(*after);
+    slice_keys_[*after].insert(change.key);
+  }
+}
+
+KubeSource::Changes KubeSource::TakeChanges() {
+  Changes changes;
+  std::vector<std::pair<ServiceRef, std::vector<std::string>>> touched;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const ServiceRef& ref : changed_services_) {
+      auto keys = slice_keys_.find(ref);
+      touched.emplace_back(ref, keys == slice_keys_.end() ? std::vector<std::string>{}
+                                                          : std::vector<std::string>(keys->second.begin(), keys->second.end()));
+    }
+    changed_services_.clear();
+    changes.nodes_changed = std::exchange(nodes_changed_, false);
+  }
+  for (auto& [ref, slice_keys] : touched) {
+    ServiceObjects objects{.ref = ref};
+    if (std::shared_ptr<const Service> service = services_->Get(ref.ToString())) objects.service = *service;
+    // Keys are namespace/name with one namespace, so key order is name order. A slice relabelled
+    // since the index was read belongs to the next pass, which its change has already scheduled.
+    for (const std::string& key : slice_keys) {
+      std::shared_ptr<const EndpointSlice> slice = slices_->Get(key);
+      if (slice != nullptr && OwnerOf(*slice) == ref) objects.slices.push_back(*slice);
+    }
+    changes.services.push_back(std::move(objects));
+  }
+  return changes;
+}
+
 KubeSnapshot KubeSource::Snapshot() const {
   KubeSnapshot snapshot;
   snapshot.services = services_->List();
   snapshot.slices = slices_->List();
   snapshot.nodes = nodes_->List();
-  snapshot.undecodable = services_->undecodable() + slices_->undecodable() + nodes_->undecodable();
+  snapshot.undecodable = undecodable();
   return snapshot;
+}
+
+size_t KubeSource::undecodable() const {
+  return services_->undecodable() + slices_->undecodable() + nodes_->undecodable();
 }
 
 }  // namespace weir::k8s

@@ -1,12 +1,15 @@
 // The agent's Kubernetes API source: one informer per collection it needs, a change signal for its
-// loop, and snapshots to feed agent::SyncServices(). The counterpart of
-// standalone::ManifestDirectory for a real cluster.
+// loop, snapshots for a complete sync, and the Services touched since the last look for an
+// incremental one (agent::ServiceSync). The counterpart of standalone::ManifestDirectory for a
+// real cluster.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +58,18 @@ class KubeSource {
 
   KubeSnapshot Snapshot() const;
 
+  // The Services whose Service object or EndpointSlices (by their service-name label, before or
+  // after the change) changed since the previous call, each with its current objects; and whether
+  // any Node changed. Draining it before Snapshot() starts the tracking afresh.
+  struct Changes {
+    std::vector<ServiceObjects> services;
+    bool nodes_changed = false;
+  };
+  Changes TakeChanges();
+
+  // Objects of the synced kinds that never decoded (logged when seen).
+  size_t undecodable() const;
+
   Informer<Service>& services() { return *services_; }
   Informer<EndpointSlice>& endpoint_slices() { return *slices_; }
   Informer<Node>& nodes() { return *nodes_; }
@@ -64,10 +79,15 @@ class KubeSource {
 
  private:
   void MarkChanged();
+  void NoteService(const ObjectChange<Service>& change);
+  void NoteSlice(const ObjectChange<EndpointSlice>& change);
 
   std::mutex mu_;
   std::condition_variable changed_cv_;
   bool changed_ = false;
+  std::set<ServiceRef> changed_services_;
+  bool nodes_changed_ = false;
+  std::map<ServiceRef, std::set<std::string>> slice_keys_;  // informer keys of each Service's slices
 
   std::unique_ptr<Informer<Service>> services_;
   std::unique_ptr<Informer<EndpointSlice>> slices_;

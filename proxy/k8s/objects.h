@@ -3,6 +3,7 @@
 // Kubernetes default, so consumers never reinterpret nil.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -134,6 +135,45 @@ struct EndpointSlice {
     auto it = metadata.labels.find(kServiceNameLabel);
     return it == metadata.labels.end() ? std::string() : it->second;
   }
+};
+
+// A Service by namespace and name: how EndpointSlices, and weir's per-Service state, refer to it.
+// Ordered by namespace, then name: the order in which conflicting Services are resolved.
+struct ServiceRef {
+  std::string namespace_;
+  std::string name;
+  auto operator<=>(const ServiceRef&) const = default;
+  std::string ToString() const { return namespace_ + "/" + name; }
+};
+
+inline ServiceRef RefOf(const Service& service) { return {service.metadata.namespace_, service.metadata.name}; }
+
+// The Service a slice belongs to; nullopt when it has no service-name label.
+inline std::optional<ServiceRef> OwnerOf(const EndpointSlice& slice) {
+  std::string name = slice.ServiceName();
+  if (name.empty()) return std::nullopt;
+  return ServiceRef{slice.metadata.namespace_, std::move(name)};
+}
+
+// Each labelled slice under its Service, every list in slice name order (so that duplicate
+// endpoints resolve the same way on every run).
+inline std::map<ServiceRef, std::vector<const EndpointSlice*>> SlicesByService(const std::vector<EndpointSlice>& slices) {
+  std::map<ServiceRef, std::vector<const EndpointSlice*>> by_service;
+  for (const EndpointSlice& slice : slices) {
+    if (std::optional<ServiceRef> owner = OwnerOf(slice)) by_service[*owner].push_back(&slice);
+  }
+  for (auto& [service, owned] : by_service) {
+    std::sort(owned.begin(), owned.end(),
+              [](const EndpointSlice* a, const EndpointSlice* b) { return a->metadata.name < b->metadata.name; });
+  }
+  return by_service;
+}
+
+// A Service and its EndpointSlices as they are now, for syncing one Service.
+struct ServiceObjects {
+  ServiceRef ref;
+  std::optional<Service> service;       // nullopt: deleted
+  std::vector<EndpointSlice> slices;    // in name order
 };
 
 // ---- Node (core/v1) ----

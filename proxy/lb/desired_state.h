@@ -63,4 +63,22 @@ struct DesiredState {
   std::vector<FrontendSpec> frontends;
 };
 
+// What one Service asks for, before conflicts with other Services are resolved: per address:port/
+// protocol an external-scope entry and, for externalTrafficPolicy Local, its internal twin, which
+// always goes with it. FrontendTable (frontend_table.h) resolves the conflicts.
+struct FrontendClaim {
+  FrontendSpec external;
+  std::optional<FrontendSpec> internal;
+  bool operator==(const FrontendClaim&) const = default;
+};
+
+
+// The difference between two DesiredStates: entries to write (new or changed) and keys to remove.
+// A key is in at most one of the two; removing a key that is not there is not an error.
+struct DesiredChanges {
+  std::vector<FrontendSpec> upserts;  // sorted by KeyOf
+  std::vector<FrontendKey> removals;  // sorted
+  bool empty() const { return upserts.empty() && removals.empty(); }
+};
+
 }  // namespace weir::lb

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <map>
 #include <optional>
-#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "proxy/lb/dump.h"
+#include "proxy/lb/frontend_table.h"
 #include "spdlog/spdlog.h"
 
 namespace weir::lb {
@@ -167,40 +167,6 @@ struct ExternalAddress {
   uint16_t kind_flag;
 };
 
-// Collects frontends; the first Service to claim an address:port/protocol keeps it.
-class FrontendSet {
- public:
-  // `internal`, when given, is the internal-scope twin of `external` (same address, port and
-  // protocol): the two are claimed together so a conflict can never split a frontend's scopes
-  // between two Services.
-  void Add(FrontendSpec external, std::optional<FrontendSpec> internal = std::nullopt) {
-    const FrontendKey key = KeyOf(external);
-    auto taken = frontends_.find(key);
-    if (taken != frontends_.end()) {
-      // A Service repeating an address of its own (an externalIP equal to its load balancer IP)
-      // is harmless; another Service claiming it is a configuration conflict worth a warning.
-      if (taken->second.service != external.service) {
-        spdlog::warn("frontend {}/{} of {} is already taken by {}; ignoring it",
-                     FormatAddressPort(key.address, key.port), L4ProtoName(key.proto), external.service,
-                     taken->second.service);
-      }
-      return;
-    }
-    frontends_.emplace(key, std::move(external));
-    if (internal) frontends_.emplace(KeyOf(*internal), *std::move(internal));
-  }
-
-  DesiredState Take() {
-    DesiredState state;
-    state.frontends.reserve(frontends_.size());
-    for (auto& [key, spec] : frontends_) state.frontends.push_back(std::move(spec));
-    return state;
-  }
-
- private:
-  std::map<FrontendKey, FrontendSpec> frontends_;  // ordered by key, as DesiredState requires
-};
-
 bool ShouldSkip(const Service& service) {
   if (service.type == k8s::ServiceType::kExternalName || service.headless || service.cluster_ips.empty()) return true;
   if (service.metadata.labels.contains(kServiceProxyNameLabel)) {
@@ -236,7 +202,8 @@ std::vector<ExternalAddress> ExternalAddresses(const Service& service, const Ser
 }
 
 void TranslatePort(const Service& service, const ServicePort& port, const IpAddress& cluster_ip,
-                   const std::vector<const EndpointSlice*>& slices, const NodeContext& node, FrontendSet& out) {
+                   const std::vector<const EndpointSlice*>& slices, const NodeContext& node,
+                   std::vector<FrontendClaim>& out) {
   const std::vector<EndpointInfo> endpoints = CollectEndpoints(slices, port, cluster_ip.family(), node);
   const bool internal_local = service.internal_traffic_policy == TrafficPolicy::kLocal;
   const bool external_local = service.external_traffic_policy == TrafficPolicy::kLocal;
@@ -256,7 +223,7 @@ void TranslatePort(const Service& service, const ServicePort& port, const IpAddr
   cluster_ip_entry.address = cluster_ip;
   cluster_ip_entry.flags |= WEIR_SVC_CLUSTER_IP | (internal_local ? WEIR_SVC_LOCAL_ONLY : 0);
   cluster_ip_entry.backends = internal_local ? local_backends : cluster_backends;
-  out.Add(std::move(cluster_ip_entry));
+  out.push_back({.external = std::move(cluster_ip_entry)});
 
   for (const ExternalAddress& external : ExternalAddresses(service, port, cluster_ip.family(), node)) {
     FrontendSpec entry = base;
@@ -275,47 +242,33 @@ void TranslatePort(const Service& service, const ServicePort& port, const IpAddr
     if (node.maglev) entry.flags |= WEIR_SVC_MAGLEV;
     if (UsesDsr(node.lb_mode, port.protocol)) entry.flags |= WEIR_SVC_DSR;
     entry.backends = external_local ? local_backends : cluster_backends;
-    out.Add(std::move(entry), std::move(internal));
+    out.push_back({.external = std::move(entry), .internal = std::move(internal)});
   }
 }
 
 }  // namespace
 
+std::vector<FrontendClaim> TranslateService(const Service& service, const std::vector<const EndpointSlice*>& slices,
+                                            const NodeContext& node) {
+  std::vector<FrontendClaim> claims;
+  if (ShouldSkip(service)) return claims;
+  for (const ServicePort& port : service.ports) {
+    for (const IpAddress& cluster_ip : service.cluster_ips) TranslatePort(service, port, cluster_ip, slices, node, claims);
+  }
+  return claims;
+}
+
 DesiredState Translate(const std::vector<k8s::Service>& services, const std::vector<k8s::EndpointSlice>& slices,
                        const NodeContext& node) {
-  // Slices by owning Service, each list in name order so duplicate endpoints resolve the same way
-  // on every run.
-  std::map<std::pair<std::string, std::string>, std::vector<const EndpointSlice*>> slices_by_service;
-  for (const EndpointSlice& slice : slices) {
-    const std::string service_name = slice.ServiceName();
-    if (service_name.empty()) continue;
-    slices_by_service[{slice.metadata.namespace_, service_name}].push_back(&slice);
-  }
-  for (auto& [service, owned] : slices_by_service) {
-    std::sort(owned.begin(), owned.end(),
-              [](const EndpointSlice* a, const EndpointSlice* b) { return a->metadata.name < b->metadata.name; });
-  }
-
-  std::vector<const Service*> ordered;
-  for (const Service& service : services) ordered.push_back(&service);
-  std::sort(ordered.begin(), ordered.end(), [](const Service* a, const Service* b) {
-    return std::tie(a->metadata.namespace_, a->metadata.name) < std::tie(b->metadata.namespace_, b->metadata.name);
-  });
-
   static const std::vector<const EndpointSlice*> kNoSlices;
-  FrontendSet frontends;
-  for (const Service* service : ordered) {
-    if (ShouldSkip(*service)) continue;
-    auto owned = slices_by_service.find({service->metadata.namespace_, service->metadata.name});
-    const std::vector<const EndpointSlice*>& service_slices =
-        owned == slices_by_service.end() ? kNoSlices : owned->second;
-    for (const ServicePort& port : service->ports) {
-      for (const IpAddress& cluster_ip : service->cluster_ips) {
-        TranslatePort(*service, port, cluster_ip, service_slices, node, frontends);
-      }
-    }
+  const auto slices_by_service = k8s::SlicesByService(slices);
+  FrontendTable table;
+  for (const Service& service : services) {
+    auto owned = slices_by_service.find(k8s::RefOf(service));
+    table.SetClaims(k8s::RefOf(service),
+                    TranslateService(service, owned == slices_by_service.end() ? kNoSlices : owned->second, node));
   }
-  return frontends.Take();
+  return table.Desired();
 }
 
 const char* LbModeName(LbMode mode) {

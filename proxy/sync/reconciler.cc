@@ -39,6 +39,8 @@ void Reconciler::Forget() {
   tables_.clear();
   backends_.clear();
   backend_ids_.clear();
+  slot_refs_.clear();
+  unreferenced_.clear();
   stale_service_keys_.clear();
   stale_slot_keys_.clear();
   unfinished_frontends_.clear();
@@ -72,7 +74,7 @@ absl::Status Reconciler::Adopt() {
     }
     WrittenTables& tables = tables_[entry.key.service_id];
     if (tables.slots.size() < entry.key.slot) tables.slots.resize(entry.key.slot);
-    tables.slots[entry.key.slot - 1] = entry.backend_id;
+    SetSlot(tables, entry.key.slot - 1, entry.backend_id);
     service_ids_.MarkUsed(entry.key.service_id);
   }
 
@@ -102,13 +104,15 @@ absl::Status Reconciler::Adopt() {
 
 // --- Planning: ids and encoded entries for the desired state, no writes ---
 
-absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const lb::DesiredState& desired, ReconcileStats& stats) {
+absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const std::vector<lb::FrontendSpec>& desired,
+                                                      ReconcileStats& stats) {
   if (absl::Status status = lb::ValidateMaglevTableSize(options_.maglev_table_size); !status.ok()) {
     return status;
   }
   Plan plan;
-  for (const lb::FrontendSpec& spec : desired.frontends) {
-    if (!plan.desired_keys.insert(lb::KeyOf(spec)).second) {
+  std::set<lb::FrontendKey> keys;
+  for (const lb::FrontendSpec& spec : desired) {
+    if (!keys.insert(lb::KeyOf(spec)).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("desired state lists frontend ", FrontendName(lb::KeyOf(spec)), " twice"));
     }
@@ -118,7 +122,7 @@ absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const lb::DesiredState& de
   std::vector<PlannedFrontend> existing;
   std::vector<PlannedFrontend> fresh;
   std::unordered_set<uint32_t> claimed_service_ids;
-  for (const lb::FrontendSpec& spec : desired.frontends) {
+  for (const lb::FrontendSpec& spec : desired) {
     PlannedFrontend frontend;
     frontend.key = lb::KeyOf(spec);
     frontend.map_key = EncodeServiceKey(frontend.key);
@@ -182,10 +186,36 @@ absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const lb::DesiredState& de
 
 absl::StatusOr<ReconcileStats> Reconciler::Apply(const lb::DesiredState& desired) {
   ReconcileStats stats;
-  absl::StatusOr<Plan> plan = MakePlan(desired, stats);
+  absl::StatusOr<Plan> plan = MakePlan(desired.frontends, stats);
   if (!plan.ok()) return plan.status();
-  const absl::Status status = Execute(*plan, stats);
-  ReleaseUnwrittenIds(*plan);
+  plan->complete = true;
+  auto wanted = desired.frontends.begin();
+  for (const auto& [key, written] : frontends_) {
+    while (wanted != desired.frontends.end() && lb::KeyOf(*wanted) < key) ++wanted;
+    if (wanted == desired.frontends.end() || lb::KeyOf(*wanted) != key) plan->removals.push_back(key);
+  }
+  return Run(*plan, stats);
+}
+
+absl::StatusOr<ReconcileStats> Reconciler::ApplyChanges(const lb::DesiredChanges& changes) {
+  ReconcileStats stats;
+  absl::StatusOr<Plan> plan = MakePlan(changes.upserts, stats);
+  if (!plan.ok()) return plan.status();
+  std::set<lb::FrontendKey> upserted;
+  for (const lb::FrontendSpec& spec : changes.upserts) upserted.insert(lb::KeyOf(spec));
+  for (const lb::FrontendKey& key : changes.removals) {
+    if (upserted.contains(key)) {
+      return absl::InvalidArgumentError(absl::StrCat("frontend ", FrontendName(key), " is both written and removed"));
+    }
+    if (frontends_.contains(key)) plan->removals.push_back(key);
+  }
+  return Run(*plan, stats);
+}
+
+absl::StatusOr<ReconcileStats> Reconciler::Run(const Plan& plan, ReconcileStats stats) {
+  unreferenced_.clear();
+  const absl::Status status = Execute(plan, stats);
+  ReleaseUnwrittenIds(plan);
   if (!status.ok()) return status;
   return stats;
 }
@@ -198,8 +228,9 @@ absl::Status Reconciler::Execute(const Plan& plan, ReconcileStats& stats) {
     if (absl::Status status = SyncFrontend(plan, frontend, stats); !status.ok()) return status;
   }
   // 4. Removals, outermost first: frontends, then their slots and tables, then backends.
-  if (absl::Status status = RemoveUndesiredFrontends(plan, stats); !status.ok()) return status;
-  if (absl::Status status = RemoveOrphanTables(stats); !status.ok()) return status;
+  absl::StatusOr<std::vector<uint32_t>> orphans = RemoveFrontends(plan, stats);
+  if (!orphans.ok()) return orphans.status();
+  if (absl::Status status = RemoveOrphanTables(plan, *orphans, stats); !status.ok()) return status;
   return RemoveUnusedBackends(plan, stats);
 }
 
@@ -232,7 +263,7 @@ absl::Status Reconciler::SyncFrontend(const Plan& plan, const PlannedFrontend& f
     if (absl::Status status = writer_.PutSlot(key, frontend.slots[i]); !status.ok()) return status;
     ++stats.slots.writes;
     if (tables.slots.size() <= i) tables.slots.resize(i + 1);
-    tables.slots[i] = frontend.slots[i];
+    SetSlot(tables, i, frontend.slots[i]);
   }
 
   // The Maglev table, whole, before a frontend that starts using it.
@@ -267,7 +298,7 @@ absl::Status Reconciler::SyncFrontend(const Plan& plan, const PlannedFrontend& f
       if (absl::Status status = writer_.DeleteSlot(key); !status.ok()) return status;
       ++stats.slots.deletes;
     }
-    tables.slots.pop_back();
+    PopSlot(tables);
   }
   if (!wants_maglev && tables.has_maglev) {
     if (absl::Status status = writer_.DeleteMaglev(id); !status.ok()) return status;
@@ -291,52 +322,49 @@ std::vector<uint32_t> Reconciler::BuildMaglev(const Plan& plan, const std::vecto
   return lb::BuildMaglevTable(backends, options_.maglev_table_size);
 }
 
-absl::Status Reconciler::RemoveUndesiredFrontends(const Plan& plan, ReconcileStats& stats) {
-  for (auto it = frontends_.begin(); it != frontends_.end();) {
-    if (plan.desired_keys.contains(it->first)) {
-      ++it;
-      continue;
-    }
+absl::StatusOr<std::vector<uint32_t>> Reconciler::RemoveFrontends(const Plan& plan, ReconcileStats& stats) {
+  std::vector<uint32_t> orphans;
+  for (const lb::FrontendKey& key : plan.removals) {
+    auto it = frontends_.find(key);
+    if (it == frontends_.end()) continue;
     if (absl::Status status = writer_.DeleteService(it->second.key); !status.ok()) return status;
     ++stats.services.deletes;
     // Its tables (possibly none) are now orphans: RemoveOrphanTables deletes them and frees the id.
-    tables_.try_emplace(it->second.value.service_id);
-    it = frontends_.erase(it);
+    const uint32_t id = it->second.value.service_id;
+    tables_.try_emplace(id);
+    orphans.push_back(id);
+    frontends_.erase(it);
   }
   while (!stale_service_keys_.empty()) {
     if (absl::Status status = writer_.DeleteService(stale_service_keys_.back()); !status.ok()) return status;
     ++stats.services.deletes;
     stale_service_keys_.pop_back();
   }
-  return absl::OkStatus();
+  return orphans;
 }
 
-absl::Status Reconciler::RemoveOrphanTables(ReconcileStats& stats) {
-  std::unordered_set<uint32_t> live_ids;
-  for (const auto& [key, frontend] : frontends_) live_ids.insert(frontend.value.service_id);
-  for (auto it = tables_.begin(); it != tables_.end();) {
-    const uint32_t id = it->first;
-    if (live_ids.contains(id)) {
-      ++it;
-      continue;
-    }
-    WrittenTables& tables = it->second;
-    while (!tables.slots.empty()) {
-      if (tables.slots.back().has_value()) {
-        const weir_slot_key key{id, static_cast<uint32_t>(tables.slots.size())};
-        if (absl::Status status = writer_.DeleteSlot(key); !status.ok()) return status;
-        ++stats.slots.deletes;
+absl::Status Reconciler::RemoveOrphanTables(const Plan& plan, const std::vector<uint32_t>& candidates,
+                                            ReconcileStats& stats) {
+  if (plan.complete) {
+    // Ids are unique among frontends only after a complete plan has been written (adopted maps
+    // may say otherwise), so only a complete plan looks at every table.
+    std::unordered_set<uint32_t> live_ids;
+    for (const auto& [key, frontend] : frontends_) live_ids.insert(frontend.value.service_id);
+    for (auto it = tables_.begin(); it != tables_.end();) {
+      if (live_ids.contains(it->first)) {
+        ++it;
+        continue;
       }
-      tables.slots.pop_back();
+      if (absl::Status status = DeleteTables(it->first, it->second, stats); !status.ok()) return status;
+      it = tables_.erase(it);
     }
-    if (tables.has_maglev) {
-      if (absl::Status status = writer_.DeleteMaglev(id); !status.ok()) return status;
-      ++stats.maglev.deletes;
-      tables.has_maglev = false;
+  } else {
+    for (uint32_t id : candidates) {
+      auto it = tables_.find(id);
+      if (it == tables_.end()) continue;
+      if (absl::Status status = DeleteTables(id, it->second, stats); !status.ok()) return status;
+      tables_.erase(it);
     }
-    service_ids_.Release(id);
-    std::erase_if(unfinished_frontends_, [id](const auto& unfinished) { return unfinished.second == id; });
-    it = tables_.erase(it);
   }
   while (!stale_slot_keys_.empty()) {
     if (absl::Status status = writer_.DeleteSlot(stale_slot_keys_.back()); !status.ok()) return status;
@@ -346,24 +374,74 @@ absl::Status Reconciler::RemoveOrphanTables(ReconcileStats& stats) {
   return absl::OkStatus();
 }
 
+absl::Status Reconciler::DeleteTables(uint32_t id, WrittenTables& tables, ReconcileStats& stats) {
+  while (!tables.slots.empty()) {
+    if (tables.slots.back().has_value()) {
+      const weir_slot_key key{id, static_cast<uint32_t>(tables.slots.size())};
+      if (absl::Status status = writer_.DeleteSlot(key); !status.ok()) return status;
+      ++stats.slots.deletes;
+    }
+    PopSlot(tables);
+  }
+  if (tables.has_maglev) {
+    if (absl::Status status = writer_.DeleteMaglev(id); !status.ok()) return status;
+    ++stats.maglev.deletes;
+    tables.has_maglev = false;
+  }
+  service_ids_.Release(id);
+  std::erase_if(unfinished_frontends_, [id](const auto& unfinished) { return unfinished.second == id; });
+  return absl::OkStatus();
+}
+
 absl::Status Reconciler::RemoveUnusedBackends(const Plan& plan, ReconcileStats& stats) {
-  // Every slot and table now matches the plan, so a backend outside the plan is unreferenced.
-  for (auto it = backends_.begin(); it != backends_.end();) {
-    const uint32_t id = it->first;
-    if (plan.backends.contains(id)) {
-      ++it;
-      continue;
+  if (plan.complete) {
+    // Every slot and table now matches the plan, so a backend outside the plan is unreferenced.
+    std::vector<uint32_t> unused;
+    for (const auto& [id, backend] : backends_) {
+      if (!plan.backends.contains(id)) unused.push_back(id);
     }
-    if (absl::Status status = writer_.DeleteBackend(id); !status.ok()) return status;
-    ++stats.backends.deletes;
-    if (std::optional<BackendIdentity> identity = DecodeBackendIdentity(it->second); identity.has_value()) {
-      auto known = backend_ids_.find(*identity);
-      if (known != backend_ids_.end() && known->second == id) backend_ids_.erase(known);
+    for (uint32_t id : unused) {
+      if (absl::Status status = DeleteBackend(id, stats); !status.ok()) return status;
     }
-    backend_id_allocator_.Release(id);
-    it = backends_.erase(it);
+    return absl::OkStatus();
+  }
+  for (uint32_t id : unreferenced_) {
+    if (slot_refs_.contains(id) || !backends_.contains(id)) continue;
+    if (absl::Status status = DeleteBackend(id, stats); !status.ok()) return status;
   }
   return absl::OkStatus();
+}
+
+absl::Status Reconciler::DeleteBackend(uint32_t id, ReconcileStats& stats) {
+  auto it = backends_.find(id);
+  if (absl::Status status = writer_.DeleteBackend(id); !status.ok()) return status;
+  ++stats.backends.deletes;
+  if (std::optional<BackendIdentity> identity = DecodeBackendIdentity(it->second); identity.has_value()) {
+    auto known = backend_ids_.find(*identity);
+    if (known != backend_ids_.end() && known->second == id) backend_ids_.erase(known);
+  }
+  backend_id_allocator_.Release(id);
+  backends_.erase(it);
+  return absl::OkStatus();
+}
+
+void Reconciler::SetSlot(WrittenTables& tables, size_t index, uint32_t backend_id) {
+  std::optional<uint32_t>& slot = tables.slots[index];
+  if (slot.has_value()) Unreference(*slot);
+  slot = backend_id;
+  ++slot_refs_[backend_id];
+}
+
+void Reconciler::PopSlot(WrittenTables& tables) {
+  if (tables.slots.back().has_value()) Unreference(*tables.slots.back());
+  tables.slots.pop_back();
+}
+
+void Reconciler::Unreference(uint32_t backend_id) {
+  auto refs = slot_refs_.find(backend_id);
+  if (--refs->second > 0) return;
+  slot_refs_.erase(refs);
+  unreferenced_.insert(backend_id);
 }
 
 void Reconciler::ReleaseUnwrittenIds(const Plan& plan) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -57,6 +58,11 @@ class Reconciler {
   // what was written is remembered, and the next Apply() continues from there.
   absl::StatusOr<ReconcileStats> Apply(const lb::DesiredState& desired);
 
+  // Writes only `changes`, leaving every other frontend as it is: the cost follows the size of the
+  // change, not of the maps. Same ordering guarantees as Apply(). After an error, call Apply() with
+  // the whole desired state: only a complete pass can tell what the failed one left behind.
+  absl::StatusOr<ReconcileStats> ApplyChanges(const lb::DesiredChanges& changes);
+
   std::optional<uint32_t> ServiceIdOf(const lb::FrontendKey& key) const;
   std::optional<uint32_t> BackendIdOf(const BackendIdentity& backend) const;
   size_t frontend_count() const { return frontends_.size(); }
@@ -89,18 +95,30 @@ class Reconciler {
     bool newly_allocated_id = false;
   };
   struct Plan {
+    // The plan covers every frontend: whatever it does not list goes, and so do the backends and
+    // tables nothing uses any more. Otherwise only `removals` go, and what they leave unused.
+    bool complete = false;
     std::map<uint32_t, PlannedBackend> backends;  // by id
     std::vector<PlannedFrontend> frontends;       // existing frontends first, then new ones
-    std::set<lb::FrontendKey> desired_keys;
+    std::vector<lb::FrontendKey> removals;
   };
 
-  absl::StatusOr<Plan> MakePlan(const lb::DesiredState& desired, ReconcileStats& stats);
+  absl::StatusOr<Plan> MakePlan(const std::vector<lb::FrontendSpec>& desired, ReconcileStats& stats);
+  absl::StatusOr<ReconcileStats> Run(const Plan& plan, ReconcileStats stats);
   absl::Status Execute(const Plan& plan, ReconcileStats& stats);
   absl::Status WriteBackends(const Plan& plan, ReconcileStats& stats);
   absl::Status SyncFrontend(const Plan& plan, const PlannedFrontend& frontend, ReconcileStats& stats);
-  absl::Status RemoveUndesiredFrontends(const Plan& plan, ReconcileStats& stats);
-  absl::Status RemoveOrphanTables(ReconcileStats& stats);
+  // Returns the ids of the removed frontends, whose tables are now orphans.
+  absl::StatusOr<std::vector<uint32_t>> RemoveFrontends(const Plan& plan, ReconcileStats& stats);
+  // `candidates`: the ids that may have lost their frontend; all ids when the plan is complete.
+  absl::Status RemoveOrphanTables(const Plan& plan, const std::vector<uint32_t>& candidates, ReconcileStats& stats);
+  absl::Status DeleteTables(uint32_t id, WrittenTables& tables, ReconcileStats& stats);
   absl::Status RemoveUnusedBackends(const Plan& plan, ReconcileStats& stats);
+  absl::Status DeleteBackend(uint32_t id, ReconcileStats& stats);
+  // The mirror of one slot, keeping slot_refs_ current.
+  void SetSlot(WrittenTables& tables, size_t index, uint32_t backend_id);
+  void PopSlot(WrittenTables& tables);
+  void Unreference(uint32_t backend_id);
   std::vector<uint32_t> BuildMaglev(const Plan& plan, const std::vector<uint32_t>& slots) const;
   // Gives back ids a failed Apply allocated but never wrote.
   void ReleaseUnwrittenIds(const Plan& plan);
@@ -114,6 +132,11 @@ class Reconciler {
   std::map<uint32_t, WrittenTables> tables_;              // by service id
   std::map<uint32_t, weir_backend> backends_;             // by backend id
   std::map<BackendIdentity, uint32_t> backend_ids_;       // identity -> id, for backends_
+  // Backend id -> how many slots hold it. A backend is unused when this reaches 0: a Maglev table
+  // holds only backends of its own slots.
+  std::unordered_map<uint32_t, uint32_t> slot_refs_;
+  // Backends whose count reached 0 during the current Apply: the ones a partial plan may delete.
+  std::set<uint32_t> unreferenced_;
   // Adopted entries this build would never write (not a canonical encoding): deleted by Apply.
   std::vector<weir_service_key> stale_service_keys_;
   std::vector<weir_slot_key> stale_slot_keys_;
