@@ -483,7 +483,7 @@ class LogFollower:
         return parts
 
 
-SYNCED_RE = re.compile(r"synced (\d+) frontends, (\d+) backends .* in (\d+) us")
+SYNCED_RE = re.compile(r"synced .*?\b(\d+) frontends, (\d+) backends .* in (\d+) us")
 KLOG_RE = re.compile(r"^[IWEF](\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6})")
 
 
