@@ -121,8 +121,11 @@ absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod
                     absl::StrCat("weir-agent has not pinned its programs under ", layout_.root),
                     ErrnoStatus(errno, layout_.from_pod_program()).ToString());
   }
-  // A tcx attach waits out an RCU grace period (most of an ADD's time): it runs while the pod end is
-  // configured, and is joined before anything depends on it. Every return below joins it too.
+  // A tcx attach waits out a full RCU grace period (most of an ADD's time) while it holds the RTNL
+  // (kernel/bpf/tcx.c: tcx_entry_sync), so the pod end's netlink requests below queue behind it; only
+  // work without the RTNL (the sysctl writes) really overlaps. It is joined before anything depends on
+  // it, and every return below joins it too. A clsact/cls_bpf filter would cost no such wait, but the
+  // clsact qdisc takes the ingress slot that chained plugins need (bandwidth's ingress qdisc).
   std::future<absl::Status> attached = std::async(std::launch::async, [&] {
     return AttachTc(wired.host_ifindex, TcDirection::kIngress, program.get(), layout_.link(wired.host_ifname));
   });
