@@ -7,11 +7,11 @@
 #include "cni/ipam/allocator.h"
 #include "cni/ipam/delegate.h"
 #include "cni/ipam/file_store.h"
+#include "cni/log.h"
 #include "cni/result.h"
 #include "cni/version.h"
 #include "cni/wiring.h"
 #include "lib/datapath.h"
-#include "spdlog/spdlog.h"
 
 namespace weir::cni {
 namespace {
@@ -98,11 +98,11 @@ absl::StatusOr<std::string> CmdAdd(const CniEnv& env, const NetConfig& config) {
   if (!wired.ok()) {
     if (addresses->held_before) return wired.status();
     if (absl::Status undo = ReleaseAddresses(env, config); !undo.ok()) {
-      spdlog::error("releasing the addresses of failed ADD {}: {}", env.container_id, undo.ToString());
+      log::Error("releasing the addresses of failed ADD %s: %s", env.container_id, undo.ToString());
     }
     return wired.status();
   }
-  spdlog::info("ADD {} {}: {} via {}", env.container_id, env.ifname, addresses->addresses.front().ToString(),
+  log::Info("ADD %s %s: %s via %s", env.container_id, env.ifname, addresses->addresses.front().ToString(),
                wired->host_ifname);
   return ResultJson(BuildResult(env, config, *wired, addresses->addresses, addresses->dns), config.cni_version);
 }
@@ -114,7 +114,7 @@ absl::Status CmdDel(const CniEnv& env, const NetConfig& config) {
   absl::Status result = wiring.Remove(env.container_id, env.ifname);
   // Addresses are released even when unwiring stumbled, so that a pod that is gone frees them.
   result.Update(ReleaseAddresses(env, config));
-  spdlog::info("DEL {} {}: {}", env.container_id, env.ifname, result.ok() ? "ok" : result.ToString());
+  log::Info("DEL %s %s: %s", env.container_id, env.ifname, result.ok() ? "ok" : result.ToString());
   return result;
 }
 
@@ -185,7 +185,7 @@ absl::Status CmdGc(const CniEnv& env, const NetConfig& config) {
     std::set<ipam::AllocationOwner> owners;
     for (const ipam::Allocation& a : *released) owners.insert(a.owner);
     for (const ipam::AllocationOwner& owner : owners) {
-      spdlog::info("GC {} {}", owner.container_id, owner.ifname);
+      log::Info("GC %s %s", owner.container_id, owner.ifname);
       result.Update(wiring.Remove(owner.container_id, owner.ifname));
     }
   }

@@ -9,10 +9,8 @@
 #include "cni/config.h"
 #include "cni/env.h"
 #include "cni/error.h"
+#include "cni/log.h"
 #include "cni/version.h"
-#include "spdlog/sinks/basic_file_sink.h"
-#include "spdlog/sinks/stdout_sinks.h"
-#include "spdlog/spdlog.h"
 
 namespace {
 
@@ -26,36 +24,15 @@ std::string BestEffortVersion(const std::string& stdin_text) {
 }
 
 int Fail(const absl::Status& status, const std::string& version) {
-  spdlog::error("{}", status.ToString());
+  weir::cni::log::Error("%s", status.ToString());
   std::cout << weir::cni::CniErrorJson(status, version) << std::endl;
   return 1;
-}
-
-void SetUpLogging(const weir::cni::NetConfig& config) {
-  std::vector<spdlog::sink_ptr> sinks{std::make_shared<spdlog::sinks::stderr_sink_mt>()};
-  if (!config.log_file.empty()) {
-    try {
-      sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(config.log_file));
-    } catch (const spdlog::spdlog_ex& e) {
-      std::cerr << "weir: cannot open logFile " << config.log_file << ": " << e.what() << "\n";
-    }
-  }
-  auto logger = std::make_shared<spdlog::logger>("weir", sinks.begin(), sinks.end());
-  using weir::cni::LogLevel;
-  switch (config.log_level) {
-    case LogLevel::kError: logger->set_level(spdlog::level::err); break;
-    case LogLevel::kWarn: logger->set_level(spdlog::level::warn); break;
-    case LogLevel::kInfo: logger->set_level(spdlog::level::info); break;
-    case LogLevel::kDebug: logger->set_level(spdlog::level::debug); break;
-  }
-  spdlog::set_default_logger(logger);
 }
 
 }  // namespace
 
 int main() {
   std::string stdin_text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
-  spdlog::set_default_logger(spdlog::stderr_logger_mt("weir-early"));
 
   auto env = weir::cni::ParseProcessCniEnv();
   if (!env.ok()) return Fail(env.status(), BestEffortVersion(stdin_text));
@@ -69,7 +46,7 @@ int main() {
 
   auto config = weir::cni::ParseNetConfig(stdin_text);
   if (!config.ok()) return Fail(config.status(), BestEffortVersion(stdin_text));
-  SetUpLogging(*config);
+  weir::cni::log::Configure(config->log_level, config->log_file);
 
   absl::Status status;
   switch (env->command) {

@@ -96,7 +96,7 @@ absl::StatusOr<WiredPod> Wiring::Add(const PodWiring& pod) {
                     absl::StrCat("host interface ", host_ifname, " for container ", pod.container_id,
                                  " already exists: DEL it first"));
   }
-  auto wired = AddSteps(pod, *pod_ns);
+  auto wired = AddSteps(pod, *pod_ns, *pod_netlink);
   if (!wired.ok()) {
     // Deleting the host end takes the pod end, both ends' addresses and routes with it.
     (void)Remove(pod.container_id, pod.ifname);
@@ -104,9 +104,8 @@ absl::StatusOr<WiredPod> Wiring::Add(const PodWiring& pod) {
   return wired;
 }
 
-absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod_ns) {
-  auto pod_netlink = Netlink::OpenIn(pod_ns);
-  if (!pod_netlink.ok()) return pod_netlink.status();
+// `pod_netlink` is a socket in `pod_ns`: each one opened costs a thread that enters the namespace.
+absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod_ns, Netlink& pod_netlink) {
   WiredPod wired{.host_ifname = HostInterfaceName(pod.container_id, pod.ifname), .host_mac = kGatewayMac};
   if (absl::Status s = host_.CreateVethPair(wired.host_ifname, pod.ifname, pod_ns, pod.mtu, kGatewayMac);
       !s.ok()) {
@@ -122,17 +121,20 @@ absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod
                     absl::StrCat("weir-agent has not pinned its programs under ", layout_.root),
                     ErrnoStatus(errno, layout_.from_pod_program()).ToString());
   }
-  // A tcx attach waits out an RCU grace period (most of an ADD's time): it runs while the pod end is
-  // configured, and is joined before anything depends on it. Every return below joins it too.
+  // A tcx attach waits out a full RCU grace period (most of an ADD's time) while it holds the RTNL
+  // (kernel/bpf/tcx.c: tcx_entry_sync), so the pod end's netlink requests below queue behind it; only
+  // work without the RTNL (the sysctl writes) really overlaps. It is joined before anything depends on
+  // it, and every return below joins it too. A clsact/cls_bpf filter would cost no such wait, but the
+  // clsact qdisc takes the ingress slot that chained plugins need (bandwidth's ingress qdisc).
   std::future<absl::Status> attached = std::async(std::launch::async, [&] {
     return AttachTc(wired.host_ifindex, TcDirection::kIngress, program.get(), layout_.link(wired.host_ifname));
   });
 
-  auto pod_link = pod_netlink->GetLink(pod.ifname);
+  auto pod_link = pod_netlink.GetLink(pod.ifname);
   if (!pod_link.ok()) return pod_link.status();
   wired.pod_mac = pod_link->mac;
   if (absl::Status s = pod_ns.Run([&] { return DisableDad(pod.ifname); }); !s.ok()) return s;
-  if (absl::Status s = ConfigurePodSide(*pod_netlink, pod, pod_link->index); !s.ok()) return s;
+  if (absl::Status s = ConfigurePodSide(pod_netlink, pod, pod_link->index); !s.ok()) return s;
 
   if (absl::Status s = DisableDad(wired.host_ifname); !s.ok()) return s;
   if (absl::Status s = host_.SetLinkUp(wired.host_ifindex); !s.ok()) return s;

@@ -55,7 +55,7 @@ class Wiring {
   absl::Status Check(const PodWiring& pod);
 
  private:
-  absl::StatusOr<WiredPod> AddSteps(const PodWiring& pod, const NetNs& pod_ns);
+  absl::StatusOr<WiredPod> AddSteps(const PodWiring& pod, const NetNs& pod_ns, Netlink& pod_netlink);
   Netlink& host_;
   PinLayout layout_;
 };
