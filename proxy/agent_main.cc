@@ -1,6 +1,7 @@
 // weir-agent: loads and pins weir's datapath, attaches the node-level programs, and keeps the
 // service maps in sync with its source of truth. On exit it removes nothing: running pods and
 // established connections keep their programs, maps and links, and the next agent adopts them.
+#include <malloc.h>
 #include <signal.h>
 
 #include <chrono>
@@ -127,16 +128,6 @@ std::string DatapathCounters(const weir::PinLayout& layout) {
                       "# TYPE weir_datapath_packets_total counter\n", decisions,
                       "# HELP weir_drops_total Packets dropped or rejected by reason.\n",
                       "# TYPE weir_drops_total counter\n", drops);
-}
-
-std::set<uint32_t> LiveBackendIds(const weir::PinLayout& layout) {
-  std::set<uint32_t> ids;
-  if (auto backends = weir::BackendsMap::OpenPinned(layout.backends_map()); backends.ok()) {
-    if (auto entries = backends->List(); entries.ok()) {
-      for (const auto& entry : *entries) ids.insert(entry.backend_id);
-    }
-  }
-  return ids;
 }
 
 weir::agent::CniConfigSettings CniSettingsFrom(const weir::agent::AgentConfig& config,
@@ -269,10 +260,15 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
       std::optional<std::vector<weir::k8s::Node>> nodes;
       absl::StatusOr<weir::agent::SyncResult> synced;
       if (complete) {
-        weir::standalone::ObjectSet objects = source->Snapshot();
-        skipped.Set(static_cast<double>(objects.skipped));
-        synced = service_sync.SyncAll(objects.services, objects.slices);
-        nodes = std::move(objects.nodes);
+        {
+          weir::standalone::ObjectSet objects = source->Snapshot();
+          skipped.Set(static_cast<double>(objects.skipped));
+          synced = service_sync.SyncAll(objects.services, objects.slices);
+          nodes = std::move(objects.nodes);
+        }
+        // The snapshot and the complete desired state were copies as large as the cluster: hand
+        // their pages back rather than keep them resident until the next complete sync.
+        malloc_trim(0);
       } else {
         skipped.Set(static_cast<double>(changes->skipped));
         synced = service_sync.SyncChanged(changes->services);
@@ -309,7 +305,8 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
     auto now = std::chrono::steady_clock::now();
     if (conntrack_gc.ok() && ready && now - last_gc > std::chrono::seconds(config.conntrack_gc_interval_seconds)) {
       last_gc = now;
-      auto collected = conntrack_gc->Collect(weir::sync::MonotonicNowNs(), LiveBackendIds(layout));
+      auto collected = conntrack_gc->Collect(
+          weir::sync::MonotonicNowNs(), [&](uint32_t id) { return reconciler.HasBackend(id); });
       if (collected.ok()) {
         ct_entries.Set(static_cast<double>(collected->entries_after));
         ct_capacity.Set(static_cast<double>(collected->capacity));

@@ -14,6 +14,10 @@
 namespace weir::sync {
 namespace {
 
+std::function<bool(uint32_t)> LiveIds(std::set<uint32_t> ids) {
+  return [ids = std::move(ids)](uint32_t id) { return ids.contains(id); };
+}
+
 constexpr uint64_t kSecond = 1'000'000'000ull;
 
 // An in-memory conntrack map. `after_list` runs once the listing is taken, standing in for the
@@ -99,7 +103,7 @@ TEST_F(ConntrackGcTest, ExpiresByProtocolLifetime) {
   table_->Put(Key(WEIR_PROTO_UDP, 4), Value(1, now_ - 61 * kSecond));        // expired
   table_->Put(Key(WEIR_PROTO_SCTP, 5), Value(1, now_ - 61 * kSecond));       // expired, like UDP
 
-  auto stats = gc_->Collect(now_, {1});
+  auto stats = gc_->Collect(now_, LiveIds({1}));
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->scanned, 5u);
   EXPECT_EQ(stats->deleted_expired, 3u);
@@ -117,7 +121,7 @@ TEST_F(ConntrackGcTest, LifetimesAreConfigurable) {
   ConntrackGc custom(std::move(owned), {.tcp_lifetime = std::chrono::seconds(10), .other_lifetime = std::chrono::seconds(5)});
   table->Put(Key(WEIR_PROTO_TCP, 1), Value(1, now_ - 11 * kSecond));
   table->Put(Key(WEIR_PROTO_UDP, 2), Value(1, now_ - 4 * kSecond));
-  auto stats = custom.Collect(now_, {1});
+  auto stats = custom.Collect(now_, LiveIds({1}));
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->deleted_expired, 1u);
   EXPECT_TRUE(table->Has(Key(WEIR_PROTO_UDP, 2)));
@@ -131,7 +135,7 @@ TEST_F(ConntrackGcTest, DeletesEntriesOfRemovedBackends) {
   table_->Put(Key(WEIR_PROTO_TCP, 3), Value(8, now_));  // live backend: kept
   table_->Put(Key(WEIR_PROTO_UDP, 4), Value(0, now_));  // no backend id: judged by age only
 
-  auto stats = gc_->Collect(now_, {8});
+  auto stats = gc_->Collect(now_, LiveIds({8}));
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->deleted_stale_backend, 2u);
   EXPECT_EQ(stats->deleted_expired, 0u);
@@ -143,7 +147,7 @@ TEST_F(ConntrackGcTest, DeletesEntriesOfRemovedBackends) {
 TEST_F(ConntrackGcTest, EntryNewerThanNowIsKept) {
   // Stamped by the datapath after the caller read the clock.
   table_->Put(Key(WEIR_PROTO_UDP, 1), Value(1, now_ + kSecond));
-  auto stats = gc_->Collect(now_, {1});
+  auto stats = gc_->Collect(now_, LiveIds({1}));
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->deleted_expired, 0u);
   EXPECT_EQ(table_->size(), 1u);
@@ -157,7 +161,7 @@ TEST_F(ConntrackGcTest, EntryRefreshedDuringThePassSurvives) {
     table_->Put(Key(WEIR_PROTO_UDP, 2), Value(1, now_));  // re-created towards a live backend
     table_->after_list = nullptr;
   };
-  auto stats = gc_->Collect(now_, {1});
+  auto stats = gc_->Collect(now_, LiveIds({1}));
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->deleted_expired + stats->deleted_stale_backend, 0u);
   EXPECT_EQ(table_->size(), 2u);
@@ -168,7 +172,7 @@ TEST_F(ConntrackGcTest, EntryGoneDuringThePassIsNotCounted) {
   table_->after_list = [this] {
     ASSERT_TRUE(table_->Delete(Key(WEIR_PROTO_UDP, 1)).ok());  // evicted by the LRU
   };
-  auto stats = gc_->Collect(now_, {1});
+  auto stats = gc_->Collect(now_, LiveIds({1}));
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->scanned, 1u);
   EXPECT_EQ(stats->deleted_expired, 0u);
@@ -177,11 +181,11 @@ TEST_F(ConntrackGcTest, EntryGoneDuringThePassIsNotCounted) {
 TEST_F(ConntrackGcTest, DeleteErrorsAreReturned) {
   table_->Put(Key(WEIR_PROTO_UDP, 1), Value(1, now_ - 120 * kSecond));
   table_->fail_deletes = true;
-  EXPECT_EQ(gc_->Collect(now_, {1}).status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(gc_->Collect(now_, LiveIds({1})).status().code(), absl::StatusCode::kInternal);
 }
 
 TEST_F(ConntrackGcTest, EmptyTable) {
-  auto stats = gc_->Collect(now_, {});
+  auto stats = gc_->Collect(now_, LiveIds({}));
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->scanned, 0u);
   EXPECT_EQ(stats->entries_after, 0u);

@@ -84,8 +84,9 @@ absl::StatusOr<ConntrackGc> ConntrackGc::OpenPinned(const PinLayout& layout, Con
 }
 
 ConntrackGc::Verdict ConntrackGc::Judge(const weir_ct_value& value, uint64_t now_ns,
-                                        const std::set<uint32_t>& live_backend_ids, uint8_t proto) const {
-  if (value.backend_id != 0 && !live_backend_ids.contains(value.backend_id)) return Verdict::kStaleBackend;
+                                        const std::function<bool(uint32_t)>& is_live_backend,
+                                        uint8_t proto) const {
+  if (value.backend_id != 0 && !is_live_backend(value.backend_id)) return Verdict::kStaleBackend;
   const std::chrono::nanoseconds lifetime = (value.flags & WEIR_CT_CLOSING) ? options_.closing_lifetime
                                             : proto == WEIR_PROTO_TCP     ? options_.tcp_lifetime
                                                                           : options_.other_lifetime;
@@ -95,7 +96,8 @@ ConntrackGc::Verdict ConntrackGc::Judge(const weir_ct_value& value, uint64_t now
   return Verdict::kKeep;
 }
 
-absl::StatusOr<ConntrackGcStats> ConntrackGc::Collect(uint64_t now_ns, const std::set<uint32_t>& live_backend_ids) {
+absl::StatusOr<ConntrackGcStats> ConntrackGc::Collect(uint64_t now_ns,
+                                                      const std::function<bool(uint32_t)>& is_live_backend) {
   absl::StatusOr<std::vector<ConntrackEntry>> entries = table_->List();
   if (!entries.ok()) return entries.status();
 
@@ -106,14 +108,14 @@ absl::StatusOr<ConntrackGcStats> ConntrackGc::Collect(uint64_t now_ns, const std
   // get_next_key lose its place and restart.
   std::vector<weir_ct_key> doomed;
   for (const ConntrackEntry& entry : *entries) {
-    if (Judge(entry.value, now_ns, live_backend_ids, entry.key.proto) != Verdict::kKeep) doomed.push_back(entry.key);
+    if (Judge(entry.value, now_ns, is_live_backend, entry.key.proto) != Verdict::kKeep) doomed.push_back(entry.key);
   }
   for (const weir_ct_key& key : doomed) {
     // The datapath may have refreshed or re-created the entry since the listing: judge it afresh.
     absl::StatusOr<std::optional<weir_ct_value>> current = table_->Lookup(key);
     if (!current.ok()) return current.status();
     if (!current->has_value()) continue;  // gone already (LRU eviction, duplicate in the listing)
-    const Verdict verdict = Judge(**current, now_ns, live_backend_ids, key.proto);
+    const Verdict verdict = Judge(**current, now_ns, is_live_backend, key.proto);
     if (verdict == Verdict::kKeep) continue;
     if (absl::Status status = table_->Delete(key); !status.ok()) return status;
     ++(verdict == Verdict::kExpired ? stats.deleted_expired : stats.deleted_stale_backend);

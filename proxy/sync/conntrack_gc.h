@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -83,20 +84,20 @@ class ConntrackGc {
 
   // One pass: lists the map, then deletes every entry that is expired at `now_ns` (a
   // MonotonicNowNs() reading: the datapath stamps entries with bpf_ktime_get_ns(), which is
-  // CLOCK_MONOTONIC) or whose backend id is not in `live_backend_ids`. Each doomed entry is looked
+  // CLOCK_MONOTONIC) or whose backend id is not live (`is_live_backend`). Each doomed entry is looked
   // up again just before deletion, so a flow the datapath refreshed or re-created during the pass
   // survives. Entries without a backend id (0) are judged by age only.
   //
-  // `live_backend_ids` must be every id in the backends map: call this on the sync thread after a
-  // successful reconcile (an id the reconciler has just added and the collector does not know
-  // would cost new flows their entries), and never before the first one.
-  absl::StatusOr<ConntrackGcStats> Collect(uint64_t now_ns, const std::set<uint32_t>& live_backend_ids);
+  // `is_live_backend` must answer for exactly the ids in the backends map: ask the reconciler's
+  // mirror (Reconciler::HasBackend) on the sync thread, after the first successful reconcile (an id
+  // just added and unknown to the collector would cost new flows their entries).
+  absl::StatusOr<ConntrackGcStats> Collect(uint64_t now_ns, const std::function<bool(uint32_t)>& is_live_backend);
 
   const ConntrackGcOptions& options() const { return options_; }
 
  private:
   enum class Verdict { kKeep, kExpired, kStaleBackend };
-  Verdict Judge(const weir_ct_value& value, uint64_t now_ns, const std::set<uint32_t>& live_backend_ids,
+  Verdict Judge(const weir_ct_value& value, uint64_t now_ns, const std::function<bool(uint32_t)>& is_live_backend,
                 uint8_t proto) const;
 
   std::unique_ptr<ConntrackTable> table_;

@@ -67,6 +67,8 @@ class Reconciler {
   std::optional<uint32_t> BackendIdOf(const BackendIdentity& backend) const;
   size_t frontend_count() const { return frontends_.size(); }
   size_t backend_count() const { return backends_.size(); }
+  // Whether the backends map holds `backend_id` (as far as this reconciler wrote or adopted it).
+  bool HasBackend(uint32_t backend_id) const { return backends_.contains(backend_id); }
 
  private:
   // A frontend entry as it is in the services map.
