@@ -4,13 +4,17 @@
 // run inside a namespace of the test's own, so FIB lookups see an empty routing table.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/pkt_cls.h>
 #include <time.h>
 
 #include <functional>
+#include <vector>
 #include <optional>
 
 #include "gtest/gtest.h"
+#include "bpf/abi/events.h"
+#include "bpf/abi/metrics.h"
 #include "lib/datapath.h"
 #include "lib/endpoint_map.h"
 #include "lib/service_maps.h"
@@ -302,6 +306,65 @@ TEST_P(ServiceNatTest, Steps) {
 
 INSTANTIATE_TEST_SUITE_P(Table, ServiceNatTest, ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<Case>& info) { return std::to_string(info.index); });
+
+// The events ring: a drop record while it has room, and a full ring (nobody reading) costs the
+// packet nothing but its record.
+TEST(ServiceEventsTest, DropRecordsWhileTheRingHasRoom) {
+  auto ns = ScopedNetNs::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  auto loaded = Datapath::Load(DatapathOptions{.gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse(kNodeIp)});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  std::unique_ptr<Datapath> dp = std::move(*loaded);
+  Maps maps(*dp);
+  maps.Service("10.96.0.30", 80, WEIR_PROTO_TCP, 30, WEIR_SVC_CLUSTER_IP, {});
+
+  std::vector<weir_event> events;
+  ring_buffer* ring = ring_buffer__new(
+      dp->map_fd(WEIR_EVENTS_MAP_NAME),
+      [](void* ctx, void* data, size_t size) {
+        if (size == sizeof(weir_event)) static_cast<std::vector<weir_event>*>(ctx)->push_back(*(weir_event*)data);
+        return 0;
+      },
+      &events, nullptr);
+  ASSERT_NE(ring, nullptr);
+  // A reset to the Service: dropped without an answer, one record per packet.
+  const Bytes reset = TcpPacket(L2{kPodA, kGw}, Tcp{.src = "10.244.1.2", .sport = 40000, .dst = "10.96.0.30",
+                                                    .dport = 80, .flags = 0x14});
+  auto run = [&](uint32_t repeat) {
+    __u32 retval = 0;
+    absl::Status ran = (*ns)->ns().Run([&] {
+      DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = reset.data(), .data_size_in = (__u32)reset.size(),
+                          .repeat = (int)repeat);
+      if (bpf_prog_test_run_opts(dp->from_pod_fd(), &opts) != 0) return absl::ErrnoToStatus(errno, "test run");
+      retval = opts.retval;
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(ran.ok()) << ran;
+    EXPECT_EQ(static_cast<int>(retval), TC_ACT_SHOT);
+  };
+
+  run(1);
+  ASSERT_EQ(ring_buffer__consume(ring), 1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, WEIR_EVENT_DROP);
+  EXPECT_EQ(events[0].reason, WEIR_METRIC_NO_BACKEND);
+  EXPECT_EQ(events[0].service_id, 30u);
+  EXPECT_EQ(events[0].dport, htons(80));
+  EXPECT_NE(events[0].timestamp_ns, 0u);
+
+  // Twice as many packets as the ring holds records: it fills, every packet is still dropped, and
+  // a reader finds exactly what fit.
+  const size_t record = (sizeof(weir_event) + 8 + 7) / 8 * 8;
+  const size_t capacity = WEIR_EVENTS_RING_BYTES / record;
+  events.clear();
+  run(2 * capacity);
+  EXPECT_EQ(ring_buffer__consume(ring), (int)capacity);
+  // Room again: the next packet is recorded.
+  events.clear();
+  run(1);
+  EXPECT_EQ(ring_buffer__consume(ring), 1);
+  ring_buffer__free(ring);
+}
 
 }  // namespace
 }  // namespace weir::testing

@@ -43,7 +43,7 @@ struct weir_ct_value {
 	__u16 pad;
 	__u32 backend_id;
 	__u32 service_id;
-	__u64 last_seen_ns;	/* bpf_ktime_get_ns(), for userspace garbage collection */
+	__u64 last_seen_ns;	/* CLOCK_MONOTONIC, coarse, refreshed about once a second; for garbage collection */
 };
 
 #endif

@@ -7,8 +7,27 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bpf/abi/conntrack.h"
+#include "bpf/lib/clock.h"
 #include "bpf/lib/maps.h"
 #include "bpf/lib/packet.h"
+
+/* Conntrack times: the coarse monotonic clock is CLOCK_MONOTONIC (what the agent's collector compares
+ * with) a tick or two behind, and reading it costs no TSC read and mostly no helper call. */
+static __always_inline __u64 ct_now(void)
+{
+	return coarse_now_ns();
+}
+
+/* A packet of a known flow rewrites the entry's time only when it moved by this much, as Cilium's
+ * report interval does: most packets then leave the entry's cache line clean. Far below the shortest
+ * lifetime the collector applies (10 s for closing flows). */
+#define CT_REFRESH_NS 1000000000ull
+
+static __always_inline void ct_refresh(struct weir_ct_value *entry, __u64 now)
+{
+	if ((__s64)(now - entry->last_seen_ns) >= (__s64)CT_REFRESH_NS)
+		entry->last_seen_ns = now;
+}
 
 static __always_inline void ct_key_of(const struct packet *pkt, struct weir_ct_key *key)
 {
@@ -28,7 +47,7 @@ static __always_inline struct weir_ct_value *ct_lookup(const struct packet *pkt)
 	struct weir_ct_value *entry = bpf_map_lookup_elem(&weir_ct, &key);
 
 	if (entry)
-		entry->last_seen_ns = bpf_ktime_get_ns();
+		ct_refresh(entry, ct_now());
 	return entry;
 }
 
@@ -38,7 +57,7 @@ static __always_inline int ct_create(const struct packet *pkt, const struct weir
 				     __u32 backend_id, __u32 service_id, const union weir_addr *snat_addr,
 				     __be16 snat_port, __u8 flags)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = ct_now();
 	struct weir_ct_key forward_key = {};
 	struct weir_ct_value forward = {.nat_addr = backend->addr, .nat_port = backend->port,
 					.kind = WEIR_CT_FORWARD, .flags = flags, .backend_id = backend_id,
@@ -78,11 +97,11 @@ static __always_inline int ct_remember_dsr_reply(const struct packet *pkt, const
 	struct weir_ct_key key = {.saddr = backend->addr, .daddr = pkt->saddr, .sport = backend->port,
 				  .dport = pkt->sport, .proto = pkt->proto, .family = pkt->family};
 	struct weir_ct_value *known = bpf_map_lookup_elem(&weir_ct, &key);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = ct_now();
 
 	if (known && known->kind == WEIR_CT_REPLY && known->nat_port == pkt->dport &&
 	    addr_equal(&known->nat_addr, &pkt->daddr)) {
-		known->last_seen_ns = now;
+		ct_refresh(known, now);
 		return 0;
 	}
 	struct weir_ct_value reply = {.nat_addr = pkt->daddr, .nat_port = pkt->dport, .kind = WEIR_CT_REPLY,

@@ -14,6 +14,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bpf/abi/endpoint.h"
+#include "bpf/lib/csum.h"
 #include "bpf/lib/eth.h"
 #include "bpf/lib/fib.h"
 #include "bpf/lib/packet.h"
@@ -48,8 +49,8 @@ static __always_inline bool decrement_ttl_v4(struct __sk_buff *skb)
 	__u16 new_word = bpf_htons((__u16)(ip4->ttl - 1) << 8 | ip4->protocol);
 
 	ip4->ttl--;
-	return bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + offsetof(struct iphdr, check), old_word,
-				   new_word, sizeof(__u16)) == 0;
+	csum_replace2(&ip4->check, old_word, new_word);
+	return true;
 }
 
 static __always_inline bool decrement_hop_limit_v6(struct __sk_buff *skb)

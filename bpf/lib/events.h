@@ -17,6 +17,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } weir_events SEC(".maps");
 
+/* Whether a record could be reserved now. Checked before the record is built: with nobody reading,
+ * the ring is full on most nodes, and a failed bpf_ringbuf_output (after the clock read and the
+ * ring's spinlock) costs more than this query. A reader that drains the ring meanwhile loses at most
+ * this one record. */
+static __always_inline bool events_ring_has_room(void)
+{
+	/* Each record takes an 8-byte header and is padded to 8 bytes. */
+	const __u64 record = (sizeof(struct weir_event) + 8 + 7) & ~7ull;
+
+	return bpf_ringbuf_query(&weir_events, BPF_RB_AVAIL_DATA) + record <= WEIR_EVENTS_RING_BYTES;
+}
+
 static __always_inline void fill_event(struct weir_event *ev, struct __sk_buff *skb, const struct packet *pkt,
 				       __u8 type)
 {
@@ -34,6 +46,8 @@ static __always_inline void fill_event(struct weir_event *ev, struct __sk_buff *
 static __always_inline void emit_drop(struct __sk_buff *skb, const struct packet *pkt, __u8 reason,
 				      __u32 service_id)
 {
+	if (!events_ring_has_room())
+		return;
 	struct weir_event ev = {};
 
 	fill_event(&ev, skb, pkt, WEIR_EVENT_DROP);
@@ -46,6 +60,8 @@ static __always_inline void emit_translation(struct __sk_buff *skb, const struct
 					     const struct weir_backend *backend, __u32 service_id,
 					     __u32 backend_id)
 {
+	if (!events_ring_has_room())
+		return;
 	struct weir_event ev = {};
 
 	fill_event(&ev, skb, pkt, WEIR_EVENT_TRANSLATION);

@@ -9,13 +9,8 @@
 #include <stddef.h>
 #include <bpf/bpf_helpers.h>
 
+#include "bpf/lib/csum.h"
 #include "bpf/lib/packet.h"
-
-#define IPV4_CSUM_OFF(pkt) ((pkt)->l3_off + offsetof(struct iphdr, check))
-#define IPV4_SADDR_OFF(pkt) ((pkt)->l3_off + offsetof(struct iphdr, saddr))
-#define IPV4_DADDR_OFF(pkt) ((pkt)->l3_off + offsetof(struct iphdr, daddr))
-#define IPV6_SADDR_OFF(pkt) ((pkt)->l3_off + offsetof(struct ipv6hdr, saddr))
-#define IPV6_DADDR_OFF(pkt) ((pkt)->l3_off + offsetof(struct ipv6hdr, daddr))
 
 static __always_inline __u64 l4_csum_flags(const struct packet *pkt, bool pseudo)
 {
@@ -27,28 +22,62 @@ static __always_inline __u64 l4_csum_flags(const struct packet *pkt, bool pseudo
 	return flags;
 }
 
+/* Headers at most this far into the packet: IPv4 with options (14 + 60) plus the L4 ports. Bounds
+ * the offsets for the verifier. */
+#define MAX_HEADER_OFF 128
+
+/* Writable header bytes at `off`, which parse_packet found in the linear data. Checked again because
+ * the checksum helpers invalidate every packet pointer. Fields are written directly rather than with
+ * bpf_skb_store_bytes: one helper call less per field, and tc makes a cloned skb writable before the
+ * program runs. */
+static __always_inline void *header_at(struct __sk_buff *skb, __u32 off, __u32 len)
+{
+	void *data, *data_end;
+
+	/* Loaded in asm: with many plain skb->data_end reads in one program, clang keeps &skb->data_end
+	 * in a register and loads through it, which the verifier refuses for the context. */
+	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(data) : "r"(skb), "i"(offsetof(struct __sk_buff, data)));
+	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(data_end) : "r"(skb), "i"(offsetof(struct __sk_buff, data_end)));
+
+	if (off > MAX_HEADER_OFF || data + off + len > data_end)
+		return NULL;
+	return data + off;
+}
+
 static __always_inline int rewrite_addr(struct __sk_buff *skb, const struct packet *pkt, bool source,
 					const union weir_addr *old, const union weir_addr *new)
 {
 	if (pkt->family == WEIR_FAMILY_IPV4) {
-		__u32 off = source ? IPV4_SADDR_OFF(pkt) : IPV4_DADDR_OFF(pkt);
+		__be32 from = old->v4, to = new->v4;
 
 		if (pkt->l4_csum_off &&
-		    bpf_l4_csum_replace(skb, pkt->l4_csum_off, old->v4, new->v4, l4_csum_flags(pkt, true) | 4))
+		    bpf_l4_csum_replace(skb, pkt->l4_csum_off, from, to, l4_csum_flags(pkt, true) | 4))
 			return -1;
-		if (bpf_l3_csum_replace(skb, IPV4_CSUM_OFF(pkt), old->v4, new->v4, 4))
-			return -1;
-		return bpf_skb_store_bytes(skb, off, &new->v4, 4, 0);
-	}
-	__u32 off = source ? IPV6_SADDR_OFF(pkt) : IPV6_DADDR_OFF(pkt);
+		/* The IPv4 header checksum covers only the header: no skb checksum state to keep. */
+		struct iphdr *ip4 = header_at(skb, pkt->l3_off, sizeof(struct iphdr));
 
+		if (!ip4)
+			return -1;
+		csum_replace4(&ip4->check, from, to);
+		if (source)
+			ip4->saddr = to;
+		else
+			ip4->daddr = to;
+		return 0;
+	}
 	if (pkt->l4_csum_off) {
+		/* Inlining this sum instead costs more stack than from_uplink has left. */
 		__s64 diff = bpf_csum_diff((__be32 *)old->v6, 16, (__be32 *)new->v6, 16, 0);
 
 		if (diff < 0 || bpf_l4_csum_replace(skb, pkt->l4_csum_off, 0, diff, l4_csum_flags(pkt, true)))
 			return -1;
 	}
-	return bpf_skb_store_bytes(skb, off, new->v6, 16, 0);
+	struct ipv6hdr *ip6 = header_at(skb, pkt->l3_off, sizeof(struct ipv6hdr));
+
+	if (!ip6)
+		return -1;
+	__builtin_memcpy(source ? ip6->saddr.in6_u.u6_addr32 : ip6->daddr.in6_u.u6_addr32, new->v6, 16);
+	return 0;
 }
 
 static __always_inline int rewrite_port(struct __sk_buff *skb, const struct packet *pkt, bool source,
@@ -60,7 +89,12 @@ static __always_inline int rewrite_port(struct __sk_buff *skb, const struct pack
 		return -1;	/* SCTP's CRC32c cannot be updated incrementally */
 	if (pkt->l4_csum_off && bpf_l4_csum_replace(skb, pkt->l4_csum_off, old, new, l4_csum_flags(pkt, false) | 2))
 		return -1;
-	return bpf_skb_store_bytes(skb, pkt->l4_off + (source ? 0 : 2), &new, 2, 0);
+	__be16 *ports = header_at(skb, pkt->l4_off, 2 * sizeof(__be16));
+
+	if (!ports)
+		return -1;
+	ports[source ? 0 : 1] = new;
+	return 0;
 }
 
 /* Destination becomes addr:port. */

@@ -159,7 +159,7 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 		struct weir_ct_value forward = {.nat_addr = backend.addr, .snat_addr = source,
 						.nat_port = backend.port, .kind = WEIR_CT_FORWARD,
 						.flags = WEIR_CT_DSR, .backend_id = backend_id,
-						.service_id = service_id, .last_seen_ns = bpf_ktime_get_ns()};
+						.service_id = service_id, .last_seen_ns = ct_now()};
 
 		ct_key_of(pkt, &key);
 		emit_translation(skb, pkt, &backend, service_id, backend_id);
