@@ -1,5 +1,5 @@
 """Service load balancing end to end on a two-node lab (e2e/cluster.py): ClusterIPs through socket LB
-and per-packet translation, NodePorts in SNAT and DSR mode, LoadBalancer ingress IPs and externalIPs,
+and per-packet translation, NodePorts in SNAT and DSR mode (IPv4 and IPv6), LoadBalancer ingress IPs and externalIPs,
 externalTrafficPolicy Local, sessionAffinity, Services without endpoints, endpoint removal and agent
 restarts under traffic, and 5,000 Services from one manifest. Every request is real TCP/UDP between
 the lab's namespaces."""
