@@ -239,6 +239,31 @@ def test_node_port_dsr_over_ipv6_reply_skips_the_entry_node(lab):
     dsr_round_trip(lab, 6)
 
 
+def test_hybrid_over_ipv6_load_balancer_and_external_ips(lab):
+    """Hybrid mode with IPv6 frontends: TCP goes by DSR (the backend sees the client), UDP by SNAT (the
+    backend sees the entry node); both answer as the address the client used."""
+    cluster = Cluster(lab, 2, ["snat", "hybrid"])
+    node1, node2 = cluster.nodes
+    web = node1.add_pod("web-1")
+    cluster.serve(web)
+    lb_ip, external_ip = "2001:db8:113::10", "2001:db8:20::20"
+    for address in (lb_ip, external_ip):
+        run(in_netns(cluster.client, ["ip", "-6", "route", "add", f"{address}/128", "via", node_ip6(2)]))
+    cluster.apply("web", service_yaml("web", PORTS, cluster_ip="fd00:96::11", type_="LoadBalancer",
+                                      node_port=30080, lb_ips=[lb_ip], external_ips=[external_ip])
+                  + "---\n" + endpoint_slice_yaml("web", placed([web]), SLICE_PORTS, family=6))
+    for address in (lb_ip, external_ip):
+        cluster.wait_for_frontend(f"[{address}]:80", backends=1, nodes=[node2])
+
+    for target in (lb_ip, external_ip):
+        for proto, seen in (("tcp", CLIENT_IP6), ("udp", node_ip6(2))):
+            results = cluster.requests(cluster.client, proto, target, 80, count=3)
+            assert failures(results) == [], (target, proto)
+            assert {seen_from(r) for r in results} == {seen}, (target, proto)
+            assert {r["peer"] for r in results} == {f"[{target}]:80"}, (target, proto)
+    assert any("dsr" in line for line in conntrack_lines(node2, f"[{lb_ip}]:80")), node2.weirctl("conntrack")
+
+
 # ---------------------------------------------------------------------------------------------------
 # 5. externalTrafficPolicy Local
 
