@@ -28,6 +28,8 @@ int from_uplink(struct __sk_buff *skb)
 	int unwrapped = dsr_decap_ipip(skb, &pkt);
 
 	if (unwrapped > 0)
+		unwrapped = dsr_decap_ip6ip6(skb, &pkt);
+	if (unwrapped > 0)
 		unwrapped = dsr_take_ip_option(skb, &pkt);
 
 	if (unwrapped < 0) {

@@ -4,6 +4,7 @@ manifest directory (or, with `kubeconfig=`, watching a kube-apiserver that runs 
 on the fabric, see add_client), pods wired by the weir CNI plugin, and EndpointSlices written from them.
 
     fabric 192.168.50.0/24:  node<i> uplink0 = 192.168.50.<i>,  client = 192.168.50.100
+    fabric fd00:50::/64:     node<i> uplink0 = fd00:50::<i>,    client = fd00:50::100
     pods: node<i> gets 10.244.<i>.0/24 and fd00:10:244:<i>::/112
     socket LB: each node's agent hooks a cgroup the lab made; lab processes that should be
     load-balanced at the socket run inside it (Cluster.run_in_node_cgroup)
@@ -19,12 +20,18 @@ from e2e.lab import NETCHECK, Lab, Node, Pod, in_netns, run
 
 FABRIC_PREFIX = "192.168.50"
 CLIENT_IP = f"{FABRIC_PREFIX}.100"
+FABRIC6_PREFIX = "fd00:50::"
+CLIENT_IP6 = f"{FABRIC6_PREFIX}100"
 CGROUP2_ROOT = Path("/sys/fs/cgroup/unified")
-UPLINK_MTU = 9000  # room for DSR's IPIP header on full-size pod packets
+UPLINK_MTU = 9000  # room for DSR's IPIP (IPv6: IPv6-in-IPv6, 40 bytes) header on full-size pod packets
 
 
 def node_ip(index: int) -> str:
     return f"{FABRIC_PREFIX}.{index}"
+
+
+def node_ip6(index: int) -> str:
+    return f"{FABRIC6_PREFIX}{index}"
 
 
 class Cluster:
@@ -44,24 +51,25 @@ class Cluster:
         run(in_netns(self.fabric, ["ip", "link", "add", "br0", "type", "bridge"]))
         run(in_netns(self.fabric, ["ip", "link", "set", "br0", "up"]))
         self.client = lab.make_netns("client")
-        self._connect(self.client, "eth0", CLIENT_IP, "c")
+        self._connect(self.client, "eth0", CLIENT_IP, "c", CLIENT_IP6)
         self.nodes: list[Node] = []
         self.agent_args: dict[str, list[str]] = {}  # node name -> the flags its agent was started with
         lb_modes = lb_modes or ["snat"] * nodes
         for i in range(1, nodes + 1):
             node = lab.add_node(f"node{i}", [f"10.244.{i}.0/24", f"fd00:10:244:{i}::/112"], start_agent=False)
-            self._connect(node.netns, "uplink0", node_ip(i), f"n{i}")
+            self._connect(node.netns, "uplink0", node_ip(i), f"n{i}", node_ip6(i))
             self.nodes.append(node)
         for i, node in enumerate(self.nodes, start=1):
             for j, other in enumerate(self.nodes, start=1):
                 if i != j:
                     node.exec(["ip", "route", "add", f"10.244.{j}.0/24", "via", node_ip(j)])
+                    node.exec(["ip", "-6", "route", "add", f"fd00:10:244:{j}::/112", "via", node_ip6(j)])
             cgroup = CGROUP2_ROOT / f"weir-{lab.id}-node{i}"
             cgroup.mkdir()
             self.cgroups.append(cgroup)
             source = f"--kubeconfig={kubeconfig}" if kubeconfig else f"--manifests={self.manifests}"
             self.agent_args[node.name] = [
-                source, f"--node_name=node{i}", f"--node_addresses={node_ip(i)}",
+                source, f"--node_name=node{i}", f"--node_addresses={node_ip(i)},{node_ip6(i)}",
                 "--uplinks=uplink0", f"--cgroup={cgroup}", f"--lb_mode={lb_modes[i - 1]}", "--health_port=0",
                 *agent_args]
         lab.cleanups.append(self._remove_cgroups)
@@ -74,17 +82,23 @@ class Cluster:
             if node.agent is None or node.agent.poll() is not None:
                 node.start_agent(*self.agent_args[node.name])
 
-    def add_client(self, role: str, address: str) -> str:
+    def add_client(self, role: str, address: str, address6: str | None = None) -> str:
         """Another outside client on the fabric (e.g. "client2", "192.168.50.101"): its namespace."""
         netns = self.lab.make_netns(role)
-        self._connect(netns, "eth0", address, role[-4:])
+        self._connect(netns, "eth0", address, role[-4:], address6)
         return netns
 
-    def _connect(self, netns: str, ifname: str, address: str, tag: str) -> None:
+    def _connect(self, netns: str, ifname: str, address: str, tag: str, address6: str | None = None) -> None:
         peer = f"{self.lab.id}{tag}"[-15:]
         run(in_netns(netns, ["ip", "link", "add", ifname, "mtu", str(UPLINK_MTU), "type", "veth", "peer", "name",
                              peer, "mtu", str(UPLINK_MTU), "netns", f"/run/netns/{self.fabric}"]))
         run(in_netns(netns, ["ip", "addr", "add", f"{address}/24", "dev", ifname]))
+        if address6:
+            # No duplicate address detection, for the link-local address too: until it is done (a
+            # second or two) the address is tentative and neighbour solicitations that need it (e.g.
+            # for a DSR reply whose source is another node's address) are not sent.
+            run(in_netns(netns, ["sysctl", "-qw", f"net.ipv6.conf.{ifname}.accept_dad=0"]))
+            run(in_netns(netns, ["ip", "addr", "add", f"{address6}/64", "dev", ifname, "nodad"]))
         run(in_netns(netns, ["ip", "link", "set", ifname, "up"]))
         run(in_netns(self.fabric, ["ip", "link", "set", peer, "master", "br0", "up"]))
 

@@ -1,5 +1,5 @@
 """Service load balancing end to end on a two-node lab (e2e/cluster.py): ClusterIPs through socket LB
-and per-packet translation, NodePorts in SNAT and DSR mode, LoadBalancer ingress IPs and externalIPs,
+and per-packet translation, NodePorts in SNAT and DSR mode (IPv4 and IPv6), LoadBalancer ingress IPs and externalIPs,
 externalTrafficPolicy Local, sessionAffinity, Services without endpoints, endpoint removal and agent
 restarts under traffic, and 5,000 Services from one manifest. Every request is real TCP/UDP between
 the lab's namespaces."""
@@ -14,7 +14,7 @@ import time
 import pytest
 
 from e2e.conftest import wait_until
-from e2e.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
+from e2e.cluster import CLIENT_IP, CLIENT_IP6, Cluster, endpoint_slice_yaml, node_ip, node_ip6, service_yaml
 from e2e.lab import NETCHECK, Pod, in_netns, run
 
 CLUSTER_IP = "10.96.0.10"
@@ -176,39 +176,92 @@ def uplink_mac(node) -> str:
     return json.loads(node.exec(["ip", "-j", "link", "show", "uplink0"]).stdout)[0]["address"]
 
 
-def test_node_port_dsr_reply_skips_the_entry_node(lab):
+def capture(lab, netns: str, ifname: str, count: int, expression: str, *flags: str) -> subprocess.Popen:
+    """tcpdump in `netns` for the first `count` packets matching `expression`; returns once it listens."""
+    capture = lab.spawn(in_netns(netns, [
+        "timeout", "10", "tcpdump", "-e", "-n", "-l", "--immediate-mode", *flags, "-c", str(count), "-i", ifname,
+        expression]), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    banner = [capture.stderr.readline()]  # ("verbose output suppressed" without -v), "listening on"
+    if "listening on" not in banner[-1]:
+        banner.append(capture.stderr.readline())
+    assert "listening on" in banner[-1], banner
+    return capture
+
+
+def dsr_round_trip(lab, family: int) -> None:
+    """Three TCP requests from the client to node2's NodePort, whose one backend is on node1 (node2 in
+    DSR mode): the backend sees the client, and every packet back to the client (SYN-ACK, reply,
+    FIN, ...) is sent by node1 with the NodePort as its source."""
     cluster = Cluster(lab, 2, ["snat", "dsr"])
     node1, node2 = cluster.nodes
     web = node1.add_pod("web-1")
     cluster.serve(web)
-    apply_service(cluster, "web", [web], cluster_ip=CLUSTER_IP, type_="NodePort", node_port=30080)
-    cluster.wait_for_frontend(f"{node_ip(2)}:30080", backends=1, nodes=[node2])
+    frontend, client = (node_ip(2), CLIENT_IP) if family == 4 else (node_ip6(2), CLIENT_IP6)
+    cluster_ip = CLUSTER_IP if family == 4 else "fd00:96::10"
+    cluster.apply("web", service_yaml("web", PORTS, cluster_ip=cluster_ip, type_="NodePort", node_port=30080)
+                  + "---\n" + endpoint_slice_yaml("web", placed([web]), SLICE_PORTS, family=family))
+    cluster.wait_for_frontend(f"{frontend if family == 4 else f'[{frontend}]'}:30080", backends=1, nodes=[node2])
     mac1, mac2 = uplink_mac(node1), uplink_mac(node2)
     assert mac1 != mac2
 
-    # Every packet towards the client from the frontend: the SYN-ACK, the reply, the FIN, ...
-    capture = lab.spawn(in_netns(cluster.client, [
-        "timeout", "10", "tcpdump", "-e", "-n", "-l", "--immediate-mode", "-c", "6", "-i", "eth0",
-        f"tcp and src host {node_ip(2)} and src port 30080"]),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    banner = [capture.stderr.readline() for _ in range(2)]  # "verbose output suppressed", "listening on"
-    assert "listening on" in banner[-1], banner
-
-    results = cluster.requests(cluster.client, "tcp", node_ip(2), 30080, count=3)
+    replies = capture(lab, cluster.client, "eth0", 6, f"tcp and src host {frontend} and src port 30080")
+    # The client's first packet as node1 receives it: wrapped, the backend port (8080 = 0x1f90) in the
+    # outer IP id (IPv4) or flow label (IPv6).
+    wrapped = capture(lab, node1.netns, "uplink0", 1, "ip[9] == 4" if family == 4 else "ip6[6] == 41", "-v")
+    results = cluster.requests(cluster.client, "tcp", frontend, 30080, count=3)
     assert failures(results) == []
     assert [backend(r) for r in results] == ["web-1"] * 3
     # No SNAT: the backend sees the client's own address.
-    assert {seen_from(r) for r in results} == {CLIENT_IP}
-    assert {r["peer"] for r in results} == {f"{node_ip(2)}:30080"}
+    assert {seen_from(r) for r in results} == {client}
+    assert {r["peer"] for r in results} == {f"{frontend}:30080" if family == 4 else f"[{frontend}]:30080"}
 
-    out, _ = capture.communicate(timeout=15)
+    out, _ = wrapped.communicate(timeout=15)
+    assert ("id 8080," if family == 4 else "flowlabel 0x01f90,") in out, out
+    assert f"{node_ip(2) if family == 4 else node_ip6(2)} > {web.ipv4 if family == 4 else web.ipv6}:" in out, out
+    out, _ = replies.communicate(timeout=15)
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) == 6, f"captured:\n{out}"
     for line in lines:
         # "<time> <src mac> > <dst mac>, ethertype IPv4 (0x0800), length N: <src ip.port> > <dst>: ..."
         src_mac = line.split()[1]
         assert src_mac == mac1, f"reply not sent by node1 ({mac1}); node2 is {mac2}:\n{line}"
-        assert f"{node_ip(2)}.30080 > {CLIENT_IP}." in line, line
+        assert f"{frontend}.30080 > {client}." in line, line
+        assert f"ethertype IPv{family}" in line, line
+
+
+def test_node_port_dsr_reply_skips_the_entry_node(lab):
+    dsr_round_trip(lab, 4)
+
+
+def test_node_port_dsr_over_ipv6_reply_skips_the_entry_node(lab):
+    """The same over IPv6: node2 wraps the client's packets in IPv6-in-IPv6 (backend port in the
+    flow label), node1 unwraps them and answers the client itself."""
+    dsr_round_trip(lab, 6)
+
+
+def test_hybrid_over_ipv6_load_balancer_and_external_ips(lab):
+    """Hybrid mode with IPv6 frontends: TCP goes by DSR (the backend sees the client), UDP by SNAT (the
+    backend sees the entry node); both answer as the address the client used."""
+    cluster = Cluster(lab, 2, ["snat", "hybrid"])
+    node1, node2 = cluster.nodes
+    web = node1.add_pod("web-1")
+    cluster.serve(web)
+    lb_ip, external_ip = "2001:db8:113::10", "2001:db8:20::20"
+    for address in (lb_ip, external_ip):
+        run(in_netns(cluster.client, ["ip", "-6", "route", "add", f"{address}/128", "via", node_ip6(2)]))
+    cluster.apply("web", service_yaml("web", PORTS, cluster_ip="fd00:96::11", type_="LoadBalancer",
+                                      node_port=30080, lb_ips=[lb_ip], external_ips=[external_ip])
+                  + "---\n" + endpoint_slice_yaml("web", placed([web]), SLICE_PORTS, family=6))
+    for address in (lb_ip, external_ip):
+        cluster.wait_for_frontend(f"[{address}]:80", backends=1, nodes=[node2])
+
+    for target in (lb_ip, external_ip):
+        for proto, seen in (("tcp", CLIENT_IP6), ("udp", node_ip6(2))):
+            results = cluster.requests(cluster.client, proto, target, 80, count=3)
+            assert failures(results) == [], (target, proto)
+            assert {seen_from(r) for r in results} == {seen}, (target, proto)
+            assert {r["peer"] for r in results} == {f"[{target}]:80"}, (target, proto)
+    assert any("dsr" in line for line in conntrack_lines(node2, f"[{lb_ip}]:80")), node2.weirctl("conntrack")
 
 
 # ---------------------------------------------------------------------------------------------------

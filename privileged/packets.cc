@@ -236,6 +236,18 @@ Bytes Ipip(const L2& l2, const std::string& outer_src, const std::string& outer_
   return b;
 }
 
+Bytes Ip6ip6(const L2& l2, const std::string& outer_src, const std::string& outer_dst, uint32_t flow_label,
+             const Bytes& inner) {
+  Bytes b;
+  Ethernet(b, l2.dst, l2.src, 0x86dd);
+  Ipv6Header(b, Ip(outer_src), Ip(outer_dst), inner.size() - 14, 41, 64);
+  b[15] = (flow_label >> 16) & 0x0f;
+  b[16] = (flow_label >> 8) & 0xff;
+  b[17] = flow_label & 0xff;
+  b.insert(b.end(), inner.begin() + 14, inner.end());
+  return b;
+}
+
 Bytes PortUnreachable(const L2& l2, const std::string& src, const std::string& dst, const Bytes& original) {
   IpAddress from = Ip(src), to = Ip(dst);
   size_t ip_len = from.is_v4() ? 20 : 40;

@@ -50,6 +50,11 @@ Bytes UdpPacket(const L2& l2, const std::string& src, uint16_t sport, const std:
 Bytes Ipip(const L2& l2, const std::string& outer_src, const std::string& outer_dst, uint16_t id,
            const Bytes& inner);
 
+// `inner` (an Ethernet frame carrying IPv6) wrapped in an outer IPv6 header (next header 41) with the
+// given flow label.
+Bytes Ip6ip6(const L2& l2, const std::string& outer_src, const std::string& outer_dst, uint32_t flow_label,
+             const Bytes& inner);
+
 // ICMP (v4) or ICMPv6 port unreachable from `src` to `dst`, quoting `original`'s IP header and the
 // first 8 bytes after it (`original` is an Ethernet frame without IP options).
 Bytes PortUnreachable(const L2& l2, const std::string& src, const std::string& dst, const Bytes& original);

@@ -31,6 +31,7 @@ const MacAddress kClient = {0x0c, 0, 0, 0, 0, 0x0c};
 const MacAddress kUplink = {0x0e, 0, 0, 0, 0, 0x01};
 const MacAddress kOtherNode = {0x0e, 0, 0, 0, 0, 0x02};
 constexpr char kNodeIp[] = "192.168.0.1";
+constexpr char kNodeIp6[] = "fd00:168::1";
 
 enum class Program { kFromPod, kFromUplink };
 
@@ -266,6 +267,35 @@ std::vector<Case> Cases() {
          TcpPacket(from_b, SynAck("10.244.2.7", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
          TcpPacket(from_b, SynAck("203.0.113.20", 80, "172.16.0.5", 40000))}},
        true},
+      {"DSR over IPv6, on the node the client reached: IPv6-in-IPv6 to the backend, port in the flow label",
+       [](Maps& m) {
+         m.Backend(7, "fd00:10:244:2::7", 8080, false);
+         m.Service("2001:db8:113::20", 80, WEIR_PROTO_TCP, 11, WEIR_SVC_LOAD_BALANCER | WEIR_SVC_DSR, {7});
+       },
+       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("2001:db8:16::5", 40000, "2001:db8:113::20", 80)),
+         TC_ACT_OK,
+         Ip6ip6(outside, kNodeIp6, "fd00:10:244:2::7", 8080,
+                TcpPacket(outside, Syn("2001:db8:16::5", 40000, "2001:db8:113::20", 80)))},
+        {"next packet of the flow: same backend, same wrapping", Program::kFromUplink,
+         TcpPacket(outside, SynAck("2001:db8:16::5", 40000, "2001:db8:113::20", 80)), TC_ACT_OK,
+         Ip6ip6(outside, kNodeIp6, "fd00:10:244:2::7", 8080,
+                TcpPacket(outside, SynAck("2001:db8:16::5", 40000, "2001:db8:113::20", 80)))}},
+       // The option variant is IPv4's: IPv6 is wrapped whatever the dispatch setting.
+       true},
+      {"DSR over IPv6, on the backend's node: unwrap, deliver, answer the client directly as the frontend",
+       [](Maps& m) { m.Pod("fd00:10:244:2::7", 43, kPodB); },
+       {{"wrapped syn", Program::kFromUplink,
+         Ip6ip6(from_node2, "fd00:168::2", "fd00:10:244:2::7", 8080,
+                TcpPacket(from_node2, Syn("2001:db8:16::5", 40000, "2001:db8:113::20", 80))),
+         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("2001:db8:16::5", 40000, "fd00:10:244:2::7", 8080, 63))},
+        {"syn-ack straight to the client", Program::kFromPod,
+         TcpPacket(from_b, SynAck("fd00:10:244:2::7", 8080, "2001:db8:16::5", 40000)), TC_ACT_OK,
+         TcpPacket(from_b, SynAck("2001:db8:113::20", 80, "2001:db8:16::5", 40000))},
+        {"another tunnel's IPv6-in-IPv6 to this node (flow label not a port) goes to the stack untouched",
+         Program::kFromUplink,
+         Ip6ip6(from_node2, "fd00:168::2", kNodeIp6, 0x12345,
+                TcpPacket(from_node2, Syn("2001:db8:16::6", 40000, "2001:db8:113::20", 80))),
+         TC_ACT_OK, std::nullopt}}},
   };
 }
 
@@ -277,7 +307,8 @@ TEST_P(ServiceNatTest, Steps) {
   auto ns = ScopedNetNs::Create();
   ASSERT_TRUE(ns.ok()) << ns.status();
   auto loaded = Datapath::Load(DatapathOptions{
-      .gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse(kNodeIp), .dsr_ip_option = c.dsr_ip_option});
+      .gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse(kNodeIp), .node_ipv6 = *IpAddress::Parse(kNodeIp6),
+      .dsr_ip_option = c.dsr_ip_option});
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   std::unique_ptr<Datapath> dp = std::move(*loaded);
   Maps maps(*dp);

@@ -1,8 +1,9 @@
 /* Direct server return with IPIP: the node a client reached forwards the packet unchanged inside an
- * IPv4-in-IPv4 header addressed to the backend; the backend's node unwraps it, translates the
- * destination to the backend and remembers the frontend, so that the backend's reply leaves that
- * node straight to the client with the frontend as its source. The outer header's IP id carries the
- * backend port (the outer destination is the backend address), so no extra option is needed. */
+ * IPv4-in-IPv4 (IPv6: IPv6-in-IPv6) header addressed to the backend; the backend's node unwraps it,
+ * translates the destination to the backend and remembers the frontend, so that the backend's reply
+ * leaves that node straight to the client with the frontend as its source. The outer header's IP id
+ * (IPv6: its flow label, see dsr_encap_ip6ip6) carries the backend port (the outer destination is
+ * the backend address), so no extra option is needed. */
 #ifndef WEIR_BPF_DSR_H
 #define WEIR_BPF_DSR_H
 
@@ -10,6 +11,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -20,6 +22,7 @@
 #include "bpf/lib/packet.h"
 
 #define IPIP_OUTER_TTL 64
+#define IP6IP6_OUTER_HOP_LIMIT 64
 
 /* The IP-option variant: the client's packet, translated to the backend, carries the frontend in an
  * IPv4 option (the type Cilium uses too), which the backend's node takes off. No encapsulation, so
@@ -166,6 +169,25 @@ static __always_inline int dsr_encap_ipip(struct __sk_buff *skb, struct packet *
 	return 0;
 }
 
+/* The common tail of both unwrappings: takes the `outer_len` bytes of outer header off, records the
+ * flow so the reply is sent as the frontend, and points the inner destination at `backend`. */
+static __always_inline int dsr_unwrap(struct __sk_buff *skb, struct packet *pkt, __u32 outer_len,
+				      const struct weir_backend *backend)
+{
+	if (bpf_skb_adjust_room(skb, -(int)outer_len, BPF_ADJ_ROOM_MAC, 0))
+		return -1;
+	struct packet inner = {};
+
+	if (parse_packet(skb, &inner) != 0 || !inner.has_ports)
+		return -1;
+	if (ct_remember_dsr_reply(&inner, backend))
+		return -1;
+	if (dnat(skb, &inner, &backend->addr, backend->port))
+		return -1;
+	*pkt = inner;
+	return 0;
+}
+
 /* On the backend's node: an IPIP packet for a local pod. Unwraps it, records the flow so the reply
  * is sent as the frontend, and points the destination at the backend. Returns 0 when `pkt` now
  * describes the translated inner packet, 1 when this is not a DSR packet, -1 on error. */
@@ -184,18 +206,72 @@ static __always_inline int dsr_decap_ipip(struct __sk_buff *skb, struct packet *
 
 	backend.addr.v4 = outer->daddr;
 
-	if (bpf_skb_adjust_room(skb, -(int)sizeof(struct iphdr), BPF_ADJ_ROOM_MAC, 0))
-		return -1;
-	struct packet inner = {};
+	return dsr_unwrap(skb, pkt, sizeof(struct iphdr), &backend);
+}
 
-	if (parse_packet(skb, &inner) != 0 || !inner.has_ports)
+/* IPv6: the outer header has no id field, so the backend port travels in the low 16 bits of the
+ * outer flow label (20 bits; the top 4 are 0). Chosen over a destination-options extension header:
+ * no extra bytes (40 of overhead, as for any IPv6-in-IPv6 tunnel, instead of 48), the outer header
+ * stays one fixed-size header that the backend's node reads without walking extension headers, and
+ * networks that drop packets with extension headers (RFC 7872) let it through. RFC 6437 forbids
+ * forwarding nodes to change the label. The cost: a fabric that hashes on the flow label for ECMP
+ * sees one label per backend (the outer header has no ports either, as for IPv4's outer header).
+ * Payload length covers the inner packet; traffic class 0 and hop limit 64, as for IPv4. */
+#define DSR_FLOW_LABEL_MASK 0x000fffffu
+
+/* A function of its own (a BPF-to-BPF call, taken by IPv6 DSR traffic only): inlined at both of
+ * dsr_dispatch's call sites, clang 14 keeps &skb->data / &skb->data_end in spilled registers across
+ * the program, which the verifier rejects (a modified ctx pointer). */
+
+static __noinline int dsr_encap_ip6ip6(struct __sk_buff *skb, struct packet *pkt,
+					    const union weir_addr *outer_src, const struct weir_backend *backend)
+{
+	__u16 inner_len = skb->len - sizeof(struct ethhdr);
+
+	if (bpf_skb_adjust_room(skb, sizeof(struct ipv6hdr), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
 		return -1;
-	if (ct_remember_dsr_reply(&inner, &backend))
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ipv6hdr *outer = data + sizeof(struct ethhdr);
+
+	if ((void *)(outer + 1) > data_end)
 		return -1;
-	if (dnat(skb, &inner, &backend.addr, backend.port))
-		return -1;
-	*pkt = inner;
+	/* Version 6, traffic class 0, flow label = the backend port. */
+	*(__be32 *)outer = bpf_htonl(6u << 28 | bpf_ntohs(backend->port));
+	outer->payload_len = bpf_htons(inner_len);
+	outer->nexthdr = IPPROTO_IPV6;
+	outer->hop_limit = IP6IP6_OUTER_HOP_LIMIT;
+	__builtin_memcpy(outer->saddr.in6_u.u6_addr32, outer_src->v6, 16);
+	__builtin_memcpy(outer->daddr.in6_u.u6_addr32, backend->addr.v6, 16);
+
+	pkt->saddr = *outer_src;
+	pkt->daddr = backend->addr;
+	pkt->proto = IPPROTO_IPV6;
+	pkt->sport = pkt->dport = 0;
+	pkt->l4_csum_off = 0;
 	return 0;
+}
+
+/* On the backend's node: an IPv6-in-IPv6 packet of weir's (flow label = a backend port) for a
+ * local pod; the same contract as dsr_decap_ipip. */
+static __always_inline int dsr_decap_ip6ip6(struct __sk_buff *skb, struct packet *pkt)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ipv6hdr *outer = data + sizeof(struct ethhdr);
+
+	if (pkt->family != WEIR_FAMILY_IPV6 || pkt->proto != IPPROTO_IPV6)
+		return 1;
+	if ((void *)(outer + 1) > data_end)
+		return 1;
+	__u32 label = bpf_ntohl(*(__be32 *)outer) & DSR_FLOW_LABEL_MASK;
+
+	if (label == 0 || label > 0xffff)
+		return 1;	/* not one of weir's: some other tunnel, left to the stack */
+	struct weir_backend backend = {.port = bpf_htons((__u16)label), .family = WEIR_FAMILY_IPV6};
+
+	__builtin_memcpy(backend.addr.v6, outer->daddr.in6_u.u6_addr32, 16);
+	return dsr_unwrap(skb, pkt, sizeof(struct ipv6hdr), &backend);
 }
 
 #endif

@@ -21,13 +21,16 @@
 /* This node's addresses, the source of SNATed NodePort traffic to other nodes' backends. */
 const volatile __be32 node_ipv4 = 0;
 const volatile __be32 node_ipv6[4] = {};
-/* DSR dispatch: false wraps in IPIP, true carries the frontend in an IPv4 option. */
+/* DSR dispatch: false wraps in IPIP, true carries the frontend in an IPv4 option. IPv6 is always
+ * wrapped (IPv6-in-IPv6): the option variant exists for IPv4 only. */
 const volatile bool dsr_ip_option = false;
 
-static __always_inline int dsr_dispatch(struct __sk_buff *skb, struct packet *pkt, __be32 node,
+static __always_inline int dsr_dispatch(struct __sk_buff *skb, struct packet *pkt, const union weir_addr *node,
 					const struct weir_backend *backend)
 {
-	return dsr_ip_option ? dsr_add_ip_option(skb, pkt, backend) : dsr_encap_ipip(skb, pkt, node, backend);
+	if (pkt->family == WEIR_FAMILY_IPV6)
+		return dsr_encap_ip6ip6(skb, pkt, node, backend);
+	return dsr_ip_option ? dsr_add_ip_option(skb, pkt, backend) : dsr_encap_ipip(skb, pkt, node->v4, backend);
 }
 
 enum translation {
@@ -60,7 +63,7 @@ static __always_inline enum translation translate_tracked(struct __sk_buff *skb,
 	if (ct.flags & WEIR_CT_DSR) {
 		struct weir_backend backend = {.addr = ct.nat_addr, .port = ct.nat_port};
 
-		return dsr_dispatch(skb, pkt, ct.snat_addr.v4, &backend) ? TRANSLATION_ERROR : TRANSLATION_DSR;
+		return dsr_dispatch(skb, pkt, &ct.snat_addr, &backend) ? TRANSLATION_ERROR : TRANSLATION_DSR;
 	}
 	if (dnat(skb, pkt, &ct.nat_addr, ct.nat_port))
 		return TRANSLATION_ERROR;
@@ -152,8 +155,7 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 	union weir_addr source = {};
 	bool remote_from_outside = !from_inside && !(backend.flags & WEIR_BACKEND_LOCAL);
 
-	if (remote_from_outside && (svc->flags & WEIR_SVC_DSR) && pkt->family == WEIR_FAMILY_IPV4 &&
-	    node_address(pkt->family, &source)) {
+	if (remote_from_outside && (svc->flags & WEIR_SVC_DSR) && node_address(pkt->family, &source)) {
 		/* Only the forward entry: the reply never comes back through this node. */
 		struct weir_ct_key key = {};
 		struct weir_ct_value forward = {.nat_addr = backend.addr, .snat_addr = source,
@@ -164,7 +166,7 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 		ct_key_of(pkt, &key);
 		emit_translation(skb, pkt, &backend, service_id, backend_id);
 		if (bpf_map_update_elem(&weir_ct, &key, &forward, BPF_ANY) ||
-		    dsr_dispatch(skb, pkt, source.v4, &backend))
+		    dsr_dispatch(skb, pkt, &source, &backend))
 			return TRANSLATION_ERROR;
 		count(WEIR_METRIC_SERVICE_TRANSLATED, skb);
 		return TRANSLATION_DSR;
