@@ -50,6 +50,9 @@ class BpfConntrackTable : public ConntrackTable {
   static absl::StatusOr<std::unique_ptr<BpfConntrackTable>> FromFd(UniqueFd fd);
 
   absl::StatusOr<std::vector<ConntrackEntry>> List() const override;
+  // The two ways List() reads the map; public for the tests that compare them.
+  absl::StatusOr<std::vector<ConntrackEntry>> ListInBatches() const;
+  absl::StatusOr<std::vector<ConntrackEntry>> ListOneByOne() const;
   absl::StatusOr<std::optional<weir_ct_value>> Lookup(const weir_ct_key& key) const override;
   absl::Status Delete(const weir_ct_key& key) override;
   uint32_t capacity() const override { return max_entries_; }
