@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <optional>
+
 #include "absl/strings/str_format.h"
 
 namespace weir::testing {
@@ -154,17 +156,20 @@ Bytes NeighborAdvert(const MacAddress& gateway_mac, const std::string& target, c
 namespace {
 
 // Appends an IP header for `l4` and `l4` itself, filling the L4 checksum at `csum_at` (offset in l4).
+// `csum_at` nullopt: an L4 checksum of its own (SCTP's), already in `l4`.
 Bytes WithIp(const L2& l2, const IpAddress& src, const IpAddress& dst, uint8_t proto, uint8_t ttl, Bytes l4,
-             size_t csum_at) {
-  uint32_t sum = SumWords(src.bytes().data(), src.byte_length());
-  sum = SumWords(dst.bytes().data(), dst.byte_length(), sum);
-  sum += proto;
-  sum += l4.size();
-  sum = SumWords(l4.data(), l4.size(), sum);
-  uint16_t csum = Fold(sum);
-  if (proto == 17 && csum == 0) csum = 0xffff;
-  l4[csum_at] = csum >> 8;
-  l4[csum_at + 1] = csum & 0xff;
+             std::optional<size_t> csum_at) {
+  if (csum_at) {
+    uint32_t sum = SumWords(src.bytes().data(), src.byte_length());
+    sum = SumWords(dst.bytes().data(), dst.byte_length(), sum);
+    sum += proto;
+    sum += l4.size();
+    sum = SumWords(l4.data(), l4.size(), sum);
+    uint16_t csum = Fold(sum);
+    if (proto == 17 && csum == 0) csum = 0xffff;
+    l4[*csum_at] = csum >> 8;
+    l4[*csum_at + 1] = csum & 0xff;
+  }
 
   Bytes b;
   if (src.is_v4()) {
@@ -205,6 +210,35 @@ Bytes TcpPacket(const L2& l2, const Tcp& tcp) {
   Put16(l4, 0);
   Put16(l4, 0);
   return WithIp(l2, Ip(tcp.src), Ip(tcp.dst), 6, tcp.ttl, l4, 16);
+}
+
+uint32_t Crc32c(const uint8_t* data, size_t len) {
+  uint32_t crc = ~0u;
+  for (size_t i = 0; i < len; ++i) {
+    crc ^= data[i];
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ ((crc & 1) ? 0x82f63b78u : 0);
+  }
+  return ~crc;
+}
+
+Bytes SctpPacket(const L2& l2, const Sctp& sctp) {
+  Bytes l4;
+  Put16(l4, sctp.sport);
+  Put16(l4, sctp.dport);
+  Put32(l4, 0x5c7e0001);  // verification tag
+  Put32(l4, 0);           // checksum, filled below
+  Put16(l4, 0x0003);      // DATA, unfragmented
+  Put16(l4, 16 + sctp.payload);
+  Put32(l4, sctp.tsn);
+  Put32(l4, 0);           // stream 0, sequence 0
+  Put32(l4, 0);           // payload protocol
+  for (size_t i = 0; i < sctp.payload; ++i) l4.push_back(static_cast<uint8_t>(i * 7 + 3));
+  while (l4.size() % 4) l4.push_back(0);
+  if (sctp.crc) {
+    uint32_t crc = Crc32c(l4.data(), l4.size());
+    for (int i = 0; i < 4; ++i) l4[8 + i] = (crc >> (8 * i)) & 0xff;  // least significant byte first
+  }
+  return WithIp(l2, Ip(sctp.src), Ip(sctp.dst), 132, sctp.ttl, l4, std::nullopt);
 }
 
 Bytes UdpPacket(const L2& l2, const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport,

@@ -46,6 +46,23 @@ Bytes TcpPacket(const L2& l2, const Tcp& tcp);
 Bytes UdpPacket(const L2& l2, const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport,
                 uint8_t ttl = 64);
 
+// An SCTP packet: common header and one DATA chunk of `payload` bytes (padded to 4), its CRC32c
+// computed bit by bit here, independently of the datapath's. `crc` false leaves the checksum field
+// zero, as a local sender with CRC offload (CHECKSUM_PARTIAL) does.
+struct Sctp {
+  std::string src;
+  uint16_t sport = 0;
+  std::string dst;
+  uint16_t dport = 0;
+  size_t payload = 20;
+  uint8_t ttl = 64;
+  bool crc = true;
+  uint32_t tsn = 1;
+};
+Bytes SctpPacket(const L2& l2, const Sctp& sctp);
+// The CRC32c (Castagnoli) of `data`, bit by bit.
+uint32_t Crc32c(const uint8_t* data, size_t len);
+
 // `inner` (an Ethernet frame) wrapped in an outer IPv4 header (protocol 4) with the given id.
 Bytes Ipip(const L2& l2, const std::string& outer_src, const std::string& outer_dst, uint16_t id,
            const Bytes& inner);

@@ -123,6 +123,12 @@ Tcp SynAck(std::string src, uint16_t sport, std::string dst, uint16_t dport, uin
              .ttl = ttl};
 }
 
+// A byte of the payload flipped after the CRC was computed: a packet corrupted on the way.
+Bytes Corrupted(Bytes packet) {
+  packet[packet.size() - 5] ^= 0x40;
+  return packet;
+}
+
 void LocalPods(Maps& m) {
   m.Pod("10.244.1.2", 41, kPodA);
   m.Pod("10.244.1.3", 42, kPodB);
@@ -296,7 +302,61 @@ std::vector<Case> Cases() {
          Ip6ip6(from_node2, "fd00:168::2", kNodeIp6, 0x12345,
                 TcpPacket(from_node2, Syn("2001:db8:16::6", 40000, "2001:db8:113::20", 80))),
          TC_ACT_OK, std::nullopt}}},
+      {"SCTP pod to ClusterIP on another port: the port and the CRC32c rewritten both ways",
+       [](Maps& m) {
+         LocalPods(m);
+         m.Backend(1, "10.244.1.3", 3868, true);
+         m.Service("10.96.0.40", 80, WEIR_PROTO_SCTP, 40, WEIR_SVC_CLUSTER_IP, {1});
+       },
+       {{"data", Program::kFromPod, SctpPacket(from_a, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.96.0.40", .dport = 80}), TC_ACT_REDIRECT,
+         SctpPacket(to_b, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.244.1.3", .dport = 3868, .ttl = 63})},
+        {"reply", Program::kFromPod, SctpPacket(from_b, Sctp{.src = "10.244.1.3", .sport = 3868, .dst = "10.244.1.2", .dport = 40000}),
+         TC_ACT_REDIRECT, SctpPacket(to_a, Sctp{.src = "10.96.0.40", .sport = 80, .dst = "10.244.1.2", .dport = 40000, .ttl = 63})},
+        {"CRC left to the offload (field zero): stays zero", Program::kFromPod,
+         SctpPacket(from_a, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.96.0.40", .dport = 80, .crc = false, .tsn = 2}), TC_ACT_REDIRECT,
+         SctpPacket(to_b, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.244.1.3", .dport = 3868, .ttl = 63, .crc = false, .tsn = 2})},
+        {"corrupted on the way: stays detectably corrupted", Program::kFromPod,
+         Corrupted(SctpPacket(from_a, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.96.0.40", .dport = 80, .tsn = 3})), TC_ACT_REDIRECT,
+         Corrupted(SctpPacket(to_b, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.244.1.3", .dport = 3868, .ttl = 63, .tsn = 3}))}}},
+      {"SCTP over IPv6, large packets, pod to ClusterIP on another port",
+       [](Maps& m) {
+         m.Pod("fd00:10:244:1::2", 41, kPodA);
+         m.Pod("fd00:10:244:1::3", 42, kPodB);
+         m.Backend(1, "fd00:10:244:1::3", 3868, true);
+         m.Service("fd00:96::40", 80, WEIR_PROTO_SCTP, 41, WEIR_SVC_CLUSTER_IP, {1});
+       },
+       {{"data", Program::kFromPod,
+         SctpPacket(from_a, Sctp{.src = "fd00:10:244:1::2", .sport = 40000, .dst = "fd00:96::40", .dport = 80, .payload = 3001}), TC_ACT_REDIRECT,
+         SctpPacket(to_b, Sctp{.src = "fd00:10:244:1::2", .sport = 40000, .dst = "fd00:10:244:1::3", .dport = 3868, .payload = 3001, .ttl = 63})},
+        {"reply", Program::kFromPod,
+         SctpPacket(from_b, Sctp{.src = "fd00:10:244:1::3", .sport = 3868, .dst = "fd00:10:244:1::2", .dport = 40000, .payload = 1400}),
+         TC_ACT_REDIRECT,
+         SctpPacket(to_a, Sctp{.src = "fd00:96::40", .sport = 80, .dst = "fd00:10:244:1::2", .dport = 40000, .payload = 1400, .ttl = 63})}}},
+      {"SCTP NodePort to a backend on another node: SNAT, port and CRC32c rewritten, reversed on the reply",
+       [](Maps& m) {
+         m.Backend(7, "10.244.2.7", 3868, false);
+         m.Service(kNodeIp, 30082, WEIR_PROTO_SCTP, 42, WEIR_SVC_NODE_PORT, {7});
+       },
+       {{"data", Program::kFromUplink, SctpPacket(outside, Sctp{.src = "172.16.0.5", .sport = 40000, .dst = kNodeIp, .dport = 30082}), TC_ACT_OK,
+         SctpPacket(outside, Sctp{.src = kNodeIp, .sport = 40000, .dst = "10.244.2.7", .dport = 3868})},
+        {"reply", Program::kFromUplink, SctpPacket(from_node2, Sctp{.src = "10.244.2.7", .sport = 3868, .dst = kNodeIp, .dport = 40000}), TC_ACT_OK,
+         SctpPacket(from_node2, Sctp{.src = kNodeIp, .sport = 30082, .dst = "172.16.0.5", .dport = 40000})}}},
+      {"SCTP NodePort over IPv6 to a backend on another node",
+       [](Maps& m) {
+         m.Backend(7, "fd00:10:244:2::7", 3868, false);
+         m.Service(kNodeIp6, 30082, WEIR_PROTO_SCTP, 43, WEIR_SVC_NODE_PORT, {7});
+       },
+       {{"data", Program::kFromUplink, SctpPacket(outside, Sctp{.src = "2001:db8:16::5", .sport = 40000, .dst = kNodeIp6, .dport = 30082}), TC_ACT_OK,
+         SctpPacket(outside, Sctp{.src = kNodeIp6, .sport = 40000, .dst = "fd00:10:244:2::7", .dport = 3868})},
+        {"reply", Program::kFromUplink, SctpPacket(from_node2, Sctp{.src = "fd00:10:244:2::7", .sport = 3868, .dst = kNodeIp6, .dport = 40000}),
+         TC_ACT_OK, SctpPacket(from_node2, Sctp{.src = kNodeIp6, .sport = 30082, .dst = "2001:db8:16::5", .dport = 40000})}}},
   };
+}
+
+// The test's own CRC32c against the check value of RFC 3720 / the CRC catalogue.
+TEST(Crc32cTest, CheckValue) {
+  const char digits[] = "123456789";
+  EXPECT_EQ(Crc32c(reinterpret_cast<const uint8_t*>(digits), 9), 0xe3069283u);
 }
 
 class ServiceNatTest : public ::testing::TestWithParam<Case> {};

@@ -11,6 +11,7 @@
 
 #include "bpf/lib/csum.h"
 #include "bpf/lib/packet.h"
+#include "bpf/lib/sctp_csum.h"
 
 static __always_inline __u64 l4_csum_flags(const struct packet *pkt, bool pseudo)
 {
@@ -86,7 +87,7 @@ static __always_inline int rewrite_port(struct __sk_buff *skb, const struct pack
 	if (old == new)
 		return 0;
 	if (pkt->proto == IPPROTO_SCTP)
-		return -1;	/* SCTP's CRC32c cannot be updated incrementally */
+		return sctp_rewrite_port(skb, pkt->l3_off, pkt->l4_off, pkt->family, source, old, new);
 	if (pkt->l4_csum_off && bpf_l4_csum_replace(skb, pkt->l4_csum_off, old, new, l4_csum_flags(pkt, false) | 2))
 		return -1;
 	__be16 *ports = header_at(skb, pkt->l4_off, 2 * sizeof(__be16));
