@@ -241,31 +241,6 @@ TEST_F(InformerTest, ExpiredResourceVersionRelistsAndReconciles) {
   EXPECT_TRUE(sleeper_->delays().empty());  // expiry is routine: relist at once
 }
 
-TEST_F(InformerTest, ListsFromTheServersCacheFirstThenNotOlderThanSeenThenLatestWhenThatExpired) {
-  std::atomic<int> lists{0};
-  server_.OnList(kServices, [&](const RecordedRequest&) {
-    switch (lists++) {
-      case 0: return Reply{200, ListJson("10", {ServiceJson("a", "1", "10.96.0.1")})};
-      case 1: return Reply{410, ReadTestData("list_continue_expired.json")};
-      default: return Reply{200, ListJson("30", {ServiceJson("a", "1", "10.96.0.1")})};
-    }
-  });
-  server_.QueueWatch(kServices, {.chunks = {BookmarkJson("15"), ReadTestData("watch_expired.jsonl")}});
-  auto informer = MakeInformer();
-  informer->Start();
-  ASSERT_TRUE(WaitFor([&] { return server_.CountRequests(kServices, /*watch=*/false) >= 3; }));
-  std::vector<RecordedRequest> requests = server_.Requests(kServices, /*watch=*/false);
-  // The first list takes whatever the server has cached.
-  EXPECT_EQ(requests[0].param("resourceVersion"), "0");
-  EXPECT_EQ(requests[0].param("resourceVersionMatch"), "");
-  // The relist after the watch expired: nothing older than the last version seen.
-  EXPECT_EQ(requests[1].param("resourceVersion"), "15");
-  EXPECT_EQ(requests[1].param("resourceVersionMatch"), "NotOlderThan");
-  // That version is gone too: the latest state.
-  EXPECT_EQ(requests[2].param("resourceVersion"), "");
-  EXPECT_EQ(WatchResourceVersion(2), "30");
-}
-
 TEST_F(InformerTest, ExpiryRightAfterEachListBacksOffInsteadOfLoopingOnFullLists) {
   std::atomic<int> lists{0};
   server_.OnList(kServices, [&](const RecordedRequest&) {

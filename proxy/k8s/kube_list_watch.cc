@@ -56,15 +56,9 @@ absl::Status HttpError(std::string_view what, int status, std::string_view body)
 }
 
 absl::StatusOr<ListPage> ListPageOf(KubeClient& client, const ResourceQuery& query, int limit,
-                                    const std::string& continue_token, RequestCanceller* canceller,
-                                    const std::string& resource_version) {
-  // A continued list carries its snapshot's version in the token: the server rejects another one.
-  const std::string version = continue_token.empty() ? resource_version : "";
-  const bool not_older_than = !version.empty() && version != "0";
+                                    const std::string& continue_token, RequestCanceller* canceller) {
   const std::string target = Target(query.path, {{"limit", absl::StrCat(limit)},
                                                  {"continue", continue_token},
-                                                 {"resourceVersion", version},
-                                                 {"resourceVersionMatch", not_older_than ? "NotOlderThan" : ""},
                                                  {"fieldSelector", query.field_selector},
                                                  {"labelSelector", query.label_selector}});
   absl::StatusOr<HttpResponse> response = client.Get(target, canceller);

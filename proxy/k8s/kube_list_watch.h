@@ -42,12 +42,8 @@ bool IsResourceExpired(const absl::Status& status);
 absl::Status HttpError(std::string_view what, int status, std::string_view body);
 
 // GET one page of at most `limit` items, continuing `continue_token` ("" for the first page).
-// `resource_version` (first page only): "" reads the latest state (a quorum read); "0" accepts any
-// state the server has cached, which it serves from its watch cache without touching etcd; any other
-// version asks for a state not older than it (resourceVersionMatch=NotOlderThan).
 absl::StatusOr<ListPage> ListPageOf(KubeClient& client, const ResourceQuery& query, int limit,
-                                    const std::string& continue_token, RequestCanceller* canceller = nullptr,
-                                    const std::string& resource_version = "");
+                                    const std::string& continue_token, RequestCanceller* canceller = nullptr);
 
 // Splits a byte stream into lines, whatever the chunk boundaries: an event can arrive in many
 // reads, and one read can hold many events. Empty lines are skipped; a trailing '\r' is dropped.

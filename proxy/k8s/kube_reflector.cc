@@ -125,15 +125,8 @@ absl::Status Reflector::ListAll() {
   std::string continue_token;
   std::string resource_version;
   size_t items = 0;
-  // As client-go's reflector: the first list accepts the server's cached state ("0": served from
-  // its watch cache, no etcd read, no pagination), a relist asks for a state not older than what
-  // was seen (so a relist never goes back in time, even on another API server), and only when that
-  // version has expired does a list read the latest state from etcd.
-  const std::string list_version = list_version_expired_ ? "" : resource_version_.empty() ? "0" : resource_version_;
   do {
-    absl::StatusOr<ListPage> page =
-        ListPageOf(*client_, query_, options_.page_size, continue_token, &canceller_, list_version);
-    if (!page.ok() && IsResourceExpired(page.status())) list_version_expired_ = true;
+    absl::StatusOr<ListPage> page = ListPageOf(*client_, query_, options_.page_size, continue_token, &canceller_);
     if (!page.ok() || stopping()) {
       sink_.AbortList();
       // An expired continue token (the list took longer than the server keeps its snapshot) is
@@ -147,7 +140,6 @@ absl::Status Reflector::ListAll() {
     continue_token = page->continue_token;
   } while (!continue_token.empty());
   sink_.EndList();
-  list_version_expired_ = false;
   SetResourceVersion(resource_version);
   {
     std::lock_guard<std::mutex> lock(stats_mu_);

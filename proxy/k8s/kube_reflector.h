@@ -104,8 +104,6 @@ class Reflector {
   RequestCanceller canceller_;
 
   std::string resource_version_;  // reflector thread only; copied into stats_
-  // A list at resource_version_ failed as expired: the next list reads the latest state instead.
-  bool list_version_expired_ = false;
   mutable std::mutex stats_mu_;
   ReflectorStats stats_;
 
