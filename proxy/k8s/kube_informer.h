@@ -82,16 +82,13 @@ class Informer final : private ReflectorSink {
   }
   size_t size() const {
     std::lock_guard<std::mutex> lock(mu_);
-    size_t count = 0;
-    for (const auto& [key, entry] : cache_) count += entry.object != nullptr;
-    return count;
+    return cache_.size() - undecodable_;
   }
-  // Objects the API has that never decoded (logged when seen).
+  // Objects the API has that never decoded (logged when seen). Kept as a count, not counted: the
+  // agent reads it on every sync.
   size_t undecodable() const {
     std::lock_guard<std::mutex> lock(mu_);
-    size_t count = 0;
-    for (const auto& [key, entry] : cache_) count += entry.object == nullptr;
-    return count;
+    return undecodable_;
   }
   ReflectorStats stats() const { return reflector_.stats(); }
   const std::string& name() const { return name_; }
@@ -173,9 +170,12 @@ class Informer final : private ReflectorSink {
       auto cached = cache_.find(key);
       Compare(key, cached == cache_.end() ? nullptr : cached->second.object, entry.object);
     }
+    size_t undecodable = 0;
+    for (const auto& [key, entry] : listing_) undecodable += entry.object == nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
       cache_.swap(listing_);
+      undecodable_ = undecodable;
     }
     listing_.clear();
     const bool first = !synced_.exchange(true);
@@ -195,6 +195,7 @@ class Informer final : private ReflectorSink {
       std::shared_ptr<const T> before = cached->second.object;
       {
         std::lock_guard<std::mutex> lock(mu_);
+        if (before == nullptr) --undecodable_;
         cache_.erase(cached);
       }
       Compare(identity->key, before, nullptr);
@@ -206,6 +207,8 @@ class Informer final : private ReflectorSink {
     std::shared_ptr<const T> after = entry.object;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (previous != nullptr && before == nullptr) --undecodable_;
+      if (after == nullptr) ++undecodable_;
       cache_[identity->key] = std::move(entry);
     }
     Compare(identity->key, before, after);
@@ -219,6 +222,7 @@ class Informer final : private ReflectorSink {
 
   mutable std::mutex mu_;
   std::map<std::string, Entry> cache_;  // ordered: List() is deterministic
+  size_t undecodable_ = 0;              // entries of cache_ without an object
   std::atomic<bool> synced_{false};
 
   // Reflector thread only.
