@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import re
@@ -32,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.report import finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
 from e2e.lab import BUILD, DEBIAN_CNI_DIR, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, in_netns, leftovers, run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,22 +40,6 @@ PLUGINS = ("weir", "ptp", "bridge")
 BASELINE = "ptp"
 QPERF_PORT = 19765
 IPERF_PORT = 5201
-
-START = time.monotonic()
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - START:6.1f}s] {message}", flush=True)
-
-
-def percentile(samples: list[float], p: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    s = sorted(samples)
-    k = (len(s) - 1) * p / 100
-    lo = math.floor(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
 
 # ---------------------------------------------------------------------------------------------
 # The plugins under test
@@ -265,36 +249,6 @@ def bench_traffic(subjects: dict[str, Subject], rounds: int, duration: int) -> d
 
 
 # ---------------------------------------------------------------------------------------------
-# Root namespace safety
-
-
-def root_snapshot() -> dict[str, list[str]]:
-    def lines(cmd: list[str]) -> list[str]:
-        proc = subprocess.run(cmd, text=True, capture_output=True)
-        out = proc.stdout if proc.returncode == 0 else f"<{' '.join(cmd)} failed: {proc.stderr.strip()}>"
-        return sorted(re.sub(r"\s+expires \S+", "", l).strip() for l in out.splitlines() if l.strip())
-    return {
-        "links": sorted(l.split(":")[1].strip() for l in lines(["ip", "-o", "link", "show"]) if ":" in l),
-        "addresses": lines(["ip", "-o", "addr", "show"]),
-        "routes4": lines(["ip", "-4", "route", "show", "table", "all"]),
-        "routes6": lines(["ip", "-6", "route", "show", "table", "all"]),
-        "nft": lines(["nft", "-s", "list", "ruleset"]),
-        "iptables": lines(["iptables", "-S"]) + lines(["iptables", "-t", "nat", "-S"]),
-        "ip6tables": lines(["ip6tables", "-S"]) + lines(["ip6tables", "-t", "nat", "-S"]),
-    }
-
-
-def root_diff(before: dict, after: dict) -> dict[str, dict[str, list[str]]]:
-    diff = {}
-    for key in before:
-        added = sorted(set(after[key]) - set(before[key]))
-        removed = sorted(set(before[key]) - set(after[key]))
-        if added or removed:
-            diff[key] = {"added": added, "removed": removed}
-    return diff
-
-
-# ---------------------------------------------------------------------------------------------
 # Report
 
 # (key, label, unit, lower_is_better, target ratio weir/ptp or None); the retransmit rows are table-only
@@ -313,22 +267,6 @@ METRICS = [
     ("retr_4", "iperf3 retransmits, 4 streams", "segs/s", True, None),
 ]
 TABLE_ONLY = {"retr_1", "retr_4"}
-
-
-def finish_report(diff: dict, left: list[str], json_path: Path, png_path: Path) -> int:
-    """The closing lines every benchmark prints: what it left behind (nothing, or it fails) and where
-    its results are."""
-    if diff:
-        print("WARNING: the root namespace changed during the run (another process on this machine, or a leak):")
-        print(json.dumps(diff, indent=2))
-    else:
-        print("root namespace: links, addresses, routes, iptables and nft ruleset unchanged")
-    if left:
-        print(f"WARNING: lab leftovers: {left}")
-    print(f"results: {json_path}")
-    print(f"plot:    {png_path}")
-    progress("done")
-    return 1 if (diff or left) else 0
 
 
 def summarize(adds: dict, traffic: dict, workers: int) -> list[dict]:
@@ -420,12 +358,8 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> None:
     handles, labels = axes[0].get_legend_handles_labels()
     seen = dict(zip(labels, handles))
     fig.legend(seen.values(), seen.keys(), loc="upper right", ncol=4, fontsize=9)
-    fig.suptitle("weir vs ptp vs bridge (same-node pods, same lab, same run); bar labels are absolute values",
-                 x=0.01, ha="left", fontsize=11)
-    fig.text(0.01, 0.005, subtitle, fontsize=8, color="#444444")
-    fig.tight_layout(rect=(0, 0.03, 1, 0.93))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_figure(fig, path, "weir vs ptp vs bridge (same-node pods, same lab, same run); bar labels are absolute values",
+                  subtitle, top=0.93)
 
 
 def environment(args: argparse.Namespace) -> dict:

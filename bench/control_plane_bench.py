@@ -41,7 +41,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.cni_bench import percentile, root_diff, root_snapshot
+from bench.report import finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
 from bench.lb_bench import CONNECT_CLIENT, PORTS_PER_TARGET, format_table, number
 from e2e.cluster import Cluster, node_ip
 from e2e.kube.control_plane import ControlPlane, kube_bin_dir, missing_binaries
@@ -50,7 +50,6 @@ from e2e.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, in_netns, leftove
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 KUBE_PROXY = kube_bin_dir() / "kube-proxy"
-START = time.monotonic()
 
 API_ADDRESS = "192.168.50.200"
 NAMESPACE = "default"
@@ -74,10 +73,6 @@ KP_FRESH = {"iptables": ("ipt2", "192.168.50.13"), "nftables": ("nft2", "192.168
 TARGET_SYNC_S = 5.0
 TARGET_RSS_MB = 200.0
 TARGET_CHANGE_P99_MS = 100.0
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - START:6.1f}s] {message}", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1226,12 +1221,9 @@ def plot(results: dict, path: Path, subtitle: str) -> None:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    fig.suptitle("weir's control plane against upstream kube-proxy (same API server, same objects, same run)",
-                 x=0.01, ha="left", fontsize=11)
-    fig.text(0.01, 0.005, subtitle, fontsize=8, color="#444444")
-    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_figure(fig, path,
+                  "weir's control plane against upstream kube-proxy (same API server, same objects, same run)",
+                  subtitle)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1373,20 +1365,7 @@ def main() -> int:
     total = sum(r["target"] is not None for r in rows)
     print(f"targets met: {met}/{total}  (load average {' '.join(f'{x:.2f}' for x in env['loadavg_start'])} at start, "
           f"{' '.join(f'{x:.2f}' for x in env['loadavg_end'])} at end)")
-    if diff:
-        print("ERROR: the root namespace changed during the run (a leak, or another process on this machine):")
-        print(json.dumps(diff, indent=2))
-    else:
-        print("root namespace: links, addresses, routes, iptables-save, ip6tables-save and nft ruleset unchanged")
-    if left:
-        print(f"ERROR: lab leftovers: {left}")
-    if error:
-        print(f"ERROR: {error}")
-    print(f"results: {json_path}")
-    if rows:
-        print(f"plot:    {png_path}")
-    progress("done")
-    return 1 if (diff or left or error) else 0
+    return finish_report(diff, left, json_path, png_path if rows else None, error)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.cni_bench import finish_report, percentile, root_diff, root_snapshot
+from bench.report import finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
 from e2e.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
 from e2e.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, in_netns, leftovers, run
 
@@ -42,13 +42,6 @@ RESULTS_DIR = REPO / "bench" / "results"
 PACKET_BENCH = BUILD / "bench" / "weir_lb_packet_bench"
 BACKEND_PORT = 8080
 DIRECT_CLIENT_IP = "192.168.50.101"  # the outside client's source for direct requests to pods
-START = time.monotonic()
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - START:6.1f}s] {message}", flush=True)
-
-
 def number(value: float | None) -> str:
     if value is None:
         return "-"
@@ -535,12 +528,9 @@ def plot(packet: dict | None, connect: dict | None, nodeport: dict | None, path:
         ax.set_title("(3) NodePort from the outside client (wrk)")
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-    fig.suptitle("weir Service load balancing against the same traffic without a Service (same lab, same run)",
-                 x=0.01, ha="left", fontsize=11)
-    fig.text(0.01, 0.005, subtitle, fontsize=8, color="#444444")
-    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_figure(fig, path,
+                  "weir Service load balancing against the same traffic without a Service (same lab, same run)",
+                  subtitle)
 
 
 # ---------------------------------------------------------------------------------------------
