@@ -261,7 +261,7 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
       absl::StatusOr<weir::agent::SyncResult> synced;
       if (complete) {
         {
-          weir::standalone::ObjectSet objects = source->Snapshot();
+          weir::k8s::ObjectSet objects = source->Snapshot();
           skipped.Set(static_cast<double>(objects.skipped));
           synced = service_sync.SyncAll(objects.services, objects.slices);
           nodes = std::move(objects.nodes);

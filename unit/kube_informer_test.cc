@@ -435,11 +435,11 @@ TEST(KubeSourceTest, SyncsEveryCollectionAndSignalsChanges) {
   ASSERT_TRUE(WaitFor([&] { return source.HasSynced(); }));
   EXPECT_TRUE(source.WaitForChange(milliseconds(1000)));
 
-  KubeSnapshot snapshot = source.Snapshot();
+  ObjectSet snapshot = source.Snapshot();
   EXPECT_EQ(snapshot.services.size(), 4u);
   ASSERT_EQ(snapshot.slices.size(), 1u);  // cart-zz999 has an invalid address
   EXPECT_EQ(snapshot.slices[0].ServiceName(), "web");
-  EXPECT_EQ(snapshot.undecodable, 1u);
+  EXPECT_EQ(snapshot.skipped, 1u);
   ASSERT_EQ(snapshot.nodes.size(), 1u);
   EXPECT_EQ(snapshot.nodes[0].Zone(), "zone-1");
 

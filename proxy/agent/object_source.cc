@@ -11,7 +11,7 @@ class ManifestSource : public ObjectSource {
  public:
   explicit ManifestSource(standalone::ManifestDirectory dir) : dir_(std::move(dir)) {}
   bool Ready() const override { return true; }
-  standalone::ObjectSet Snapshot() override { return dir_.Load(); }
+  k8s::ObjectSet Snapshot() override { return dir_.Load(); }
   bool WaitForChange(std::chrono::milliseconds timeout) override { return dir_.WaitForChange(timeout); }
 
  private:
@@ -23,11 +23,7 @@ class ApiSource : public ObjectSource {
   explicit ApiSource(std::unique_ptr<k8s::KubeSource> source) : source_(std::move(source)) { source_->Start(); }
   ~ApiSource() override { Stop(); }
   bool Ready() const override { return source_->HasSynced(); }
-  standalone::ObjectSet Snapshot() override {
-    k8s::KubeSnapshot snapshot = source_->Snapshot();
-    return {std::move(snapshot.services), std::move(snapshot.slices), std::move(snapshot.nodes),
-            snapshot.undecodable};
-  }
+  k8s::ObjectSet Snapshot() override { return source_->Snapshot(); }
   std::optional<SourceChanges> TakeChanges() override {
     k8s::KubeSource::Changes changes = source_->TakeChanges();
     SourceChanges taken{.services = std::move(changes.services), .skipped = source_->undecodable()};

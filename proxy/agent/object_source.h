@@ -25,7 +25,7 @@ class ObjectSource {
   virtual ~ObjectSource() = default;
   // False until a first complete view exists: syncing an empty view would delete adopted state.
   virtual bool Ready() const = 0;
-  virtual standalone::ObjectSet Snapshot() = 0;
+  virtual k8s::ObjectSet Snapshot() = 0;
   // The changes since the previous call; nullopt when the source does not track them (sync from
   // Snapshot() instead). Call it before a Snapshot() as well: that restarts the tracking.
   virtual std::optional<SourceChanges> TakeChanges() { return std::nullopt; }

@@ -130,12 +130,12 @@ KubeSource::Changes KubeSource::TakeChanges() {
   return changes;
 }
 
-KubeSnapshot KubeSource::Snapshot() const {
-  KubeSnapshot snapshot;
+ObjectSet KubeSource::Snapshot() const {
+  ObjectSet snapshot;
   snapshot.services = services_->List();
   snapshot.slices = slices_->List();
   snapshot.nodes = nodes_->List();
-  snapshot.undecodable = undecodable();
+  snapshot.skipped = undecodable();
   return snapshot;
 }
 

@@ -29,14 +29,6 @@ struct KubeSourceOptions {
   ReflectorOptions reflector;
 };
 
-// The service-relevant state, each collection copied under its informer's lock.
-struct KubeSnapshot {
-  std::vector<Service> services;
-  std::vector<EndpointSlice> slices;
-  std::vector<Node> nodes;
-  size_t undecodable = 0;  // API objects of these kinds that failed to decode (logged)
-};
-
 class KubeSource {
  public:
   KubeSource(std::shared_ptr<KubeClient> client, KubeSourceOptions options);
@@ -56,7 +48,9 @@ class KubeSource {
   // call (the first call reports the initial lists). Changes in a burst collapse into one.
   bool WaitForChange(std::chrono::milliseconds timeout);
 
-  KubeSnapshot Snapshot() const;
+  // The service-relevant state, each collection copied under its informer's lock; `skipped`
+  // counts the objects of these kinds that never decoded.
+  ObjectSet Snapshot() const;
 
   // The Services whose Service object or EndpointSlices (by their service-name label, before or
   // after the change) changed since the previous call, each with its current objects; and whether

@@ -195,6 +195,14 @@ struct Node {
   }
 };
 
+// Everything service load balancing reads, from any source: a manifest directory or the API.
+struct ObjectSet {
+  std::vector<Service> services;
+  std::vector<EndpointSlice> slices;
+  std::vector<Node> nodes;
+  size_t skipped = 0;  // objects that failed to decode (logged)
+};
+
 using Object = std::variant<Service, EndpointSlice, Node>;
 
 }  // namespace weir::k8s

@@ -12,12 +12,7 @@
 
 namespace weir::standalone {
 
-struct ObjectSet {
-  std::vector<k8s::Service> services;
-  std::vector<k8s::EndpointSlice> slices;
-  std::vector<k8s::Node> nodes;
-  size_t skipped = 0;  // objects that failed to decode (logged)
-};
+using k8s::ObjectSet;
 
 class ManifestDirectory {
  public:
