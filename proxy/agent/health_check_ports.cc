@@ -62,15 +62,12 @@ std::map<uint16_t, HealthCheckService> HealthCheckPortsOf(const std::map<k8s::Se
 std::map<uint16_t, HealthCheckService> HealthCheckServicesFrom(const std::vector<k8s::Service>& services,
                                                                const std::vector<k8s::EndpointSlice>& slices,
                                                                const std::string& node_name) {
-  static const std::vector<const k8s::EndpointSlice*> kNoSlices;
-  const auto slices_by_service = k8s::SlicesByService(slices);
   std::map<k8s::ServiceRef, HealthCheckService> by_service;
-  for (const k8s::Service& service : services) {
-    auto owned = slices_by_service.find(k8s::RefOf(service));
-    std::optional<HealthCheckService> check =
-        HealthCheckOf(service, owned == slices_by_service.end() ? kNoSlices : owned->second, node_name);
-    if (check) by_service.emplace(k8s::RefOf(service), *std::move(check));
-  }
+  k8s::ForEachServiceWithSlices(services, slices, [&](const k8s::Service& service, const auto& owned) {
+    if (std::optional<HealthCheckService> check = HealthCheckOf(service, owned, node_name)) {
+      by_service.emplace(k8s::RefOf(service), *std::move(check));
+    }
+  });
   return HealthCheckPortsOf(by_service);
 }
 

@@ -26,12 +26,9 @@ absl::StatusOr<SyncResult> ServiceSync::SyncAll(const std::vector<k8s::Service>&
   const auto start = Clock::now();
   table_ = lb::FrontendTable();
   health_checks_.clear();
-  static const std::vector<const k8s::EndpointSlice*> kNoSlices;
-  const auto slices_by_service = k8s::SlicesByService(slices);
-  for (const k8s::Service& service : services) {
-    auto owned = slices_by_service.find(k8s::RefOf(service));
-    Update(k8s::RefOf(service), &service, owned == slices_by_service.end() ? kNoSlices : owned->second);
-  }
+  k8s::ForEachServiceWithSlices(services, slices, [&](const k8s::Service& service, const auto& owned) {
+    Update(k8s::RefOf(service), &service, owned);
+  });
   table_.DiscardChanges();
   return Apply(SyncResult{.services = services.size()}, start, nullptr);
 }

@@ -155,9 +155,11 @@ inline std::optional<ServiceRef> OwnerOf(const EndpointSlice& slice) {
   return ServiceRef{slice.metadata.namespace_, std::move(name)};
 }
 
-// Each labelled slice under its Service, every list in slice name order (so that duplicate
-// endpoints resolve the same way on every run).
-inline std::map<ServiceRef, std::vector<const EndpointSlice*>> SlicesByService(const std::vector<EndpointSlice>& slices) {
+// Calls visit(service, its slices) for each Service, the slices being those labelled with its name in
+// its namespace, in slice name order (so that duplicate endpoints resolve the same way on every run).
+template <typename Visit>
+void ForEachServiceWithSlices(const std::vector<Service>& services, const std::vector<EndpointSlice>& slices,
+                              Visit visit) {
   std::map<ServiceRef, std::vector<const EndpointSlice*>> by_service;
   for (const EndpointSlice& slice : slices) {
     if (std::optional<ServiceRef> owner = OwnerOf(slice)) by_service[*owner].push_back(&slice);
@@ -166,7 +168,11 @@ inline std::map<ServiceRef, std::vector<const EndpointSlice*>> SlicesByService(c
     std::sort(owned.begin(), owned.end(),
               [](const EndpointSlice* a, const EndpointSlice* b) { return a->metadata.name < b->metadata.name; });
   }
-  return by_service;
+  static const std::vector<const EndpointSlice*> kNoSlices;
+  for (const Service& service : services) {
+    auto owned = by_service.find(RefOf(service));
+    visit(service, owned == by_service.end() ? kNoSlices : owned->second);
+  }
 }
 
 // A Service and its EndpointSlices as they are now, for syncing one Service.

@@ -260,14 +260,10 @@ std::vector<FrontendClaim> TranslateService(const Service& service, const std::v
 
 DesiredState Translate(const std::vector<k8s::Service>& services, const std::vector<k8s::EndpointSlice>& slices,
                        const NodeContext& node) {
-  static const std::vector<const EndpointSlice*> kNoSlices;
-  const auto slices_by_service = k8s::SlicesByService(slices);
   FrontendTable table;
-  for (const Service& service : services) {
-    auto owned = slices_by_service.find(k8s::RefOf(service));
-    table.SetClaims(k8s::RefOf(service),
-                    TranslateService(service, owned == slices_by_service.end() ? kNoSlices : owned->second, node));
-  }
+  k8s::ForEachServiceWithSlices(services, slices, [&](const Service& service, const auto& owned) {
+    table.SetClaims(k8s::RefOf(service), TranslateService(service, owned, node));
+  });
   return table.Desired();
 }
 

@@ -80,8 +80,8 @@ DesiredState Translate(const std::vector<k8s::Service>& services, const std::vec
                        const NodeContext& node);
 
 // The claims of one Service. `slices`: the EndpointSlices labelled with the Service's name in its
-// namespace, in name order as k8s::SlicesByService gives them (duplicate endpoints resolve by that order). A skipped Service (headless,
-// ExternalName, another proxy's) claims nothing.
+// namespace, in name order as k8s::ForEachServiceWithSlices gives them (duplicate endpoints resolve
+// by that order). A skipped Service (headless, ExternalName, another proxy's) claims nothing.
 std::vector<FrontendClaim> TranslateService(const k8s::Service& service,
                                             const std::vector<const k8s::EndpointSlice*>& slices,
                                             const NodeContext& node);
