@@ -3,5 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${WEIR_BUILD_DIR:-build}"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$BUILD_DIR" -j"$(nproc)"
+launcher=()
+if command -v ccache >/dev/null; then
+  # Paths below the checkout are hashed relative to it, so that other checkouts (git worktrees) of
+  # the same sources hit the same cache entries.
+  export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
+ninja -C "$BUILD_DIR" -j"${WEIR_BUILD_JOBS:-$(nproc)}"

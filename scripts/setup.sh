@@ -8,7 +8,7 @@ WEIR_TOOLS_DIR="${WEIR_TOOLS_DIR:-/var/cache/weir-tools}"
 CNITOOL_VERSION="${CNITOOL_VERSION:-v1.2.3}"
 
 packages=(
-  build-essential cmake ninja-build pkg-config clang llvm
+  build-essential cmake ninja-build pkg-config clang llvm ccache
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libcpp-httplib-dev libssl-dev libyaml-cpp-dev rapidjson-dev libabsl-dev
   libgtest-dev libgmock-dev libspdlog-dev
