@@ -11,6 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -24,6 +25,7 @@
 #include "lib/service_maps.h"
 #include "proxy/agent/agent_config.h"
 #include "proxy/agent/cni_config_writer.h"
+#include "proxy/agent/node_facts.h"
 #include "proxy/agent/node_routes.h"
 #include "proxy/agent/health_check_ports.h"
 #include "proxy/agent/http_server.h"
@@ -50,6 +52,10 @@ ABSL_FLAG(std::string, cni_conf_dir, "", "install the CNI conflist here once rea
 ABSL_FLAG(std::string, pod_cidrs, "", "comma-separated pod CIDRs of this node (when no Node object says)");
 ABSL_FLAG(bool, uninstall, false, "remove the CNI conflist and every pinned object of weir, then exit");
 ABSL_FLAG(int, health_port, -1, "port of /healthz and /metrics (0: off)");
+ABSL_FLAG(std::string, daemonset, "", "namespace/name of the agent's DaemonSet: its deletion uninstalls on exit");
+ABSL_FLAG(std::string, k8s_service_host, "", "in-cluster: API server host to dial instead of the kubernetes Service");
+ABSL_FLAG(int, k8s_service_port, 0, "in-cluster: API server port (with --k8s_service_host)");
+ABSL_FLAG(int, mtu, 0, "pods' MTU (0: the uplink's)");
 
 namespace {
 
@@ -72,6 +78,10 @@ absl::StatusOr<weir::agent::AgentConfig> Configure() {
   if (auto v = absl::GetFlag(FLAGS_cgroup); !v.empty()) config.cgroup_path = v;
   if (auto v = absl::GetFlag(FLAGS_health_port); v >= 0) config.health_port = v;
   if (auto v = absl::GetFlag(FLAGS_cni_conf_dir); !v.empty()) config.cni_conf_dir = v;
+  if (auto v = absl::GetFlag(FLAGS_daemonset); !v.empty()) config.owner_daemon_set = v;
+  if (auto v = absl::GetFlag(FLAGS_k8s_service_host); !v.empty()) config.api_server_host = v;
+  if (auto v = absl::GetFlag(FLAGS_k8s_service_port); v > 0) config.api_server_port = v;
+  if (auto v = absl::GetFlag(FLAGS_mtu); v > 0) config.mtu = static_cast<uint32_t>(v);
   if (auto v = absl::GetFlag(FLAGS_pod_cidrs); !v.empty()) {
     config.pod_cidrs.clear();
     for (const std::string& text : SplitList(v)) {
@@ -132,7 +142,10 @@ std::string DatapathCounters(const weir::PinLayout& layout) {
 
 weir::agent::CniConfigSettings CniSettingsFrom(const weir::agent::AgentConfig& config,
                                                 std::vector<weir::IpPrefix> pod_cidrs) {
-  return {.conf_dir = config.cni_conf_dir, .pod_cidrs = std::move(pod_cidrs), .bpf_root = config.bpf_root};
+  weir::agent::CniConfigSettings settings{
+      .conf_dir = config.cni_conf_dir, .pod_cidrs = std::move(pod_cidrs), .bpf_root = config.bpf_root};
+  if (config.mtu > 0) settings.mtu = static_cast<int>(config.mtu);
+  return settings;
 }
 
 // Uninstall: what kubelet must stop using first (the conflist), then every pinned object.
@@ -159,7 +172,81 @@ bool StopRequested(const sigset_t& signals) {
   return signal_number > 0;
 }
 
-int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
+// Opens the source of Services: the manifest directory, the API server, or none (--datapath_only).
+absl::StatusOr<std::unique_ptr<weir::agent::ObjectSource>> OpenSource(const weir::agent::AgentConfig& config) {
+  if (config.manifests_dir.empty() && absl::GetFlag(FLAGS_datapath_only)) return nullptr;
+  if (!config.manifests_dir.empty()) return weir::agent::OpenManifestSource(config.manifests_dir);
+  return weir::agent::OpenApiSource({.kubeconfig = config.kubeconfig,
+                                     .api_server_host = config.api_server_host,
+                                     .api_server_port = config.api_server_port,
+                                     .node_name = config.node_name,
+                                     .owner_daemon_set = config.owner_daemon_set});
+}
+
+// Fills the node facts the configuration leaves open (addresses, uplinks, MTU, pod CIDRs) from this
+// node's Node object and interfaces, waiting for the source's first complete view when a Node is
+// needed. False when stopped meanwhile.
+bool CompleteNodeFacts(weir::agent::AgentConfig& config, weir::agent::ObjectSource* source,
+                       const sigset_t& stop_signals) {
+  const bool needs_node = config.node_addresses.empty() || config.uplinks.empty();
+  std::vector<weir::k8s::Node> nodes;
+  if (source != nullptr && needs_node) {
+    auto waited_since = std::chrono::steady_clock::now();
+    while (!source->Ready()) {
+      if (StopRequested(stop_signals)) return false;
+      if (std::chrono::steady_clock::now() - waited_since > std::chrono::seconds(30)) {
+        spdlog::warn("still waiting for the first complete list of Services, EndpointSlices and Nodes");
+        waited_since = std::chrono::steady_clock::now();
+      }
+      source->WaitForChange(std::chrono::milliseconds(200));
+    }
+    nodes = source->Nodes();
+  }
+  const weir::k8s::Node* self = nullptr;
+  for (const weir::k8s::Node& node : nodes) {
+    if (node.metadata.name == config.node_name) self = &node;
+  }
+  auto netlink = weir::Netlink::Open();
+  absl::StatusOr<weir::agent::InterfaceView> view =
+      netlink.ok() ? weir::agent::ReadInterfaces(*netlink) : absl::StatusOr<weir::agent::InterfaceView>(netlink.status());
+  weir::agent::NodeFacts configured{.addresses = config.node_addresses, .uplinks = config.uplinks,
+                                    .mtu = config.mtu, .pod_cidrs = config.pod_cidrs};
+  absl::StatusOr<weir::agent::NodeFacts> facts =
+      view.ok() ? weir::agent::DiscoverNodeFacts(configured, self, nodes, *view) : view.status();
+  if (!facts.ok()) {
+    // Without them the agent still balances ClusterIPs; it says what it could not serve.
+    if (source != nullptr || !config.uplinks.empty() || !config.node_addresses.empty()) {
+      spdlog::warn("node facts: {}", facts.status().ToString());
+    }
+    return true;
+  }
+  const bool discovered = facts->addresses != config.node_addresses || facts->uplinks != config.uplinks ||
+                          facts->mtu != config.mtu;
+  config.node_addresses = facts->addresses;
+  config.uplinks = facts->uplinks;
+  config.mtu = facts->mtu;
+  if (discovered) {
+    std::vector<std::string> addresses;
+    for (const weir::IpAddress& a : config.node_addresses) addresses.push_back(a.ToString());
+    spdlog::info("node {}: addresses {}, uplink {}, mtu {}", config.node_name, absl::StrJoin(addresses, ","),
+                 absl::StrJoin(config.uplinks, ","), config.mtu);
+  }
+  return true;
+}
+
+int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
+  // The source opens first: in a cluster the node's own facts come from its Node object.
+  std::unique_ptr<weir::agent::ObjectSource> source;
+  if (auto opened = OpenSource(config); !opened.ok()) {
+    spdlog::critical("source of Services: {}", opened.status().ToString());
+    return 1;
+  } else {
+    source = std::move(*opened);
+  }
+  if (!CompleteNodeFacts(config, source.get(), stop_signals)) {
+    if (source) source->Stop();
+    return 0;
+  }
   auto datapath = weir::Datapath::Load(DatapathOptionsFrom(config));
   if (!datapath.ok()) {
     spdlog::critical("loading the datapath: {}", datapath.status().ToString());
@@ -205,18 +292,6 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
   if (!conntrack_gc.ok()) spdlog::error("conntrack gc: {}", conntrack_gc.status().ToString());
   auto last_gc = std::chrono::steady_clock::now();
 
-  // Standalone mode reads manifests; otherwise the API server (unless told there is no source).
-  std::unique_ptr<weir::agent::ObjectSource> source;
-  if (!config.manifests_dir.empty() || !absl::GetFlag(FLAGS_datapath_only)) {
-    auto opened = config.manifests_dir.empty()
-                      ? weir::agent::OpenApiSource(config.kubeconfig, config.node_name)
-                      : weir::agent::OpenManifestSource(config.manifests_dir);
-    if (!opened.ok()) {
-      spdlog::critical("source of Services: {}", opened.status().ToString());
-      return 1;
-    }
-    source = std::move(*opened);
-  }
   weir::lb::NodeContext node = weir::agent::NodeContextFrom(config);
   auto host_netlink = weir::Netlink::Open();
   if (!host_netlink.ok()) {
@@ -323,8 +398,15 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
       if (signal_number > 0) break;
     }
   }
+  const bool uninstalling = source && source->Uninstalling();
   if (source) source->Stop();
   http.Stop();
+  // helm uninstall deleted the DaemonSet: leave the node as it was before weir (a rolling update
+  // keeps the DaemonSet, and with it everything running pods need).
+  if (uninstalling) {
+    spdlog::info("the agent's DaemonSet {} was deleted: uninstalling from this node", config.owner_daemon_set);
+    return Uninstall(config);
+  }
   return 0;
 }
 
@@ -345,6 +427,7 @@ int main(int argc, char** argv) {
     spdlog::critical("configuration: {}", config.status().ToString());
     return 2;
   }
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
   if (absl::GetFlag(FLAGS_uninstall)) return Uninstall(*config);
   return Run(*config, stop_signals);
 }

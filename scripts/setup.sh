@@ -15,6 +15,7 @@ packages=(
   iproute2 iputils-ping socat tcpdump strace wrk
   containernetworking-plugins qperf iperf3
   python3-pytest
+  containerd runc iptables mmdebstrap curl
 )
 
 missing=()

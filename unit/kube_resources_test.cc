@@ -134,5 +134,24 @@ TEST(KubeResourcesTest, Collections) {
   EXPECT_EQ(pods.Describe(), "/api/v1/pods fieldSelector=spec.nodeName=node-a");
 }
 
+TEST(KubeResourcesTest, DaemonSetDeletionIsSeen) {
+  rapidjson::Document live = Json(R"({"metadata": {"namespace": "kube-system", "name": "weir",
+      "resourceVersion": "7", "uid": "u1"}, "spec": {}})");
+  absl::StatusOr<DaemonSet> running = DaemonSetFromJson(live);
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_EQ(running->metadata.Describe(), "kube-system/weir");
+  EXPECT_FALSE(running->deleting);
+
+  rapidjson::Document going = Json(R"({"metadata": {"namespace": "kube-system", "name": "weir",
+      "resourceVersion": "8", "deletionTimestamp": "2026-12-04T10:00:00Z"}})");
+  absl::StatusOr<DaemonSet> deleting = DaemonSetFromJson(going);
+  ASSERT_TRUE(deleting.ok()) << deleting.status();
+  EXPECT_TRUE(deleting->deleting);
+
+  ResourceQuery query = DaemonSetResource("kube-system", "weir");
+  EXPECT_EQ(query.path, "/apis/apps/v1/namespaces/kube-system/daemonsets");
+  EXPECT_EQ(query.field_selector, "metadata.name=weir");
+}
+
 }  // namespace
 }  // namespace weir::k8s

@@ -2,6 +2,8 @@
 # Builds upstream Kubernetes control-plane binaries and etcd from their published Go modules, at pinned
 # versions, into $WEIR_TOOLS_DIR/kube-<version>/bin:
 #   kube-apiserver kube-controller-manager kubectl kube-proxy   (k8s.io/kubernetes/cmd/...)
+#   and on request kubelet, kube-scheduler (cmd/...) and agnhost (test/images/agnhost), for the
+#   two-node cluster (scripts/cluster.sh)
 #   etcd                                                        (go.etcd.io/etcd/server/v3/etcdmain)
 #
 # k8s.io/kubernetes requires its ~30 staging modules (k8s.io/api, k8s.io/client-go, ...) at v0.0.0 and
@@ -49,6 +51,12 @@ stamp_of() {  # identity of a binary's build; a change rebuilds it
   case "$1" in
     etcd) echo "etcd=$ETCD_VERSION go=$go_version cgo=$CGO_ENABLED v1" ;;
     *) echo "kubernetes=$KUBE_VERSION staging=$STAGING_VERSION go=$go_version cgo=$CGO_ENABLED v1" ;;
+  esac
+}
+package_of() {  # the Go package of a binary of the kubernetes module
+  case "$1" in
+    agnhost) echo "k8s.io/kubernetes/test/images/agnhost" ;;
+    *) echo "k8s.io/kubernetes/cmd/$1" ;;
   esac
 }
 up_to_date() { [[ -x "$bin/$1" && -f "$stamps/$1" && "$(cat "$stamps/$1")" == "$(stamp_of "$1")" ]]; }
@@ -125,11 +133,11 @@ if ((needs_kube)); then
   cd "$work/kube"
   # Resolve the whole graph once (writes go.sum); later builds only compile.
   pkgs=()
-  for b in "${todo[@]}"; do [[ "$b" != etcd ]] && pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+  for b in "${todo[@]}"; do [[ "$b" != etcd ]] && pkgs+=("$(package_of "$b")"); done
   "$GO" list -deps "${pkgs[@]}" >/dev/null
   log "kubernetes $KUBE_VERSION: modules resolved in $((SECONDS - t0))s"
   for b in "${todo[@]}"; do
-    [[ "$b" == etcd ]] || build_one "$b" "k8s.io/kubernetes/cmd/$b" "$ldflags"
+    [[ "$b" == etcd ]] || build_one "$b" "$(package_of "$b")" "$ldflags"
   done
 fi
 

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace weir::agent {
@@ -15,7 +16,9 @@ const std::set<std::string> kKnownKeys = {
     "nodeName", "bpfRoot", "manifestsDir", "kubeconfig", "nodeAddresses", "zone", "uplinks", "cgroupPath",
     "socketLBHostOnly", "lbMode", "dsrDispatch", "maglev", "maglevTableSize", "conntrackMax", "servicesMax",
     "backendsMax", "conntrackGCIntervalSeconds", "healthHost", "healthPort", "manageNodeRoutes", "cniConfDir",
-    "podCIDRs"};
+    "podCIDRs", "k8sServiceHost", "k8sServicePort", "mtu", "daemonSet", "logLevel"};
+
+const std::set<std::string> kLogLevels = {"debug", "info", "warn", "error"};
 
 template <typename T>
 void Read(const YAML::Node& root, const char* key, T& out) {
@@ -59,6 +62,27 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     Read(root, "healthPort", config.health_port);
     Read(root, "manageNodeRoutes", config.manage_node_routes);
     Read(root, "cniConfDir", config.cni_conf_dir);
+    Read(root, "k8sServiceHost", config.api_server_host);
+    // A chart renders an unset port as "" and a set one as a number or a string.
+    std::string port_text;
+    Read(root, "k8sServicePort", port_text);
+    if (!port_text.empty() && !absl::SimpleAtoi(port_text, &config.api_server_port)) {
+      return absl::InvalidArgumentError(absl::StrCat("k8sServicePort \"", port_text, "\": not a number"));
+    }
+    Read(root, "mtu", config.mtu);
+    Read(root, "daemonSet", config.owner_daemon_set);
+    Read(root, "logLevel", config.log_level);
+    if (!kLogLevels.count(config.log_level)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("logLevel \"", config.log_level, "\": expected debug, info, warn or error"));
+    }
+    if (!config.owner_daemon_set.empty() && config.owner_daemon_set.find('/') == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("daemonSet \"", config.owner_daemon_set, "\": expected namespace/name"));
+    }
+    if (config.api_server_port < 0 || config.api_server_port > 65535) {
+      return absl::InvalidArgumentError(absl::StrCat("k8sServicePort ", config.api_server_port, ": not a port"));
+    }
     std::vector<std::string> cidrs;
     Read(root, "podCIDRs", cidrs);
     for (const std::string& text : cidrs) {

@@ -19,9 +19,18 @@ struct AgentConfig {
   std::string manifests_dir;
   // Otherwise the API server, reached with this kubeconfig (empty: in-cluster, then $KUBECONFIG).
   std::string kubeconfig;
+  // In-cluster: the API server to dial instead of the `kubernetes` Service, which nothing serves
+  // before weir does (Cilium's k8sServiceHost/k8sServicePort).
+  std::string api_server_host;
+  int api_server_port = 0;
+  // "namespace/name" of the DaemonSet running this agent: when it is deleted (helm uninstall), the
+  // agent removes the conflist and its pinned state on the way out. Empty: never.
+  std::string owner_daemon_set;
+  // Empty (addresses, uplinks) or 0 (mtu): found from this node's Node object and interfaces.
   std::vector<IpAddress> node_addresses;  // NodePorts are served on these; the first of each family SNATs
   std::string zone;
   std::vector<std::string> uplinks;       // devices that get the from-uplink program
+  uint32_t mtu = 0;                       // pods' MTU (0: the uplink's)
   std::string cgroup_path;                // cgroup v2 for socket LB; empty: socket LB off
   bool socket_lb_host_only = false;
   lb::LbMode lb_mode = lb::LbMode::kSnat;
@@ -38,6 +47,7 @@ struct AgentConfig {
   std::string cni_conf_dir;
   // This node's pod CIDRs when no Node object names them (standalone mode without Nodes).
   std::vector<IpPrefix> pod_cidrs;
+  std::string log_level = "info";         // debug, info, warn or error
   std::string health_host = "0.0.0.0";
   int health_port = 9876;                 // 0: no health/metrics server
 };

@@ -32,6 +32,8 @@ class ApiSource : public ObjectSource {
   }
   bool WaitForChange(std::chrono::milliseconds timeout) override { return source_->WaitForChange(timeout); }
   void Stop() override { source_->Stop(); }
+  bool Uninstalling() const override { return source_->OwnerRemoved(); }
+  std::vector<k8s::Node> Nodes() override { return source_->nodes().List(); }
 
  private:
   std::unique_ptr<k8s::KubeSource> source_;
@@ -45,13 +47,21 @@ absl::StatusOr<std::unique_ptr<ObjectSource>> OpenManifestSource(const std::stri
   return std::make_unique<ManifestSource>(std::move(*opened));
 }
 
-absl::StatusOr<std::unique_ptr<ObjectSource>> OpenApiSource(const std::string& kubeconfig,
-                                                            const std::string& node_name) {
-  auto config = k8s::ResolveKubeConfig(kubeconfig);
+absl::StatusOr<std::unique_ptr<ObjectSource>> OpenApiSource(const ApiSourceOptions& options) {
+  absl::StatusOr<k8s::KubeConfig> config;
+  if (options.kubeconfig.empty() && !options.api_server_host.empty()) {
+    k8s::InClusterEnvironment environment = k8s::InClusterEnvironmentFromProcess();
+    environment.service_host = options.api_server_host;
+    environment.service_port = std::to_string(options.api_server_port > 0 ? options.api_server_port : 443);
+    config = k8s::InClusterConfig(environment);
+  } else {
+    config = k8s::ResolveKubeConfig(options.kubeconfig);
+  }
   if (!config.ok()) return config.status();
   auto client = k8s::KubeClient::Create(*config);
   if (!client.ok()) return client.status();
-  auto source = std::make_unique<k8s::KubeSource>(*client, k8s::KubeSourceOptions{.node_name = node_name});
+  auto source = std::make_unique<k8s::KubeSource>(
+      *client, k8s::KubeSourceOptions{.node_name = options.node_name, .owner_daemon_set = options.owner_daemon_set});
   return std::make_unique<ApiSource>(std::move(source));
 }
 

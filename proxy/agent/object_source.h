@@ -32,11 +32,25 @@ class ObjectSource {
   // True when something changed within `timeout`.
   virtual bool WaitForChange(std::chrono::milliseconds timeout) = 0;
   virtual void Stop() {}
+  // The agent was uninstalled (its DaemonSet deleted): clean the node up when stopping.
+  virtual bool Uninstalling() const { return false; }
+  // This node's Node object and every Node, once Ready(); the standalone source has what its
+  // manifests define.
+  virtual std::vector<k8s::Node> Nodes() { return Snapshot().nodes; }
+};
+
+// How the API source reaches the API server and what it watches.
+struct ApiSourceOptions {
+  std::string kubeconfig;  // empty: in-cluster (then $KUBECONFIG)
+  // In-cluster: dial this host and port instead of $KUBERNETES_SERVICE_HOST/PORT, which name the
+  // `kubernetes` Service that nothing serves before weir does.
+  std::string api_server_host;
+  int api_server_port = 0;
+  std::string node_name;
+  std::string owner_daemon_set;  // "namespace/name"; empty: not watched
 };
 
 absl::StatusOr<std::unique_ptr<ObjectSource>> OpenManifestSource(const std::string& dir);
-// `kubeconfig` empty: in-cluster config when running in a pod, else $KUBECONFIG or ~/.kube/config.
-absl::StatusOr<std::unique_ptr<ObjectSource>> OpenApiSource(const std::string& kubeconfig,
-                                                            const std::string& node_name);
+absl::StatusOr<std::unique_ptr<ObjectSource>> OpenApiSource(const ApiSourceOptions& options);
 
 }  // namespace weir::agent

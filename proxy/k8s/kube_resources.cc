@@ -131,6 +131,12 @@ void DecodePodBody(JsonReader& reader, const rapidjson::Value& object, Pod& pod)
   }
 }
 
+void DecodeDaemonSetBody(JsonReader& reader, const rapidjson::Value& object, DaemonSet& daemon_set) {
+  if (const rapidjson::Value* metadata = reader.Object(object, "metadata", "metadata")) {
+    daemon_set.deleting = !reader.String(*metadata, "deletionTimestamp", "metadata.deletionTimestamp").empty();
+  }
+}
+
 // decode.h's decoders read yaml-cpp nodes; hand them a converted tree.
 template <typename T>
 absl::StatusOr<T> ViaYaml(absl::StatusOr<T> (*decode)(const YAML::Node&), const rapidjson::Value& object) {
@@ -146,6 +152,10 @@ absl::StatusOr<EndpointSlice> EndpointSliceFromJson(const rapidjson::Value& obje
 }
 
 absl::StatusOr<Node> NodeFromJson(const rapidjson::Value& object) { return ViaYaml(&DecodeNode, object); }
+
+absl::StatusOr<DaemonSet> DaemonSetFromJson(const rapidjson::Value& object) {
+  return DecodeWith<DaemonSet>("DaemonSet", object, /*namespaced=*/true, DecodeDaemonSetBody);
+}
 
 absl::StatusOr<Pod> PodFromJson(const rapidjson::Value& object) {
   return DecodeWith<Pod>("Pod", object, /*namespaced=*/true, DecodePodBody);
@@ -167,6 +177,11 @@ absl::StatusOr<NetworkPolicy> NetworkPolicyFromJson(const rapidjson::Value& obje
 ResourceQuery ServicesResource() { return {.path = "/api/v1/services"}; }
 ResourceQuery EndpointSlicesResource() { return {.path = "/apis/discovery.k8s.io/v1/endpointslices"}; }
 ResourceQuery NodesResource() { return {.path = "/api/v1/nodes"}; }
+ResourceQuery DaemonSetResource(const std::string& namespace_, const std::string& name) {
+  return {.path = absl::StrCat("/apis/apps/v1/namespaces/", namespace_, "/daemonsets"),
+          .field_selector = absl::StrCat("metadata.name=", name)};
+}
+
 ResourceQuery PodsOnNodeResource(const std::string& node_name) {
   return {.path = "/api/v1/pods", .field_selector = absl::StrCat("spec.nodeName=", node_name)};
 }

@@ -30,6 +30,13 @@ struct Namespace {
   ObjectMeta metadata;
 };
 
+// The agent's own DaemonSet: its deletion (helm uninstall) tells the agent to clean its node up
+// when it stops, where a rolling update must leave everything in place.
+struct DaemonSet {
+  ObjectMeta metadata;
+  bool deleting = false;  // metadata.deletionTimestamp is set
+};
+
 // Cached for the policy engine, not interpreted yet: the spec stays JSON for it to decode.
 struct NetworkPolicy {
   ObjectMeta metadata;
@@ -45,6 +52,7 @@ absl::StatusOr<Node> NodeFromJson(const rapidjson::Value& object);
 absl::StatusOr<Pod> PodFromJson(const rapidjson::Value& object);
 absl::StatusOr<Namespace> NamespaceFromJson(const rapidjson::Value& object);
 absl::StatusOr<NetworkPolicy> NetworkPolicyFromJson(const rapidjson::Value& object);
+absl::StatusOr<DaemonSet> DaemonSetFromJson(const rapidjson::Value& object);
 
 // ---- Collections ----
 
@@ -54,5 +62,7 @@ ResourceQuery NodesResource();           // /api/v1/nodes
 ResourceQuery PodsOnNodeResource(const std::string& node_name);  // fieldSelector spec.nodeName=<node>
 ResourceQuery NamespacesResource();      // /api/v1/namespaces
 ResourceQuery NetworkPoliciesResource(); // /apis/networking.k8s.io/v1/networkpolicies
+// /apis/apps/v1/namespaces/<namespace>/daemonsets, fieldSelector metadata.name=<name>
+ResourceQuery DaemonSetResource(const std::string& namespace_, const std::string& name);
 
 }  // namespace weir::k8s

@@ -40,6 +40,20 @@ KubeSource::KubeSource(std::shared_ptr<KubeClient> client, KubeSourceOptions opt
         "networkpolicies", client, NetworkPoliciesResource(), NetworkPolicyFromJson,
         Informer<NetworkPolicy>::Handlers{}, options.reflector);
   }
+  if (auto slash = options.owner_daemon_set.find('/'); slash != std::string::npos) {
+    owner_ = std::make_unique<Informer<DaemonSet>>(
+        "daemonset", client,
+        DaemonSetResource(options.owner_daemon_set.substr(0, slash), options.owner_daemon_set.substr(slash + 1)),
+        DaemonSetFromJson,
+        Informer<DaemonSet>::Handlers{.on_object =
+                                          [this](const ObjectChange<DaemonSet>& change) {
+                                            if (change.kind == ObjectChange<DaemonSet>::Kind::kDeleted ||
+                                                (change.after && change.after->deleting)) {
+                                              owner_removed_ = true;
+                                            }
+                                          }},
+        options.reflector);
+  }
 }
 
 void KubeSource::Start() {
@@ -49,6 +63,7 @@ void KubeSource::Start() {
   if (pods_) pods_->Start();
   if (namespaces_) namespaces_->Start();
   if (network_policies_) network_policies_->Start();
+  if (owner_) owner_->Start();
 }
 
 void KubeSource::Stop() {
@@ -58,6 +73,7 @@ void KubeSource::Stop() {
   if (pods_) pods_->Stop();
   if (namespaces_) namespaces_->Stop();
   if (network_policies_) network_policies_->Stop();
+  if (owner_) owner_->Stop();
 }
 
 bool KubeSource::HasSynced() const {

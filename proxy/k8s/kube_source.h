@@ -4,6 +4,7 @@
 // real cluster.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -25,6 +26,9 @@ struct KubeSourceOptions {
   std::string node_name;
   bool watch_namespaces = true;
   bool watch_network_policies = true;
+  // The agent's own DaemonSet ("namespace/name"); empty: not watched. Its deletion is how an
+  // uninstall reaches the agent (see OwnerRemoved()).
+  std::string owner_daemon_set;
   // Shared by the informers, except `sleeper`, which each needs its own: it is ignored here.
   ReflectorOptions reflector;
 };
@@ -61,6 +65,10 @@ class KubeSource {
   };
   Changes TakeChanges();
 
+  // The owner DaemonSet was seen deleted, or marked for deletion, since Start(). Only an observed
+  // deletion counts: a DaemonSet that never existed (or that could not be read) says nothing.
+  bool OwnerRemoved() const { return owner_removed_.load(); }
+
   // Objects of the synced kinds that never decoded (logged when seen).
   size_t undecodable() const;
 
@@ -89,6 +97,8 @@ class KubeSource {
   std::unique_ptr<Informer<Pod>> pods_;
   std::unique_ptr<Informer<Namespace>> namespaces_;
   std::unique_ptr<Informer<NetworkPolicy>> network_policies_;
+  std::unique_ptr<Informer<DaemonSet>> owner_;
+  std::atomic<bool> owner_removed_{false};
 };
 
 }  // namespace weir::k8s

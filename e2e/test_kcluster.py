@@ -1,0 +1,265 @@
+"""weir installed as a user installs it: `helm install` on a two-node cluster of upstream kubelet,
+containerd and control plane (scripts/cluster.sh), driven by kubectl only. What a user would check
+first: pods talk on one node and across nodes, Services answer by ClusterIP, NodePort and DNS name,
+hostPort works, pods reach the internet, a deleted pod leaves nothing, and an upgrade under traffic
+drops nothing.
+
+The cluster comes up once for the module (a few minutes) and goes down after it, also on failure.
+WEIR_CLUSTER_REUSE=1 uses (and leaves up) a cluster that `scripts/cluster.sh up` already made.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from e2e.kcluster import images, topology
+from e2e.kcluster.cluster import KUBE_BIN, REPO, Cluster
+
+AGNHOST = images.AGNHOST_IMAGE
+REUSE = os.environ.get("WEIR_CLUSTER_REUSE") == "1"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster()
+    if REUSE and c.is_up():
+        yield c
+        return
+    c.up()
+    try:
+        yield c
+    finally:
+        c.down()
+        assert not topology.existing(), "cluster namespaces left behind"
+
+
+def pod_manifest(name: str, node: str, labels: dict[str, str] | None = None, host_port: int | None = None) -> dict:
+    port = {"containerPort": 8080, "name": "http"}
+    if host_port:
+        port["hostPort"] = host_port
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": labels or {}},
+            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "agnhost", "image": AGNHOST, "imagePullPolicy": "Never",
+                                     "args": ["netexec", "--http-port=8080", "--udp-port=8081"],
+                                     "ports": [port, {"containerPort": 8081, "protocol": "UDP"}],
+                                     "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080},
+                                                        "periodSeconds": 1}}]}}
+
+
+def apply(c: Cluster, *objects: dict) -> None:
+    c.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}))
+
+
+def wait_ready(c: Cluster, *names: str) -> None:
+    c.kubectl("wait", "--for=condition=Ready", "--timeout=120s", *(f"pod/{n}" for n in names))
+
+
+def pod_ip(c: Cluster, name: str) -> str:
+    return c.kubectl("get", "pod", name, "-o", "jsonpath={.status.podIP}").stdout.strip()
+
+
+def exec_in(c: Cluster, pod: str, *argv: str, check: bool = True) -> str:
+    return c.kubectl("exec", pod, "--", *argv, check=check, timeout=60).stdout
+
+
+def curl(c: Cluster, pod: str, url: str) -> str:
+    return exec_in(c, pod, "curl", "-sS", "--max-time", "5", url)
+
+
+@pytest.fixture(scope="module")
+def workload(cluster):
+    """Servers and clients on both nodes, and a NodePort Service over the servers."""
+    n1, n2 = (n.name for n in cluster.nodes)
+    apply(cluster,
+          pod_manifest("web-1", n1, {"app": "web"}), pod_manifest("web-2", n2, {"app": "web"}),
+          pod_manifest("client-1", n1), pod_manifest("client-2", n2),
+          {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"type": "NodePort", "selector": {"app": "web"},
+                    "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080},
+                              {"name": "udp", "port": 81, "targetPort": 8081, "protocol": "UDP",
+                               "nodePort": 30081}]}})
+    wait_ready(cluster, "web-1", "web-2", "client-1", "client-2")
+    yield {"n1": n1, "n2": n2}
+
+
+def test_every_kube_system_pod_runs_on_weir(cluster):
+    pods = cluster.kubectl_json("get", "pods", "-n", "kube-system")["items"]
+    assert {p["metadata"]["name"].split("-")[0] for p in pods} >= {"weir", "coredns"}
+    not_running = [p["metadata"]["name"] for p in pods if p["status"]["phase"] != "Running"]
+    assert not not_running
+    nodes = cluster.kubectl_json("get", "nodes")["items"]
+    assert all(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
+               for n in nodes)
+
+
+def test_pod_to_pod_same_node_and_across(cluster, workload):
+    assert curl(cluster, "client-1", f"http://{pod_ip(cluster, 'web-1')}:8080/hostname") == "web-1"
+    assert curl(cluster, "client-1", f"http://{pod_ip(cluster, 'web-2')}:8080/hostname") == "web-2"
+    assert curl(cluster, "client-2", f"http://{pod_ip(cluster, 'web-1')}:8080/hostname") == "web-1"
+
+
+def test_cluster_ip_reaches_backends_on_both_nodes(cluster, workload):
+    cluster_ip = cluster.kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
+    for client in ("client-1", "client-2"):
+        seen = {curl(cluster, client, f"http://{cluster_ip}/hostname") for _ in range(12)}
+        assert seen == {"web-1", "web-2"}, f"{client} reached {seen}"
+
+
+def test_node_port_from_outside_the_nodes(cluster, workload):
+    for node in cluster.nodes:
+        seen = set()
+        for _ in range(12):
+            res = cluster.in_cp(["curl", "-sS", "--max-time", "5", f"http://{node.ip}:30080/hostname"])
+            seen.add(res.stdout)
+        assert seen == {"web-1", "web-2"}, f"NodePort on {node.name} reached {seen}"
+
+
+def test_dns_names_through_coredns(cluster, workload):
+    assert curl(cluster, "client-2", "http://web.default.svc.cluster.local/hostname") in ("web-1", "web-2")
+    assert curl(cluster, "client-1", "http://web/hostname") in ("web-1", "web-2")
+    answer = exec_in(cluster, "client-1", "dig", "+short", "kubernetes.default.svc.cluster.local")
+    assert answer.strip() == "10.96.0.1"
+
+
+def test_pods_reach_the_api_server_through_the_kubernetes_service(cluster, workload):
+    # Any HTTP answer (401 without a token) proves the connection through weir's translation.
+    code = exec_in(cluster, "client-2", "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                   "https://kubernetes.default/version")
+    assert code in ("200", "401", "403")
+
+
+def test_host_port(cluster, workload):
+    apply(cluster, pod_manifest("hostport", workload["n2"], host_port=31888))
+    wait_ready(cluster, "hostport")
+    res = cluster.in_cp(["curl", "-sS", "--max-time", "5", f"http://{cluster.nodes[1].ip}:31888/hostname"])
+    assert res.stdout == "hostport"
+    cluster.kubectl("delete", "pod", "hostport", "--wait=true")
+
+
+@pytest.fixture
+def internet_server(cluster):
+    """An HTTP server on the internet host that answers with the address it sees."""
+    proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{topology.netns('inet')}", "--",
+                             str(KUBE_BIN / "agnhost"), "netexec", "--http-port=8080"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    yield f"http://{topology.INTERNET_HOST_IP}:8080"
+    proc.kill()
+    proc.wait()
+
+
+def test_pods_reach_the_internet_with_the_node_address(cluster, workload, internet_server):
+    for client, node in (("client-1", cluster.nodes[0]), ("client-2", cluster.nodes[1])):
+        seen = curl(cluster, client, f"{internet_server}/clientip")
+        assert seen.rsplit(":", 1)[0] == node.ip, f"{client}: the internet saw {seen}"
+
+
+def node_leftovers(c: Cluster, ip: str) -> list[str]:
+    found = []
+    for node in c.nodes:
+        routes = node.run("ip", "route", "show", "table", "main").stdout
+        if ip in routes:
+            found.append(f"{node.name}: route {ip}")
+        ipam = node.run("sh", "-c", "grep -rl '' /var/lib/cni/weir 2>/dev/null | xargs -r grep -l " + ip,
+                        check=False).stdout.strip()
+        if ipam:
+            found.append(f"{node.name}: IPAM {ipam}")
+    return found
+
+
+def test_deleted_pod_leaves_nothing(cluster, workload):
+    apply(cluster, pod_manifest("ephemeral", workload["n1"]))
+    wait_ready(cluster, "ephemeral")
+    ip = pod_ip(cluster, "ephemeral")
+    veths = cluster.nodes[0].run("ip", "-o", "link", "show", "type", "veth").stdout.count("\n")
+    cluster.kubectl("delete", "pod", "ephemeral", "--wait=true")
+    deadline = time.monotonic() + 30
+    while node_leftovers(cluster, ip) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not node_leftovers(cluster, ip)
+    assert cluster.nodes[0].run("ip", "-o", "link", "show", "type", "veth").stdout.count("\n") == veths - 1
+
+
+class Traffic:
+    """Requests in a loop until stopped: from a pod to the ClusterIP, from outside to a NodePort."""
+
+    def __init__(self, cluster: Cluster, client_pod: str, cluster_ip: str, node_ip: str):
+        self.failures: list[str] = []
+        self.requests = 0
+        self._stop = threading.Event()
+        # One kubectl exec for the whole run: the loop runs in the pod and prints one line a request.
+        script = (f"while [ ! -e /tmp/stop ]; do "
+                  f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 2 http://{cluster_ip}/hostname "
+                  f"|| echo fail; sleep 0.05; done")
+        exec_in(cluster, client_pod, "rm", "-f", "/tmp/stop")
+        self._pod = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{topology.netns('cp')}", "--", str(KUBE_BIN / "kubectl"),
+             f"--kubeconfig={cluster.kubeconfig}", "exec", client_pod, "--", "sh", "-c", script],
+            stdout=subprocess.PIPE, text=True)
+        self._cluster, self._client = cluster, client_pod
+        self._threads = [threading.Thread(target=self._read_pod), threading.Thread(target=self._node_port, args=(node_ip,))]
+        for t in self._threads:
+            t.start()
+
+    def _read_pod(self) -> None:
+        for line in self._pod.stdout:
+            self.requests += 1
+            if line.strip() != "200":
+                self.failures.append(f"ClusterIP from pod: {line.strip()}")
+
+    def _node_port(self, node_ip: str) -> None:
+        while not self._stop.is_set():
+            res = self._cluster.in_cp(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2",
+                                       f"http://{node_ip}:30080/hostname"], check=False)
+            self.requests += 1
+            if res.stdout != "200":
+                self.failures.append(f"NodePort from outside: {res.stdout or res.returncode}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        exec_in(self._cluster, self._client, "touch", "/tmp/stop")
+        self._pod.wait(30)
+        for t in self._threads:
+            t.join()
+
+
+def test_helm_upgrade_rolls_the_daemonset_without_dropping_a_request(cluster, workload):
+    cluster_ip = cluster.kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
+    before = {p["metadata"]["name"] for p in
+              cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")["items"]}
+    traffic = Traffic(cluster, "client-1", cluster_ip, cluster.nodes[1].ip)
+    try:
+        time.sleep(2)
+        cluster.helm("upgrade", "weir", str(REPO / "charts/weir"), "-n", "kube-system", "--reuse-values",
+                     "--set", "agent.logLevel=debug", "--wait", "--timeout", "5m")
+        cluster.kubectl("-n", "kube-system", "rollout", "status", "daemonset/weir", "--timeout=300s")
+        time.sleep(2)
+    finally:
+        traffic.stop()
+    after = {p["metadata"]["name"] for p in
+             cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")["items"]}
+    assert not before & after, "the DaemonSet's pods were not replaced"
+    assert traffic.requests > 50
+    assert traffic.failures == [], f"{len(traffic.failures)} of {traffic.requests} failed: {traffic.failures[:10]}"
+
+
+def test_helm_uninstall_cleans_the_nodes(cluster, workload):
+    cluster.helm("uninstall", "weir", "-n", "kube-system", "--wait", "--timeout", "2m")
+    deadline = time.monotonic() + 60
+    def left():
+        found = []
+        for node in cluster.nodes:
+            if node.run("ls", "/etc/cni/net.d").stdout.strip():
+                found.append(f"{node.name}: conflist")
+            if node.run("ls", "/sys/fs/bpf").stdout.strip():
+                found.append(f"{node.name}: pinned objects")
+        return found
+    while left() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not left()

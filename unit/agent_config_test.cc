@@ -1,0 +1,39 @@
+#include "proxy/agent/agent_config.h"
+
+#include <gtest/gtest.h>
+
+namespace weir::agent {
+namespace {
+
+TEST(AgentConfig, ClusterInstallKeys) {
+  auto config = ParseAgentConfig(R"(
+k8sServiceHost: 192.168.77.1
+k8sServicePort: "6443"
+daemonSet: kube-system/weir
+mtu: 1450
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->api_server_host, "192.168.77.1");
+  EXPECT_EQ(config->api_server_port, 6443);
+  EXPECT_EQ(config->owner_daemon_set, "kube-system/weir");
+  EXPECT_EQ(config->mtu, 1450u);
+  // Left out, node facts are discovered.
+  EXPECT_TRUE(config->node_addresses.empty());
+  EXPECT_TRUE(config->uplinks.empty());
+}
+
+TEST(AgentConfig, UnsetPortRendersAsEmptyString) {
+  auto config = ParseAgentConfig("k8sServiceHost: \"\"\nk8sServicePort: \"\"\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->api_server_port, 0);
+}
+
+TEST(AgentConfig, BadValuesAreErrors) {
+  EXPECT_FALSE(ParseAgentConfig("k8sServicePort: https\n").ok());
+  EXPECT_FALSE(ParseAgentConfig("k8sServicePort: 70000\n").ok());
+  EXPECT_FALSE(ParseAgentConfig("daemonSet: weir\n").ok());
+  EXPECT_FALSE(ParseAgentConfig("uplink: eth0\n").ok());  // a typo is not ignored
+}
+
+}  // namespace
+}  // namespace weir::agent
