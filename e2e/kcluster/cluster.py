@@ -96,18 +96,23 @@ class Cluster:
         log(f"{name}: {self.timings[name]:.1f}s")
         return result
 
-    def build(self) -> dict[str, Path]:
-        """Everything up needs that is built rather than installed, cached across runs."""
+    def prepare(self) -> dict[str, Path]:
+        """What up needs besides weir itself, built once and cached: upstream binaries, base images."""
         subprocess.run([str(REPO / "e2e/kube/build_upstream.sh")], check=True, stdout=subprocess.DEVNULL,
                        env={**os.environ, "KUBE_BINARIES": CLUSTER_BINARIES, "WEIR_TOOLS_DIR": str(TOOLS_DIR)})
         archives = {"pause": images.pause_image(), "agnhost": images.agnhost_image(KUBE_BIN),
                     "coredns": images.coredns_image()}
+        helm_binary()
+        return archives
+
+    def build(self) -> dict[str, Path]:
+        """prepare(), then weir's image from this checkout (scripts/build-image.sh)."""
+        archives = self.prepare()
         out = self.root / "images"
         out.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(REPO / "scripts/build-image.sh"), "--out", str(out)], check=True,
                        stdout=sys.stderr)
         archives["weir"] = out / "weir-image.tar"
-        helm_binary()
         return archives
 
     def up(self, weir_values: list[str] = ()) -> Path:
@@ -257,9 +262,8 @@ def main(argv: list[str]) -> int:
         print(kubeconfig)
     elif command == "down":
         cluster.down()
-    elif command == "build":
-        cluster.root.mkdir(parents=True, exist_ok=True)
-        cluster.build()
+    elif command == "prepare":
+        cluster.prepare()
     elif command in ("kubectl", "helm"):
         res = getattr(cluster, command)(*argv[1:], check=False, capture=False)
         return res.returncode
@@ -269,7 +273,7 @@ def main(argv: list[str]) -> int:
             return 1
         cluster.kubectl("get", "nodes,pods", "-A", "-o", "wide", capture=False)
     else:
-        print("usage: scripts/cluster.sh up [helm args]|down|status|build|kubectl ARGS|helm ARGS", file=sys.stderr)
+        print("usage: scripts/cluster.sh up [helm args]|down|status|prepare|kubectl ARGS|helm ARGS", file=sys.stderr)
         return 2
     return 0
 
