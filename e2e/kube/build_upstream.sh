@@ -3,7 +3,8 @@
 # versions, into $WEIR_TOOLS_DIR/kube-<version>/bin:
 #   kube-apiserver kube-controller-manager kubectl kube-proxy   (k8s.io/kubernetes/cmd/...)
 #   and on request kubelet, kube-scheduler (cmd/...) and agnhost (test/images/agnhost), for the
-#   two-node cluster (scripts/cluster.sh)
+#   two-node cluster (scripts/cluster.sh), and e2e.test (test/e2e, a test binary) and ginkgo for
+#   the conformance run (scripts/conformance.sh)
 #   etcd                                                        (go.etcd.io/etcd/server/v3/etcdmain)
 #
 # k8s.io/kubernetes requires its ~30 staging modules (k8s.io/api, k8s.io/client-go, ...) at v0.0.0 and
@@ -56,6 +57,8 @@ stamp_of() {  # identity of a binary's build; a change rebuilds it
 package_of() {  # the Go package of a binary of the kubernetes module
   case "$1" in
     agnhost) echo "k8s.io/kubernetes/test/images/agnhost" ;;
+    e2e.test) echo "k8s.io/kubernetes/test/e2e" ;;
+    ginkgo) echo "github.com/onsi/ginkgo/v2/ginkgo" ;;
     *) echo "k8s.io/kubernetes/cmd/$1" ;;
   esac
 }
@@ -78,7 +81,11 @@ total_start=$SECONDS
 build_one() {  # build_one NAME PACKAGE LDFLAGS (run inside the module dir)
   local name="$1" pkg="$2" ldflags="$3" t0=$SECONDS
   log "$name: go build $pkg"
-  "$GO" build -p "$BUILD_P" -trimpath -ldflags "$ldflags" -o "$bin/.$name.tmp" "$pkg"
+  if [[ "$name" == *.test ]]; then  # a test binary (the e2e suite)
+    "$GO" test -c -p "$BUILD_P" -trimpath -ldflags "$ldflags" -o "$bin/.$name.tmp" "$pkg"
+  else
+    "$GO" build -p "$BUILD_P" -trimpath -ldflags "$ldflags" -o "$bin/.$name.tmp" "$pkg"
+  fi
   mv -f "$bin/.$name.tmp" "$bin/$name"
   stamp_of "$name" >"$stamps/$name"
   log "$name: built in $((SECONDS - t0))s ($(du -h "$bin/$name" | cut -f1))"
@@ -134,7 +141,7 @@ if ((needs_kube)); then
   # Resolve the whole graph once (writes go.sum); later builds only compile.
   pkgs=()
   for b in "${todo[@]}"; do [[ "$b" != etcd ]] && pkgs+=("$(package_of "$b")"); done
-  "$GO" list -deps "${pkgs[@]}" >/dev/null
+  "$GO" list -deps -test "${pkgs[@]}" >/dev/null
   log "kubernetes $KUBE_VERSION: modules resolved in $((SECONDS - t0))s"
   for b in "${todo[@]}"; do
     [[ "$b" == etcd ]] || build_one "$b" "$(package_of "$b")" "$ldflags"
