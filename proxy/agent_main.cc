@@ -24,7 +24,9 @@
 #include "lib/service_maps.h"
 #include "proxy/agent/agent_config.h"
 #include "proxy/agent/cni_config_writer.h"
+#include "proxy/agent/node_forwarding.h"
 #include "proxy/agent/node_routes.h"
+#include "proxy/agent/orphan_collector.h"
 #include "proxy/agent/health_check_ports.h"
 #include "proxy/agent/http_server.h"
 #include "proxy/agent/metrics.h"
@@ -50,6 +52,7 @@ ABSL_FLAG(std::string, cni_conf_dir, "", "install the CNI conflist here once rea
 ABSL_FLAG(std::string, pod_cidrs, "", "comma-separated pod CIDRs of this node (when no Node object says)");
 ABSL_FLAG(bool, uninstall, false, "remove the CNI conflist and every pinned object of weir, then exit");
 ABSL_FLAG(int, health_port, -1, "port of /healthz and /metrics (0: off)");
+ABSL_FLAG(std::optional<bool>, manage_forwarding, std::nullopt, "turn on IP forwarding in the node's namespace");
 
 namespace {
 
@@ -72,6 +75,7 @@ absl::StatusOr<weir::agent::AgentConfig> Configure() {
   if (auto v = absl::GetFlag(FLAGS_cgroup); !v.empty()) config.cgroup_path = v;
   if (auto v = absl::GetFlag(FLAGS_health_port); v >= 0) config.health_port = v;
   if (auto v = absl::GetFlag(FLAGS_cni_conf_dir); !v.empty()) config.cni_conf_dir = v;
+  if (auto v = absl::GetFlag(FLAGS_manage_forwarding)) config.manage_forwarding = *v;
   if (auto v = absl::GetFlag(FLAGS_pod_cidrs); !v.empty()) {
     config.pod_cidrs.clear();
     for (const std::string& text : SplitList(v)) {
@@ -132,7 +136,8 @@ std::string DatapathCounters(const weir::PinLayout& layout) {
 
 weir::agent::CniConfigSettings CniSettingsFrom(const weir::agent::AgentConfig& config,
                                                 std::vector<weir::IpPrefix> pod_cidrs) {
-  return {.conf_dir = config.cni_conf_dir, .pod_cidrs = std::move(pod_cidrs), .bpf_root = config.bpf_root};
+  return {.conf_dir = config.cni_conf_dir, .pod_cidrs = std::move(pod_cidrs), .bpf_root = config.bpf_root,
+          .data_dir = config.cni_data_dir};
 }
 
 // Uninstall: what kubelet must stop using first (the conflist), then every pinned object.
@@ -160,6 +165,7 @@ bool StopRequested(const sigset_t& signals) {
 }
 
 int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
+  if (config.manage_forwarding) weir::agent::ManageForwarding();
   auto datapath = weir::Datapath::Load(DatapathOptionsFrom(config));
   if (!datapath.ok()) {
     spdlog::critical("loading the datapath: {}", datapath.status().ToString());
@@ -223,6 +229,9 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
     spdlog::critical("netlink: {}", host_netlink.status().ToString());
     return 1;
   }
+  weir::agent::OrphanCollector orphans(
+      *host_netlink, {.bpf_root = config.bpf_root, .cni_data_dir = config.cni_conf_dir.empty() ? "" : config.cni_data_dir,
+                      .interval = std::chrono::seconds(config.cni_gc_interval_seconds)}, metrics);
   // The node-level setup that follows a sync: routes to other nodes, then the CNI conflist. False
   // when something failed and needs another try.
   auto sync_node = [&](const std::vector<weir::k8s::Node>& nodes) {
@@ -315,6 +324,7 @@ int Run(const weir::agent::AgentConfig& config, const sigset_t& stop_signals) {
         spdlog::warn("conntrack gc: {}", collected.status().ToString());
       }
     }
+    orphans.Tick(now);
     if (source) {
       dirty |= source->WaitForChange(std::chrono::milliseconds(500));
     } else {

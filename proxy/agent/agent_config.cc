@@ -15,7 +15,7 @@ const std::set<std::string> kKnownKeys = {
     "nodeName", "bpfRoot", "manifestsDir", "kubeconfig", "nodeAddresses", "zone", "uplinks", "cgroupPath",
     "socketLBHostOnly", "lbMode", "dsrDispatch", "maglev", "maglevTableSize", "conntrackMax", "servicesMax",
     "backendsMax", "conntrackGCIntervalSeconds", "healthHost", "healthPort", "manageNodeRoutes", "cniConfDir",
-    "podCIDRs"};
+    "podCIDRs", "cniDataDir", "cniGCIntervalSeconds", "manageForwarding"};
 
 template <typename T>
 void Read(const YAML::Node& root, const char* key, T& out) {
@@ -59,6 +59,9 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     Read(root, "healthPort", config.health_port);
     Read(root, "manageNodeRoutes", config.manage_node_routes);
     Read(root, "cniConfDir", config.cni_conf_dir);
+    Read(root, "cniDataDir", config.cni_data_dir);
+    Read(root, "cniGCIntervalSeconds", config.cni_gc_interval_seconds);
+    Read(root, "manageForwarding", config.manage_forwarding);
     std::vector<std::string> cidrs;
     Read(root, "podCIDRs", cidrs);
     for (const std::string& text : cidrs) {
