@@ -5,12 +5,13 @@ namespace is deleted, weir-agent collects the endpoint, the IPAM allocation and 
 address goes to the next pod."""
 from __future__ import annotations
 
+import json
 import re
 
 from e2e.conftest import (assert_cni_error, assert_no_leaks, endpoints, host_ifname_of, host_links, ipam_files,
                           link_pins, ping_failures, wait_until)
 from e2e.lab import BUILD, run
-from e2e.runtime_clients import (agent_metrics, conflist_with, failing_plugin, metric_value,
+from e2e.runtime_clients import (agent_metrics, conflist_with, failing_plugin, libcni_1_1, metric_value,
                                  start_agent_with_conflist)
 from e2e.test_cni_clients import cnitool
 
@@ -102,4 +103,25 @@ def test_agent_collects_what_a_failed_chain_left(lab):
     assert ping_failures(after, keeper.addresses()) == []
     for pod in (keeper, after):
         assert node.delete_pod(pod).ok
+    assert_no_leaks(node)
+
+
+def test_agent_collects_what_containerd_1_6_left_with_a_cni_1_1_conflist(lab):
+    # The failure seen with containerd 1.6 and the conflist weir-agent used to write (cniVersion
+    # 1.1.0): libcni 1.1 rejects weir's 1.1.0 result, then Debian's portmap (CNI up to 1.0.0) refuses
+    # the clean-up DEL before it reaches weir. The agent still collects what the pod left.
+    node = lab.add_node("node1", ["10.244.1.0/24"], start_agent=False)
+    conflist = start_agent_with_conflist(node, ["10.244.1.0/24"], gc_interval=1)
+    old = conflist_with(conflist, lab.dir / "net.d-1.1", "weir", json.loads(conflist.read_text())["plugins"][0])
+    old.write_text(old.read_text().replace('"cniVersion": "1.0.0"', '"cniVersion": "1.1.0"'))
+    netns, container_id = lab.make_netns("node1-cd16"), f"{lab.id}-cd16"
+    added = libcni_1_1(lab, node, "add", old, netns, container_id)
+    assert added.returncode != 0 and 'unsupported CNI result version "1.1.0"' in added.stderr, added
+    deleted = libcni_1_1(lab, node, "del", old, netns, container_id)
+    assert deleted.returncode != 0 and "portmap" in deleted.stderr, deleted
+    assert len(endpoints(node)) == 1 and len(ipam_files(node)) == 1 and len(host_links(node)) == 1
+
+    run(["ip", "netns", "delete", netns])
+    assert wait_until(lambda: not endpoints(node) and not ipam_files(node) and not link_pins(node), timeout=10), \
+        node_state(node)
     assert_no_leaks(node)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from e2e.cluster import Cluster
-from e2e.conftest import ping_failures
+from e2e.conftest import ping_failures, wait_until
 
 KEYS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
 
@@ -39,15 +39,16 @@ def test_agent_turns_forwarding_on_for_cross_node_pod_traffic(lab):
     for node in cluster.nodes:
         cluster.agent_args[node.name].remove("--manage_forwarding=false")
         cluster.restart_agent(node)
-    assert [sysctl(n, k) for n in cluster.nodes for k in KEYS] == ["1"] * 4
+    # restart_agent returns once the datapath is pinned, which it still is from the first agent.
     for node in cluster.nodes:
-        log = (node.dir / "agent.log").read_text()
-        for key in KEYS:
-            assert f"forwarding: set {key}=1 in the node's network namespace (was 0)" in log, log
+        wanted = [f"forwarding: set {key}=1 in the node's network namespace (was 0)" for key in KEYS]
+        assert wait_until(lambda: all(w in (node.dir / "agent.log").read_text() for w in wanted), timeout=10), \
+            (node.dir / "agent.log").read_text()
+    assert [sysctl(n, k) for n in cluster.nodes for k in KEYS] == ["1"] * 4
     assert ping_failures(a, b.addresses()) == []
     assert ping_failures(b, a.addresses()) == []
     assert machine_values() == machine_before
 
     # A restart finds it on and says so, changing nothing.
     cluster.restart_agent(node1)
-    assert "forwarding: already on" in (node1.dir / "agent.log").read_text()
+    assert wait_until(lambda: "forwarding: already on" in (node1.dir / "agent.log").read_text(), timeout=10)
