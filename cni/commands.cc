@@ -90,7 +90,7 @@ absl::StatusOr<std::string> CmdAdd(const CniEnv& env, const NetConfig& config) {
   auto addresses = AllocateAddresses(env, config);
   if (!addresses.ok()) return addresses.status();
   // From here on, any failure hands the addresses back: the runtime's clean-up DEL may never reach
-  // weir (a chained plugin's DEL can fail first), and a leaked address is never freed otherwise.
+  // weir (a chained plugin's DEL can fail first).
   // Addresses the owner held before this ADD (a retry) stay with it, for the DEL that is to come.
   absl::Cleanup release_on_failure = [&] {
     if (addresses->held_before) return;
