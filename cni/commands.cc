@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "cni/error.h"
 #include "cni/ipam/allocator.h"
@@ -88,6 +89,15 @@ absl::StatusOr<std::string> CmdAdd(const CniEnv& env, const NetConfig& config) {
   if (absl::Status s = RequireDatapath(config, CniCode::kTryAgainLater); !s.ok()) return s;
   auto addresses = AllocateAddresses(env, config);
   if (!addresses.ok()) return addresses.status();
+  // From here on, any failure hands the addresses back: the runtime's clean-up DEL may never reach
+  // weir (a chained plugin's DEL can fail first).
+  // Addresses the owner held before this ADD (a retry) stay with it, for the DEL that is to come.
+  absl::Cleanup release_on_failure = [&] {
+    if (addresses->held_before) return;
+    if (absl::Status undo = ReleaseAddresses(env, config); !undo.ok()) {
+      log::Error("releasing the addresses of failed ADD %s: %s", env.container_id, undo.ToString());
+    }
+  };
 
   auto host = Netlink::Open();
   if (!host.ok()) return host.status();
@@ -95,13 +105,8 @@ absl::StatusOr<std::string> CmdAdd(const CniEnv& env, const NetConfig& config) {
   auto wired = wiring.Add(PodWiring{.container_id = env.container_id, .ifname = env.ifname,
                                     .netns_path = env.netns, .addresses = addresses->addresses,
                                     .mtu = static_cast<uint32_t>(config.mtu)});
-  if (!wired.ok()) {
-    if (addresses->held_before) return wired.status();
-    if (absl::Status undo = ReleaseAddresses(env, config); !undo.ok()) {
-      log::Error("releasing the addresses of failed ADD %s: %s", env.container_id, undo.ToString());
-    }
-    return wired.status();
-  }
+  if (!wired.ok()) return wired.status();
+  std::move(release_on_failure).Cancel();
   log::Info("ADD %s %s: %s via %s", env.container_id, env.ifname, addresses->addresses.front().ToString(),
                wired->host_ifname);
   return ResultJson(BuildResult(env, config, *wired, addresses->addresses, addresses->dns), config.cni_version);
@@ -119,6 +124,7 @@ absl::Status CmdDel(const CniEnv& env, const NetConfig& config) {
 }
 
 absl::Status CmdCheck(const CniEnv& env, const NetConfig& config) {
+  if (absl::Status s = RequireVersionFor("CHECK", config.cni_version, kCheckSince); !s.ok()) return s;
   if (!config.prev_result) {
     return CniError(CniCode::kInvalidNetworkConfig, "CHECK needs the prevResult of the ADD it checks");
   }
@@ -157,14 +163,16 @@ absl::Status CmdCheck(const CniEnv& env, const NetConfig& config) {
 }
 
 absl::Status CmdStatus(const CniEnv& env, const NetConfig& config) {
+  if (absl::Status s = RequireVersionFor("STATUS", config.cni_version, kStatusAndGcSince); !s.ok()) return s;
   if (absl::Status s = RequireDatapath(config, CniCode::kPluginNotAvailable); !s.ok()) return s;
-  if (config.delegates_ipam() && VersionAtLeast(config.cni_version, "1.1.0")) {
+  if (config.delegates_ipam()) {
     return ipam::RunDelegate(Delegate(env, config, "STATUS")).status();
   }
   return absl::OkStatus();
 }
 
 absl::Status CmdGc(const CniEnv& env, const NetConfig& config) {
+  if (absl::Status s = RequireVersionFor("GC", config.cni_version, kStatusAndGcSince); !s.ok()) return s;
   std::vector<ipam::AllocationOwner> valid;
   for (const ValidAttachment& a : config.valid_attachments.value_or(std::vector<ValidAttachment>{})) {
     valid.push_back({a.container_id, a.ifname});
@@ -174,10 +182,7 @@ absl::Status CmdGc(const CniEnv& env, const NetConfig& config) {
   Wiring wiring(*host, PinLayout{config.bpf_root});
   absl::Status result;
   if (config.delegates_ipam()) {
-    // GC exists from CNI 1.1 on; an older IPAM plugin would take it for a malformed command.
-    if (VersionAtLeast(config.cni_version, "1.1.0")) {
-      result.Update(ipam::RunDelegate(Delegate(env, config, "GC")).status());
-    }
+    result.Update(ipam::RunDelegate(Delegate(env, config, "GC")).status());
   } else {
     ipam::FileStore store(config.data_dir);
     auto released = ipam::Allocator(config.name, config.pod_cidrs, store).Gc(valid);

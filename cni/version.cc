@@ -8,7 +8,9 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "cni/error.h"
 #include "cni/json_util.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -49,6 +51,14 @@ bool VersionAtLeast(absl::string_view a, absl::string_view b) {
   auto parsed_a = ParseSemver(a);
   auto parsed_b = ParseSemver(b);
   return parsed_a.has_value() && parsed_b.has_value() && *parsed_a >= *parsed_b;
+}
+
+absl::Status RequireVersionFor(absl::string_view command, absl::string_view config_version,
+                               absl::string_view since) {
+  if (VersionAtLeast(config_version, since)) return absl::OkStatus();
+  return CniError(CniCode::kIncompatibleVersion,
+                  absl::StrCat("config version ", config_version, " does not allow ", command,
+                               " (defined since CNI ", since, ")"));
 }
 
 std::string VersionInfoJson(absl::string_view requested_version) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cni/error.h"
+#include "cni/log.h"
 #include "lib/endpoint_map.h"
 #include "lib/errno_status.h"
 #include "lib/tc_attach.h"
@@ -17,16 +18,6 @@
 
 namespace weir::cni {
 namespace {
-
-// FNV-1a: stable across builds and machines, unlike std::hash.
-uint64_t Fnv1a(absl::string_view text) {
-  uint64_t hash = 0xcbf29ce484222325ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 0x100000001b3ull;
-  }
-  return hash;
-}
 
 IpPrefix HostPrefix(const IpAddress& address) { return IpPrefix(address, address.bit_length()); }
 
@@ -68,14 +59,6 @@ absl::Status ConfigurePodSide(Netlink& pod, const PodWiring& wiring, int pod_ifi
 
 }  // namespace
 
-std::string HostInterfaceName(const std::string& container_id, const std::string& ifname) {
-  return absl::StrFormat("weir%011x", Fnv1a(absl::StrCat(container_id, "/", ifname)) & 0xfffffffffffull);
-}
-
-uint64_t PodId(const std::string& container_id, const std::string& ifname) {
-  return Fnv1a(absl::StrCat(container_id, "/", ifname));
-}
-
 absl::StatusOr<WiredPod> Wiring::Add(const PodWiring& pod) {
   auto pod_ns = NetNs::Open(pod.netns_path);
   if (!pod_ns.ok()) {
@@ -99,7 +82,9 @@ absl::StatusOr<WiredPod> Wiring::Add(const PodWiring& pod) {
   auto wired = AddSteps(pod, *pod_ns, *pod_netlink);
   if (!wired.ok()) {
     // Deleting the host end takes the pod end, both ends' addresses and routes with it.
-    (void)Remove(pod.container_id, pod.ifname);
+    if (absl::Status undo = Remove(pod.container_id, pod.ifname); !undo.ok()) {
+      log::Error("undoing the failed ADD of %s/%s: %s", pod.container_id, pod.ifname, undo.ToString());
+    }
   }
   return wired;
 }

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "cni/attachment_names.h"
 #include "lib/ip.h"
 #include "lib/netlink.h"
 #include "lib/netns.h"
@@ -19,12 +20,6 @@ namespace weir::cni {
 inline constexpr char kGatewayV4[] = "169.254.1.1";
 inline constexpr char kGatewayV6[] = "fe80::1";
 inline constexpr MacAddress kGatewayMac = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
-
-// "weir" + 11 hex digits of a hash of the container id and interface name: stable across
-// ADD/CHECK/DEL/GC and within IFNAMSIZ.
-std::string HostInterfaceName(const std::string& container_id, const std::string& ifname);
-// Identifies an attachment's entries in the datapath maps.
-uint64_t PodId(const std::string& container_id, const std::string& ifname);
 
 struct PodWiring {
   std::string container_id;

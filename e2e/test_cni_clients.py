@@ -39,7 +39,8 @@ exec nsenter --net="$node_netns" -- "$@"
 
 
 def cnitool(lab: Lab, node: Node, confdir: Path, command: str, network: str, pod_netns: str,
-            cap_args: dict | None = None, path: str | None = None) -> subprocess.CompletedProcess:
+            cap_args: dict | None = None, path: str | None = None,
+            cni_path: str | None = None) -> subprocess.CompletedProcess:
     if not CNITOOL.exists():
         pytest.skip(f"{CNITOOL} missing (scripts/setup.sh builds it)")
     cache = lab.dir / "cnitool-cache"
@@ -47,7 +48,7 @@ def cnitool(lab: Lab, node: Node, confdir: Path, command: str, network: str, pod
     env = {
         "PATH": path or os.environ.get("PATH", "") + ":/usr/sbin:/sbin",
         "NETCONFPATH": str(confdir),
-        "CNI_PATH": f"{BUILD / 'cni'}:{DEBIAN_CNI_DIR}",
+        "CNI_PATH": cni_path or f"{BUILD / 'cni'}:{DEBIAN_CNI_DIR}",
         "CNI_IFNAME": "eth0",
     }
     if cap_args is not None:

@@ -26,7 +26,9 @@
 #include "proxy/agent/agent_config.h"
 #include "proxy/agent/cni_config_writer.h"
 #include "proxy/agent/node_facts.h"
+#include "proxy/agent/node_forwarding.h"
 #include "proxy/agent/node_routes.h"
+#include "proxy/agent/orphan_collector.h"
 #include "proxy/agent/health_check_ports.h"
 #include "proxy/agent/http_server.h"
 #include "proxy/agent/metrics.h"
@@ -56,6 +58,7 @@ ABSL_FLAG(std::string, daemonset, "", "namespace/name of the agent's DaemonSet: 
 ABSL_FLAG(std::string, k8s_service_host, "", "in-cluster: API server host to dial instead of the kubernetes Service");
 ABSL_FLAG(int, k8s_service_port, 0, "in-cluster: API server port (with --k8s_service_host)");
 ABSL_FLAG(int, mtu, 0, "pods' MTU (0: the uplink's)");
+ABSL_FLAG(std::optional<bool>, manage_forwarding, std::nullopt, "turn on IP forwarding in the node's namespace");
 
 namespace {
 
@@ -82,6 +85,7 @@ absl::StatusOr<weir::agent::AgentConfig> Configure() {
   if (auto v = absl::GetFlag(FLAGS_k8s_service_host); !v.empty()) config.api_server_host = v;
   if (auto v = absl::GetFlag(FLAGS_k8s_service_port); v > 0) config.api_server_port = v;
   if (auto v = absl::GetFlag(FLAGS_mtu); v > 0) config.mtu = static_cast<uint32_t>(v);
+  if (auto v = absl::GetFlag(FLAGS_manage_forwarding)) config.manage_forwarding = *v;
   if (auto v = absl::GetFlag(FLAGS_pod_cidrs); !v.empty()) {
     config.pod_cidrs.clear();
     for (const std::string& text : SplitList(v)) {
@@ -142,8 +146,10 @@ std::string DatapathCounters(const weir::PinLayout& layout) {
 
 weir::agent::CniConfigSettings CniSettingsFrom(const weir::agent::AgentConfig& config,
                                                 std::vector<weir::IpPrefix> pod_cidrs) {
-  weir::agent::CniConfigSettings settings{
-      .conf_dir = config.cni_conf_dir, .pod_cidrs = std::move(pod_cidrs), .bpf_root = config.bpf_root};
+  weir::agent::CniConfigSettings settings{.conf_dir = config.cni_conf_dir,
+                                           .pod_cidrs = std::move(pod_cidrs),
+                                           .bpf_root = config.bpf_root,
+                                           .data_dir = config.cni_data_dir};
   if (config.mtu > 0) settings.mtu = static_cast<int>(config.mtu);
   return settings;
 }
@@ -247,6 +253,7 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
     if (source) source->Stop();
     return 0;
   }
+  if (config.manage_forwarding) weir::agent::ManageForwarding();
   auto datapath = weir::Datapath::Load(DatapathOptionsFrom(config));
   if (!datapath.ok()) {
     spdlog::critical("loading the datapath: {}", datapath.status().ToString());
@@ -298,6 +305,9 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
     spdlog::critical("netlink: {}", host_netlink.status().ToString());
     return 1;
   }
+  weir::agent::OrphanCollector orphans(
+      *host_netlink, {.bpf_root = config.bpf_root, .cni_data_dir = config.cni_conf_dir.empty() ? "" : config.cni_data_dir,
+                      .interval = std::chrono::seconds(config.cni_gc_interval_seconds)}, metrics);
   // The node-level setup that follows a sync: routes to other nodes, then the CNI conflist. False
   // when something failed and needs another try.
   auto sync_node = [&](const std::vector<weir::k8s::Node>& nodes) {
@@ -390,6 +400,7 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
         spdlog::warn("conntrack gc: {}", collected.status().ToString());
       }
     }
+    orphans.Tick(now);
     if (source) {
       dirty |= source->WaitForChange(std::chrono::milliseconds(500));
     } else {

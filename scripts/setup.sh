@@ -36,6 +36,23 @@ if [[ ! -x "$WEIR_TOOLS_DIR/bin/cnitool" ]]; then
     "github.com/containernetworking/cni/cnitool@$CNITOOL_VERSION"
 fi
 
+# The CNI library of containerd 1.6 (libcni v1.1.2, pinned in e2e/libcni_client/go.mod), for the e2e
+# test of weir-agent's conflist with runtimes that ignore "cniVersions".
+LIBCNI_CLIENT="$WEIR_TOOLS_DIR/bin/libcni-client-v1.1.2"
+if [[ ! -x "$LIBCNI_CLIENT" ]]; then
+  echo "setup: building $LIBCNI_CLIENT from e2e/libcni_client"
+  (cd "$(dirname "$0")/../e2e/libcni_client" && go build -o "$LIBCNI_CLIENT" .)
+fi
+
+# A portmap that speaks CNI 1.1.0 (Debian 12's stops at 1.0.0), as containerd 2.x installs ship it: libcni
+# 1.2+ (cnitool) runs weir-agent's whole conflist at the newest of its "cniVersions".
+PORTMAP_VERSION="${PORTMAP_VERSION:-v1.6.2}"
+if [[ ! -x "$WEIR_TOOLS_DIR/cni-plugins-$PORTMAP_VERSION/portmap" ]]; then
+  echo "setup: building portmap $PORTMAP_VERSION from its Go module"
+  GOBIN="$WEIR_TOOLS_DIR/cni-plugins-$PORTMAP_VERSION" GOFLAGS=-mod=mod go install \
+    "github.com/containernetworking/plugins/plugins/meta/portmap@$PORTMAP_VERSION"
+fi
+
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
 python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib || \
   echo "setup: matplotlib unavailable; benchmarks will print tables only"

@@ -197,6 +197,22 @@ TEST(CniVersionTest, Compare) {
   EXPECT_FALSE(IsSupportedVersion("0.2.0"));
 }
 
+TEST(CniVersionTest, CommandsNeedTheVersionThatDefinesThem) {
+  for (const char* version : {"0.3.0", "0.3.1"}) {
+    absl::Status refused = RequireVersionFor("CHECK", version, kCheckSince);
+    EXPECT_EQ(CniCodeOf(refused), CniCode::kIncompatibleVersion) << version;
+    EXPECT_NE(refused.message().find("CHECK"), absl::string_view::npos) << refused;
+  }
+  for (const char* version : {"0.4.0", "1.0.0", "1.1.0"}) {
+    EXPECT_TRUE(RequireVersionFor("CHECK", version, kCheckSince).ok()) << version;
+  }
+  for (const char* version : {"0.3.0", "0.3.1", "0.4.0", "1.0.0"}) {
+    EXPECT_EQ(CniCodeOf(RequireVersionFor("GC", version, kStatusAndGcSince)), CniCode::kIncompatibleVersion)
+        << version;
+  }
+  EXPECT_TRUE(RequireVersionFor("STATUS", "1.1.0", kStatusAndGcSince).ok());
+}
+
 TEST(CniVersionTest, VersionInfo) {
   rapidjson::Document document;
   document.Parse(VersionInfoJson("1.0.0").c_str());

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "cni/error.h"
+#include "cni/version.h"
 #include "rapidjson/document.h"
 
 namespace weir::cni {
@@ -129,6 +130,60 @@ TEST(CniResultTest, NullsAreAbsent) {
       ParseResult(R"({"cniVersion":"1.0.0","interfaces":null,"ips":[{"address":"10.0.0.2/8","gateway":null}]})");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_FALSE(parsed->ips[0].gateway.has_value());
+}
+
+// What weir's ADD returns for a dual-stack pod (cni/commands.cc BuildResult), in each version's
+// exact form: the result a runtime of that version parses (libcni's types/040 for 0.3.0-0.4.0,
+// types/100 for 1.0.0 and 1.1.0).
+Result WeirAddResult() {
+  Result result;
+  result.interfaces.push_back({.name = "weir0123456789a", .mac = "ee:ee:ee:ee:ee:ee", .mtu = 1500});
+  result.interfaces.push_back(
+      {.name = "eth0", .mac = "0a:58:0a:f4:01:05", .mtu = 1500, .sandbox = "/var/run/netns/pod"});
+  result.ips.push_back({Prefix("10.244.1.5/32"), Address("169.254.1.1"), 1});
+  result.ips.push_back({Prefix("fd00:10:244:1::5/128"), Address("fe80::1"), 1});
+  result.routes.push_back({.dst = Prefix("0.0.0.0/0"), .gw = Address("169.254.1.1")});
+  result.routes.push_back({.dst = Prefix("::/0"), .gw = Address("fe80::1")});
+  result.dns = {.nameservers = {"10.96.0.10"}};
+  return result;
+}
+
+TEST(CniResultTest, WeirAddResultInEachSupportedVersion) {
+  const std::string host_pre_1_1 = R"({"name":"weir0123456789a","mac":"ee:ee:ee:ee:ee:ee"})";
+  const std::string pod_pre_1_1 = R"({"name":"eth0","mac":"0a:58:0a:f4:01:05","sandbox":"/var/run/netns/pod"})";
+  const std::string ips_pre_1_0 =
+      R"([{"version":"4","address":"10.244.1.5/32","gateway":"169.254.1.1","interface":1},)"
+      R"({"version":"6","address":"fd00:10:244:1::5/128","gateway":"fe80::1","interface":1}])";
+  const std::string ips_1_0 = R"([{"address":"10.244.1.5/32","gateway":"169.254.1.1","interface":1},)"
+                              R"({"address":"fd00:10:244:1::5/128","gateway":"fe80::1","interface":1}])";
+  const std::string tail = R"("routes":[{"dst":"0.0.0.0/0","gw":"169.254.1.1"},{"dst":"::/0","gw":"fe80::1"}],)"
+                           R"("dns":{"nameservers":["10.96.0.10"]}})";
+  const std::pair<const char*, std::string> expected[] = {
+      {"0.3.0", R"({"cniVersion":"0.3.0","interfaces":[)" + host_pre_1_1 + "," + pod_pre_1_1 + R"(],"ips":)" +
+                    ips_pre_1_0 + "," + tail},
+      {"0.3.1", R"({"cniVersion":"0.3.1","interfaces":[)" + host_pre_1_1 + "," + pod_pre_1_1 + R"(],"ips":)" +
+                    ips_pre_1_0 + "," + tail},
+      {"0.4.0", R"({"cniVersion":"0.4.0","interfaces":[)" + host_pre_1_1 + "," + pod_pre_1_1 + R"(],"ips":)" +
+                    ips_pre_1_0 + "," + tail},
+      {"1.0.0", R"({"cniVersion":"1.0.0","interfaces":[)" + host_pre_1_1 + "," + pod_pre_1_1 + R"(],"ips":)" +
+                    ips_1_0 + "," + tail},
+      {"1.1.0", R"({"cniVersion":"1.1.0","interfaces":[{"name":"weir0123456789a","mac":"ee:ee:ee:ee:ee:ee",)"
+                R"("mtu":1500},{"name":"eth0","mac":"0a:58:0a:f4:01:05","mtu":1500,"sandbox":"/var/run/netns/pod"}],)"
+                R"("ips":)" + ips_1_0 + "," + tail},
+  };
+  ASSERT_EQ(std::size(expected), kSupportedVersions.size());
+  for (const auto& [version, json] : expected) {
+    EXPECT_EQ(ResultJson(WeirAddResult(), version), json) << version;
+    // ... and it reads back as the same result (as weir reads a prevResult of that version).
+    absl::StatusOr<Result> parsed = ParseResult(json);
+    ASSERT_TRUE(parsed.ok()) << version << ": " << parsed.status();
+    Result expected_back = WeirAddResult();
+    expected_back.cni_version = version;
+    if (!VersionAtLeast(version, "1.1.0")) {
+      for (Interface& interface : expected_back.interfaces) interface.mtu = 0;
+    }
+    EXPECT_EQ(*parsed, expected_back) << version;
+  }
 }
 
 void ExpectDecodeFailure(absl::string_view json, absl::string_view mentions) {

@@ -16,7 +16,8 @@ const std::set<std::string> kKnownKeys = {
     "nodeName", "bpfRoot", "manifestsDir", "kubeconfig", "nodeAddresses", "zone", "uplinks", "cgroupPath",
     "socketLBHostOnly", "lbMode", "dsrDispatch", "maglev", "maglevTableSize", "conntrackMax", "servicesMax",
     "backendsMax", "conntrackGCIntervalSeconds", "healthHost", "healthPort", "manageNodeRoutes", "cniConfDir",
-    "podCIDRs", "k8sServiceHost", "k8sServicePort", "mtu", "daemonSet", "logLevel"};
+    "podCIDRs", "cniDataDir", "cniGCIntervalSeconds", "manageForwarding", "k8sServiceHost", "k8sServicePort",
+    "mtu", "daemonSet", "logLevel"};
 
 const std::set<std::string> kLogLevels = {"debug", "info", "warn", "error"};
 
@@ -62,6 +63,9 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     Read(root, "healthPort", config.health_port);
     Read(root, "manageNodeRoutes", config.manage_node_routes);
     Read(root, "cniConfDir", config.cni_conf_dir);
+    Read(root, "cniDataDir", config.cni_data_dir);
+    Read(root, "cniGCIntervalSeconds", config.cni_gc_interval_seconds);
+    Read(root, "manageForwarding", config.manage_forwarding);
     Read(root, "k8sServiceHost", config.api_server_host);
     // A chart renders an unset port as "" and a set one as a number or a string.
     std::string port_text;

@@ -45,6 +45,13 @@ struct AgentConfig {
   bool manage_node_routes = true;
   // Where the CNI conflist is installed once the datapath is ready; empty: not written.
   std::string cni_conf_dir;
+  // The plugin's IPAM dataDir, written into the conflist; with cni_conf_dir set the agent collects
+  // allocations there whose pod is gone without a DEL (proxy/agent/orphan_collector.h).
+  std::string cni_data_dir = "/var/lib/cni/weir";
+  // Seconds between passes over what pods left without a DEL (0: never).
+  uint32_t cni_gc_interval_seconds = 60;
+  // net.ipv4.ip_forward / net.ipv6.conf.all.forwarding on in the agent's (the node's) namespace.
+  bool manage_forwarding = true;
   // This node's pod CIDRs when no Node object names them (standalone mode without Nodes).
   std::vector<IpPrefix> pod_cidrs;
   std::string log_level = "info";         // debug, info, warn or error

@@ -16,8 +16,13 @@ namespace weir::agent {
 std::string RenderCniConflist(const CniConfigSettings& s) {
   std::vector<std::string> cidrs;
   for (const IpPrefix& cidr : s.pod_cidrs) cidrs.push_back(absl::StrCat("\"", cidr.ToString(), "\""));
+  // cniVersion is the oldest version weir's pod wiring needs, the one every runtime in use speaks:
+  // libcni before 1.2 (containerd 1.6 has 1.1.2) ignores "cniVersions", rejects results newer than
+  // it knows ("unsupported CNI result version") and hands the version to every chained plugin
+  // (portmap before 1.5 stops at 1.0.0). libcni 1.2+ picks the newest entry of "cniVersions" it
+  // knows; only with 1.1.0 do runtimes send STATUS and GC.
   return absl::StrCat(R"({
-  "cniVersion": "1.1.0",
+  "cniVersion": "1.0.0",
   "cniVersions": ["1.0.0", "1.1.0"],
   "name": ")", s.network_name, R"(",
   "plugins": [

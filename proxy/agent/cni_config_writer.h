@@ -20,7 +20,7 @@ struct CniConfigSettings {
   int mtu = 1500;
 };
 
-// The conflist text (cniVersion 1.1.0, weir then portmap for hostPort).
+// The conflist text (cniVersion 1.0.0, cniVersions up to 1.1.0; weir then portmap for hostPort).
 std::string RenderCniConflist(const CniConfigSettings& settings);
 
 // Writes the conflist atomically (temp file + rename); unchanged content is not rewritten.

@@ -1,0 +1,27 @@
+// The agent settings of the node's CNI duties: forwarding, the plugin's dataDir and the collection
+// of what pods left without a DEL.
+#include <gtest/gtest.h>
+
+#include "proxy/agent/agent_config.h"
+
+namespace weir::agent {
+namespace {
+
+TEST(AgentConfigCniTest, Defaults) {
+  auto config = ParseAgentConfig("");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->manage_forwarding);
+  EXPECT_EQ(config->cni_data_dir, "/var/lib/cni/weir");
+  EXPECT_EQ(config->cni_gc_interval_seconds, 60u);
+}
+
+TEST(AgentConfigCniTest, Keys) {
+  auto config = ParseAgentConfig("manageForwarding: false\ncniDataDir: /run/lab/ipam\ncniGCIntervalSeconds: 2\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->manage_forwarding);
+  EXPECT_EQ(config->cni_data_dir, "/run/lab/ipam");
+  EXPECT_EQ(config->cni_gc_interval_seconds, 2u);
+}
+
+}  // namespace
+}  // namespace weir::agent
