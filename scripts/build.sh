@@ -5,9 +5,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR="${WEIR_BUILD_DIR:-build}"
 launcher=()
 if command -v ccache >/dev/null; then
-  # Paths below the checkout are hashed relative to it, so that other checkouts (git worktrees) of
-  # the same sources hit the same cache entries.
-  export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+  # No CCACHE_BASEDIR: it would make __FILE__ relative, and tests find their data through it.
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null

@@ -31,7 +31,9 @@ COREDNS_VERSION = "v1.14.6"  # the version kubeadm v1.37 deploys
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10.2"  # the tag test/utils/image/manifest.go of v1.37.1 uses
 AGNHOST_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
 COREDNS_IMAGE = f"registry.k8s.io/coredns/coredns:{COREDNS_VERSION}"
-AGNHOST_PACKAGES = ["curl", "dnsutils", "iproute2", "netcat-openbsd", "iputils-ping", "ca-certificates", "procps"]
+# One Debian root filesystem under every test image (containerd stores the shared layer once).
+AGNHOST_PACKAGES = ["curl", "dnsutils", "iproute2", "netcat-openbsd", "iputils-ping", "ca-certificates", "procps",
+                    "wget", "nginx-light"]
 
 
 def log(text: str) -> None:
@@ -66,13 +68,13 @@ def _files_layer(path: Path, files: dict[str, Path | bytes | None], symlinks: di
             tar.addfile(info)
 
 
-def write_docker_archive(out: Path, tag: str, layers: list[Path], entrypoint: list[str], cmd: list[str] = (),
+def write_docker_archive(out: Path, tag: str | list[str], layers: list[Path], entrypoint: list[str], cmd: list[str] = (),
                          env: list[str] = (), user: str = "") -> None:
     """The docker-archive format: manifest.json, the image config, one tarball per layer."""
     tmp = out.with_suffix(".partial")
     diff_ids = [f"sha256:{_sha256(layer)}" for layer in layers]
     config = {"architecture": "amd64", "os": "linux",
-              "config": {"Entrypoint": list(entrypoint), "Cmd": list(cmd) or None,
+              "config": {"Entrypoint": list(entrypoint) or None, "Cmd": list(cmd) or None,
                          "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", *env],
                          "User": user},
               "rootfs": {"type": "layers", "diff_ids": diff_ids},
@@ -80,7 +82,8 @@ def write_docker_archive(out: Path, tag: str, layers: list[Path], entrypoint: li
     config_bytes = json.dumps(config, sort_keys=True).encode()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
     layer_names = [f"{d.split(':')[1]}/layer.tar" for d in diff_ids]
-    manifest = [{"Config": config_name, "RepoTags": [tag], "Layers": layer_names}]
+    tags = [tag] if isinstance(tag, str) else tag
+    manifest = [{"Config": config_name, "RepoTags": tags, "Layers": layer_names}]
     with tarfile.open(tmp, "w") as tar:
         def add_bytes(name: str, data: bytes) -> None:
             info = tarfile.TarInfo(name)
@@ -149,7 +152,8 @@ def agnhost_image(kube_bin: Path) -> Path:
         layer = Path(tmp) / "agnhost.tar"
         # /uploads and agnhost-2 are what upstream's image has and some specs use.
         _files_layer(layer, {"/agnhost": agnhost, "/uploads": None}, {"/agnhost-2": "agnhost"})
-        write_docker_archive(out, AGNHOST_IMAGE, [rootfs, layer], ["/agnhost"], ["pause"])
+        write_docker_archive(out, [AGNHOST_IMAGE, "registry.k8s.io/e2e-test-images/agnhost:2.55"], [rootfs, layer],
+                             ["/agnhost"], ["pause"])
     log(f"agnhost image: {out}")
     return out
 
@@ -181,3 +185,34 @@ def coredns_image() -> Path:
         _files_layer(layer, {"/coredns": binary})
         write_docker_archive(out, COREDNS_IMAGE, [layer], ["/coredns"])
     return out
+
+
+# The images [sig-network] specs use besides agnhost and pause, stood in for by the same Debian root
+# filesystem: busybox's and glibc-dns-testing's specs run shell commands (sh, nc, wget, dig); nginx's
+# serve HTTP on port 80. regression-issue-74839 is its own program from the kubernetes module.
+SHELL_IMAGES = ["registry.k8s.io/e2e-test-images/busybox:1.37.0-2", "registry.k8s.io/e2e-test-images/busybox:1.36.1-1",
+                "registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1"]
+NGINX_IMAGES = ["registry.k8s.io/e2e-test-images/nginx:1.27.0-2", "registry.k8s.io/e2e-test-images/nginx:1.28.0-2"]
+REGRESSION_74839 = "registry.k8s.io/e2e-test-images/regression-issue-74839:1.5"
+
+
+def e2e_images(kube_bin: Path) -> list[Path]:
+    rootfs = _debian_rootfs(AGNHOST_PACKAGES)
+    archives = [pause_image(), agnhost_image(kube_bin)]
+    shell = _cached("shell", f"{rootfs.name} v1")
+    if not shell.exists():
+        write_docker_archive(shell, SHELL_IMAGES, [rootfs], [], ["sh"])
+    nginx = _cached("nginx", f"{rootfs.name} v1")
+    if not nginx.exists():
+        write_docker_archive(nginx, NGINX_IMAGES, [rootfs], ["nginx", "-g", "daemon off;"])
+    archives += [shell, nginx]
+    binary = kube_bin / "regression-issue-74839"
+    if binary.exists():
+        regression = _cached("regression-74839", f"{_sha256(binary)} v1")
+        if not regression.exists():
+            with tempfile.TemporaryDirectory() as tmp:
+                layer = Path(tmp) / "layer.tar"
+                _files_layer(layer, {"/regression-issue-74839": binary})
+                write_docker_archive(regression, REGRESSION_74839, [layer], ["/regression-issue-74839"])
+        archives.append(regression)
+    return archives

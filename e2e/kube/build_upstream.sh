@@ -56,7 +56,7 @@ stamp_of() {  # identity of a binary's build; a change rebuilds it
 }
 package_of() {  # the Go package of a binary of the kubernetes module
   case "$1" in
-    agnhost) echo "k8s.io/kubernetes/test/images/agnhost" ;;
+    agnhost|regression-issue-74839) echo "k8s.io/kubernetes/test/images/$1" ;;
     e2e.test) echo "k8s.io/kubernetes/test/e2e" ;;
     ginkgo) echo "github.com/onsi/ginkgo/v2/ginkgo" ;;
     *) echo "k8s.io/kubernetes/cmd/$1" ;;
