@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from e2e.cluster import INTERNET_SERVER_IP, INTERNET_SERVER_IP6, Cluster, node_ip, node_ip6
-from e2e.conftest import wait_until
+from e2e.conftest import ping_failures, wait_until
 from e2e.lab import NETCHECK, in_netns, run
 
 SERVER_PORT = 8080
@@ -62,6 +62,15 @@ def test_pods_reach_the_internet_as_their_node(lab, proto, family):
     assert [line for line in node1.weirctl("conntrack").splitlines() if "masq" in line], node1.weirctl("conntrack")
 
 
+def test_pods_ping_the_internet(lab):
+    """ICMP echo is masqueraded by its identifier: the router cannot answer a pod's own address."""
+    cluster = Cluster(lab, 2)
+    serve_internet(cluster)
+    pods = [cluster.nodes[0].add_pod("shell-1"), cluster.nodes[1].add_pod("shell-2")]
+    for pod in pods:
+        assert ping_failures(pod, [INTERNET_SERVER_IP, INTERNET_SERVER_IP6]) == [], pod.name
+
+
 def test_traffic_inside_the_cluster_keeps_the_pods_address(lab):
     """Pod to pod on the same and on the other node, and pod to node: the pod's own address, which
     the Node objects in the manifests put in the in-cluster set."""
@@ -86,6 +95,8 @@ def test_masquerade_off_sends_the_pods_address_and_gets_no_answer(lab):
     cluster = Cluster(lab, 2, agent_args=["--masquerade=false"])
     serve_internet(cluster)
     shell = cluster.nodes[0].add_pod("shell")
+    assert ping_failures(shell, [INTERNET_SERVER_IP, INTERNET_SERVER_IP6]) == [INTERNET_SERVER_IP,
+                                                                            INTERNET_SERVER_IP6]
     for proto in ("tcp", "udp"):
         for server in (INTERNET_SERVER_IP, INTERNET_SERVER_IP6):
             results = ask(cluster, shell.netns, proto, server, count=1)

@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,8 +49,18 @@ struct Step {
   Program program;
   Bytes input;
   int verdict;
-  std::optional<Bytes> output;  // nullopt: unchanged
+  std::optional<Bytes> output;  // nullopt: unchanged, unless `check` judges the output
+  std::function<void(const Bytes& out)> check = nullptr;
+  std::function<Bytes()> make_input = nullptr;  // instead of `input`: made from earlier outputs
 };
+
+uint16_t Read16(const Bytes& b, size_t at) { return static_cast<uint16_t>(b[at] << 8 | b[at + 1]); }
+
+// A masqueraded IPv4 frame's source address and its source port (TCP/UDP) or echo identifier.
+std::string SourceOf(const Bytes& frame) {
+  return absl::StrFormat("%d.%d.%d.%d", frame[26], frame[27], frame[28], frame[29]);
+}
+uint16_t SourcePortOf(const Bytes& frame) { return Read16(frame, frame[23] == 1 ? 38 : 34); }
 
 // The maps a case sets up: local pods, the in-cluster CIDRs, a Service.
 class Maps {
@@ -166,11 +177,59 @@ std::vector<Case> Cases() {
        },
        {{"first pod", Program::kFromPod, UdpPacket(from_a, kPod, 40003, kServer, 53), TC_ACT_REDIRECT,
          UdpPacket(out, kNodeIp, 40003, kServer, 53)},
-        // Checked by the answer: had the second flow taken 40003 too, this answer would go to it.
         {"second pod, same port and destination", Program::kFromPod,
-         UdpPacket(from_a, "10.244.1.3", 40003, kServer, 53), TC_ACT_REDIRECT, std::nullopt},
+         UdpPacket(from_a, "10.244.1.3", 40003, kServer, 53), TC_ACT_REDIRECT, std::nullopt,
+         [](const Bytes& out) {
+           EXPECT_EQ(SourceOf(out), kNodeIp);
+           EXPECT_NE(SourcePortOf(out), 40003);
+           EXPECT_TRUE(L4ChecksumValid(out)) << Hex(out);
+         }},
         {"the first flow's answer still reaches the first pod", Program::kFromUplink,
          UdpPacket(in, kServer, 53, kNodeIp, 40003), TC_ACT_REDIRECT, UdpPacket(to_a, kServer, 53, kPod, 40003, 63)}}},
+      {"ICMP echo to the outside as the node, by identifier, and its reply", cluster_with_pod,
+       {{"request", Program::kFromPod, IcmpEcho(from_a, kPod, kServer, 0x1234), TC_ACT_REDIRECT,
+         IcmpEcho(out, kNodeIp, kServer, 0x1234)},
+        {"reply", Program::kFromUplink, IcmpEcho(in, kServer, kNodeIp, 0x1234, true), TC_ACT_REDIRECT,
+         IcmpEcho(to_a, kServer, kPod, 0x1234, true, 63)},
+        {"a reply nobody asked for goes to the stack", Program::kFromUplink,
+         IcmpEcho(in, kServer, kNodeIp, 0x4321, true), TC_ACT_OK, std::nullopt}}},
+      {"ICMPv6 echo", cluster_with_pod,
+       {{"request", Program::kFromPod, IcmpEcho(from_a, kPod6, kServer6, 0x1234), TC_ACT_REDIRECT,
+         IcmpEcho(out, kNodeIp6, kServer6, 0x1234)},
+        {"reply", Program::kFromUplink, IcmpEcho(in, kServer6, kNodeIp6, 0x1234, true), TC_ACT_REDIRECT,
+         IcmpEcho(to_a, kServer6, kPod6, 0x1234, true, 63)}}},
+      {"a pod's echo reply (to someone else's request) and a ping inside the cluster keep the source",
+       cluster_with_pod,
+       {{"echo reply", Program::kFromPod, IcmpEcho(from_a, kPod, kServer, 7, true), TC_ACT_OK, std::nullopt},
+        {"ping another node's pod", Program::kFromPod, IcmpEcho(from_a, kPod, "10.244.2.7", 7), TC_ACT_OK,
+         std::nullopt}}},
+      [&] {
+        // Two pods ping the same server with the same identifier: the second gets another one,
+        // rewritten in the request and back in the reply, checksums intact.
+        auto rewritten = std::make_shared<uint16_t>(0);
+        return Case{
+            "the identifier is taken: another is picked and translated back",
+            [](Maps& m, int ifindex) {
+              Cluster(m);
+              PodA(m, ifindex);
+              m.Pod("10.244.1.3", ifindex, kPodA);
+            },
+            {{"first pod", Program::kFromPod, IcmpEcho(from_a, kPod, kServer, 0x77), TC_ACT_REDIRECT,
+              IcmpEcho(out, kNodeIp, kServer, 0x77)},
+             {"second pod", Program::kFromPod, IcmpEcho(from_a, "10.244.1.3", kServer, 0x77), TC_ACT_REDIRECT,
+              std::nullopt,
+              [rewritten](const Bytes& out) {
+                EXPECT_EQ(SourceOf(out), kNodeIp);
+                *rewritten = SourcePortOf(out);
+                EXPECT_NE(*rewritten, 0x77);
+                EXPECT_TRUE(L4ChecksumValid(out)) << Hex(out);
+              }},
+             {"its reply", Program::kFromUplink, {}, TC_ACT_REDIRECT, std::nullopt,
+              [](const Bytes& out) {
+                EXPECT_EQ(out, IcmpEcho(L2{kGw, kPodA}, kServer, "10.244.1.3", 0x77, true, 63)) << Hex(out);
+              },
+              [rewritten, in] { return IcmpEcho(in, kServer, kNodeIp, *rewritten, true); }}}};
+      }(),
       {"in-cluster destinations keep the pod's source", cluster_with_pod,
        {{"a nonMasqueradeCIDR", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, "198.51.100.7", 80)),
          TC_ACT_OK, std::nullopt},
@@ -239,6 +298,17 @@ void WireNode(const ScopedNetNs& ns) {
       "ip route add 10.244.2.0/24 via 192.168.0.2"));
 }
 
+// The test's own checksum verifier, which judges the rewritten packets above.
+TEST(L4ChecksumTest, AcceptsWhatThePacketBuildersMakeAndRejectsACorruption) {
+  const L2 l2{kPodA, kGw};
+  for (Bytes packet : {IcmpEcho(l2, kPod, kServer, 9), IcmpEcho(l2, kPod6, kServer6, 9, true),
+                       UdpPacket(l2, kPod, 1, kServer, 2), TcpPacket(l2, Syn(kPod6, 1, kServer6, 2))}) {
+    EXPECT_TRUE(L4ChecksumValid(packet)) << Hex(packet);
+    packet[packet.size() - 1] ^= 0x01;
+    EXPECT_FALSE(L4ChecksumValid(packet)) << Hex(packet);
+  }
+}
+
 class MasqueradeTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(MasqueradeTest, Steps) {
@@ -268,16 +338,17 @@ TEST_P(MasqueradeTest, Steps) {
 
   for (const Step& step : c.steps) {
     SCOPED_TRACE(step.description);
+    const Bytes input = step.make_input ? step.make_input() : step.input;
     const bool from_pod = step.program == Program::kFromPod;
     // The interface the packet comes in on: the FIB lookups start from it.
     __sk_buff context{};
     context.ifindex = static_cast<__u32>(from_pod ? pod_ifindex : uplink_ifindex);
     context.ingress_ifindex = context.ifindex;
-    Bytes out(step.input.size() + 128);
+    Bytes out(input.size() + 128);
     __u32 retval = 0, out_size = 0;
     absl::Status ran = (*ns)->ns().Run([&] {
-      DECLARE_LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = step.input.data(), .data_out = out.data(),
-                          .data_size_in = (__u32)step.input.size(), .data_size_out = (__u32)out.size(),
+      DECLARE_LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = input.data(), .data_out = out.data(),
+                          .data_size_in = (__u32)input.size(), .data_size_out = (__u32)out.size(),
                           .ctx_in = &context, .ctx_size_in = sizeof(context));
       if (bpf_prog_test_run_opts(from_pod ? dp->from_pod_fd() : dp->from_uplink_fd(), &run) != 0) {
         return absl::ErrnoToStatus(errno, "test run");
@@ -289,8 +360,11 @@ TEST_P(MasqueradeTest, Steps) {
     ASSERT_TRUE(ran.ok()) << ran;
     out.resize(out_size);
     EXPECT_EQ(static_cast<int>(retval), step.verdict);
-    if (!step.output && step.verdict == TC_ACT_REDIRECT) continue;  // checked by a later step
-    const Bytes& expected = step.output ? *step.output : step.input;
+    if (step.check) {
+      step.check(out);
+      continue;
+    }
+    const Bytes& expected = step.output ? *step.output : input;
     EXPECT_EQ(out, expected) << "got:\n" << Hex(out) << "\nwant:\n" << Hex(expected);
   }
 }

@@ -53,11 +53,12 @@ static __always_inline bool in_cluster(__u8 family, const union weir_addr *addr)
 /* Only flows the pod opens: a TCP segment other than a first SYN of an untracked flow is the pod's
  * side of a connection someone else opened (or one older than its conntrack entry), which must keep
  * its source. UDP and SCTP have no such marker; an outside client's flows to pods are remembered
- * on the way in instead (remember_inbound). ICMP carries no ports and is not masqueraded. */
+ * on the way in instead (remember_inbound). ICMP: echo requests, by their identifier (an echo reply
+ * answers someone else's request); other ICMP, errors included, is not masqueraded. */
 static __always_inline bool opens_flow(const struct packet *pkt)
 {
 	if (!pkt->has_ports)
-		return false;
+		return pkt->echo == ECHO_REQUEST;
 	return pkt->proto != IPPROTO_TCP || (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 }
 
