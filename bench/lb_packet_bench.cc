@@ -30,6 +30,16 @@
 //                    baseline_remote measured the same way, to compare the two methods.
 //   new_flow_drained new_flow_single with the events ring buffer emptied before every packet, so
 //                    that the translation record is written (as while `weirctl events` keeps up).
+//   udp_remote       baseline_remote for a UDP datagram: with --masquerade, the in-cluster lookup
+//                    (LPM) that a TCP segment other than a SYN skips. The packet is not changed.
+//   masq_established with --masquerade: a pod's established flow to outside the cluster: conntrack
+//                    hit, SNAT (address; the port is the pod's own), endpoint miss, bpf_fib_lookup,
+//                    MACs, bpf_redirect. The first packet went through the real masquerade path
+//                    (checked); a second conntrack entry maps the node back to the pod, as for
+//                    `established`.
+//
+// --masquerade loads the datapath with egress masquerade on, the pod and node ranges in the
+// in-cluster set, up0 as the uplink and a default route through the next node.
 //
 // The events ring buffer is otherwise kept full: on a node nobody reads it unless `weirctl events`
 // runs, so a full ring is the usual state and a record costs a failed reservation.
@@ -71,6 +81,7 @@
 #include "absl/strings/str_split.h"
 #include "bpf/abi/conntrack.h"
 #include "bpf/abi/events.h"
+#include "bpf/abi/masquerade.h"
 #include "bpf/abi/service.h"
 #include "lib/datapath.h"
 #include "lib/endpoint_map.h"
@@ -97,6 +108,8 @@ constexpr char kRemotePodIp[] = "10.244.2.9";
 constexpr uint32_t kClusterIpBase = 0x0a600001;  // 10.96.0.1
 constexpr uint32_t kNoEndpointsServiceIdBase = 1u << 24;
 constexpr uint16_t kNoEndpointsPort = 81;
+constexpr char kNodeIp[] = "192.168.77.1";
+constexpr uint32_t kOutsideBase = 0xcb007150;  // 203.0.113.80
 
 struct Options {
   std::vector<uint32_t> sizes = {1, 1000, 10000, 100000};
@@ -108,6 +121,7 @@ struct Options {
   int single_calls = 1000;  // single-run cases: calls per run
   uint32_t seed = 1;
   std::set<std::string> cases;  // empty: all; "single" stands for the single-run cases
+  bool masquerade = false;
 };
 
 void Fail(const std::string& message) {
@@ -241,6 +255,16 @@ class Bench {
           return testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, Frontend(RandomService()), kNoEndpointsPort, 0x14));
         }));
       }
+      if (On("udp_remote")) {
+        results["udp_remote"].push_back(Repeated(prog_, TC_ACT_OK, o_.repeat, [&] {
+          return testing::UdpPacket(kFromPodA, kPodAIp, 40000, kRemotePodIp, 53);
+        }));
+      }
+      if (o_.masquerade && On("masq_established")) {
+        results["masq_established"].push_back(Repeated(prog_, TC_ACT_REDIRECT, o_.repeat & ~1u, [&] {
+          return masq_established_[std::uniform_int_distribution<size_t>(0, masq_established_.size() - 1)(rng_)];
+        }));
+      }
       if (On("established")) {
         results["established"].push_back(Repeated(prog_, TC_ACT_REDIRECT, o_.repeat & ~1u, [&] {
           return established_[std::uniform_int_distribution<size_t>(0, established_.size() - 1)(rng_)];
@@ -272,9 +296,9 @@ class Bench {
   void Load() {
     Progress(absl::StrCat(size_, " Services: loading the datapath"));
     auto loaded = Datapath::Load(DatapathOptions{
-        .gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse("192.168.77.1"),
+        .gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse(kNodeIp),
         .services_max = std::max<uint32_t>(65536, 2 * size_ + 1024),
-        .backends_max = std::max<uint32_t>(262144, size_ + 1024)});
+        .backends_max = std::max<uint32_t>(262144, size_ + 1024), .masquerade = o_.masquerade});
     if (!loaded.ok()) Fail(absl::StrCat("Datapath::Load: ", loaded.status().ToString()));
     dp_ = std::move(*loaded);
     prog_ = dp_->from_pod_fd();
@@ -292,6 +316,7 @@ class Bench {
     Progress(absl::StrFormat("%u Services (%u frontends) in the maps in %.2fs", size_, 2 * size_,
                              (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9));
     PrepareEstablished();
+    if (o_.masquerade) PrepareMasquerade();
     ring_ = ring_buffer__new(dp_->map_fd(WEIR_EVENTS_MAP_NAME), [](void*, void*, size_t) { return 0; }, nullptr,
                              nullptr);
     if (ring_ == nullptr) Fail("ring_buffer__new");
@@ -381,6 +406,49 @@ class Bench {
     }
   }
 
+  // The in-cluster set and the uplink; for up to 64 destinations outside the cluster, a flow whose
+  // first packet was masqueraded (checked), plus the entry that turns the node back into the pod.
+  void PrepareMasquerade() {
+    const int nonmasq = dp_->map_fd(WEIR_NONMASQ_MAP_NAME);
+    const uint32_t in_cluster = 0;
+    for (auto [network, length] : {std::pair{"10.244.0.0", 16}, std::pair{"192.168.77.0", 24}}) {
+      weir_nonmasq_key key{.prefixlen = WEIR_NONMASQ_FAMILY_BITS + static_cast<uint32_t>(length),
+                           .family = WEIR_FAMILY_IPV4};
+      SetAddr(key.addr, Ipv4(network));
+      Put(nonmasq, &key, &in_cluster);
+    }
+    const uint32_t uplink = if_nametoindex("up0"), unused = 0;
+    Put(dp_->map_fd(WEIR_UPLINKS_MAP_NAME), &uplink, &unused);
+    const int ct = dp_->map_fd(WEIR_CONNTRACK_MAP_NAME);
+    for (uint32_t i = 0; i < 64; ++i) {
+      const std::string outside = Ipv4Text(kOutsideBase + i);
+      const uint16_t sport = 31000 + i;
+      RunOut first = TestRun(prog_, testing::TcpPacket(kFromPodA, Segment(kPodAIp, sport, outside, 80, 0x02)), 1,
+                             ifindex_);
+      Bytes want = testing::TcpPacket(kRouted, Segment(kNodeIp, sport, outside, 80, 0x02));
+      if (first.retval != TC_ACT_REDIRECT || first.out != want) {
+        Fail(absl::StrCat("first packet to ", outside, ": verdict ", first.retval, "\n", testing::Hex(first.out),
+                          "\nwant\n", testing::Hex(want)));
+      }
+      weir_ct_key key{};
+      SetAddr(key.saddr, Ipv4(kNodeIp));
+      SetAddr(key.daddr, kOutsideBase + i);
+      key.sport = htons(sport);
+      key.dport = htons(80);
+      key.proto = WEIR_PROTO_TCP;
+      key.family = WEIR_FAMILY_IPV4;
+      weir_ct_value value{};
+      SetAddr(value.nat_addr, kOutsideBase + i);
+      value.nat_port = htons(80);
+      SetAddr(value.snat_addr, Ipv4(kPodAIp));
+      value.snat_port = htons(sport);
+      value.kind = WEIR_CT_FORWARD;
+      value.flags = WEIR_CT_SNAT | WEIR_CT_MASQ;
+      Put(ct, &key, &value);
+      masq_established_.push_back(testing::TcpPacket(kRouted, Segment(kPodAIp, sport, outside, 80, 0x10)));
+    }
+  }
+
   // Drop records until the ring buffer is full (nobody reads it).
   void FillEventsRing() {
     Bytes reset = testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, Frontend(0), kNoEndpointsPort, 0x14));
@@ -452,6 +520,7 @@ class Bench {
   std::unique_ptr<Datapath> dp_;
   int prog_ = -1;
   std::vector<Bytes> established_;
+  std::vector<Bytes> masq_established_;
   uint32_t flows_ = 0;
   ring_buffer* ring_ = nullptr;
 };
@@ -484,11 +553,13 @@ Options ParseArgs(int argc, char** argv) {
     else if (key == "--single_calls") number(o.single_calls);
     else if (key == "--seed") number(o.seed);
     else if (key == "--cases") o.cases = absl::StrSplit(value, ',');
+    else if (key == "--masquerade") o.masquerade = true;
     else {
       std::fprintf(stderr,
                    "usage: %s [--sizes=1,1000,10000,100000] [--runs=15] [--calls=20] [--repeat=10000] [--chain=500]\n"
                    "  [--chain_calls=5] [--single_calls=1000] [--seed=1]\n"
-                   "  [--cases=empty,baseline_remote,baseline_local,lookup,established,new_flow,single]\n"
+                   "  [--cases=empty,baseline_remote,udp_remote,baseline_local,lookup,established,new_flow,single,\n"
+                   "  masq_established] [--masquerade]\n"
                    "Prints JSON: ns per packet, one value per run, per case and number of Services.\n",
                    argv[0]);
       std::exit(2);
@@ -505,6 +576,7 @@ int Main(int argc, char** argv) {
   EnterPrivateNetns();
   int ifindex = if_nametoindex("pod0");
   if (ifindex == 0) Fail("no pod0");
+  if (options.masquerade) Sh("ip route add default via 192.168.77.2");
   UniqueFd empty = LoadEmptyProgram();
   std::vector<std::string> entries;
   for (uint32_t size : options.sizes) {

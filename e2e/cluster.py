@@ -6,8 +6,15 @@ on the fabric, see add_client), pods wired by the weir CNI plugin, and EndpointS
     fabric 192.168.50.0/24:  node<i> uplink0 = 192.168.50.<i>,  client = 192.168.50.100
     fabric fd00:50::/64:     node<i> uplink0 = fd00:50::<i>,    client = fd00:50::100
     pods: node<i> gets 10.244.<i>.0/24 and fd00:10:244:<i>::/112
+    internet (add_internet): a router on the fabric (192.168.50.254, fd00:50::254) in front of
+    203.0.113.0/24 and 2001:db8:113::/64, with no route back to the pods; the nodes' default route
+    points at it
     socket LB: each node's agent hooks a cgroup the lab made; lab processes that should be
     load-balanced at the socket run inside it (Cluster.run_in_node_cgroup)
+
+In standalone mode the manifest directory holds a Node object per node (pod CIDRs and addresses), as
+a cluster's API would: the agents route to each other's pods and know what is inside the cluster
+(egress masquerade leaves that traffic alone).
 """
 from __future__ import annotations
 
@@ -22,6 +29,10 @@ FABRIC_PREFIX = "192.168.50"
 CLIENT_IP = f"{FABRIC_PREFIX}.100"
 FABRIC6_PREFIX = "fd00:50::"
 CLIENT_IP6 = f"{FABRIC6_PREFIX}100"
+ROUTER_IP, ROUTER_IP6 = f"{FABRIC_PREFIX}.254", f"{FABRIC6_PREFIX}254"
+INTERNET_SERVER_IP, INTERNET_SERVER_IP6 = "203.0.113.80", "2001:db8:113::80"
+# The lab's pods, for the agents of a lab without Node objects (the API-server lab): in-cluster.
+LAB_POD_SUPERNETS = "10.244.0.0/16,fd00:10:244::/48"
 CGROUP2_ROOT = Path("/sys/fs/cgroup/unified")
 UPLINK_MTU = 9000  # room for DSR's IPIP (IPv6: IPv6-in-IPv6, 40 bytes) header on full-size pod packets
 
@@ -59,11 +70,17 @@ class Cluster:
             node = lab.add_node(f"node{i}", [f"10.244.{i}.0/24", f"fd00:10:244:{i}::/112"], start_agent=False)
             self._connect(node.netns, "uplink0", node_ip(i), f"n{i}", node_ip6(i))
             self.nodes.append(node)
+        if kubeconfig:
+            # No Node objects in that API server: the lab routes between the nodes itself.
+            for i, node in enumerate(self.nodes, start=1):
+                for j, other in enumerate(self.nodes, start=1):
+                    if i != j:
+                        node.exec(["ip", "route", "add", f"10.244.{j}.0/24", "via", node_ip(j)])
+                        node.exec(["ip", "-6", "route", "add", f"fd00:10:244:{j}::/112", "via", node_ip6(j)])
+        else:
+            self.apply("nodes", "---\n".join(node_yaml(f"node{i}", node.pod_cidrs, [node_ip(i), node_ip6(i)])
+                                              for i, node in enumerate(self.nodes, start=1)))
         for i, node in enumerate(self.nodes, start=1):
-            for j, other in enumerate(self.nodes, start=1):
-                if i != j:
-                    node.exec(["ip", "route", "add", f"10.244.{j}.0/24", "via", node_ip(j)])
-                    node.exec(["ip", "-6", "route", "add", f"fd00:10:244:{j}::/112", "via", node_ip6(j)])
             cgroup = CGROUP2_ROOT / f"weir-{lab.id}-node{i}"
             cgroup.mkdir()
             self.cgroups.append(cgroup)
@@ -71,7 +88,7 @@ class Cluster:
             self.agent_args[node.name] = [
                 source, f"--node_name=node{i}", f"--node_addresses={node_ip(i)},{node_ip6(i)}",
                 "--uplinks=uplink0", f"--cgroup={cgroup}", f"--lb_mode={lb_modes[i - 1]}", "--health_port=0",
-                *agent_args]
+                *([f"--non_masquerade_cidrs={LAB_POD_SUPERNETS}"] if kubeconfig else []), *agent_args]
         lab.cleanups.append(self._remove_cgroups)
         if start_agents:
             self.start_agents()
@@ -87,6 +104,31 @@ class Cluster:
         netns = self.lab.make_netns(role)
         self._connect(netns, "eth0", address, role[-4:], address6)
         return netns
+
+    def add_internet(self) -> str:
+        """A router on the fabric in front of an "internet" namespace (INTERNET_SERVER_IP/6); every
+        node's default route points at the router, which has no route to the pods: a pod's traffic
+        to the internet is answered only when it leaves with its node's address. Returns the
+        internet namespace."""
+        router = self.lab.make_netns("router")
+        internet = self.lab.make_netns("internet")
+        self._connect(router, "eth0", ROUTER_IP, "rtr", ROUTER_IP6)
+        for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"):
+            run(in_netns(router, ["sysctl", "-qw", f"{key}=1"]))
+        run(in_netns(router, ["ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns",
+                              f"/run/netns/{internet}"]))
+        for netns, ifname, v4, v6 in ((router, "eth1", "203.0.113.1", "2001:db8:113::1"),
+                                      (internet, "eth0", INTERNET_SERVER_IP, INTERNET_SERVER_IP6)):
+            run(in_netns(netns, ["sysctl", "-qw", f"net.ipv6.conf.{ifname}.accept_dad=0"]))
+            run(in_netns(netns, ["ip", "addr", "add", f"{v4}/24", "dev", ifname]))
+            run(in_netns(netns, ["ip", "addr", "add", f"{v6}/64", "dev", ifname, "nodad"]))
+            run(in_netns(netns, ["ip", "link", "set", ifname, "up"]))
+        run(in_netns(internet, ["ip", "route", "add", "default", "via", "203.0.113.1"]))
+        run(in_netns(internet, ["ip", "-6", "route", "add", "default", "via", "2001:db8:113::1"]))
+        for node in self.nodes:
+            node.exec(["ip", "route", "add", "default", "via", ROUTER_IP])
+            node.exec(["ip", "-6", "route", "add", "default", "via", ROUTER_IP6])
+        return internet
 
     def _connect(self, netns: str, ifname: str, address: str, tag: str, address6: str | None = None) -> None:
         peer = f"{self.lab.id}{tag}"[-15:]
@@ -208,6 +250,14 @@ class HeldConnections:
             self.proc.stdin.write("quit\n")
             self.proc.stdin.close()
             self.proc.wait(5)
+
+
+def node_yaml(name: str, pod_cidrs: list[str], addresses: list[str]) -> str:
+    """A Node manifest with its pod CIDRs and InternalIP addresses."""
+    lines = ["apiVersion: v1", "kind: Node", "metadata:", f"  name: {name}", "spec:",
+             f"  podCIDR: {pod_cidrs[0]}", f"  podCIDRs: [{', '.join(pod_cidrs)}]", "status:", "  addresses:"]
+    lines += [f"  - type: InternalIP\n    address: \"{address}\"" for address in addresses]
+    return "\n".join(lines) + "\n"
 
 
 def service_yaml(name: str, ports: list[tuple[str, int, int, str]], *, cluster_ip: str, type_: str = "ClusterIP",

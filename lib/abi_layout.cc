@@ -37,6 +37,12 @@ static_assert(offsetof(weir_ct_value, nat_port) == 32);
 static_assert(offsetof(weir_ct_value, backend_id) == 40);
 static_assert(offsetof(weir_ct_value, last_seen_ns) == 48);
 
+#include "bpf/abi/masquerade.h"
+
+static_assert(sizeof(weir_nonmasq_key) == 24);
+static_assert(offsetof(weir_nonmasq_key, family) == 4);
+static_assert(offsetof(weir_nonmasq_key, addr) == 8);
+
 #include "bpf/abi/events.h"
 
 static_assert(sizeof(weir_event) == 88);

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "from_pod.skel.h"
@@ -59,6 +60,7 @@ void SetNodeAddresses(Rodata* rodata, const DatapathOptions& options) {
   if (options.node_ipv6) std::memcpy((void*)rodata->node_ipv6, options.node_ipv6->bytes().data(), 16);
   rodata->maglev_table_size = options.maglev_table_size;
   rodata->dsr_ip_option = options.dsr_ip_option;
+  rodata->masquerade = options.masquerade;
 }
 
 void SizeMaps(bpf_object* object, const DatapathOptions& options) {
@@ -67,6 +69,7 @@ void SizeMaps(bpf_object* object, const DatapathOptions& options) {
   bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_BACKENDS_MAP_NAME), options.backends_max);
   bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_BACKEND_SLOTS_MAP_NAME), options.backends_max);
   bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_CONNTRACK_MAP_NAME), options.conntrack_max);
+  bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_NONMASQ_MAP_NAME), options.nonmasq_max);
   bpf_map__set_value_size(bpf_object__find_map_by_name(object, WEIR_MAGLEV_MAP_NAME),
                           options.maglev_table_size * sizeof(uint32_t));
 }
@@ -110,6 +113,31 @@ const SockHook kSockHooks[] = {
     {"getpeername4", BPF_CGROUP_INET4_GETPEERNAME}, {"getpeername6", BPF_CGROUP_INET6_GETPEERNAME},
 };
 
+// Makes the uplinks map hold exactly `ifindexes`: an interface no longer configured as an uplink
+// must not keep masquerading what leaves through it.
+absl::Status SyncUplinksMap(int fd, const std::set<uint32_t>& ifindexes) {
+  std::vector<uint32_t> stale;
+  uint32_t key = 0, next = 0;
+  const uint32_t* previous = nullptr;
+  while (bpf_map_get_next_key(fd, previous, &next) == 0) {
+    if (!ifindexes.count(next)) stale.push_back(next);
+    key = next;
+    previous = &key;
+  }
+  for (uint32_t ifindex : stale) {
+    if (bpf_map_delete_elem(fd, &ifindex) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, absl::StrCat("remove uplink ", ifindex, " from " WEIR_UPLINKS_MAP_NAME));
+    }
+  }
+  const uint32_t unused = 0;
+  for (uint32_t ifindex : ifindexes) {
+    if (bpf_map_update_elem(fd, &ifindex, &unused, BPF_ANY) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("add uplink ", ifindex, " to " WEIR_UPLINKS_MAP_NAME));
+    }
+  }
+  return absl::OkStatus();
+}
+
 uint64_t CurrentNetnsCookie() {
   uint64_t cookie = 0;
   socklen_t len = sizeof(cookie);
@@ -134,6 +162,9 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   if (!ValidMaglevSize(options.maglev_table_size)) {
     return absl::InvalidArgumentError(absl::StrCat("Maglev table size ", options.maglev_table_size,
                                                    " is not a prime up to ", WEIR_MAGLEV_MAX_SIZE));
+  }
+  if (options.nonmasq_max == 0) {
+    return absl::InvalidArgumentError("the non-masquerade CIDR map needs room for at least one entry");
   }
   const bool pinned = !options.bpf_root.empty();
   if (pinned) {
@@ -201,16 +232,19 @@ absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
   if (bpf_root_.empty()) return absl::FailedPreconditionError("attachments need a bpf root to pin their links");
   PinLayout layout{bpf_root_};
   absl::Status result;
+  std::set<uint32_t> uplink_ifindexes;
   for (const std::string& uplink : attachments.uplinks) {
     unsigned ifindex = if_nametoindex(uplink.c_str());
     if (ifindex == 0) {
       result.Update(absl::NotFoundError(absl::StrCat("uplink ", uplink, " not found")));
       continue;
     }
+    uplink_ifindexes.insert(ifindex);
     std::string pin = layout.uplink_links_dir() + "/" + uplink;
     if (access(pin.c_str(), F_OK) == 0) continue;  // attached by an earlier agent, already switched
     result.Update(AttachTc(static_cast<int>(ifindex), TcDirection::kIngress, from_uplink_fd(), pin));
   }
+  result.Update(SyncUplinksMap(map_fd(WEIR_UPLINKS_MAP_NAME), uplink_ifindexes));
   if (attachments.cgroup_path.empty()) return result;
 
   UniqueFd cgroup(open(attachments.cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -36,6 +36,9 @@ struct DatapathOptions {
   bool dsr_ip_option = false;
   // Socket LB for the host's own sockets only, not pods'.
   bool socket_lb_host_only = false;
+  // Egress masquerade of pods' flows out of the cluster (to the node address of the family).
+  bool masquerade = false;
+  uint32_t nonmasq_max = WEIR_NONMASQ_DEFAULT_SIZE;
 };
 
 // Where the node-level programs go. Every one of these is a setting: tests point them at things
@@ -53,7 +56,8 @@ class Datapath {
   static absl::StatusOr<std::unique_ptr<Datapath>> Load(const DatapathOptions& options);
   ~Datapath();
 
-  // Attaches (or, when already attached by an earlier agent, updates) the node-level programs.
+  // Attaches (or, when already attached by an earlier agent, updates) the node-level programs, and
+  // makes the uplinks map name exactly these uplinks (masquerade applies to what leaves there).
   absl::Status Attach(const DatapathAttachments& attachments);
 
   int from_pod_fd() const;

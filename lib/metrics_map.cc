@@ -23,6 +23,7 @@ const char* MetricName(uint32_t id) {
     case WEIR_METRIC_REPLY_TRANSLATED: return "reply_translated";
     case WEIR_METRIC_NO_BACKEND: return "no_backend";
     case WEIR_METRIC_TRANSLATION_ERROR: return "translation_error";
+    case WEIR_METRIC_MASQUERADED: return "masqueraded";
     default: return nullptr;
   }
 }

@@ -6,6 +6,7 @@
 
 #include "bpf/abi/conntrack.h"
 #include "bpf/abi/endpoint.h"
+#include "bpf/abi/masquerade.h"
 #include "bpf/abi/metrics.h"
 #include "bpf/abi/service.h"
 
@@ -24,6 +25,8 @@ struct PinLayout {
   std::string maglev_map() const { return map(WEIR_MAGLEV_MAP_NAME); }
   std::string affinity_map() const { return map(WEIR_AFFINITY_MAP_NAME); }
   std::string sock_revnat_map() const { return map(WEIR_SOCK_REVNAT_MAP_NAME); }
+  std::string nonmasq_map() const { return map(WEIR_NONMASQ_MAP_NAME); }
+  std::string uplinks_map() const { return map(WEIR_UPLINKS_MAP_NAME); }
   std::string programs_dir() const { return root + "/progs"; }
   std::string program(const std::string& name) const { return programs_dir() + "/" + name; }
   std::string from_pod_program() const { return program("from_pod"); }

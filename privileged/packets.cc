@@ -252,6 +252,42 @@ Bytes UdpPacket(const L2& l2, const std::string& src, uint16_t sport, const std:
   return WithIp(l2, Ip(src), Ip(dst), 17, ttl, l4, 6);
 }
 
+Bytes IcmpEcho(const L2& l2, const std::string& src, const std::string& dst, uint16_t id, bool reply,
+               uint8_t ttl) {
+  const IpAddress from = Ip(src), to = Ip(dst);
+  const bool v4 = from.is_v4();
+  Bytes l4 = {static_cast<uint8_t>(v4 ? (reply ? 0 : 8) : (reply ? 129 : 128)), 0, 0, 0};
+  Put16(l4, id);
+  Put16(l4, 1);
+  l4.insert(l4.end(), std::begin(kUdpPayload), std::end(kUdpPayload));
+  if (v4) {
+    // ICMP's checksum covers the message alone.
+    const uint16_t csum = Fold(SumWords(l4.data(), l4.size()));
+    l4[2] = csum >> 8;
+    l4[3] = csum & 0xff;
+    return WithIp(l2, from, to, 1, ttl, l4, std::nullopt);
+  }
+  return WithIp(l2, from, to, 58, ttl, l4, 2);
+}
+
+bool L4ChecksumValid(const Bytes& frame) {
+  if (frame.size() < 14) return false;
+  const bool v4 = frame[12] == 0x08 && frame[13] == 0x00;
+  const size_t l3 = 14, l4 = v4 ? l3 + 20 : l3 + 40;
+  if (frame.size() < l4) return false;
+  const uint8_t proto = v4 ? frame[l3 + 9] : frame[l3 + 6];
+  const size_t length = frame.size() - l4;
+  uint32_t sum = 0;
+  if (proto != 1) {  // every other checksum here covers the pseudo header
+    const size_t address_bytes = v4 ? 4 : 16;
+    sum = SumWords(&frame[v4 ? l3 + 12 : l3 + 8], 2 * address_bytes);
+    sum += proto;
+    sum += length;
+  }
+  sum = SumWords(&frame[l4], length, sum);
+  return Fold(sum) == 0;
+}
+
 Bytes Ipip(const L2& l2, const std::string& outer_src, const std::string& outer_dst, uint16_t id,
            const Bytes& inner) {
   Bytes b;

@@ -46,6 +46,15 @@ Bytes TcpPacket(const L2& l2, const Tcp& tcp);
 Bytes UdpPacket(const L2& l2, const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport,
                 uint8_t ttl = 64);
 
+// An ICMP (IPv4) or ICMPv6 echo request (`reply` false) or reply with identifier `id`, sequence 1 and
+// 8 bytes of payload, with correct checksums.
+Bytes IcmpEcho(const L2& l2, const std::string& src, const std::string& dst, uint16_t id, bool reply = false,
+               uint8_t ttl = 64);
+
+// Whether the TCP, UDP, ICMP or ICMPv6 checksum of `frame` (Ethernet, IPv4 without options or IPv6
+// without extension headers) verifies.
+bool L4ChecksumValid(const Bytes& frame);
+
 // An SCTP packet: common header and one DATA chunk of `payload` bytes (padded to 4), its CRC32c
 // computed bit by bit here, independently of the datapath's. `crc` false leaves the checksum field
 // zero, as a local sender with CRC offload (CHECKSUM_PARTIAL) does.

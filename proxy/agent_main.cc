@@ -30,12 +30,14 @@
 #include "proxy/agent/node_routes.h"
 #include "proxy/agent/orphan_collector.h"
 #include "proxy/agent/health_check_ports.h"
+#include "proxy/agent/masquerade.h"
 #include "proxy/agent/http_server.h"
 #include "proxy/agent/metrics.h"
 #include "proxy/agent/service_sync.h"
 #include "proxy/sync/conntrack_gc.h"
 #include "proxy/agent/object_source.h"
 #include "proxy/sync/bpf_map_writer.h"
+#include "proxy/sync/nonmasq_table.h"
 #include "proxy/sync/reconciler.h"
 #include "spdlog/spdlog.h"
 
@@ -59,6 +61,8 @@ ABSL_FLAG(std::string, k8s_service_host, "", "in-cluster: API server host to dia
 ABSL_FLAG(int, k8s_service_port, 0, "in-cluster: API server port (with --k8s_service_host)");
 ABSL_FLAG(int, mtu, 0, "pods' MTU (0: the uplink's)");
 ABSL_FLAG(std::optional<bool>, manage_forwarding, std::nullopt, "turn on IP forwarding in the node's namespace");
+ABSL_FLAG(std::string, masquerade, "", "true or false: pods' traffic out of the cluster leaves with the node's address");
+ABSL_FLAG(std::string, non_masquerade_cidrs, "", "comma-separated CIDRs pods reach with their own address");
 
 namespace {
 
@@ -103,6 +107,15 @@ absl::StatusOr<weir::agent::AgentConfig> Configure() {
     if (!mode.ok()) return mode.status();
     config.lb_mode = *mode;
   }
+  if (auto v = absl::GetFlag(FLAGS_masquerade); !v.empty()) {
+    if (v != "true" && v != "false") return absl::InvalidArgumentError("--masquerade: true or false");
+    config.masquerade = v == "true";
+  }
+  if (auto v = absl::GetFlag(FLAGS_non_masquerade_cidrs); !v.empty()) {
+    auto cidrs = weir::agent::ParseCidrList(SplitList(v), "--non_masquerade_cidrs");
+    if (!cidrs.ok()) return cidrs.status();
+    config.non_masquerade_cidrs = *std::move(cidrs);
+  }
   if (auto v = absl::GetFlag(FLAGS_node_addresses); !v.empty()) {
     config.node_addresses.clear();
     for (const std::string& text : SplitList(v)) {
@@ -121,7 +134,9 @@ weir::DatapathOptions DatapathOptionsFrom(const weir::agent::AgentConfig& config
                                 .conntrack_max = config.conntrack_max,
                                 .maglev_table_size = config.maglev_table_size,
                                 .dsr_ip_option = config.dsr_ip_option,
-                                .socket_lb_host_only = config.socket_lb_host_only};
+                                .socket_lb_host_only = config.socket_lb_host_only,
+                                .masquerade = config.masquerade,
+                                .nonmasq_max = config.non_masquerade_cidrs_max};
   for (const weir::IpAddress& address : config.node_addresses) {
     if (address.is_v4() && !options.node_ipv4) options.node_ipv4 = address;
     if (!address.is_v4() && !options.node_ipv6) options.node_ipv6 = address;
@@ -277,6 +292,13 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   spdlog::info("datapath pinned under {}; adopted {} frontends, {} backends", config.bpf_root,
                reconciler.frontend_count(), reconciler.backend_count());
 
+  auto nonmasq_table = weir::sync::BpfNonMasqTable::OpenPinned(layout);
+  if (!nonmasq_table.ok()) {
+    spdlog::critical("opening the non-masquerade map: {}", nonmasq_table.status().ToString());
+    return 1;
+  }
+  weir::sync::NonMasqueradeSync non_masquerade(**nonmasq_table);
+
   weir::agent::Metrics metrics;
   auto& sync_latency = metrics.GetHistogram("weir_sync_duration_seconds", "Translate and apply one sync.",
                                             weir::agent::SyncLatencyBuckets());
@@ -308,10 +330,20 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   weir::agent::OrphanCollector orphans(
       *host_netlink, {.bpf_root = config.bpf_root, .cni_data_dir = config.cni_conf_dir.empty() ? "" : config.cni_data_dir,
                       .interval = std::chrono::seconds(config.cni_gc_interval_seconds)}, metrics);
-  // The node-level setup that follows a sync: routes to other nodes, then the CNI conflist. False
-  // when something failed and needs another try.
+  // The node-level setup that follows a sync: the in-cluster CIDRs that are not masqueraded, routes
+  // to other nodes, then the CNI conflist. False when something failed and needs another try.
   auto sync_node = [&](const std::vector<weir::k8s::Node>& nodes) {
     bool ok = true;
+    auto cidrs = non_masquerade.Sync(weir::agent::NonMasqueradeCidrs(
+        {.nodes = nodes, .own_pod_cidrs = config.pod_cidrs, .own_addresses = config.node_addresses,
+         .configured = config.non_masquerade_cidrs}));
+    if (!cidrs.ok()) {
+      spdlog::error("non-masquerade CIDRs: {}", cidrs.status().ToString());
+      ok = false;
+    } else if (cidrs->added + cidrs->removed > 0) {
+      spdlog::info("non-masquerade CIDRs: {} added, {} removed ({} in all)", cidrs->added, cidrs->removed,
+                   non_masquerade.size());
+    }
     if (config.manage_node_routes) {
       auto changes = weir::agent::SyncNodeRoutes(*host_netlink, weir::agent::DesiredNodeRoutes(nodes, config.node_name));
       if (!changes.ok()) {

@@ -1,6 +1,7 @@
 // weirctl: reads weir's pinned maps and prints them as aligned tables, sorted so that two runs over
 // the same state print the same text.
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -37,6 +38,7 @@
 #include "lib/unique_fd.h"
 #include "proxy/lb/dump.h"
 #include "proxy/sync/conntrack_gc.h"
+#include "proxy/sync/nonmasq_table.h"
 
 ABSL_FLAG(int64_t, count, 0, "events: stop after this many records (0: no limit)");
 ABSL_FLAG(int, timeout_s, 0, "events: stop after this many seconds (0: no limit)");
@@ -45,7 +47,8 @@ ABSL_FLAG(std::string, bpf_root, "/sys/fs/bpf/weir", "bpffs directory where weir
 namespace {
 
 constexpr char kUsage[] =
-    "weirctl [--bpf_root DIR] endpoints|services|conntrack|affinity|metrics|events [--count N] [--timeout_s S]";
+    "weirctl [--bpf_root DIR] endpoints|services|conntrack|affinity|masquerade|metrics|events [--count N] "
+    "[--timeout_s S]";
 
 // Rows of cells printed with every column as wide as its widest cell, two spaces apart. Lines carry
 // no trailing blanks.
@@ -234,6 +237,8 @@ std::string ConntrackFlagNames(uint8_t flags) {
   if (flags & WEIR_CT_DSR) names.push_back("dsr");
   if (flags & WEIR_CT_SEEN_REPLY) names.push_back("seen-reply");
   if (flags & WEIR_CT_CLOSING) names.push_back("closing");
+  if (flags & WEIR_CT_MASQ) names.push_back("masq");
+  if (flags & WEIR_CT_INBOUND) names.push_back("inbound");
   return names.empty() ? "-" : absl::StrJoin(names, ",");
 }
 
@@ -289,6 +294,36 @@ int ListConntrack(const weir::PinLayout& layout) {
   const uint32_t capacity = (*table_or)->capacity();
   const double fill = capacity == 0 ? 0 : 100.0 * static_cast<double>(entries->size()) / capacity;
   absl::PrintF("%d entries, capacity %d (%.1f%% full)\n", entries->size(), capacity, fill);
+  return 0;
+}
+
+// --- masquerade ---
+
+// The destinations pods reach with their own source, and the uplinks after which the rest leaves
+// with the node's address.
+int ShowMasquerade(const weir::PinLayout& layout) {
+  auto table_or = weir::sync::BpfNonMasqTable::OpenPinned(layout);
+  if (!table_or.ok()) return Fail(table_or.status());
+  auto cidrs = (*table_or)->List();
+  if (!cidrs.ok()) return Fail(cidrs.status());
+  std::sort(cidrs->begin(), cidrs->end());
+  Table table({"IN-CLUSTER CIDR (not masqueraded)"});
+  for (const weir::IpPrefix& cidr : *cidrs) table.Add({cidr.ToString()});
+  table.Print();
+
+  weir::UniqueFd uplinks(bpf_obj_get(layout.uplinks_map().c_str()));
+  if (!uplinks.valid()) return Fail(absl::ErrnoToStatus(errno, "open " + layout.uplinks_map()));
+  std::vector<std::string> names;
+  uint32_t key = 0, next = 0;
+  const uint32_t* previous = nullptr;
+  while (bpf_map_get_next_key(uplinks.get(), previous, &next) == 0) {
+    char name[IF_NAMESIZE] = {};
+    names.push_back(if_indextoname(next, name) ? absl::StrCat(name, " (", next, ")") : absl::StrCat(next));
+    key = next;
+    previous = &key;
+  }
+  std::sort(names.begin(), names.end());
+  absl::PrintF("uplinks: %s\n", names.empty() ? "none" : absl::StrJoin(names, ", "));
   return 0;
 }
 
@@ -431,6 +466,7 @@ int main(int argc, char** argv) {
   if (command == "services") return ListServices(layout);
   if (command == "conntrack") return ListConntrack(layout);
   if (command == "affinity") return ListAffinity(layout);
+  if (command == "masquerade") return ShowMasquerade(layout);
   if (command == "metrics") return ShowMetrics(layout);
   if (command == "events") return StreamEvents(layout);
   absl::FPrintF(stderr, "usage: %s\n", kUsage);

@@ -31,6 +31,12 @@ enum weir_ct_flags {
 	WEIR_CT_DSR = 1 << 1,	/* reply goes straight to the client from the backend's node */
 	WEIR_CT_SEEN_REPLY = 1 << 2,
 	WEIR_CT_CLOSING = 1 << 3,	/* a FIN or RST passed: collected after a short lifetime */
+	/* Egress masquerade (with WEIR_CT_SNAT): the destination is the flow's own, never rewritten;
+	 * forward: the pod's source becomes the node's; reply: the destination goes back to the pod. */
+	WEIR_CT_MASQ = 1 << 4,
+	/* The reply direction of a flow an outside client opened to a pod: it leaves untranslated, not
+	 * masqueraded (no backend, no NAT: kind WEIR_CT_FORWARD, keyed pod -> client). */
+	WEIR_CT_INBOUND = 1 << 5,
 };
 
 struct weir_ct_value {

@@ -17,6 +17,7 @@ enum weir_metric {
 	WEIR_METRIC_REPLY_TRANSLATED = 7,
 	WEIR_METRIC_NO_BACKEND = 8,	/* rejected: the Service has no usable endpoint */
 	WEIR_METRIC_TRANSLATION_ERROR = 9,
+	WEIR_METRIC_MASQUERADED = 10,	/* first packet of a pod's flow out of the cluster, SNATed to the node */
 	WEIR_METRIC_MAX = 32,
 };
 

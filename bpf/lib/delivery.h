@@ -75,15 +75,19 @@ static __always_inline int redirect_to_pod(struct __sk_buff *skb, const struct w
 	return bpf_redirect_peer(ep->host_ifindex, 0);
 }
 
-/* Delivers a packet whose (possibly translated) destination is in `pkt`: into a pod of this node
- * when it is one, else on through the FIB when it was translated (its source may now be an address
- * of this node, which the stack's input path would drop), else to the stack. */
-static __always_inline int deliver(struct __sk_buff *skb, const struct packet *pkt, bool translated)
+static __always_inline struct weir_endpoint_value *lookup_endpoint(const struct packet *pkt)
 {
-	struct weir_endpoint_value *ep = pkt->family == WEIR_FAMILY_IPV4
-		? lookup_endpoint_v4(pkt->daddr.v4)
-		: lookup_endpoint_v6((const struct in6_addr *)pkt->daddr.v6);
+	return pkt->family == WEIR_FAMILY_IPV4 ? lookup_endpoint_v4(pkt->daddr.v4)
+					       : lookup_endpoint_v6((const struct in6_addr *)pkt->daddr.v6);
+}
 
+/* Delivers a packet whose (possibly translated) destination is in `pkt` and whose endpoint entry
+ * (NULL: none) is `ep`: into a pod of this node when it is one, else on through the FIB when it was
+ * translated (its source may now be an address of this node, which the stack's input path would
+ * drop), else to the stack. */
+static __always_inline int deliver_to(struct __sk_buff *skb, const struct packet *pkt,
+				      const struct weir_endpoint_value *ep, bool translated)
+{
 	if (!ep || !(ep->flags & WEIR_ENDPOINT_LOCAL_POD)) {
 		count(WEIR_METRIC_TO_STACK, skb);
 		return translated ? fib_redirect(skb, pkt) : TC_ACT_OK;
@@ -96,6 +100,11 @@ static __always_inline int deliver(struct __sk_buff *skb, const struct packet *p
 		return TC_ACT_OK;
 	}
 	return redirect_to_pod(skb, &target);
+}
+
+static __always_inline int deliver(struct __sk_buff *skb, const struct packet *pkt, bool translated)
+{
+	return deliver_to(skb, pkt, lookup_endpoint(pkt), translated);
 }
 
 #endif

@@ -13,24 +13,34 @@
 #define AF_INET 2
 #define AF_INET6 10
 
-static __always_inline int fib_redirect(struct __sk_buff *skb, const struct packet *pkt)
+/* The route `pkt` would take out of this node, from the interface it came in on. Returns the
+ * helper's result (BPF_FIB_LKUP_RET_*, or a negative error); `params` holds the egress interface
+ * and, on success, the MACs. */
+static __always_inline long fib_lookup_for(struct __sk_buff *skb, const struct packet *pkt,
+					   struct bpf_fib_lookup *params)
 {
-	struct bpf_fib_lookup params = {.ifindex = skb->ingress_ifindex, .l4_protocol = pkt->proto,
-					.sport = pkt->sport, .dport = pkt->dport, .tot_len = 0};
-
+	params->ifindex = skb->ingress_ifindex;
+	params->l4_protocol = pkt->proto;
+	params->sport = pkt->sport;
+	params->dport = pkt->dport;
+	params->tot_len = 0;
 	if (pkt->family == WEIR_FAMILY_IPV4) {
-		params.family = AF_INET;
-		params.ipv4_src = pkt->saddr.v4;
-		params.ipv4_dst = pkt->daddr.v4;
+		params->family = AF_INET;
+		params->ipv4_src = pkt->saddr.v4;
+		params->ipv4_dst = pkt->daddr.v4;
 	} else {
-		params.family = AF_INET6;
-		__builtin_memcpy(params.ipv6_src, pkt->saddr.v6, 16);
-		__builtin_memcpy(params.ipv6_dst, pkt->daddr.v6, 16);
+		params->family = AF_INET6;
+		__builtin_memcpy(params->ipv6_src, pkt->saddr.v6, 16);
+		__builtin_memcpy(params->ipv6_dst, pkt->daddr.v6, 16);
 	}
-	long rc = bpf_fib_lookup(skb, &params, sizeof(params), 0);
+	return bpf_fib_lookup(skb, params, sizeof(*params), 0);
+}
 
+/* Sends the packet where fib_lookup_for found its route; to the stack when there is none. */
+static __always_inline int fib_forward(struct __sk_buff *skb, const struct bpf_fib_lookup *params, long rc)
+{
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return bpf_redirect_neigh(params.ifindex, NULL, 0, 0);
+		return bpf_redirect_neigh(params->ifindex, NULL, 0, 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return TC_ACT_OK;
 
@@ -38,9 +48,17 @@ static __always_inline int fib_redirect(struct __sk_buff *skb, const struct pack
 
 	if ((void *)(eth + 1) > (void *)(long)skb->data_end)
 		return TC_ACT_SHOT;
-	__builtin_memcpy(eth->h_dest, params.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, params.smac, ETH_ALEN);
-	return bpf_redirect(params.ifindex, 0);
+	__builtin_memcpy(eth->h_dest, params->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, params->smac, ETH_ALEN);
+	return bpf_redirect(params->ifindex, 0);
+}
+
+static __always_inline int fib_redirect(struct __sk_buff *skb, const struct packet *pkt)
+{
+	struct bpf_fib_lookup params = {};
+	long rc = fib_lookup_for(skb, pkt, &params);
+
+	return fib_forward(skb, &params, rc);
 }
 
 #endif

@@ -1,5 +1,5 @@
 /* The common tail of the tc programs: translate a parsed packet for Services, then reject it,
- * deliver it into a local pod, or send it on. */
+ * deliver it into a local pod, masquerade it, or send it on. */
 #ifndef WEIR_BPF_FORWARD_H
 #define WEIR_BPF_FORWARD_H
 
@@ -10,6 +10,7 @@
 #include "bpf/lib/delivery.h"
 #include "bpf/lib/fib.h"
 #include "bpf/lib/maps.h"
+#include "bpf/lib/masquerade.h"
 #include "bpf/lib/packet.h"
 #include "bpf/lib/reject.h"
 #include "bpf/lib/service_nat.h"
@@ -27,9 +28,23 @@ static __always_inline int translate_and_forward(struct __sk_buff *skb, struct p
 	case TRANSLATION_DSR:
 		/* Wrapped (or optioned) for the backend's node: never a local pod. */
 		return fib_redirect(skb, pkt);
-	default:
+	case TRANSLATION_UNTOUCHED:
 		return deliver(skb, pkt, false);
+	default:
+		break;
 	}
+	/* No Service flow and none that conntrack knows. */
+	struct weir_endpoint_value *ep = lookup_endpoint(pkt);
+
+	if (from_inside && !ep) {
+		int verdict = masquerade_new_flow(skb, pkt);
+
+		if (verdict != MASQUERADE_NOT_APPLICABLE)
+			return verdict;
+	}
+	if (!from_inside && ep && (ep->flags & WEIR_ENDPOINT_LOCAL_POD))
+		remember_inbound(pkt);
+	return deliver_to(skb, pkt, ep, false);
 }
 
 #endif

@@ -51,7 +51,8 @@ static __always_inline int rewrite_addr(struct __sk_buff *skb, const struct pack
 	if (pkt->family == WEIR_FAMILY_IPV4) {
 		__be32 from = old->v4, to = new->v4;
 
-		if (pkt->l4_csum_off &&
+		/* ICMP's checksum covers no pseudo header (ICMPv6's does). */
+		if (pkt->l4_csum_off && pkt->proto != IPPROTO_ICMP &&
 		    bpf_l4_csum_replace(skb, pkt->l4_csum_off, from, to, l4_csum_flags(pkt, true) | 4))
 			return -1;
 		/* The IPv4 header checksum covers only the header: no skb checksum state to keep. */
@@ -90,6 +91,15 @@ static __always_inline int rewrite_port(struct __sk_buff *skb, const struct pack
 		return sctp_rewrite_port(skb, pkt->l3_off, pkt->l4_off, pkt->family, source, old, new);
 	if (pkt->l4_csum_off && bpf_l4_csum_replace(skb, pkt->l4_csum_off, old, new, l4_csum_flags(pkt, false) | 2))
 		return -1;
+	if (pkt->echo) {
+		/* One identifier for both directions: the request's source, the reply's destination. */
+		__be16 *id = header_at(skb, pkt->l4_off + ICMP_ECHO_ID_OFF, sizeof(__be16));
+
+		if (!id)
+			return -1;
+		*id = new;
+		return 0;
+	}
 	__be16 *ports = header_at(skb, pkt->l4_off, 2 * sizeof(__be16));
 
 	if (!ports)

@@ -30,12 +30,54 @@ struct packet {
 	__u16 l3_off;
 	__u16 l4_off;
 	__u16 l4_csum_off;	/* 0: no L4 checksum to fix (SCTP's CRC covers no addresses) */
+	__u8 echo;		/* enum icmp_echo: an ICMP(v6) echo, whose identifier stands in for a port */
+	__u8 pad;
 };
+
+/* An echo request carries its identifier as the source "port", the reply as the destination's, so
+ * that a request and its reply make the same tuple reversed (as in Cilium and netfilter). Portless
+ * otherwise (has_ports stays 0): no Service is looked up for them. */
+enum icmp_echo {
+	ECHO_NONE = 0,
+	ECHO_REQUEST = 1,
+	ECHO_REPLY = 2,
+};
+
+#define ICMP_ECHO_REQUEST 8
+#define ICMP_ECHO_REPLY 0
+#define ICMPV6_ECHO_REQUEST_TYPE 128
+#define ICMPV6_ECHO_REPLY_TYPE 129
+/* type, code, checksum, then the identifier */
+#define ICMP_ECHO_ID_OFF 4
 
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
+
+static __always_inline int parse_echo(struct __sk_buff *skb, struct packet *pkt)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u8 *icmp = data + pkt->l4_off;
+
+	if ((void *)(icmp + 8) > data_end)
+		return -1;
+	bool v4 = pkt->family == WEIR_FAMILY_IPV4;
+	__be16 id = *(__be16 *)(icmp + ICMP_ECHO_ID_OFF);
+
+	if (icmp[0] == (v4 ? ICMP_ECHO_REQUEST : ICMPV6_ECHO_REQUEST_TYPE)) {
+		pkt->echo = ECHO_REQUEST;
+		pkt->sport = id;
+	} else if (icmp[0] == (v4 ? ICMP_ECHO_REPLY : ICMPV6_ECHO_REPLY_TYPE)) {
+		pkt->echo = ECHO_REPLY;
+		pkt->dport = id;
+	} else {
+		return 0;
+	}
+	pkt->l4_csum_off = pkt->l4_off + 2;
+	return 0;
+}
 
 static __always_inline int parse_l4(struct __sk_buff *skb, struct packet *pkt)
 {
@@ -43,6 +85,9 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct packet *pkt)
 	void *data_end = (void *)(long)skb->data_end;
 	__u16 *ports = data + pkt->l4_off;
 
+	if ((pkt->family == WEIR_FAMILY_IPV4 && pkt->proto == IPPROTO_ICMP) ||
+	    (pkt->family == WEIR_FAMILY_IPV6 && pkt->proto == IPPROTO_ICMPV6))
+		return parse_echo(skb, pkt);
 	if (pkt->proto != IPPROTO_TCP && pkt->proto != IPPROTO_UDP && pkt->proto != IPPROTO_SCTP)
 		return 0;
 	if ((void *)(ports + 2) > data_end)

@@ -18,7 +18,8 @@
 #include "bpf/lib/nat.h"
 #include "bpf/lib/packet.h"
 
-/* This node's addresses, the source of SNATed NodePort traffic to other nodes' backends. */
+/* This node's addresses, the source of SNATed NodePort traffic to other nodes' backends and of
+ * masqueraded traffic from pods. */
 const volatile __be32 node_ipv4 = 0;
 const volatile __be32 node_ipv6[4] = {};
 /* DSR dispatch: false wraps in IPIP, true carries the frontend in an IPv4 option. IPv6 is always
@@ -39,6 +40,7 @@ enum translation {
 	TRANSLATION_NO_BACKEND,	/* a Service without a usable endpoint: reject */
 	TRANSLATION_DSR,	/* wrapped for the backend's node, which answers the client itself */
 	TRANSLATION_ERROR,
+	TRANSLATION_UNTOUCHED,	/* a pod answering an outside client's flow: on as it is, never masqueraded */
 };
 
 /* A packet of a flow conntrack knows: the next packet of a translated flow, or a reply. */
@@ -52,8 +54,13 @@ static __always_inline enum translation translate_tracked(struct __sk_buff *skb,
 		entry->flags |= WEIR_CT_CLOSING;
 	struct weir_ct_value ct = *entry;
 
+	if (ct.flags & WEIR_CT_INBOUND)
+		return TRANSLATION_UNTOUCHED;
+	/* A masqueraded flow's destination is its own: only the pod's side is rewritten. */
+	bool masqueraded = ct.flags & WEIR_CT_MASQ;
+
 	if (ct.kind == WEIR_CT_REPLY) {
-		if (snat(skb, pkt, &ct.nat_addr, ct.nat_port))
+		if (!masqueraded && snat(skb, pkt, &ct.nat_addr, ct.nat_port))
 			return TRANSLATION_ERROR;
 		if ((ct.flags & WEIR_CT_SNAT) && dnat(skb, pkt, &ct.snat_addr, ct.snat_port))
 			return TRANSLATION_ERROR;
@@ -65,7 +72,7 @@ static __always_inline enum translation translate_tracked(struct __sk_buff *skb,
 
 		return dsr_dispatch(skb, pkt, &ct.snat_addr, &backend) ? TRANSLATION_ERROR : TRANSLATION_DSR;
 	}
-	if (dnat(skb, pkt, &ct.nat_addr, ct.nat_port))
+	if (!masqueraded && dnat(skb, pkt, &ct.nat_addr, ct.nat_port))
 		return TRANSLATION_ERROR;
 	if ((ct.flags & WEIR_CT_SNAT) && snat(skb, pkt, &ct.snat_addr, ct.snat_port))
 		return TRANSLATION_ERROR;
@@ -103,7 +110,8 @@ static __always_inline void forget_stale_reply(const struct packet *pkt)
 #define SNAT_PORT_TRIES 16
 
 /* A source port for SNAT to `source` such that the reply (backend -> source:port) is not already
- * someone else's: the client's own port when free, else a hashed one. 0: none found. */
+ * someone else's: the client's own port when free, else a hashed one. 0: none found. NodePort SNAT
+ * and egress masquerade share the range (one node address, one set of reply tuples). */
 static __always_inline __be16 free_snat_port(const struct packet *pkt, const struct weir_backend *backend,
 					     const union weir_addr *source)
 {

@@ -17,7 +17,8 @@ const std::set<std::string> kKnownKeys = {
     "socketLBHostOnly", "lbMode", "dsrDispatch", "maglev", "maglevTableSize", "conntrackMax", "servicesMax",
     "backendsMax", "conntrackGCIntervalSeconds", "healthHost", "healthPort", "manageNodeRoutes", "cniConfDir",
     "podCIDRs", "cniDataDir", "cniGCIntervalSeconds", "manageForwarding", "k8sServiceHost", "k8sServicePort",
-    "mtu", "daemonSet", "logLevel"};
+    "mtu", "daemonSet", "logLevel",
+    "masquerade", "nonMasqueradeCIDRs", "nonMasqueradeCIDRsMax"};
 
 const std::set<std::string> kLogLevels = {"debug", "info", "warn", "error"};
 
@@ -33,6 +34,16 @@ absl::StatusOr<lb::LbMode> ParseLbMode(const std::string& text) {
   if (text == "dsr") return lb::LbMode::kDsr;
   if (text == "hybrid") return lb::LbMode::kHybrid;
   return absl::InvalidArgumentError(absl::StrCat("lbMode \"", text, "\": expected snat, dsr or hybrid"));
+}
+
+absl::StatusOr<std::vector<IpPrefix>> ParseCidrList(const std::vector<std::string>& texts, const std::string& what) {
+  std::vector<IpPrefix> cidrs;
+  for (const std::string& text : texts) {
+    auto cidr = IpPrefix::Parse(text);
+    if (!cidr.ok()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", cidr.status().message()));
+    cidrs.push_back(cidr->Network());
+  }
+  return cidrs;
 }
 
 absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
@@ -94,6 +105,14 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
       if (!cidr.ok()) return cidr.status();
       config.pod_cidrs.push_back(*cidr);
     }
+    Read(root, "masquerade", config.masquerade);
+    Read(root, "nonMasqueradeCIDRsMax", config.non_masquerade_cidrs_max);
+    if (config.non_masquerade_cidrs_max == 0) return absl::InvalidArgumentError("nonMasqueradeCIDRsMax must be at least 1");
+    std::vector<std::string> non_masquerade;
+    Read(root, "nonMasqueradeCIDRs", non_masquerade);
+    auto non_masquerade_cidrs = ParseCidrList(non_masquerade, "nonMasqueradeCIDRs");
+    if (!non_masquerade_cidrs.ok()) return non_masquerade_cidrs.status();
+    config.non_masquerade_cidrs = *std::move(non_masquerade_cidrs);
     std::vector<std::string> addresses;
     Read(root, "nodeAddresses", addresses);
     for (const std::string& text : addresses) {

@@ -54,6 +54,11 @@ struct AgentConfig {
   bool manage_forwarding = true;
   // This node's pod CIDRs when no Node object names them (standalone mode without Nodes).
   std::vector<IpPrefix> pod_cidrs;
+  // Egress masquerade: pods' flows to destinations outside the cluster (every node's pod CIDRs and
+  // addresses, and these CIDRs) leave with the node's address.
+  bool masquerade = true;
+  std::vector<IpPrefix> non_masquerade_cidrs;
+  uint32_t non_masquerade_cidrs_max = 16384;  // size of the datapath's set of in-cluster CIDRs
   std::string log_level = "info";         // debug, info, warn or error
   std::string health_host = "0.0.0.0";
   int health_port = 9876;                 // 0: no health/metrics server
@@ -63,5 +68,7 @@ struct AgentConfig {
 absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
 absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text);
 absl::StatusOr<lb::LbMode> ParseLbMode(const std::string& text);
+// A list of CIDRs of either family (a setting's value); `what` names the setting in errors.
+absl::StatusOr<std::vector<IpPrefix>> ParseCidrList(const std::vector<std::string>& texts, const std::string& what);
 
 }  // namespace weir::agent

@@ -1,0 +1,29 @@
+/* Egress masquerade: the destinations traffic from pods keeps its source to, and the devices after
+ * which the rest leaves with the node's address. Shared by BPF and C++ (lib/abi_layout.cc checks). */
+#ifndef WEIR_ABI_MASQUERADE_H
+#define WEIR_ABI_MASQUERADE_H
+
+#include <linux/types.h>
+
+#include "bpf/abi/endpoint.h"
+
+/* In-cluster destinations (every node's pod CIDRs and addresses, and nonMasqueradeCIDRs): an LPM
+ * trie of both families. Sized by the agent's nonMasqueradeCIDRsMax. */
+#define WEIR_NONMASQ_MAP_NAME "weir_nonmasq"
+#define WEIR_NONMASQ_DEFAULT_SIZE 16384
+/* The interfaces the agent attached the uplink program to: masquerade applies to what leaves there. */
+#define WEIR_UPLINKS_MAP_NAME "weir_uplinks"
+#define WEIR_UPLINKS_MAX 64
+
+/* The family is part of the key so that one trie holds both families: a key's prefixlen counts the
+ * family byte and its padding (WEIR_NONMASQ_FAMILY_BITS) before the address bits. */
+#define WEIR_NONMASQ_FAMILY_BITS 32
+
+struct weir_nonmasq_key {
+	__u32 prefixlen;	/* WEIR_NONMASQ_FAMILY_BITS + the CIDR's length */
+	__u8 family;		/* enum weir_ip_family */
+	__u8 pad[3];
+	union weir_addr addr;
+};
+
+#endif

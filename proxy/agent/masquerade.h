@@ -1,0 +1,24 @@
+// Which destinations pods reach with their own source address: everything inside the cluster. The
+// rest is masqueraded to the node's address by the datapath (bpf/lib/masquerade.h).
+#pragma once
+
+#include <vector>
+
+#include "lib/ip.h"
+#include "proxy/k8s/objects.h"
+
+namespace weir::agent {
+
+struct NonMasqueradeInputs {
+  const std::vector<k8s::Node>& nodes;           // every Node the source knows (with this one)
+  const std::vector<IpPrefix>& own_pod_cidrs;    // podCIDRs setting: standalone mode without a Node
+  const std::vector<IpAddress>& own_addresses;   // nodeAddresses setting
+  const std::vector<IpPrefix>& configured;       // nonMasqueradeCIDRs setting
+};
+
+// Every node's pod CIDRs and addresses (InternalIP and ExternalIP, as host prefixes), this node's
+// configured pod CIDRs and addresses, and the configured nonMasqueradeCIDRs; both families, host
+// bits cleared, sorted, without duplicates.
+std::vector<IpPrefix> NonMasqueradeCidrs(const NonMasqueradeInputs& inputs);
+
+}  // namespace weir::agent

@@ -1,0 +1,62 @@
+// The datapath's set of in-cluster destinations (bpf/abi/masquerade.h), which pods' traffic reaches
+// with its own source, and the sync that writes only its differences.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "lib/ip.h"
+#include "lib/pin_layout.h"
+#include "lib/unique_fd.h"
+
+namespace weir::sync {
+
+// The non-masquerade map as the sync sees it.
+class CidrTable {
+ public:
+  virtual ~CidrTable() = default;
+  virtual absl::StatusOr<std::vector<IpPrefix>> List() const = 0;
+  virtual absl::Status Add(const IpPrefix& cidr) = 0;
+  // Succeeds when the entry is already gone.
+  virtual absl::Status Remove(const IpPrefix& cidr) = 0;
+};
+
+// The pinned LPM trie <bpf root>/weir_nonmasq.
+class BpfNonMasqTable : public CidrTable {
+ public:
+  static absl::StatusOr<std::unique_ptr<BpfNonMasqTable>> OpenPinned(const PinLayout& layout);
+  static std::unique_ptr<BpfNonMasqTable> FromFd(UniqueFd fd);
+
+  absl::StatusOr<std::vector<IpPrefix>> List() const override;
+  absl::Status Add(const IpPrefix& cidr) override;
+  absl::Status Remove(const IpPrefix& cidr) override;
+
+ private:
+  explicit BpfNonMasqTable(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
+struct CidrChanges {
+  size_t added = 0;
+  size_t removed = 0;
+};
+
+// Keeps a CidrTable equal to the desired set, writing only what changed since the previous Sync
+// (the first one compares with what the table holds, e.g. left by the previous agent). New entries
+// are written before old ones go: a node whose CIDR changes is never outside the set meanwhile.
+class NonMasqueradeSync {
+ public:
+  explicit NonMasqueradeSync(CidrTable& table) : table_(table) {}
+  absl::StatusOr<CidrChanges> Sync(const std::vector<IpPrefix>& desired);
+  size_t size() const { return written_ ? written_->size() : 0; }
+
+ private:
+  CidrTable& table_;
+  std::optional<std::set<IpPrefix>> written_;  // what the table holds; nullopt until read once
+};
+
+}  // namespace weir::sync
