@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -11,7 +13,9 @@ namespace {
 // A stand-in for /proc/sys with the files EnableForwarding reads and writes.
 class FakeProcSys {
  public:
-  FakeProcSys() : root_(std::filesystem::path(::testing::TempDir()) / "weir-proc-sys") {
+  // One directory per test process: ctest runs the cases in parallel processes.
+  FakeProcSys()
+      : root_(std::filesystem::path(::testing::TempDir()) / ("weir-proc-sys-" + std::to_string(::getpid()))) {
     std::filesystem::remove_all(root_);
   }
   ~FakeProcSys() { std::filesystem::remove_all(root_); }
