@@ -1,7 +1,7 @@
 """weir-agent against a real upstream kube-apiserver (e2e/kube/control_plane.py): Services and
 EndpointSlices written with kubectl reach the datapath of a two-node lab (e2e/cluster.py), through
 restarts of the API server and of an agent, with the agents holding only the read-only ClusterRole of
-manifests/rbac.yaml; objects the API accepts but weir cannot use are ignored.
+manifests/weir.yaml; objects the API accepts but weir cannot use are ignored.
 
 Network safety: the control plane runs in a lab namespace ("api", 192.168.50.200) on the lab's fabric,
 like the outside client; the agents reach it over the fabric, never the machine's own loopback, and
@@ -18,6 +18,7 @@ import subprocess
 import time
 
 import pytest
+import yaml
 
 from e2e.cluster import FABRIC_PREFIX, Cluster, endpoint_slice_yaml, node_ip, service_yaml
 from e2e.conftest import wait_until
@@ -44,17 +45,17 @@ CONVERGE = 20.0  # seconds for an agent to follow a change (watch latency is sub
 # Helpers
 
 def agent_rbac_yaml() -> str:
-    """manifests/rbac.yaml's ClusterRole, bound to the User of the agents' kubeconfig (its client
-    certificate's CN), instead of the in-cluster ServiceAccount."""
-    docs = (REPO / "manifests" / "rbac.yaml").read_text().split("\n---\n")
-    (role,) = [d for d in docs if "\nkind: ClusterRole\n" in f"\n{d}"]
+    """The ClusterRole of manifests/weir.yaml (the chart rendered), bound to the User of the agents'
+    kubeconfig (its client certificate's CN), instead of the in-cluster ServiceAccount."""
+    docs = yaml.safe_load_all((REPO / "manifests" / "weir.yaml").read_text())
+    (role,) = [d for d in docs if d and d["kind"] == "ClusterRole"]
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                "metadata": {"name": "weir-agent-user"},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                           "name": "weir-agent"},
+                           "name": role["metadata"]["name"]},
                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
                              "name": "weir-agent"}]}
-    return role + "\n---\n" + json.dumps(binding) + "\n"
+    return json.dumps(role) + "\n---\n" + json.dumps(binding) + "\n"
 
 
 def can_i(cp: ControlPlane, verb: str, resource: str, *extra: str) -> bool:
@@ -185,7 +186,7 @@ def assert_agents_healthy(cluster: Cluster) -> None:
 @pytest.fixture
 def kube(lab):
     """A two-node cluster whose agents watch a control plane in the lab namespace "api" on the
-    fabric, as User weir-agent with manifests/rbac.yaml's ClusterRole; the agents have synced once
+    fabric, as User weir-agent with manifests/weir.yaml's ClusterRole; the agents have synced once
     (they serve the `kubernetes` Service). The control plane is stopped first at teardown, then the lab."""
     cp = ControlPlane(lab.dir / "cp", netns=f"{lab.id}-api", address=API_IP)
     cluster = Cluster(lab, 2, ["snat", "snat"], kubeconfig=cp.agent_kubeconfig, start_agents=False)

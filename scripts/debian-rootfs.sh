@@ -53,6 +53,10 @@ trap 'rm -f "$tmp"' EXIT
 args=(--quiet --variant=minbase --mode=root --format=tar)
 [[ -n $sorted_packages ]] && args+=(--include="$sorted_packages")
 for f in "${filters[@]}"; do args+=(--dpkgopt="$f"); done
+# Merged /usr made up front (directory symlinks, as debootstrap does): otherwise apt satisfies
+# init-system-helpers' "usrmerge | usr-is-merged" with usrmerge, which brings all of perl (25 MB).
+merged_usr_hooks=/usr/share/mmdebstrap/hooks/maybe-merged-usr
+[[ -d $merged_usr_hooks ]] && args+=(--hook-dir="$merged_usr_hooks")
 # The point releases and security updates of the suite too: the image ships these libraries.
 sources=("deb $mirror $suite main" "deb $mirror $suite-updates main" "deb $security_mirror $suite-security main")
 echo "debian-rootfs: mmdebstrap $suite ${sorted_packages:+(+$sorted_packages)}" >&2

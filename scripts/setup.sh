@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything weir needs to build, test and benchmark, idempotently and without prompts.
-# Debian packages only, plus upstream CNI tools built from their published Go modules (cached outside
-# the repo, in WEIR_TOOLS_DIR).
+# Debian packages only, plus upstream tools built from their published Go modules (cnitool, helm;
+# cached outside the repo, in WEIR_TOOLS_DIR).
 set -euo pipefail
 
 WEIR_TOOLS_DIR="${WEIR_TOOLS_DIR:-/var/cache/weir-tools}"
 CNITOOL_VERSION="${CNITOOL_VERSION:-v1.2.3}"
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 
 packages=(
   build-essential cmake ninja-build pkg-config clang llvm ccache
@@ -14,8 +15,9 @@ packages=(
   libgtest-dev libgmock-dev libspdlog-dev
   iproute2 iputils-ping socat tcpdump strace wrk
   containernetworking-plugins qperf iperf3
-  python3-pytest
+  python3-pytest python3-yaml
   containerd runc iptables mmdebstrap curl
+  buildah skopeo umoci
 )
 
 missing=()
@@ -53,7 +55,18 @@ if [[ ! -x "$WEIR_TOOLS_DIR/cni-plugins-$PORTMAP_VERSION/portmap" ]]; then
     "github.com/containernetworking/plugins/plugins/meta/portmap@$PORTMAP_VERSION"
 fi
 
+# helm renders and lints charts/weir (e2e/test_chart.py, scripts/render-manifests.sh) and installs it
+# in the test cluster. The first build takes about 3 minutes on 2 cores (most of it downloading and
+# compiling its modules); later runs only compare the version.
+if [[ $("$WEIR_TOOLS_DIR/bin/helm" version --template '{{.Version}}' 2>/dev/null) != "$HELM_VERSION" ]]; then
+  echo "setup: building helm $HELM_VERSION from its Go module"
+  GOBIN="$WEIR_TOOLS_DIR/bin" GOFLAGS="-mod=mod -buildvcs=false" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
+
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
 python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib || \
   echo "setup: matplotlib unavailable; benchmarks will print tables only"
 # Upstream Kubernetes control-plane binaries and etcd for e2e/test_kube_*.py, built from their Go

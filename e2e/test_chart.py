@@ -1,0 +1,206 @@
+"""charts/weir as `helm install` would apply it: what `helm template` renders for the default values and
+for a non-default set, parsed (not compared as text), plus `helm lint --strict` and the rendered
+manifests/ being up to date. Needs only helm (scripts/setup.sh builds it)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from e2e.lab import REPO
+
+CHART = REPO / "charts" / "weir"
+HELM = Path(os.environ.get("WEIR_TOOLS_DIR", "/var/cache/weir-tools")) / "bin" / "helm"
+
+CUSTOM = {
+    "image.tag": "1.2.3-test",
+    "image.pullPolicy": "Never",
+    "k8sServiceHost": "192.168.77.1",
+    "k8sServicePort": "6443",
+    "cni.confDir": "/etc/kubernetes/cni/net.d",
+    "cni.binDir": "/usr/lib/cni",
+    "cni.installPortmap": "false",
+    "cgroup.hostRoot": "",
+    "bpf.root": "/run/weir/bpffs",
+    "agent.uplinks": "{eth1,bond0}",
+    "agent.mtu": "1450",
+    "agent.masquerade": "false",
+    "agent.nonMasqueradeCIDRs": "{10.0.0.0/8}",
+    "agent.healthPort": "0",
+}
+
+
+def helm() -> str:
+    path = HELM if HELM.exists() else shutil.which("helm")
+    if not path:
+        pytest.skip("helm not found: scripts/setup.sh builds it into /var/cache/weir-tools/bin")
+    return str(path)
+
+
+def render(*args: str, release: str = "weir", namespace: str = "kube-system") -> list[dict]:
+    out = subprocess.run([helm(), "template", release, str(CHART), "-n", namespace, *args],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def set_args(values: dict[str, str]) -> list[str]:
+    args = []
+    for key, value in values.items():
+        args += ["--set-string" if key == "k8sServicePort" else "--set", f"{key}={value}"]
+    return args
+
+
+def one(docs: list[dict], kind: str) -> dict:
+    (found,) = [d for d in docs if d["kind"] == kind]
+    return found
+
+
+def pod_spec(docs):
+    return one(docs, "DaemonSet")["spec"]["template"]["spec"]
+
+
+def container(docs, name: str) -> dict:
+    spec = pod_spec(docs)
+    (found,) = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == name]
+    return found
+
+
+def agent_config(docs) -> dict:
+    return yaml.safe_load(one(docs, "ConfigMap")["data"]["agent.yaml"])
+
+
+def mount_of(docs, container_name: str, host_path: str) -> dict:
+    """The container's mount of the hostPath volume for `host_path`."""
+    volumes = {v["name"]: v for v in pod_spec(docs)["volumes"]}
+    mounts = [m for m in container(docs, container_name)["volumeMounts"]
+              if volumes[m["name"]].get("hostPath", {}).get("path") == host_path]
+    assert len(mounts) == 1, f"{container_name} mounts host {host_path} {len(mounts)} times"
+    return mounts[0]
+
+
+@pytest.fixture(scope="module")
+def default_docs():
+    return render()
+
+
+@pytest.fixture(scope="module")
+def custom_docs():
+    return render(*set_args(CUSTOM), release="edge", namespace="net-system")
+
+
+def test_lint_strict_passes():
+    for args in ([], set_args(CUSTOM)):
+        out = subprocess.run([helm(), "lint", "--strict", str(CHART), *args], capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_manifests_are_a_fresh_render():
+    assert sorted(p.name for p in (REPO / "manifests").iterdir()) == ["weir.yaml"], \
+        "manifests/ holds only the rendered chart"
+    out = subprocess.run([str(REPO / "scripts" / "render-manifests.sh"), "--check"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_app_version_is_the_image_version():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == (REPO / "VERSION").read_text().strip()
+
+
+def test_defaults(default_docs):
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    for doc in default_docs:
+        if doc["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+            assert doc["metadata"]["namespace"] == "kube-system", doc["metadata"]
+    spec = pod_spec(default_docs)
+    assert spec["hostNetwork"] is True
+    for c in spec["initContainers"] + spec["containers"]:
+        assert c["image"] == f"localhost/weir:{chart['appVersion']}"
+        assert c["imagePullPolicy"] == "IfNotPresent"
+    agent = container(default_docs, "agent")
+    assert agent["securityContext"]["privileged"] is True
+    assert "--daemonset=kube-system/weir" in agent["args"]
+    assert agent["readinessProbe"]["httpGet"]["port"] == 9876
+
+    config = agent_config(default_docs)
+    # Per-node facts and the API server are left to the agent's discovery / in-cluster defaults.
+    for key in ("nodeAddresses", "uplinks", "mtu", "k8sServiceHost", "k8sServicePort", "nonMasqueradeCIDRs"):
+        assert key not in config, key
+    assert config["masquerade"] is True
+    assert config["cniConfDir"] == mount_of(default_docs, "agent", "/etc/cni/net.d")["mountPath"]
+    bpf = mount_of(default_docs, "agent", "/sys/fs/bpf")
+    assert bpf["mountPropagation"] == "Bidirectional"
+    # Same path inside and out: the host's CNI plugin reads bpfRoot from the conflist the agent writes.
+    assert bpf["mountPath"] == "/sys/fs/bpf" and config["bpfRoot"] == "/sys/fs/bpf/weir"
+    assert config["cgroupPath"] == "/run/weir/cgroupv2"
+    assert mount_of(default_docs, "agent", "/sys/fs/cgroup")["mountPath"] == "/run/weir/cgroupv2"
+
+    install = container(default_docs, "install-cni")
+    bin_mount = mount_of(default_docs, "install-cni", "/opt/cni/bin")["mountPath"]
+    assert {"name": "BIN_DIR", "value": bin_mount} in install["env"]
+    script = install["command"][-1]
+    assert "install_plugin /usr/local/bin/weir weir" in script
+    assert "install_plugin /usr/lib/cni/portmap portmap" in script
+
+
+def test_rbac(default_docs, custom_docs):
+    for docs, namespace, ds_name in ((default_docs, "kube-system", "weir"), (custom_docs, "net-system", "edge-weir")):
+        account = one(docs, "ServiceAccount")["metadata"]
+        assert account["namespace"] == namespace
+        assert pod_spec(docs)["serviceAccountName"] == account["name"]
+        for binding_kind, role_kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
+            binding = one(docs, binding_kind)
+            assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["name"], "namespace": namespace}]
+            assert binding["roleRef"]["kind"] == role_kind
+            assert binding["roleRef"]["name"] == one(docs, role_kind)["metadata"]["name"]
+        role = one(docs, "Role")
+        assert role["metadata"]["namespace"] == namespace
+        assert {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get", "list", "watch"]} in role["rules"]
+        assert one(docs, "DaemonSet")["metadata"]["name"] == ds_name
+        assert f"--daemonset={namespace}/{ds_name}" in container(docs, "agent")["args"]
+
+
+def test_custom_values(custom_docs):
+    for doc in custom_docs:
+        if doc["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+            assert doc["metadata"]["namespace"] == "net-system", doc["metadata"]
+    spec = pod_spec(custom_docs)
+    for c in spec["initContainers"] + spec["containers"]:
+        assert c["image"] == "localhost/weir:1.2.3-test"
+        assert c["imagePullPolicy"] == "Never"
+    config = agent_config(custom_docs)
+    assert config["k8sServiceHost"] == "192.168.77.1"
+    assert str(config["k8sServicePort"]) == "6443"
+    assert config["uplinks"] == ["eth1", "bond0"] and config["mtu"] == 1450
+    assert config["masquerade"] is False and config["nonMasqueradeCIDRs"] == ["10.0.0.0/8"]
+    # The conf dir is where the agent has the host's configured dir mounted, wherever that is.
+    conf_mount = mount_of(custom_docs, "agent", "/etc/kubernetes/cni/net.d")
+    assert config["cniConfDir"] == conf_mount["mountPath"]
+    bin_mount = mount_of(custom_docs, "install-cni", "/usr/lib/cni")["mountPath"]
+    # Not mounted over the image's own /usr/lib/cni, where portmap comes from.
+    assert bin_mount != "/usr/lib/cni"
+    assert {"name": "BIN_DIR", "value": bin_mount} in container(custom_docs, "install-cni")["env"]
+    assert "portmap" not in container(custom_docs, "install-cni")["command"][-1]
+    assert config["bpfRoot"] == "/run/weir/bpffs/weir"
+    assert mount_of(custom_docs, "agent", "/run/weir/bpffs")["mountPath"] == "/run/weir/bpffs"
+    # cgroup.hostRoot empty: socket LB off, the host's cgroup tree not mounted.
+    assert "cgroupPath" not in config
+    assert not [v for v in spec["volumes"] if "cgroup" in v.get("hostPath", {}).get("path", "")]
+    agent = container(custom_docs, "agent")
+    assert "readinessProbe" not in agent and "livenessProbe" not in agent
+    assert config["healthPort"] == 0
+
+
+def test_config_change_rolls_the_pods():
+    def checksum(*args):
+        return one(render(*args), "DaemonSet")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    base = checksum()
+    assert checksum("--set", "agent.lbMode=dsr") != base
+    assert checksum("--set", "k8sServiceHost=10.0.0.1") != base
+    # Not a config change: the pods are replaced only because the pod template itself changed.
+    assert checksum("--set", "image.pullPolicy=Always") == base
