@@ -22,11 +22,13 @@ from e2e.test_chart import container, render
 CHART_META = yaml.safe_load((REPO / "charts" / "weir" / "Chart.yaml").read_text())
 
 
-@pytest.fixture(scope="module")
-def image(tmp_path_factory):
-    """(manifest, config, unpacked root) of a freshly built archive; the directories are removed."""
+@pytest.fixture(scope="module", params=["debian", "module"])
+def image(request, tmp_path_factory):
+    """(manifest, config, unpacked root) of a freshly built archive, with Debian's portmap or the
+    Go module's; the directories are removed."""
     out = tmp_path_factory.mktemp("image")
-    built = subprocess.run([str(REPO / "scripts" / "build-image.sh"), "--out", str(out)], capture_output=True,
+    built = subprocess.run([str(REPO / "scripts" / "build-image.sh"), "--out", str(out), "--portmap", request.param],
+                           capture_output=True,
                            text=True, timeout=1800, env={**os.environ, "WEIR_BUILD_DIR": str(BUILD)})
     if built.returncode == 3:
         pytest.skip(f"cannot build the image here: {built.stderr.strip().splitlines()[-1:]}")
@@ -74,6 +76,16 @@ def test_binaries_find_their_libraries(image):
 def test_only_the_chained_cni_plugins(image):
     _, _, root = image
     assert sorted(p.name for p in (root / "usr" / "lib" / "cni").iterdir()) == ["portmap"]
+
+
+def test_portmap_speaks_cni(image, request):
+    _, _, root = image
+    answer = in_image(root, "/usr/lib/cni/portmap", env={"CNI_COMMAND": "VERSION"})
+    assert answer.returncode == 0, answer.stderr
+    supported = json.loads(answer.stdout)["supportedVersions"]
+    # Debian bookworm's 1.1.1 stops at 1.0.0 (conflists must say 1.0.0); the module's knows 1.1.0.
+    assert ("1.1.0" in supported) == (request.node.callspec.params["image"] == "module"), supported
+    assert "1.0.0" in supported
 
 
 def test_install_cni_script_installs_the_plugins(image):

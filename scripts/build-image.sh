@@ -2,7 +2,12 @@
 # Builds weir's container image from Debian packages, without a registry and without running anything
 # inside a container, and writes it as a docker-archive that `ctr -n k8s.io images import` takes.
 #
-#   scripts/build-image.sh [--out DIR]        (default DIR: the build directory; file weir-image.tar)
+#   scripts/build-image.sh [--out DIR] [--portmap debian|module]
+#
+# DIR defaults to the build directory; the file is weir-image.tar. --portmap picks the portmap plugin
+# the chart installs on the nodes: Debian's (default; dynamically linked, needs glibc >= 2.34 on the
+# host, CNI <= 1.0.0) or one built from the containernetworking/plugins Go module
+# ($WEIR_PORTMAP_VERSION, default v1.9.1; static, CNI 1.1.0), cached in $WEIR_TOOLS_DIR.
 #
 # Exit status 3: a tool is missing or no Debian root filesystem could be made (no mirror).
 #
@@ -20,18 +25,23 @@
 # `helm install weir charts/weir` finds it after an import.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO_DIR=$PWD
 
 BUILD_DIR="${WEIR_BUILD_DIR:-build}"
 OUT_DIR=""
+PORTMAP=debian
+PORTMAP_VERSION="${WEIR_PORTMAP_VERSION:-v1.9.1}"
 while (($#)); do
   case $1 in
     --out) [[ $# -ge 2 ]] || { echo "build-image: --out needs a directory" >&2; exit 2; }; OUT_DIR=$2; shift 2 ;;
     --out=*) OUT_DIR=${1#--out=}; shift ;;
+    --portmap) [[ $# -ge 2 ]] || { echo "build-image: --portmap needs debian or module" >&2; exit 2; }; PORTMAP=$2; shift 2 ;;
+    --portmap=*) PORTMAP=${1#--portmap=}; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "build-image: unknown argument '$1' (usage: $0 [--out DIR])" >&2; exit 2 ;;
+    *) echo "build-image: unknown argument '$1' (usage: $0 [--out DIR] [--portmap debian|module])" >&2; exit 2 ;;
   esac
 done
+[[ $PORTMAP == debian || $PORTMAP == module ]] ||
+  { echo "build-image: --portmap is debian or module, not '$PORTMAP'" >&2; exit 2; }
 OUT_DIR=${OUT_DIR:-$BUILD_DIR}
 TOOLS_DIR="${WEIR_TOOLS_DIR:-/var/cache/weir-tools}"
 
@@ -89,10 +99,25 @@ mapfile -t libs_packages < <(runtime_packages "${binaries[@]}")
 suite=${VERSION_CODENAME:?build-image: /etc/os-release has no VERSION_CODENAME}
 echo "build-image: runtime packages from ldd: ${libs_packages[*]}"
 # Exit status 3 says "no root filesystem" (no mirror, no mmdebstrap), which tests report as a skip.
-rootfs=$(scripts/debian-rootfs.sh "$suite" "${libs_packages[@]}" iproute2 containernetworking-plugins -- \
-           'path-exclude=/usr/lib/cni/*' 'path-include=/usr/lib/cni/portmap') ||
+rootfs_args=("$suite" "${libs_packages[@]}" iproute2)
+if [[ $PORTMAP == debian ]]; then
+  rootfs_args+=(containernetworking-plugins -- 'path-exclude=/usr/lib/cni/*' 'path-include=/usr/lib/cni/portmap')
+fi
+rootfs=$(scripts/debian-rootfs.sh "${rootfs_args[@]}") ||
   { echo "build-image: cannot make the $suite root filesystem (see above)" >&2; exit 3; }
 step_done "root filesystem ($suite)"
+
+portmap_label="debian $(dpkg-query -W -f='${Version}' containernetworking-plugins 2>/dev/null || echo '?')"
+if [[ $PORTMAP == module ]]; then
+  portmap_dir="$TOOLS_DIR/portmap-$PORTMAP_VERSION"
+  if [[ ! -x $portmap_dir/portmap ]]; then
+    command -v go >/dev/null || { echo "build-image: --portmap module needs go" >&2; exit 1; }
+    CGO_ENABLED=0 GOBIN="$portmap_dir" GOFLAGS="-mod=mod -buildvcs=false" go install -trimpath -ldflags '-s -w' \
+      "github.com/containernetworking/plugins/plugins/meta/portmap@$PORTMAP_VERSION"
+  fi
+  portmap_label="containernetworking/plugins $PORTMAP_VERSION (static)"
+  step_done "portmap $PORTMAP_VERSION (Go module)"
+fi
 
 # --- 3. image ------------------------------------------------------------------------------------
 stage=$(mktemp -d "${TMPDIR:-/tmp}/weir-image-XXXXXX")
@@ -111,6 +136,9 @@ for bin in "${binaries[@]}"; do strip --strip-debug -o "$stage/$(basename "$bin"
 container=$("${B[@]}" from --quiet scratch)
 "${B[@]}" add --quiet "$container" "$rootfs" /
 "${B[@]}" copy --quiet --chmod 0755 "$container" "$stage/weir" "$stage/weir-agent" "$stage/weirctl" /usr/local/bin/
+if [[ $PORTMAP == module ]]; then
+  "${B[@]}" copy --quiet --chmod 0755 "$container" "$portmap_dir/portmap" /usr/lib/cni/portmap
+fi
 revision=$(git rev-parse HEAD)
 "${B[@]}" config --os linux --arch "$(dpkg --print-architecture)" \
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -119,6 +147,7 @@ revision=$(git rev-parse HEAD)
   --label org.opencontainers.image.version="$version" \
   --label org.opencontainers.image.revision="$revision" \
   --label org.opencontainers.image.base.name="debian:$suite minbase (mmdebstrap)" \
+  --label io.weir.portmap="$portmap_label" \
   "$container"
 "${B[@]}" commit --quiet --rm "$container" "$work_ref" >/dev/null
 container=""
