@@ -9,7 +9,8 @@
 # host, CNI <= 1.0.0) or one built from the containernetworking/plugins Go module
 # ($WEIR_PORTMAP_VERSION, default v1.9.1; static, CNI 1.1.0), cached in $WEIR_TOOLS_DIR.
 #
-# Exit status 3: a tool is missing or no Debian root filesystem could be made (no mirror).
+# Exit status 3: a tool is missing, or no Debian root filesystem (no mirror) or portmap module could
+# be had.
 #
 # 1. builds weir, weir-agent and weirctl (scripts/build.sh; a no-op when they are up to date);
 # 2. makes a minbase root filesystem of the host's Debian suite (scripts/debian-rootfs.sh, cached by
@@ -111,9 +112,10 @@ portmap_label="debian $(dpkg-query -W -f='${Version}' containernetworking-plugin
 if [[ $PORTMAP == module ]]; then
   portmap_dir="$TOOLS_DIR/portmap-$PORTMAP_VERSION"
   if [[ ! -x $portmap_dir/portmap ]]; then
-    command -v go >/dev/null || { echo "build-image: --portmap module needs go" >&2; exit 1; }
+    command -v go >/dev/null || { echo "build-image: --portmap module needs go" >&2; exit 3; }
     CGO_ENABLED=0 GOBIN="$portmap_dir" GOFLAGS="-mod=mod -buildvcs=false" go install -trimpath -ldflags '-s -w' \
-      "github.com/containernetworking/plugins/plugins/meta/portmap@$PORTMAP_VERSION"
+      "github.com/containernetworking/plugins/plugins/meta/portmap@$PORTMAP_VERSION" ||
+      { echo "build-image: cannot build portmap $PORTMAP_VERSION from its module (no Go proxy?)" >&2; exit 3; }
   fi
   portmap_label="containernetworking/plugins $PORTMAP_VERSION (static)"
   step_done "portmap $PORTMAP_VERSION (Go module)"
