@@ -5,11 +5,12 @@
 #
 # The tarball is built by mmdebstrap (no container runtime, nothing started in it) and cached in
 # $WEIR_TOOLS_DIR/rootfs under a name keyed by everything that decides its content: the suite, the
-# sorted package list, the dpkg path filters and this script itself. A second call with the same
-# inputs costs a file test; WEIR_ROOTFS_REFRESH=1 rebuilds (for security updates); superseded
-# tarballs are not removed (other checkouts may still use them). Each
-# DPKG_PATH_FILTER is a dpkg --path-exclude/--path-include argument such as
-# "path-exclude=/usr/lib/cni/*": they keep what a package would install but an image does not need.
+# sorted package list, the dpkg path filters, the mirrors and the recipe version below. A second call
+# with the same inputs costs a file test; WEIR_ROOTFS_REFRESH=1 rebuilds (for security updates).
+# Superseded tarballs are not removed (other checkouts may still use them).
+#
+# Each DPKG_PATH_FILTER is a dpkg path-exclude/path-include option such as
+# "path-exclude=/usr/lib/cni/*": it drops what a package installs but an image does not need.
 # Documentation, manual pages and translations are always left out (copyright files stay).
 set -euo pipefail
 
@@ -39,8 +40,10 @@ security_mirror="${WEIR_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-sec
 cache_dir="${WEIR_TOOLS_DIR:-/var/cache/weir-tools}/rootfs"
 
 sorted_packages=$(printf '%s\n' "${packages[@]}" | sed '/^$/d' | sort -u | paste -sd, -)
-key=$( { echo "$suite"; echo "$sorted_packages"; printf '%s\n' "${filters[@]}"; echo "$mirror $security_mirror";
-         cat "$0"; } | sha256sum | cut -c1-16)
+# Bump when the way the tree is made changes (options, hooks), so that caches made before are not used.
+recipe_version=2
+key=$( { echo "$recipe_version $suite"; echo "$sorted_packages"; printf '%s\n' "${filters[@]}";
+         echo "$mirror $security_mirror"; } | sha256sum | cut -c1-16)
 out="$cache_dir/$suite-minbase-$key.tar"
 if [[ -s $out && ${WEIR_ROOTFS_REFRESH:-0} != 1 ]]; then
   echo "debian-rootfs: cached $out" >&2
