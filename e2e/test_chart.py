@@ -223,3 +223,50 @@ def test_agent_accepts_what_the_chart_writes(default_docs, custom_docs):
         assert not unknown, f"agent.yaml keys weir-agent does not know: {unknown}"
         flags = {arg[2:].split("=")[0] for arg in container(docs, "agent")["args"]}
         assert flags <= known_flags, f"flags weir-agent does not know: {flags - known_flags}"
+
+
+def test_helm_install_into_a_real_api_server(tmp_path):
+    """`helm install` as a user runs it, against an upstream kube-apiserver (no nodes, so no pods): the
+    API accepts every object, and the agent's ServiceAccount may read what it watches, including its
+    own DaemonSet, and write nothing. The control plane lives in a network namespace of its own."""
+    from e2e.kube.control_plane import ControlPlane, missing_binaries
+    if missing_binaries(names=("etcd", "kube-apiserver", "kubectl")):
+        pytest.skip("upstream Kubernetes binaries not built (scripts/setup.sh, WEIR_KUBE=1)")
+    netns = f"wchart{os.getpid() % 100000}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+        with ControlPlane(tmp_path / "cp", netns=netns, address="127.0.0.1") as cp:
+            def helm_in_cp(*args):
+                return subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "--", helm(), *args,
+                                       "--kubeconfig", str(cp.admin_kubeconfig)],
+                                      capture_output=True, text=True, timeout=120,
+                                      env={**os.environ, "HOME": str(tmp_path), "HELM_CACHE_HOME": str(tmp_path / "hc"),
+                                           "HELM_CONFIG_HOME": str(tmp_path / "hcfg"), "HELM_DATA_HOME": str(tmp_path / "hd")})
+            installed = helm_in_cp("install", "weir", str(CHART), "-n", "kube-system")
+            assert installed.returncode == 0, installed.stderr
+            custom = helm_in_cp("install", "edge", str(CHART), "-n", "net-system", "--create-namespace",
+                                *set_args(CUSTOM))
+            assert custom.returncode == 0, custom.stderr
+
+            for namespace, name in (("kube-system", "weir"), ("net-system", "edge-weir")):
+                ds = cp.kubectl_json("get", "daemonset", name, "-n", namespace)
+                assert ds["spec"]["template"]["spec"]["hostNetwork"] is True
+                account = f"system:serviceaccount:{namespace}:{ds['spec']['template']['spec']['serviceAccountName']}"
+
+                def can(*args):
+                    out = cp.kubectl("auth", "can-i", f"--as={account}", *args, check=False).stdout.strip()
+                    assert out in ("yes", "no"), out
+                    return out == "yes"
+                for verb in ("get", "list", "watch"):
+                    assert can(verb, "daemonsets.apps", "-n", namespace), verb
+                    assert can(verb, "endpointslices.discovery.k8s.io", "-A"), verb
+                    assert can(verb, "services", "-A") and can(verb, "nodes"), verb
+                assert not can("list", "daemonsets.apps", "-n", "default")
+                assert not can("create", "pods", "-n", namespace)
+                assert not can("delete", "daemonsets.apps", "-n", namespace)
+            uninstalled = helm_in_cp("uninstall", "weir", "-n", "kube-system", "--wait")
+            assert uninstalled.returncode == 0, uninstalled.stderr
+            assert cp.kubectl("get", "daemonset", "weir", "-n", "kube-system", check=False).returncode != 0
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)
