@@ -207,10 +207,6 @@ def test_config_change_rolls_the_pods():
     assert checksum("--set", "image.pullPolicy=Always") == base
 
 
-# Keys the agent learns on another branch (masq) not merged yet; remove once agent_config.cc has them.
-PENDING_AGENT_KEYS = {"masquerade", "nonMasqueradeCIDRs"}
-
-
 def test_agent_accepts_what_the_chart_writes(default_docs, custom_docs):
     """weir-agent refuses unknown config keys and flags: everything the chart writes must be one it
     knows (read from the agent's sources, so the two cannot drift apart unnoticed)."""
@@ -219,7 +215,7 @@ def test_agent_accepts_what_the_chart_writes(default_docs, custom_docs):
                                                           config_source.index("};", config_source.index("kKnownKeys"))]))
     known_flags = set(re.findall(r"ABSL_FLAG\([^,]+, (\w+),", (REPO / "proxy" / "agent_main.cc").read_text()))
     for docs in (default_docs, custom_docs):
-        unknown = set(agent_config(docs)) - known_keys - PENDING_AGENT_KEYS
+        unknown = set(agent_config(docs)) - known_keys
         assert not unknown, f"agent.yaml keys weir-agent does not know: {unknown}"
         flags = {arg[2:].split("=")[0] for arg in container(docs, "agent")["args"]}
         assert flags <= known_flags, f"flags weir-agent does not know: {flags - known_flags}"
