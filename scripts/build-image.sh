@@ -5,9 +5,11 @@
 #   scripts/build-image.sh [--out DIR] [--portmap debian|module]
 #
 # DIR defaults to the build directory; the file is weir-image.tar. --portmap picks the portmap plugin
-# the chart installs on the nodes: Debian's (default; dynamically linked, needs glibc >= 2.34 on the
-# host, CNI <= 1.0.0) or one built from the containernetworking/plugins Go module
-# ($WEIR_PORTMAP_VERSION, default v1.9.1; static, CNI 1.1.0), cached in $WEIR_TOOLS_DIR.
+# the chart installs on the nodes: one built from the containernetworking/plugins Go module (default;
+# $WEIR_PORTMAP_VERSION, default v1.9.1; static, so it runs on any host glibc, and it speaks CNI
+# 1.1.0, which containerd 2.x picks from the conflist's cniVersions), or Debian's (dynamically
+# linked, needs glibc >= 2.34 on the host, CNI <= 1.0.0: containerd 1.6 only), cached in
+# $WEIR_TOOLS_DIR.
 #
 # Exit status 3: a tool is missing, or no Debian root filesystem (no mirror) or portmap module could
 # be had.
@@ -29,7 +31,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_DIR="${WEIR_BUILD_DIR:-build}"
 OUT_DIR=""
-PORTMAP=debian
+PORTMAP=module
 PORTMAP_VERSION="${WEIR_PORTMAP_VERSION:-v1.9.1}"
 while (($#)); do
   case $1 in
