@@ -133,9 +133,12 @@ class Cluster:
             self._step("helm install weir: nodes Ready", lambda: self.install_weir(archives["weir"], weir_values))
             self._step("CoreDNS running", self._deploy_coredns)
         except BaseException:
-            log("up failed: taking down what was made (logs are printed above)")
             self._print_failure_logs()
-            self.down()
+            if os.environ.get("WEIR_CLUSTER_KEEP_FAILED") == "1":
+                log(f"up failed: left as it is for a look (WEIR_CLUSTER_KEEP_FAILED=1); {self.root}")
+            else:
+                log("up failed: taking down what was made (logs are printed above)")
+                self.down()
             raise
         self.timings["total"] = time.monotonic() - t_all
         (self.root / "timings.json").write_text(json.dumps(self.timings, indent=1))
@@ -212,6 +215,16 @@ class Cluster:
         self.kubectl("-n", "kube-system", "wait", "--for=condition=Ready", "pod", "--all", "--timeout=240s")
 
     def _print_failure_logs(self) -> None:
+        if self.kubeconfig.exists():
+            for args in (["get", "nodes,pods", "-A", "-o", "wide"],
+                         ["get", "events", "-A", "--sort-by=.lastTimestamp"]):
+                res = self.kubectl(*args, check=False, timeout=30)
+                log(f"kubectl {' '.join(args)}:\n{res.stdout[-3000:]}{res.stderr[-500:]}")
+            pods = self.kubectl("get", "pods", "-n", RELEASE_NAMESPACE, "-o", "name", check=False, timeout=30)
+            for pod in pods.stdout.split():
+                res = self.kubectl("logs", "-n", RELEASE_NAMESPACE, pod, "--all-containers", "--tail=20",
+                                   check=False, timeout=30)
+                log(f"{pod}:\n{res.stdout}{res.stderr}")
         for node in self.nodes:
             for what in ("kubelet", "containerd"):
                 tail = node.tail(what, 15)

@@ -44,6 +44,9 @@ mount --bind $N/varlibcni /var/lib/cni
 mount --bind $N/cni/bin /opt/cni/bin
 mount --bind $N/cni/net.d /etc/cni/net.d
 mount -t bpf bpf /sys/fs/bpf
+# The chart mounts the bpffs with Bidirectional propagation (pins made in the agent's container
+# must be seen by the CNI plugin on the node), which needs a shared mount, as on a systemd host.
+mount --make-shared /sys/fs/bpf
 mount --bind /sys/fs/cgroup/unified/{name} /run/weir/cgroupv2
 {sysctl_mounts}
 ln -sf $N/containerd/containerd.sock /run/containerd/containerd.sock
