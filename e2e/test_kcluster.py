@@ -165,10 +165,16 @@ def node_leftovers(c: Cluster, ip: str) -> list[str]:
         routes = node.run("ip", "route", "show", "table", "main").stdout
         if ip in routes:
             found.append(f"{node.name}: route {ip}")
-        ipam = node.run("sh", "-c", "grep -rl '' /var/lib/cni/weir 2>/dev/null | xargs -r grep -l " + ip,
-                        check=False).stdout.strip()
+        # weir's IPAM keeps one file per allocated address, named by it.
+        ipam = node.run("sh", "-c", f"ls /var/lib/cni/weir/*/{ip} 2>/dev/null", check=False).stdout.strip()
         if ipam:
             found.append(f"{node.name}: IPAM {ipam}")
+        weir_pod = c.kubectl("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir",
+                             f"--field-selector=spec.nodeName={node.name}", "-o", "name").stdout.strip()
+        endpoints = c.kubectl("exec", "-n", "kube-system", weir_pod, "--", "weirctl",
+                              "--bpf_root=/sys/fs/bpf/weir", "endpoints", check=False).stdout
+        if f"{ip} " in endpoints or f"{ip}\n" in endpoints:
+            found.append(f"{node.name}: endpoint {ip}")
     return found
 
 
@@ -257,7 +263,8 @@ def test_helm_uninstall_cleans_the_nodes(cluster, workload):
         for node in cluster.nodes:
             if node.run("ls", "/etc/cni/net.d").stdout.strip():
                 found.append(f"{node.name}: conflist")
-            if node.run("ls", "/sys/fs/bpf").stdout.strip():
+            # (The bpffs itself always shows the kernel's maps.debug and progs.debug.)
+            if node.run("ls", "/sys/fs/bpf/weir", check=False).returncode == 0:
                 found.append(f"{node.name}: pinned objects")
         return found
     while left() and time.monotonic() < deadline:
