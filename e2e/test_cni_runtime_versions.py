@@ -15,7 +15,7 @@ from e2e.lab import BUILD, DEBIAN_CNI_DIR, TOOLS_DIR
 from e2e.runtime_clients import libcni_1_1, pod_from_client, start_agent_with_conflist
 from e2e.test_cni_clients import cnitool, cnitool_container_id, ipv4_only_path
 
-PORTMAP_1_1_DIR = TOOLS_DIR / "cni-plugins-v1.6.2"
+PORTMAP_1_1_DIR = TOOLS_DIR / "portmap-v1.9.1"  # scripts/setup.sh, as weir's image ships it
 HOST_PORT = {"portMappings": [{"hostPort": 18080, "containerPort": 8080, "protocol": "tcp"}]}
 
 

@@ -48,16 +48,15 @@ fi
 
 # A portmap that speaks CNI 1.1.0 (Debian 12's stops at 1.0.0), as containerd 2.x installs ship it: libcni
 # 1.2+ (cnitool) runs weir-agent's whole conflist at the newest of its "cniVersions".
-PORTMAP_VERSION="${PORTMAP_VERSION:-v1.6.2}"
-if [[ ! -x "$WEIR_TOOLS_DIR/cni-plugins-$PORTMAP_VERSION/portmap" ]]; then
+# The portmap weir's image ships (scripts/build-image.sh builds it the same way, into the same dir):
+# static, CNI 1.1.0. e2e/test_cni_runtime_versions.py chains it too.
+PORTMAP_VERSION="${WEIR_PORTMAP_VERSION:-v1.9.1}"
+if [[ ! -x "$WEIR_TOOLS_DIR/portmap-$PORTMAP_VERSION/portmap" ]]; then
   echo "setup: building portmap $PORTMAP_VERSION from its Go module"
-  GOBIN="$WEIR_TOOLS_DIR/cni-plugins-$PORTMAP_VERSION" GOFLAGS=-mod=mod go install \
-    "github.com/containernetworking/plugins/plugins/meta/portmap@$PORTMAP_VERSION"
+  CGO_ENABLED=0 GOBIN="$WEIR_TOOLS_DIR/portmap-$PORTMAP_VERSION" GOFLAGS="-mod=mod -buildvcs=false" \
+    go install -trimpath -ldflags '-s -w' "github.com/containernetworking/plugins/plugins/meta/portmap@$PORTMAP_VERSION"
 fi
 
-# helm renders and lints charts/weir (e2e/test_chart.py, scripts/render-manifests.sh) and installs it
-# in the test cluster. The first build takes about 3 minutes on 2 cores (most of it downloading and
-# compiling its modules); later runs only compare the version.
 if [[ $("$WEIR_TOOLS_DIR/bin/helm" version --template '{{.Version}}' 2>/dev/null) != "$HELM_VERSION" ]]; then
   echo "setup: building helm $HELM_VERSION from its Go module"
   GOBIN="$WEIR_TOOLS_DIR/bin" GOFLAGS="-mod=mod -buildvcs=false" go install -trimpath \
@@ -75,7 +74,12 @@ python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotl
 # build does not fail setup, and the tests that need it then say they were skipped and why.
 if [[ "${WEIR_KUBE:-1}" == 1 ]]; then
   command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
-  WEIR_TOOLS_DIR="$WEIR_TOOLS_DIR" "$(dirname "$0")/../e2e/kube/build_upstream.sh" || \
+  # The control plane for e2e/test_kube_*, kube-proxy for the benchmarks, and what the two-node
+  # cluster adds (kubelet, kube-scheduler, agnhost; then CoreDNS and the base images).
+  KUBE_BINARIES="kube-apiserver kube-controller-manager kubectl kube-proxy kube-scheduler kubelet agnhost" \
+    WEIR_TOOLS_DIR="$WEIR_TOOLS_DIR" "$(dirname "$0")/../e2e/kube/build_upstream.sh" || \
     echo "setup: WARNING: building upstream Kubernetes failed; e2e/test_kube_* will be skipped"
+  WEIR_TOOLS_DIR="$WEIR_TOOLS_DIR" "$(dirname "$0")/cluster.sh" prepare || \
+    echo "setup: WARNING: preparing the two-node cluster failed; e2e/test_kcluster.py will fail"
 fi
 echo "setup: ok"
