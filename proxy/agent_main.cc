@@ -25,6 +25,7 @@
 #include "lib/service_maps.h"
 #include "proxy/agent/agent_config.h"
 #include "proxy/agent/cni_config_writer.h"
+#include "proxy/agent/kube_proxy_endpoints.h"
 #include "proxy/agent/node_facts.h"
 #include "proxy/agent/node_forwarding.h"
 #include "proxy/agent/node_routes.h"
@@ -316,6 +317,13 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
                                       [&] { return DatapathCounters(layout); });
     if (!started.ok()) spdlog::error("health server: {}", started.ToString());
   }
+  weir::agent::SyncProgress progress;
+  weir::agent::KubeProxyEndpoints kube_proxy_endpoints;
+  if (absl::Status s = kube_proxy_endpoints.Start(config.kube_proxy_healthz_address, config.kube_proxy_metrics_address,
+                                                  progress, metrics, [&] { return DatapathCounters(layout); });
+      !s.ok()) {
+    spdlog::error("kube-proxy endpoints: {}", s.ToString());
+  }
   weir::agent::HealthCheckPorts health_check_ports(config.health_host);
   auto conntrack_gc = weir::sync::ConntrackGc::OpenPinned(layout);
   if (!conntrack_gc.ok()) spdlog::error("conntrack gc: {}", conntrack_gc.status().ToString());
@@ -370,6 +378,7 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   bool need_complete_sync = true;  // the first sync, and the one after any failure
   auto retry_after = std::chrono::steady_clock::now();
   while (!StopRequested(stop_signals)) {
+    progress.Alive();
     if (source && dirty && source->Ready() && std::chrono::steady_clock::now() >= retry_after) {
       // Taken first in any case: a complete sync from a later snapshot covers these changes too.
       std::optional<weir::agent::SourceChanges> changes = source->TakeChanges();
@@ -397,6 +406,7 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
         spdlog::error("sync: {}", synced.status().ToString());
       } else {
         ready = true;
+        progress.Synced();
         sync_latency.Observe((synced->translate_time + synced->apply_time).count() / 1e6);
         frontends.Set(static_cast<double>(synced->frontends));
         backends.Set(static_cast<double>(synced->backends));
@@ -417,6 +427,7 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
     }
     if (!source && !ready) {
       ready = true;  // nothing to sync from: the datapath itself is what is ready
+      progress.Synced();
       sync_node({});
     }
     auto now = std::chrono::steady_clock::now();
@@ -444,6 +455,7 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   const bool uninstalling = source && source->Uninstalling();
   if (source) source->Stop();
   http.Stop();
+  kube_proxy_endpoints.Stop();
   // helm uninstall deleted the DaemonSet: leave the node as it was before weir (a rolling update
   // keeps the DaemonSet, and with it everything running pods need).
   if (uninstalling) {

@@ -87,6 +87,8 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     Read(root, "mtu", config.mtu);
     Read(root, "daemonSet", config.owner_daemon_set);
     Read(root, "logLevel", config.log_level);
+    Read(root, "kubeProxyHealthzBindAddress", config.kube_proxy_healthz_address);
+    Read(root, "kubeProxyMetricsBindAddress", config.kube_proxy_metrics_address);
     if (!kLogLevels.count(config.log_level)) {
       return absl::InvalidArgumentError(
           absl::StrCat("logLevel \"", config.log_level, "\": expected debug, info, warn or error"));

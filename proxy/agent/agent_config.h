@@ -60,6 +60,10 @@ struct AgentConfig {
   std::vector<IpPrefix> non_masquerade_cidrs;
   uint32_t non_masquerade_cidrs_max = 16384;  // size of the datapath's set of in-cluster CIDRs
   std::string log_level = "info";         // debug, info, warn or error
+  // kube-proxy's endpoints ("host:port"; empty: not served): its health check, which load balancers
+  // and operators poll, and /proxyMode and /metrics.
+  std::string kube_proxy_healthz_address = "0.0.0.0:10256";
+  std::string kube_proxy_metrics_address = "127.0.0.1:10249";
   std::string health_host = "0.0.0.0";
   int health_port = 9876;                 // 0: no health/metrics server
 };
