@@ -46,8 +46,7 @@ def parse_junit(path: Path) -> list[dict]:
     specs = []
     for case in ET.parse(path).getroot().iter("testcase"):
         name = case.get("name", "")
-        if name.startswith("[SynchronizedBeforeSuite]") or name.startswith("[SynchronizedAfterSuite]") or \
-                name.startswith("[ReportAfterSuite]") or name.startswith("[BeforeSuite]"):
+        if not name.startswith("[It]"):  # suite set-up and reporting nodes, not specs
             continue
         status = case.get("status", "")
         failure = case.find("failure")
@@ -71,7 +70,9 @@ def markdown(specs: list[dict], command: str, seconds: float) -> str:
              f"Result: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped", "",
              "| spec | result | duration | reason |", "|---|---|---|---|"]
     order = {"failed": 0, "skipped": 1, "passed": 2}
-    for s in sorted(specs, key=lambda s: (order[s["result"]], s["name"])):
+    # Specs the focus and skip lists left out are counted, not listed.
+    for s in sorted((s for s in specs if s["result"] != "skipped" or s["reason"] not in ("", "skipped")),
+                    key=lambda s: (order[s["result"]], s["name"])):
         name = s["name"].replace("|", "\\|")
         lines.append(f"| {name} | {s['result']} | {s['seconds']:.0f}s | {s['reason'].replace('|', '/')} |")
     return "\n".join(lines) + "\n"
@@ -107,7 +108,7 @@ def main(argv: list[str]) -> int:
                    str(KUBE_BIN / "ginkgo"), f"--procs={args.nodes}", f"--timeout={args.timeout}",
                    "--junit-report=junit.xml", f"--output-dir={args.report_dir}", f"--focus={focus}", f"--skip={skip}",
                    "--no-color", str(KUBE_BIN / "e2e.test"), "--",
-                   f"--kubeconfig={cluster.kubeconfig}", "--provider=local", f"--kubectl-path={KUBE_BIN / 'kubectl'}",
+                   f"--kubeconfig={cluster.kubeconfig}", "--provider=local", f"--num-nodes={len(cluster.nodes)}", f"--kubectl-path={KUBE_BIN / 'kubectl'}",
                    "--disable-log-dump=true", f"--report-dir={args.report_dir}", "--dump-logs-on-failure=false"]
         shown = "scripts/conformance.sh" + (" --quick" if args.quick else "") + \
             (f" --focus '{args.focus}'" if args.focus != parser.get_default("focus") else "") + \
