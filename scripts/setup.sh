@@ -75,8 +75,9 @@ python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotl
 if [[ "${WEIR_KUBE:-1}" == 1 ]]; then
   command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
   # The control plane for e2e/test_kube_*, kube-proxy for the benchmarks, and what the two-node
-  # cluster adds (kubelet, kube-scheduler, agnhost; then CoreDNS and the base images).
-  KUBE_BINARIES="kube-apiserver kube-controller-manager kubectl kube-proxy kube-scheduler kubelet agnhost" \
+  # cluster adds (kubelet, kube-scheduler, agnhost; then CoreDNS and the base images), and the e2e
+  # suite for scripts/conformance.sh.
+  KUBE_BINARIES="kube-apiserver kube-controller-manager kubectl kube-proxy kube-scheduler kubelet agnhost e2e.test ginkgo regression-issue-74839" \
     WEIR_TOOLS_DIR="$WEIR_TOOLS_DIR" "$(dirname "$0")/../e2e/kube/build_upstream.sh" || \
     echo "setup: WARNING: building upstream Kubernetes failed; e2e/test_kube_* will be skipped"
   WEIR_TOOLS_DIR="$WEIR_TOOLS_DIR" "$(dirname "$0")/cluster.sh" prepare || \
