@@ -127,6 +127,8 @@ def test_defaults(default_docs):
     assert agent["securityContext"]["privileged"] is True
     assert "--daemonset=kube-system/weir" in agent["args"]
     assert agent["readinessProbe"]["httpGet"]["port"] == 9876
+    assert agent["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert agent["livenessProbe"]["httpGet"]["path"] == "/livez"
 
     config = agent_config(default_docs)
     # Per-node facts and the API server are left to the agent's discovery / in-cluster defaults.
@@ -193,7 +195,7 @@ def test_custom_values(custom_docs):
     assert "cgroupPath" not in config
     assert not [v for v in spec["volumes"] if "cgroup" in v.get("hostPath", {}).get("path", "")]
     agent = container(custom_docs, "agent")
-    assert "readinessProbe" not in agent and "livenessProbe" not in agent
+    assert not {"readinessProbe", "livenessProbe", "startupProbe"} & set(agent)
     assert config["healthPort"] == 0
 
 

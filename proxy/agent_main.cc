@@ -311,13 +311,19 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   auto& ct_deleted = metrics.GetCounter("weir_conntrack_gc_deleted_total", "Conntrack entries collected.");
   auto& skipped = metrics.GetGauge("weir_manifest_objects_skipped", "Objects that failed to decode.");
   std::atomic<bool> ready{false};
+  weir::agent::SyncProgress progress;
+  progress.Alive();
   weir::agent::AgentHttpServer http;
+  // Live while the loop turns: a loop stuck for a minute (a hung sync, a deadlock) gets the agent
+  // restarted by its liveness probe; a datapath not yet in sync only keeps it unready.
+  http.SetLiveness([&progress] {
+    return weir::agent::SyncProgress::Clock::now() - progress.last_alive() < std::chrono::seconds(60);
+  });
   if (config.health_port > 0) {
     absl::Status started = http.Start(config.health_host, config.health_port, metrics, [&] { return ready.load(); },
                                       [&] { return DatapathCounters(layout); });
     if (!started.ok()) spdlog::error("health server: {}", started.ToString());
   }
-  weir::agent::SyncProgress progress;
   weir::agent::KubeProxyEndpoints kube_proxy_endpoints;
   if (absl::Status s = kube_proxy_endpoints.Start(config.kube_proxy_healthz_address, config.kube_proxy_metrics_address,
                                                   progress, metrics, [&] { return DatapathCounters(layout); });

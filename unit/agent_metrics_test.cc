@@ -192,6 +192,24 @@ TEST(AgentHttpServerTest, ServesHealthAndMetrics) {
   EXPECT_FALSE(closed.Get("/healthz"));
 }
 
+TEST(AgentHttpServerTest, LivenessIsNotReadiness) {
+  Metrics metrics;
+  std::atomic<bool> live{true};
+  AgentHttpServer server;
+  server.SetLiveness([&] { return live.load(); });
+  ASSERT_TRUE(server.Start("127.0.0.1", 0, metrics, [] { return false; }, nullptr).ok());
+  httplib::Client client("127.0.0.1", server.port());
+  client.set_connection_timeout(2, 0);
+  // Not in sync yet, but alive: unready, not restarted.
+  EXPECT_EQ(client.Get("/readyz")->status, 503);
+  EXPECT_EQ(client.Get("/livez")->status, 200);
+  live = false;
+  auto stuck = client.Get("/livez");
+  ASSERT_TRUE(stuck);
+  EXPECT_EQ(stuck->status, 503);
+  EXPECT_EQ(stuck->body, "stuck");
+}
+
 TEST(AgentHttpServerTest, StopRightAfterStartReturns) {
   Metrics metrics;
   for (int i = 0; i < 20; ++i) {

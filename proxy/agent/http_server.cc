@@ -86,6 +86,14 @@ absl::Status AgentHttpServer::Start(const std::string& host, int port, Metrics& 
   httplib::Server& server = listener_.server();
   server.Get("/healthz", health);
   server.Get("/readyz", health);
+  server.Get("/livez", [live = live_](const httplib::Request&, httplib::Response& response) {
+    if (!live || live()) {
+      response.set_content("ok", "text/plain");
+    } else {
+      response.status = 503;
+      response.set_content("stuck", "text/plain");
+    }
+  });
   server.Get("/metrics", [&metrics, extra_metrics = std::move(extra_metrics)](const httplib::Request&,
                                                                               httplib::Response& response) {
     std::string body = metrics.Render();

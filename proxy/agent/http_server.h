@@ -59,6 +59,10 @@ class AgentHttpServer {
   // (always ready / nothing extra). `metrics` must outlive the server. `port` 0: any free port.
   absl::Status Start(const std::string& host, int port, Metrics& metrics, std::function<bool()> ready,
                      std::function<std::string()> extra_metrics);
+  // Before Start(): GET /livez answers 200 "ok" while `live()`, else 503 "stuck" (a liveness probe:
+  // the process is wedged, restart it), as opposed to /readyz (the datapath is not in sync yet).
+  // Unset: /livez always answers 200.
+  void SetLiveness(std::function<bool()> live) { live_ = std::move(live); }
   // Stops serving and joins the thread; idempotent.
   void Stop() { listener_.Stop(); }
 
@@ -66,6 +70,7 @@ class AgentHttpServer {
 
  private:
   HttpListener listener_;
+  std::function<bool()> live_;
 };
 
 }  // namespace weir::agent
