@@ -16,7 +16,7 @@ packages=(
   iproute2 iputils-ping socat tcpdump strace wrk
   containernetworking-plugins qperf iperf3
   python3-pytest python3-yaml
-  containerd runc iptables mmdebstrap curl
+  containerd runc iptables nftables mmdebstrap curl
   buildah skopeo umoci
 )
 
