@@ -619,3 +619,20 @@ endpoints:
 
 }  // namespace
 }  // namespace weir::k8s
+
+namespace weir::k8s {
+namespace {
+
+// kube-proxy's EndpointSlice informer selects `!service.kubernetes.io/headless`: a slice so labelled
+// serves no Service, even one with a cluster IP (upstream e2e "should implement
+// service.kubernetes.io/headless").
+TEST(EndpointSliceTest, HeadlessLabelDetachesTheSliceFromItsService) {
+  EndpointSlice slice;
+  slice.metadata.labels = {{std::string(kServiceNameLabel), "web"}};
+  EXPECT_EQ(slice.ServiceName(), "web");
+  slice.metadata.labels[kHeadlessLabel] = "";
+  EXPECT_EQ(slice.ServiceName(), "");
+}
+
+}  // namespace
+}  // namespace weir::k8s

@@ -20,6 +20,7 @@ using lb::L4Proto;
 
 // Well-known label keys.
 inline constexpr const char kServiceNameLabel[] = "kubernetes.io/service-name";
+inline constexpr const char kHeadlessLabel[] = "service.kubernetes.io/headless";
 inline constexpr const char kTopologyZoneLabel[] = "topology.kubernetes.io/zone";
 
 struct ObjectMeta {
@@ -130,8 +131,11 @@ struct EndpointSlice {
   std::vector<Endpoint> endpoints;  // always empty for kFqdn: weir does not resolve names
   std::vector<EndpointPort> ports;
 
-  // The owning Service's name (same namespace), or "" when the label is missing.
+  // The owning Service's name (same namespace), or "" when the label is missing or the slice is
+  // labelled service.kubernetes.io/headless: kube-proxy ignores such slices (its informer selects
+  // `!service.kubernetes.io/headless`), and so does weir, whatever the Service says.
   std::string ServiceName() const {
+    if (metadata.labels.count(kHeadlessLabel)) return "";
     auto it = metadata.labels.find(kServiceNameLabel);
     return it == metadata.labels.end() ? std::string() : it->second;
   }
