@@ -144,14 +144,21 @@ def _debian_rootfs(packages: list[str]) -> Path:
 
 def agnhost_image(kube_bin: Path) -> Path:
     agnhost = kube_bin / "agnhost"
-    out = _cached("agnhost", f"{_sha256(agnhost)} {' '.join(AGNHOST_PACKAGES)} v1")
+    out = _cached("agnhost", f"{_sha256(agnhost)} {' '.join(AGNHOST_PACKAGES)} v2")
     if out.exists():
         return out
     rootfs = _debian_rootfs(AGNHOST_PACKAGES)
     with tempfile.TemporaryDirectory() as tmp:
+        # `agnhost porter` serves TLS with localhost.crt/localhost.key from its working directory
+        # (/), which upstream's image ships: a self-signed pair for localhost stands in.
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                        "-keyout", f"{tmp}/localhost.key", "-out", f"{tmp}/localhost.crt"],
+                       check=True, capture_output=True)
         layer = Path(tmp) / "agnhost.tar"
         # /uploads and agnhost-2 are what upstream's image has and some specs use.
-        _files_layer(layer, {"/agnhost": agnhost, "/uploads": None}, {"/agnhost-2": "agnhost"})
+        _files_layer(layer, {"/agnhost": agnhost, "/uploads": None, "/localhost.crt": Path(f"{tmp}/localhost.crt"),
+                             "/localhost.key": Path(f"{tmp}/localhost.key")}, {"/agnhost-2": "agnhost"})
         write_docker_archive(out, [AGNHOST_IMAGE, "registry.k8s.io/e2e-test-images/agnhost:2.55"], [rootfs, layer],
                              ["/agnhost"], ["pause"])
     log(f"agnhost image: {out}")
