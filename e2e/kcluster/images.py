@@ -144,7 +144,8 @@ def _debian_rootfs(packages: list[str]) -> Path:
 
 def agnhost_image(kube_bin: Path) -> Path:
     agnhost = kube_bin / "agnhost"
-    out = _cached("agnhost", f"{_sha256(agnhost)} {' '.join(AGNHOST_PACKAGES)} v2")
+    coredns = coredns_binary()
+    out = _cached("agnhost", f"{_sha256(agnhost)} {_sha256(coredns)} {' '.join(AGNHOST_PACKAGES)} v2")
     if out.exists():
         return out
     rootfs = _debian_rootfs(AGNHOST_PACKAGES)
@@ -156,8 +157,10 @@ def agnhost_image(kube_bin: Path) -> Path:
                         "-keyout", f"{tmp}/localhost.key", "-out", f"{tmp}/localhost.crt"],
                        check=True, capture_output=True)
         layer = Path(tmp) / "agnhost.tar"
-        # /uploads and agnhost-2 are what upstream's image has and some specs use.
-        _files_layer(layer, {"/agnhost": agnhost, "/uploads": None, "/localhost.crt": Path(f"{tmp}/localhost.crt"),
+        # /uploads, agnhost-2 and /coredns are what upstream's image has and some specs use (the DNS
+        # specs run their own test server as /coredns from this image).
+        _files_layer(layer, {"/agnhost": agnhost, "/coredns": coredns, "/uploads": None,
+                             "/localhost.crt": Path(f"{tmp}/localhost.crt"),
                              "/localhost.key": Path(f"{tmp}/localhost.key")}, {"/agnhost-2": "agnhost"})
         write_docker_archive(out, [AGNHOST_IMAGE, "registry.k8s.io/e2e-test-images/agnhost:2.55"], [rootfs, layer],
                              ["/agnhost"], ["pause"])
