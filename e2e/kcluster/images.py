@@ -207,8 +207,9 @@ REGRESSION_74839 = "registry.k8s.io/e2e-test-images/regression-issue-74839:1.5"
 
 
 def e2e_images(kube_bin: Path) -> list[Path]:
+    """The suite's images beyond the cluster's own (pause and agnhost are imported by `up`)."""
     rootfs = _debian_rootfs(AGNHOST_PACKAGES)
-    archives = [pause_image(), agnhost_image(kube_bin)]
+    archives = []
     shell = _cached("shell", f"{rootfs.name} v1")
     if not shell.exists():
         write_docker_archive(shell, SHELL_IMAGES, [rootfs], [], ["sh"])

@@ -94,13 +94,17 @@ absl::Status AgentHttpServer::Start(const std::string& host, int port, Metrics& 
       response.set_content("stuck", "text/plain");
     }
   });
+  ServeMetrics(server, metrics, std::move(extra_metrics));
+  return listener_.Start(host, port);
+}
+
+void ServeMetrics(httplib::Server& server, Metrics& metrics, std::function<std::string()> extra_metrics) {
   server.Get("/metrics", [&metrics, extra_metrics = std::move(extra_metrics)](const httplib::Request&,
                                                                               httplib::Response& response) {
     std::string body = metrics.Render();
     if (extra_metrics) body += extra_metrics();
     response.set_content(body, kPrometheusContentType);
   });
-  return listener_.Start(host, port);
 }
 
 }  // namespace weir::agent

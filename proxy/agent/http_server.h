@@ -44,6 +44,11 @@ class HttpListener {
   int port_ = 0;
 };
 
+// Registers GET /metrics on `server`: metrics.Render() followed by extra_metrics() (may be empty), as
+// Prometheus text 0.0.4. `metrics` must outlive the server. Shared by the agent's port and
+// kube-proxy's :10249.
+void ServeMetrics(httplib::Server& server, Metrics& metrics, std::function<std::string()> extra_metrics);
+
 class AgentHttpServer {
  public:
   AgentHttpServer();

@@ -8,7 +8,6 @@ namespace weir::agent {
 namespace {
 
 constexpr std::chrono::seconds kStallLimit(60);
-constexpr char kPrometheusText[] = "text/plain; version=0.0.4; charset=utf-8";
 
 std::string Rfc3339(SyncProgress::Clock::time_point t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromChrono(t), absl::UTCTimeZone());
@@ -59,12 +58,7 @@ absl::Status KubeProxyEndpoints::Start(const std::string& healthz_address, const
     metrics_.server().Get("/healthz", [](const httplib::Request&, httplib::Response& response) {
       response.set_content("ok", "text/plain");
     });
-    metrics_.server().Get("/metrics", [&metrics, extra_metrics = std::move(extra_metrics)](
-                                          const httplib::Request&, httplib::Response& response) {
-      std::string body = metrics.Render();
-      if (extra_metrics) body += extra_metrics();
-      response.set_content(body, kPrometheusText);
-    });
+    ServeMetrics(metrics_.server(), metrics, std::move(extra_metrics));
     if (absl::Status s = Listen(metrics_, metrics_address); !s.ok()) return s;
   }
   return absl::OkStatus();
