@@ -46,15 +46,15 @@ int from_pod(struct __sk_buff *skb)
 	}
 
 	struct packet pkt = {};
-	int parsed = parse_packet(skb, &pkt);
-
-	if (parsed < 0) {
+	switch (parse_packet(skb, &pkt)) {
+	case PARSE_TRUNCATED:
 		count(WEIR_METRIC_PARSE_ERROR, skb);
 		return TC_ACT_OK;
-	}
-	if (parsed > 0) {
+	case PARSE_NOT_IP:
 		count(WEIR_METRIC_TO_STACK, skb);
 		return TC_ACT_OK;
+	case PARSE_OK:
+		break;
 	}
 	return translate_and_forward(skb, &pkt, true);
 }

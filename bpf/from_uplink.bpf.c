@@ -21,22 +21,23 @@ SEC("tc")
 int from_uplink(struct __sk_buff *skb)
 {
 	struct packet pkt = {};
-	int parsed = parse_packet(skb, &pkt);
-
-	if (parsed != 0)
+	if (parse_packet(skb, &pkt) != PARSE_OK)
 		return TC_ACT_OK;
-	int unwrapped = dsr_decap_ipip(skb, &pkt);
+	enum dsr_unwrap_result unwrapped = dsr_decap_ipip(skb, &pkt);
 
-	if (unwrapped > 0)
+	if (unwrapped == DSR_NOT_OURS)
 		unwrapped = dsr_decap_ip6ip6(skb, &pkt);
-	if (unwrapped > 0)
+	if (unwrapped == DSR_NOT_OURS)
 		unwrapped = dsr_take_ip_option(skb, &pkt);
 
-	if (unwrapped < 0) {
+	switch (unwrapped) {
+	case DSR_ERROR:
 		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
 		return TC_ACT_SHOT;
-	}
-	if (unwrapped == 0)
+	case DSR_UNWRAPPED:
 		return deliver(skb, &pkt, false);
+	case DSR_NOT_OURS:
+		break;
+	}
 	return translate_and_forward(skb, &pkt, false);
 }

@@ -99,19 +99,26 @@ static __always_inline int dsr_add_ip_option(struct __sk_buff *skb, struct packe
 	return 0;
 }
 
+/* What the backend's node found in a packet from its uplink. */
+enum dsr_unwrap_result {
+	DSR_ERROR = -1,		/* weir's, but it could not be taken apart: dropped and counted */
+	DSR_UNWRAPPED = 0,	/* `pkt` now describes the inner packet for a local backend */
+	DSR_NOT_OURS = 1,	/* not a DSR packet of weir's: the ordinary path */
+};
+
 /* On the backend's node: a packet for a local pod carrying weir's option. Records the flow so the
- * reply is sent as the frontend and removes the option. Returns 0 when taken, 1 when the packet has
- * no such option, -1 on error. */
-static __always_inline int dsr_take_ip_option(struct __sk_buff *skb, struct packet *pkt)
+ * reply is sent as the frontend and removes the option. DSR_NOT_OURS when the packet has no such
+ * option. */
+static __always_inline enum dsr_unwrap_result dsr_take_ip_option(struct __sk_buff *skb, struct packet *pkt)
 {
 	if (pkt->family != WEIR_FAMILY_IPV4 || pkt->l4_off != IPV4_OPTION_L4_OFF || !pkt->has_ports)
-		return 1;
+		return DSR_NOT_OURS;
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct dsr_ip_option *opt = data + IPV4_PLAIN_L4_OFF;
 
 	if ((void *)(opt + 1) > data_end || opt->type != DSR_IP_OPTION_TYPE || opt->len != sizeof(*opt))
-		return 1;
+		return DSR_NOT_OURS;
 	struct packet as_sent = *pkt;
 
 	as_sent.daddr.v4 = opt->addr;
@@ -120,15 +127,15 @@ static __always_inline int dsr_take_ip_option(struct __sk_buff *skb, struct pack
 
 	backend.addr.v4 = pkt->daddr.v4;
 	if (ct_remember_dsr_reply(&as_sent, &backend))
-		return -1;
+		return DSR_ERROR;
 	if (bpf_skb_adjust_room(skb, -(int)sizeof(struct dsr_ip_option), BPF_ADJ_ROOM_NET, 0))
-		return -1;
+		return DSR_ERROR;
 	if (ipv4_rewrite_header_length(skb, 5, -(int)sizeof(struct dsr_ip_option)))
-		return -1;
+		return DSR_ERROR;
 	pkt->l4_off = IPV4_PLAIN_L4_OFF;
 	if (pkt->l4_csum_off)
 		pkt->l4_csum_off -= sizeof(struct dsr_ip_option);
-	return 0;
+	return DSR_UNWRAPPED;
 }
 
 /* Wraps the IPv4 packet for `backend`; afterwards `pkt` describes the outer packet. */
@@ -171,36 +178,35 @@ static __always_inline int dsr_encap_ipip(struct __sk_buff *skb, struct packet *
 
 /* The common tail of both unwrappings: takes the `outer_len` bytes of outer header off, records the
  * flow so the reply is sent as the frontend, and points the inner destination at `backend`. */
-static __always_inline int dsr_unwrap(struct __sk_buff *skb, struct packet *pkt, __u32 outer_len,
-				      const struct weir_backend *backend)
+static __always_inline enum dsr_unwrap_result dsr_unwrap(struct __sk_buff *skb, struct packet *pkt,
+							  __u32 outer_len, const struct weir_backend *backend)
 {
 	if (bpf_skb_adjust_room(skb, -(int)outer_len, BPF_ADJ_ROOM_MAC, 0))
-		return -1;
+		return DSR_ERROR;
 	struct packet inner = {};
 
-	if (parse_packet(skb, &inner) != 0 || !inner.has_ports)
-		return -1;
+	if (parse_packet(skb, &inner) != PARSE_OK || !inner.has_ports)
+		return DSR_ERROR;
 	if (ct_remember_dsr_reply(&inner, backend))
-		return -1;
+		return DSR_ERROR;
 	if (dnat(skb, &inner, &backend->addr, backend->port))
-		return -1;
+		return DSR_ERROR;
 	*pkt = inner;
-	return 0;
+	return DSR_UNWRAPPED;
 }
 
 /* On the backend's node: an IPIP packet for a local pod. Unwraps it, records the flow so the reply
- * is sent as the frontend, and points the destination at the backend. Returns 0 when `pkt` now
- * describes the translated inner packet, 1 when this is not a DSR packet, -1 on error. */
-static __always_inline int dsr_decap_ipip(struct __sk_buff *skb, struct packet *pkt)
+ * is sent as the frontend, and points the destination at the backend. */
+static __always_inline enum dsr_unwrap_result dsr_decap_ipip(struct __sk_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct iphdr *outer = data + sizeof(struct ethhdr);
 
 	if (pkt->family != WEIR_FAMILY_IPV4 || pkt->proto != IPPROTO_IPIP)
-		return 1;
+		return DSR_NOT_OURS;
 	if ((void *)(outer + 1) > data_end || outer->ihl != 5)
-		return 1;
+		return DSR_NOT_OURS;
 	/* Naming a union member in an initializer leaves the union's other bytes undefined. */
 	struct weir_backend backend = {.port = outer->id, .family = WEIR_FAMILY_IPV4};
 
@@ -254,20 +260,20 @@ static __noinline int dsr_encap_ip6ip6(struct __sk_buff *skb, struct packet *pkt
 
 /* On the backend's node: an IPv6-in-IPv6 packet of weir's (flow label = a backend port) for a
  * local pod; the same contract as dsr_decap_ipip. */
-static __always_inline int dsr_decap_ip6ip6(struct __sk_buff *skb, struct packet *pkt)
+static __always_inline enum dsr_unwrap_result dsr_decap_ip6ip6(struct __sk_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ipv6hdr *outer = data + sizeof(struct ethhdr);
 
 	if (pkt->family != WEIR_FAMILY_IPV6 || pkt->proto != IPPROTO_IPV6)
-		return 1;
+		return DSR_NOT_OURS;
 	if ((void *)(outer + 1) > data_end)
-		return 1;
+		return DSR_NOT_OURS;
 	__u32 label = bpf_ntohl(*(__be32 *)outer) & DSR_FLOW_LABEL_MASK;
 
 	if (label == 0 || label > 0xffff)
-		return 1;	/* not one of weir's: some other tunnel, left to the stack */
+		return DSR_NOT_OURS;	/* not one of weir's: some other tunnel, left to the stack */
 	struct weir_backend backend = {.port = bpf_htons((__u16)label), .family = WEIR_FAMILY_IPV6};
 
 	__builtin_memcpy(backend.addr.v6, outer->daddr.in6_u.u6_addr32, 16);

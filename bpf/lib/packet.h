@@ -55,14 +55,21 @@ enum icmp_echo {
 #define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
 
-static __always_inline int parse_echo(struct __sk_buff *skb, struct packet *pkt)
+/* What parsing found. Only PARSE_OK leaves `pkt` describing the packet. */
+enum parse_result {
+	PARSE_TRUNCATED = -1,	/* a header runs past the linear data */
+	PARSE_OK = 0,
+	PARSE_NOT_IP = 1,	/* neither IPv4 nor IPv6: the stack's business */
+};
+
+static __always_inline enum parse_result parse_echo(struct __sk_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	__u8 *icmp = data + pkt->l4_off;
 
 	if ((void *)(icmp + 8) > data_end)
-		return -1;
+		return PARSE_TRUNCATED;
 	bool v4 = pkt->family == WEIR_FAMILY_IPV4;
 	__be16 id = *(__be16 *)(icmp + ICMP_ECHO_ID_OFF);
 
@@ -73,13 +80,13 @@ static __always_inline int parse_echo(struct __sk_buff *skb, struct packet *pkt)
 		pkt->echo = ECHO_REPLY;
 		pkt->dport = id;
 	} else {
-		return 0;
+		return PARSE_OK;
 	}
 	pkt->l4_csum_off = pkt->l4_off + 2;
-	return 0;
+	return PARSE_OK;
 }
 
-static __always_inline int parse_l4(struct __sk_buff *skb, struct packet *pkt)
+static __always_inline enum parse_result parse_l4(struct __sk_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -89,9 +96,9 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct packet *pkt)
 	    (pkt->family == WEIR_FAMILY_IPV6 && pkt->proto == IPPROTO_ICMPV6))
 		return parse_echo(skb, pkt);
 	if (pkt->proto != IPPROTO_TCP && pkt->proto != IPPROTO_UDP && pkt->proto != IPPROTO_SCTP)
-		return 0;
+		return PARSE_OK;
 	if ((void *)(ports + 2) > data_end)
-		return -1;
+		return PARSE_TRUNCATED;
 	pkt->sport = ports[0];
 	pkt->dport = ports[1];
 	pkt->has_ports = 1;
@@ -99,30 +106,29 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct packet *pkt)
 		struct tcphdr *tcp = data + pkt->l4_off;
 
 		if ((void *)(tcp + 1) > data_end)
-			return -1;
+			return PARSE_TRUNCATED;
 		pkt->tcp_flags = ((__u8 *)tcp)[13];
 		pkt->l4_csum_off = pkt->l4_off + offsetof(struct tcphdr, check);
 	} else if (pkt->proto == IPPROTO_UDP) {
 		pkt->l4_csum_off = pkt->l4_off + offsetof(struct udphdr, check);
 	}
-	return 0;
+	return PARSE_OK;
 }
 
-/* Returns 0 on success, 1 for a packet that is not IP, -1 for a truncated one. */
-static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *pkt)
+static __always_inline enum parse_result parse_packet(struct __sk_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 
 	if ((void *)(eth + 1) > data_end)
-		return -1;
+		return PARSE_TRUNCATED;
 	pkt->l3_off = sizeof(*eth);
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip4 = (void *)(eth + 1);
 
 		if ((void *)(ip4 + 1) > data_end || ip4->ihl < 5)
-			return -1;
+			return PARSE_TRUNCATED;
 		pkt->family = WEIR_FAMILY_IPV4;
 		pkt->saddr.v4 = ip4->saddr;
 		pkt->daddr.v4 = ip4->daddr;
@@ -130,19 +136,19 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct packet *pk
 		pkt->l4_off = pkt->l3_off + ip4->ihl * 4;
 		/* Later fragments carry no ports. */
 		if (ip4->frag_off & bpf_htons(0x1fff))
-			return 0;
+			return PARSE_OK;
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
 		if ((void *)(ip6 + 1) > data_end)
-			return -1;
+			return PARSE_TRUNCATED;
 		pkt->family = WEIR_FAMILY_IPV6;
 		__builtin_memcpy(pkt->saddr.v6, ip6->saddr.in6_u.u6_addr32, 16);
 		__builtin_memcpy(pkt->daddr.v6, ip6->daddr.in6_u.u6_addr32, 16);
 		pkt->proto = ip6->nexthdr;	/* extension headers: treated as portless */
 		pkt->l4_off = pkt->l3_off + sizeof(*ip6);
 	} else {
-		return 1;
+		return PARSE_NOT_IP;
 	}
 	return parse_l4(skb, pkt);
 }
