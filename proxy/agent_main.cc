@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/datapath.h"
+#include "lib/map_fill.h"
 #include "lib/metrics_map.h"
 #include "lib/service_maps.h"
 #include "proxy/agent/agent_config.h"
@@ -35,6 +36,8 @@
 #include "proxy/agent/http_server.h"
 #include "proxy/agent/metrics.h"
 #include "proxy/agent/service_sync.h"
+#include "proxy/agent/sync_metrics.h"
+#include "proxy/agent/network_programming.h"
 #include "proxy/sync/conntrack_gc.h"
 #include "proxy/agent/object_source.h"
 #include "proxy/sync/bpf_map_writer.h"
@@ -209,12 +212,13 @@ absl::StatusOr<std::unique_ptr<weir::agent::ObjectSource>> OpenSource(const weir
 // node's Node object and interfaces, waiting for the source's first complete view when a Node is
 // needed. False when stopped meanwhile.
 bool CompleteNodeFacts(weir::agent::AgentConfig& config, weir::agent::ObjectSource* source,
-                       const sigset_t& stop_signals) {
+                       const sigset_t& stop_signals, weir::agent::SyncProgress& progress) {
   const bool needs_node = config.node_addresses.empty() || config.uplinks.empty();
   std::vector<weir::k8s::Node> nodes;
   if (source != nullptr && needs_node) {
     auto waited_since = std::chrono::steady_clock::now();
     while (!source->Ready()) {
+      progress.Alive();
       if (StopRequested(stop_signals)) return false;
       if (std::chrono::steady_clock::now() - waited_since > std::chrono::seconds(30)) {
         spdlog::warn("still waiting for the first complete list of Services, EndpointSlices and Nodes");
@@ -257,59 +261,15 @@ bool CompleteNodeFacts(weir::agent::AgentConfig& config, weir::agent::ObjectSour
 }
 
 int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
-  // The source opens first: in a cluster the node's own facts come from its Node object.
-  std::unique_ptr<weir::agent::ObjectSource> source;
-  if (auto opened = OpenSource(config); !opened.ok()) {
-    spdlog::critical("source of Services: {}", opened.status().ToString());
-    return 1;
-  } else {
-    source = std::move(*opened);
-  }
-  if (!CompleteNodeFacts(config, source.get(), stop_signals)) {
-    if (source) source->Stop();
-    return 0;
-  }
-  if (config.manage_forwarding) weir::agent::ManageForwarding();
-  auto datapath = weir::Datapath::Load(DatapathOptionsFrom(config));
-  if (!datapath.ok()) {
-    spdlog::critical("loading the datapath: {}", datapath.status().ToString());
-    return 1;
-  }
-  if (absl::Status s = (*datapath)->Attach({config.uplinks, config.cgroup_path}); !s.ok()) {
-    spdlog::critical("attaching: {}", s.ToString());
-    return 1;
-  }
   weir::PinLayout layout{config.bpf_root};
-  auto writer = weir::sync::BpfMapWriter::OpenPinned(layout);
-  if (!writer.ok()) {
-    spdlog::critical("opening the service maps: {}", writer.status().ToString());
-    return 1;
-  }
-  weir::sync::Reconciler reconciler(*writer, {.maglev_table_size = writer->maglev_table_size()});
-  if (absl::Status s = reconciler.Adopt(); !s.ok()) {
-    spdlog::critical("adopting the pinned service maps: {}", s.ToString());
-    return 1;
-  }
-  spdlog::info("datapath pinned under {}; adopted {} frontends, {} backends", config.bpf_root,
-               reconciler.frontend_count(), reconciler.backend_count());
-
-  auto nonmasq_table = weir::sync::BpfNonMasqTable::OpenPinned(layout);
-  if (!nonmasq_table.ok()) {
-    spdlog::critical("opening the non-masquerade map: {}", nonmasq_table.status().ToString());
-    return 1;
-  }
-  weir::sync::NonMasqueradeSync non_masquerade(**nonmasq_table);
-
+  // Health and metrics first: an agent that waits for the API server, or for its first sync, is
+  // alive (its loop turns) and unready, rather than restarted by a startup probe that finds no port.
   weir::agent::Metrics metrics;
-  auto& sync_latency = metrics.GetHistogram("weir_sync_duration_seconds", "Translate and apply one sync.",
-                                            weir::agent::SyncLatencyBuckets());
-  auto& sync_errors = metrics.GetCounter("weir_sync_errors_total", "Syncs that failed to apply.");
-  auto& frontends = metrics.GetGauge("weir_service_frontends", "Frontend entries in the services map.");
-  auto& backends = metrics.GetGauge("weir_service_backends", "Entries in the backends map.");
+  weir::agent::SyncMetrics sync_metrics(metrics);
+  weir::agent::NetworkProgrammingTracker programming;
   auto& ct_entries = metrics.GetGauge("weir_conntrack_entries", "Conntrack entries after the last collection.");
   auto& ct_capacity = metrics.GetGauge("weir_conntrack_capacity", "Conntrack map size.");
   auto& ct_deleted = metrics.GetCounter("weir_conntrack_gc_deleted_total", "Conntrack entries collected.");
-  auto& skipped = metrics.GetGauge("weir_manifest_objects_skipped", "Objects that failed to decode.");
   std::atomic<bool> ready{false};
   weir::agent::SyncProgress progress;
   progress.Alive();
@@ -330,6 +290,49 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
       !s.ok()) {
     spdlog::error("kube-proxy endpoints: {}", s.ToString());
   }
+
+  // The source opens first: in a cluster the node's own facts come from its Node object.
+  std::unique_ptr<weir::agent::ObjectSource> source;
+  if (auto opened = OpenSource(config); !opened.ok()) {
+    spdlog::critical("source of Services: {}", opened.status().ToString());
+    return 1;
+  } else {
+    source = std::move(*opened);
+  }
+  if (!CompleteNodeFacts(config, source.get(), stop_signals, progress)) {
+    if (source) source->Stop();
+    return 0;
+  }
+  if (config.manage_forwarding) weir::agent::ManageForwarding();
+  auto datapath = weir::Datapath::Load(DatapathOptionsFrom(config));
+  if (!datapath.ok()) {
+    spdlog::critical("loading the datapath: {}", datapath.status().ToString());
+    return 1;
+  }
+  if (absl::Status s = (*datapath)->Attach({config.uplinks, config.cgroup_path}); !s.ok()) {
+    spdlog::critical("attaching: {}", s.ToString());
+    return 1;
+  }
+  auto writer = weir::sync::BpfMapWriter::OpenPinned(layout);
+  if (!writer.ok()) {
+    spdlog::critical("opening the service maps: {}", writer.status().ToString());
+    return 1;
+  }
+  weir::sync::Reconciler reconciler(*writer, {.maglev_table_size = writer->maglev_table_size()});
+  if (absl::Status s = reconciler.Adopt(); !s.ok()) {
+    spdlog::critical("adopting the pinned service maps: {}", s.ToString());
+    return 1;
+  }
+  spdlog::info("datapath pinned under {}; adopted {} frontends, {} backends", config.bpf_root,
+               reconciler.frontend_count(), reconciler.backend_count());
+
+  auto nonmasq_table = weir::sync::BpfNonMasqTable::OpenPinned(layout);
+  if (!nonmasq_table.ok()) {
+    spdlog::critical("opening the non-masquerade map: {}", nonmasq_table.status().ToString());
+    return 1;
+  }
+  weir::sync::NonMasqueradeSync non_masquerade(**nonmasq_table);
+
   weir::agent::HealthCheckPorts health_check_ports(config.health_host);
   auto conntrack_gc = weir::sync::ConntrackGc::OpenPinned(layout);
   if (!conntrack_gc.ok()) spdlog::error("conntrack gc: {}", conntrack_gc.status().ToString());
@@ -394,7 +397,8 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
       if (complete) {
         {
           weir::k8s::ObjectSet objects = source->Snapshot();
-          skipped.Set(static_cast<double>(objects.skipped));
+          sync_metrics.Skipped(objects.skipped);
+          for (const weir::k8s::EndpointSlice& slice : objects.slices) programming.Note(slice);
           synced = service_sync.SyncAll(objects.services, objects.slices);
           nodes = std::move(objects.nodes);
         }
@@ -402,20 +406,24 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
         // their pages back rather than keep them resident until the next complete sync.
         malloc_trim(0);
       } else {
-        skipped.Set(static_cast<double>(changes->skipped));
+        sync_metrics.Skipped(changes->skipped);
+        for (const weir::k8s::ServiceObjects& changed : changes->services) {
+          for (const weir::k8s::EndpointSlice& slice : changed.slices) programming.Note(slice);
+        }
         synced = service_sync.SyncChanged(changes->services);
         nodes = std::move(changes->nodes);
       }
       bool node_synced = true;
       if (!synced.ok()) {
-        sync_errors.Increment();
+        sync_metrics.Failed();
+        ready = false;  // the datapath is behind the cluster until a retry succeeds
         spdlog::error("sync: {}", synced.status().ToString());
       } else {
         ready = true;
         progress.Synced();
-        sync_latency.Observe((synced->translate_time + synced->apply_time).count() / 1e6);
-        frontends.Set(static_cast<double>(synced->frontends));
-        backends.Set(static_cast<double>(synced->backends));
+        const auto synced_at = std::chrono::system_clock::now();
+        sync_metrics.Synced(complete, synced->translate_time + synced->apply_time, synced_at,
+                            programming.TakeLatencies(synced_at, complete), synced->frontends, synced->backends);
         health_check_ports.Update(service_sync.HealthChecks());
         if (nodes) node_synced = sync_node(*nodes);
         if (complete || synced->stats.writes() + synced->stats.deletes() > 0) {
@@ -441,6 +449,11 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
       last_gc = now;
       auto collected = conntrack_gc->Collect(
           weir::sync::MonotonicNowNs(), [&](uint32_t id) { return reconciler.HasBackend(id); });
+      if (auto fills = weir::ReadMapFill(config.bpf_root); fills.ok()) {
+        sync_metrics.MapFillRead(*fills);
+      } else {
+        spdlog::warn("map fill: {}", fills.status().ToString());
+      }
       if (collected.ok()) {
         ct_entries.Set(static_cast<double>(collected->entries_after));
         ct_capacity.Set(static_cast<double>(collected->capacity));

@@ -251,6 +251,32 @@ endpoints:
   EXPECT_FALSE(slice->endpoints[3].conditions.serving);
 }
 
+TEST(DecodeEndpointSliceTest, LastChangeTriggerTimeIsReadAndABadOneIgnored) {
+  absl::StatusOr<EndpointSlice> slice = ParseSlice(R"(
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  annotations: {endpoints.kubernetes.io/last-change-trigger-time: "2026-12-04T17:00:01.5Z"}
+addressType: IPv4
+)");
+  ASSERT_TRUE(slice.ok()) << slice.status();
+  ASSERT_TRUE(slice->last_change_trigger_time.has_value());
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(slice->last_change_trigger_time->time_since_epoch())
+                .count(),
+            1796403601500);
+  absl::StatusOr<EndpointSlice> bad = ParseSlice(R"(
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  annotations: {endpoints.kubernetes.io/last-change-trigger-time: "yesterday"}
+addressType: IPv4
+)");
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  EXPECT_FALSE(bad->last_change_trigger_time.has_value());
+}
+
 TEST(DecodeEndpointSliceTest, Ipv6AndFqdn) {
   absl::StatusOr<EndpointSlice> v6 =
       ParseSlice(std::string(kSliceHead) + "addressType: IPv6\nendpoints: [{addresses: ['fd00:10:244:1::5']}]");

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lib/errno_status.h"
+#include "proxy/agent/process_metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace weir::agent {
@@ -103,6 +104,7 @@ void ServeMetrics(httplib::Server& server, Metrics& metrics, std::function<std::
                                                                               httplib::Response& response) {
     std::string body = metrics.Render();
     if (extra_metrics) body += extra_metrics();
+    body += ProcessMetricsText();
     response.set_content(body, kPrometheusContentType);
   });
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "spdlog/spdlog.h"
 
 namespace weir::k8s {
@@ -388,7 +389,23 @@ Endpoint DecodeEndpoint(Reader& reader, const Field& item, AddressType address_t
   return endpoint;
 }
 
+// An unreadable trigger time only costs one latency sample: it is logged, not fatal to the slice.
+std::optional<std::chrono::system_clock::time_point> TriggerTime(Reader& reader, const Field& root) {
+  const Field field =
+      Child(Child(Child(root, "metadata"), "annotations"), "endpoints.kubernetes.io/last-change-trigger-time");
+  const std::string text = reader.String(field);
+  if (text.empty()) return std::nullopt;
+  absl::Time parsed;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &parsed, &error)) {
+    spdlog::debug("{}: \"{}\": {}", field.path, text, error);
+    return std::nullopt;
+  }
+  return absl::ToChronoTime(parsed);
+}
+
 void DecodeEndpointSliceBody(Reader& reader, const Field& root, EndpointSlice& slice) {
+  slice.last_change_trigger_time = TriggerTime(reader, root);
   const Field address_type = Child(root, "addressType");
   if (address_type.absent()) reader.Fail(address_type, "required");
   slice.address_type = reader

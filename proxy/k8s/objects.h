@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -130,6 +131,9 @@ struct EndpointSlice {
   AddressType address_type = AddressType::kIPv4;
   std::vector<Endpoint> endpoints;  // always empty for kFqdn: weir does not resolve names
   std::vector<EndpointPort> ports;
+  // endpoints.kubernetes.io/last-change-trigger-time: when the change that produced this version
+  // happened (a pod became ready, ...). The start of network programming latency, as in kube-proxy.
+  std::optional<std::chrono::system_clock::time_point> last_change_trigger_time;
 
   // The owning Service's name (same namespace), or "" when the label is missing or the slice is
   // labelled service.kubernetes.io/headless: kube-proxy ignores such slices (its informer selects
