@@ -235,6 +235,145 @@ class Traffic:
             t.join()
 
 
+# -- the operator's side: kube-proxy's health and metrics, the probes -------------------------------
+
+def node_http(node, port: int, path: str, host: str | None = None) -> tuple[int, str]:
+    """GET from inside the node's namespaces, as a load balancer's health check or a scraper would."""
+    url = f"http://{host or node.ip}:{port}{path}"
+    res = node.run("curl", "-s", "-m", "5", "-w", "\n%{http_code}", url, check=False)
+    body, _, code = res.stdout.rpartition("\n")
+    return int(code or 0), body
+
+
+def samples(text: str) -> dict[str, float]:
+    """Prometheus text format: 'name{labels}' -> value."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
+def test_kube_proxy_healthz_on_10256_answers_as_kube_proxy_does(cluster, workload):
+    for node in cluster.nodes:
+        code, body = node_http(node, 10256, "/healthz")
+        assert code == 200, body
+        health = json.loads(body)
+        assert set(health) >= {"lastUpdated", "currentTime", "nodeEligible"}, health
+        code, mode = node_http(node, 10249, "/proxyMode", host="127.0.0.1")  # kube-proxy's default bind
+        assert code == 200 and mode.strip(), mode
+
+
+def test_metrics_scrape_with_kube_proxy_names(cluster, workload):
+    for node in cluster.nodes:
+        for port, host in ((9876, None), (10249, "127.0.0.1")):  # the agent's metrics port, and kube-proxy's
+            code, text = node_http(node, port, "/metrics", host)
+            assert code == 200, text[:500]
+            m = samples(text)
+            assert time.time() - m["kubeproxy_sync_proxy_rules_last_timestamp_seconds"] < 600
+            assert m["kubeproxy_sync_full_proxy_rules_duration_seconds_count"] >= 1
+            # The workload's pods became ready: the EndpointSlice controller stamped the changes.
+            assert m["kubeproxy_network_programming_duration_seconds_count"] >= 1
+            assert m["process_resident_memory_bytes"] > 0 and m["process_open_fds"] > 0
+            maps = {k for k in m if k.startswith("weir_map_capacity{")}
+            assert any("conntrack" in k for k in maps), sorted(maps)
+
+
+def agent_pod(c: Cluster, node_name: str) -> dict:
+    pods = c.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir",
+                          "--field-selector", f"spec.nodeName={node_name}")["items"]
+    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
+    return pods[0]
+
+
+def condition(pod: dict, kind: str) -> bool:
+    return any(c["type"] == kind and c["status"] == "True" for c in pod["status"].get("conditions", []))
+
+
+def agent_pid(node) -> int:
+    """The weir-agent process in the node's network namespace."""
+    netns = os.stat(f"/proc/{node.pid('holder')}/ns/net").st_ino
+    for pid in subprocess.run(["pgrep", "-x", "weir-agent"], capture_output=True, text=True).stdout.split():
+        try:
+            if os.stat(f"/proc/{pid}/ns/net").st_ino == netns:
+                return int(pid)
+        except FileNotFoundError:
+            pass
+    raise AssertionError(f"no weir-agent in {node.name}'s namespace")
+
+
+class StuckThread:
+    """Stops one thread (the agent's main thread, which runs the sync loop) with ptrace, leaving the
+    process's other threads (the HTTP servers) running: a sync loop stuck, as a deadlock would."""
+    PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT = 17, 0x4206, 0x4207
+
+    def __init__(self, tid: int):
+        import ctypes
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+        self.tid = tid
+        for request in (self.PTRACE_SEIZE, self.PTRACE_INTERRUPT):
+            if self._libc.ptrace(request, tid, None, None) != 0:
+                raise OSError(ctypes.get_errno(), f"ptrace {request:#x} {tid}")
+
+    def release(self) -> None:
+        self._libc.ptrace(self.PTRACE_DETACH, self.tid, None, None)  # gone with its process: ESRCH
+
+
+def test_liveness_restarts_an_agent_whose_sync_loop_is_stuck_and_traffic_goes_on(cluster, workload):
+    node = cluster.nodes[1]
+    before = agent_pod(cluster, node.name)
+    restarts = before["status"]["containerStatuses"][0]["restartCount"]
+    cluster_ip = cluster.kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
+    traffic = Traffic(cluster, "client-2", cluster_ip, node.ip)
+    stuck = StuckThread(agent_pid(node))
+    try:
+        # The loop's stall limit (60 s), three failed liveness probes 10 s apart, the grace period.
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            now = agent_pod(cluster, node.name)["status"]["containerStatuses"][0]
+            if now["restartCount"] > restarts:
+                break
+            time.sleep(5)
+        else:
+            raise AssertionError("the agent with a stuck sync loop was not restarted")
+        cluster.kubectl("-n", "kube-system", "wait", "--for=condition=Ready", f"pod/{before['metadata']['name']}",
+                        "--timeout=120s")
+    finally:
+        stuck.release()
+        traffic.stop()
+    assert traffic.requests > 50
+    assert traffic.failures == [], f"{len(traffic.failures)} of {traffic.requests} failed: {traffic.failures[:10]}"
+
+
+def test_an_agent_that_cannot_reach_the_api_is_alive_and_unready(cluster, workload):
+    unreachable = "192.168.77.99"  # in the nodes' subnet, answered by no one
+    before = {p["metadata"]["name"] for p in
+              cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")["items"]}
+    cluster.helm("upgrade", "weir", str(REPO / "charts/weir"), "-n", "kube-system", "--reuse-values",
+                 "--set", f"k8sServiceHost={unreachable}")
+    try:
+        deadline = time.monotonic() + 120
+        new = None
+        while time.monotonic() < deadline and new is None:
+            for pod in cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l",
+                                            "app.kubernetes.io/name=weir")["items"]:
+                if pod["metadata"]["name"] not in before and pod["status"].get("phase") == "Running":
+                    new = pod["metadata"]["name"]
+            time.sleep(2)
+        assert new, "no agent pod with the unreachable API server started"
+        # Long enough for the startup probe to have passed or failed, and a readiness probe or ten.
+        time.sleep(30)
+        pod = cluster.kubectl_json("get", "pod", "-n", "kube-system", new)
+        status = pod["status"]["containerStatuses"][0]
+        assert status["restartCount"] == 0 and status.get("started") is True, status
+        assert not condition(pod, "Ready"), pod["status"]["conditions"]
+    finally:
+        cluster.helm("rollback", "weir", "-n", "kube-system", "--wait", "--timeout", "5m")
+        cluster.kubectl("-n", "kube-system", "rollout", "status", "daemonset/weir", "--timeout=300s")
+
+
 def test_helm_upgrade_rolls_the_daemonset_without_dropping_a_request(cluster, workload):
     cluster_ip = cluster.kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
     before = {p["metadata"]["name"] for p in
