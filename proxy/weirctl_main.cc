@@ -424,7 +424,8 @@ int PrintEvent(void* context, void* data, size_t size) {
     const char* verdict = weir::MetricName(ev.reason);
     const std::string backend = ev.backend_id ? absl::StrCat(" => ", FormatAddressPort(ev.nat_addr, ev.family,
                                                                                       ev.nat_port)) : "";
-    absl::PrintF("%.6f socket    %s %s%s verdict=%s (service %d, cgroup %d, socket %d)\n", ev.timestamp_ns / 1e9,
+    // The socket as `ss -e` names it (sk:<hex cookie>); the cgroup by its id, the inode of its directory.
+    absl::PrintF("%.6f socket    %s %s%s verdict=%s (service %d, cgroup id %d, sk:%x)\n", ev.timestamp_ns / 1e9,
                  ProtoName(ev.proto), FormatAddressPort(ev.daddr, ev.family, ev.dport), backend,
                  verdict ? verdict : "unknown", ev.service_id, ev.cgroup_id, ev.socket_cookie);
   } else {

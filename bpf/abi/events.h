@@ -36,7 +36,7 @@ struct weir_event {
 	__u32 ifindex;
 	__u32 service_id;
 	__u32 backend_id;
-	__u64 socket_cookie;		/* socket records: bpf_get_socket_cookie(), as `ss -e` shows it */
+	__u64 socket_cookie;		/* socket records: bpf_get_socket_cookie(), `ss -e` shows it as sk:<hex> */
 	__u64 cgroup_id;		/* socket records: the calling task's cgroup v2 id (its inode number) */
 };
 
