@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from e2e.conftest import wait_until
+from e2e.conftest import metrics, wait_until
 from e2e.cluster import CLIENT_IP, CLIENT_IP6, Cluster, endpoint_slice_yaml, node_ip, node_ip6, service_yaml
 from e2e.lab import NETCHECK, Pod, in_netns, run
+from e2e.runtime_clients import AGENT_HEALTH_PORT, agent_metrics, metric_value
 
 CLUSTER_IP = "10.96.0.10"
 PORTS = [("http", 80, 8080, "TCP"), ("udp", 80, 8080, "UDP")]
@@ -331,8 +332,9 @@ def test_session_affinity_client_ip(lab):
 def test_service_without_endpoints_rejects_at_once(lab, proto):
     """TCP: the socket LB fails connect() with ECONNREFUSED, per-packet translation answers the SYN
     with a RST. UDP (connected socket, so that ICMP errors reach it): connect() is refused at the
-    socket, an ICMP port unreachable per packet."""
-    cluster = Cluster(lab, 2, ["snat", "snat"])
+    socket, an ICMP port unreachable per packet. The socket LB's refusals are counted where an
+    operator looks: the agent's /metrics and `weirctl metrics`."""
+    cluster = Cluster(lab, 2, ["snat", "snat"], agent_args=[f"--health_port={AGENT_HEALTH_PORT}"])
     node1 = cluster.nodes[0]
     shell = node1.add_pod("shell")
     cluster.apply("empty", service_yaml("empty", PORTS, cluster_ip="10.96.0.20", type_="NodePort",
@@ -349,6 +351,11 @@ def test_service_without_endpoints_rejects_at_once(lab, proto):
         for r in fetch():
             assert r.get("errno") == errno.ECONNREFUSED, (path, r)
             assert r["elapsed"] < FAST_REJECT, (path, r)
+    # Three connect()s reached the socket LB (a connected UDP socket's connect() too); the other
+    # paths never pass its hooks.
+    scraped = agent_metrics(node1)
+    assert metric_value(scraped, 'weir_socket_lb_calls_total{outcome="connect_refused"}') == 3, scraped
+    assert metrics(node1)["sock_connect_refused"] == 3
 
 
 # ---------------------------------------------------------------------------------------------------

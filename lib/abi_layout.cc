@@ -45,7 +45,9 @@ static_assert(offsetof(weir_nonmasq_key, addr) == 8);
 
 #include "bpf/abi/events.h"
 
-static_assert(sizeof(weir_event) == 88);
+static_assert(sizeof(weir_event) == 96);
 static_assert(offsetof(weir_event, sport) == 56);
 static_assert(offsetof(weir_event, type) == 64);
 static_assert(offsetof(weir_event, ifindex) == 68);
+static_assert(offsetof(weir_event, socket_cookie) == 80);
+static_assert(offsetof(weir_event, cgroup_id) == 88);

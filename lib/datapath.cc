@@ -198,6 +198,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   sock->rodata->maglev_table_size = options.maglev_table_size;
   sock->rodata->host_only = options.socket_lb_host_only;
   sock->rodata->host_netns_cookie = CurrentNetnsCookie();
+  sock->rodata->translation_events = options.socket_lb_translation_events;
   if (!pinned) Unpin(sock->obj);
   if (absl::Status s = ShareMaps(pod->obj, sock->obj); !s.ok()) return s;
   if (int err = sock_lb__load(sock); err) return ErrnoStatus(-err, "load sock_lb");

@@ -36,6 +36,8 @@ struct DatapathOptions {
   bool dsr_ip_option = false;
   // Socket LB for the host's own sockets only, not pods'.
   bool socket_lb_host_only = false;
+  // An event for every connect() and datagram the socket LB translates (refusals always have one).
+  bool socket_lb_translation_events = false;
   // Egress masquerade of pods' flows out of the cluster (to the node address of the family).
   bool masquerade = false;
   uint32_t nonmasq_max = WEIR_NONMASQ_DEFAULT_SIZE;

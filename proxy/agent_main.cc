@@ -13,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -139,6 +140,7 @@ weir::DatapathOptions DatapathOptionsFrom(const weir::agent::AgentConfig& config
                                 .maglev_table_size = config.maglev_table_size,
                                 .dsr_ip_option = config.dsr_ip_option,
                                 .socket_lb_host_only = config.socket_lb_host_only,
+                                .socket_lb_translation_events = config.socket_lb_translation_events,
                                 .masquerade = config.masquerade,
                                 .nonmasq_max = config.non_masquerade_cidrs_max};
   for (const weir::IpAddress& address : config.node_addresses) {
@@ -152,15 +154,24 @@ weir::DatapathOptions DatapathOptionsFrom(const weir::agent::AgentConfig& config
 std::string DatapathCounters(const weir::PinLayout& layout) {
   auto totals = weir::ReadMetrics(layout.metrics_map());
   if (!totals.ok()) return "";
-  std::string decisions, drops;
+  std::string decisions, drops, socket_lb;
   for (const weir::MetricTotal& total : *totals) {
+    if (total.socket_lb) {
+      // "sock_connect_refused" -> outcome="connect_refused": the family already says socket LB.
+      absl::StrAppend(&socket_lb, "weir_socket_lb_calls_total{outcome=\"", absl::StripPrefix(total.name, "sock_"),
+                      "\"} ", total.packets, "\n");
+      continue;
+    }
     absl::StrAppend(total.drop ? &drops : &decisions, total.drop ? "weir_drops_total{reason=\"" :
                     "weir_datapath_packets_total{decision=\"", total.name, "\"} ", total.packets, "\n");
   }
   return absl::StrCat("# HELP weir_datapath_packets_total Packets by datapath decision.\n",
                       "# TYPE weir_datapath_packets_total counter\n", decisions,
                       "# HELP weir_drops_total Packets dropped or rejected by reason.\n",
-                      "# TYPE weir_drops_total counter\n", drops);
+                      "# TYPE weir_drops_total counter\n", drops,
+                      "# HELP weir_socket_lb_calls_total connect(), sendmsg() and recvmsg() calls the socket LB saw, ",
+                      "by outcome (connect_refused: a Service without endpoints, ECONNREFUSED).\n",
+                      "# TYPE weir_socket_lb_calls_total counter\n", socket_lb);
 }
 
 weir::agent::CniConfigSettings CniSettingsFrom(const weir::agent::AgentConfig& config,

@@ -420,6 +420,14 @@ int PrintEvent(void* context, void* data, size_t size) {
   if (ev.type == WEIR_EVENT_TRANSLATION) {
     absl::PrintF("%.6f translate %s => %s (service %d, backend %d)\n", ev.timestamp_ns / 1e9, flow,
                  FormatAddressPort(ev.nat_addr, ev.family, ev.nat_port), ev.service_id, ev.backend_id);
+  } else if (ev.type == WEIR_EVENT_SOCKET) {
+    const char* verdict = weir::MetricName(ev.reason);
+    const std::string backend = ev.backend_id ? absl::StrCat(" => ", FormatAddressPort(ev.nat_addr, ev.family,
+                                                                                      ev.nat_port)) : "";
+    // The socket as `ss -e` names it (sk:<hex cookie>); the cgroup by its id, the inode of its directory.
+    absl::PrintF("%.6f socket    %s %s%s verdict=%s (service %d, cgroup id %d, sk:%x)\n", ev.timestamp_ns / 1e9,
+                 ProtoName(ev.proto), FormatAddressPort(ev.daddr, ev.family, ev.dport), backend,
+                 verdict ? verdict : "unknown", ev.service_id, ev.cgroup_id, ev.socket_cookie);
   } else {
     const char* reason = weir::MetricName(ev.reason);
     absl::PrintF("%.6f drop      %s reason=%s (service %d, ifindex %d)\n", ev.timestamp_ns / 1e9, flow,

@@ -28,6 +28,15 @@ TEST(AgentConfig, UnsetPortRendersAsEmptyString) {
   EXPECT_EQ(config->api_server_port, 0);
 }
 
+TEST(AgentConfig, SocketLbTranslationEventsAreOffUnlessAsked) {
+  auto defaults = ParseAgentConfig("");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_FALSE(defaults->socket_lb_translation_events);
+  auto asked = ParseAgentConfig("socketLBTranslationEvents: true\n");
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  EXPECT_TRUE(asked->socket_lb_translation_events);
+}
+
 TEST(AgentConfig, BadValuesAreErrors) {
   EXPECT_FALSE(ParseAgentConfig("k8sServicePort: https\n").ok());
   EXPECT_FALSE(ParseAgentConfig("k8sServicePort: 70000\n").ok());

@@ -1,5 +1,5 @@
-/* Records on the events ring buffer: drops with their reason and service translations, for
- * `weirctl events`. */
+/* Records on the events ring buffer: drops with their reason, service translations and the
+ * socket LB's verdicts, for `weirctl events`. */
 #ifndef WEIR_ABI_EVENTS_H
 #define WEIR_ABI_EVENTS_H
 
@@ -13,6 +13,11 @@
 enum weir_event_type {
 	WEIR_EVENT_DROP = 1,		/* reason: enum weir_metric */
 	WEIR_EVENT_TRANSLATION = 2,	/* first packet of a flow sent to a backend */
+	/* A socket-LB hook's verdict on a connect() or datagram, reason: the WEIR_METRIC_SOCK_* it
+	 * counted. Refusals always; translations only when the agent asks (one record per connection).
+	 * No packet exists yet: saddr, sport and ifindex are 0; daddr is the frontend; the socket is
+	 * named by its cookie and its cgroup. */
+	WEIR_EVENT_SOCKET = 3,
 };
 
 struct weir_event {
@@ -31,7 +36,8 @@ struct weir_event {
 	__u32 ifindex;
 	__u32 service_id;
 	__u32 backend_id;
-	__u32 pad2[2];
+	__u64 socket_cookie;		/* socket records: bpf_get_socket_cookie(), `ss -e` shows it as sk:<hex> */
+	__u64 cgroup_id;		/* socket records: the calling task's cgroup v2 id (its inode number) */
 };
 
 #endif

@@ -1,4 +1,6 @@
-/* Per-CPU packet counters, indexed by enum weir_metric. */
+/* Per-CPU counters, indexed by enum weir_metric. The tc programs count packets (and their bytes);
+ * the socket-LB hooks (WEIR_METRIC_SOCK_*) count calls: one connect() or datagram each, in
+ * `packets`, with `bytes` left at 0. */
 #ifndef WEIR_ABI_METRICS_H
 #define WEIR_ABI_METRICS_H
 
@@ -18,6 +20,15 @@ enum weir_metric {
 	WEIR_METRIC_NO_BACKEND = 8,	/* rejected: the Service has no usable endpoint */
 	WEIR_METRIC_TRANSLATION_ERROR = 9,
 	WEIR_METRIC_MASQUERADED = 10,	/* first packet of a pod's flow out of the cluster, SNATed to the node */
+	/* Socket LB, per call. */
+	WEIR_METRIC_SOCK_CONNECT4_TRANSLATED = 11,	/* connect() to an IPv4 Service sent to a backend */
+	WEIR_METRIC_SOCK_CONNECT6_TRANSLATED = 12,
+	WEIR_METRIC_SOCK_CONNECT_REFUSED = 13,	/* ECONNREFUSED: the Service has no usable endpoint */
+	WEIR_METRIC_SOCK_CONNECT_PASSTHROUGH = 14,	/* not a Service: left as it was */
+	WEIR_METRIC_SOCK_AFFINITY_HIT = 15,	/* sessionAffinity kept the client's last backend */
+	WEIR_METRIC_SOCK_SENDMSG_TRANSLATED = 16,	/* a datagram to a Service sent to a backend */
+	WEIR_METRIC_SOCK_SENDMSG_REFUSED = 17,	/* ECONNREFUSED: the Service has no usable endpoint */
+	WEIR_METRIC_SOCK_RECVMSG_TRANSLATED = 18,	/* a backend's datagram shown as from the Service */
 	WEIR_METRIC_MAX = 32,
 };
 

@@ -72,4 +72,31 @@ static __always_inline void emit_translation(struct __sk_buff *skb, const struct
 	bpf_ringbuf_output(&weir_events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP);
 }
 
+/* A socket-LB verdict on a connect() or datagram to `frontend`; `backend` is NULL when refused. */
+static __always_inline void emit_socket_verdict(struct bpf_sock_addr *ctx, const union weir_addr *frontend,
+						__be16 frontend_port, __u8 family, __u8 verdict, __u32 service_id,
+						const struct weir_backend *backend, __u32 backend_id)
+{
+	if (!events_ring_has_room())
+		return;
+	struct weir_event ev = {};
+
+	ev.timestamp_ns = bpf_ktime_get_ns();
+	ev.daddr = *frontend;
+	ev.dport = frontend_port;
+	ev.proto = (__u8)ctx->protocol;
+	ev.family = family;
+	ev.type = WEIR_EVENT_SOCKET;
+	ev.reason = verdict;
+	ev.service_id = service_id;
+	if (backend) {
+		ev.nat_addr = backend->addr;
+		ev.nat_port = backend->port;
+		ev.backend_id = backend_id;
+	}
+	ev.socket_cookie = bpf_get_socket_cookie(ctx);
+	ev.cgroup_id = bpf_get_current_cgroup_id();
+	bpf_ringbuf_output(&weir_events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP);
+}
+
 #endif

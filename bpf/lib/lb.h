@@ -84,9 +84,10 @@ static __always_inline void remember_affinity(struct weir_affinity_key *key, __u
 	bpf_map_update_elem(&weir_affinity, key, &value, BPF_ANY);
 }
 
-/* Backend selection with affinity. Returns the backend id, 0 when the Service has none. */
+/* Backend selection with affinity. Returns the backend id, 0 when the Service has none.
+ * `affinity_hit` (may be NULL) is set when the client's remembered backend was kept. */
 static __always_inline __u32 pick_backend(const struct weir_service_value *svc,
-					  struct weir_affinity_key *affinity, __u32 flow_hash)
+					  struct weir_affinity_key *affinity, __u32 flow_hash, bool *affinity_hit)
 {
 	if (!(svc->flags & WEIR_SVC_AFFINITY))
 		return select_backend(svc, flow_hash);
@@ -95,6 +96,8 @@ static __always_inline __u32 pick_backend(const struct weir_service_value *svc,
 	affinity->service_id = svc->service_id;
 	__u32 id = affinity_backend(svc, affinity, now);
 
+	if (id && affinity_hit)
+		*affinity_hit = true;
 	if (!id)
 		id = select_backend(svc, flow_hash);
 	if (id)

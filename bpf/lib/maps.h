@@ -101,4 +101,13 @@ static __always_inline void count(__u32 metric, struct __sk_buff *skb)
 	}
 }
 
+/* The socket-LB hooks count calls, not packets: nothing has been sent yet. */
+static __always_inline void count_call(__u32 metric)
+{
+	struct weir_metric_value *v = bpf_map_lookup_elem(&weir_metrics, &metric);
+
+	if (v)
+		v->packets++;
+}
+
 #endif

@@ -150,7 +150,7 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 		return TRANSLATION_NONE;
 	}
 	struct weir_affinity_key affinity = {.client = pkt->saddr, .family = pkt->family};
-	__u32 backend_id = pick_backend(svc, &affinity, flow_hash(pkt));
+	__u32 backend_id = pick_backend(svc, &affinity, flow_hash(pkt), NULL);
 	struct weir_backend *found = backend_id ? lookup_backend(backend_id) : NULL;
 
 	if (!found || found->family != pkt->family) {

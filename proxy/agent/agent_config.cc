@@ -18,6 +18,7 @@ const std::set<std::string> kKnownKeys = {
     "backendsMax", "conntrackGCIntervalSeconds", "healthHost", "healthPort", "manageNodeRoutes", "cniConfDir",
     "podCIDRs", "cniDataDir", "cniGCIntervalSeconds", "manageForwarding", "k8sServiceHost", "k8sServicePort",
     "mtu", "daemonSet", "logLevel",
+    "socketLBTranslationEvents",
     "masquerade", "nonMasqueradeCIDRs", "nonMasqueradeCIDRsMax"};
 
 const std::set<std::string> kLogLevels = {"debug", "info", "warn", "error"};
@@ -64,6 +65,7 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     Read(root, "uplinks", config.uplinks);
     Read(root, "cgroupPath", config.cgroup_path);
     Read(root, "socketLBHostOnly", config.socket_lb_host_only);
+    Read(root, "socketLBTranslationEvents", config.socket_lb_translation_events);
     Read(root, "maglev", config.maglev);
     Read(root, "maglevTableSize", config.maglev_table_size);
     Read(root, "conntrackMax", config.conntrack_max);

@@ -33,6 +33,8 @@ struct AgentConfig {
   uint32_t mtu = 0;                       // pods' MTU (0: the uplink's)
   std::string cgroup_path;                // cgroup v2 for socket LB; empty: socket LB off
   bool socket_lb_host_only = false;
+  // An event per connect() the socket LB translates, not only per refusal (one record per connection).
+  bool socket_lb_translation_events = false;
   lb::LbMode lb_mode = lb::LbMode::kSnat;
   bool dsr_ip_option = false;             // dsrDispatch: "ipip" (default) or "option"
   bool maglev = true;
