@@ -182,7 +182,10 @@ TEST(AgentHttpServerTest, ServesHealthAndMetrics) {
   ASSERT_TRUE(scraped);
   EXPECT_EQ(scraped->status, 200);
   EXPECT_EQ(scraped->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
-  EXPECT_EQ(scraped->body, metrics.Render() + "# TYPE weir_bpf_extra gauge\nweir_bpf_extra 1\n");
+  // The registry, then the datapath's counters, then the process families.
+  EXPECT_TRUE(scraped->body.starts_with(metrics.Render() + "# TYPE weir_bpf_extra gauge\nweir_bpf_extra 1\n# HELP "
+                                                           "process_cpu_seconds_total"))
+      << scraped->body;
 
   EXPECT_EQ(client.Get("/nope")->status, 404);
   server.Stop();
