@@ -44,3 +44,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "weir.cgroupMount" -}}
 /run/weir/cgroupv2
 {{- end -}}
+
+{{/* The port of agent.kubeProxyHealthzBindAddress ("host:port"); empty when it is not served. */}}
+{{- define "weir.kubeProxyHealthzPort" -}}
+{{- with .Values.agent.kubeProxyHealthzBindAddress -}}
+{{- regexFind "[0-9]+$" . -}}
+{{- end -}}
+{{- end -}}
