@@ -19,6 +19,7 @@ from e2e.lab import REPO
 CHART = REPO / "charts" / "weir"
 TESTDATA = REPO / "e2e" / "testdata" / "chart"
 CUSTOM_VALUES = TESTDATA / "values-custom.yaml"
+PREVIOUS_VALUES = TESTDATA / "values-previous.yaml"
 HELM = Path(os.environ.get("WEIR_TOOLS_DIR", "/var/cache/weir-tools")) / "bin" / "helm"
 
 CUSTOM = {
@@ -402,6 +403,31 @@ def test_custom_values_file(file_docs):
     assert "--daemonset=net-system/weir-edge" in agent["args"]
 
 
+def previous_chart(directory: Path) -> Path:
+    """The chart as an earlier release stored it, for what `helm upgrade --reuse-values` does: it
+    renders the new templates with the old release's values.yaml in place of the new one, so values
+    added since are missing rather than defaulted."""
+    copy = directory / "weir"
+    shutil.copytree(CHART, copy)
+    (copy / "values.yaml").write_text(PREVIOUS_VALUES.read_text())
+    return copy
+
+
+def test_templates_render_the_previous_release_values(tmp_path):
+    out = subprocess.run([helm(), "template", "weir", str(previous_chart(tmp_path)), "-n", "kube-system"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    # The values missing take values.yaml's defaults: scrape annotations on, kube-proxy's port served
+    # (the agent's own default), no ServiceMonitor.
+    assert one(docs, "DaemonSet")["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9876"
+    assert {p["name"]: p["containerPort"] for p in container(docs, "agent")["ports"]} == \
+        {"metrics": 9876, "kube-proxy-hz": 10256}
+    assert agent_config(docs)["kubeProxyHealthzBindAddress"] == "0.0.0.0:10256"
+    assert "kubeProxyMetricsBindAddress" not in agent_config(docs)
+    assert not [d for d in docs if d["kind"] in ("ServiceMonitor", "Service")]
+
+
 def test_helm_install_into_a_real_api_server(tmp_path):
     """`helm install` as a user runs it, against an upstream kube-apiserver (no nodes, so no pods): the
     API accepts every object, and the agent's ServiceAccount may read what it watches, including its
@@ -444,6 +470,16 @@ def test_helm_install_into_a_real_api_server(tmp_path):
                     assert not can("list", unused, "-A"), unused
                 assert not can("create", "pods", "-n", namespace)
                 assert not can("delete", "daemonsets.apps", "-n", namespace)
+            # An operator's `helm upgrade --reuse-values` from a release of the chart before its newer values.
+            old = helm_in_cp("install", "old", str(previous_chart(tmp_path)), "-n", "old-system", "--create-namespace")
+            assert old.returncode == 0, old.stderr
+            upgraded = helm_in_cp("upgrade", "old", str(CHART), "-n", "old-system", "--reuse-values",
+                                  "--set", "agent.logLevel=debug")
+            assert upgraded.returncode == 0, upgraded.stderr
+            ds = cp.kubectl_json("get", "daemonset", "old-weir", "-n", "old-system")
+            (agent,) = ds["spec"]["template"]["spec"]["containers"]
+            assert {p["name"] for p in agent["ports"]} == {"metrics", "kube-proxy-hz"}
+
             uninstalled = helm_in_cp("uninstall", "weir", "-n", "kube-system", "--wait")
             assert uninstalled.returncode == 0, uninstalled.stderr
             assert cp.kubectl("get", "daemonset", "weir", "-n", "kube-system", check=False).returncode != 0
