@@ -446,6 +446,9 @@ def test_helm_install_into_a_real_api_server(tmp_path):
                                       capture_output=True, text=True, timeout=120,
                                       env={**os.environ, "HOME": str(tmp_path), "HELM_CACHE_HOME": str(tmp_path / "hc"),
                                            "HELM_CONFIG_HOME": str(tmp_path / "hcfg"), "HELM_DATA_HOME": str(tmp_path / "hd")})
+            bogus = helm_in_cp("install", "bogus", str(CHART), "-n", "kube-system", "--set", "agent.lbMode=bogus")
+            assert bogus.returncode != 0 and "at '/agent/lbMode': value must be one of" in bogus.stderr, bogus.stderr
+            assert cp.kubectl("get", "daemonset", "bogus-weir", "-n", "kube-system", check=False).returncode != 0
             installed = helm_in_cp("install", "weir", str(CHART), "-n", "kube-system")
             assert installed.returncode == 0, installed.stderr
             custom = helm_in_cp("install", "edge", str(CHART), "-n", "net-system", "--create-namespace",
