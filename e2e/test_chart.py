@@ -395,6 +395,7 @@ def test_custom_values_file(file_docs):
     assert config["kubeProxyHealthzBindAddress"] == "[::]:10266" and config["kubeProxyMetricsBindAddress"] == ""
     assert config["logLevel"] == "debug" and config["healthPort"] == 9890
     assert config["cniGCIntervalSeconds"] == 0 and config["manageForwarding"] is False
+    assert config["socketLBHostOnly"] is True and config["socketLBTranslationEvents"] is True
     agent = container(file_docs, "agent")
     assert agent["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
     assert agent["readinessProbe"]["httpGet"]["port"] == 9890
