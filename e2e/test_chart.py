@@ -1,8 +1,10 @@
 """charts/weir as `helm install` would apply it: what `helm template` renders for the default values and
-for a non-default set, parsed (not compared as text), plus `helm lint --strict` and the rendered
-manifests/ being up to date. Needs only helm (scripts/setup.sh builds it)."""
+for non-default sets, parsed, and compared as text with golden renders (e2e/testdata/chart/*.golden.yaml;
+WEIR_UPDATE_GOLDEN=1 rewrites them, then read the diff); values the schema refuses; `helm lint --strict`;
+the rendered manifests/ being up to date. Needs only helm (scripts/setup.sh builds it)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +17,9 @@ import yaml
 from e2e.lab import REPO
 
 CHART = REPO / "charts" / "weir"
+TESTDATA = REPO / "e2e" / "testdata" / "chart"
+CUSTOM_VALUES = TESTDATA / "values-custom.yaml"
+PREVIOUS_VALUES = TESTDATA / "values-previous.yaml"
 HELM = Path(os.environ.get("WEIR_TOOLS_DIR", "/var/cache/weir-tools")) / "bin" / "helm"
 
 CUSTOM = {
@@ -42,11 +47,19 @@ def helm() -> str:
     return str(path)
 
 
-def render(*args: str, release: str = "weir", namespace: str = "kube-system") -> list[dict]:
-    out = subprocess.run([helm(), "template", release, str(CHART), "-n", namespace, *args],
-                         capture_output=True, text=True)
+def template(*args: str, release: str = "weir", namespace: str = "kube-system") -> subprocess.CompletedProcess:
+    return subprocess.run([helm(), "template", release, str(CHART), "-n", namespace, *args],
+                          capture_output=True, text=True)
+
+
+def render_text(*args: str, release: str = "weir", namespace: str = "kube-system") -> str:
+    out = template(*args, release=release, namespace=namespace)
     assert out.returncode == 0, out.stderr
-    return [d for d in yaml.safe_load_all(out.stdout) if d]
+    return out.stdout
+
+
+def render(*args: str, release: str = "weir", namespace: str = "kube-system") -> list[dict]:
+    return [d for d in yaml.safe_load_all(render_text(*args, release=release, namespace=namespace)) if d]
 
 
 def set_args(values: dict[str, str]) -> list[str]:
@@ -94,8 +107,13 @@ def custom_docs():
     return render(*set_args(CUSTOM), release="edge", namespace="net-system")
 
 
+@pytest.fixture(scope="module")
+def file_docs():
+    return render("-f", str(CUSTOM_VALUES), release="edge", namespace="net-system")
+
+
 def test_lint_strict_passes():
-    for args in ([], set_args(CUSTOM)):
+    for args in ([], set_args(CUSTOM), ["-f", str(CUSTOM_VALUES)]):
         out = subprocess.run([helm(), "lint", "--strict", str(CHART), *args], capture_output=True, text=True)
         assert out.returncode == 0, out.stdout + out.stderr
 
@@ -120,6 +138,9 @@ def test_defaults(default_docs):
             assert doc["metadata"]["namespace"] == "kube-system", doc["metadata"]
     spec = pod_spec(default_docs)
     assert spec["hostNetwork"] is True
+    # On every node, not-ready and control-plane ones included, and evicted last.
+    assert spec["tolerations"] == [{"operator": "Exists"}]
+    assert spec["priorityClassName"] == "system-node-critical"
     for c in spec["initContainers"] + spec["containers"]:
         assert c["image"] == f"localhost/weir:{chart['appVersion']}"
         assert c["imagePullPolicy"] == "IfNotPresent"
@@ -163,7 +184,12 @@ def test_rbac(default_docs, custom_docs):
             assert binding["roleRef"]["name"] == one(docs, role_kind)["metadata"]["name"]
         role = one(docs, "Role")
         assert role["metadata"]["namespace"] == namespace
-        assert {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get", "list", "watch"]} in role["rules"]
+        # What the agent's informers list and watch (proxy/k8s/kube_source.cc), and nothing else.
+        assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["list", "watch"]}]
+        assert one(docs, "ClusterRole")["rules"] == [
+            {"apiGroups": [""], "resources": ["services", "nodes"], "verbs": ["list", "watch"]},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+        ]
         assert one(docs, "DaemonSet")["metadata"]["name"] == ds_name
         assert f"--daemonset={namespace}/{ds_name}" in container(docs, "agent")["args"]
 
@@ -209,18 +235,198 @@ def test_config_change_rolls_the_pods():
     assert checksum("--set", "image.pullPolicy=Always") == base
 
 
-def test_agent_accepts_what_the_chart_writes(default_docs, custom_docs):
+def test_agent_accepts_what_the_chart_writes(default_docs, custom_docs, file_docs):
     """weir-agent refuses unknown config keys and flags: everything the chart writes must be one it
     knows (read from the agent's sources, so the two cannot drift apart unnoticed)."""
     config_source = (REPO / "proxy" / "agent" / "agent_config.cc").read_text()
     known_keys = set(re.findall(r'"(\w+)"', config_source[config_source.index("kKnownKeys"):
                                                           config_source.index("};", config_source.index("kKnownKeys"))]))
     known_flags = set(re.findall(r"ABSL_FLAG\([^,]+, (\w+),", (REPO / "proxy" / "agent_main.cc").read_text()))
-    for docs in (default_docs, custom_docs):
+    for docs in (default_docs, custom_docs, file_docs):
         unknown = set(agent_config(docs)) - known_keys
         assert not unknown, f"agent.yaml keys weir-agent does not know: {unknown}"
         flags = {arg[2:].split("=")[0] for arg in container(docs, "agent")["args"]}
         assert flags <= known_flags, f"flags weir-agent does not know: {flags - known_flags}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Golden renders: every change to what the chart renders shows up as a diff in review
+
+GOLDEN = {
+    "default": ([], "weir", "kube-system"),
+    "custom": (["-f", str(CUSTOM_VALUES)], "edge", "net-system"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_golden_render(name):
+    args, release, namespace = GOLDEN[name]
+    rendered = render_text(*args, release=release, namespace=namespace)
+    golden = TESTDATA / f"{name}.golden.yaml"
+    if os.environ.get("WEIR_UPDATE_GOLDEN") == "1":
+        golden.write_text(rendered)
+    assert golden.exists(), f"{golden} missing: run WEIR_UPDATE_GOLDEN=1 python3 -m pytest e2e/test_chart.py"
+    assert rendered == golden.read_text(), \
+        f"helm template differs from {golden.name}: if the change is meant, run WEIR_UPDATE_GOLDEN=1 " \
+        f"python3 -m pytest -q e2e/test_chart.py and review the diff of {golden.relative_to(REPO)}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# values.schema.json
+
+def schema_keys(schema: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, sub in schema.get("properties", {}).items():
+        keys.add(prefix + key)
+        keys |= schema_keys(sub, f"{prefix}{key}.")
+    return keys
+
+
+def value_keys(values: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in values.items():
+        keys.add(prefix + key)
+        # resources and labels are free-form maps whose defaults are empty; their schema is the API's.
+        if isinstance(value, dict) and value:
+            keys |= value_keys(value, f"{prefix}{key}.")
+    return keys
+
+
+def test_schema_covers_every_value():
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    missing = value_keys(values) - schema_keys(schema)
+    assert not missing, f"values.yaml keys values.schema.json does not describe: {sorted(missing)}"
+    assert value_keys(yaml.safe_load(CUSTOM_VALUES.read_text())) - schema_keys(schema) <= {
+        "agent.resources.requests", "agent.resources.limits", "agent.resources.requests.cpu",
+        "agent.resources.requests.memory", "agent.resources.limits.memory", "prometheus.serviceMonitor.labels.release"}
+
+
+REJECTED = [
+    (["--set", "agent.lbMode=bogus"], "at '/agent/lbMode': value must be one of 'snat', 'dsr', 'hybrid'"),
+    (["--set", "agent.dsrDispatch=gre"], "at '/agent/dsrDispatch': value must be one of 'ipip', 'option'"),
+    (["--set", "agent.logLevel=verbose"], "at '/agent/logLevel': value must be one of"),
+    (["--set", "image.pullPolicy=Sometimes"], "at '/image/pullPolicy': value must be one of"),
+    (["--set-string", "agent.healthPort=9876"], "at '/agent/healthPort': got string, want integer"),
+    (["--set", "agent.healthPort=70000"], "at '/agent/healthPort': maximum"),
+    (["--set", "agent.maglevTableSize=1"], "at '/agent/maglevTableSize': minimum"),
+    (["--set", "agent.conntrackMax=0"], "at '/agent/conntrackMax': minimum"),
+    (["--set", "k8sServicePort=https"], "at '/k8sServicePort'"),
+    (["--set", "agent.kubeProxyHealthzBindAddress=10256"], "at '/agent/kubeProxyHealthzBindAddress'"),
+    (["--set", "prometheus.serviceMonitor.interval=often"], "at '/prometheus/serviceMonitor/interval'"),
+    (["--set", "bpf.root=sys/fs/bpf"], "at '/bpf/root'"),
+    # A typo fails instead of leaving the default in place.
+    (["--set", "agent.lbmode=dsr"], "at '/agent': additional properties 'lbmode' not allowed"),
+    (["--set", "prometheus.servicemonitor.enabled=true"], "additional properties 'servicemonitor' not allowed"),
+]
+
+
+@pytest.mark.parametrize("args,message", REJECTED, ids=[" ".join(a) for a, _ in REJECTED])
+def test_schema_rejects(args, message):
+    out = template(*args)
+    assert out.returncode != 0, f"rendered with {args}"
+    assert "values don't meet the specifications of the schema" in out.stderr, out.stderr
+    assert message in out.stderr, out.stderr
+
+
+def test_lint_rejects_a_bogus_lb_mode():
+    out = subprocess.run([helm(), "lint", "--strict", str(CHART), "--set", "agent.lbMode=bogus"],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "value must be one of 'snat', 'dsr', 'hybrid'" in out.stdout + out.stderr
+
+
+# ---------------------------------------------------------------------------------------------------
+# Metrics: scrape annotations, named ports, the optional ServiceMonitor
+
+def test_metrics_port_and_scrape_annotations(default_docs):
+    annotations = one(default_docs, "DaemonSet")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == "9876"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    ports = {p["name"]: p for p in container(default_docs, "agent")["ports"]}
+    assert ports["metrics"]["containerPort"] == 9876
+    # kube-proxy's health check port, which load balancers poll; the agent serves it by default.
+    assert ports["kube-proxy-hz"]["containerPort"] == 10256
+    assert agent_config(default_docs)["kubeProxyHealthzBindAddress"] == "0.0.0.0:10256"
+    assert not [d for d in default_docs if d["kind"] in ("ServiceMonitor", "Service")]
+
+    off = render("--set", "prometheus.annotations=false")
+    assert not any(k.startswith("prometheus.io/")
+                   for k in one(off, "DaemonSet")["spec"]["template"]["metadata"]["annotations"])
+    # No health port: nothing to scrape, nothing to announce.
+    no_port = render("--set", "agent.healthPort=0", "--set", "agent.kubeProxyHealthzBindAddress=")
+    assert not any(k.startswith("prometheus.io/")
+                   for k in one(no_port, "DaemonSet")["spec"]["template"]["metadata"]["annotations"])
+    assert "ports" not in container(no_port, "agent")
+
+
+def test_service_monitor_only_when_enabled(file_docs):
+    monitor = one(file_docs, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["namespace"] == "net-system"
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics"
+    assert endpoint["interval"] == "30s" and endpoint["scrapeTimeout"] == "10s"
+    assert endpoint["metricRelabelings"] == [{"sourceLabels": ["__name__"], "regex": "go_.*", "action": "drop"}]
+    # The ServiceMonitor finds the Service, the Service finds the agent pods, and the port name is
+    # the agent container's.
+    service = one(file_docs, "Service")
+    assert service["spec"]["clusterIP"] == "None"
+    assert monitor["spec"]["namespaceSelector"]["matchNames"] == [service["metadata"]["namespace"]]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    pod_labels = one(file_docs, "DaemonSet")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    (service_port,) = service["spec"]["ports"]
+    agent_ports = {p["name"]: p["containerPort"] for p in container(file_docs, "agent")["ports"]}
+    assert service_port["targetPort"] == "metrics" and agent_ports["metrics"] == 9890
+    assert service_port["name"] == endpoint["port"]
+
+    refused = template("--set", "prometheus.serviceMonitor.enabled=true", "--set", "agent.healthPort=0")
+    assert refused.returncode != 0
+    assert "prometheus.serviceMonitor.enabled needs agent.healthPort" in refused.stderr, refused.stderr
+
+
+def test_custom_values_file(file_docs):
+    """What values-custom.yaml asks for reaches the agent's config and the pod."""
+    config = agent_config(file_docs)
+    assert config["lbMode"] == "hybrid" and config["dsrDispatch"] == "option"
+    assert config["maglevTableSize"] == 16381 and config["conntrackMax"] == 524288
+    assert config["kubeProxyHealthzBindAddress"] == "[::]:10266" and config["kubeProxyMetricsBindAddress"] == ""
+    assert config["logLevel"] == "debug" and config["healthPort"] == 9890
+    assert config["cniGCIntervalSeconds"] == 0 and config["manageForwarding"] is False
+    assert config["socketLBHostOnly"] is True and config["socketLBTranslationEvents"] is True
+    agent = container(file_docs, "agent")
+    assert agent["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+    assert agent["readinessProbe"]["httpGet"]["port"] == 9890
+    assert {p["name"]: p["containerPort"] for p in agent["ports"]} == {"metrics": 9890, "kube-proxy-hz": 10266}
+    assert one(file_docs, "DaemonSet")["metadata"]["name"] == "weir-edge"
+    assert "--daemonset=net-system/weir-edge" in agent["args"]
+
+
+def previous_chart(directory: Path) -> Path:
+    """The chart as an earlier release stored it, for what `helm upgrade --reuse-values` does: it
+    renders the new templates with the old release's values.yaml in place of the new one, so values
+    added since are missing rather than defaulted."""
+    copy = directory / "weir"
+    shutil.copytree(CHART, copy)
+    (copy / "values.yaml").write_text(PREVIOUS_VALUES.read_text())
+    return copy
+
+
+def test_templates_render_the_previous_release_values(tmp_path):
+    out = subprocess.run([helm(), "template", "weir", str(previous_chart(tmp_path)), "-n", "kube-system"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    # The values missing take values.yaml's defaults: scrape annotations on, kube-proxy's port served
+    # (the agent's own default), no ServiceMonitor.
+    assert one(docs, "DaemonSet")["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9876"
+    assert {p["name"]: p["containerPort"] for p in container(docs, "agent")["ports"]} == \
+        {"metrics": 9876, "kube-proxy-hz": 10256}
+    assert agent_config(docs)["kubeProxyHealthzBindAddress"] == "0.0.0.0:10256"
+    assert "kubeProxyMetricsBindAddress" not in agent_config(docs)
+    assert not [d for d in docs if d["kind"] in ("ServiceMonitor", "Service")]
 
 
 def test_helm_install_into_a_real_api_server(tmp_path):
@@ -241,6 +447,9 @@ def test_helm_install_into_a_real_api_server(tmp_path):
                                       capture_output=True, text=True, timeout=120,
                                       env={**os.environ, "HOME": str(tmp_path), "HELM_CACHE_HOME": str(tmp_path / "hc"),
                                            "HELM_CONFIG_HOME": str(tmp_path / "hcfg"), "HELM_DATA_HOME": str(tmp_path / "hd")})
+            bogus = helm_in_cp("install", "bogus", str(CHART), "-n", "kube-system", "--set", "agent.lbMode=bogus")
+            assert bogus.returncode != 0 and "at '/agent/lbMode': value must be one of" in bogus.stderr, bogus.stderr
+            assert cp.kubectl("get", "daemonset", "bogus-weir", "-n", "kube-system", check=False).returncode != 0
             installed = helm_in_cp("install", "weir", str(CHART), "-n", "kube-system")
             assert installed.returncode == 0, installed.stderr
             custom = helm_in_cp("install", "edge", str(CHART), "-n", "net-system", "--create-namespace",
@@ -256,13 +465,25 @@ def test_helm_install_into_a_real_api_server(tmp_path):
                     out = cp.kubectl("auth", "can-i", f"--as={account}", *args, check=False).stdout.strip()
                     assert out in ("yes", "no"), out
                     return out == "yes"
-                for verb in ("get", "list", "watch"):
+                for verb in ("list", "watch"):
                     assert can(verb, "daemonsets.apps", "-n", namespace), verb
                     assert can(verb, "endpointslices.discovery.k8s.io", "-A"), verb
                     assert can(verb, "services", "-A") and can(verb, "nodes"), verb
                 assert not can("list", "daemonsets.apps", "-n", "default")
+                for unused in ("pods", "namespaces", "networkpolicies.networking.k8s.io"):
+                    assert not can("list", unused, "-A"), unused
                 assert not can("create", "pods", "-n", namespace)
                 assert not can("delete", "daemonsets.apps", "-n", namespace)
+            # An operator's `helm upgrade --reuse-values` from a release of the chart before its newer values.
+            old = helm_in_cp("install", "old", str(previous_chart(tmp_path)), "-n", "old-system", "--create-namespace")
+            assert old.returncode == 0, old.stderr
+            upgraded = helm_in_cp("upgrade", "old", str(CHART), "-n", "old-system", "--reuse-values",
+                                  "--set", "agent.logLevel=debug")
+            assert upgraded.returncode == 0, upgraded.stderr
+            ds = cp.kubectl_json("get", "daemonset", "old-weir", "-n", "old-system")
+            (agent,) = ds["spec"]["template"]["spec"]["containers"]
+            assert {p["name"] for p in agent["ports"]} == {"metrics", "kube-proxy-hz"}
+
             uninstalled = helm_in_cp("uninstall", "weir", "-n", "kube-system", "--wait")
             assert uninstalled.returncode == 0, uninstalled.stderr
             assert cp.kubectl("get", "daemonset", "weir", "-n", "kube-system", check=False).returncode != 0

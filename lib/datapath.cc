@@ -93,6 +93,58 @@ absl::Status ShareMaps(bpf_object* owner, bpf_object* object) {
   return absl::OkStatus();
 }
 
+// The setting of weir-agent's configuration a map's size comes from, for the error below.
+const char* SizeSettingOf(const std::string& map_name) {
+  if (map_name == WEIR_CONNTRACK_MAP_NAME) return "conntrackMax";
+  if (map_name == WEIR_MAGLEV_MAP_NAME) return "maglevTableSize";
+  if (map_name == WEIR_SERVICES_MAP_NAME) return "servicesMax";
+  if (map_name == WEIR_BACKENDS_MAP_NAME || map_name == WEIR_BACKEND_SLOTS_MAP_NAME) return "backendsMax";
+  if (map_name == WEIR_NONMASQ_MAP_NAME) return "nonMasqueradeCIDRsMax";
+  return nullptr;
+}
+
+// libbpf refuses to reuse a pinned map whose definition differs from the object's with a bare
+// EINVAL. A map's size is fixed when it is created and the pinned maps outlive the agent, so a size
+// changed between two agents (conntrackMax, maglevTableSize) is the usual cause: say which map and
+// setting, and what to do, before libbpf gets there.
+absl::Status RequirePinnedMapsMatch(bpf_object* object) {
+  bpf_map* map;
+  bpf_object__for_each_map(map, object) {
+    const char* pin = bpf_map__pin_path(map);
+    if (pin == nullptr || bpf_map__fd(map) >= 0) continue;  // not pinned, or shared from another object
+    UniqueFd pinned(bpf_obj_get(pin));
+    if (!pinned.valid()) continue;  // none yet: libbpf creates and pins it
+    bpf_map_info info{};
+    uint32_t info_size = sizeof(info);
+    if (bpf_obj_get_info_by_fd(pinned.get(), &info, &info_size) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("read pinned map ", pin));
+    }
+    const std::string name = bpf_map__name(map);
+    std::string difference;
+    if (info.max_entries != bpf_map__max_entries(map)) {
+      difference = absl::StrCat(info.max_entries, " entries, this agent is configured for ", bpf_map__max_entries(map));
+    } else if (info.value_size != bpf_map__value_size(map)) {
+      difference = name == WEIR_MAGLEV_MAP_NAME
+                       ? absl::StrCat("tables of ", info.value_size / sizeof(uint32_t),
+                                      " entries, this agent is configured for ",
+                                      bpf_map__value_size(map) / sizeof(uint32_t))
+                       : absl::StrCat("values of ", info.value_size, " bytes, this build's are ", bpf_map__value_size(map));
+    } else if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
+               info.map_flags != bpf_map__map_flags(map)) {
+      difference = "a type, key size or flags other than this build's";
+    }
+    if (difference.empty()) continue;
+    const char* setting = SizeSettingOf(name);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "pinned map ", pin, " was created with ", difference,
+        setting ? absl::StrCat(" (", setting, ")") : std::string(),
+        ": a pinned map's size cannot change while the node runs on it. Keep the value the node was "
+        "set up with, or move the node's pods off, remove ", pin,
+        " and start the agent again (docs/install.md, \"Changing a map size\")"));
+  }
+  return absl::OkStatus();
+}
+
 bool ValidMaglevSize(uint32_t size) {
   if (size < 2 || size > WEIR_MAGLEV_MAX_SIZE) return false;
   for (uint32_t d = 2; d * d <= size; ++d) {
@@ -181,6 +233,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   SetNodeAddresses(pod->rodata, options);
   SizeMaps(pod->obj, options);
   if (!pinned) Unpin(pod->obj);
+  if (absl::Status s = RequirePinnedMapsMatch(pod->obj); !s.ok()) return s;
   if (int err = from_pod__load(pod); err) return ErrnoStatus(-err, "load from_pod");
 
   datapath->from_uplink_ = from_uplink__open_opts(&open_opts);
@@ -190,6 +243,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   SetNodeAddresses(uplink->rodata, options);
   if (!pinned) Unpin(uplink->obj);
   if (absl::Status s = ShareMaps(pod->obj, uplink->obj); !s.ok()) return s;
+  if (absl::Status s = RequirePinnedMapsMatch(uplink->obj); !s.ok()) return s;
   if (int err = from_uplink__load(uplink); err) return ErrnoStatus(-err, "load from_uplink");
 
   datapath->sock_lb_ = sock_lb__open_opts(&open_opts);
@@ -201,6 +255,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   sock->rodata->translation_events = options.socket_lb_translation_events;
   if (!pinned) Unpin(sock->obj);
   if (absl::Status s = ShareMaps(pod->obj, sock->obj); !s.ok()) return s;
+  if (absl::Status s = RequirePinnedMapsMatch(sock->obj); !s.ok()) return s;
   if (int err = sock_lb__load(sock); err) return ErrnoStatus(-err, "load sock_lb");
 
   if (pinned) {

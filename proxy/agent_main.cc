@@ -215,7 +215,6 @@ absl::StatusOr<std::unique_ptr<weir::agent::ObjectSource>> OpenSource(const weir
   return weir::agent::OpenApiSource({.kubeconfig = config.kubeconfig,
                                      .api_server_host = config.api_server_host,
                                      .api_server_port = config.api_server_port,
-                                     .node_name = config.node_name,
                                      .owner_daemon_set = config.owner_daemon_set});
 }
 

@@ -22,6 +22,13 @@ mtu: 1450
   EXPECT_TRUE(config->uplinks.empty());
 }
 
+TEST(AgentConfig, KubeProxyEndpointsAreSettable) {
+  auto config = ParseAgentConfig("kubeProxyHealthzBindAddress: \"[::]:10256\"\nkubeProxyMetricsBindAddress: \"\"\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->kube_proxy_healthz_address, "[::]:10256");
+  EXPECT_EQ(config->kube_proxy_metrics_address, "");
+}
+
 TEST(AgentConfig, UnsetPortRendersAsEmptyString) {
   auto config = ParseAgentConfig("k8sServiceHost: \"\"\nk8sServicePort: \"\"\n");
   ASSERT_TRUE(config.ok()) << config.status();

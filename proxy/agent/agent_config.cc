@@ -17,7 +17,7 @@ const std::set<std::string> kKnownKeys = {
     "socketLBHostOnly", "lbMode", "dsrDispatch", "maglev", "maglevTableSize", "conntrackMax", "servicesMax",
     "backendsMax", "conntrackGCIntervalSeconds", "healthHost", "healthPort", "manageNodeRoutes", "cniConfDir",
     "podCIDRs", "cniDataDir", "cniGCIntervalSeconds", "manageForwarding", "k8sServiceHost", "k8sServicePort",
-    "mtu", "daemonSet", "logLevel",
+    "mtu", "daemonSet", "logLevel", "kubeProxyHealthzBindAddress", "kubeProxyMetricsBindAddress",
     "socketLBTranslationEvents",
     "masquerade", "nonMasqueradeCIDRs", "nonMasqueradeCIDRsMax"};
 

@@ -60,8 +60,13 @@ absl::StatusOr<std::unique_ptr<ObjectSource>> OpenApiSource(const ApiSourceOptio
   if (!config.ok()) return config.status();
   auto client = k8s::KubeClient::Create(*config);
   if (!client.ok()) return client.status();
+  // Only the kinds the datapath is programmed from, and the owner DaemonSet: the chart's ClusterRole
+  // grants nothing else. Pods, Namespaces and NetworkPolicies (and their RBAC) come back with
+  // NetworkPolicy enforcement (issue 10).
   auto source = std::make_unique<k8s::KubeSource>(
-      *client, k8s::KubeSourceOptions{.node_name = options.node_name, .owner_daemon_set = options.owner_daemon_set});
+      *client, k8s::KubeSourceOptions{.watch_namespaces = false,
+                                      .watch_network_policies = false,
+                                      .owner_daemon_set = options.owner_daemon_set});
   return std::make_unique<ApiSource>(std::move(source));
 }
 

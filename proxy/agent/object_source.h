@@ -46,7 +46,6 @@ struct ApiSourceOptions {
   // `kubernetes` Service that nothing serves before weir does.
   std::string api_server_host;
   int api_server_port = 0;
-  std::string node_name;
   std::string owner_daemon_set;  // "namespace/name"; empty: not watched
 };
 

@@ -44,3 +44,35 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "weir.cgroupMount" -}}
 /run/weir/cgroupv2
 {{- end -}}
+
+{{/*
+`helm upgrade --reuse-values` renders with the previous release's values in place of this chart's
+defaults, so a value added since may be missing: the helpers below read such values with the default
+values.yaml gives them.
+*/}}
+
+{{/* agent.kubeProxyHealthzBindAddress; missing: the agent's default, which values.yaml repeats. */}}
+{{- define "weir.kubeProxyHealthzAddress" -}}
+{{- if hasKey .Values.agent "kubeProxyHealthzBindAddress" -}}
+{{- .Values.agent.kubeProxyHealthzBindAddress -}}
+{{- else -}}
+0.0.0.0:10256
+{{- end -}}
+{{- end -}}
+
+{{/* The port of kube-proxy's health check ("host:port"); empty when it is not served. */}}
+{{- define "weir.kubeProxyHealthzPort" -}}
+{{- regexFind "[0-9]+$" (include "weir.kubeProxyHealthzAddress" .) -}}
+{{- end -}}
+
+{{/* prometheus.serviceMonitor, as a dict (empty when missing). */}}
+{{- define "weir.serviceMonitor" -}}
+{{- dig "serviceMonitor" dict (.Values.prometheus | default dict) | toJson -}}
+{{- end -}}
+
+{{/* "true" when the pods carry Prometheus scrape annotations, else empty. */}}
+{{- define "weir.scrapeAnnotations" -}}
+{{- if and (dig "annotations" true (.Values.prometheus | default dict)) .Values.agent.healthPort -}}
+true
+{{- end -}}
+{{- end -}}
