@@ -15,8 +15,9 @@ const volatile __u32 maglev_table_size = WEIR_MAGLEV_DEFAULT_SIZE;
 #define NSEC_PER_SEC 1000000000ull
 
 /* The external entry serves everyone unless the Service's policies differ by scope, in which case
- * clients inside the cluster use the internal entry. A Service whose only entry is internal (e.g.
- * internalTrafficPolicy Local on a ClusterIP) is found too. */
+ * clients inside the cluster use the internal entry. An internal entry without an external one is
+ * found too, though translation writes none (internalTrafficPolicy Local on a ClusterIP is its one
+ * external entry, flagged LOCAL_ONLY). */
 static __always_inline struct weir_service_value *lookup_service(struct weir_service_key *key, bool from_inside)
 {
 	struct weir_service_value *svc;

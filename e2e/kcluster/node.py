@@ -8,8 +8,8 @@ directories, the sysctls kubelet checks are files pre-filled with the values it 
 (protectKernelDefaults: it then only reads them), the CNI dirs are the standard /opt/cni/bin and
 /etc/cni/net.d (so the Helm chart's defaults work), /sys/fs/bpf is a bpffs of the node's own, and
 the node's cgroup2 subtree is mounted at /run/weir/cgroupv2 for weir's socket load balancing. The
-machine sees none of it; the mount points are empty directories. Facts: the cluster recipe in
-shared notes (sections 2, 3, 5).
+machine sees none of it; the mount points are empty directories. What the scripts do and why:
+docs/cluster.md.
 """
 from __future__ import annotations
 
