@@ -49,7 +49,8 @@ int HandleRecord(void* context, void* data, size_t size) {
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
   if (stream->remaining > 0) --stream->remaining;
-  return stream->remaining == 0 ? 1 : 0;  // a non-zero return stops ring_buffer__consume
+  // Only a negative return stops ring_buffer__consume; the records after this one stay in the ring.
+  return stream->remaining == 0 ? -ECANCELED : 0;
 }
 
 struct RingBufferDeleter {
@@ -72,8 +73,9 @@ absl::Status RunEvents(const CommandOptions& options) {
   while (stream.remaining != 0 && (options.timeout_s <= 0 || std::chrono::steady_clock::now() < deadline)) {
     // The datapath does not wake readers (see bpf/lib/events.h): drain on a timer instead.
     const int consumed = ring_buffer__consume(ring.get());
+    if (stream.remaining == 0) break;
     if (consumed < 0 && consumed != -EINTR) return ErrnoStatus(-consumed, "read the events ring buffer");
-    if (stream.remaining != 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return absl::OkStatus();
 }
