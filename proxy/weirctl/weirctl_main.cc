@@ -50,7 +50,8 @@ Commands:
   masquerade  in-cluster CIDRs (not masqueraded) and uplinks
   metrics     the datapath's packet counters
   events      drops and translations from now on, until --count records or --timeout_s seconds
-              (--replay: also the records already in the ring)   [all filters, --type --verdict]
+              (--replay: also the records already in the ring; two readers at once split the
+              records between them)                               [all filters, --type --verdict]
 
 Filters: every one given must match. --addr (an address or CIDR) and --port match either side of a
 flow or the backend it went to; --service takes namespace/name (every port), namespace/name:port or
