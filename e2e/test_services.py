@@ -606,7 +606,7 @@ def event_records(proc: subprocess.Popen) -> list[dict]:
 
 
 def test_weirctl_json_names_filters_and_events(lab):
-    cluster, web, shell, _ = web_cluster(lab)
+    cluster, web, shell, lb_shell = web_cluster(lab)
     node1 = cluster.nodes[0]
     apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP, type_="NodePort", node_port=30086, affinity=True)
     cluster.apply("empty", service_yaml("empty", PORTS, cluster_ip="10.96.0.20"))
@@ -675,6 +675,9 @@ def test_weirctl_json_names_filters_and_events(lab):
     time.sleep(1.5)
     assert cluster.requests(shell.netns, "tcp", "10.96.0.20", 80, count=2)[0].get("errno") == errno.ECONNREFUSED
     assert failures(cluster.requests(shell.netns, "tcp", CLUSTER_IP, 80, count=2)) == []
+    # Refused at the socket (lb_shell is in node1's socket-LB cgroup): no packet, so no source.
+    refused = cluster.requests(lb_shell.netns, "tcp", "10.96.0.20", 80, count=1, node=node1)
+    assert refused[0].get("errno") == errno.ECONNREFUSED, refused
     records = event_records(events)
     assert records and all(r["timestamp_ns"] >= started for r in records), records
     drops = [r for r in records if r["type"] == "drop"]
@@ -683,6 +686,10 @@ def test_weirctl_json_names_filters_and_events(lab):
     translations = [r for r in records if r["type"] == "translate"]
     assert translations and {r["backend"]["address"] for r in translations} <= {p.ipv4 for p in web}
     assert all(r["service"]["name"] == "web" and r["destination"]["address"] == CLUSTER_IP for r in translations)
+    sockets = [r for r in records if r["type"] == "socket"]
+    assert [(r["verdict"], r["outcome"], r["service"]["name"], r["source"]) for r in sockets] == \
+        [("refused", "sock_connect_refused", "empty", None)], records
+    assert sockets[0]["socket"].startswith("sk:") and sockets[0]["cgroup_id"] > 0
 
     # Filters: only drops, only to the empty Service's address.
     events = weirctl_events(lab, node1, "--type", "drop", "--addr", "10.96.0.20", "--timeout_s=5")

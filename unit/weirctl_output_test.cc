@@ -271,6 +271,47 @@ TEST(WeirctlEventsTest, EachKindRendersAsOneJsonObjectPerLine) {
   EXPECT_FALSE(DecodeEvent(Record(WEIR_EVENT_DROP, "10.0.0.1", "10.0.0.2", 0).data(), 8).has_value());
 }
 
+TEST(WeirctlEventsTest, SocketRecordsHaveNoSourceAndNameTheSocket) {
+  weir_event ev{};
+  ev.timestamp_ns = 5'000'000'000;
+  ev.type = WEIR_EVENT_SOCKET;
+  ev.family = WEIR_FAMILY_IPV4;
+  ev.proto = WEIR_PROTO_TCP;
+  ev.daddr = Addr("10.96.0.99");
+  ev.dport = htons(80);
+  ev.reason = WEIR_METRIC_SOCK_CONNECT_REFUSED;
+  ev.service_id = 2;
+  ev.socket_cookie = 0x2a;
+  ev.cgroup_id = 1234;
+  const EventView refused = *DecodeEvent(&ev, sizeof(ev));
+  rapidjson::Document doc = Parse(EventJson(refused, Names()));
+  EXPECT_STREQ(doc["type"].GetString(), "socket");
+  EXPECT_STREQ(doc["verdict"].GetString(), "refused");
+  EXPECT_TRUE(doc["source"].IsNull());
+  EXPECT_TRUE(doc["ifindex"].IsNull());
+  EXPECT_TRUE(doc["backend"].IsNull());
+  EXPECT_STREQ(doc["destination"]["address"].GetString(), "10.96.0.99");
+  EXPECT_STREQ(doc["outcome"].GetString(), "sock_connect_refused");
+  EXPECT_STREQ(doc["socket"].GetString(), "sk:2a");
+  EXPECT_EQ(doc["cgroup_id"].GetUint(), 1234u);
+  const std::string line = EventLine(refused, Names());
+  EXPECT_NE(line.find("socket     TCP 10.96.0.99:80 service=2 outcome=sock_connect_refused socket=sk:2a cgroup_id=1234"), std::string::npos)
+      << line;
+  EXPECT_EQ(line.find("->"), std::string::npos) << line;
+  EXPECT_TRUE(EventMatches(refused, Filter({.verdict = "refused"}), Names()));
+  EXPECT_TRUE(EventMatches(refused, Filter({.addr = "10.96.0.99", .type = "socket"}), Names()));
+  EXPECT_FALSE(EventMatches(refused, Filter({.addr = "0.0.0.0"}), Names()));  // no source to match
+
+  ev.reason = WEIR_METRIC_SOCK_CONNECT4_TRANSLATED;
+  ev.nat_addr = Addr("10.244.1.5");
+  ev.nat_port = htons(8080);
+  ev.backend_id = 7;
+  rapidjson::Document translated = Parse(EventJson(*DecodeEvent(&ev, sizeof(ev)), Names()));
+  EXPECT_STREQ(translated["verdict"].GetString(), "translated");
+  EXPECT_STREQ(translated["backend"]["address"].GetString(), "10.244.1.5");
+  EXPECT_EQ(translated["backend_id"].GetUint(), 7u);
+}
+
 TEST(WeirctlEventsTest, FiltersByTypeVerdictAddressPortAndService) {
   const EventView drop = Decode(Record(WEIR_EVENT_DROP, "10.244.1.2", "10.96.0.99", 2));
   const EventView translate = Decode(Record(WEIR_EVENT_TRANSLATION, "10.244.1.3", "10.96.0.10", 1));

@@ -24,15 +24,16 @@ struct EventField {
 
 struct EventView {
   uint64_t timestamp_ns = 0;  // bpf_ktime_get_ns(): CLOCK_MONOTONIC
-  std::string type;           // "drop", "translate"; "type-N" for a kind this build does not know
-  std::string verdict;        // "dropped", "translated"
+  std::string type;           // "drop", "translate", "socket"; "type-N" for a kind this build does not know
+  std::string verdict;        // "dropped", "translated", "refused"
   uint8_t proto = 0;
   uint8_t family = 0;
+  bool has_source = true;           // false for socket records: no packet exists yet
   FlowSide source;
   FlowSide destination;            // as the packet arrived: the frontend for a translation
   std::optional<FlowSide> backend;  // where the flow was sent, when translated
   uint32_t service_id = 0;          // 0: none
-  uint32_t ifindex = 0;
+  uint32_t ifindex = 0;             // 0: none (socket records)
   std::vector<EventField> fields;
 };
 

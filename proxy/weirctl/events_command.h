@@ -1,4 +1,4 @@
-// Streams the events ring (drops and translations) as they happen.
+// Streams the events ring (drops, translations, socket-LB verdicts) as they happen.
 #pragma once
 
 #include "absl/status/status.h"

@@ -28,8 +28,8 @@ ABSL_FLAG(std::string, addr, "", "filter: an address or CIDR on either side of t
 ABSL_FLAG(std::string, port, "", "filter: a port on either side of the flow (or its backend)");
 ABSL_FLAG(std::string, proto, "", "filter: tcp, udp or sctp");
 ABSL_FLAG(std::string, service, "", "filter: namespace/name, namespace/name:port or a service id");
-ABSL_FLAG(std::string, type, "", "events filter: record types, comma-separated (drop, translate)");
-ABSL_FLAG(std::string, verdict, "", "events filter: verdicts, comma-separated (dropped, translated)");
+ABSL_FLAG(std::string, type, "", "events filter: record types, comma-separated (drop, translate, socket)");
+ABSL_FLAG(std::string, verdict, "", "events filter: verdicts, comma-separated (dropped, translated, refused)");
 ABSL_FLAG(int64_t, count, 0, "events: stop after this many records (0: no limit)");
 ABSL_FLAG(int, timeout_s, 0, "events: stop after this many seconds (0: no limit)");
 ABSL_FLAG(bool, replay, false, "events: also print the records already in the ring when weirctl starts");
@@ -49,9 +49,9 @@ Commands:
   endpoints   pods and host addresses of this node
   masquerade  in-cluster CIDRs (not masqueraded) and uplinks
   metrics     the datapath's packet counters
-  events      drops and translations from now on, until --count records or --timeout_s seconds
-              (--replay: also the records already in the ring; two readers at once split the
-              records between them)                               [all filters, --type --verdict]
+  events      drops, translations and socket-LB verdicts from now on, until --count records or
+              --timeout_s seconds (--replay: also the records already in the ring; two readers at
+              once split the records between them)                [all filters, --type --verdict]
 
 Filters: every one given must match. --addr (an address or CIDR) and --port match either side of a
 flow or the backend it went to; --service takes namespace/name (every port), namespace/name:port or
@@ -84,8 +84,11 @@ stable; a value that is not known is null. A SERVICE is {"id", "namespace", "nam
   masquerade  {"non_masquerade_cidrs": [string], "uplinks": [{"ifindex", "name"}]}
   metrics     {"counters": [{"name", "drop", "packets", "bytes"}]}
   events      {"time", "timestamp_ns", "type", "verdict", "family", "protocol",
-              "source": ENDPOINT, "destination": ENDPOINT, "backend": ENDPOINT | null,
-              "service": SERVICE, "ifindex"} and per type: drop {"reason"}, translate {"backend_id"}
+              "source": ENDPOINT | null, "destination": ENDPOINT, "backend": ENDPOINT | null,
+              "service": SERVICE, "ifindex": number | null} and per type: drop {"reason"},
+              translate {"backend_id"}, socket {"backend_id" (when translated), "outcome",
+              "socket" ("sk:<hex cookie>" as ss -e shows it), "cgroup_id"}; a socket record has
+              no source and no ifindex (no packet exists yet), its destination is the frontend
 Times are RFC 3339 in UTC; timestamp_ns is the datapath's clock (CLOCK_MONOTONIC).)";
 
 using Runner = absl::Status (*)(const CommandOptions&);
