@@ -160,6 +160,31 @@ def test_pods_reach_the_internet_with_the_node_address(cluster, workload, intern
         assert seen.rsplit(":", 1)[0] == node.ip, f"{client}: the internet saw {seen}"
 
 
+def weirctl_on(c: Cluster, node_name: str, *args: str) -> str:
+    """`weirctl ARGS` in the weir pod of `node_name`, as an operator runs it."""
+    weir_pod = c.kubectl("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir",
+                         f"--field-selector=spec.nodeName={node_name}", "-o", "name").stdout.strip()
+    return c.kubectl("exec", "-n", "kube-system", weir_pod, "--", "weirctl", *args).stdout
+
+
+def test_weirctl_json_parses_and_names_services(cluster, workload):
+    assert curl(cluster, "client-1", "http://web/hostname") in ("web-1", "web-2")
+    for node in cluster.nodes:
+        for command in ("status", "services", "conntrack", "affinity", "endpoints", "masquerade", "metrics"):
+            json.loads(weirctl_on(cluster, node.name, command, "-o", "json"))
+        for line in weirctl_on(cluster, node.name, "events", "-o", "json", "--timeout_s=2").splitlines():
+            json.loads(line)
+        services = json.loads(weirctl_on(cluster, node.name, "services", "-o", "json"))["services"]
+        named = {(s["service"]["namespace"], s["service"]["name"]) for s in services if s["service"]}
+        assert {("default", "web"), ("default", "kubernetes"), ("kube-system", "kube-dns")} <= named, named
+        status = json.loads(weirctl_on(cluster, node.name, "status", "-o", "json"))
+        assert status["agent"]["source"] == "kubernetes" and status["agent"]["last_sync"], status["agent"]
+        assert status["agent"]["node"] == node.name
+        # Pods' links can outlive a pod by a collection interval; the node's own must be attached.
+        assert [link["pin"] for link in status["links"] if link["group"] != "pods" and not link["attached"]] == []
+        assert status["errors"] == []
+
+
 def node_leftovers(c: Cluster, ip: str) -> list[str]:
     found = []
     for node in c.nodes:

@@ -241,6 +241,13 @@ def test_services_follow_the_api(kube):
         want[node.name].update({f"{CLUSTER_IP}:80/TCP": None, f"{CLUSTER_IP}:80/UDP": None})
     wait_served(cluster, want)
     assert_traffic(cluster, shell, lb_shell, {"web-1-alt", "web-2-alt", "web-3-alt"}, port=81)
+    # weirctl names the Services as the API does, after these partial syncs too.
+    for node in cluster.nodes:
+        named = {s["frontend"]: s["service"] for s in json.loads(node.weirctl("services", "-o", "json"))["services"]}
+        assert named[KUBERNETES_SERVICE] | {"id": 0} == \
+            {"id": 0, "namespace": "default", "name": "kubernetes", "port_name": "https"}, named
+        assert named[f"{CLUSTER_IP}:81/UDP"] | {"id": 0} == \
+            {"id": 0, "namespace": "default", "name": "web", "port_name": "udp"}, named
 
     # Delete: every frontend of the Service goes, on both nodes.
     cp.kubectl("delete", "service", "web")
@@ -249,6 +256,8 @@ def test_services_follow_the_api(kube):
     results = cluster.requests(cluster.client, "tcp", node_ip(1), NODE_PORT, count=2)
     assert len(failures(results)) == 2, results
     assert all(served(node).keys() == {KUBERNETES_SERVICE} for node in cluster.nodes)
+    status = json.loads(cluster.nodes[0].weirctl("status", "-o", "json"))
+    assert status["agent"]["source"] == "kubernetes" and status["counts"]["services"] == 1, status
     assert_agents_healthy(cluster)
 
 

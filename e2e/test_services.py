@@ -10,12 +10,13 @@ import errno
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from e2e.conftest import metrics, wait_until
 from e2e.cluster import CLIENT_IP, CLIENT_IP6, Cluster, endpoint_slice_yaml, node_ip, node_ip6, service_yaml
-from e2e.lab import NETCHECK, Pod, in_netns, run
+from e2e.lab import NETCHECK, WEIRCTL, Pod, in_netns, run
 from e2e.runtime_clients import AGENT_HEALTH_PORT, agent_metrics, metric_value
 
 CLUSTER_IP = "10.96.0.10"
@@ -582,3 +583,118 @@ def test_node_port_snat_clients_sharing_a_source_port(lab):
     assert replies == [{0: f"web-2: ping 0 from {node_ip(1)}"}] * 2, (replies, conntrack_lines(node1, ":40001"))
     first.close()
     second.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# 13. weirctl: -o json on every command, Services by name, filters, events from now on
+
+def weirctl_json(node, *args: str):
+    """`weirctl ARGS -o json`, parsed: exactly one JSON document."""
+    return json.loads(node.weirctl(*args, "-o", "json"))
+
+
+def weirctl_events(lab, node, *args: str) -> subprocess.Popen:
+    """`weirctl events -o json ARGS` running in `node`'s namespace (killed with the lab)."""
+    return lab.spawn(in_netns(node.netns, [str(WEIRCTL), f"--bpf_root={node.bpf_root}", "events", "-o", "json", *args]),
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def event_records(proc: subprocess.Popen) -> list[dict]:
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_weirctl_json_names_filters_and_events(lab):
+    cluster, web, shell, lb_shell = web_cluster(lab)
+    node1 = cluster.nodes[0]
+    apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP, type_="NodePort", node_port=30086, affinity=True)
+    cluster.apply("empty", service_yaml("empty", PORTS, cluster_ip="10.96.0.20"))
+    cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
+    cluster.wait_for_frontend("10.96.0.20:80", backends=0)
+    # Records that are in the ring before any weirctl events runs: translations and drops.
+    assert failures(cluster.requests(shell.netns, "tcp", CLUSTER_IP, 80, count=5)) == []
+    assert cluster.requests(shell.netns, "tcp", "10.96.0.20", 80, count=3)[0].get("errno") == errno.ECONNREFUSED
+    assert failures(cluster.requests(cluster.client, "tcp", node_ip(1), 30086, count=3)) == []
+
+    # Every command's JSON parses; Services carry their namespace/name:port.
+    services = weirctl_json(node1, "services")["services"]
+    by_frontend = {s["frontend"]: s for s in services}
+    web_tcp = by_frontend[f"{CLUSTER_IP}:80/TCP"]
+    assert web_tcp["service"] | {"id": 0} == {"id": 0, "namespace": "default", "name": "web", "port_name": "http"}
+    assert by_frontend[f"{CLUSTER_IP}:80/UDP"]["service"]["port_name"] == "udp"
+    assert {b["address"] for b in web_tcp["backends"]} == {p.ipv4 for p in web}
+    assert "affinity" in web_tcp["flags"] and web_tcp["affinity_timeout_seconds"] == 300
+    assert by_frontend["10.96.0.20:80/TCP"]["backends"] == [] and by_frontend["10.96.0.20:80/TCP"]["service"]["name"] == "empty"
+    assert any(line.startswith(f"{CLUSTER_IP}:80/TCP") and "default/web:http" in line
+               for line in node1.weirctl("services").splitlines())
+    only_empty = weirctl_json(node1, "services", "--service", "default/empty")["services"]
+    assert {s["frontend"] for s in only_empty} == {"10.96.0.20:80/TCP", "10.96.0.20:80/UDP"}
+
+    conntrack = weirctl_json(node1, "conntrack")
+    assert conntrack["capacity"] > 0 and conntrack["total"] >= len(conntrack["entries"]) > 0
+    assert {e["service"]["name"] for e in conntrack["entries"] if e["service"]} == {"web"}
+    tcp_to_web = weirctl_json(node1, "conntrack", "--addr", CLUSTER_IP, "--proto", "tcp", "--port", "80")["entries"]
+    assert tcp_to_web and all(e["protocol"] == "TCP" for e in tcp_to_web)
+    assert all(CLUSTER_IP in (e["source"]["address"], e["destination"]["address"], e["nat"]["address"])
+               for e in tcp_to_web)
+    assert weirctl_json(node1, "conntrack", "--proto", "sctp")["entries"] == []
+
+    affinity = weirctl_json(node1, "affinity")["entries"]
+    assert any(e["client"] == CLIENT_IP and e["service"]["name"] == "web" for e in affinity), affinity
+    endpoints = weirctl_json(node1, "endpoints")["endpoints"]
+    assert {e["address"] for e in endpoints} >= {web[0].ipv4, shell.ipv4}
+    assert weirctl_json(node1, "masquerade")["uplinks"][0]["name"] == "uplink0"
+    counters = {c["name"]: c["packets"] for c in weirctl_json(node1, "metrics")["counters"]}
+    assert counters["service_translated"] > 0 and counters["no_backend"] > 0
+
+    status = weirctl_json(node1, "status")
+    agent = status["agent"]
+    assert agent["version"] == (Path(__file__).parent.parent / "VERSION").read_text().strip()
+    assert agent["node"] == "node1" and agent["source"] == "manifests" and agent["last_sync"] is not None
+    assert agent["lb_mode"] == "snat" and agent["socket_lb_cgroup"] == str(cluster.cgroups[0])
+    assert status["counts"]["services"] == 2
+    assert status["counts"]["frontends"] == len(services) and status["counts"]["conntrack"] > 0
+    maps = {m["name"]: m for m in status["maps"]}
+    assert maps["weir_ct"]["capacity"] > 0 and maps["weir_ct"]["entries"] == status["counts"]["conntrack"]
+    assert maps["weir_services"]["entries"] == len(services)
+    links = {link["pin"]: link for link in status["links"]}
+    assert links["uplinks/uplink0"]["attached"] and links["uplinks/uplink0"]["program"] == "from_uplink"
+    assert links["uplinks/uplink0"]["interface"] == "uplink0"
+    assert links["cgroup/connect4"]["attached"] and links["cgroup/connect4"]["cgroup"] == str(cluster.cgroups[0])
+    assert {p["name"] for p in status["programs"]} >= {"from_pod", "from_uplink", "sock_connect4"}
+    assert status["errors"] == []
+    assert "last sync" in node1.weirctl("status")
+
+    # The ring holds the records made above; --replay shows them, the default does not.
+    replayed = event_records(weirctl_events(lab, node1, "--replay", "--count=1", "--timeout_s=5"))
+    assert len(replayed) == 1 and replayed[0]["timestamp_ns"] < time.monotonic_ns()
+
+    started = time.monotonic_ns()
+    events = weirctl_events(lab, node1, "--timeout_s=6")
+    time.sleep(1.5)
+    assert cluster.requests(shell.netns, "tcp", "10.96.0.20", 80, count=2)[0].get("errno") == errno.ECONNREFUSED
+    assert failures(cluster.requests(shell.netns, "tcp", CLUSTER_IP, 80, count=2)) == []
+    # Refused at the socket (lb_shell is in node1's socket-LB cgroup): no packet, so no source.
+    refused = cluster.requests(lb_shell.netns, "tcp", "10.96.0.20", 80, count=1, node=node1)
+    assert refused[0].get("errno") == errno.ECONNREFUSED, refused
+    records = event_records(events)
+    assert records and all(r["timestamp_ns"] >= started for r in records), records
+    drops = [r for r in records if r["type"] == "drop"]
+    assert drops and all(r["verdict"] == "dropped" and r["reason"] == "no_backend" for r in drops), records
+    assert {(r["service"]["namespace"], r["service"]["name"]) for r in drops} == {("default", "empty")}
+    translations = [r for r in records if r["type"] == "translate"]
+    assert translations and {r["backend"]["address"] for r in translations} <= {p.ipv4 for p in web}
+    assert all(r["service"]["name"] == "web" and r["destination"]["address"] == CLUSTER_IP for r in translations)
+    sockets = [r for r in records if r["type"] == "socket"]
+    assert [(r["verdict"], r["outcome"], r["service"]["name"], r["source"]) for r in sockets] == \
+        [("refused", "sock_connect_refused", "empty", None)], records
+    assert sockets[0]["socket"].startswith("sk:") and sockets[0]["cgroup_id"] > 0
+
+    # Filters: only drops, only to the empty Service's address.
+    events = weirctl_events(lab, node1, "--type", "drop", "--addr", "10.96.0.20", "--timeout_s=5")
+    time.sleep(1.5)
+    cluster.requests(shell.netns, "tcp", "10.96.0.20", 80, count=2)
+    assert failures(cluster.requests(shell.netns, "tcp", CLUSTER_IP, 80, count=2)) == []
+    filtered = event_records(events)
+    assert filtered and all(r["type"] == "drop" and r["destination"]["address"] == "10.96.0.20" for r in filtered)

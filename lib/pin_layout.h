@@ -9,6 +9,7 @@
 #include "bpf/abi/masquerade.h"
 #include "bpf/abi/metrics.h"
 #include "bpf/abi/service.h"
+#include "lib/agent_state_maps.h"
 
 namespace weir {
 
@@ -27,6 +28,9 @@ struct PinLayout {
   std::string sock_revnat_map() const { return map(WEIR_SOCK_REVNAT_MAP_NAME); }
   std::string nonmasq_map() const { return map(WEIR_NONMASQ_MAP_NAME); }
   std::string uplinks_map() const { return map(WEIR_UPLINKS_MAP_NAME); }
+  // Not used by the datapath: what the agent publishes for weirctl.
+  std::string service_names_map() const { return map(WEIR_SERVICE_NAMES_MAP_NAME); }
+  std::string agent_info_map() const { return map(WEIR_AGENT_INFO_MAP_NAME); }
   std::string programs_dir() const { return root + "/progs"; }
   std::string program(const std::string& name) const { return programs_dir() + "/" + name; }
   std::string from_pod_program() const { return program("from_pod"); }

@@ -26,6 +26,7 @@
 #include "lib/metrics_map.h"
 #include "lib/service_maps.h"
 #include "proxy/agent/agent_config.h"
+#include "proxy/agent/agent_facts.h"
 #include "proxy/agent/cni_config_writer.h"
 #include "proxy/agent/kube_proxy_endpoints.h"
 #include "proxy/agent/node_facts.h"
@@ -343,6 +344,20 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   }
   weir::sync::NonMasqueradeSync non_masquerade(**nonmasq_table);
 
+  // What weirctl shows beside the datapath's maps: the Service behind each service id, and this
+  // agent's facts (lib/agent_state_maps.h says why pinned maps).
+  auto names_map = weir::ServiceNamesMap::OpenOrCreate(layout.service_names_map(), config.services_max);
+  if (!names_map.ok()) {
+    spdlog::critical("the service names map: {}", names_map.status().ToString());
+    return 1;
+  }
+  weir::sync::PinnedServiceNameStore name_store(*std::move(names_map));
+  weir::sync::ServiceNamePublisher service_names(name_store);
+  weir::agent::AgentFactsPublisher facts(
+      layout, weir::agent::AgentInfoFrom(config, !source                        ? weir::SyncSource::kNone
+                                                 : !config.manifests_dir.empty() ? weir::SyncSource::kManifests
+                                                                                 : weir::SyncSource::kKubernetes));
+
   weir::agent::HealthCheckPorts health_check_ports(config.health_host);
   auto conntrack_gc = weir::sync::ConntrackGc::OpenPinned(layout);
   if (!conntrack_gc.ok()) spdlog::error("conntrack gc: {}", conntrack_gc.status().ToString());
@@ -392,7 +407,7 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
     }
     return ok;
   };
-  weir::agent::ServiceSync service_sync(node, reconciler);
+  weir::agent::ServiceSync service_sync(node, reconciler, &service_names);
   bool dirty = true;
   bool need_complete_sync = true;  // the first sync, and the one after any failure
   auto retry_after = std::chrono::steady_clock::now();
@@ -426,11 +441,13 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
       bool node_synced = true;
       if (!synced.ok()) {
         sync_metrics.Failed();
+        facts.SyncFailed();
         ready = false;  // the datapath is behind the cluster until a retry succeeds
         spdlog::error("sync: {}", synced.status().ToString());
       } else {
         ready = true;
         progress.Synced();
+        facts.Synced(*synced, complete);
         const auto synced_at = std::chrono::system_clock::now();
         sync_metrics.Synced(complete, synced->translate_time + synced->apply_time, synced_at,
                             programming.TakeLatencies(synced_at, complete), synced->frontends, synced->backends);

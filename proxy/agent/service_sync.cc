@@ -60,8 +60,21 @@ void ServiceSync::Update(const k8s::ServiceRef& ref, const k8s::Service* service
 absl::StatusOr<SyncResult> ServiceSync::Apply(SyncResult result, Clock::time_point start,
                                               const lb::DesiredChanges* changes) {
   const auto translated = Clock::now();
-  absl::StatusOr<sync::ReconcileStats> stats =
-      changes != nullptr ? reconciler_.ApplyChanges(*changes) : reconciler_.Apply(table_.Desired());
+  absl::StatusOr<sync::ReconcileStats> stats;
+  if (changes != nullptr) {
+    const std::vector<uint32_t> removed_ids =
+        names_ != nullptr ? names_->IdsBeforeRemoval(*changes, reconciler_) : std::vector<uint32_t>{};
+    stats = reconciler_.ApplyChanges(*changes);
+    if (stats.ok() && names_ != nullptr) {
+      if (absl::Status s = names_->PublishChanges(*changes, removed_ids, reconciler_); !s.ok()) return s;
+    }
+  } else {
+    const lb::DesiredState desired = table_.Desired();
+    stats = reconciler_.Apply(desired);
+    if (stats.ok() && names_ != nullptr) {
+      if (absl::Status s = names_->PublishAll(desired, reconciler_); !s.ok()) return s;
+    }
+  }
   if (!stats.ok()) return stats.status();
   result.stats = *stats;
   result.translate_time = Elapsed(start, translated);

@@ -18,6 +18,7 @@
 #include "proxy/lb/frontend_table.h"
 #include "proxy/lb/translate.h"
 #include "proxy/sync/reconciler.h"
+#include "proxy/sync/service_names.h"
 
 namespace weir::agent {
 
@@ -34,7 +35,10 @@ lb::NodeContext NodeContextFrom(const AgentConfig& config);
 
 class ServiceSync {
  public:
-  ServiceSync(lb::NodeContext node, sync::Reconciler& reconciler) : node_(std::move(node)), reconciler_(reconciler) {}
+  // `names` (optional): where the Service behind each service id is published for weirctl. A sync
+  // fails when its names cannot be written, so the next one is complete and rewrites them.
+  ServiceSync(lb::NodeContext node, sync::Reconciler& reconciler, sync::ServiceNamePublisher* names = nullptr)
+      : node_(std::move(node)), reconciler_(reconciler), names_(names) {}
 
   absl::StatusOr<SyncResult> SyncAll(const std::vector<k8s::Service>& services,
                                      const std::vector<k8s::EndpointSlice>& slices);
@@ -55,6 +59,7 @@ class ServiceSync {
 
   const lb::NodeContext node_;
   sync::Reconciler& reconciler_;
+  sync::ServiceNamePublisher* names_;
   lb::FrontendTable table_;
   std::map<k8s::ServiceRef, HealthCheckService> health_checks_;
 };

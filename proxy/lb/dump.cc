@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace weir::lb {
 namespace {
@@ -27,19 +28,23 @@ std::string FormatAddressPort(const IpAddress& address, uint16_t port) {
                          : absl::StrCat("[", address.ToString(), "]:", port);
 }
 
-std::string FlagNames(uint16_t flags, uint32_t affinity_timeout_seconds) {
-  std::string text;
+std::vector<std::string> FlagList(uint16_t flags) {
+  std::vector<std::string> list;
   uint16_t known = 0;
   for (const FlagName& flag : kFlagNames) {
     known |= flag.bit;
-    if ((flags & flag.bit) == 0) continue;
-    absl::StrAppend(&text, text.empty() ? "" : ",", flag.name);
-    if (flag.bit == WEIR_SVC_AFFINITY) absl::StrAppend(&text, "=", affinity_timeout_seconds, "s");
+    if (flags & flag.bit) list.push_back(flag.name);
   }
-  if (const uint16_t unknown = flags & ~known; unknown != 0) {
-    absl::StrAppend(&text, text.empty() ? "" : ",", absl::StrFormat("0x%x", unknown));
+  if (const uint16_t unknown = flags & ~known; unknown != 0) list.push_back(absl::StrFormat("0x%x", unknown));
+  return list;
+}
+
+std::string FlagNames(uint16_t flags, uint32_t affinity_timeout_seconds) {
+  std::vector<std::string> list = FlagList(flags);
+  for (std::string& name : list) {
+    if (name == "affinity") absl::StrAppend(&name, "=", affinity_timeout_seconds, "s");
   }
-  return text.empty() ? "-" : text;
+  return list.empty() ? "-" : absl::StrJoin(list, ",");
 }
 
 std::string DumpFrontend(const FrontendSpec& frontend) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "proxy/lb/desired_state.h"
 
@@ -22,6 +23,8 @@ std::string DumpFrontend(const FrontendSpec& frontend);  // the frontend's lines
 
 // "cluster-ip,affinity=10800s,maglev"; "-" when no flag is set. Unknown bits print in hex.
 std::string FlagNames(uint16_t flags, uint32_t affinity_timeout_seconds);
+// The same names as a list, without the affinity timeout: {"cluster-ip", "affinity", "maglev"}.
+std::vector<std::string> FlagList(uint16_t flags);
 
 // "10.0.0.1:80", "[fd00::1]:80".
 std::string FormatAddressPort(const IpAddress& address, uint16_t port);
