@@ -41,7 +41,7 @@
 #include "proxy/agent/sync_metrics.h"
 #include "proxy/agent/network_programming.h"
 #include "proxy/sync/conntrack_gc.h"
-#include "proxy/agent/object_source.h"
+#include "proxy/source/object_source.h"
 #include "proxy/sync/bpf_map_writer.h"
 #include "proxy/sync/nonmasq_table.h"
 #include "proxy/sync/reconciler.h"

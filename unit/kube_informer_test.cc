@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "proxy/k8s/kube_resources.h"
-#include "proxy/k8s/kube_source.h"
+#include "proxy/source/kube_source.h"
 #include "unit/kube_fake_apiserver.h"
 
 namespace weir::k8s {

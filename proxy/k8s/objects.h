@@ -13,11 +13,10 @@
 #include <vector>
 
 #include "lib/ip.h"
-#include "proxy/lb/desired_state.h"
+#include "lib/l4_proto.h"
 
 namespace weir::k8s {
 
-using lb::L4Proto;
 
 // Well-known label keys.
 inline constexpr const char kServiceNameLabel[] = "kubernetes.io/service-name";

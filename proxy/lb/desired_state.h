@@ -11,15 +11,15 @@
 
 #include "bpf/abi/service.h"
 #include "lib/ip.h"
+#include "lib/l4_proto.h"
 
 namespace weir::lb {
 
-enum class L4Proto : uint8_t { kTcp = WEIR_PROTO_TCP, kUdp = WEIR_PROTO_UDP, kSctp = WEIR_PROTO_SCTP };
+using weir::L4Proto;
+using weir::L4ProtoName;
+using weir::ParseL4Proto;
 enum class Scope : uint8_t { kExternal = WEIR_SCOPE_EXTERNAL, kInternal = WEIR_SCOPE_INTERNAL };
 
-// "TCP", "UDP", "SCTP" as in Kubernetes objects; nullopt for anything else.
-std::optional<L4Proto> ParseL4Proto(std::string_view kubernetes_name);
-const char* L4ProtoName(L4Proto proto);
 const char* ScopeName(Scope scope);
 
 struct BackendSpec {

@@ -1,4 +1,4 @@
-#include "proxy/standalone/manifest_dir.h"
+#include "proxy/source/manifest_dir.h"
 
 #include <poll.h>
 #include <sys/inotify.h>

@@ -1,4 +1,4 @@
-#include "proxy/k8s/kube_source.h"
+#include "proxy/source/kube_source.h"
 
 #include <utility>
 

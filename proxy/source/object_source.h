@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "proxy/standalone/manifest_dir.h"
+#include "proxy/source/manifest_dir.h"
 
 namespace weir::agent {
 

@@ -1,8 +1,8 @@
-#include "proxy/agent/object_source.h"
+#include "proxy/source/object_source.h"
 
 #include "proxy/k8s/kube_client.h"
 #include "proxy/k8s/kube_config.h"
-#include "proxy/k8s/kube_source.h"
+#include "proxy/source/kube_source.h"
 
 namespace weir::agent {
 namespace {
