@@ -184,7 +184,7 @@ def test_rbac(default_docs, custom_docs):
             assert binding["roleRef"]["name"] == one(docs, role_kind)["metadata"]["name"]
         role = one(docs, "Role")
         assert role["metadata"]["namespace"] == namespace
-        # What the agent's informers list and watch (proxy/k8s/kube_source.cc), and nothing else.
+        # What the agent's informers list and watch (proxy/source/kube_source.cc), and nothing else.
         assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["list", "watch"]}]
         assert one(docs, "ClusterRole")["rules"] == [
             {"apiGroups": [""], "resources": ["services", "nodes"], "verbs": ["list", "watch"]},
