@@ -39,7 +39,9 @@
 #include "proxy/agent/metrics.h"
 #include "proxy/agent/service_sync.h"
 #include "proxy/agent/sync_metrics.h"
-#include "proxy/agent/network_programming.h"
+#include "proxy/agent/sync_step.h"
+#include "proxy/agent/node_sync.h"
+#include "proxy/agent/conntrack_collection.h"
 #include "proxy/sync/conntrack_gc.h"
 #include "proxy/source/object_source.h"
 #include "proxy/sync/bpf_map_writer.h"
@@ -175,20 +177,10 @@ std::string DatapathCounters(const weir::PinLayout& layout) {
                       "# TYPE weir_socket_lb_calls_total counter\n", socket_lb);
 }
 
-weir::agent::CniConfigSettings CniSettingsFrom(const weir::agent::AgentConfig& config,
-                                                std::vector<weir::IpPrefix> pod_cidrs) {
-  weir::agent::CniConfigSettings settings{.conf_dir = config.cni_conf_dir,
-                                           .pod_cidrs = std::move(pod_cidrs),
-                                           .bpf_root = config.bpf_root,
-                                           .data_dir = config.cni_data_dir};
-  if (config.mtu > 0) settings.mtu = static_cast<int>(config.mtu);
-  return settings;
-}
-
 // Uninstall: what kubelet must stop using first (the conflist), then every pinned object.
 int Uninstall(const weir::agent::AgentConfig& config) {
   if (!config.cni_conf_dir.empty()) {
-    if (absl::Status s = weir::agent::RemoveCniConfig(CniSettingsFrom(config, {})); !s.ok()) {
+    if (absl::Status s = weir::agent::RemoveCniConfig(weir::agent::CniSettingsFrom(config, {})); !s.ok()) {
       spdlog::error("{}", s.ToString());
     }
   }
@@ -277,10 +269,6 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   // alive (its loop turns) and unready, rather than restarted by a startup probe that finds no port.
   weir::agent::Metrics metrics;
   weir::agent::SyncMetrics sync_metrics(metrics);
-  weir::agent::NetworkProgrammingTracker programming;
-  auto& ct_entries = metrics.GetGauge("weir_conntrack_entries", "Conntrack entries after the last collection.");
-  auto& ct_capacity = metrics.GetGauge("weir_conntrack_capacity", "Conntrack map size.");
-  auto& ct_deleted = metrics.GetCounter("weir_conntrack_gc_deleted_total", "Conntrack entries collected.");
   std::atomic<bool> ready{false};
   weir::agent::SyncProgress progress;
   progress.Alive();
@@ -359,10 +347,6 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
                                                                                  : weir::SyncSource::kKubernetes));
 
   weir::agent::HealthCheckPorts health_check_ports(config.health_host);
-  auto conntrack_gc = weir::sync::ConntrackGc::OpenPinned(layout);
-  if (!conntrack_gc.ok()) spdlog::error("conntrack gc: {}", conntrack_gc.status().ToString());
-  auto last_gc = std::chrono::steady_clock::now();
-
   weir::lb::NodeContext node = weir::agent::NodeContextFrom(config);
   auto host_netlink = weir::Netlink::Open();
   if (!host_netlink.ok()) {
@@ -372,126 +356,49 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   weir::agent::OrphanCollector orphans(
       *host_netlink, {.bpf_root = config.bpf_root, .cni_data_dir = config.cni_conf_dir.empty() ? "" : config.cni_data_dir,
                       .interval = std::chrono::seconds(config.cni_gc_interval_seconds)}, metrics);
-  // The node-level setup that follows a sync: the in-cluster CIDRs that are not masqueraded, routes
-  // to other nodes, then the CNI conflist. False when something failed and needs another try.
-  auto sync_node = [&](const std::vector<weir::k8s::Node>& nodes) {
-    bool ok = true;
-    auto cidrs = non_masquerade.Sync(weir::agent::NonMasqueradeCidrs(
-        {.nodes = nodes, .own_pod_cidrs = config.pod_cidrs, .own_addresses = config.node_addresses,
-         .configured = config.non_masquerade_cidrs}));
-    if (!cidrs.ok()) {
-      spdlog::error("non-masquerade CIDRs: {}", cidrs.status().ToString());
-      ok = false;
-    } else if (cidrs->added + cidrs->removed > 0) {
-      spdlog::info("non-masquerade CIDRs: {} added, {} removed ({} in all)", cidrs->added, cidrs->removed,
-                   non_masquerade.size());
-    }
-    if (config.manage_node_routes) {
-      auto changes = weir::agent::SyncNodeRoutes(*host_netlink, weir::agent::DesiredNodeRoutes(nodes, config.node_name));
-      if (!changes.ok()) {
-        spdlog::error("node routes: {}", changes.status().ToString());
-        ok = false;
-      } else if (changes->added + changes->removed > 0) {
-        spdlog::info("node routes: {} added, {} removed", changes->added, changes->removed);
-      }
-    }
-    if (!config.cni_conf_dir.empty()) {
-      std::vector<weir::IpPrefix> cidrs = weir::agent::PodCidrsOf(nodes, config.node_name);
-      if (cidrs.empty()) cidrs = config.pod_cidrs;
-      if (cidrs.empty()) {
-        spdlog::warn("no pod CIDR known for {} yet: CNI configuration not installed", config.node_name);
-      } else if (absl::Status s = weir::agent::InstallCniConfig(CniSettingsFrom(config, cidrs)); !s.ok()) {
-        spdlog::error("CNI configuration: {}", s.ToString());
-        ok = false;
-      }
-    }
-    return ok;
-  };
+
+  // The loop's steps, each an object of its own: the service sync (with the node step after it),
+  // conntrack collection, orphan collection.
+  weir::agent::NodeSync node_sync(config, non_masquerade, *host_netlink);
   weir::agent::ServiceSync service_sync(node, reconciler, &service_names);
-  bool dirty = true;
-  bool need_complete_sync = true;  // the first sync, and the one after any failure
-  auto retry_after = std::chrono::steady_clock::now();
+  std::optional<weir::sync::ConntrackGc> gc;
+  if (auto opened = weir::sync::ConntrackGc::OpenPinned(layout); opened.ok()) {
+    gc = std::move(*opened);
+  } else {
+    spdlog::error("conntrack gc: {}", opened.status().ToString());
+  }
+  weir::agent::ConntrackCollection conntrack(
+      std::move(gc), config.bpf_root, std::chrono::seconds(config.conntrack_gc_interval_seconds),
+      [&reconciler](uint32_t id) { return reconciler.HasBackend(id); }, metrics, sync_metrics);
+  std::optional<weir::agent::SyncStep> sync_step;
+  if (source) {
+    sync_step.emplace(*source, service_sync, sync_metrics,
+                      weir::agent::SyncStep::Followers{
+                          .synced =
+                              [&](const weir::agent::SyncResult& result, bool complete) {
+                                progress.Synced();
+                                facts.Synced(result, complete);
+                                health_check_ports.Update(service_sync.HealthChecks());
+                              },
+                          .failed = [&] { facts.SyncFailed(); },
+                          .sync_node = [&](const std::vector<weir::k8s::Node>& nodes) { return node_sync.Sync(nodes); },
+                      });
+  }
   while (!StopRequested(stop_signals)) {
     progress.Alive();
-    if (source && dirty && source->Ready() && std::chrono::steady_clock::now() >= retry_after) {
-      // Taken first in any case: a complete sync from a later snapshot covers these changes too.
-      std::optional<weir::agent::SourceChanges> changes = source->TakeChanges();
-      const bool complete = need_complete_sync || !changes.has_value();
-      std::optional<std::vector<weir::k8s::Node>> nodes;
-      absl::StatusOr<weir::agent::SyncResult> synced;
-      if (complete) {
-        {
-          weir::k8s::ObjectSet objects = source->Snapshot();
-          sync_metrics.Skipped(objects.skipped);
-          for (const weir::k8s::EndpointSlice& slice : objects.slices) programming.Note(slice);
-          synced = service_sync.SyncAll(objects.services, objects.slices);
-          nodes = std::move(objects.nodes);
-        }
-        // The snapshot and the complete desired state were copies as large as the cluster: hand
-        // their pages back rather than keep them resident until the next complete sync.
-        malloc_trim(0);
-      } else {
-        sync_metrics.Skipped(changes->skipped);
-        for (const weir::k8s::ServiceObjects& changed : changes->services) {
-          for (const weir::k8s::EndpointSlice& slice : changed.slices) programming.Note(slice);
-        }
-        synced = service_sync.SyncChanged(changes->services);
-        nodes = std::move(changes->nodes);
-      }
-      bool node_synced = true;
-      if (!synced.ok()) {
-        sync_metrics.Failed();
-        facts.SyncFailed();
-        ready = false;  // the datapath is behind the cluster until a retry succeeds
-        spdlog::error("sync: {}", synced.status().ToString());
-      } else {
-        ready = true;
-        progress.Synced();
-        facts.Synced(*synced, complete);
-        const auto synced_at = std::chrono::system_clock::now();
-        sync_metrics.Synced(complete, synced->translate_time + synced->apply_time, synced_at,
-                            programming.TakeLatencies(synced_at, complete), synced->frontends, synced->backends);
-        health_check_ports.Update(service_sync.HealthChecks());
-        if (nodes) node_synced = sync_node(*nodes);
-        if (complete || synced->stats.writes() + synced->stats.deletes() > 0) {
-          spdlog::info("synced {} {}Services: {} frontends, {} backends ({} writes, {} deletes) in {} us",
-                       synced->services, complete ? "" : "changed ", synced->frontends, synced->backends,
-                       synced->stats.writes(), synced->stats.deletes(),
-                       (synced->translate_time + synced->apply_time).count());
-        }
-      }
-      // A failed sync is retried as a complete one (the maps keep their last good state meanwhile),
-      // at most every few seconds so that a lasting failure does not flood the log.
-      need_complete_sync = !synced.ok() || !node_synced;
-      dirty = need_complete_sync;
-      if (dirty) retry_after = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    }
-    if (!source && !ready) {
+    const auto now = std::chrono::steady_clock::now();
+    if (sync_step) {
+      sync_step->Run(now);
+      ready = sync_step->in_sync();
+    } else if (!ready) {
       ready = true;  // nothing to sync from: the datapath itself is what is ready
       progress.Synced();
-      sync_node({});
+      node_sync.Sync({});
     }
-    auto now = std::chrono::steady_clock::now();
-    if (conntrack_gc.ok() && ready && now - last_gc > std::chrono::seconds(config.conntrack_gc_interval_seconds)) {
-      last_gc = now;
-      auto collected = conntrack_gc->Collect(
-          weir::sync::MonotonicNowNs(), [&](uint32_t id) { return reconciler.HasBackend(id); });
-      if (auto fills = weir::ReadMapFill(config.bpf_root); fills.ok()) {
-        sync_metrics.MapFillRead(*fills);
-      } else {
-        spdlog::warn("map fill: {}", fills.status().ToString());
-      }
-      if (collected.ok()) {
-        ct_entries.Set(static_cast<double>(collected->entries_after));
-        ct_capacity.Set(static_cast<double>(collected->capacity));
-        ct_deleted.Increment(static_cast<double>(collected->deleted_expired + collected->deleted_stale_backend));
-      } else {
-        spdlog::warn("conntrack gc: {}", collected.status().ToString());
-      }
-    }
+    if (progress.ever_synced()) conntrack.RunIfDue(now);
     orphans.Tick(now);
     if (source) {
-      dirty |= source->WaitForChange(std::chrono::milliseconds(500));
+      if (source->WaitForChange(std::chrono::milliseconds(500))) sync_step->MarkDirty();
     } else {
       timespec wait{0, 500'000'000};
       int signal_number = sigtimedwait(&stop_signals, nullptr, &wait);
