@@ -58,28 +58,7 @@ BackendIdentity Identity(const std::string& ip, uint16_t port = 8080) {
 }
 
 // The whole map contents as sorted text, for comparing two fakes.
-std::vector<std::string> Dump(const FakeMapWriter& writer) {
-  absl::StatusOr<ServiceMapContents> contents = writer.ReadAll();
-  std::vector<std::string> lines;
-  for (const auto& e : contents->services) {
-    lines.push_back(absl::StrCat("service ", FakeMapWriter::DescribeServiceKey(e.key), " id=", e.value.service_id,
-                                 " count=", e.value.backend_count, " flags=", e.value.flags,
-                                 " timeout=", e.value.affinity_timeout));
-  }
-  for (const auto& e : contents->slots) {
-    lines.push_back(absl::StrCat("slot ", e.key.service_id, "/", e.key.slot, " = ", e.backend_id));
-  }
-  for (const auto& e : contents->backends) {
-    lines.push_back(absl::StrCat("backend ", e.backend_id, " ", FakeMapWriter::DescribeBackend(e.backend)));
-  }
-  for (const auto& e : contents->maglev) {
-    std::string line = absl::StrCat("maglev ", e.service_id, ":");
-    for (uint32_t id : e.table) absl::StrAppend(&line, " ", id);
-    lines.push_back(std::move(line));
-  }
-  std::sort(lines.begin(), lines.end());
-  return lines;
-}
+std::vector<std::string> Dump(const FakeMapWriter& writer) { return writer.DumpLines(); }
 
 // Checks after every mutation what the datapath could observe: each frontend's live slots exist
 // and name existing backends, and a Maglev table names only existing backends. A violation is

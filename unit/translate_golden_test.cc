@@ -3,7 +3,9 @@
 //   node.yaml     optional node context: name, addresses, zone, mode (snat|dsr|hybrid), maglev
 //   expected.txt  "# skipped: <error>" for each object the decoder rejected, then the dump of
 //                 Translate's DesiredState (proxy/lb/dump.h)
-// WEIR_UPDATE_GOLDEN=1 rewrites expected.txt from the current output; review the diff by hand.
+//   maps.txt      the map entries the reconciler writes for that state into empty maps (the fake
+//                 writer's dump; Maglev tables of size 7): the whole way from YAML to the datapath
+// WEIR_UPDATE_GOLDEN=1 rewrites both from the current output; review the diff by hand.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +19,8 @@
 #include "proxy/k8s/decode.h"
 #include "proxy/lb/dump.h"
 #include "proxy/lb/translate.h"
+#include "proxy/sync/fake_map_writer.h"
+#include "proxy/sync/reconciler.h"
 #include "yaml-cpp/yaml.h"
 
 namespace weir::lb {
@@ -70,34 +74,53 @@ NodeContext LoadNodeContext(const fs::path& path) {
   return node;
 }
 
-std::string RunCase(const fs::path& directory) {
+struct CaseOutput {
+  std::string desired;  // expected.txt
+  std::string maps;     // maps.txt
+};
+
+CaseOutput RunCase(const fs::path& directory) {
   std::vector<absl::Status> errors;
   absl::StatusOr<std::vector<k8s::Object>> objects = k8s::DecodeManifests(ReadFile(directory / "input.yaml"), &errors);
-  if (!objects.ok()) return "# input.yaml: " + std::string(objects.status().message()) + "\n";
+  if (!objects.ok()) return {"# input.yaml: " + std::string(objects.status().message()) + "\n", ""};
   std::vector<k8s::Service> services;
   std::vector<k8s::EndpointSlice> slices;
   for (k8s::Object& object : *objects) {
     if (auto* service = std::get_if<k8s::Service>(&object)) services.push_back(std::move(*service));
     if (auto* slice = std::get_if<k8s::EndpointSlice>(&object)) slices.push_back(std::move(*slice));
   }
-  std::string text;
-  for (const absl::Status& error : errors) text += "# skipped: " + std::string(error.message()) + "\n";
-  return text + DumpDesiredState(Translate(services, slices, LoadNodeContext(directory / "node.yaml")));
+  CaseOutput out;
+  for (const absl::Status& error : errors) out.desired += "# skipped: " + std::string(error.message()) + "\n";
+  const DesiredState desired = Translate(services, slices, LoadNodeContext(directory / "node.yaml"));
+  out.desired += DumpDesiredState(desired);
+  sync::FakeMapWriter writer;
+  sync::Reconciler reconciler(writer, {.maglev_table_size = 7});
+  if (absl::StatusOr<sync::ReconcileStats> applied = reconciler.Apply(desired); !applied.ok()) {
+    out.maps = "# apply: " + std::string(applied.status().message()) + "\n";
+  }
+  for (const std::string& line : writer.DumpLines()) out.maps += line + "\n";
+  return out;
+}
+
+void ExpectFile(const fs::path& path, const std::string& actual, bool update) {
+  if (update) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << actual;
+    return;
+  }
+  ASSERT_TRUE(fs::exists(path)) << path << " is missing; WEIR_UPDATE_GOLDEN=1 writes it";
+  EXPECT_EQ(actual, ReadFile(path)) << path;
 }
 
 class TranslateGoldenTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(TranslateGoldenTest, MatchesExpected) {
   const fs::path directory = GoldenRoot() / GetParam();
-  const std::string actual = RunCase(directory);
-  const fs::path expected_path = directory / "expected.txt";
-  const char* update = std::getenv("WEIR_UPDATE_GOLDEN");
-  if (update != nullptr && std::string(update) == "1") {
-    std::ofstream(expected_path, std::ios::binary | std::ios::trunc) << actual;
-    GTEST_SKIP() << "rewrote " << expected_path;
-  }
-  ASSERT_TRUE(fs::exists(expected_path)) << expected_path << " is missing; WEIR_UPDATE_GOLDEN=1 writes it";
-  EXPECT_EQ(actual, ReadFile(expected_path)) << "case " << GetParam();
+  const CaseOutput actual = RunCase(directory);
+  const char* update_env = std::getenv("WEIR_UPDATE_GOLDEN");
+  const bool update = update_env != nullptr && std::string(update_env) == "1";
+  ExpectFile(directory / "expected.txt", actual.desired, update);
+  ExpectFile(directory / "maps.txt", actual.maps, update);
+  if (update) GTEST_SKIP() << "rewrote " << directory;
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, TranslateGoldenTest, testing::ValuesIn(CaseNames()),

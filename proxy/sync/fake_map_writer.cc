@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "lib/ip.h"
 #include "proxy/lb/desired_state.h"
@@ -151,6 +153,29 @@ std::optional<std::vector<uint32_t>> FakeMapWriter::maglev(uint32_t service_id) 
   auto it = maglev_.find(service_id);
   if (it == maglev_.end()) return std::nullopt;
   return it->second;
+}
+
+std::vector<std::string> FakeMapWriter::DumpLines() const {
+  absl::StatusOr<ServiceMapContents> contents = ReadAll();
+  std::vector<std::string> lines;
+  for (const auto& e : contents->services) {
+    lines.push_back(absl::StrCat("service ", DescribeServiceKey(e.key), " id=", e.value.service_id,
+                                 " count=", e.value.backend_count, " flags=", e.value.flags,
+                                 " timeout=", e.value.affinity_timeout));
+  }
+  for (const auto& e : contents->slots) {
+    lines.push_back(absl::StrCat("slot ", e.key.service_id, "/", e.key.slot, " = ", e.backend_id));
+  }
+  for (const auto& e : contents->backends) {
+    lines.push_back(absl::StrCat("backend ", e.backend_id, " ", DescribeBackend(e.backend)));
+  }
+  for (const auto& e : contents->maglev) {
+    std::string line = absl::StrCat("maglev ", e.service_id, ":");
+    for (uint32_t id : e.table) absl::StrAppend(&line, " ", id);
+    lines.push_back(std::move(line));
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
 }
 
 }  // namespace weir::sync
