@@ -149,94 +149,15 @@ def bulk_items(first: int, last: int) -> list[list]:
 
 # ---------------------------------------------------------------------------------------------
 # Scripts that run inside lab namespaces
+# Each is a file of bench/programs/, copied into the lab and run in a namespace there.
+PROGRAMS = Path(__file__).resolve().parent / "programs"
 
 # An API client in the control plane's namespace, driven by JSON lines on stdin:
 #   {"op": "bulk", "file": F, "threads": T}: POSTs every [path, object] line of F over T keep-alive
 #     connections; progress lines, then {"done": n, "seconds": s, "errors": [...]}
 #   {"op": "request", "method", "path", "body", "content_type"}: one request; {"status", "t_send"
 #     (CLOCK_MONOTONIC ns, just before sending), "t_send_wall", "t_done", "body"}
-KUBE_CLIENT = r"""
-import http.client, json, ssl, sys, threading, time
-server, ca, cert, key = sys.argv[1:5]
-host, port = server[len("https://"):].rsplit(":", 1)
-ctx = ssl.create_default_context(cafile=ca)
-ctx.load_cert_chain(cert, key)
-out = threading.Lock()
-
-def emit(obj):
-    with out:
-        sys.stdout.write(json.dumps(obj) + "\n")
-        sys.stdout.flush()
-
-class Conn:
-    def __init__(self):
-        self.c = None
-    def do(self, method, path, body, ctype="application/json"):
-        for attempt in range(6):
-            try:
-                if self.c is None:
-                    self.c = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=60)
-                self.c.request(method, path, body=body, headers={"Content-Type": ctype, "Accept": "application/json"})
-                r = self.c.getresponse()
-                data = r.read()
-                if r.status in (429, 500, 503, 504) and attempt < 5:
-                    time.sleep(0.2 * (attempt + 1))
-                    continue
-                return r.status, data
-            except (OSError, http.client.HTTPException):
-                self.c = None
-                if attempt == 5:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-
-def bulk(path, threads):
-    with open(path) as f:
-        items = [json.loads(line) for line in f]
-    lock = threading.Lock()
-    state = {"next": 0, "done": 0, "errors": []}
-    t0 = time.monotonic()
-    def worker():
-        conn = Conn()
-        while True:
-            with lock:
-                i = state["next"]
-                state["next"] += 1
-            if i >= len(items):
-                return
-            api_path, obj = items[i]
-            try:
-                status, data = conn.do("POST", api_path, json.dumps(obj))
-            except Exception as e:
-                status, data = -1, str(e).encode()
-            with lock:
-                if status not in (200, 201):
-                    state["errors"].append([api_path, obj["metadata"]["name"], status, data[:300].decode(errors="replace")])
-                state["done"] += 1
-                done = state["done"]
-            if done % 2000 == 0:
-                emit({"progress": done, "of": len(items), "seconds": time.monotonic() - t0})
-    ts = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    emit({"done": state["done"], "seconds": time.monotonic() - t0, "errors": state["errors"][:20],
-          "error_count": len(state["errors"])})
-
-main = Conn()
-for line in sys.stdin:
-    cmd = json.loads(line)
-    if cmd["op"] == "bulk":
-        bulk(cmd["file"], cmd["threads"])
-    elif cmd["op"] == "request":
-        body = cmd.get("body")
-        t_wall = time.time_ns()
-        t_send = time.monotonic_ns()
-        status, data = main.do(cmd["method"], cmd["path"], body, cmd.get("content_type", "application/json"))
-        t_done = time.monotonic_ns()
-        emit({"status": status, "t_send": t_send, "t_send_wall": t_wall, "t_done": t_done,
-              "body": data[:2000].decode(errors="replace")})
-"""
+KUBE_CLIENT = (PROGRAMS / "kube_client.py").read_text()
 
 # A poller of one nftables chain's rules in the namespace it runs in (kube-proxy's): a netlink dump
 # filtered to that chain (NFT_MSG_GETRULE with table and chain), so that one poll costs tens of
@@ -245,95 +166,10 @@ for line in sys.stdin:
 #   {"table", "chain", "kind", "want", "timeout", "interval"} -> {"value", "t_seen", "polls", "poll_us"}
 # "sep" counts the rules that jump to a KUBE-SEP-* chain (iptables: one per endpoint); "numgen" is
 # the modulus of the rule's `numgen random mod N` (nftables: N endpoints). want null: one poll.
-RULE_POLLER = r"""
-import json, socket, struct, sys, time
-sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
-sock.bind((0, 0))
-seq = 0
-
-def attr(t, payload):
-    n = 4 + len(payload)
-    return struct.pack("HH", n, t) + payload + bytes((4 - n % 4) % 4)
-
-def attrs(buf):
-    off = 0
-    while off + 4 <= len(buf):
-        n, t = struct.unpack_from("HH", buf, off)
-        if n < 4:
-            return
-        yield t & 0x3fff, buf[off + 4:off + n]
-        off += (n + 3) & ~3
-
-def rules(table, chain):
-    global seq
-    seq += 1
-    body = struct.pack("BBH", socket.AF_INET, 0, 0) + attr(1, table.encode() + b"\0") + attr(2, chain.encode() + b"\0")
-    sock.send(struct.pack("IHHII", 16 + len(body), (10 << 8) | 7, 0x1 | 0x300, seq, 0) + body)
-    out = []
-    while True:
-        data = sock.recv(1 << 20)
-        off = 0
-        while off + 16 <= len(data):
-            n, typ, flags, s, pid = struct.unpack_from("IHHII", data, off)
-            if typ == 3:  # NLMSG_DONE
-                return out
-            if typ == 2:  # NLMSG_ERROR
-                err = struct.unpack_from("i", data, off + 16)[0]
-                if err:
-                    return None  # e.g. no such chain yet
-                return out
-            out.append(data[off + 20:off + n])  # after nlmsghdr and nfgenmsg
-            off += (n + 3) & ~3
-
-def numgen_modulus(rule):
-    for t, v in attrs(rule):
-        if t != 4:  # NFTA_RULE_EXPRESSIONS
-            continue
-        for _, elem in attrs(v):
-            fields = dict(attrs(elem))
-            if fields.get(1, b"").rstrip(b"\0") == b"numgen":
-                for t4, v4 in attrs(fields.get(2, b"")):
-                    if t4 == 2:  # NFTA_NG_MODULUS
-                        return struct.unpack(">I", v4[:4])[0]
-    return None
-
-def value(cmd):
-    found = rules(cmd["table"], cmd["chain"])
-    if found is None:
-        return None
-    if cmd["kind"] == "sep":
-        return sum(1 for r in found if b"KUBE-SEP-" in r)
-    return max((numgen_modulus(r) or 0 for r in found), default=0)
-
-print("ready", flush=True)
-for line in sys.stdin:
-    cmd = json.loads(line)
-    deadline = time.monotonic() + cmd.get("timeout", 30)
-    polls, spent = 0, 0
-    while True:
-        t0 = time.monotonic_ns()
-        v = value(cmd)
-        t1 = time.monotonic_ns()
-        polls += 1
-        spent += t1 - t0
-        if cmd.get("want") is None or v == cmd["want"] or time.monotonic() > deadline:
-            break
-        time.sleep(cmd.get("interval", 0.001))
-    print(json.dumps({"value": v, "t_seen": t1, "polls": polls, "poll_us": spent / polls / 1000}), flush=True)
-"""
+RULE_POLLER = (PROGRAMS / "rule_poller.py").read_text()
 
 # The echo pods' server: accept and close (the client only times connect()).
-ACCEPT_SERVER = r"""
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1])))
-s.listen(4096)
-print("ready", flush=True)
-while True:
-    c, _ = s.accept()
-    c.close()
-"""
+ACCEPT_SERVER = (PROGRAMS / "accept_server.py").read_text()
 
 PIN = {"client": [], "server": []}
 
