@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.report import finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
-from e2e.lab import BUILD, DEBIAN_CNI_DIR, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, in_netns, leftovers, run
+from weirlab.lab import BUILD, DEBIAN_CNI_DIR, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, in_netns, leftovers, run
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"

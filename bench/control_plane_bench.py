@@ -43,9 +43,9 @@ from pathlib import Path
 
 from bench.report import finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
 from bench.lb_bench import CONNECT_CLIENT, PORTS_PER_TARGET, format_table, number
-from e2e.cluster import Cluster, node_ip
-from e2e.kube.control_plane import ControlPlane, kube_bin_dir, missing_binaries
-from e2e.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, in_netns, leftovers, run
+from weirlab.cluster import Cluster, node_ip
+from weirlab.kube.control_plane import ControlPlane, kube_bin_dir, missing_binaries
+from weirlab.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, in_netns, leftovers, run
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
@@ -1125,7 +1125,7 @@ def main() -> int:
     missing += [t for t in ("nsenter", "taskset", "curl", "iptables", "nft") if shutil.which(t) is None]
     if missing:
         print(f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another build "
-              "dir; Kubernetes with e2e/kube/build_upstream.sh)", file=sys.stderr)
+              "dir; Kubernetes with weirlab/kube/build_upstream.sh)", file=sys.stderr)
         return 2
     if not args.no_pin and (os.cpu_count() or 1) >= 2:
         PIN["client"], PIN["server"] = ["taskset", "-c", "0"], ["taskset", "-c", "1"]

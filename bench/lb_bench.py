@@ -34,8 +34,8 @@ import time
 from pathlib import Path
 
 from bench.report import finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
-from e2e.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
-from e2e.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, in_netns, leftovers, run
+from weirlab.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
+from weirlab.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, in_netns, leftovers, run
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"

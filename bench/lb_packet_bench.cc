@@ -86,7 +86,7 @@
 #include "lib/datapath.h"
 #include "lib/endpoint_map.h"
 #include "lib/unique_fd.h"
-#include "privileged/packets.h"
+#include "testlib/packets.h"
 
 namespace weir::bench {
 namespace {

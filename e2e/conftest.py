@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.lab import (NETCHECK, WEIR_AGENT, WEIR_CNI, WEIRCTL, CniResult, Lab, Node, Pod, in_netns,
+from weirlab.lab import (NETCHECK, WEIR_AGENT, WEIR_CNI, WEIRCTL, CniResult, Lab, Node, Pod, in_netns,
                      leftovers, run)
 
 LAB_PREFIX = "e2e"

@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-from e2e.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
-from e2e.lab import WEIRCTL, Lab
+from weirlab.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
+from weirlab.lab import WEIRCTL, Lab
 
 LB_IP = "203.0.113.10"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.lab import BUILD, DEBIAN_CNI_DIR, TOOLS_DIR, Lab, Node, Pod, in_netns
+from weirlab.lab import BUILD, DEBIAN_CNI_DIR, TOOLS_DIR, Lab, Node, Pod, in_netns
 
 LIBCNI_1_1_CLIENT = TOOLS_DIR / "bin" / "libcni-client-v1.1.2"
 AGENT_HEALTH_PORT = 9876

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from e2e.lab import REPO
+from weirlab.lab import REPO
 
 CHART = REPO / "charts" / "weir"
 TESTDATA = REPO / "e2e" / "testdata" / "chart"
@@ -433,7 +433,7 @@ def test_helm_install_into_a_real_api_server(tmp_path):
     """`helm install` as a user runs it, against an upstream kube-apiserver (no nodes, so no pods): the
     API accepts every object, and the agent's ServiceAccount may read what it watches, including its
     own DaemonSet, and write nothing. The control plane lives in a network namespace of its own."""
-    from e2e.kube.control_plane import ControlPlane, missing_binaries
+    from weirlab.kube.control_plane import ControlPlane, missing_binaries
     if missing_binaries(names=("etcd", "kube-apiserver", "kubectl")):
         pytest.skip("upstream Kubernetes binaries not built (scripts/setup.sh, WEIR_KUBE=1)")
     netns = f"wchart{os.getpid() % 100000}"

@@ -8,7 +8,7 @@ import pytest
 
 from e2e.conftest import (assert_cni_error, assert_no_leaks, cni_raw, endpoints, host_links, ipam_files,
                           link_pins, pod_from_add)
-from e2e.lab import in_netns, run
+from weirlab.lab import in_netns, run
 
 
 def add_env(container_id: str, netns: str, ifname: str = "eth0") -> dict[str, str]:

@@ -21,7 +21,7 @@ import pytest
 
 from e2e.conftest import (V4_CIDR, assert_cni_error, assert_no_leaks, endpoints, host_ifname_of,
                           host_links, ipam_files, netcheck, ping_failures, pod_from_add, start_servers)
-from e2e.lab import BUILD, DEBIAN_CNI_DIR, NETCHECK, TOOLS_DIR, Lab, Node, Pod, run
+from weirlab.lab import BUILD, DEBIAN_CNI_DIR, NETCHECK, TOOLS_DIR, Lab, Node, Pod, run
 
 CNITOOL = TOOLS_DIR / "bin" / "cnitool"
 

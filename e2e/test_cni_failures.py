@@ -10,7 +10,7 @@ import re
 
 from e2e.conftest import (assert_cni_error, assert_no_leaks, endpoints, host_ifname_of, host_links, ipam_files,
                           link_pins, ping_failures, wait_until)
-from e2e.lab import BUILD, run
+from weirlab.lab import BUILD, run
 from e2e.runtime_clients import (agent_metrics, conflist_with, failing_plugin, libcni_1_1, metric_value,
                                  start_agent_with_conflist)
 from e2e.test_cni_clients import cnitool

@@ -10,7 +10,7 @@ import pytest
 from e2e.conftest import (V4_CIDR, V6_CIDR, assert_attachment_gone, assert_cni_error, assert_no_leaks,
                           check_conf, endpoints, host_ifname_of, host_links, ipam_files, link_pins, metrics,
                           ping_failures, ping_matrix, pod_from_add, start_servers, tcp_matrix)
-from e2e.lab import run
+from weirlab.lab import run
 
 
 def test_twenty_pods_add_check_traffic_del(lab, node):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.lab import REPO, WEIR_CNI, run
+from weirlab.lab import REPO, WEIR_CNI, run
 
 OLDEST_GLIBC = "2.31"
 

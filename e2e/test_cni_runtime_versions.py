@@ -11,7 +11,7 @@ import pytest
 
 from e2e.conftest import (V4_CIDR, assert_cni_error, assert_no_leaks, host_ifname_of, host_links, ipam_files,
                           ping_failures)
-from e2e.lab import BUILD, DEBIAN_CNI_DIR, TOOLS_DIR
+from weirlab.lab import BUILD, DEBIAN_CNI_DIR, TOOLS_DIR
 from e2e.runtime_clients import libcni_1_1, pod_from_client, start_agent_with_conflist
 from e2e.test_cni_clients import cnitool, cnitool_container_id, ipv4_only_path
 

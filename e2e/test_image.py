@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from e2e.lab import BUILD, REPO
+from weirlab.lab import BUILD, REPO
 from e2e.test_chart import container, render
 
 CHART_META = yaml.safe_load((REPO / "charts" / "weir" / "Chart.yaml").read_text())

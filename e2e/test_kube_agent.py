@@ -1,12 +1,12 @@
-"""weir-agent against a real upstream kube-apiserver (e2e/kube/control_plane.py): Services and
-EndpointSlices written with kubectl reach the datapath of a two-node lab (e2e/cluster.py), through
+"""weir-agent against a real upstream kube-apiserver (weirlab/kube/control_plane.py): Services and
+EndpointSlices written with kubectl reach the datapath of a two-node lab (weirlab/cluster.py), through
 restarts of the API server and of an agent, with the agents holding only the read-only ClusterRole of
 manifests/weir.yaml; objects the API accepts but weir cannot use are ignored.
 
 Network safety: the control plane runs in a lab namespace ("api", 192.168.50.200) on the lab's fabric,
 like the outside client; the agents reach it over the fabric, never the machine's own loopback, and
 nothing routes between the lab and the machine's namespace. Skipped when the upstream binaries are
-not built (e2e/kube/build_upstream.sh).
+not built (weirlab/kube/build_upstream.sh).
 """
 from __future__ import annotations
 
@@ -20,16 +20,16 @@ import time
 import pytest
 import yaml
 
-from e2e.cluster import FABRIC_PREFIX, Cluster, endpoint_slice_yaml, node_ip, service_yaml
+from weirlab.cluster import FABRIC_PREFIX, Cluster, endpoint_slice_yaml, node_ip, service_yaml
 from e2e.conftest import wait_until
-from e2e.kube.control_plane import KUBE_VERSION, ControlPlane, kube_bin_dir, missing_binaries
-from e2e.lab import NETCHECK, REPO, Node, Pod, in_netns
+from weirlab.kube.control_plane import KUBE_VERSION, ControlPlane, kube_bin_dir, missing_binaries
+from weirlab.lab import NETCHECK, REPO, Node, Pod, in_netns
 from e2e.test_services import failures, placed, tally, until_all_seen
 
 pytestmark = pytest.mark.skipif(
     bool(missing_binaries(names=("etcd", "kube-apiserver", "kubectl"))),
     reason=f"upstream Kubernetes {KUBE_VERSION} binaries not built in {kube_bin_dir()} "
-           "(run e2e/kube/build_upstream.sh, or scripts/setup.sh with WEIR_KUBE=1)")
+           "(run weirlab/kube/build_upstream.sh, or scripts/setup.sh with WEIR_KUBE=1)")
 
 API_IP = f"{FABRIC_PREFIX}.200"
 KUBERNETES_SERVICE = "10.96.0.1:443/TCP"  # the apiserver's own Service: every agent syncs it

@@ -1,6 +1,6 @@
 """An upstream kube-apiserver (with etcd) on the loopback, as later tests of weir's agent will use it:
 objects weir watches (Services, EndpointSlices) go in and come back, and the apiserver serves again
-after a restart. Skipped when e2e/kube/build_upstream.sh has not built the binaries (setup.sh builds
+after a restart. Skipped when weirlab/kube/build_upstream.sh has not built the binaries (setup.sh builds
 them with WEIR_KUBE=1)."""
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from e2e.kube.control_plane import (FIRST_SERVICE_IP, KUBE_VERSION, ControlPlane, kube_bin_dir,
+from weirlab.kube.control_plane import (FIRST_SERVICE_IP, KUBE_VERSION, ControlPlane, kube_bin_dir,
                                     missing_binaries)
 
 pytestmark = pytest.mark.skipif(
     bool(missing_binaries(names=("etcd", "kube-apiserver", "kubectl"))),
     reason=f"upstream Kubernetes {KUBE_VERSION} binaries not built in {kube_bin_dir()} "
-           "(run e2e/kube/build_upstream.sh, or scripts/setup.sh with WEIR_KUBE=1)")
+           "(run weirlab/kube/build_upstream.sh, or scripts/setup.sh with WEIR_KUBE=1)")
 
 MANIFEST = {
     "apiVersion": "v1", "kind": "List", "items": [
@@ -78,7 +78,7 @@ def test_apiserver_serves_services_and_endpointslices_across_restart(tmp_path):
 
 
 @pytest.mark.skipif(bool(missing_binaries(names=("kube-controller-manager",))),
-                    reason="kube-controller-manager not built (e2e/kube/build_upstream.sh)")
+                    reason="kube-controller-manager not built (weirlab/kube/build_upstream.sh)")
 def test_controller_manager_derives_endpointslices_from_pods(tmp_path):
     """kube-controller-manager's endpointslice controller turns a ready Pod behind a Service into an
     EndpointSlice, as in a real cluster (no kubelet: the test writes the Pod's status itself)."""

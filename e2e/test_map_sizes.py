@@ -6,7 +6,7 @@ agent starts with the new size."""
 from __future__ import annotations
 
 from e2e.conftest import V4_CIDR, V6_CIDR, ping_failures
-from e2e.lab import WEIR_AGENT, in_netns, run
+from weirlab.lab import WEIR_AGENT, in_netns, run
 
 
 def start_refused(node, config) -> str:

@@ -1,4 +1,4 @@
-"""Egress masquerade end to end on the two-node lab (e2e/cluster.py) with an "internet" behind a
+"""Egress masquerade end to end on the two-node lab (weirlab/cluster.py) with an "internet" behind a
 router on the fabric (Cluster.add_internet) that has no route back to the pods: a pod's TCP and UDP
 requests to a server there are answered only because they leave with the node's address, which is
 what the server sees; traffic inside the cluster keeps the pod's address; with masquerade off, or
@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from e2e.cluster import INTERNET_SERVER_IP, INTERNET_SERVER_IP6, Cluster, node_ip, node_ip6
+from weirlab.cluster import INTERNET_SERVER_IP, INTERNET_SERVER_IP6, Cluster, node_ip, node_ip6
 from e2e.conftest import ping_failures, wait_until
-from e2e.lab import NETCHECK, in_netns, run
+from weirlab.lab import NETCHECK, in_netns, run
 
 SERVER_PORT = 8080
 

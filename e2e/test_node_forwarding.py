@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from e2e.cluster import Cluster
+from weirlab.cluster import Cluster
 from e2e.conftest import ping_failures, wait_until
 
 KEYS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")

@@ -1,4 +1,4 @@
-"""Service load balancing end to end on a two-node lab (e2e/cluster.py): ClusterIPs through socket LB
+"""Service load balancing end to end on a two-node lab (weirlab/cluster.py): ClusterIPs through socket LB
 and per-packet translation, NodePorts in SNAT and DSR mode (IPv4 and IPv6), LoadBalancer ingress IPs and externalIPs,
 externalTrafficPolicy Local, sessionAffinity, Services without endpoints, endpoint removal and agent
 restarts under traffic, and 5,000 Services from one manifest. Every request is real TCP/UDP between
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from e2e.conftest import metrics, wait_until
-from e2e.cluster import CLIENT_IP, CLIENT_IP6, Cluster, endpoint_slice_yaml, node_ip, node_ip6, service_yaml
-from e2e.lab import NETCHECK, WEIRCTL, Pod, in_netns, run
+from weirlab.cluster import CLIENT_IP, CLIENT_IP6, Cluster, endpoint_slice_yaml, node_ip, node_ip6, service_yaml
+from weirlab.lab import NETCHECK, WEIRCTL, Pod, in_netns, run
 from e2e.runtime_clients import AGENT_HEALTH_PORT, agent_metrics, metric_value
 
 CLUSTER_IP = "10.96.0.10"

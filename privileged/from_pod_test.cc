@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "lib/datapath.h"
 #include "lib/endpoint_map.h"
-#include "privileged/packets.h"
+#include "testlib/packets.h"
 
 namespace weir::testing {
 namespace {

@@ -18,7 +18,7 @@
 #include "lib/datapath.h"
 #include "lib/endpoint_map.h"
 #include "lib/service_maps.h"
-#include "privileged/packets.h"
+#include "testlib/packets.h"
 #include "privileged/scoped_netns.h"
 
 namespace weir::testing {

@@ -78,7 +78,7 @@ if [[ "${WEIR_KUBE:-1}" == 1 ]]; then
   # cluster adds (kubelet, kube-scheduler, agnhost; then CoreDNS and the base images), and the e2e
   # suite for scripts/conformance.sh.
   KUBE_BINARIES="kube-apiserver kube-controller-manager kubectl kube-proxy kube-scheduler kubelet agnhost e2e.test ginkgo regression-issue-74839" \
-    WEIR_TOOLS_DIR="$WEIR_TOOLS_DIR" "$(dirname "$0")/../e2e/kube/build_upstream.sh" || \
+    WEIR_TOOLS_DIR="$WEIR_TOOLS_DIR" "$(dirname "$0")/../weirlab/kube/build_upstream.sh" || \
     echo "setup: WARNING: building upstream Kubernetes failed; e2e/test_kube_* will be skipped"
   WEIR_TOOLS_DIR="$WEIR_TOOLS_DIR" "$(dirname "$0")/cluster.sh" prepare || \
     echo "setup: WARNING: preparing the two-node cluster failed; e2e/test_kcluster.py will fail"

@@ -98,7 +98,7 @@ class Cluster:
 
     def prepare(self) -> dict[str, Path]:
         """What up needs besides weir itself, built once and cached: upstream binaries, base images."""
-        subprocess.run([str(REPO / "e2e/kube/build_upstream.sh")], check=True, stdout=subprocess.DEVNULL,
+        subprocess.run([str(REPO / "weirlab/kube/build_upstream.sh")], check=True, stdout=subprocess.DEVNULL,
                        env={**os.environ, "KUBE_BINARIES": CLUSTER_BINARIES, "WEIR_TOOLS_DIR": str(TOOLS_DIR)})
         archives = {"pause": images.pause_image(), "agnhost": images.agnhost_image(KUBE_BIN),
                     "coredns": images.coredns_image()}

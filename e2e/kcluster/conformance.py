@@ -96,7 +96,7 @@ def main(argv: list[str]) -> int:
     focus = QUICK_FOCUS if args.quick else args.focus
     skip = "|".join(DEFAULT_SKIP + ([QUICK_KNOWN_FAILING] if args.quick else []) + ([args.skip] if args.skip else []))
 
-    subprocess.run([str(REPO / "e2e/kube/build_upstream.sh")], check=True, stdout=subprocess.DEVNULL,
+    subprocess.run([str(REPO / "weirlab/kube/build_upstream.sh")], check=True, stdout=subprocess.DEVNULL,
                    env={**os.environ, "KUBE_BINARIES": "e2e.test ginkgo regression-issue-74839"})
     cluster = Cluster()
     brought_up = False

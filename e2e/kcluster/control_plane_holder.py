@@ -1,5 +1,5 @@
 """Keeps the cluster's control plane running in namespace wc-cp until <dir>/STOP exists:
-e2e/kube/control_plane.py's etcd, kube-apiserver and kube-controller-manager (node IPAM on), plus
+weirlab/kube/control_plane.py's etcd, kube-apiserver and kube-controller-manager (node IPAM on), plus
 kube-scheduler, and the client certificates of the kubelets and the scheduler, all signed by the
 control plane's CA. Started detached by `cluster.sh up`; writes <dir>/READY (the server URL) once
 everything answers, or <dir>/FAILED with the reason.
@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 from e2e.kcluster import topology
-from e2e.kube.control_plane import ControlPlane, _Proc, in_netns
+from weirlab.kube.control_plane import ControlPlane, _Proc, in_netns
 
 
 def main() -> int:

@@ -112,7 +112,7 @@ def pause_image() -> Path:
     if out.exists():
         return out
     if not source.exists():
-        raise RuntimeError(f"{source} missing: run e2e/kube/build_upstream.sh first (it downloads the module)")
+        raise RuntimeError(f"{source} missing: run weirlab/kube/build_upstream.sh first (it downloads the module)")
     with tempfile.TemporaryDirectory() as tmp:
         binary = Path(tmp) / "pause"
         subprocess.run(["gcc", "-Os", "-Wall", "-Werror", "-static", "-DVERSION=v3.10.2-0", "-o", str(binary),

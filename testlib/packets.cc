@@ -1,4 +1,4 @@
-#include "privileged/packets.h"
+#include "testlib/packets.h"
 
 #include <arpa/inet.h>
 

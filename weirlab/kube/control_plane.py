@@ -1,5 +1,5 @@
 """A throwaway Kubernetes control plane on the loopback, for tests: etcd + kube-apiserver (+ optionally
-kube-controller-manager), built from upstream by e2e/kube/build_upstream.sh.
+kube-controller-manager), built from upstream by weirlab/kube/build_upstream.sh.
 
     with ControlPlane(tmp_path / "cp") as cp:
         cp.kubectl("apply", "-f", "-", input=manifest)
@@ -186,7 +186,7 @@ class ControlPlane:
         missing = missing_binaries(self.bin_dir, ("etcd", "kube-apiserver", "kubectl") +
                                    (("kube-controller-manager",) if self.with_controller_manager else ()))
         if missing:
-            raise ControlPlaneError(f"binaries missing: {missing} (run e2e/kube/build_upstream.sh)")
+            raise ControlPlaneError(f"binaries missing: {missing} (run weirlab/kube/build_upstream.sh)")
         try:
             self.workdir.mkdir(parents=True, exist_ok=False)
             self._created_workdir = True

@@ -23,7 +23,7 @@ WEIR_AGENT = BUILD / "proxy" / "weir-agent"
 WEIRCTL = BUILD / "proxy" / "weirctl"
 DEBIAN_CNI_DIR = Path("/usr/lib/cni")
 TOOLS_DIR = Path(os.environ.get("WEIR_TOOLS_DIR", "/var/cache/weir-tools"))
-NETCHECK = REPO / "e2e" / "netcheck.py"
+NETCHECK = REPO / "weirlab" / "netcheck.py"
 
 
 def run(cmd, check=True, **kwargs) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@
 # Idempotent: each binary has a stamp (version, Go version, flags); a binary whose stamp matches is
 # skipped. Module and build caches are Go's defaults (GOPATH, GOCACHE), so a re-run is fast.
 #
-# Usage: e2e/kube/build_upstream.sh            (env: KUBE_VERSION, ETCD_VERSION, WEIR_TOOLS_DIR,
+# Usage: weirlab/kube/build_upstream.sh            (env: KUBE_VERSION, ETCD_VERSION, WEIR_TOOLS_DIR,
 #                                               KUBE_BINARIES="kube-apiserver kubectl ...")
 # Prints the bin dir on its last line.
 set -euo pipefail

@@ -23,7 +23,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from e2e.lab import NETCHECK, Lab, Node, Pod, in_netns, run
+from weirlab.lab import NETCHECK, Lab, Node, Pod, in_netns, run
 
 FABRIC_PREFIX = "192.168.50"
 CLIENT_IP = f"{FABRIC_PREFIX}.100"
