@@ -61,6 +61,7 @@ def format_table(header: list[str], body: list[list[str]], left: int = 2) -> str
 PACKET_CASES = [
     ("baseline_local", "pod -> pod, same node, no Service (baseline)", False),
     ("baseline_remote", "pod -> pod, other node, no Service (baseline)", False),
+    ("uplink_egress", "leaving an uplink: a node packet, no translated flow (to_uplink)", False),
     ("lookup", "ClusterIP, Service lookup (port without endpoints: drop)", True),
     ("established", "ClusterIP, established flow: conntrack, DNAT, FIB", True),
     ("new_flow", "ClusterIP, new flow: lookup, pick, conntrack create, DNAT, FIB", True),

@@ -30,6 +30,9 @@
 //                    baseline_remote measured the same way, to compare the two methods.
 //   new_flow_drained new_flow_single with the events ring buffer emptied before every packet, so
 //                    that the translation record is written (as while `weirctl events` keeps up).
+//   uplink_egress    to_uplink (tc egress of an uplink) on a segment the node sends that answers no
+//                    translated flow: parse, conntrack miss. What every packet leaving through an
+//                    uplink pays. The packet is not changed.
 //   udp_remote       baseline_remote for a UDP datagram: with --masquerade, the in-cluster lookup
 //                    (LPM) that a TCP segment other than a SYN skips. The packet is not changed.
 //   masq_established with --masquerade: a pod's established flow to outside the cluster: conntrack
@@ -241,6 +244,11 @@ class Bench {
       if (On("baseline_remote")) {
         results["baseline_remote"].push_back(Repeated(prog_, TC_ACT_OK, o_.repeat, [&] {
           return testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
+        }));
+      }
+      if (On("uplink_egress")) {
+        results["uplink_egress"].push_back(Repeated(dp_->to_uplink_fd(), TC_ACT_OK, o_.repeat, [&] {
+          return testing::TcpPacket(kFromPodA, Segment(kNodeIp, 40000, kRemotePodIp, 8080, 0x10));
         }));
       }
       if (On("baseline_local")) {
@@ -558,7 +566,7 @@ Options ParseArgs(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: %s [--sizes=1,1000,10000,100000] [--runs=15] [--calls=20] [--repeat=10000] [--chain=500]\n"
                    "  [--chain_calls=5] [--single_calls=1000] [--seed=1]\n"
-                   "  [--cases=empty,baseline_remote,udp_remote,baseline_local,lookup,established,new_flow,single,\n"
+                   "  [--cases=empty,baseline_remote,uplink_egress,udp_remote,baseline_local,lookup,established,new_flow,single,\n"
                    "  masq_established] [--masquerade]\n"
                    "Prints JSON: ns per packet, one value per run, per case and number of Services.\n",
                    argv[0]);

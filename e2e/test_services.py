@@ -71,6 +71,11 @@ def placed(pods: list[Pod]) -> list[tuple[Pod, str]]:
     return [(p, p.netns.split("-")[1]) for p in pods]
 
 
+def placed_on_nodes(endpoints: list[Pod]) -> list[tuple[Pod, str]]:
+    """(endpoint, node name) for hostNetwork endpoints, whose name is their node's."""
+    return [(e, e.name) for e in endpoints]
+
+
 def apply_service(cluster: Cluster, name: str, pods: list[Pod], **service) -> None:
     cluster.apply(name, service_yaml(name, PORTS, **service) + "---\n"
                   + endpoint_slice_yaml(name, placed(pods), SLICE_PORTS))
@@ -520,6 +525,109 @@ def test_five_thousand_services(lab):
 
 
 # ---------------------------------------------------------------------------------------------------
+# hostNetwork endpoints: the backend is a node's own address, served by a process in the node's namespace
+
+HOST_PORT = 9080
+HOST_PORTS = [("http", 80, HOST_PORT, "TCP"), ("udp", 80, HOST_PORT, "UDP")]
+HOST_SLICE_PORTS = [("http", HOST_PORT, "TCP"), ("udp", HOST_PORT, "UDP")]
+
+
+def host_network_endpoint(cluster: Cluster, index: int) -> Pod:
+    """A hostNetwork "pod" of node<index>: its address is the node's, its echo server (on HOST_PORT,
+    naming itself "node<index>") runs in the node's own namespace, as a hostNetwork pod's would."""
+    node = cluster.nodes[index - 1]
+    endpoint = Pod(name=node.name, netns=node.netns, container_id="", ifname="uplink0",
+                   result={"ips": [{"address": f"{node_ip(index)}/24"}, {"address": f"{node_ip6(index)}/64"}]})
+    cluster.serve(endpoint, HOST_PORT)
+    return endpoint
+
+
+def host_network_node_port(lab, lb_mode: str) -> tuple[Cluster, Pod]:
+    """Both nodes in `lb_mode`, a NodePort (30080) whose endpoints are both nodes' own addresses, and
+    a pod `shell` on node2."""
+    cluster = Cluster(lab, 2, [lb_mode, lb_mode])
+    node1, node2 = cluster.nodes
+    shell = node2.add_pod("shell")
+    endpoints = [host_network_endpoint(cluster, 1), host_network_endpoint(cluster, 2)]
+    cluster.apply("web", service_yaml("web", HOST_PORTS, cluster_ip=CLUSTER_IP, type_="NodePort", node_port=30080)
+                  + "---\n" + endpoint_slice_yaml("web", placed_on_nodes(endpoints), HOST_SLICE_PORTS))
+    cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=2, nodes=[node1])
+    return cluster, shell
+
+
+def assert_node_port_reaches_both_hosts(cluster: Cluster, client: str, node=None) -> None:
+    for proto in ("tcp", "udp"):
+        results = until_all_seen(lambda n: cluster.requests(client, proto, node_ip(1), 30080, count=n, node=node),
+                                 {"node1", "node2"})
+        where = (client, "socket-LB cgroup" if node else "per packet", proto)
+        assert failures(results) == [], (where, failures(results)[:3], conntrack_lines(cluster.nodes[0], ":30080"))
+        assert set(tally(results)) == {"node1", "node2"}, (where, tally(results))
+        assert {r["peer"] for r in results} == {f"{node_ip(1)}:30080"}, where
+
+
+@pytest.mark.parametrize("lb_mode", ["snat", "dsr"])
+def test_node_port_with_host_network_endpoints_from_outside(lab, lb_mode):
+    """node1's NodePort reaches both nodes' host processes from outside. node1's own process answers
+    a flow that came in on node1's uplink and was translated to node1's address: its reply leaves
+    through that uplink and must carry the NodePort as its source (to_uplink). With DSR, node2's
+    process answers the client itself, with node1's NodePort as the source, the same way."""
+    cluster, _ = host_network_node_port(lab, lb_mode)
+    assert_node_port_reaches_both_hosts(cluster, cluster.client)
+
+
+def test_node_port_with_host_network_endpoints_from_a_pod_on_another_node(lab):
+    """The upstream spec "Services should function for service endpoints using hostNetwork" (SNAT, as
+    the chart's default): a pod on node2 dials node1's NodePort, per packet and from node2's socket-LB
+    cgroup (node2 has no frontend for node1's address, so both go out as they are), and reaches node1's
+    host process as well as node2's."""
+    cluster, shell = host_network_node_port(lab, "snat")
+    assert_node_port_reaches_both_hosts(cluster, shell.netns)
+    assert_node_port_reaches_both_hosts(cluster, shell.netns, node=cluster.nodes[1])
+
+
+@pytest.mark.xfail(strict=True, reason="DSR to a hostNetwork endpoint on the client pod's own node: the host's "
+                   "reply reaches the pod through its veth, where no weir program translates it back")
+def test_dsr_node_port_to_host_network_endpoint_on_the_client_pods_node(lab):
+    cluster, shell = host_network_node_port(lab, "dsr")
+    assert_node_port_reaches_both_hosts(cluster, shell.netns)
+
+
+@pytest.mark.parametrize("path", ["socket LB", "per-packet"])
+def test_cluster_ip_with_host_network_endpoint_on_another_node(lab, path):
+    """A pod on node1 reaches a ClusterIP whose one endpoint is node2's own address."""
+    cluster = Cluster(lab, 2, ["snat", "snat"])
+    node1, _ = cluster.nodes
+    shell = node1.add_pod("shell")
+    endpoint = host_network_endpoint(cluster, 2)
+    cluster.apply("web", service_yaml("web", HOST_PORTS, cluster_ip=CLUSTER_IP)
+                  + "---\n" + endpoint_slice_yaml("web", placed_on_nodes([endpoint]), HOST_SLICE_PORTS))
+    cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=1)
+
+    for proto in ("tcp", "udp"):
+        results = cluster.requests(shell.netns, proto, CLUSTER_IP, 80, count=3,
+                                   node=node1 if path == "socket LB" else None)
+        assert failures(results) == [], (proto, results)
+        assert set(tally(results)) == {"node2"}
+        assert {seen_from(r) for r in results} == {shell.ipv4}, proto
+        assert {r["peer"] for r in results} == {f"{CLUSTER_IP}:80"}, proto
+
+
+@pytest.mark.xfail(strict=True, reason="per-packet translation from a pod to its own node's address: the host's "
+                   "reply reaches the pod through its veth, where no weir program translates it back "
+                   "(socket LB, the default for pods, is not affected)")
+def test_cluster_ip_per_packet_to_host_network_endpoint_on_the_pods_node(lab):
+    cluster = Cluster(lab, 2, ["snat", "snat"])
+    node1, _ = cluster.nodes
+    shell = node1.add_pod("shell")
+    endpoint = host_network_endpoint(cluster, 1)
+    cluster.apply("web", service_yaml("web", HOST_PORTS, cluster_ip=CLUSTER_IP)
+                  + "---\n" + endpoint_slice_yaml("web", placed_on_nodes([endpoint]), HOST_SLICE_PORTS))
+    cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=1)
+    results = cluster.requests(shell.netns, "tcp", CLUSTER_IP, 80, count=2)
+    assert failures(results) == [], results
+
+
+# ---------------------------------------------------------------------------------------------------
 # Hairpin: a backend reaching its own Service
 
 @pytest.mark.parametrize("path", [
@@ -661,8 +769,9 @@ def test_weirctl_json_names_filters_and_events(lab):
     links = {link["pin"]: link for link in status["links"]}
     assert links["uplinks/uplink0"]["attached"] and links["uplinks/uplink0"]["program"] == "from_uplink"
     assert links["uplinks/uplink0"]["interface"] == "uplink0"
+    assert links["uplinks-egress/uplink0"]["attached"] and links["uplinks-egress/uplink0"]["program"] == "to_uplink"
     assert links["cgroup/connect4"]["attached"] and links["cgroup/connect4"]["cgroup"] == str(cluster.cgroups[0])
-    assert {p["name"] for p in status["programs"]} >= {"from_pod", "from_uplink", "sock_connect4"}
+    assert {p["name"] for p in status["programs"]} >= {"from_pod", "from_uplink", "to_uplink", "sock_connect4"}
     assert status["errors"] == []
     assert "last sync" in node1.weirctl("status")
 

@@ -21,6 +21,7 @@
 #include "lib/tc_attach.h"
 #include "lib/unique_fd.h"
 #include "sock_lb.skel.h"
+#include "to_uplink.skel.h"
 
 namespace weir {
 namespace {
@@ -246,6 +247,15 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   if (absl::Status s = RequirePinnedMapsMatch(uplink->obj); !s.ok()) return s;
   if (int err = from_uplink__load(uplink); err) return ErrnoStatus(-err, "load from_uplink");
 
+  // Reads only conntrack: no per-node constants.
+  datapath->to_uplink_ = to_uplink__open_opts(&open_opts);
+  if (datapath->to_uplink_ == nullptr) return ErrnoStatus(errno, "open to_uplink");
+  to_uplink* uplink_egress = datapath->to_uplink_;
+  if (!pinned) Unpin(uplink_egress->obj);
+  if (absl::Status s = ShareMaps(pod->obj, uplink_egress->obj); !s.ok()) return s;
+  if (absl::Status s = RequirePinnedMapsMatch(uplink_egress->obj); !s.ok()) return s;
+  if (int err = to_uplink__load(uplink_egress); err) return ErrnoStatus(-err, "load to_uplink");
+
   datapath->sock_lb_ = sock_lb__open_opts(&open_opts);
   if (datapath->sock_lb_ == nullptr) return ErrnoStatus(errno, "open sock_lb");
   sock_lb* sock = datapath->sock_lb_;
@@ -267,13 +277,14 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
 absl::Status Datapath::PinAndSwitch(const PinLayout& layout) {
   std::error_code ec;
   for (const std::string& dir : {layout.programs_dir(), layout.pod_links_dir(), layout.uplink_links_dir(),
-                                 layout.cgroup_links_dir()}) {
+                                 layout.uplink_egress_links_dir(), layout.cgroup_links_dir()}) {
     std::filesystem::create_directories(dir, ec);
     if (ec) return absl::InternalError(absl::StrCat("create ", dir, ": ", ec.message()));
   }
   absl::Status result;
   result.Update(PinReplacing(from_pod_fd(), layout.from_pod_program()));
   result.Update(PinReplacing(from_uplink_fd(), layout.program("from_uplink")));
+  result.Update(PinReplacing(to_uplink_fd(), layout.program("to_uplink")));
   for (const SockHook& hook : kSockHooks) {
     result.Update(PinReplacing(sock_program_fd(hook.name), layout.program(absl::StrCat("sock_", hook.name))));
   }
@@ -281,6 +292,7 @@ absl::Status Datapath::PinAndSwitch(const PinLayout& layout) {
   // Pods and uplinks attached by an earlier agent switch to the new programs, atomically per link.
   result.Update(UpdatePinnedLinks(layout.pod_links_dir(), from_pod_fd()));
   result.Update(UpdatePinnedLinks(layout.uplink_links_dir(), from_uplink_fd()));
+  result.Update(UpdatePinnedLinks(layout.uplink_egress_links_dir(), to_uplink_fd()));
   return result;
 }
 
@@ -296,9 +308,16 @@ absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
       continue;
     }
     uplink_ifindexes.insert(ifindex);
+    // Each direction on its own: an uplink attached by an agent older than the egress program
+    // gets that one now. Pinned links were switched to the new programs at load.
     std::string pin = layout.uplink_links_dir() + "/" + uplink;
-    if (access(pin.c_str(), F_OK) == 0) continue;  // attached by an earlier agent, already switched
-    result.Update(AttachTc(static_cast<int>(ifindex), TcDirection::kIngress, from_uplink_fd(), pin));
+    if (access(pin.c_str(), F_OK) != 0) {
+      result.Update(AttachTc(static_cast<int>(ifindex), TcDirection::kIngress, from_uplink_fd(), pin));
+    }
+    std::string egress_pin = layout.uplink_egress_links_dir() + "/" + uplink;
+    if (access(egress_pin.c_str(), F_OK) != 0) {
+      result.Update(AttachTc(static_cast<int>(ifindex), TcDirection::kEgress, to_uplink_fd(), egress_pin));
+    }
   }
   result.Update(SyncUplinksMap(map_fd(WEIR_UPLINKS_MAP_NAME), uplink_ifindexes));
   if (attachments.cgroup_path.empty()) return result;
@@ -327,12 +346,14 @@ absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
 
 Datapath::~Datapath() {
   if (sock_lb_) sock_lb__destroy(sock_lb_);
+  if (to_uplink_) to_uplink__destroy(to_uplink_);
   if (from_uplink_) from_uplink__destroy(from_uplink_);
   if (from_pod_) from_pod__destroy(from_pod_);
 }
 
 int Datapath::from_pod_fd() const { return bpf_program__fd(from_pod_->progs.from_pod); }
 int Datapath::from_uplink_fd() const { return bpf_program__fd(from_uplink_->progs.from_uplink); }
+int Datapath::to_uplink_fd() const { return bpf_program__fd(to_uplink_->progs.to_uplink); }
 int Datapath::sock_program_fd(const std::string& hook) const {
   bpf_program* program = bpf_object__find_program_by_name(sock_lb_->obj, ("sock_" + hook).c_str());
   return program ? bpf_program__fd(program) : -1;

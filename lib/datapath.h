@@ -16,6 +16,7 @@
 
 struct from_pod;
 struct from_uplink;
+struct to_uplink;
 struct sock_lb;
 
 namespace weir {
@@ -64,6 +65,7 @@ class Datapath {
 
   int from_pod_fd() const;
   int from_uplink_fd() const;
+  int to_uplink_fd() const;
   // Program fd of a socket hook by its short name: "connect4", "sendmsg6", "getpeername4", ...
   int sock_program_fd(const std::string& hook) const;
   int map_fd(const char* name) const;
@@ -75,6 +77,7 @@ class Datapath {
   absl::Status PinAndSwitch(const PinLayout& layout);
   from_pod* from_pod_ = nullptr;
   from_uplink* from_uplink_ = nullptr;
+  to_uplink* to_uplink_ = nullptr;
   sock_lb* sock_lb_ = nullptr;
   std::string bpf_root_;
 };

@@ -39,6 +39,7 @@ struct PinLayout {
   std::string pod_links_dir() const { return links_dir() + "/pods"; }
   std::string link(const std::string& host_ifname) const { return pod_links_dir() + "/" + host_ifname; }
   std::string uplink_links_dir() const { return links_dir() + "/uplinks"; }
+  std::string uplink_egress_links_dir() const { return links_dir() + "/uplinks-egress"; }
   std::string cgroup_links_dir() const { return links_dir() + "/cgroup"; }
 };
 

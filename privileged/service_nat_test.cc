@@ -1,5 +1,5 @@
 // Service translation in the tc programs, as a table run through BPF_PROG_TEST_RUN: each case sets
-// up maps, then feeds packets through from_pod or from_uplink in order (conntrack state carries
+// up maps, then feeds packets through from_pod, from_uplink or to_uplink in order (conntrack state carries
 // from one step to the next) and compares verdict and output packet byte for byte. The programs
 // run inside a namespace of the test's own, so FIB lookups see an empty routing table.
 #include <arpa/inet.h>
@@ -33,7 +33,7 @@ const MacAddress kOtherNode = {0x0e, 0, 0, 0, 0, 0x02};
 constexpr char kNodeIp[] = "192.168.0.1";
 constexpr char kNodeIp6[] = "fd00:168::1";
 
-enum class Program { kFromPod, kFromUplink };
+enum class Program { kFromPod, kFromUplink, kToUplink };
 
 struct Step {
   std::string description;
@@ -136,7 +136,7 @@ void LocalPods(Maps& m) {
 
 std::vector<Case> Cases() {
   const L2 from_a{kPodA, kGw}, to_a{kGw, kPodA}, from_b{kPodB, kGw}, to_b{kGw, kPodB};
-  const L2 outside{kClient, kUplink}, from_node2{kOtherNode, kUplink};
+  const L2 outside{kClient, kUplink}, from_node2{kOtherNode, kUplink}, to_client{kUplink, kClient};
   return {
       {"pod to ClusterIP, local backend: DNAT and redirect; the reply gets the ClusterIP back",
        [](Maps& m) {
@@ -199,6 +199,40 @@ std::vector<Case> Cases() {
          TcpPacket(outside, Syn(kNodeIp, 40000, "10.244.2.7", 8080))},
         {"syn-ack", Program::kFromUplink, TcpPacket(from_node2, SynAck("10.244.2.7", 8080, kNodeIp, 40000)),
          TC_ACT_OK, TcpPacket(from_node2, SynAck(kNodeIp, 30081, "172.16.0.5", 40000))}}},
+      {"NodePort to this node's own address (a hostNetwork endpoint): DNAT, up to the stack; the host's "
+       "reply leaves the uplink as the NodePort",
+       [](Maps& m) {
+         m.Backend(9, kNodeIp, 9080, true);
+         m.Service(kNodeIp, 30083, WEIR_PROTO_TCP, 12, WEIR_SVC_NODE_PORT, {9});
+       },
+       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, kNodeIp, 30083)), TC_ACT_OK,
+         TcpPacket(outside, Syn("172.16.0.5", 40000, kNodeIp, 9080))},
+        {"syn-ack from the host", Program::kToUplink, TcpPacket(to_client, SynAck(kNodeIp, 9080, "172.16.0.5", 40000)),
+         TC_ACT_OK, TcpPacket(to_client, SynAck(kNodeIp, 30083, "172.16.0.5", 40000))},
+        {"the host's own connection from that port to someone else leaves untouched", Program::kToUplink,
+         TcpPacket(to_client, Syn(kNodeIp, 9080, "172.16.0.6", 40000)), TC_ACT_OK, std::nullopt}}},
+      {"... for UDP, over IPv6",
+       [](Maps& m) {
+         m.Backend(9, kNodeIp6, 9080, true);
+         m.Service(kNodeIp6, 30083, WEIR_PROTO_UDP, 13, WEIR_SVC_NODE_PORT, {9});
+       },
+       {{"datagram", Program::kFromUplink, UdpPacket(outside, "2001:db8:16::5", 40000, kNodeIp6, 30083), TC_ACT_OK,
+         UdpPacket(outside, "2001:db8:16::5", 40000, kNodeIp6, 9080)},
+        {"answer from the host", Program::kToUplink, UdpPacket(to_client, kNodeIp6, 9080, "2001:db8:16::5", 40000),
+         TC_ACT_OK, UdpPacket(to_client, kNodeIp6, 30083, "2001:db8:16::5", 40000)}}},
+      {"to_uplink leaves a pod's reply alone: from_pod translated it already",
+       [](Maps& m) {
+         LocalPods(m);
+         m.Backend(1, "10.244.1.3", 8080, true);
+         m.Service(kNodeIp, 30084, WEIR_PROTO_TCP, 14, WEIR_SVC_NODE_PORT, {1});
+       },
+       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, kNodeIp, 30084)),
+         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("172.16.0.5", 40000, "10.244.1.3", 8080, 63))},
+        {"syn-ack leaves the pod as the NodePort", Program::kFromPod,
+         TcpPacket(from_b, SynAck("10.244.1.3", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
+         TcpPacket(from_b, SynAck(kNodeIp, 30084, "172.16.0.5", 40000))},
+        {"and passes the uplink unchanged", Program::kToUplink,
+         TcpPacket(to_client, SynAck(kNodeIp, 30084, "172.16.0.5", 40000)), TC_ACT_OK, std::nullopt}}},
       {"Maglev: outside traffic follows the service's lookup table",
        [](Maps& m) {
          LocalPods(m);
@@ -254,6 +288,15 @@ std::vector<Case> Cases() {
         {"syn-ack straight to the client", Program::kFromPod,
          TcpPacket(from_b, SynAck("10.244.2.7", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
          TcpPacket(from_b, SynAck("203.0.113.20", 80, "172.16.0.5", 40000))}}},
+      {"DSR, on the backend's node, the backend its own address (hostNetwork): unwrapped to the stack; "
+       "the host's reply leaves as the frontend",
+       [](Maps& m) {},
+       {{"wrapped syn", Program::kFromUplink,
+         Ipip(from_node2, "192.168.0.2", kNodeIp, 9080, TcpPacket(from_node2, Syn("172.16.0.5", 40000, "203.0.113.20", 80))),
+         TC_ACT_OK, TcpPacket(from_node2, Syn("172.16.0.5", 40000, kNodeIp, 9080))},
+        {"syn-ack from the host straight to the client", Program::kToUplink,
+         TcpPacket(to_client, SynAck(kNodeIp, 9080, "172.16.0.5", 40000)), TC_ACT_OK,
+         TcpPacket(to_client, SynAck("203.0.113.20", 80, "172.16.0.5", 40000))}}},
       {"DSR, IP-option variant, on the node the client reached: translated, frontend in an option",
        [](Maps& m) {
          m.Backend(7, "10.244.2.7", 8080, false);
@@ -376,7 +419,9 @@ TEST_P(ServiceNatTest, Steps) {
 
   for (const Step& step : c.steps) {
     SCOPED_TRACE(step.description);
-    int prog = step.program == Program::kFromPod ? dp->from_pod_fd() : dp->from_uplink_fd();
+    int prog = step.program == Program::kFromPod      ? dp->from_pod_fd()
+               : step.program == Program::kFromUplink ? dp->from_uplink_fd()
+                                                      : dp->to_uplink_fd();
     Bytes out(step.input.size() + 128);
     __u32 retval = 0, out_size = 0;
     absl::Status ran = (*ns)->ns().Run([&] {

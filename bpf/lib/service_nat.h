@@ -79,6 +79,29 @@ static __always_inline enum translation translate_tracked(struct __sk_buff *skb,
 	return TRANSLATION_DONE;
 }
 
+/* Leaving through an uplink: a reply of this node's own stack to a flow translated to one of its
+ * addresses, whose only conntrack entry that matches is the plain reply entry (a local hostNetwork
+ * backend: no SNAT; or a DSR backend's). Everything else (pods' traffic, already translated as it
+ * left the pod; the node's own flows) matches no reply entry and leaves as it is. */
+static __always_inline enum translation translate_host_reply(struct __sk_buff *skb, struct packet *pkt)
+{
+	if (!pkt->has_ports)
+		return TRANSLATION_NONE;
+	struct weir_ct_value *entry = ct_lookup(pkt);
+
+	if (!entry || entry->kind != WEIR_CT_REPLY || (entry->flags & (WEIR_CT_SNAT | WEIR_CT_MASQ)))
+		return TRANSLATION_NONE;
+	if (pkt->proto == IPPROTO_TCP && (pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
+		entry->flags |= WEIR_CT_CLOSING;
+	union weir_addr frontend = entry->nat_addr;
+	__be16 frontend_port = entry->nat_port;
+
+	if (snat(skb, pkt, &frontend, frontend_port))
+		return TRANSLATION_ERROR;
+	count(WEIR_METRIC_REPLY_TRANSLATED, skb);
+	return TRANSLATION_DONE;
+}
+
 static __always_inline bool node_address(__u8 family, union weir_addr *out)
 {
 	if (family == WEIR_FAMILY_IPV4) {

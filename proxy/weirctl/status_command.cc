@@ -195,7 +195,7 @@ void CollectLinks(const PinLayout& layout, StatusReport& report) {
     struct stat st {};
     if (stat(report.agent->cgroup_path.c_str(), &st) == 0) socket_cgroup_id = st.st_ino;  // a cgroup's id is its inode
   }
-  for (const char* group : {"uplinks", "cgroup", "pods"}) {
+  for (const char* group : {"uplinks", "uplinks-egress", "cgroup", "pods"}) {
     const std::string dir = absl::StrCat(layout.links_dir(), "/", group);
     for (const std::string& name : PinsIn(dir)) {
       const std::string path = absl::StrCat(dir, "/", name);

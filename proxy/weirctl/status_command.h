@@ -24,7 +24,7 @@ struct ProgramStatus {
 
 struct LinkStatus {
   std::string pin;    // under links/: "uplinks/uplink0", "cgroup/connect4", "pods/weirXXXX"
-  std::string group;  // "uplinks", "cgroup", "pods"
+  std::string group;  // "uplinks", "uplinks-egress", "cgroup", "pods"
   uint32_t id = 0;
   std::string type;         // "tcx", "cgroup"
   uint32_t program_id = 0;
