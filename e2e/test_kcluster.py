@@ -57,8 +57,17 @@ def apply(c: Cluster, *objects: dict) -> None:
     c.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}))
 
 
-def wait_ready(c: Cluster, *names: str) -> None:
-    c.kubectl("wait", "--for=condition=Ready", "--timeout=120s", *(f"pod/{n}" for n in names))
+def wait_ready(c: Cluster, *names: str, timeout: int = 240) -> None:
+    """Waits for the pods; on a timeout the error carries what kubectl describe and the nodes' weir
+    agents said, since a pod that never gets ready is otherwise a bare "timed out"."""
+    res = c.kubectl("wait", "--for=condition=Ready", f"--timeout={timeout}s", *(f"pod/{n}" for n in names),
+                    check=False)
+    if res.returncode == 0:
+        return
+    described = c.kubectl("describe", "pods", *names, check=False).stdout
+    agents = c.kubectl("logs", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir", "--tail=30", "--prefix",
+                       check=False).stdout
+    raise AssertionError(f"pods not ready: {res.stderr}{res.stdout}\n{described[-6000:]}\n{agents[-4000:]}")
 
 
 def pod_ip(c: Cluster, name: str) -> str:

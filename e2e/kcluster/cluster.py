@@ -127,6 +127,7 @@ class Cluster:
         try:
             archives = self._step("build (upstream binaries, images)", self.build)
             self._step("namespaces", lambda: topology.create(len(self.nodes)))
+            self._step("the internet's resolver", self._start_internet_dns)
             self._step("nodes: mount namespaces, containerd, images", lambda: self._start_nodes(archives))
             self._step("control plane", self._start_control_plane)
             self._step("kubelets: nodes registered", self._start_kubelets)
@@ -208,6 +209,33 @@ class Cluster:
                   *self.weir_values(archive), *extra, "--wait", "--timeout", "5m")
         self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=180s")
 
+    # The public names the upstream DNS specs look up through the cluster's DNS (a PTR of 8.8.8.8,
+    # an ExternalName Service for dns.google): the stand-in internet's host answers them, as a public
+    # resolver would, and nothing else; the cluster's CoreDNS forwards to it.
+    INTERNET_ZONE = "8.8.8.8 dns.google\n8.8.4.4 dns.google\n2001:4860:4860::8888 dns.google\n"
+
+    def _start_internet_dns(self) -> None:
+        work = self.root / "inet"
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "hosts").write_text(self.INTERNET_ZONE)
+        (work / "Corefile").write_text(f".:53 {{\n    hosts {work / 'hosts'}\n}}\n")
+        log_file = open(work / "coredns.log", "ab")
+        proc = subprocess.Popen(["ip", "netns", "exec", topology.netns("inet"), str(images.coredns_binary()),
+                                 "-conf", str(work / "Corefile")], stdout=log_file, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=work)
+        (work / "coredns.pid").write_text(str(proc.pid))
+
+    def _stop_internet_dns(self) -> None:
+        pid_file = self.root / "inet" / "coredns.pid"
+        if not pid_file.exists():
+            return
+        pid = int(pid_file.read_text())
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
     def _deploy_coredns(self) -> None:
         manifest = (Path(__file__).parent / "coredns.yaml").read_text().replace("COREDNS_IMAGE", images.COREDNS_IMAGE)
         self.kubectl("apply", "-f", "-", input=manifest)
@@ -255,6 +283,7 @@ class Cluster:
                     os.kill(pid, 9)
                 except ProcessLookupError:
                     pass
+        self._stop_internet_dns()
         topology.remove()
         created = self.root / "created-dirs.json"
         if created.exists():

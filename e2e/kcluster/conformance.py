@@ -42,10 +42,6 @@ QUICK_FOCUS = (r"\[sig-network\] ("
                r"Conntrack should be able to preserve UDP traffic when server pod cycles for a (ClusterIP|NodePort) service)")
 
 
-# Left out of the quick tier only, while it fails for a known weir bug (docs/conformance.md): NodePort
-# traffic translated to the receiving node's own address is not delivered to its stack. The full run
-# keeps it.
-QUICK_KNOWN_FAILING = r"service endpoints using hostNetwork"
 
 
 def parse_junit(path: Path) -> list[dict]:
@@ -94,7 +90,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--report-dir", type=Path, default=REPO / "build" / "conformance")
     args = parser.parse_args(argv)
     focus = QUICK_FOCUS if args.quick else args.focus
-    skip = "|".join(DEFAULT_SKIP + ([QUICK_KNOWN_FAILING] if args.quick else []) + ([args.skip] if args.skip else []))
+    skip = "|".join(DEFAULT_SKIP + ([args.skip] if args.skip else []))
 
     subprocess.run([str(REPO / "weirlab/kube/build_upstream.sh")], check=True, stdout=subprocess.DEVNULL,
                    env={**os.environ, "KUBE_BINARIES": "e2e.test ginkgo regression-issue-74839"})
