@@ -298,11 +298,15 @@ struct NetworkPolicy {
   std::vector<NetworkPolicyRule> egress;
 };
 
-// Everything service load balancing reads, from any source: a manifest directory or the API.
+// Everything weir reads, from any source: a manifest directory or the API.
 struct ObjectSet {
   std::vector<Service> services;
   std::vector<EndpointSlice> slices;
   std::vector<Node> nodes;
+  // For network policy; only a manifest directory fills them so far.
+  std::vector<Namespace> namespaces;
+  std::vector<Pod> pods;
+  std::vector<NetworkPolicy> network_policies;
   size_t skipped = 0;  // objects that failed to decode (logged)
 };
 
