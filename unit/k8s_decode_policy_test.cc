@@ -51,9 +51,9 @@ status:
   EXPECT_FALSE(pod->host_network);
   EXPECT_EQ(pod->phase, "Running");
   EXPECT_EQ(pod->pod_ips, (std::vector<IpAddress>{Addr("10.244.1.5"), Addr("fd00::5")}));
-  EXPECT_EQ(pod->ports, (std::vector<ContainerPort>{{"http", 8080, L4Proto::kTcp},
-                                                    {"", 53, L4Proto::kUdp},
-                                                    {"metrics", 9090, L4Proto::kSctp}}));
+  EXPECT_EQ(pod->ports,
+            (std::vector<ContainerPort>{
+                {"http", 8080, L4Proto::kTcp}, {"", 53, L4Proto::kUdp}, {"metrics", 9090, L4Proto::kSctp}}));
 }
 
 TEST(DecodePodTest, HostNetworkSingularPodIpAndErrors) {
@@ -66,7 +66,8 @@ TEST(DecodePodTest, HostNetworkSingularPodIpAndErrors) {
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"spec: {containers: [{ports: [{containerPort: 70000}]}]}",
        "Pod default/p: spec.containers[0].ports[0].containerPort: 70000 is not in 1-65535"},
-      {"spec: {containers: [{ports: [{name: http}]}]}", "Pod default/p: spec.containers[0].ports[0].containerPort: required"},
+      {"spec: {containers: [{ports: [{name: http}]}]}",
+       "Pod default/p: spec.containers[0].ports[0].containerPort: required"},
       {"spec: {containers: [{ports: [{name: Not_A_Name, containerPort: 80}]}]}",
        "Pod default/p: spec.containers[0].ports[0].name: \"Not_A_Name\" is not a valid port name"},
       {"spec: {containers: [{ports: [{name: a, containerPort: 80}]}, {ports: [{name: a, containerPort: 81}]}]}",
@@ -152,11 +153,14 @@ TEST(DecodeNetworkPolicyTest, RejectsWhatTheApiRejects) {
   ExpectPolicyError("{ingress: [{from: [{podSelector: {}, ipBlock: {cidr: 10.0.0.0/8}}]}]}",
                     "NetworkPolicy shop/p: spec.ingress[0].from[0]: ipBlock cannot be combined with podSelector or "
                     "namespaceSelector");
-  ExpectPolicyError("{egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}}]}]}",
-                    "NetworkPolicy shop/p: spec.egress[0].to[0].ipBlock.except[0]: 11.0.0.0/16 is not inside 10.0.0.0/8");
-  ExpectPolicyError("{egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.0/8]}}]}]}",
-                    "NetworkPolicy shop/p: spec.egress[0].to[0].ipBlock.except[0]: 10.0.0.0/8 is not inside 10.0.0.0/8");
-  ExpectPolicyError("{egress: [{to: [{ipBlock: {}}]}]}", "NetworkPolicy shop/p: spec.egress[0].to[0].ipBlock.cidr: required");
+  ExpectPolicyError(
+      "{egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}}]}]}",
+      "NetworkPolicy shop/p: spec.egress[0].to[0].ipBlock.except[0]: 11.0.0.0/16 is not inside 10.0.0.0/8");
+  ExpectPolicyError(
+      "{egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.0/8]}}]}]}",
+      "NetworkPolicy shop/p: spec.egress[0].to[0].ipBlock.except[0]: 10.0.0.0/8 is not inside 10.0.0.0/8");
+  ExpectPolicyError("{egress: [{to: [{ipBlock: {}}]}]}",
+                    "NetworkPolicy shop/p: spec.egress[0].to[0].ipBlock.cidr: required");
   ExpectPolicyError("{egress: [{to: [{ipBlock: {cidr: 10.0.0.0/33}}]}]}",
                     "NetworkPolicy shop/p: spec.egress[0].to[0].ipBlock.cidr: invalid CIDR \"10.0.0.0/33\"");
   ExpectPolicyError("{ingress: [{ports: [{port: 90, endPort: 80}]}]}",
@@ -165,20 +169,23 @@ TEST(DecodeNetworkPolicyTest, RejectsWhatTheApiRejects) {
                     "NetworkPolicy shop/p: spec.ingress[0].ports[0].endPort: needs a numeric port");
   ExpectPolicyError("{ingress: [{ports: [{endPort: 80}]}]}",
                     "NetworkPolicy shop/p: spec.ingress[0].ports[0].endPort: needs a numeric port");
-  ExpectPolicyError("{ingress: [{ports: [{port: 0}]}]}", "NetworkPolicy shop/p: spec.ingress[0].ports[0].port: 0 is not in 1-65535");
+  ExpectPolicyError("{ingress: [{ports: [{port: 0}]}]}",
+                    "NetworkPolicy shop/p: spec.ingress[0].ports[0].port: 0 is not in 1-65535");
   ExpectPolicyError("{ingress: [{ports: [{protocol: ICMP}]}]}",
                     "NetworkPolicy shop/p: spec.ingress[0].ports[0].protocol: unknown value \"ICMP\" (expected one of "
                     "TCP, UDP, SCTP)");
-  ExpectPolicyError("{policyTypes: [Both]}",
-                    "NetworkPolicy shop/p: spec.policyTypes[0]: unknown value \"Both\" (expected one of Ingress, Egress)");
+  ExpectPolicyError(
+      "{policyTypes: [Both]}",
+      "NetworkPolicy shop/p: spec.policyTypes[0]: unknown value \"Both\" (expected one of Ingress, Egress)");
   ExpectPolicyError("{podSelector: {matchExpressions: [{key: a, operator: In}]}}",
                     "NetworkPolicy shop/p: spec.podSelector.matchExpressions[0].values: required for In and NotIn");
   ExpectPolicyError("{podSelector: {matchExpressions: [{key: a, operator: Exists, values: [x]}]}}",
                     "NetworkPolicy shop/p: spec.podSelector.matchExpressions[0].values: must be empty for Exists and "
                     "DoesNotExist");
-  ExpectPolicyError("{podSelector: {matchExpressions: [{key: a, operator: Gt, values: [x]}]}}",
-                    "NetworkPolicy shop/p: spec.podSelector.matchExpressions[0].operator: unknown value \"Gt\" (expected "
-                    "one of In, NotIn, Exists, DoesNotExist)");
+  ExpectPolicyError(
+      "{podSelector: {matchExpressions: [{key: a, operator: Gt, values: [x]}]}}",
+      "NetworkPolicy shop/p: spec.podSelector.matchExpressions[0].operator: unknown value \"Gt\" (expected "
+      "one of In, NotIn, Exists, DoesNotExist)");
 }
 
 TEST(DecodeManifestsTest, PolicyKindsAreDecodedAndBadOnesSkipped) {

@@ -619,7 +619,9 @@ std::vector<NetworkPolicyPort> DecodePolicyPorts(Reader& reader, const Field& li
     const Field number = Child(item, "port");
     const std::string text = reader.String(number);
     if (!text.empty()) {
-      if (std::all_of(text.begin(), text.end(), [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); })) {
+      const bool numeric = std::all_of(text.begin(), text.end(),
+                                       [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
+      if (numeric) {
         port.port = TargetPort{.number = Port(reader, number, 1), .name = ""};
       } else if (IsPortName(text)) {
         port.port = TargetPort{.number = 0, .name = text};

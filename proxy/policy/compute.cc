@@ -115,7 +115,8 @@ class RuleCollector {
   bool Admits(const k8s::NetworkPolicyRule& rule, const IdentityKey& key, const IpAddress& address) const {
     if (rule.peers.empty()) return true;
     return std::any_of(rule.peers.begin(), rule.peers.end(), [&](const k8s::NetworkPolicyPeer& peer) {
-      return peer.ip_block ? BlockContains(*peer.ip_block, address) : PeerSelects(peer, policy_.metadata.namespace_, key);
+      return peer.ip_block ? BlockContains(*peer.ip_block, address)
+                           : PeerSelects(peer, policy_.metadata.namespace_, key);
     });
   }
 
@@ -158,8 +159,8 @@ EndpointPolicy ComputeEndpointPolicy(const ClusterState& state, const PodState& 
   result.addresses = pod.pod.pod_ips;
   // state.policies is ordered by (namespace, name): only this namespace's range is read.
   const std::string& ns = pod.pod.metadata.namespace_;
-  for (auto it = state.policies.lower_bound(ObjectRef{ns, ""}); it != state.policies.end() && it->first.namespace_ == ns;
-       ++it) {
+  for (auto it = state.policies.lower_bound(ObjectRef{ns, ""});
+       it != state.policies.end() && it->first.namespace_ == ns; ++it) {
     const k8s::NetworkPolicy& policy = it->second;
     if (!PolicySelects(policy, pod.pod)) continue;
     if (policy.ingress_type) {

@@ -8,15 +8,18 @@ namespace {
 
 std::string PeerText(const Peer& peer, const IdentityNamer& name_of) {
   switch (peer.kind) {
-    case PeerKind::kAny: return "any";
-    case PeerKind::kIdentity: return absl::StrCat("identity ", name_of(peer.identity));
-    case PeerKind::kAddress: return absl::StrCat("address ", peer.cidr.address().ToString());
+    case PeerKind::kAny:
+      return "any";
+    case PeerKind::kIdentity:
+      return absl::StrCat("identity ", name_of(peer.identity));
+    case PeerKind::kAddress:
+      return absl::StrCat("address ", peer.cidr.address().ToString());
     case PeerKind::kCidr: {
       std::string text = absl::StrCat("cidr ", peer.cidr.ToString());
       if (!peer.except.empty()) {
         absl::StrAppend(&text, " except ", absl::StrJoin(peer.except, ",", [](std::string* out, const IpPrefix& p) {
-                          out->append(p.ToString());
-                        }));
+          out->append(p.ToString());
+        }));
       }
       return text;
     }

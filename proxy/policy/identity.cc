@@ -15,11 +15,16 @@ std::string LabelsToString(const Labels& labels) {
 
 const char* ReservedIdentityName(Identity identity) {
   switch (identity) {
-    case kIdentityUnknown: return "unknown";
-    case kIdentityWorld: return "world";
-    case kIdentityHost: return "host";
-    case kIdentityRemoteNode: return "remote-node";
-    default: return identity < kFirstLocalIdentity ? "reserved" : "";
+    case kIdentityUnknown:
+      return "unknown";
+    case kIdentityWorld:
+      return "world";
+    case kIdentityHost:
+      return "host";
+    case kIdentityRemoteNode:
+      return "remote-node";
+    default:
+      return identity < kFirstLocalIdentity ? "reserved" : "";
   }
 }
 
@@ -39,8 +44,8 @@ absl::StatusOr<Identity> IdentityAllocator::Acquire(const IdentityKey& key) {
     identity = freed_.front();
     freed_.pop_front();
   } else {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("all ", max_identity_ - kFirstLocalIdentity + 1, " identities are in use; none for ", key.ToString()));
+    return absl::ResourceExhaustedError(absl::StrCat("all ", max_identity_ - kFirstLocalIdentity + 1,
+                                                     " identities are in use; none for ", key.ToString()));
   }
   by_key_.emplace(key, Held{identity, 1});
   by_identity_.emplace(identity, key);
