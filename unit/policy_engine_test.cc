@@ -259,6 +259,26 @@ TEST(PolicyEngineTest, IdentityFollowsLabelsAndIsFreedWithItsLastPod) {
 }
 
 
+// With every identity in use a new label set gets none (and no selector admits it), until one is freed.
+TEST(PolicyEngineTest, PodWithoutIdentityGetsOneWhenOneIsFreed) {
+  PolicyEngine engine("node-a", kFirstLocalIdentity);  // a single identity
+  k8s::Pod a;
+  a.metadata = {.namespace_ = "x", .name = "a", .uid = "", .resource_version = "", .labels = {{"app", "a"}}};
+  a.node_name = "node-a";
+  k8s::Pod b = a;
+  b.metadata.name = "b";
+  b.metadata.labels = {{"app", "b"}};
+  ASSERT_TRUE(engine.UpsertPod(a).status.ok());
+  PolicyChanges changes = engine.UpsertPod(b);
+  EXPECT_EQ(changes.status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(engine.endpoints().at({"x", "b"}).identity, kIdentityUnknown);
+  changes = engine.DeletePod({"x", "a"});
+  EXPECT_TRUE(changes.status.ok());
+  EXPECT_EQ(changes.endpoints, (std::set<ObjectRef>{{"x", "a"}, {"x", "b"}}));
+  EXPECT_EQ(engine.endpoints().at({"x", "b"}).identity, kFirstLocalIdentity);
+  EXPECT_EQ(engine.endpoints(), engine.ComputeAll());
+}
+
 // Not part of the suite (run with --gtest_also_run_disabled_tests): how long the engine takes at
 // the sizes of issue 10's benchmark: 10,000 pods (100 of them on this node), 1,000 identities,
 // 1,000 policies.

@@ -33,8 +33,9 @@ PolicyEngine::PolicyEngine(std::string node_name, Identity max_identity) {
   state_.identities = IdentityAllocator(max_identity);
 }
 
-absl::Status PolicyEngine::AssignIdentity(PodState& pod, std::optional<Identity> previous) {
+absl::Status PolicyEngine::AssignIdentity(const ObjectRef& ref, PodState& pod, std::optional<Identity> previous) {
   pod.identity.reset();
+  without_identity_.erase(ref);
   absl::Status status;
   if (!pod.pod.host_network) {
     absl::StatusOr<Identity> acquired = state_.identities.Acquire(state_.KeyOf(pod.pod));
@@ -42,10 +43,28 @@ absl::Status PolicyEngine::AssignIdentity(PodState& pod, std::optional<Identity>
       pod.identity = *acquired;
     } else {
       status = acquired.status();
+      without_identity_.insert(ref);
     }
   }
   if (previous) state_.identities.Release(*previous);
   return status;
+}
+
+void PolicyEngine::RetryIdentities(PolicyChanges& changes) {
+  std::set<ObjectRef> candidates;
+  std::set<IdentityKey> keys;
+  for (auto it = without_identity_.begin(); it != without_identity_.end();) {
+    PodState& pod = state_.pods.at(*it);
+    absl::StatusOr<Identity> acquired = state_.identities.Acquire(state_.KeyOf(pod.pod));
+    if (!acquired.ok()) break;  // none free: the others would fail too
+    pod.identity = *acquired;
+    keys.insert(state_.KeyOf(pod.pod));
+    candidates.insert(*it);
+    it = without_identity_.erase(it);
+  }
+  if (candidates.empty()) return;
+  AddDependents(keys, candidates);
+  Recompute(candidates, changes);
 }
 
 std::set<ObjectRef> PolicyEngine::SubjectsOf(const k8s::NetworkPolicy& policy) const {
@@ -100,11 +119,14 @@ PolicyChanges PolicyEngine::UpsertNamespace(k8s::Namespace ns) {
     if (pod.pod.host_network) continue;
     keys.insert(IdentityKey{name, old_labels, pod.pod.metadata.labels});
     keys.insert(state_.KeyOf(pod.pod));
-    if (absl::Status assigned = AssignIdentity(pod, pod.identity); !assigned.ok()) changes.status = assigned;
+    if (absl::Status assigned = AssignIdentity(it->first, pod, pod.identity); !assigned.ok()) {
+      changes.status = assigned;
+    }
     candidates.insert(it->first);
   }
   AddDependents(keys, candidates);
   Recompute(candidates, changes);
+  RetryIdentities(changes);
   return changes;
 }
 
@@ -136,10 +158,11 @@ PolicyChanges PolicyEngine::UpsertPod(k8s::Pod pod) {
   if (!pod.host_network) keys.insert(state_.KeyOf(pod));
   PodState& stored = state_.pods[ref];
   stored.pod = std::move(pod);
-  changes.status = AssignIdentity(stored, previous);
+  changes.status = AssignIdentity(ref, stored, previous);
   std::set<ObjectRef> candidates = {ref};
   if (peer_facts_changed) AddDependents(keys, candidates);
   Recompute(candidates, changes);
+  RetryIdentities(changes);
   return changes;
 }
 
@@ -151,9 +174,11 @@ PolicyChanges PolicyEngine::DeletePod(const ObjectRef& ref) {
   if (!old->second.pod.host_network) keys.insert(state_.KeyOf(old->second.pod));
   if (old->second.identity) state_.identities.Release(*old->second.identity);
   state_.pods.erase(old);
+  without_identity_.erase(ref);
   std::set<ObjectRef> candidates = {ref};
   AddDependents(keys, candidates);
   Recompute(candidates, changes);
+  RetryIdentities(changes);
   return changes;
 }
 

@@ -26,7 +26,7 @@ namespace weir::policy {
 struct PolicyChanges {
   std::set<ObjectRef> endpoints;  // whose EndpointPolicy was added, changed or removed
   // Not OK when a pod got no identity (all are in use): it then has kIdentityUnknown, which no
-  // selector admits, and its own policy is still computed.
+  // selector admits, and its own policy is still computed. It gets one as soon as one is freed.
   absl::Status status;
 };
 
@@ -53,7 +53,9 @@ class PolicyEngine {
  private:
   // Gives `pod` the identity of its current key, acquired before `previous` is released so that an
   // unchanged key keeps its number.
-  absl::Status AssignIdentity(PodState& pod, std::optional<Identity> previous);
+  absl::Status AssignIdentity(const ObjectRef& ref, PodState& pod, std::optional<Identity> previous);
+  // Gives identities to the pods that found none, now that some may be free.
+  void RetryIdentities(PolicyChanges& changes);
   std::set<ObjectRef> SubjectsOf(const k8s::NetworkPolicy& policy) const;
   // Adds the subjects of every policy whose result may depend on pods with one of `keys`.
   void AddDependents(const std::set<IdentityKey>& keys, std::set<ObjectRef>& candidates) const;
@@ -61,6 +63,7 @@ class PolicyEngine {
 
   ClusterState state_;
   std::map<ObjectRef, EndpointPolicy> endpoints_;
+  std::set<ObjectRef> without_identity_;  // pods that found every identity in use
 };
 
 }  // namespace weir::policy
