@@ -70,8 +70,6 @@ TEST(DecodePodTest, HostNetworkSingularPodIpAndErrors) {
        "Pod default/p: spec.containers[0].ports[0].containerPort: required"},
       {"spec: {containers: [{ports: [{name: Not_A_Name, containerPort: 80}]}]}",
        "Pod default/p: spec.containers[0].ports[0].name: \"Not_A_Name\" is not a valid port name"},
-      {"spec: {containers: [{ports: [{name: a, containerPort: 80}]}, {ports: [{name: a, containerPort: 81}]}]}",
-       "Pod default/p: spec.containers[1].ports[0].name: duplicate port name"},
       {"status: {podIPs: [{ip: 10.0.0.1}, {ip: 10.0.0.2}]}",
        "Pod default/p: status.podIPs[1].ip: two addresses of the same family"},
       {"status: {podIPs: [{ip: nope}]}", "Pod default/p: status.podIPs[0].ip: invalid IP address \"nope\""},

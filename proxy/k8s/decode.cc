@@ -522,9 +522,6 @@ void DecodePodBody(Reader& reader, const Field& root, Pod& pod) {
       if (number.absent()) reader.Fail(number, "required");
       port.container_port = Port(reader, number, 1);
       port.protocol = Protocol(reader, Child(item, "protocol")).value_or(L4Proto::kTcp);
-      for (const ContainerPort& other : pod.ports) {
-        if (!port.name.empty() && other.name == port.name) reader.Fail(name, "duplicate port name");
-      }
       pod.ports.push_back(std::move(port));
     }
   }

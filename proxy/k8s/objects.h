@@ -240,7 +240,7 @@ struct Namespace {
 // ---- Pod (core/v1) ----
 
 struct ContainerPort {
-  std::string name;  // may be empty; unique within the pod when set
+  std::string name;  // may be empty; unique within a container (two containers may share one)
   uint16_t container_port = 0;
   L4Proto protocol = L4Proto::kTcp;
   bool operator==(const ContainerPort&) const = default;

@@ -27,13 +27,11 @@ std::vector<PortSpec> PortSpecsOf(const k8s::NetworkPolicyRule& rule) {
   return specs;
 }
 
-// The number `name` has on `pod` for `protocol`; container port names are unique within a pod.
+// The number `name` has on `pod` for `protocol`: the first container port with both, as kubelet
+// and kube-proxy resolve names (the API keeps names unique only within a container).
 std::optional<uint16_t> ResolveNamedPort(const k8s::Pod& pod, const std::string& name, L4Proto protocol) {
   for (const k8s::ContainerPort& port : pod.ports) {
-    if (port.name == name) {
-      if (port.protocol != protocol) return std::nullopt;
-      return port.container_port;
-    }
+    if (port.name == name && port.protocol == protocol) return port.container_port;
   }
   return std::nullopt;
 }
