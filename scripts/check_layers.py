@@ -7,6 +7,7 @@
     proxy/lb      translation: objects in, desired state out (pure)
     proxy/sync    the reconciler: desired state in, map writes out
     proxy/source  where objects come from: the API server, a manifest directory
+    proxy/policy  NetworkPolicy: identities and per-endpoint allowed sets (pure)
     proxy/agent   the agent's parts, and proxy/agent_main.cc
     proxy/weirctl the CLI
 
@@ -27,7 +28,8 @@ ALLOWED = {
     "proxy/lb": {"lib", "proxy/k8s"},
     "proxy/sync": {"lib", "proxy/lb"},
     "proxy/source": {"lib", "proxy/k8s"},
-    "proxy/agent": {"lib", "cni", "proxy/k8s", "proxy/lb", "proxy/sync", "proxy/source"},
+    "proxy/policy": {"lib", "proxy/k8s"},
+    "proxy/agent": {"lib", "cni", "proxy/k8s", "proxy/lb", "proxy/sync", "proxy/source", "proxy/policy"},
     "proxy/weirctl": {"lib", "proxy/lb", "proxy/sync"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

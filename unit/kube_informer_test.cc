@@ -450,7 +450,8 @@ TEST(KubeSourceTest, SyncsEveryCollectionAndSignalsChanges) {
   ASSERT_FALSE(pod_lists.empty());
   EXPECT_EQ(pod_lists[0].param("fieldSelector"), "spec.nodeName=node-a");
   EXPECT_EQ(source.namespaces()->Get("shop")->metadata.labels.at("team"), "retail");
-  EXPECT_EQ(source.network_policies()->Get("shop/deny")->spec_json, R"({"podSelector":{},"policyTypes":["Ingress"]})");
+  EXPECT_TRUE(source.network_policies()->Get("shop/deny")->ingress_type);
+  EXPECT_FALSE(source.network_policies()->Get("shop/deny")->egress_type);
   source.Stop();
 }
 

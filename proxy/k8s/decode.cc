@@ -177,7 +177,7 @@ ObjectMeta DecodeMeta(Reader& reader, const Field& root, bool namespaced) {
   return meta;
 }
 
-// The frame shared by the three decoders: metadata first (it names the object in errors), then
+// The frame shared by the decoders: metadata first (it names the object in errors), then
 // the kind's own fields, and a YAML::Exception (should one escape yaml-cpp) becomes an error too.
 template <typename T, typename DecodeBody>
 absl::StatusOr<T> DecodeObject(const char* kind, const YAML::Node& node, bool namespaced, DecodeBody decode_body) {
@@ -462,15 +462,236 @@ void DecodeNodeBody(Reader& reader, const Field& root, Node& node) {
   }
 }
 
+// ---- Label selectors ----
+
+LabelSelector DecodeSelector(Reader& reader, const Field& field) {
+  LabelSelector selector;
+  if (!reader.Map(field)) return selector;
+  selector.match_labels = reader.StringMap(Child(field, "matchLabels"));
+  for (const Field& item : reader.Items(Child(field, "matchExpressions"))) {
+    if (!reader.Map(item)) {
+      if (item.absent()) reader.Fail(item, "expected a map, got null");
+      continue;
+    }
+    LabelSelectorRequirement requirement;
+    const Field key = Child(item, "key");
+    requirement.key = reader.String(key);
+    if (requirement.key.empty()) reader.Fail(key, "required");
+    const Field op = Child(item, "operator");
+    if (op.absent()) reader.Fail(op, "required");
+    requirement.op = reader
+                         .Enum<SelectorOperator>(op, {{"In", SelectorOperator::kIn},
+                                                      {"NotIn", SelectorOperator::kNotIn},
+                                                      {"Exists", SelectorOperator::kExists},
+                                                      {"DoesNotExist", SelectorOperator::kDoesNotExist}})
+                         .value_or(SelectorOperator::kExists);
+    const Field values = Child(item, "values");
+    for (const Field& value : reader.Items(values)) requirement.values.push_back(reader.String(value));
+    const bool takes_values = requirement.op == SelectorOperator::kIn || requirement.op == SelectorOperator::kNotIn;
+    if (takes_values && requirement.values.empty()) reader.Fail(values, "required for In and NotIn");
+    if (!takes_values && !requirement.values.empty()) reader.Fail(values, "must be empty for Exists and DoesNotExist");
+    selector.match_expressions.push_back(std::move(requirement));
+  }
+  return selector;
+}
+
+// ---- Namespace ----
+
+void DecodeNamespaceBody(Reader&, const Field&, Namespace& ns) {
+  ns.metadata.labels[kNamespaceNameLabel] = ns.metadata.name;
+}
+
+// ---- Pod ----
+
+void DecodePodBody(Reader& reader, const Field& root, Pod& pod) {
+  const Field spec = Child(root, "spec");
+  reader.Map(spec);
+  pod.node_name = reader.String(Child(spec, "nodeName"));
+  pod.host_network = reader.Bool(Child(spec, "hostNetwork")).value_or(false);
+  for (const Field& container : reader.Items(Child(spec, "containers"))) {
+    if (!reader.Map(container)) continue;
+    for (const Field& item : reader.Items(Child(container, "ports"))) {
+      if (!reader.Map(item)) continue;
+      ContainerPort port;
+      const Field name = Child(item, "name");
+      port.name = reader.String(name);
+      if (!port.name.empty() && !IsPortName(port.name)) {
+        reader.Fail(name, absl::StrCat("\"", port.name, "\" is not a valid port name"));
+      }
+      const Field number = Child(item, "containerPort");
+      if (number.absent()) reader.Fail(number, "required");
+      port.container_port = Port(reader, number, 1);
+      port.protocol = Protocol(reader, Child(item, "protocol")).value_or(L4Proto::kTcp);
+      pod.ports.push_back(std::move(port));
+    }
+  }
+  // status.podIPs wins over the older singular status.podIP (the API keeps them consistent).
+  const Field status = Child(root, "status");
+  reader.Map(status);
+  pod.phase = reader.String(Child(status, "phase"));
+  std::vector<Field> ips;
+  for (const Field& item : reader.Items(Child(status, "podIPs"))) {
+    if (reader.Map(item)) ips.push_back(Child(item, "ip"));
+  }
+  if (ips.empty() && !Child(status, "podIP").absent()) ips.push_back(Child(status, "podIP"));
+  for (const Field& field : ips) {
+    if (reader.String(field).empty()) continue;
+    std::optional<IpAddress> address = reader.Ip(field);
+    if (!address) continue;
+    for (const IpAddress& other : pod.pod_ips) {
+      if (other.family() == address->family()) reader.Fail(field, "two addresses of the same family");
+    }
+    pod.pod_ips.push_back(*address);
+  }
+}
+
+// ---- NetworkPolicy ----
+
+std::optional<IpPrefix> Cidr(Reader& reader, const Field& field) {
+  const std::string text = reader.String(field);
+  if (text.empty()) {
+    if (reader.ok()) reader.Fail(field, "required");
+    return std::nullopt;
+  }
+  absl::StatusOr<IpPrefix> prefix = IpPrefix::Parse(text);
+  if (!prefix.ok()) {
+    reader.Fail(field, absl::StrCat("invalid CIDR \"", text, "\""));
+    return std::nullopt;
+  }
+  return prefix->Network();
+}
+
+std::optional<IpBlock> DecodeIpBlock(Reader& reader, const Field& field) {
+  if (!reader.Map(field)) return std::nullopt;
+  std::optional<IpPrefix> cidr = Cidr(reader, Child(field, "cidr"));
+  if (!cidr) return std::nullopt;
+  IpBlock block{.cidr = *cidr, .except = {}};
+  for (const Field& item : reader.Items(Child(field, "except"))) {
+    std::optional<IpPrefix> except = Cidr(reader, item);
+    if (!except) continue;
+    // The API requires each except to be a strict subset of cidr.
+    if (except->family() != cidr->family() || except->length() <= cidr->length() ||
+        !cidr->Contains(except->address())) {
+      reader.Fail(item, absl::StrCat(except->ToString(), " is not inside ", cidr->ToString()));
+      continue;
+    }
+    block.except.push_back(*except);
+  }
+  return block;
+}
+
+std::vector<NetworkPolicyPeer> DecodePeers(Reader& reader, const Field& list) {
+  std::vector<NetworkPolicyPeer> peers;
+  for (const Field& item : reader.Items(list)) {
+    if (!reader.Map(item)) {
+      if (item.absent()) reader.Fail(item, "expected a map, got null");
+      continue;
+    }
+    NetworkPolicyPeer peer;
+    const Field pod_selector = Child(item, "podSelector");
+    const Field namespace_selector = Child(item, "namespaceSelector");
+    if (!pod_selector.absent()) peer.pod_selector = DecodeSelector(reader, pod_selector);
+    if (!namespace_selector.absent()) peer.namespace_selector = DecodeSelector(reader, namespace_selector);
+    peer.ip_block = DecodeIpBlock(reader, Child(item, "ipBlock"));
+    const bool has_selector = peer.pod_selector || peer.namespace_selector;
+    if (peer.ip_block && has_selector) {
+      reader.Fail(item, "ipBlock cannot be combined with podSelector or namespaceSelector");
+    } else if (!peer.ip_block && !has_selector && reader.ok()) {
+      reader.Fail(item, "needs podSelector, namespaceSelector or ipBlock");
+    }
+    peers.push_back(std::move(peer));
+  }
+  return peers;
+}
+
+std::vector<NetworkPolicyPort> DecodePolicyPorts(Reader& reader, const Field& list) {
+  std::vector<NetworkPolicyPort> ports;
+  for (const Field& item : reader.Items(list)) {
+    if (!reader.Map(item)) {
+      if (item.absent()) reader.Fail(item, "expected a map, got null");
+      continue;
+    }
+    NetworkPolicyPort port;
+    port.protocol = Protocol(reader, Child(item, "protocol")).value_or(L4Proto::kTcp);
+    const Field number = Child(item, "port");
+    const std::string text = reader.String(number);
+    if (!text.empty()) {
+      const bool numeric = std::all_of(text.begin(), text.end(),
+                                       [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
+      if (numeric) {
+        port.port = TargetPort{.number = Port(reader, number, 1), .name = ""};
+      } else if (IsPortName(text)) {
+        port.port = TargetPort{.number = 0, .name = text};
+      } else {
+        reader.Fail(number, absl::StrCat("\"", text, "\" is neither a port number nor a port name"));
+      }
+    }
+    const Field end_port = Child(item, "endPort");
+    if (std::optional<int64_t> end = reader.Int(end_port, 1, 65535)) {
+      if (!port.port || !port.port->name.empty()) {
+        reader.Fail(end_port, "needs a numeric port");
+      } else if (*end < port.port->number) {
+        reader.Fail(end_port, absl::StrCat(*end, " is less than port ", port.port->number));
+      } else {
+        port.end_port = static_cast<uint16_t>(*end);
+      }
+    }
+    ports.push_back(std::move(port));
+  }
+  return ports;
+}
+
+std::vector<NetworkPolicyRule> DecodeRules(Reader& reader, const Field& list, const char* peers_key) {
+  std::vector<NetworkPolicyRule> rules;
+  for (const Field& item : reader.Items(list)) {
+    NetworkPolicyRule rule;
+    // An empty rule ("- {}") is valid: any peer, any port.
+    if (!item.absent() && !reader.Map(item)) continue;
+    rule.peers = DecodePeers(reader, Child(item, peers_key));
+    rule.ports = DecodePolicyPorts(reader, Child(item, "ports"));
+    rules.push_back(std::move(rule));
+  }
+  return rules;
+}
+
+void DecodeNetworkPolicyBody(Reader& reader, const Field& root, NetworkPolicy& policy) {
+  const Field spec = Child(root, "spec");
+  reader.Map(spec);
+  // Required by the API, but {} (every pod of the namespace) is what an absent one would mean.
+  policy.pod_selector = DecodeSelector(reader, Child(spec, "podSelector"));
+  policy.ingress = DecodeRules(reader, Child(spec, "ingress"), "from");
+  policy.egress = DecodeRules(reader, Child(spec, "egress"), "to");
+  const Field types = Child(spec, "policyTypes");
+  const std::vector<Field> type_items = reader.Items(types);
+  if (type_items.empty()) {
+    policy.ingress_type = true;
+    policy.egress_type = !policy.egress.empty();
+    return;
+  }
+  policy.ingress_type = false;
+  policy.egress_type = false;
+  for (const Field& item : type_items) {
+    const std::optional<bool> ingress = reader.Enum<bool>(item, {{"Ingress", true}, {"Egress", false}});
+    if (!ingress) {
+      if (reader.ok()) reader.Fail(item, "expected Ingress or Egress");
+      continue;
+    }
+    (*ingress ? policy.ingress_type : policy.egress_type) = true;
+  }
+}
+
 // ---- Manifests ----
 
 // The (apiVersion, kind) pairs weir decodes. Kind alone is not enough: Knative has a Service too.
-enum class Known { kService, kEndpointSlice, kNode, kList, kOther };
+enum class Known { kService, kEndpointSlice, kNode, kNamespace, kPod, kNetworkPolicy, kList, kOther };
 
 Known Classify(const std::string& api_version, const std::string& kind) {
   if (api_version == "v1" && kind == "Service") return Known::kService;
   if (api_version == "discovery.k8s.io/v1" && kind == "EndpointSlice") return Known::kEndpointSlice;
   if (api_version == "v1" && kind == "Node") return Known::kNode;
+  if (api_version == "v1" && kind == "Namespace") return Known::kNamespace;
+  if (api_version == "v1" && kind == "Pod") return Known::kPod;
+  if (api_version == "networking.k8s.io/v1" && kind == "NetworkPolicy") return Known::kNetworkPolicy;
   if (absl::EndsWith(kind, "List")) return Known::kList;
   return Known::kOther;
 }
@@ -542,6 +763,9 @@ class ManifestDecoder {
       case Known::kService: return Keep(where, DecodeService(node));
       case Known::kEndpointSlice: return Keep(where, DecodeEndpointSlice(node));
       case Known::kNode: return Keep(where, DecodeNode(node));
+      case Known::kNamespace: return Keep(where, DecodeNamespace(node));
+      case Known::kPod: return Keep(where, DecodePod(node));
+      case Known::kNetworkPolicy: return Keep(where, DecodeNetworkPolicy(node));
       case Known::kList: {
         if (depth >= kMaxListDepth) {
           return Report(absl::InvalidArgumentError(absl::StrCat(where, ": lists nested too deeply")));
@@ -599,6 +823,18 @@ absl::StatusOr<EndpointSlice> DecodeEndpointSlice(const YAML::Node& object) {
 
 absl::StatusOr<Node> DecodeNode(const YAML::Node& object) {
   return DecodeObject<Node>("Node", object, /*namespaced=*/false, DecodeNodeBody);
+}
+
+absl::StatusOr<Namespace> DecodeNamespace(const YAML::Node& object) {
+  return DecodeObject<Namespace>("Namespace", object, /*namespaced=*/false, DecodeNamespaceBody);
+}
+
+absl::StatusOr<Pod> DecodePod(const YAML::Node& object) {
+  return DecodeObject<Pod>("Pod", object, /*namespaced=*/true, DecodePodBody);
+}
+
+absl::StatusOr<NetworkPolicy> DecodeNetworkPolicy(const YAML::Node& object) {
+  return DecodeObject<NetworkPolicy>("NetworkPolicy", object, /*namespaced=*/true, DecodeNetworkPolicyBody);
 }
 
 namespace {

@@ -20,9 +20,15 @@ namespace weir::k8s {
 absl::StatusOr<Service> DecodeService(const YAML::Node& object);
 absl::StatusOr<EndpointSlice> DecodeEndpointSlice(const YAML::Node& object);
 absl::StatusOr<Node> DecodeNode(const YAML::Node& object);
+// Adds the kubernetes.io/metadata.name label, as the API server does.
+absl::StatusOr<Namespace> DecodeNamespace(const YAML::Node& object);
+absl::StatusOr<Pod> DecodePod(const YAML::Node& object);
+// Applies the policyTypes defaults and checks what the API validates (peers, ipBlock excepts, endPort).
+absl::StatusOr<NetworkPolicy> DecodeNetworkPolicy(const YAML::Node& object);
 
-// Decodes a multi-document YAML (or a JSON) text: Services (v1), EndpointSlices
-// (discovery.k8s.io/v1) and Nodes (v1), also inside `kind: List` / ServiceList / ... items.
+// Decodes a multi-document YAML (or a JSON) text: Services, Nodes, Namespaces and Pods (v1),
+// EndpointSlices (discovery.k8s.io/v1) and NetworkPolicies (networking.k8s.io/v1), also inside
+// `kind: List` / ServiceList / ... items.
 // Other kinds (and same-named kinds of other API groups, e.g. Knative's Service) are skipped.
 // A bad object is skipped too and reported in `object_errors` when given, else logged: one typo
 // must not take down every other Service of the file. Errors start with "document N (line L)",

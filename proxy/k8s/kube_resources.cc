@@ -103,34 +103,6 @@ absl::StatusOr<T> DecodeWith(const char* kind, const rapidjson::Value& object, b
   return decoded;
 }
 
-void DecodePodBody(JsonReader& reader, const rapidjson::Value& object, Pod& pod) {
-  if (const rapidjson::Value* spec = reader.Object(object, "spec", "spec")) {
-    pod.node_name = reader.String(*spec, "nodeName", "spec.nodeName");
-    pod.host_network = reader.Bool(*spec, "hostNetwork", "spec.hostNetwork");
-  }
-  const rapidjson::Value* status = reader.Object(object, "status", "status");
-  if (status == nullptr) return;
-  pod.phase = reader.String(*status, "phase", "status.phase");
-  std::vector<std::pair<std::string, std::string>> texts;  // (path, address)
-  if (const rapidjson::Value* ips = reader.Array(*status, "podIPs", "status.podIPs")) {
-    for (rapidjson::SizeType i = 0; i < ips->Size(); ++i) {
-      const std::string path = absl::StrCat("status.podIPs[", i, "].ip");
-      texts.emplace_back(path, reader.String((*ips)[i], "ip", path));
-    }
-  }
-  // podIP is the first of podIPs; older servers set only podIP.
-  if (texts.empty()) texts.emplace_back("status.podIP", reader.String(*status, "podIP", "status.podIP"));
-  for (const auto& [path, text] : texts) {
-    if (text.empty()) continue;
-    absl::StatusOr<IpAddress> address = IpAddress::Parse(text);
-    if (!address.ok()) {
-      reader.Fail(path, absl::StrCat("invalid IP address \"", text, "\""));
-      continue;
-    }
-    pod.pod_ips.push_back(*address);
-  }
-}
-
 void DecodeDaemonSetBody(JsonReader& reader, const rapidjson::Value& object, DaemonSet& daemon_set) {
   if (const rapidjson::Value* metadata = reader.Object(object, "metadata", "metadata")) {
     daemon_set.deleting = !reader.String(*metadata, "deletionTimestamp", "metadata.deletionTimestamp").empty();
@@ -157,21 +129,14 @@ absl::StatusOr<DaemonSet> DaemonSetFromJson(const rapidjson::Value& object) {
   return DecodeWith<DaemonSet>("DaemonSet", object, /*namespaced=*/true, DecodeDaemonSetBody);
 }
 
-absl::StatusOr<Pod> PodFromJson(const rapidjson::Value& object) {
-  return DecodeWith<Pod>("Pod", object, /*namespaced=*/true, DecodePodBody);
-}
+absl::StatusOr<Pod> PodFromJson(const rapidjson::Value& object) { return ViaYaml(&DecodePod, object); }
 
 absl::StatusOr<Namespace> NamespaceFromJson(const rapidjson::Value& object) {
-  return DecodeWith<Namespace>("Namespace", object, /*namespaced=*/false,
-                               [](JsonReader&, const rapidjson::Value&, Namespace&) {});
+  return ViaYaml(&DecodeNamespace, object);
 }
 
 absl::StatusOr<NetworkPolicy> NetworkPolicyFromJson(const rapidjson::Value& object) {
-  return DecodeWith<NetworkPolicy>(
-      "NetworkPolicy", object, /*namespaced=*/true,
-      [](JsonReader& reader, const rapidjson::Value& root, NetworkPolicy& policy) {
-        if (const rapidjson::Value* spec = reader.Object(root, "spec", "spec")) policy.spec_json = JsonText(*spec);
-      });
+  return ViaYaml(&DecodeNetworkPolicy, object);
 }
 
 ResourceQuery ServicesResource() { return {.path = "/api/v1/services"}; }

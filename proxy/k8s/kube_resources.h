@@ -1,6 +1,6 @@
-// The collections the agent watches: what to request, and how each item's JSON decodes. Service,
-// EndpointSlice and Node go through the validating decoders of proxy/k8s/decode.h; the kinds only
-// the API source needs (Pod, Namespace, NetworkPolicy) are defined and decoded here.
+// The collections the agent watches: what to request, and how each item's JSON decodes. The kinds of
+// proxy/k8s/objects.h go through the validating decoders of proxy/k8s/decode.h (one decoder for
+// manifests and the API); the kinds only the API source needs (DaemonSet) are defined and decoded here.
 #pragma once
 
 #include <string>
@@ -16,31 +16,11 @@ namespace weir::k8s {
 
 // ---- Kinds of the API source ----
 
-// A pod on this node: what local endpoint and policy code needs to know about it.
-struct Pod {
-  ObjectMeta metadata;
-  std::string node_name;
-  bool host_network = false;
-  std::string phase;               // Pending, Running, Succeeded, Failed, Unknown
-  std::vector<IpAddress> pod_ips;  // status.podIPs (or status.podIP), at most one per family
-};
-
-// Namespaces matter for their labels (NetworkPolicy namespaceSelectors).
-struct Namespace {
-  ObjectMeta metadata;
-};
-
 // The agent's own DaemonSet: its deletion (helm uninstall) tells the agent to clean its node up
 // when it stops, where a rolling update must leave everything in place.
 struct DaemonSet {
   ObjectMeta metadata;
   bool deleting = false;  // metadata.deletionTimestamp is set
-};
-
-// Cached for the policy engine, not interpreted yet: the spec stays JSON for it to decode.
-struct NetworkPolicy {
-  ObjectMeta metadata;
-  std::string spec_json;
 };
 
 // ---- Decoders (for Informer<T>) ----

@@ -1,4 +1,5 @@
-// The Kubernetes objects weir reads, reduced to the fields service load balancing needs. Values are
+// The Kubernetes objects weir reads, reduced to the fields service load balancing and network policy
+// need. Values are
 // already validated and defaulted by the decoder (proxy/k8s/decode.h): an absent field holds the
 // Kubernetes default, so consumers never reinterpret nil.
 #pragma once
@@ -208,14 +209,107 @@ struct Node {
   }
 };
 
-// Everything service load balancing reads, from any source: a manifest directory or the API.
+// ---- Label selectors (meta/v1 LabelSelector) ----
+
+enum class SelectorOperator { kIn, kNotIn, kExists, kDoesNotExist };
+
+struct LabelSelectorRequirement {
+  std::string key;
+  SelectorOperator op = SelectorOperator::kExists;
+  std::vector<std::string> values;  // non-empty for In/NotIn, empty for Exists/DoesNotExist
+  bool operator==(const LabelSelectorRequirement&) const = default;
+};
+
+// All of match_labels and all of match_expressions must hold; an empty selector selects everything.
+struct LabelSelector {
+  std::map<std::string, std::string> match_labels;
+  std::vector<LabelSelectorRequirement> match_expressions;
+  bool operator==(const LabelSelector&) const = default;
+};
+
+// ---- Namespace (core/v1) ----
+
+// Set by the API server on every Namespace (since 1.22); the decoder sets it too, so manifests
+// written by hand select the same way.
+inline constexpr const char kNamespaceNameLabel[] = "kubernetes.io/metadata.name";
+
+struct Namespace {
+  ObjectMeta metadata;  // labels include kNamespaceNameLabel
+};
+
+// ---- Pod (core/v1) ----
+
+struct ContainerPort {
+  std::string name;  // may be empty; unique within a container (two containers may share one)
+  uint16_t container_port = 0;
+  L4Proto protocol = L4Proto::kTcp;
+  bool operator==(const ContainerPort&) const = default;
+};
+
+struct Pod {
+  ObjectMeta metadata;
+  std::string node_name;             // spec.nodeName; empty until scheduled
+  bool host_network = false;         // spec.hostNetwork
+  std::string phase;                 // status.phase: Pending, Running, Succeeded, Failed, Unknown
+  std::vector<IpAddress> pod_ips;    // status.podIPs (or status.podIP); empty until assigned
+  std::vector<ContainerPort> ports;  // spec.containers[].ports[], in container order
+};
+
+// ---- NetworkPolicy (networking.k8s.io/v1) ----
+
+struct IpBlock {
+  IpPrefix cidr;                 // host bits cleared
+  std::vector<IpPrefix> except;  // each inside cidr, host bits cleared
+  bool operator==(const IpBlock&) const = default;
+};
+
+// One element of from[] / to[]: either ip_block, or one or both selectors (both: AND). A peer
+// with only pod_selector means pods of the policy's own namespace.
+struct NetworkPolicyPeer {
+  std::optional<LabelSelector> pod_selector;
+  std::optional<LabelSelector> namespace_selector;
+  std::optional<IpBlock> ip_block;
+  bool operator==(const NetworkPolicyPeer&) const = default;
+};
+
+struct NetworkPolicyPort {
+  L4Proto protocol = L4Proto::kTcp;
+  // A number or a container port name (TargetPort's two forms); nullopt: every port of `protocol`.
+  std::optional<TargetPort> port;
+  std::optional<uint16_t> end_port;  // only with a numeric port, >= it
+  bool operator==(const NetworkPolicyPort&) const = default;
+};
+
+// peers empty: any peer; ports empty: any port of any protocol.
+struct NetworkPolicyRule {
+  std::vector<NetworkPolicyPeer> peers;  // ingress[].from or egress[].to
+  std::vector<NetworkPolicyPort> ports;
+  bool operator==(const NetworkPolicyRule&) const = default;
+};
+
+struct NetworkPolicy {
+  ObjectMeta metadata;
+  LabelSelector pod_selector;
+  // spec.policyTypes with the API's defaults applied: Ingress when absent, Egress when absent and
+  // there are egress rules.
+  bool ingress_type = true;
+  bool egress_type = false;
+  std::vector<NetworkPolicyRule> ingress;
+  std::vector<NetworkPolicyRule> egress;
+};
+
+// Everything weir reads, from any source: a manifest directory or the API.
 struct ObjectSet {
   std::vector<Service> services;
   std::vector<EndpointSlice> slices;
   std::vector<Node> nodes;
+  // For network policy; only a manifest directory fills them so far.
+  std::vector<Namespace> namespaces;
+  std::vector<Pod> pods;
+  std::vector<NetworkPolicy> network_policies;
   size_t skipped = 0;  // objects that failed to decode (logged)
 };
 
-using Object = std::variant<Service, EndpointSlice, Node>;
+using Object = std::variant<Service, EndpointSlice, Node, Namespace, Pod, NetworkPolicy>;
 
 }  // namespace weir::k8s

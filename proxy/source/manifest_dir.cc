@@ -76,6 +76,9 @@ ObjectSet ManifestDirectory::Load() const {
       if (auto* service = std::get_if<k8s::Service>(&object)) set.services.push_back(std::move(*service));
       if (auto* slice = std::get_if<k8s::EndpointSlice>(&object)) set.slices.push_back(std::move(*slice));
       if (auto* node = std::get_if<k8s::Node>(&object)) set.nodes.push_back(std::move(*node));
+      if (auto* ns = std::get_if<k8s::Namespace>(&object)) set.namespaces.push_back(std::move(*ns));
+      if (auto* pod = std::get_if<k8s::Pod>(&object)) set.pods.push_back(std::move(*pod));
+      if (auto* policy = std::get_if<k8s::NetworkPolicy>(&object)) set.network_policies.push_back(std::move(*policy));
     }
   }
   return set;
