@@ -1,0 +1,257 @@
+#include "lib/abi_codec.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <initializer_list>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace weir::abi {
+namespace {
+
+struct FlagName {
+  uint32_t bit;
+  const char* name;
+};
+
+std::vector<std::string> FlagList(uint32_t flags, std::initializer_list<FlagName> names) {
+  std::vector<std::string> list;
+  uint32_t known = 0;
+  for (const FlagName& flag : names) {
+    known |= flag.bit;
+    if (flags & flag.bit) list.push_back(flag.name);
+  }
+  if (const uint32_t unknown = flags & ~known; unknown != 0) list.push_back(absl::StrFormat("0x%x", unknown));
+  return list;
+}
+
+}  // namespace
+
+uint8_t FamilyCode(const IpAddress& address) { return address.is_v4() ? WEIR_FAMILY_IPV4 : WEIR_FAMILY_IPV6; }
+
+weir_addr EncodeAddress(const IpAddress& address) {
+  weir_addr addr{};
+  std::memcpy(addr.bytes, address.bytes().data(), address.byte_length());
+  return addr;
+}
+
+std::optional<IpAddress> DecodeAddress(const weir_addr& addr, uint8_t family) {
+  if (family == WEIR_FAMILY_IPV4) return IpAddress::FromBytes(IpFamily::kV4, addr.bytes);
+  if (family == WEIR_FAMILY_IPV6) return IpAddress::FromBytes(IpFamily::kV6, addr.bytes);
+  return std::nullopt;
+}
+
+std::string RenderAddress(const weir_addr& addr, uint8_t family) {
+  std::optional<IpAddress> address = DecodeAddress(addr, family);
+  return address.has_value() ? address->ToString() : absl::StrCat("<family ", family, ">");
+}
+
+std::string RenderAddressPort(const IpAddress& address, uint16_t port) {
+  return address.is_v4() ? absl::StrCat(address.ToString(), ":", port)
+                         : absl::StrCat("[", address.ToString(), "]:", port);
+}
+
+std::string RenderAddressPort(const weir_addr& addr, uint8_t family, uint16_t port_be) {
+  std::optional<IpAddress> address = DecodeAddress(addr, family);
+  if (!address.has_value()) return absl::StrCat("<family ", family, ">:", ntohs(port_be));
+  return RenderAddressPort(*address, ntohs(port_be));
+}
+
+std::string FamilyName(uint8_t family) {
+  switch (family) {
+    case WEIR_FAMILY_IPV4: return "ipv4";
+    case WEIR_FAMILY_IPV6: return "ipv6";
+    default: return absl::StrCat("family-", family);
+  }
+}
+
+std::string ProtoName(uint8_t proto) {
+  switch (proto) {
+    case WEIR_PROTO_TCP: return "TCP";
+    case WEIR_PROTO_UDP: return "UDP";
+    case WEIR_PROTO_SCTP: return "SCTP";
+    default: return absl::StrCat("proto-", proto);
+  }
+}
+
+std::string ScopeName(uint8_t scope) {
+  switch (scope) {
+    case WEIR_SCOPE_EXTERNAL: return "external";
+    case WEIR_SCOPE_INTERNAL: return "internal";
+    default: return absl::StrCat("scope-", scope);
+  }
+}
+
+weir_service_key EncodeServiceKey(const ServiceKeyFields& fields) {
+  weir_service_key key{};
+  key.addr = EncodeAddress(fields.address);
+  key.port = htons(fields.port);
+  key.proto = fields.proto;
+  key.family = FamilyCode(fields.address);
+  key.scope = fields.scope;
+  return key;
+}
+
+std::optional<ServiceKeyFields> DecodeServiceKey(const weir_service_key& key) {
+  std::optional<IpAddress> address = DecodeAddress(key.addr, key.family);
+  if (!address.has_value()) return std::nullopt;
+  return ServiceKeyFields{*address, ntohs(key.port), key.proto, key.scope};
+}
+
+weir_backend EncodeBackend(const BackendFields& fields) {
+  weir_backend backend{};
+  backend.addr = EncodeAddress(fields.address);
+  backend.port = htons(fields.port);
+  backend.proto = fields.proto;
+  backend.family = FamilyCode(fields.address);
+  backend.flags = fields.flags;
+  return backend;
+}
+
+std::optional<BackendFields> DecodeBackend(const weir_backend& backend) {
+  std::optional<IpAddress> address = DecodeAddress(backend.addr, backend.family);
+  if (!address.has_value()) return std::nullopt;
+  return BackendFields{*address, ntohs(backend.port), backend.proto, backend.flags};
+}
+
+weir_affinity_key EncodeAffinityKey(const IpAddress& client, uint32_t service_id) {
+  weir_affinity_key key{};
+  key.client = EncodeAddress(client);
+  key.service_id = service_id;
+  key.family = FamilyCode(client);
+  return key;
+}
+
+std::vector<std::string> ServiceFlagList(uint16_t flags) {
+  return FlagList(flags, {{WEIR_SVC_CLUSTER_IP, "cluster-ip"},
+                          {WEIR_SVC_NODE_PORT, "node-port"},
+                          {WEIR_SVC_EXTERNAL_IP, "external-ip"},
+                          {WEIR_SVC_LOAD_BALANCER, "load-balancer"},
+                          {WEIR_SVC_AFFINITY, "affinity"},
+                          {WEIR_SVC_LOCAL_ONLY, "local-only"},
+                          {WEIR_SVC_TWO_SCOPES, "two-scopes"},
+                          {WEIR_SVC_MAGLEV, "maglev"},
+                          {WEIR_SVC_DSR, "dsr"}});
+}
+
+std::vector<std::string> BackendFlagList(uint16_t flags) {
+  return FlagList(flags, {{WEIR_BACKEND_LOCAL, "local"}, {WEIR_BACKEND_TERMINATING, "terminating"}});
+}
+
+std::vector<std::string> ConntrackFlagList(uint8_t flags) {
+  return FlagList(flags, {{WEIR_CT_SNAT, "snat"},
+                          {WEIR_CT_DSR, "dsr"},
+                          {WEIR_CT_SEEN_REPLY, "seen-reply"},
+                          {WEIR_CT_CLOSING, "closing"},
+                          {WEIR_CT_MASQ, "masq"},
+                          {WEIR_CT_INBOUND, "inbound"}});
+}
+
+std::string ConntrackKindName(uint8_t kind) {
+  switch (kind) {
+    case WEIR_CT_FORWARD: return "forward";
+    case WEIR_CT_REPLY: return "reply";
+    default: return absl::StrCat("kind-", kind);
+  }
+}
+
+weir_endpoint_key EncodeEndpointKey(const IpAddress& address) {
+  weir_endpoint_key key{};
+  key.addr = EncodeAddress(address);
+  key.family = FamilyCode(address);
+  return key;
+}
+
+weir_endpoint_value EncodeEndpointValue(const Endpoint& endpoint) {
+  weir_endpoint_value value{};
+  value.host_ifindex = static_cast<uint32_t>(endpoint.host_ifindex);
+  std::memcpy(value.pod_mac, endpoint.pod_mac.data(), sizeof(value.pod_mac));
+  value.flags = endpoint.flags;
+  value.pod_id = endpoint.pod_id;
+  return value;
+}
+
+std::optional<Endpoint> DecodeEndpoint(const weir_endpoint_key& key, const weir_endpoint_value& value) {
+  std::optional<IpAddress> address = DecodeAddress(key.addr, key.family);
+  if (!address.has_value()) return std::nullopt;
+  Endpoint endpoint;
+  endpoint.address = *address;
+  endpoint.host_ifindex = static_cast<int>(value.host_ifindex);
+  std::memcpy(endpoint.pod_mac.data(), value.pod_mac, sizeof(value.pod_mac));
+  endpoint.flags = value.flags;
+  endpoint.pod_id = value.pod_id;
+  return endpoint;
+}
+
+weir_ct_key EncodeConntrackKey(const ConntrackKeyFields& fields) {
+  weir_ct_key key{};
+  key.saddr = EncodeAddress(fields.source);
+  key.daddr = EncodeAddress(fields.destination);
+  key.sport = htons(fields.source_port);
+  key.dport = htons(fields.destination_port);
+  key.proto = fields.proto;
+  key.family = FamilyCode(fields.source);
+  return key;
+}
+
+weir_nonmasq_key EncodeNonMasqueradeKey(const IpPrefix& cidr) {
+  const IpPrefix network = cidr.Network();
+  weir_nonmasq_key key{};
+  key.prefixlen = WEIR_NONMASQ_FAMILY_BITS + static_cast<uint32_t>(network.length());
+  key.family = FamilyCode(network.address());
+  key.addr = EncodeAddress(network.address());
+  return key;
+}
+
+std::optional<IpPrefix> DecodeNonMasqueradeKey(const weir_nonmasq_key& key) {
+  std::optional<IpAddress> address = DecodeAddress(key.addr, key.family);
+  if (!address.has_value() || key.prefixlen < WEIR_NONMASQ_FAMILY_BITS ||
+      key.prefixlen - WEIR_NONMASQ_FAMILY_BITS > static_cast<uint32_t>(address->bit_length())) {
+    return std::nullopt;
+  }
+  return IpPrefix(*address, static_cast<int>(key.prefixlen - WEIR_NONMASQ_FAMILY_BITS));
+}
+
+std::string Render(uint32_t id) { return absl::StrCat(id); }
+
+std::string Render(const weir_service_key& key) {
+  return absl::StrCat(RenderAddressPort(key.addr, key.family, key.port), "/", ProtoName(key.proto), "/",
+                      ScopeName(key.scope));
+}
+
+std::string Render(const weir_service_value& value) {
+  return absl::StrCat("id=", value.service_id, " count=", value.backend_count);
+}
+
+std::string Render(const weir_slot_key& key) { return absl::StrCat(key.service_id, "/", key.slot); }
+
+std::string Render(const weir_backend& backend) {
+  std::string text = absl::StrCat(RenderAddressPort(backend.addr, backend.family, backend.port), "/",
+                                  ProtoName(backend.proto));
+  for (const std::string& flag : BackendFlagList(backend.flags)) absl::StrAppend(&text, " ", flag);
+  return text;
+}
+
+std::string Render(const weir_endpoint_key& key) { return RenderAddress(key.addr, key.family); }
+
+std::string Render(const weir_affinity_key& key) {
+  return absl::StrCat(RenderAddress(key.client, key.family), " service ", key.service_id);
+}
+
+std::string Render(const weir_ct_key& key) {
+  return absl::StrCat(ProtoName(key.proto), " ", RenderAddressPort(key.saddr, key.family, key.sport), " -> ",
+                      RenderAddressPort(key.daddr, key.family, key.dport));
+}
+
+std::string Render(const weir_nonmasq_key& key) {
+  std::optional<IpPrefix> cidr = DecodeNonMasqueradeKey(key);
+  return cidr.has_value() ? cidr->ToString() : absl::StrCat("<prefix ", key.prefixlen, " of family ", key.family, ">");
+}
+
+std::string Render(const weir_sock_revnat_key& key) {
+  return absl::StrCat("cookie ", key.cookie, " ", RenderAddressPort(key.addr, key.family, key.port));
+}
+
+}  // namespace weir::abi
