@@ -86,8 +86,12 @@
 #include "bpf/abi/events.h"
 #include "bpf/abi/masquerade.h"
 #include "bpf/abi/service.h"
+#include "lib/abi_codec.h"
+#include "lib/conntrack_map.h"
 #include "lib/datapath.h"
 #include "lib/endpoint_map.h"
+#include "lib/masquerade_maps.h"
+#include "lib/service_maps.h"
 #include "lib/unique_fd.h"
 #include "testlib/packets.h"
 
@@ -127,7 +131,7 @@ struct Options {
   bool masquerade = false;
 };
 
-void Fail(const std::string& message) {
+[[noreturn]] void Fail(const std::string& message) {
   std::fprintf(stderr, "weir_lb_packet_bench: %s\n", message.c_str());
   std::exit(1);
 }
@@ -149,11 +153,6 @@ uint32_t Ipv4(const char* text) {
 }
 
 std::string Ipv4Text(uint32_t host_order) { return IpAddress::V4(host_order).ToString(); }
-
-void SetAddr(weir_addr& addr, uint32_t host_order) {
-  uint32_t net = htonl(host_order);
-  std::memcpy(addr.bytes, &net, 4);
-}
 
 void EnterPrivateNetns() {
   if (unshare(CLONE_NEWNET) != 0) Fail(absl::StrCat("unshare(CLONE_NEWNET): ", std::strerror(errno)));
@@ -203,8 +202,8 @@ UniqueFd LoadEmptyProgram() {
   return UniqueFd(fd);
 }
 
-void Put(int fd, const void* key, const void* value) {
-  if (bpf_map_update_elem(fd, key, value, BPF_ANY) != 0) Fail(absl::StrCat("map update: ", std::strerror(errno)));
+void Check(const absl::Status& status) {
+  if (!status.ok()) Fail(absl::StrCat("map update: ", status.ToString()));
 }
 
 Tcp Segment(const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport, uint8_t flags,
@@ -310,7 +309,7 @@ class Bench {
     if (!loaded.ok()) Fail(absl::StrCat("Datapath::Load: ", loaded.status().ToString()));
     dp_ = std::move(*loaded);
     prog_ = dp_->from_pod_fd();
-    EndpointMap endpoints = EndpointMap::FromFd(UniqueFd(dup(dp_->endpoints_fd())));
+    EndpointMap endpoints = *EndpointMap::FromFd(UniqueFd(dup(dp_->endpoints_fd())));
     int host_ifindex = if_nametoindex("pod0p");
     for (auto [ip, mac] : {std::pair{kPodAIp, kPodA}, std::pair{kPodBIp, kPodB}}) {
       if (!endpoints.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = host_ifindex, .pod_mac = mac}).ok()) {
@@ -331,31 +330,28 @@ class Bench {
     FillEventsRing();
   }
 
+  // A typed view of one of the loaded datapath's maps.
+  template <typename Map>
+  Map Open(const char* name) const {
+    absl::StatusOr<Map> map = Map::FromFd(UniqueFd(dup(dp_->map_fd(name))), name);
+    if (!map.ok()) Fail(absl::StrCat("open map ", name, ": ", map.status().ToString()));
+    return *std::move(map);
+  }
+
   void FillServices() {
-    int services = dp_->map_fd(WEIR_SERVICES_MAP_NAME), slots = dp_->map_fd(WEIR_BACKEND_SLOTS_MAP_NAME),
-        backends = dp_->map_fd(WEIR_BACKENDS_MAP_NAME);
+    const auto services = Open<ServicesMap>(WEIR_SERVICES_MAP_NAME);
+    const auto slots = Open<SlotsMap>(WEIR_BACKEND_SLOTS_MAP_NAME);
+    const auto backends = Open<BackendsMap>(WEIR_BACKENDS_MAP_NAME);
     for (uint32_t j = 0; j < size_; ++j) {
-      weir_backend backend{};
-      SetAddr(backend.addr, Ipv4(BackendIp(j).c_str()));
-      backend.port = htons(BackendPort(j));
-      backend.proto = WEIR_PROTO_TCP;
-      backend.family = WEIR_FAMILY_IPV4;
-      uint32_t backend_id = j + 1;
-      Put(backends, &backend_id, &backend);
-      weir_slot_key slot{.service_id = j + 1, .slot = 1};
-      Put(slots, &slot, &backend_id);
-      weir_service_key key{};
-      SetAddr(key.addr, kClusterIpBase + j);
-      key.port = htons(Port(j));
-      key.proto = WEIR_PROTO_TCP;
-      key.family = WEIR_FAMILY_IPV4;
-      key.scope = WEIR_SCOPE_EXTERNAL;
-      weir_service_value value{.service_id = j + 1, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP};
-      Put(services, &key, &value);
-      key.port = htons(kNoEndpointsPort);
-      weir_service_value empty{.service_id = kNoEndpointsServiceIdBase + j, .backend_count = 0,
-                               .flags = WEIR_SVC_CLUSTER_IP};
-      Put(services, &key, &empty);
+      const uint32_t backend_id = j + 1;
+      Check(backends.Update(backend_id, abi::EncodeBackend({*IpAddress::Parse(BackendIp(j)), BackendPort(j)})));
+      Check(slots.Update({.service_id = j + 1, .slot = 1}, backend_id));
+      const IpAddress cluster_ip = IpAddress::V4(kClusterIpBase + j);
+      Check(services.Update(abi::EncodeServiceKey({cluster_ip, Port(j)}),
+                            {.service_id = j + 1, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP}));
+      Check(services.Update(abi::EncodeServiceKey({cluster_ip, kNoEndpointsPort}),
+                            {.service_id = kNoEndpointsServiceIdBase + j, .backend_count = 0,
+                             .flags = WEIR_SVC_CLUSTER_IP}));
     }
   }
 
@@ -383,7 +379,7 @@ class Bench {
   // For up to 64 Services, a flow whose first packet took the real new-flow path (checked), plus
   // the conntrack entry that turns the backend back into the frontend.
   void PrepareEstablished() {
-    int ct = dp_->map_fd(WEIR_CONNTRACK_MAP_NAME);
+    const auto ct = Open<ConntrackMap>(WEIR_CONNTRACK_MAP_NAME);
     uint32_t count = std::min<uint32_t>(size_, 64);
     for (uint32_t i = 0; i < count; ++i) {
       uint32_t j = size_ <= 64 ? i : RandomService();
@@ -395,20 +391,15 @@ class Bench {
         Fail(absl::StrCat("first packet to ", Frontend(j), ": verdict ", first.retval, "\n", testing::Hex(first.out),
                           "\nwant\n", testing::Hex(want)));
       }
-      weir_ct_key key{};
-      SetAddr(key.saddr, Ipv4(kPodAIp));
-      SetAddr(key.daddr, Ipv4(BackendIp(j).c_str()));
-      key.sport = htons(sport);
-      key.dport = htons(BackendPort(j));
-      key.proto = WEIR_PROTO_TCP;
-      key.family = WEIR_FAMILY_IPV4;
+      const weir_ct_key key = abi::EncodeConntrackKey(
+          {*IpAddress::Parse(kPodAIp), sport, *IpAddress::Parse(BackendIp(j)), BackendPort(j), WEIR_PROTO_TCP});
       weir_ct_value value{};
-      SetAddr(value.nat_addr, kClusterIpBase + j);
+      value.nat_addr = abi::EncodeAddress(IpAddress::V4(kClusterIpBase + j));
       value.nat_port = htons(Port(j));
       value.kind = WEIR_CT_FORWARD;
       value.backend_id = j + 1;
       value.service_id = j + 1;
-      Put(ct, &key, &value);
+      Check(ct.Update(key, value));
       // As it leaves after an even number of repetitions: MACs from the FIB, addresses unchanged.
       established_.push_back(testing::TcpPacket(kRouted, Segment(kPodAIp, sport, Frontend(j), Port(j), 0x10)));
     }
@@ -417,17 +408,12 @@ class Bench {
   // The in-cluster set and the uplink; for up to 64 destinations outside the cluster, a flow whose
   // first packet was masqueraded (checked), plus the entry that turns the node back into the pod.
   void PrepareMasquerade() {
-    const int nonmasq = dp_->map_fd(WEIR_NONMASQ_MAP_NAME);
-    const uint32_t in_cluster = 0;
-    for (auto [network, length] : {std::pair{"10.244.0.0", 16}, std::pair{"192.168.77.0", 24}}) {
-      weir_nonmasq_key key{.prefixlen = WEIR_NONMASQ_FAMILY_BITS + static_cast<uint32_t>(length),
-                           .family = WEIR_FAMILY_IPV4};
-      SetAddr(key.addr, Ipv4(network));
-      Put(nonmasq, &key, &in_cluster);
+    const auto nonmasq = Open<NonMasqueradeMap>(WEIR_NONMASQ_MAP_NAME);
+    for (const char* cidr : {"10.244.0.0/16", "192.168.77.0/24"}) {
+      Check(nonmasq.Update(abi::EncodeNonMasqueradeKey(*IpPrefix::Parse(cidr)), 0));
     }
-    const uint32_t uplink = if_nametoindex("up0"), unused = 0;
-    Put(dp_->map_fd(WEIR_UPLINKS_MAP_NAME), &uplink, &unused);
-    const int ct = dp_->map_fd(WEIR_CONNTRACK_MAP_NAME);
+    Check(Open<UplinksMap>(WEIR_UPLINKS_MAP_NAME).Update(if_nametoindex("up0"), 0));
+    const auto ct = Open<ConntrackMap>(WEIR_CONNTRACK_MAP_NAME);
     for (uint32_t i = 0; i < 64; ++i) {
       const std::string outside = Ipv4Text(kOutsideBase + i);
       const uint16_t sport = 31000 + i;
@@ -438,21 +424,16 @@ class Bench {
         Fail(absl::StrCat("first packet to ", outside, ": verdict ", first.retval, "\n", testing::Hex(first.out),
                           "\nwant\n", testing::Hex(want)));
       }
-      weir_ct_key key{};
-      SetAddr(key.saddr, Ipv4(kNodeIp));
-      SetAddr(key.daddr, kOutsideBase + i);
-      key.sport = htons(sport);
-      key.dport = htons(80);
-      key.proto = WEIR_PROTO_TCP;
-      key.family = WEIR_FAMILY_IPV4;
+      const weir_ct_key key = abi::EncodeConntrackKey(
+          {*IpAddress::Parse(kNodeIp), sport, IpAddress::V4(kOutsideBase + i), 80, WEIR_PROTO_TCP});
       weir_ct_value value{};
-      SetAddr(value.nat_addr, kOutsideBase + i);
+      value.nat_addr = abi::EncodeAddress(IpAddress::V4(kOutsideBase + i));
       value.nat_port = htons(80);
-      SetAddr(value.snat_addr, Ipv4(kPodAIp));
+      value.snat_addr = abi::EncodeAddress(*IpAddress::Parse(kPodAIp));
       value.snat_port = htons(sport);
       value.kind = WEIR_CT_FORWARD;
       value.flags = WEIR_CT_SNAT | WEIR_CT_MASQ;
-      Put(ct, &key, &value);
+      Check(ct.Update(key, value));
       masq_established_.push_back(testing::TcpPacket(kRouted, Segment(kPodAIp, sport, outside, 80, 0x10)));
     }
   }

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "lib/bpf_map.h"
 #include "lib/errno_status.h"
 
 namespace weir {
-namespace {
 
 // Kubernetes limits: namespace and Service names are DNS labels (63), port names 15; one byte more
 // for the terminating NUL.
@@ -48,6 +48,8 @@ struct AgentInfoRecord {
 };
 static_assert(sizeof(AgentInfoRecord) == 632);
 
+namespace {
+
 template <size_t N>
 void CopyOut(char (&field)[N], const std::string& text) {
   std::memset(field, 0, N);
@@ -61,44 +63,40 @@ std::string CopyIn(const char (&field)[N]) {
 
 struct MapShape {
   bpf_map_type type;
-  uint32_t value_size;
   uint32_t max_entries;
   uint32_t flags;
 };
 
-absl::Status CheckShape(int fd, const std::string& path, const MapShape& shape) {
-  bpf_map_info info{};
-  uint32_t length = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &length) != 0) return ErrnoStatus(errno, absl::StrCat("inspect ", path));
-  if (info.type != shape.type || info.key_size != sizeof(uint32_t) || info.value_size != shape.value_size ||
-      info.max_entries != shape.max_entries || info.map_flags != shape.flags) {
+template <typename Record>
+using RecordMap = BpfMap<uint32_t, Record>;
+
+absl::Status CheckShape(const UntypedBpfMap& map, const std::string& path, const MapShape& shape) {
+  if (map.type() != shape.type || map.max_entries() != shape.max_entries || map.flags() != shape.flags) {
     return absl::FailedPreconditionError(absl::StrCat(path, " was made by another build of weir"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<UniqueFd> OpenPinnedMap(const std::string& path, bpf_map_type type, uint32_t value_size) {
-  UniqueFd fd(bpf_obj_get(path.c_str()));
-  if (!fd.valid()) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " not found: no agent published it"));
-    return ErrnoStatus(errno, absl::StrCat("open ", path));
+template <typename Record>
+absl::StatusOr<RecordMap<Record>> OpenPinnedMap(const std::string& path, bpf_map_type type) {
+  absl::StatusOr<RecordMap<Record>> map = RecordMap<Record>::OpenPinned(path);
+  if (absl::IsNotFound(map.status())) {
+    return absl::NotFoundError(absl::StrCat(path, " not found: no agent published it"));
   }
-  bpf_map_info info{};
-  uint32_t length = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd.get(), &info, &length) != 0) return ErrnoStatus(errno, absl::StrCat("inspect ", path));
-  if (info.type != type || info.key_size != sizeof(uint32_t) || info.value_size != value_size) {
+  if (absl::IsFailedPrecondition(map.status()) || (map.ok() && map->untyped().type() != type)) {
     return absl::FailedPreconditionError(absl::StrCat(path, " was made by another build of weir"));
   }
-  return fd;
+  return map;
 }
 
 // The map pinned at `path` when it has `shape`; otherwise a new one, pinned over it atomically.
-absl::StatusOr<UniqueFd> OpenOrCreateMap(const std::string& path, const char* name, const MapShape& shape) {
-  if (UniqueFd existing(bpf_obj_get(path.c_str())); existing.valid()) {
-    if (CheckShape(existing.get(), path, shape).ok()) return existing;
+template <typename Record>
+absl::StatusOr<RecordMap<Record>> OpenOrCreateMap(const std::string& path, const char* name, const MapShape& shape) {
+  if (absl::StatusOr<RecordMap<Record>> existing = RecordMap<Record>::OpenPinned(path); existing.ok()) {
+    if (CheckShape(existing->untyped(), path, shape).ok()) return existing;
   }
   LIBBPF_OPTS(bpf_map_create_opts, options, .map_flags = shape.flags);
-  UniqueFd fd(bpf_map_create(shape.type, name, sizeof(uint32_t), shape.value_size, shape.max_entries, &options));
+  UniqueFd fd(bpf_map_create(shape.type, name, sizeof(uint32_t), sizeof(Record), shape.max_entries, &options));
   if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("create map ", name));
   const std::string staging = path + "_staging";  // bpffs refuses names with a dot
   unlink(staging.c_str());
@@ -108,15 +106,15 @@ absl::StatusOr<UniqueFd> OpenOrCreateMap(const std::string& path, const char* na
     unlink(staging.c_str());
     return ErrnoStatus(err, absl::StrCat("rename ", staging, " to ", path));
   }
-  return fd;
+  return RecordMap<Record>::FromFd(std::move(fd), name);
 }
 
 MapShape NamesShape(uint32_t capacity) {
   // Allocated as names are added: most clusters use a small part of the services map's capacity.
-  return {BPF_MAP_TYPE_HASH, sizeof(ServiceNameRecord), capacity, BPF_F_NO_PREALLOC};
+  return {BPF_MAP_TYPE_HASH, capacity, BPF_F_NO_PREALLOC};
 }
 
-constexpr MapShape kAgentInfoShape = {BPF_MAP_TYPE_ARRAY, sizeof(AgentInfoRecord), 1, 0};
+constexpr MapShape kAgentInfoShape = {BPF_MAP_TYPE_ARRAY, 1, 0};
 
 }  // namespace
 
@@ -136,16 +134,21 @@ std::optional<ServiceName> ServiceName::Parse(std::string_view text) {
   return parsed;
 }
 
+ServiceNamesMap::ServiceNamesMap(std::unique_ptr<Map> map) : map_(std::move(map)) {}
+ServiceNamesMap::ServiceNamesMap(ServiceNamesMap&&) noexcept = default;
+ServiceNamesMap& ServiceNamesMap::operator=(ServiceNamesMap&&) noexcept = default;
+ServiceNamesMap::~ServiceNamesMap() = default;
+
 absl::StatusOr<ServiceNamesMap> ServiceNamesMap::OpenOrCreate(const std::string& path, uint32_t capacity) {
-  auto fd = OpenOrCreateMap(path, WEIR_SERVICE_NAMES_MAP_NAME, NamesShape(capacity));
-  if (!fd.ok()) return fd.status();
-  return ServiceNamesMap(*std::move(fd));
+  auto map = OpenOrCreateMap<ServiceNameRecord>(path, WEIR_SERVICE_NAMES_MAP_NAME, NamesShape(capacity));
+  if (!map.ok()) return map.status();
+  return ServiceNamesMap(std::make_unique<Map>(*std::move(map)));
 }
 
 absl::StatusOr<ServiceNamesMap> ServiceNamesMap::OpenPinned(const std::string& path) {
-  auto fd = OpenPinnedMap(path, BPF_MAP_TYPE_HASH, sizeof(ServiceNameRecord));
-  if (!fd.ok()) return fd.status();
-  return ServiceNamesMap(*std::move(fd));
+  auto map = OpenPinnedMap<ServiceNameRecord>(path, BPF_MAP_TYPE_HASH);
+  if (!map.ok()) return map.status();
+  return ServiceNamesMap(std::make_unique<Map>(*std::move(map)));
 }
 
 absl::Status ServiceNamesMap::Put(uint32_t service_id, const ServiceName& name) const {
@@ -153,32 +156,20 @@ absl::Status ServiceNamesMap::Put(uint32_t service_id, const ServiceName& name) 
   CopyOut(record.namespace_name, name.namespace_name);
   CopyOut(record.name, name.name);
   CopyOut(record.port_name, name.port_name);
-  if (bpf_map_update_elem(fd_.get(), &service_id, &record, BPF_ANY) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("write the name of service ", service_id));
-  }
-  return absl::OkStatus();
+  return map_->Update(service_id, record);
 }
 
 absl::Status ServiceNamesMap::Delete(uint32_t service_id) const {
-  if (bpf_map_delete_elem(fd_.get(), &service_id) != 0 && errno != ENOENT) {
-    return ErrnoStatus(errno, absl::StrCat("delete the name of service ", service_id));
-  }
-  return absl::OkStatus();
+  return map_->Delete(service_id);
 }
 
 absl::StatusOr<std::map<uint32_t, ServiceName>> ServiceNamesMap::List() const {
+  absl::StatusOr<std::vector<Map::Entry>> entries = map_->List();
+  if (!entries.ok()) return entries.status();
   std::map<uint32_t, ServiceName> names;
-  uint32_t key = 0, next = 0;
-  const uint32_t* previous = nullptr;
-  while (bpf_map_get_next_key(fd_.get(), previous, &next) == 0) {
-    ServiceNameRecord record{};
-    if (bpf_map_lookup_elem(fd_.get(), &next, &record) == 0) {
-      names[next] = {CopyIn(record.namespace_name), CopyIn(record.name), CopyIn(record.port_name)};
-    }
-    key = next;
-    previous = &key;
+  for (const Map::Entry& entry : *entries) {
+    names[entry.key] = {CopyIn(entry.value.namespace_name), CopyIn(entry.value.name), CopyIn(entry.value.port_name)};
   }
-  if (errno != ENOENT) return ErrnoStatus(errno, "list service names");
   return names;
 }
 
@@ -191,16 +182,21 @@ const char* SyncSourceName(SyncSource source) {
   return "none";
 }
 
+AgentInfoMap::AgentInfoMap(std::unique_ptr<Map> map) : map_(std::move(map)) {}
+AgentInfoMap::AgentInfoMap(AgentInfoMap&&) noexcept = default;
+AgentInfoMap& AgentInfoMap::operator=(AgentInfoMap&&) noexcept = default;
+AgentInfoMap::~AgentInfoMap() = default;
+
 absl::StatusOr<AgentInfoMap> AgentInfoMap::OpenOrCreate(const std::string& path) {
-  auto fd = OpenOrCreateMap(path, WEIR_AGENT_INFO_MAP_NAME, kAgentInfoShape);
-  if (!fd.ok()) return fd.status();
-  return AgentInfoMap(*std::move(fd));
+  auto map = OpenOrCreateMap<AgentInfoRecord>(path, WEIR_AGENT_INFO_MAP_NAME, kAgentInfoShape);
+  if (!map.ok()) return map.status();
+  return AgentInfoMap(std::make_unique<Map>(*std::move(map)));
 }
 
 absl::StatusOr<AgentInfoMap> AgentInfoMap::OpenPinned(const std::string& path) {
-  auto fd = OpenPinnedMap(path, BPF_MAP_TYPE_ARRAY, sizeof(AgentInfoRecord));
-  if (!fd.ok()) return fd.status();
-  return AgentInfoMap(*std::move(fd));
+  auto map = OpenPinnedMap<AgentInfoRecord>(path, BPF_MAP_TYPE_ARRAY);
+  if (!map.ok()) return map.status();
+  return AgentInfoMap(std::make_unique<Map>(*std::move(map)));
 }
 
 absl::Status AgentInfoMap::Write(const AgentInfo& info) const {
@@ -225,15 +221,14 @@ absl::Status AgentInfoMap::Write(const AgentInfo& info) const {
   record.last_sync_error_unix_ns = info.last_sync_error_unix_ns;
   record.syncs = info.syncs;
   record.sync_errors = info.sync_errors;
-  const uint32_t key = 0;
-  if (bpf_map_update_elem(fd_.get(), &key, &record, BPF_ANY) != 0) return ErrnoStatus(errno, "write agent info");
-  return absl::OkStatus();
+  return map_->Update(0, record);
 }
 
 absl::StatusOr<AgentInfo> AgentInfoMap::Read() const {
-  AgentInfoRecord record{};
-  const uint32_t key = 0;
-  if (bpf_map_lookup_elem(fd_.get(), &key, &record) != 0) return ErrnoStatus(errno, "read agent info");
+  absl::StatusOr<std::optional<AgentInfoRecord>> read = map_->Lookup(0);
+  if (!read.ok()) return read.status();
+  if (!read->has_value()) return absl::NotFoundError("the agent info map has no entry");
+  const AgentInfoRecord& record = **read;
   if (record.started_unix_ns == 0) return absl::NotFoundError("no agent has written its facts yet");
   return AgentInfo{.version = CopyIn(record.version),
                    .node_name = CopyIn(record.node_name),

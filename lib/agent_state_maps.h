@@ -12,15 +12,21 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "lib/unique_fd.h"
 
 namespace weir {
+
+// The records' layouts are private to agent_state_maps.cc: only this build reads what it wrote.
+struct ServiceNameRecord;
+struct AgentInfoRecord;
+template <typename Key, typename Value>
+class BpfMap;
 
 #define WEIR_SERVICE_NAMES_MAP_NAME "weir_svc_names"
 #define WEIR_AGENT_INFO_MAP_NAME "weir_agent_info"
@@ -51,9 +57,14 @@ class ServiceNamesMap {
   absl::Status Delete(uint32_t service_id) const;  // succeeds when absent
   absl::StatusOr<std::map<uint32_t, ServiceName>> List() const;
 
+ ServiceNamesMap(ServiceNamesMap&&) noexcept;
+  ServiceNamesMap& operator=(ServiceNamesMap&&) noexcept;
+  ~ServiceNamesMap();
+
  private:
-  explicit ServiceNamesMap(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;
+  using Map = BpfMap<uint32_t, ServiceNameRecord>;
+  explicit ServiceNamesMap(std::unique_ptr<Map> map);
+  std::unique_ptr<Map> map_;
 };
 
 enum class SyncSource : uint8_t { kNone = 0, kManifests = 1, kKubernetes = 2 };
@@ -93,9 +104,14 @@ class AgentInfoMap {
   absl::Status Write(const AgentInfo& info) const;
   absl::StatusOr<AgentInfo> Read() const;
 
+ AgentInfoMap(AgentInfoMap&&) noexcept;
+  AgentInfoMap& operator=(AgentInfoMap&&) noexcept;
+  ~AgentInfoMap();
+
  private:
-  explicit AgentInfoMap(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;
+  using Map = BpfMap<uint32_t, AgentInfoRecord>;
+  explicit AgentInfoMap(std::unique_ptr<Map> map);
+  std::unique_ptr<Map> map_;
 };
 
 // Unix time now, in nanoseconds.

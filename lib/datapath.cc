@@ -18,6 +18,7 @@
 #include "from_pod.skel.h"
 #include "from_uplink.skel.h"
 #include "lib/errno_status.h"
+#include "lib/masquerade_maps.h"
 #include "lib/tc_attach.h"
 #include "lib/unique_fd.h"
 #include "sock_lb.skel.h"
@@ -168,25 +169,17 @@ const SockHook kSockHooks[] = {
 
 // Makes the uplinks map hold exactly `ifindexes`: an interface no longer configured as an uplink
 // must not keep masquerading what leaves through it.
-absl::Status SyncUplinksMap(int fd, const std::set<uint32_t>& ifindexes) {
-  std::vector<uint32_t> stale;
-  uint32_t key = 0, next = 0;
-  const uint32_t* previous = nullptr;
-  while (bpf_map_get_next_key(fd, previous, &next) == 0) {
-    if (!ifindexes.count(next)) stale.push_back(next);
-    key = next;
-    previous = &key;
+absl::Status SyncUplinksMap(UniqueFd fd, const std::set<uint32_t>& ifindexes) {
+  absl::StatusOr<UplinksMap> map = UplinksMap::FromFd(std::move(fd), WEIR_UPLINKS_MAP_NAME);
+  if (!map.ok()) return map.status();
+  absl::StatusOr<std::vector<UplinksMap::Entry>> present = map->List();
+  if (!present.ok()) return present.status();
+  for (const UplinksMap::Entry& entry : *present) {
+    if (ifindexes.count(entry.key)) continue;
+    if (absl::Status s = map->Delete(entry.key); !s.ok()) return s;
   }
-  for (uint32_t ifindex : stale) {
-    if (bpf_map_delete_elem(fd, &ifindex) != 0 && errno != ENOENT) {
-      return ErrnoStatus(errno, absl::StrCat("remove uplink ", ifindex, " from " WEIR_UPLINKS_MAP_NAME));
-    }
-  }
-  const uint32_t unused = 0;
   for (uint32_t ifindex : ifindexes) {
-    if (bpf_map_update_elem(fd, &ifindex, &unused, BPF_ANY) != 0) {
-      return ErrnoStatus(errno, absl::StrCat("add uplink ", ifindex, " to " WEIR_UPLINKS_MAP_NAME));
-    }
+    if (absl::Status s = map->Update(ifindex, 0); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -319,7 +312,7 @@ absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
       result.Update(AttachTc(static_cast<int>(ifindex), TcDirection::kEgress, to_uplink_fd(), egress_pin));
     }
   }
-  result.Update(SyncUplinksMap(map_fd(WEIR_UPLINKS_MAP_NAME), uplink_ifindexes));
+  result.Update(SyncUplinksMap(UniqueFd(dup(map_fd(WEIR_UPLINKS_MAP_NAME))), uplink_ifindexes));
   if (attachments.cgroup_path.empty()) return result;
 
   UniqueFd cgroup(open(attachments.cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

@@ -1,85 +1,45 @@
 #include "lib/endpoint_map.h"
 
-#include <bpf/bpf.h>
-
-#include <cerrno>
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
-#include "lib/errno_status.h"
 
 namespace weir {
 
-weir_endpoint_key EndpointKey(const IpAddress& address) {
-  weir_endpoint_key key{};
-  std::memcpy(key.addr.bytes, address.bytes().data(), address.byte_length());
-  key.family = address.is_v4() ? WEIR_FAMILY_IPV4 : WEIR_FAMILY_IPV6;
-  return key;
-}
-
-namespace {
-
-Endpoint FromEntry(const weir_endpoint_key& key, const weir_endpoint_value& value) {
-  Endpoint endpoint;
-  endpoint.address = IpAddress::FromBytes(
-      key.family == WEIR_FAMILY_IPV4 ? IpFamily::kV4 : IpFamily::kV6, key.addr.bytes);
-  endpoint.host_ifindex = static_cast<int>(value.host_ifindex);
-  std::memcpy(endpoint.pod_mac.data(), value.pod_mac, sizeof(value.pod_mac));
-  endpoint.flags = value.flags;
-  endpoint.pod_id = value.pod_id;
-  return endpoint;
-}
-
-}  // namespace
-
 absl::StatusOr<EndpointMap> EndpointMap::OpenPinned(const std::string& path) {
-  int fd = bpf_obj_get(path.c_str());
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open pinned endpoints map ", path));
-  return EndpointMap(UniqueFd(fd));
+  absl::StatusOr<Map> map = Map::OpenPinned(path);
+  if (!map.ok()) return map.status();
+  return EndpointMap(*std::move(map));
 }
 
-absl::Status EndpointMap::Upsert(const Endpoint& endpoint) {
-  weir_endpoint_key key = EndpointKey(endpoint.address);
-  weir_endpoint_value value{};
-  value.host_ifindex = static_cast<uint32_t>(endpoint.host_ifindex);
-  std::memcpy(value.pod_mac, endpoint.pod_mac.data(), sizeof(value.pod_mac));
-  value.flags = endpoint.flags;
-  value.pod_id = endpoint.pod_id;
-  if (bpf_map_update_elem(fd_.get(), &key, &value, BPF_ANY) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("write endpoint ", endpoint.address.ToString()));
-  }
-  return absl::OkStatus();
+absl::StatusOr<EndpointMap> EndpointMap::FromFd(UniqueFd fd) {
+  absl::StatusOr<Map> map = Map::FromFd(std::move(fd), WEIR_ENDPOINTS_MAP_NAME);
+  if (!map.ok()) return map.status();
+  return EndpointMap(*std::move(map));
 }
 
-absl::Status EndpointMap::Remove(const IpAddress& address) {
-  weir_endpoint_key key = EndpointKey(address);
-  if (bpf_map_delete_elem(fd_.get(), &key) != 0 && errno != ENOENT) {
-    return ErrnoStatus(errno, absl::StrCat("remove endpoint ", address.ToString()));
-  }
-  return absl::OkStatus();
+absl::Status EndpointMap::Upsert(const Endpoint& endpoint) const {
+  return map_.Update(abi::EncodeEndpointKey(endpoint.address), abi::EncodeEndpointValue(endpoint));
+}
+
+absl::Status EndpointMap::Remove(const IpAddress& address) const {
+  return map_.Delete(abi::EncodeEndpointKey(address));
 }
 
 absl::StatusOr<Endpoint> EndpointMap::Lookup(const IpAddress& address) const {
-  weir_endpoint_key key = EndpointKey(address);
-  weir_endpoint_value value{};
-  if (bpf_map_lookup_elem(fd_.get(), &key, &value) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("look up endpoint ", address.ToString()));
-  }
-  return FromEntry(key, value);
+  const weir_endpoint_key key = abi::EncodeEndpointKey(address);
+  absl::StatusOr<std::optional<weir_endpoint_value>> value = map_.Lookup(key);
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return absl::NotFoundError(absl::StrCat("no endpoint ", address.ToString()));
+  return *abi::DecodeEndpoint(key, **value);
 }
 
 absl::StatusOr<std::vector<Endpoint>> EndpointMap::List() const {
+  absl::StatusOr<std::vector<Map::Entry>> entries = map_.List();
+  if (!entries.ok()) return entries.status();
   std::vector<Endpoint> endpoints;
-  weir_endpoint_key key{};
-  weir_endpoint_key next{};
-  const void* previous = nullptr;
-  while (bpf_map_get_next_key(fd_.get(), previous, &next) == 0) {
-    weir_endpoint_value value{};
-    if (bpf_map_lookup_elem(fd_.get(), &next, &value) == 0) endpoints.push_back(FromEntry(next, value));
-    key = next;
-    previous = &key;
+  endpoints.reserve(entries->size());
+  for (const Map::Entry& entry : *entries) {
+    if (std::optional<Endpoint> endpoint = abi::DecodeEndpoint(entry.key, entry.value)) endpoints.push_back(*endpoint);
   }
-  if (errno != ENOENT) return ErrnoStatus(errno, "list endpoints");
   return endpoints;
 }
 

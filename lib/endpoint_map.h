@@ -1,45 +1,41 @@
-// Typed access to the pinned endpoints map.
+// The endpoints map (bpf/abi/endpoint.h) in terms of abi::Endpoint: the addresses that live on this
+// node and how to deliver to them. Written by the CNI plugin and the agent, read by weirctl.
 #pragma once
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "bpf/abi/endpoint.h"
+#include "lib/abi_codec.h"
+#include "lib/bpf_map.h"
 #include "lib/ip.h"
-#include "lib/netlink.h"
 #include "lib/unique_fd.h"
 
 namespace weir {
 
-struct Endpoint {
-  IpAddress address;
-  int host_ifindex = 0;
-  MacAddress pod_mac{};
-  uint16_t flags = WEIR_ENDPOINT_LOCAL_POD;
-  uint64_t pod_id = 0;
-};
+using Endpoint = abi::Endpoint;
 
 class EndpointMap {
  public:
   static absl::StatusOr<EndpointMap> OpenPinned(const std::string& path);
-  static EndpointMap FromFd(UniqueFd fd) { return EndpointMap(std::move(fd)); }
+  static absl::StatusOr<EndpointMap> FromFd(UniqueFd fd);
 
-  absl::Status Upsert(const Endpoint& endpoint);
+  absl::Status Upsert(const Endpoint& endpoint) const;
   // Succeeds when the entry is already gone.
-  absl::Status Remove(const IpAddress& address);
+  absl::Status Remove(const IpAddress& address) const;
+  // NotFound when absent.
   absl::StatusOr<Endpoint> Lookup(const IpAddress& address) const;
+  // Entries of a family this build cannot read are left out.
   absl::StatusOr<std::vector<Endpoint>> List() const;
 
-  int fd() const { return fd_.get(); }
+  int fd() const { return map_.fd(); }
 
  private:
-  explicit EndpointMap(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;
+  using Map = BpfMap<weir_endpoint_key, weir_endpoint_value>;
+  explicit EndpointMap(Map map) : map_(std::move(map)) {}
+  Map map_;
 };
-
-weir_endpoint_key EndpointKey(const IpAddress& address);
 
 }  // namespace weir

@@ -18,8 +18,8 @@ struct MapFill {
 };
 
 // Every map pinned directly in `pin_root` (programs and links live in subdirectories), sorted by
-// name. Ring buffers have no entries to count and are left out. Counting a hash map walks its keys:
-// call it at a collection interval, not per packet or per scrape of a large map.
+// name. Ring buffers have no entries to count and are left out. Counting a hash map reads all of it
+// (UntypedBpfMap::Count): call it at a collection interval, not per packet or per scrape.
 absl::StatusOr<std::vector<MapFill>> ReadMapFill(const std::string& pin_root);
 
 }  // namespace weir

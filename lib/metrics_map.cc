@@ -1,11 +1,10 @@
 #include "lib/metrics_map.h"
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
+#include <unistd.h>
 
 #include <cerrno>
 
-#include "absl/strings/str_cat.h"
+#include "lib/bpf_map.h"
 #include "lib/errno_status.h"
 #include "lib/unique_fd.h"
 
@@ -49,28 +48,42 @@ bool IsSocketLb(uint32_t id) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<MetricTotal>> ReadMetrics(const std::string& pinned_path) {
-  UniqueFd fd(bpf_obj_get(pinned_path.c_str()));
-  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("open ", pinned_path));
-  return ReadMetricsFromFd(fd.get());
-}
+namespace {
 
-absl::StatusOr<std::vector<MetricTotal>> ReadMetricsFromFd(int map_fd) {
-  int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) return ErrnoStatus(-cpus, "count possible CPUs");
-  std::vector<weir_metric_value> per_cpu(cpus);
+using MetricsMap = BpfMap<uint32_t, weir_metric_value>;
+
+absl::StatusOr<std::vector<MetricTotal>> Totals(const MetricsMap& map) {
   std::vector<MetricTotal> totals;
   for (uint32_t id = 0; id < WEIR_METRIC_MAX; ++id) {
     const char* name = MetricName(id);
-    if (name == nullptr || bpf_map_lookup_elem(map_fd, &id, per_cpu.data()) != 0) continue;
+    if (name == nullptr) continue;
+    absl::StatusOr<std::optional<std::vector<weir_metric_value>>> per_cpu = map.LookupPerCpu(id);
+    if (!per_cpu.ok()) return per_cpu.status();
+    if (!per_cpu->has_value()) continue;
     MetricTotal total{.id = id, .name = name, .drop = IsDrop(id), .socket_lb = IsSocketLb(id)};
-    for (const weir_metric_value& v : per_cpu) {
+    for (const weir_metric_value& v : **per_cpu) {
       total.packets += v.packets;
       total.bytes += v.bytes;
     }
     totals.push_back(total);
   }
   return totals;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<MetricTotal>> ReadMetrics(const std::string& pinned_path) {
+  absl::StatusOr<MetricsMap> map = MetricsMap::OpenPinned(pinned_path);
+  if (!map.ok()) return map.status();
+  return Totals(*map);
+}
+
+absl::StatusOr<std::vector<MetricTotal>> ReadMetricsFromFd(int map_fd) {
+  UniqueFd fd(dup(map_fd));
+  if (!fd.valid()) return ErrnoStatus(errno, "duplicate the metrics map's fd");
+  absl::StatusOr<MetricsMap> map = MetricsMap::FromFd(std::move(fd), WEIR_METRICS_MAP_NAME);
+  if (!map.ok()) return map.status();
+  return Totals(*map);
 }
 
 }  // namespace weir

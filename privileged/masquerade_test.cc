@@ -20,8 +20,10 @@
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "bpf/abi/masquerade.h"
+#include "lib/abi_codec.h"
 #include "lib/datapath.h"
 #include "lib/endpoint_map.h"
+#include "lib/masquerade_maps.h"
 #include "lib/service_maps.h"
 #include "testlib/packets.h"
 #include "privileged/scoped_netns.h"
@@ -66,8 +68,8 @@ uint16_t SourcePortOf(const Bytes& frame) { return Read16(frame, frame[23] == 1 
 class Maps {
  public:
   explicit Maps(const Datapath& dp)
-      : endpoints_(EndpointMap::FromFd(UniqueFd(dup(dp.endpoints_fd())))),
-        nonmasq_(sync::BpfNonMasqTable::FromFd(UniqueFd(dup(dp.map_fd(WEIR_NONMASQ_MAP_NAME))))),
+      : endpoints_(*EndpointMap::FromFd(UniqueFd(dup(dp.endpoints_fd())))),
+        nonmasq_(*sync::BpfNonMasqTable::FromFd(UniqueFd(dup(dp.map_fd(WEIR_NONMASQ_MAP_NAME))))),
         services_(*ServicesMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_SERVICES_MAP_NAME))))),
         slots_(*SlotsMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_BACKEND_SLOTS_MAP_NAME))))),
         backends_(*BackendsMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_BACKENDS_MAP_NAME))))) {}
@@ -78,22 +80,10 @@ class Maps {
   void InCluster(const std::string& cidr) { ASSERT_TRUE(nonmasq_->Add(*IpPrefix::Parse(cidr)).ok()); }
   void ClusterIp(const std::string& ip, uint16_t port, uint32_t service_id, const std::string& backend,
                  uint16_t backend_port) {
-    weir_backend b{};
-    auto backend_address = *IpAddress::Parse(backend);
-    std::memcpy(b.addr.bytes, backend_address.bytes().data(), backend_address.byte_length());
-    b.port = htons(backend_port);
-    b.proto = WEIR_PROTO_TCP;
-    b.family = WEIR_FAMILY_IPV4;
-    ASSERT_TRUE(backends_.Put(service_id, b).ok());
-    ASSERT_TRUE(slots_.Put({service_id, 1}, service_id).ok());
-    weir_service_key key{};
-    auto address = *IpAddress::Parse(ip);
-    std::memcpy(key.addr.bytes, address.bytes().data(), address.byte_length());
-    key.port = htons(port);
-    key.proto = WEIR_PROTO_TCP;
-    key.family = WEIR_FAMILY_IPV4;
-    key.scope = WEIR_SCOPE_EXTERNAL;
-    ASSERT_TRUE(services_.Put(key, {.service_id = service_id, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP}).ok());
+    ASSERT_TRUE(backends_.Update(service_id, abi::EncodeBackend({*IpAddress::Parse(backend), backend_port})).ok());
+    ASSERT_TRUE(slots_.Update({service_id, 1}, service_id).ok());
+    const weir_service_key key = abi::EncodeServiceKey({*IpAddress::Parse(ip), port});
+    ASSERT_TRUE(services_.Update(key, {.service_id = service_id, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP}).ok());
   }
 
  private:
@@ -333,8 +323,9 @@ TEST_P(MasqueradeTest, Steps) {
   std::unique_ptr<Datapath> dp = std::move(*loaded);
   Maps maps(*dp);
   c.setup(maps, pod_ifindex);
-  const uint32_t uplink = static_cast<uint32_t>(uplink_ifindex), unused = 0;
-  ASSERT_EQ(bpf_map_update_elem(dp->map_fd(WEIR_UPLINKS_MAP_NAME), &uplink, &unused, BPF_ANY), 0);
+  auto uplinks = UplinksMap::FromFd(UniqueFd(dup(dp->map_fd(WEIR_UPLINKS_MAP_NAME))));
+  ASSERT_TRUE(uplinks.ok()) << uplinks.status();
+  ASSERT_TRUE(uplinks->Update(static_cast<uint32_t>(uplink_ifindex), 0).ok());
 
   for (const Step& step : c.steps) {
     SCOPED_TRACE(step.description);

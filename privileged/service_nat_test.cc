@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "bpf/abi/events.h"
 #include "bpf/abi/metrics.h"
+#include "lib/abi_codec.h"
 #include "lib/datapath.h"
 #include "lib/endpoint_map.h"
 #include "lib/service_maps.h"
@@ -50,53 +51,38 @@ class Maps {
         slots_(*SlotsMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_BACKEND_SLOTS_MAP_NAME))))),
         backends_(*BackendsMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_BACKENDS_MAP_NAME))))),
         maglev_(*MaglevMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_MAGLEV_MAP_NAME))))),
-        endpoints_(EndpointMap::FromFd(UniqueFd(dup(dp.endpoints_fd())))),
-        affinity_fd_(dp.map_fd(WEIR_AFFINITY_MAP_NAME)) {}
+        endpoints_(*EndpointMap::FromFd(UniqueFd(dup(dp.endpoints_fd())))),
+        affinity_(*AffinityMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_AFFINITY_MAP_NAME))))) {}
 
   void Pod(const std::string& ip, int ifindex, const MacAddress& mac) {
     ASSERT_TRUE(endpoints_.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = ifindex, .pod_mac = mac}).ok());
   }
   void Backend(uint32_t id, const std::string& ip, uint16_t port, bool local) {
-    weir_backend b{};
-    auto address = *IpAddress::Parse(ip);
-    std::memcpy(b.addr.bytes, address.bytes().data(), address.byte_length());
-    b.port = htons(port);
-    b.proto = WEIR_PROTO_TCP;
-    b.family = address.is_v4() ? WEIR_FAMILY_IPV4 : WEIR_FAMILY_IPV6;
-    b.flags = local ? WEIR_BACKEND_LOCAL : 0;
-    ASSERT_TRUE(backends_.Put(id, b).ok());
+    const weir_backend b = abi::EncodeBackend(
+        {*IpAddress::Parse(ip), port, WEIR_PROTO_TCP, static_cast<uint16_t>(local ? WEIR_BACKEND_LOCAL : 0)});
+    ASSERT_TRUE(backends_.Update(id, b).ok());
   }
   void Service(const std::string& ip, uint16_t port, uint8_t proto, uint32_t service_id, uint16_t flags,
                std::vector<uint32_t> backend_ids, uint8_t scope = WEIR_SCOPE_EXTERNAL,
                uint32_t affinity_timeout = 0) {
-    weir_service_key key{};
-    auto address = *IpAddress::Parse(ip);
-    std::memcpy(key.addr.bytes, address.bytes().data(), address.byte_length());
-    key.port = htons(port);
-    key.proto = proto;
-    key.family = address.is_v4() ? WEIR_FAMILY_IPV4 : WEIR_FAMILY_IPV6;
-    key.scope = scope;
+    const weir_service_key key = abi::EncodeServiceKey({*IpAddress::Parse(ip), port, proto, scope});
     for (uint32_t slot = 0; slot < backend_ids.size(); ++slot) {
-      ASSERT_TRUE(slots_.Put({service_id, slot + 1}, backend_ids[slot]).ok());
+      ASSERT_TRUE(slots_.Update({service_id, slot + 1}, backend_ids[slot]).ok());
     }
     weir_service_value value{.service_id = service_id, .backend_count = (uint16_t)backend_ids.size(),
                              .flags = flags, .affinity_timeout = affinity_timeout};
-    ASSERT_TRUE(services_.Put(key, value).ok());
+    ASSERT_TRUE(services_.Update(key, value).ok());
   }
   void Maglev(uint32_t service_id, uint32_t backend_id) {
-    ASSERT_TRUE(maglev_.Put(service_id, std::vector<uint32_t>(maglev_.table_size(), backend_id)).ok());
+    ASSERT_TRUE(maglev_.Update(service_id, std::vector<uint32_t>(MaglevTableSize(maglev_), backend_id)).ok());
   }
   void Affinity(const std::string& client, uint32_t service_id, uint32_t backend_id) {
-    weir_affinity_key key{};
-    auto address = *IpAddress::Parse(client);
-    std::memcpy(key.client.bytes, address.bytes().data(), address.byte_length());
-    key.service_id = service_id;
-    key.family = WEIR_FAMILY_IPV4;
+    const weir_affinity_key key = abi::EncodeAffinityKey(*IpAddress::Parse(client), service_id);
     timespec now{};
     clock_gettime(CLOCK_MONOTONIC, &now);
     weir_affinity_value value{.last_used_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec,
                               .backend_id = backend_id};
-    ASSERT_EQ(bpf_map_update_elem(affinity_fd_, &key, &value, BPF_ANY), 0);
+    ASSERT_TRUE(affinity_.Update(key, value).ok());
   }
 
  private:
@@ -105,7 +91,7 @@ class Maps {
   BackendsMap backends_;
   MaglevMap maglev_;
   EndpointMap endpoints_;
-  int affinity_fd_;
+  AffinityMap affinity_;
 };
 
 struct Case {

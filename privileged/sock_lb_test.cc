@@ -28,6 +28,7 @@
 #include "bpf/abi/events.h"
 #include "bpf/abi/metrics.h"
 #include "bpf/abi/service.h"
+#include "lib/abi_codec.h"
 #include "lib/datapath.h"
 #include "lib/ip.h"
 #include "lib/metrics_map.h"
@@ -199,14 +200,7 @@ class SockLbTest : public ::testing::Test {
   void Backend(uint32_t id, const std::string& ip, uint16_t port, uint8_t proto) {
     auto backends = BackendsMap::FromFd(UniqueFd(dup(dp_->map_fd(WEIR_BACKENDS_MAP_NAME))));
     ASSERT_TRUE(backends.ok()) << backends.status();
-    weir_backend backend{};
-    IpAddress address = *IpAddress::Parse(ip);
-    std::memcpy(backend.addr.bytes, address.bytes().data(), address.byte_length());
-    backend.port = htons(port);
-    backend.proto = proto;
-    backend.family = address.is_v4() ? WEIR_FAMILY_IPV4 : WEIR_FAMILY_IPV6;
-    backend.flags = WEIR_BACKEND_LOCAL;
-    ASSERT_TRUE(backends->Put(id, backend).ok());
+    ASSERT_TRUE(backends->Update(id, abi::EncodeBackend({*IpAddress::Parse(ip), port, proto, WEIR_BACKEND_LOCAL})).ok());
   }
 
   void Service(const std::string& ip, uint16_t port, uint8_t proto, uint32_t service_id,
@@ -215,18 +209,12 @@ class SockLbTest : public ::testing::Test {
     auto slots = SlotsMap::FromFd(UniqueFd(dup(dp_->map_fd(WEIR_BACKEND_SLOTS_MAP_NAME))));
     ASSERT_TRUE(services.ok() && slots.ok());
     for (uint32_t slot = 0; slot < backend_ids.size(); ++slot) {
-      ASSERT_TRUE(slots->Put({service_id, slot + 1}, backend_ids[slot]).ok());
+      ASSERT_TRUE(slots->Update({service_id, slot + 1}, backend_ids[slot]).ok());
     }
-    weir_service_key key{};
-    IpAddress address = *IpAddress::Parse(ip);
-    std::memcpy(key.addr.bytes, address.bytes().data(), address.byte_length());
-    key.port = htons(port);
-    key.proto = proto;
-    key.family = address.is_v4() ? WEIR_FAMILY_IPV4 : WEIR_FAMILY_IPV6;
-    key.scope = WEIR_SCOPE_EXTERNAL;
+    const weir_service_key key = abi::EncodeServiceKey({*IpAddress::Parse(ip), port, proto});
     weir_service_value value{.service_id = service_id, .backend_count = (uint16_t)backend_ids.size(),
                              .flags = (uint16_t)(WEIR_SVC_CLUSTER_IP | flags), .affinity_timeout = affinity_timeout};
-    ASSERT_TRUE(services->Put(key, value).ok());
+    ASSERT_TRUE(services->Update(key, value).ok());
   }
 
   // A socket of the test's namespace, bound to ip:port (listening, for TCP). The test process is
@@ -327,9 +315,7 @@ int Pending(const UniqueFd& listener) {
 }
 
 std::string AddressOf(const weir_event& event, const weir_addr& address, __be16 port) {
-  IpAddress ip = IpAddress::FromBytes(event.family == WEIR_FAMILY_IPV4 ? IpFamily::kV4 : IpFamily::kV6,
-                                       address.bytes);
-  return absl::StrCat(ip.ToString(), ":", ntohs(port));
+  return abi::RenderAddressPort(address, event.family, port);
 }
 
 TEST_F(SockLbTest, ServiceWithoutEndpointsIsRefusedCountedAndReported) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "lib/abi_codec.h"
 #include "proxy/lb/maglev.h"
 #include "proxy/sync/fake_map_writer.h"
 #include "proxy/sync/service_encoding.h"
@@ -87,7 +88,7 @@ class CheckingMapWriter : public FakeMapWriter {
     if (!checking) return status;
     absl::StatusOr<ServiceMapContents> contents = ReadAll();
     for (const ServicesMap::Entry& service : contents->services) {
-      const std::string name = DescribeServiceKey(service.key);
+      const std::string name = abi::Render(service.key);
       for (uint32_t slot = 1; slot <= service.value.backend_count; ++slot) {
         std::optional<uint32_t> backend_id = this->slot(service.value.service_id, slot);
         EXPECT_TRUE(backend_id.has_value()) << name << " counts missing slot " << slot << " after "

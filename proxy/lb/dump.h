@@ -21,12 +21,7 @@ namespace weir::lb {
 std::string DumpDesiredState(const DesiredState& state);
 std::string DumpFrontend(const FrontendSpec& frontend);  // the frontend's lines, newline-terminated
 
-// "cluster-ip,affinity=10800s,maglev"; "-" when no flag is set. Unknown bits print in hex.
+// "cluster-ip,affinity=10800s,maglev" (abi::ServiceFlagList with the timeout); "-" when no flag is set.
 std::string FlagNames(uint16_t flags, uint32_t affinity_timeout_seconds);
-// The same names as a list, without the affinity timeout: {"cluster-ip", "affinity", "maglev"}.
-std::vector<std::string> FlagList(uint16_t flags);
-
-// "10.0.0.1:80", "[fd00::1]:80".
-std::string FormatAddressPort(const IpAddress& address, uint16_t port);
 
 }  // namespace weir::lb

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "lib/abi_codec.h"
 #include "proxy/lb/dump.h"
 #include "spdlog/spdlog.h"
 
@@ -15,7 +16,7 @@ FrontendKey InternalTwinOf(FrontendKey key) {
 }
 
 std::string Describe(const FrontendKey& key) {
-  return absl::StrCat(FormatAddressPort(key.address, key.port), "/", L4ProtoName(key.proto));
+  return absl::StrCat(abi::RenderAddressPort(key.address, key.port), "/", L4ProtoName(key.proto));
 }
 
 }  // namespace

@@ -15,19 +15,19 @@ absl::StatusOr<BpfMapWriter> BpfMapWriter::OpenPinned(const PinLayout& layout) {
 }
 
 absl::Status BpfMapWriter::PutService(const weir_service_key& key, const weir_service_value& value) {
-  return services_.Put(key, value);
+  return services_.Update(key, value);
 }
 
 absl::Status BpfMapWriter::PutSlot(const weir_slot_key& key, uint32_t backend_id) {
-  return slots_.Put(key, backend_id);
+  return slots_.Update(key, backend_id);
 }
 
 absl::Status BpfMapWriter::PutBackend(uint32_t backend_id, const weir_backend& backend) {
-  return backends_.Put(backend_id, backend);
+  return backends_.Update(backend_id, backend);
 }
 
 absl::Status BpfMapWriter::PutMaglev(uint32_t service_id, const std::vector<uint32_t>& table) {
-  return maglev_.Put(service_id, table);
+  return maglev_.Update(service_id, table);
 }
 
 absl::Status BpfMapWriter::DeleteService(const weir_service_key& key) { return services_.Delete(key); }

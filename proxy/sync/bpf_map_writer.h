@@ -29,7 +29,7 @@ class BpfMapWriter : public ServiceMapWriter {
   absl::StatusOr<ServiceMapContents> ReadAll() const override;
 
   // The table length the Maglev map was created with: the reconciler must build tables this long.
-  uint32_t maglev_table_size() const { return maglev_.table_size(); }
+  uint32_t maglev_table_size() const { return MaglevTableSize(maglev_); }
 
  private:
   ServicesMap services_;

@@ -1,112 +1,21 @@
 #include "proxy/sync/conntrack_gc.h"
 
-#include <bpf/bpf.h>
-#include <linux/bpf.h>
 #include <time.h>
-
-#include <cerrno>
-
-#include "absl/strings/str_cat.h"
-#include "lib/errno_status.h"
 
 namespace weir::sync {
 
 // --- BpfConntrackTable ---
 
 absl::StatusOr<std::unique_ptr<BpfConntrackTable>> BpfConntrackTable::OpenPinned(const PinLayout& layout) {
-  const std::string path = layout.map(WEIR_CONNTRACK_MAP_NAME);
-  const int fd = bpf_obj_get(path.c_str());
-  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open pinned map ", path));
-  return FromFd(UniqueFd(fd));
+  absl::StatusOr<ConntrackMap> map = ConntrackMap::OpenPinned(layout.map(WEIR_CONNTRACK_MAP_NAME));
+  if (!map.ok()) return map.status();
+  return std::unique_ptr<BpfConntrackTable>(new BpfConntrackTable(*std::move(map)));
 }
 
 absl::StatusOr<std::unique_ptr<BpfConntrackTable>> BpfConntrackTable::FromFd(UniqueFd fd) {
-  bpf_map_info info{};
-  uint32_t info_length = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd.get(), &info, &info_length) != 0) {
-    return ErrnoStatus(errno, "query map " WEIR_CONNTRACK_MAP_NAME);
-  }
-  if (info.key_size != sizeof(weir_ct_key) || info.value_size != sizeof(weir_ct_value)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "map " WEIR_CONNTRACK_MAP_NAME " has key/value sizes ", info.key_size, "/", info.value_size,
-        ", this build expects ", sizeof(weir_ct_key), "/", sizeof(weir_ct_value)));
-  }
-  return std::unique_ptr<BpfConntrackTable>(new BpfConntrackTable(std::move(fd), info.max_entries));
-}
-
-absl::StatusOr<std::vector<ConntrackEntry>> BpfConntrackTable::List() const {
-  // In batches: a busy node holds 100k entries or more, and the walk below costs two system calls
-  // per entry (about a second at that size) on the agent's sync thread.
-  absl::StatusOr<std::vector<ConntrackEntry>> batched = ListInBatches();
-  if (batched.ok() || !absl::IsUnimplemented(batched.status())) return batched;
-  return ListOneByOne();
-}
-
-absl::StatusOr<std::vector<ConntrackEntry>> BpfConntrackTable::ListInBatches() const {
-  constexpr uint32_t kBatchSize = 1024;
-  std::vector<ConntrackEntry> entries;
-  std::vector<weir_ct_key> keys(kBatchSize);
-  std::vector<weir_ct_value> values(kBatchSize);
-  // The position token; for hash maps the kernel keeps a bucket index in it.
-  uint64_t position = 0;
-  bool first = true;
-  while (true) {
-    uint32_t count = kBatchSize;
-    const int result = bpf_map_lookup_batch(fd_.get(), first ? nullptr : &position, &position, keys.data(),
-                                            values.data(), &count, nullptr);
-    const int error = result == 0 ? 0 : errno;
-    if (error != 0 && error != ENOENT) {
-      if (error == EINVAL || error == ENOTSUP || error == EOPNOTSUPP || error == ENOSPC) {
-        // Older kernels, or a bucket larger than a batch: the caller walks the map instead.
-        return absl::UnimplementedError("batch lookup unavailable");
-      }
-      return ErrnoStatus(error, "read map " WEIR_CONNTRACK_MAP_NAME);
-    }
-    for (uint32_t i = 0; i < count; ++i) entries.push_back(ConntrackEntry{.key = keys[i], .value = values[i]});
-    if (error == ENOENT) return entries;  // the end of the map
-    first = false;
-  }
-}
-
-absl::StatusOr<std::vector<ConntrackEntry>> BpfConntrackTable::ListOneByOne() const {
-  std::vector<ConntrackEntry> entries;
-  weir_ct_key key{};
-  weir_ct_key next{};
-  const weir_ct_key* previous = nullptr;
-  // When the previous key has been deleted (the LRU evicts under load), get_next_key restarts from
-  // the first bucket: bound the walk so that heavy churn cannot keep it going forever.
-  const uint64_t max_steps = 2ull * max_entries_ + 16;
-  for (uint64_t step = 0; step < max_steps; ++step) {
-    if (bpf_map_get_next_key(fd_.get(), previous, &next) != 0) {
-      if (errno == ENOENT) return entries;  // the end of the map
-      return ErrnoStatus(errno, "walk map " WEIR_CONNTRACK_MAP_NAME);
-    }
-    ConntrackEntry entry{.key = next, .value = {}};
-    if (bpf_map_lookup_elem(fd_.get(), &next, &entry.value) == 0) {
-      entries.push_back(entry);
-    } else if (errno != ENOENT) {
-      return ErrnoStatus(errno, "read map " WEIR_CONNTRACK_MAP_NAME);
-    }
-    key = next;
-    previous = &key;
-  }
-  return entries;
-}
-
-absl::StatusOr<std::optional<weir_ct_value>> BpfConntrackTable::Lookup(const weir_ct_key& key) const {
-  weir_ct_value value{};
-  if (bpf_map_lookup_elem(fd_.get(), &key, &value) != 0) {
-    if (errno == ENOENT) return std::nullopt;
-    return ErrnoStatus(errno, "look up in map " WEIR_CONNTRACK_MAP_NAME);
-  }
-  return value;
-}
-
-absl::Status BpfConntrackTable::Delete(const weir_ct_key& key) {
-  if (bpf_map_delete_elem(fd_.get(), &key) != 0 && errno != ENOENT) {
-    return ErrnoStatus(errno, "delete from map " WEIR_CONNTRACK_MAP_NAME);
-  }
-  return absl::OkStatus();
+  absl::StatusOr<ConntrackMap> map = ConntrackMap::FromFd(std::move(fd), WEIR_CONNTRACK_MAP_NAME);
+  if (!map.ok()) return map.status();
+  return std::unique_ptr<BpfConntrackTable>(new BpfConntrackTable(*std::move(map)));
 }
 
 // --- ConntrackGc ---

@@ -17,15 +17,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "bpf/abi/conntrack.h"
+#include "lib/conntrack_map.h"
 #include "lib/pin_layout.h"
 #include "lib/unique_fd.h"
 
 namespace weir::sync {
 
-struct ConntrackEntry {
-  weir_ct_key key;
-  weir_ct_value value;
-};
+using ConntrackEntry = ConntrackMap::Entry;
 
 // The conntrack map as the collector (and weirctl) sees it.
 class ConntrackTable {
@@ -49,18 +47,18 @@ class BpfConntrackTable : public ConntrackTable {
   static absl::StatusOr<std::unique_ptr<BpfConntrackTable>> OpenPinned(const PinLayout& layout);
   static absl::StatusOr<std::unique_ptr<BpfConntrackTable>> FromFd(UniqueFd fd);
 
-  absl::StatusOr<std::vector<ConntrackEntry>> List() const override;
-  // The two ways List() reads the map; public for the tests that compare them.
-  absl::StatusOr<std::vector<ConntrackEntry>> ListInBatches() const;
-  absl::StatusOr<std::vector<ConntrackEntry>> ListOneByOne() const;
-  absl::StatusOr<std::optional<weir_ct_value>> Lookup(const weir_ct_key& key) const override;
-  absl::Status Delete(const weir_ct_key& key) override;
-  uint32_t capacity() const override { return max_entries_; }
+  // In batches where the kernel allows: a busy node holds 100k entries or more, and a walk key by
+  // key costs two system calls per entry (about a second at that size) on the agent's sync thread.
+  absl::StatusOr<std::vector<ConntrackEntry>> List() const override { return map_.List(); }
+  absl::StatusOr<std::optional<weir_ct_value>> Lookup(const weir_ct_key& key) const override {
+    return map_.Lookup(key);
+  }
+  absl::Status Delete(const weir_ct_key& key) override { return map_.Delete(key); }
+  uint32_t capacity() const override { return map_.max_entries(); }
 
  private:
-  BpfConntrackTable(UniqueFd fd, uint32_t max_entries) : fd_(std::move(fd)), max_entries_(max_entries) {}
-  UniqueFd fd_;
-  uint32_t max_entries_;
+  explicit BpfConntrackTable(ConntrackMap map) : map_(std::move(map)) {}
+  ConntrackMap map_;
 };
 
 struct ConntrackGcOptions {

@@ -1,42 +1,11 @@
 #include "proxy/sync/fake_map_writer.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "lib/ip.h"
-#include "proxy/lb/desired_state.h"
+#include "lib/abi_codec.h"
 
 namespace weir::sync {
-namespace {
-
-std::string DescribeAddressPort(const weir_addr& addr, uint8_t family, uint16_t network_port) {
-  const uint16_t port = ntohs(network_port);
-  if (family == WEIR_FAMILY_IPV4) {
-    return absl::StrCat(IpAddress::FromBytes(IpFamily::kV4, addr.bytes).ToString(), ":", port);
-  }
-  if (family == WEIR_FAMILY_IPV6) {
-    return absl::StrCat("[", IpAddress::FromBytes(IpFamily::kV6, addr.bytes).ToString(), "]:", port);
-  }
-  return absl::StrCat("<family ", family, ">:", port);
-}
-
-}  // namespace
-
-std::string FakeMapWriter::DescribeServiceKey(const weir_service_key& key) {
-  return absl::StrCat(DescribeAddressPort(key.addr, key.family, key.port), "/",
-                      lb::L4ProtoName(static_cast<lb::L4Proto>(key.proto)), "/",
-                      lb::ScopeName(static_cast<lb::Scope>(key.scope)));
-}
-
-std::string FakeMapWriter::DescribeBackend(const weir_backend& backend) {
-  std::string text = absl::StrCat(DescribeAddressPort(backend.addr, backend.family, backend.port), "/",
-                                  lb::L4ProtoName(static_cast<lb::L4Proto>(backend.proto)));
-  if (backend.flags & WEIR_BACKEND_LOCAL) absl::StrAppend(&text, " local");
-  if (backend.flags & WEIR_BACKEND_TERMINATING) absl::StrAppend(&text, " terminating");
-  return text;
-}
 
 bool FakeMapWriter::Record(Map map, bool is_delete, std::string text) {
   if (failures_start_after_.has_value()) {
@@ -56,8 +25,7 @@ std::vector<std::string> FakeMapWriter::operation_texts() const {
 
 absl::Status FakeMapWriter::PutService(const weir_service_key& key, const weir_service_value& value) {
   if (!Record(Map::kServices, false,
-              absl::StrCat("put service ", DescribeServiceKey(key), " id=", value.service_id,
-                           " count=", value.backend_count))) {
+              absl::StrCat("put service ", abi::Render(key), " ", abi::Render(value)))) {
     return absl::UnavailableError("injected failure");
   }
   services_[key] = value;
@@ -65,7 +33,7 @@ absl::Status FakeMapWriter::PutService(const weir_service_key& key, const weir_s
 }
 
 absl::Status FakeMapWriter::PutSlot(const weir_slot_key& key, uint32_t backend_id) {
-  if (!Record(Map::kSlots, false, absl::StrCat("put slot ", key.service_id, "/", key.slot, " = ", backend_id))) {
+  if (!Record(Map::kSlots, false, absl::StrCat("put slot ", abi::Render(key), " = ", backend_id))) {
     return absl::UnavailableError("injected failure");
   }
   slots_[{key.service_id, key.slot}] = backend_id;
@@ -73,7 +41,7 @@ absl::Status FakeMapWriter::PutSlot(const weir_slot_key& key, uint32_t backend_i
 }
 
 absl::Status FakeMapWriter::PutBackend(uint32_t backend_id, const weir_backend& backend) {
-  if (!Record(Map::kBackends, false, absl::StrCat("put backend ", backend_id, " ", DescribeBackend(backend)))) {
+  if (!Record(Map::kBackends, false, absl::StrCat("put backend ", backend_id, " ", abi::Render(backend)))) {
     return absl::UnavailableError("injected failure");
   }
   backends_[backend_id] = backend;
@@ -89,7 +57,7 @@ absl::Status FakeMapWriter::PutMaglev(uint32_t service_id, const std::vector<uin
 }
 
 absl::Status FakeMapWriter::DeleteService(const weir_service_key& key) {
-  if (!Record(Map::kServices, true, absl::StrCat("delete service ", DescribeServiceKey(key)))) {
+  if (!Record(Map::kServices, true, absl::StrCat("delete service ", abi::Render(key)))) {
     return absl::UnavailableError("injected failure");
   }
   services_.erase(key);
@@ -97,7 +65,7 @@ absl::Status FakeMapWriter::DeleteService(const weir_service_key& key) {
 }
 
 absl::Status FakeMapWriter::DeleteSlot(const weir_slot_key& key) {
-  if (!Record(Map::kSlots, true, absl::StrCat("delete slot ", key.service_id, "/", key.slot))) {
+  if (!Record(Map::kSlots, true, absl::StrCat("delete slot ", abi::Render(key)))) {
     return absl::UnavailableError("injected failure");
   }
   slots_.erase({key.service_id, key.slot});
@@ -159,19 +127,15 @@ std::vector<std::string> FakeMapWriter::DumpLines() const {
   absl::StatusOr<ServiceMapContents> contents = ReadAll();
   std::vector<std::string> lines;
   for (const auto& e : contents->services) {
-    lines.push_back(absl::StrCat("service ", DescribeServiceKey(e.key), " id=", e.value.service_id,
+    lines.push_back(absl::StrCat("service ", abi::Render(e.key), " id=", e.value.service_id,
                                  " count=", e.value.backend_count, " flags=", e.value.flags,
                                  " timeout=", e.value.affinity_timeout));
   }
-  for (const auto& e : contents->slots) {
-    lines.push_back(absl::StrCat("slot ", e.key.service_id, "/", e.key.slot, " = ", e.backend_id));
-  }
-  for (const auto& e : contents->backends) {
-    lines.push_back(absl::StrCat("backend ", e.backend_id, " ", DescribeBackend(e.backend)));
-  }
+  for (const auto& e : contents->slots) lines.push_back(absl::StrCat("slot ", abi::Render(e.key), " = ", e.value));
+  for (const auto& e : contents->backends) lines.push_back(absl::StrCat("backend ", e.key, " ", abi::Render(e.value)));
   for (const auto& e : contents->maglev) {
-    std::string line = absl::StrCat("maglev ", e.service_id, ":");
-    for (uint32_t id : e.table) absl::StrAppend(&line, " ", id);
+    std::string line = absl::StrCat("maglev ", e.key, ":");
+    for (uint32_t id : e.value) absl::StrAppend(&line, " ", id);
     lines.push_back(std::move(line));
   }
   std::sort(lines.begin(), lines.end());

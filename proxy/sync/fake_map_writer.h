@@ -55,13 +55,9 @@ class FakeMapWriter : public ServiceMapWriter {
   size_t backend_count() const { return backends_.size(); }
   size_t maglev_count() const { return maglev_.size(); }
 
-  // Readable forms used in the operation log.
   // Every entry of the four maps as one sorted line each: for comparing two writers, and for the
   // golden tests' map entries.
   std::vector<std::string> DumpLines() const;
-
-  static std::string DescribeServiceKey(const weir_service_key& key);
-  static std::string DescribeBackend(const weir_backend& backend);
 
  private:
   // Byte-wise order for the ABI structs, which have no operator<.

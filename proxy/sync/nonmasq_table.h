@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "lib/ip.h"
+#include "lib/masquerade_maps.h"
 #include "lib/pin_layout.h"
 #include "lib/unique_fd.h"
 
@@ -29,15 +30,16 @@ class CidrTable {
 class BpfNonMasqTable : public CidrTable {
  public:
   static absl::StatusOr<std::unique_ptr<BpfNonMasqTable>> OpenPinned(const PinLayout& layout);
-  static std::unique_ptr<BpfNonMasqTable> FromFd(UniqueFd fd);
+  static absl::StatusOr<std::unique_ptr<BpfNonMasqTable>> FromFd(UniqueFd fd);
 
   absl::StatusOr<std::vector<IpPrefix>> List() const override;
   absl::Status Add(const IpPrefix& cidr) override;
   absl::Status Remove(const IpPrefix& cidr) override;
 
  private:
-  explicit BpfNonMasqTable(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;
+  using Map = NonMasqueradeMap;
+  explicit BpfNonMasqTable(Map map) : map_(std::move(map)) {}
+  Map map_;
 };
 
 struct CidrChanges {

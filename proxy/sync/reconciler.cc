@@ -74,30 +74,30 @@ absl::Status Reconciler::Adopt() {
     }
     WrittenTables& tables = tables_[entry.key.service_id];
     if (tables.slots.size() < entry.key.slot) tables.slots.resize(entry.key.slot);
-    SetSlot(tables, entry.key.slot - 1, entry.backend_id);
+    SetSlot(tables, entry.key.slot - 1, entry.value);
     service_ids_.MarkUsed(entry.key.service_id);
   }
 
   for (const BackendsMap::Entry& entry : contents->backends) {
-    backends_[entry.backend_id] = entry.backend;
-    backend_id_allocator_.MarkUsed(entry.backend_id);
-    std::optional<BackendIdentity> identity = DecodeBackendIdentity(entry.backend);
-    if (entry.backend_id == 0 || !identity.has_value() ||
-        !SameBytes(EncodeBackend(*identity, entry.backend.flags), entry.backend)) {
+    backends_[entry.key] = entry.value;
+    backend_id_allocator_.MarkUsed(entry.key);
+    std::optional<BackendIdentity> identity = DecodeBackendIdentity(entry.value);
+    if (entry.key == 0 || !identity.has_value() ||
+        !SameBytes(EncodeBackend(*identity, entry.value.flags), entry.value)) {
       continue;  // kept until unreferenced, never reused for a desired backend
     }
     // Two ids for one backend (never written by weir, but possible in a damaged map): the smaller
     // id becomes the backend's id, slots move to it, and the other is deleted once unused.
-    auto [it, inserted] = backend_ids_.try_emplace(*identity, entry.backend_id);
-    if (!inserted && entry.backend_id < it->second) it->second = entry.backend_id;
+    auto [it, inserted] = backend_ids_.try_emplace(*identity, entry.key);
+    if (!inserted && entry.key < it->second) it->second = entry.key;
   }
 
   for (const MaglevMap::Entry& entry : contents->maglev) {
-    WrittenTables& tables = tables_[entry.service_id];
+    WrittenTables& tables = tables_[entry.key];
     tables.has_maglev = true;
     tables.maglev_source.reset();
-    tables.adopted_maglev = entry.table;
-    service_ids_.MarkUsed(entry.service_id);
+    tables.adopted_maglev = entry.value;
+    service_ids_.MarkUsed(entry.key);
   }
   return absl::OkStatus();
 }

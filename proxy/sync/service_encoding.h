@@ -1,5 +1,5 @@
-// Translation between the desired state's types and the service map ABI (bpf/abi/service.h):
-// the one place that knows byte orders and field layouts.
+// Translation between the desired state's types (lb::) and the service map ABI, over lib/abi_codec.h
+// (the one place that knows byte orders and field layouts).
 #pragma once
 
 #include <compare>

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bpf/abi/conntrack.h"
+#include "lib/abi_codec.h"
 #include "proxy/weirctl/format.h"
 
 namespace weir::weirctl {
@@ -17,9 +18,9 @@ namespace {
 // frontend and, with SNAT, the destination the original client.
 std::string DescribeNat(const weir_ct_key& key, const weir_ct_value& value) {
   const bool forward = value.kind == WEIR_CT_FORWARD;
-  std::string text = absl::StrCat(forward ? "dst=" : "src=", FormatAddressPort(value.nat_addr, key.family, value.nat_port));
+  std::string text = absl::StrCat(forward ? "dst=" : "src=", abi::RenderAddressPort(value.nat_addr, key.family, value.nat_port));
   if (value.flags & WEIR_CT_SNAT) {
-    absl::StrAppend(&text, forward ? " src=" : " dst=", FormatAddressPort(value.snat_addr, key.family, value.snat_port));
+    absl::StrAppend(&text, forward ? " src=" : " dst=", abi::RenderAddressPort(value.snat_addr, key.family, value.snat_port));
   }
   return text;
 }
@@ -59,15 +60,15 @@ std::string RenderConntrack(std::vector<sync::ConntrackEntry> entries, uint32_t 
       const weir_ct_value& value = entry.value;
       json.StartObject();
       json.Key("protocol");
-      json.String(ProtoName(key.proto));
+      json.String(abi::ProtoName(key.proto));
       json.Key("family");
-      json.String(FamilyName(key.family));
+      json.String(abi::FamilyName(key.family));
       json.Key("source");
       WriteAddressPort(json, key.saddr, key.family, key.sport);
       json.Key("destination");
       WriteAddressPort(json, key.daddr, key.family, key.dport);
       json.Key("kind");
-      json.String(ConntrackKindName(value.kind));
+      json.String(abi::ConntrackKindName(value.kind));
       json.Key("nat");
       WriteAddressPort(json, value.nat_addr, key.family, value.nat_port);
       json.Key("snat");
@@ -83,7 +84,7 @@ std::string RenderConntrack(std::vector<sync::ConntrackEntry> entries, uint32_t 
       json.Key("service");
       names.WriteJson(json, value.service_id);
       json.Key("flags");
-      json.StringArray(ConntrackFlagList(value.flags));
+      json.StringArray(abi::ConntrackFlagList(value.flags));
       json.EndObject();
     }
     json.EndArray();
@@ -100,10 +101,10 @@ std::string RenderConntrack(std::vector<sync::ConntrackEntry> entries, uint32_t 
   for (const sync::ConntrackEntry& entry : entries) {
     const weir_ct_key& key = entry.key;
     const weir_ct_value& value = entry.value;
-    table.Add({ProtoName(key.proto), FormatAddressPort(key.saddr, key.family, key.sport), "->",
-               FormatAddressPort(key.daddr, key.family, key.dport), "=>", DescribeNat(key, value),
-               ConntrackKindName(value.kind), absl::StrCat(SecondsSince(value.last_seen_ns, now_ns), "s"),
-               absl::StrCat(value.backend_id), names.Describe(value.service_id), JoinFlags(ConntrackFlagList(value.flags))});
+    table.Add({abi::ProtoName(key.proto), abi::RenderAddressPort(key.saddr, key.family, key.sport), "->",
+               abi::RenderAddressPort(key.daddr, key.family, key.dport), "=>", DescribeNat(key, value),
+               abi::ConntrackKindName(value.kind), absl::StrCat(SecondsSince(value.last_seen_ns, now_ns), "s"),
+               absl::StrCat(value.backend_id), names.Describe(value.service_id), JoinFlags(abi::ConntrackFlagList(value.flags))});
   }
   const double fill = capacity == 0 ? 0 : 100.0 * static_cast<double>(total) / capacity;
   std::string summary = absl::StrFormat("%d entries, capacity %d (%.1f%% full)\n", total, capacity, fill);

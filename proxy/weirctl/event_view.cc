@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "bpf/abi/events.h"
 #include "bpf/abi/metrics.h"
+#include "lib/abi_codec.h"
 #include "lib/metrics_map.h"
 #include "proxy/weirctl/format.h"
 
@@ -114,13 +115,13 @@ std::string EventLine(const EventView& event, const ServiceDirectory& names) {
   const uint64_t seconds_of_day = (unix_ns / 1'000'000'000ull) % 86400;
   std::string line = absl::StrFormat("%02d:%02d:%02d.%06d %-10s %s ", seconds_of_day / 3600, seconds_of_day / 60 % 60,
                                      seconds_of_day % 60, unix_ns % 1'000'000'000ull / 1000, event.type,
-                                     ProtoName(event.proto));
+                                     abi::ProtoName(event.proto));
   if (event.has_source) {
-    absl::StrAppend(&line, FormatAddressPort(event.source.addr, event.family, event.source.port_be), " -> ");
+    absl::StrAppend(&line, abi::RenderAddressPort(event.source.addr, event.family, event.source.port_be), " -> ");
   }
-  absl::StrAppend(&line, FormatAddressPort(event.destination.addr, event.family, event.destination.port_be));
+  absl::StrAppend(&line, abi::RenderAddressPort(event.destination.addr, event.family, event.destination.port_be));
   if (event.backend) {
-    absl::StrAppend(&line, " => ", FormatAddressPort(event.backend->addr, event.family, event.backend->port_be));
+    absl::StrAppend(&line, " => ", abi::RenderAddressPort(event.backend->addr, event.family, event.backend->port_be));
   }
   if (event.service_id != 0) absl::StrAppend(&line, " service=", names.Describe(event.service_id));
   for (const EventField& field : event.fields) absl::StrAppend(&line, " ", field.key, "=", FieldText(field));
@@ -140,9 +141,9 @@ std::string EventJson(const EventView& event, const ServiceDirectory& names) {
   json.Key("verdict");
   json.String(event.verdict);
   json.Key("family");
-  json.String(FamilyName(event.family));
+  json.String(abi::FamilyName(event.family));
   json.Key("protocol");
-  json.String(ProtoName(event.proto));
+  json.String(abi::ProtoName(event.proto));
   json.Key("source");
   if (event.has_source) {
     WriteAddressPort(json, event.source.addr, event.family, event.source.port_be);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bpf/abi/service.h"
+#include "lib/abi_codec.h"
 #include "proxy/weirctl/format.h"
 
 namespace weir::weirctl {
@@ -15,7 +16,7 @@ bool FlowFilter::MatchesSides(const std::vector<FlowSide>& sides) const {
   if (address) {
     bool found = false;
     for (const FlowSide& side : sides) {
-      std::optional<IpAddress> ip = AddressOf(side.addr, side.family);
+      std::optional<IpAddress> ip = abi::DecodeAddress(side.addr, side.family);
       if (ip && ip->family() == address->family() && address->Contains(*ip)) found = true;
     }
     if (!found) return false;

@@ -1,5 +1,5 @@
-// Text forms of the datapath's ABI values, shared by every command so that a protocol, a flag or
-// an address reads the same in every table and JSON document.
+// What weirctl's commands share in their output beside the ABI's own text forms (lib/abi_codec.h):
+// JSON addresses, times and flag lists.
 #pragma once
 
 #include <arpa/inet.h>
@@ -17,17 +17,6 @@
 
 namespace weir::weirctl {
 
-std::optional<IpAddress> AddressOf(const weir_addr& addr, uint8_t family);
-// "10.0.0.1:80", "[fd00::1]:80"; `port` in network byte order.
-std::string FormatAddressPort(const weir_addr& addr, uint8_t family, uint16_t port_be);
-std::string FormatAddress(const weir_addr& addr, uint8_t family);
-// "ipv4", "ipv6".
-std::string FamilyName(uint8_t family);
-// "TCP", "UDP", "SCTP", "proto-N".
-std::string ProtoName(uint8_t proto);
-// "external", "internal".
-std::string ScopeName(uint8_t scope);
-
 // {"address": "10.0.0.1", "port": 80}; `port` in network byte order.
 void WriteAddressPort(Json& json, const weir_addr& addr, uint8_t family, uint16_t port_be);
 
@@ -39,11 +28,6 @@ std::string FormatUnixTime(uint64_t unix_ns);
 // The same time as a bpf_ktime_get_ns() stamp (CLOCK_MONOTONIC), as Unix time.
 uint64_t MonotonicToUnixNs(uint64_t monotonic_ns);
 
-// Backend flags ("local", "terminating"), conntrack flags ("snat", "dsr", ...); unknown bits in hex.
-std::vector<std::string> BackendFlagList(uint16_t flags);
-std::vector<std::string> ConntrackFlagList(uint8_t flags);
-// "forward", "reply".
-std::string ConntrackKindName(uint8_t kind);
 // Comma-joined, "-" for none: the table form of a flag list.
 std::string JoinFlags(const std::vector<std::string>& flags);
 

@@ -1,17 +1,14 @@
 #include "proxy/weirctl/node_commands.h"
 
-#include <bpf/bpf.h>
 #include <net/if.h>
 
 #include <algorithm>
-#include <cerrno>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "lib/errno_status.h"
+#include "lib/masquerade_maps.h"
 #include "lib/netlink.h"
-#include "lib/unique_fd.h"
 #include "proxy/sync/nonmasq_table.h"
 
 namespace weir::weirctl {
@@ -130,16 +127,14 @@ absl::Status RunMasquerade(const CommandOptions& options) {
   auto cidrs = (*table)->List();
   if (!cidrs.ok()) return cidrs.status();
 
-  UniqueFd map(bpf_obj_get(options.layout.uplinks_map().c_str()));
-  if (!map.valid()) return ErrnoStatus(errno, absl::StrCat("open ", options.layout.uplinks_map()));
+  auto map = UplinksMap::OpenPinned(options.layout.uplinks_map());
+  if (!map.ok()) return map.status();
+  auto entries = map->List();
+  if (!entries.ok()) return entries.status();
   std::vector<Uplink> uplinks;
-  uint32_t key = 0, next = 0;
-  const uint32_t* previous = nullptr;
-  while (bpf_map_get_next_key(map.get(), previous, &next) == 0) {
+  for (const UplinksMap::Entry& entry : *entries) {
     char name[IF_NAMESIZE] = {};
-    uplinks.push_back({next, if_indextoname(next, name) ? name : ""});
-    key = next;
-    previous = &key;
+    uplinks.push_back({entry.key, if_indextoname(entry.key, name) ? name : ""});
   }
   absl::PrintF("%s", RenderMasquerade(*std::move(cidrs), std::move(uplinks), options.format));
   return absl::OkStatus();

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "lib/abi_codec.h"
 #include "proxy/lb/dump.h"
 #include "proxy/sync/conntrack_gc.h"
 #include "proxy/weirctl/format.h"
@@ -56,13 +57,13 @@ void WriteSlot(Json& json, const SlotView& slot) {
   json.Key("backend_id");
   json.OptionalUint(slot.backend_id);
   json.Key("address");
-  json.OptionalString(slot.backend ? std::optional(FormatAddress(slot.backend->addr, slot.backend->family)) : std::nullopt);
+  json.OptionalString(slot.backend ? std::optional(abi::RenderAddress(slot.backend->addr, slot.backend->family)) : std::nullopt);
   json.Key("port");
   json.OptionalUint(slot.backend ? std::optional<uint64_t>(ntohs(slot.backend->port)) : std::nullopt);
   json.Key("protocol");
-  json.OptionalString(slot.backend ? std::optional(ProtoName(slot.backend->proto)) : std::nullopt);
+  json.OptionalString(slot.backend ? std::optional(abi::ProtoName(slot.backend->proto)) : std::nullopt);
   json.Key("flags");
-  json.StringArray(slot.backend ? BackendFlagList(slot.backend->flags) : std::vector<std::string>{});
+  json.StringArray(slot.backend ? abi::BackendFlagList(slot.backend->flags) : std::vector<std::string>{});
   json.Key("missing");
   json.OptionalString(!slot.backend_id ? std::optional<std::string>("slot")
                       : !slot.backend  ? std::optional<std::string>("backend")
@@ -96,19 +97,19 @@ std::string RenderServices(ServiceTables tables, const ServiceDirectory& names, 
     if (format == OutputFormat::kJson) {
       json.StartObject();
       json.Key("frontend");
-      json.String(absl::StrCat(FormatAddressPort(key.addr, key.family, key.port), "/", ProtoName(key.proto)));
+      json.String(absl::StrCat(abi::RenderAddressPort(key.addr, key.family, key.port), "/", abi::ProtoName(key.proto)));
       json.Key("address");
-      json.String(FormatAddress(key.addr, key.family));
+      json.String(abi::RenderAddress(key.addr, key.family));
       json.Key("port");
       json.Uint(ntohs(key.port));
       json.Key("protocol");
-      json.String(ProtoName(key.proto));
+      json.String(abi::ProtoName(key.proto));
       json.Key("scope");
-      json.String(ScopeName(key.scope));
+      json.String(abi::ScopeName(key.scope));
       json.Key("service");
       names.WriteJson(json, value.service_id);
       json.Key("flags");
-      json.StringArray(lb::FlagList(value.flags));
+      json.StringArray(abi::ServiceFlagList(value.flags));
       json.Key("affinity_timeout_seconds");
       json.Uint((value.flags & WEIR_SVC_AFFINITY) ? value.affinity_timeout : 0);
       json.Key("backend_count");
@@ -121,8 +122,8 @@ std::string RenderServices(ServiceTables tables, const ServiceDirectory& names, 
       continue;
     }
     const ServiceName* name = names.Find(value.service_id);
-    table.Add({absl::StrCat(FormatAddressPort(key.addr, key.family, key.port), "/", ProtoName(key.proto)),
-               ScopeName(key.scope), name ? name->ToString() : "-", absl::StrCat("service ", value.service_id),
+    table.Add({absl::StrCat(abi::RenderAddressPort(key.addr, key.family, key.port), "/", abi::ProtoName(key.proto)),
+               abi::ScopeName(key.scope), name ? name->ToString() : "-", absl::StrCat("service ", value.service_id),
                absl::StrCat("backends=", value.backend_count), lb::FlagNames(value.flags, value.affinity_timeout)});
     if (value.backend_count == 0) table.Add({"  (no backends: rejected)"});
     for (const SlotView& slot : slots) {
@@ -132,11 +133,11 @@ std::string RenderServices(ServiceTables tables, const ServiceDirectory& names, 
         table.Add({"  (missing)", "", "", absl::StrCat("backend ", *slot.backend_id)});
       } else {
         const weir_backend& backend = *slot.backend;
-        std::string address = absl::StrCat("  ", FormatAddressPort(backend.addr, backend.family, backend.port));
+        std::string address = absl::StrCat("  ", abi::RenderAddressPort(backend.addr, backend.family, backend.port));
         // Backends normally share the frontend's protocol; say so only when they don't.
-        if (backend.proto != key.proto) absl::StrAppend(&address, "/", ProtoName(backend.proto));
+        if (backend.proto != key.proto) absl::StrAppend(&address, "/", abi::ProtoName(backend.proto));
         table.Add({address, "", "", absl::StrCat("backend ", *slot.backend_id), "",
-                   JoinFlags(BackendFlagList(backend.flags))});
+                   JoinFlags(abi::BackendFlagList(backend.flags))});
       }
     }
   }
@@ -185,7 +186,7 @@ std::string RenderAffinity(std::vector<AffinityEntry> entries, const std::map<ui
     if (format == OutputFormat::kJson) {
       json.StartObject();
       json.Key("client");
-      json.String(FormatAddress(entry.key.client, entry.key.family));
+      json.String(abi::RenderAddress(entry.key.client, entry.key.family));
       json.Key("service");
       names.WriteJson(json, entry.key.service_id);
       json.Key("backend_id");
@@ -203,9 +204,9 @@ std::string RenderAffinity(std::vector<AffinityEntry> entries, const std::map<ui
       json.EndObject();
       continue;
     }
-    table.Add({FormatAddress(entry.key.client, entry.key.family), names.Describe(entry.key.service_id),
+    table.Add({abi::RenderAddress(entry.key.client, entry.key.family), names.Describe(entry.key.service_id),
                absl::StrCat(entry.value.backend_id),
-               backend ? FormatAddressPort(backend->addr, backend->family, backend->port) : "-",
+               backend ? abi::RenderAddressPort(backend->addr, backend->family, backend->port) : "-",
                absl::StrCat(age, "s"), state.value_or("-")});
   }
   if (format == OutputFormat::kJson) {
@@ -230,8 +231,8 @@ absl::StatusOr<ServiceTables> ReadServiceTables(const PinLayout& layout) {
   auto backends = backends_map->List();
   if (!backends.ok()) return backends.status();
   ServiceTables tables{.frontends = *std::move(frontends)};
-  for (const auto& entry : *slots) tables.slots[{entry.key.service_id, entry.key.slot}] = entry.backend_id;
-  for (const auto& entry : *backends) tables.backends[entry.backend_id] = entry.backend;
+  for (const auto& entry : *slots) tables.slots[{entry.key.service_id, entry.key.slot}] = entry.value;
+  for (const auto& entry : *backends) tables.backends[entry.key] = entry.value;
   return tables;
 }
 
@@ -244,19 +245,11 @@ absl::Status RunServices(const CommandOptions& options) {
 }
 
 absl::Status RunAffinity(const CommandOptions& options) {
-  auto map = RawBpfMap::OpenPinned(options.layout.affinity_map(), WEIR_AFFINITY_MAP_NAME, sizeof(weir_affinity_key),
-                                   sizeof(weir_affinity_value));
+  auto map = AffinityMap::OpenPinned(options.layout.affinity_map());
   if (!map.ok()) return map.status();
-  auto raw = map->ListRaw();
-  if (!raw.ok()) return raw.status();
+  auto entries = map->List();
+  if (!entries.ok()) return entries.status();
   const uint64_t now_ns = sync::MonotonicNowNs();
-  std::vector<AffinityEntry> entries;
-  for (const std::vector<uint8_t>& bytes : *raw) {
-    AffinityEntry entry{};
-    std::memcpy(&entry.key, bytes.data(), sizeof(entry.key));
-    std::memcpy(&entry.value, bytes.data() + sizeof(entry.key), sizeof(entry.value));
-    entries.push_back(entry);
-  }
   // Context only: where each backend is, and each service's affinity timeout.
   ServiceTables tables;
   if (auto read = ReadServiceTables(options.layout); read.ok()) tables = *std::move(read);
@@ -264,7 +257,7 @@ absl::Status RunAffinity(const CommandOptions& options) {
   for (const auto& frontend : tables.frontends) {
     if (frontend.value.flags & WEIR_SVC_AFFINITY) timeouts[frontend.value.service_id] = frontend.value.affinity_timeout;
   }
-  absl::PrintF("%s", RenderAffinity(std::move(entries), tables.backends, timeouts, now_ns,
+  absl::PrintF("%s", RenderAffinity(*std::move(entries), tables.backends, timeouts, now_ns,
                                     ServiceDirectory::Load(options.layout), options.filter, options.format));
   return absl::OkStatus();
 }

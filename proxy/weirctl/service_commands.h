@@ -23,10 +23,7 @@ struct ServiceTables {
   std::map<uint32_t, weir_backend> backends;                // by backend id
 };
 
-struct AffinityEntry {
-  weir_affinity_key key;
-  weir_affinity_value value;
-};
+using AffinityEntry = AffinityMap::Entry;
 
 // --addr, --port and --proto match the frontend or any of its backends; --service the frontend.
 std::string RenderServices(ServiceTables tables, const ServiceDirectory& names, const FlowFilter& filter,

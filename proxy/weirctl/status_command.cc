@@ -22,6 +22,7 @@
 #include "bpf/abi/conntrack.h"
 #include "bpf/abi/endpoint.h"
 #include "bpf/abi/service.h"
+#include "lib/bpf_map.h"
 #include "lib/errno_status.h"
 #include "lib/unique_fd.h"
 #include "proxy/weirctl/format.h"
@@ -75,45 +76,6 @@ std::vector<std::string> PinsIn(const std::string& dir) {
   return names;
 }
 
-// Entries of a hash map, read in batches: a walk key by key restarts from the first bucket when the
-// key it stands on is deleted (conntrack churns), a batch walk goes bucket by bucket. nullopt when
-// the map or kernel has no batch lookup.
-std::optional<uint64_t> CountInBatches(int fd, const bpf_map_info& info) {
-  const bool per_cpu = info.type == BPF_MAP_TYPE_PERCPU_HASH || info.type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
-  const int cpus = per_cpu ? libbpf_num_possible_cpus() : 1;
-  if (cpus <= 0) return std::nullopt;
-  const size_t value_size = per_cpu ? ((info.value_size + 7) / 8 * 8) * cpus : info.value_size;
-  // About 4 MiB of buffers whatever the entry size (Maglev tables are kilobytes each).
-  const uint32_t batch = static_cast<uint32_t>(std::clamp<size_t>((4u << 20) / (info.key_size + value_size), 64, 4096));
-  std::vector<uint8_t> keys(static_cast<size_t>(batch) * info.key_size), values(batch * value_size);
-  uint64_t position = 0, total = 0;
-  bool first = true;
-  while (true) {
-    uint32_t count = batch;
-    const int result = bpf_map_lookup_batch(fd, first ? nullptr : &position, &position, keys.data(), values.data(),
-                                            &count, nullptr);
-    if (result != 0 && errno != ENOENT) return std::nullopt;
-    total += count;
-    if (result != 0) return total;  // ENOENT: the end of the map
-    first = false;
-  }
-}
-
-// Keys in the map, one lookup of the next key at a time (LPM tries, older kernels). Bounded: under
-// churn the walk may restart, and then counts some entries twice.
-absl::StatusOr<uint64_t> CountOneByOne(int fd, const bpf_map_info& info) {
-  std::vector<uint8_t> key(info.key_size), next(info.key_size);
-  uint64_t count = 0;
-  const void* previous = nullptr;
-  while (count < info.max_entries && bpf_map_get_next_key(fd, previous, next.data()) == 0) {
-    ++count;
-    key.swap(next);
-    previous = key.data();
-  }
-  if (count < info.max_entries && errno != ENOENT) return ErrnoStatus(errno, "walk the map");
-  return count;
-}
-
 // A ring's producer minus consumer position, read from the pages the kernel maps for readers.
 std::optional<uint64_t> RingPendingBytes(int fd) {
   const long page = sysconf(_SC_PAGESIZE);
@@ -155,14 +117,16 @@ void CollectMaps(const PinLayout& layout, StatusReport& report) {
       case BPF_MAP_TYPE_RINGBUF:
         map.pending_bytes = RingPendingBytes(fd.get());
         break;
-      default:
-        if (std::optional<uint64_t> batched = CountInBatches(fd.get(), info)) {
-          map.entries = *batched;
-        } else if (auto count = CountOneByOne(fd.get(), info); count.ok()) {
+      default: {
+        // In batches where the map allows: a walk key by key restarts when conntrack churns.
+        auto typeless = UntypedBpfMap::FromFd(std::move(fd), name, std::nullopt, std::nullopt);
+        absl::StatusOr<uint64_t> count = typeless.ok() ? typeless->Count() : typeless.status();
+        if (count.ok()) {
           map.entries = *count;
         } else {
           report.errors.push_back(absl::StrCat(name, ": ", count.status().message()));
         }
+      }
     }
     report.maps.push_back(map);
   }
