@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "bpf/abi/constants.h"
 #include "cni/attachment_names.h"
 #include "lib/ip.h"
 #include "lib/netlink.h"
@@ -19,7 +20,7 @@ namespace weir::cni {
 // The gateway every pod routes through; never assigned to any interface.
 inline constexpr char kGatewayV4[] = "169.254.1.1";
 inline constexpr char kGatewayV6[] = "fe80::1";
-inline constexpr MacAddress kGatewayMac = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+inline constexpr MacAddress kGatewayMac = WEIR_GATEWAY_MAC;
 
 struct PodWiring {
   std::string container_id;

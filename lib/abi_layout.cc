@@ -51,3 +51,7 @@ static_assert(offsetof(weir_event, type) == 64);
 static_assert(offsetof(weir_event, ifindex) == 68);
 static_assert(offsetof(weir_event, socket_cookie) == 80);
 static_assert(offsetof(weir_event, cgroup_id) == 88);
+
+#include "bpf/abi/constants.h"
+
+static_assert(weir_maglev_size_valid(WEIR_MAGLEV_DEFAULT_SIZE), "the default Maglev table size must be valid");

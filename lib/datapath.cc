@@ -147,14 +147,6 @@ absl::Status RequirePinnedMapsMatch(bpf_object* object) {
   return absl::OkStatus();
 }
 
-bool ValidMaglevSize(uint32_t size) {
-  if (size < 2 || size > WEIR_MAGLEV_MAX_SIZE) return false;
-  for (uint32_t d = 2; d * d <= size; ++d) {
-    if (size % d == 0) return false;
-  }
-  return true;
-}
-
 struct SockHook {
   const char* name;
   bpf_attach_type type;
@@ -205,7 +197,7 @@ const std::vector<std::string>& SocketHooks() {
 }
 
 absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& options) {
-  if (!ValidMaglevSize(options.maglev_table_size)) {
+  if (!weir_maglev_size_valid(options.maglev_table_size)) {
     return absl::InvalidArgumentError(absl::StrCat("Maglev table size ", options.maglev_table_size,
                                                    " is not a prime up to ", WEIR_MAGLEV_MAX_SIZE));
   }

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "bpf/abi/constants.h"
 #include "lib/ip.h"
 #include "lib/netlink.h"
 #include "lib/pin_layout.h"
@@ -24,15 +25,15 @@ namespace weir {
 struct DatapathOptions {
   // Empty: nothing is pinned or attached (tests).
   std::string bpf_root;
-  MacAddress gateway_mac = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+  MacAddress gateway_mac = WEIR_GATEWAY_MAC;
   // Source of NodePort traffic SNATed to backends on other nodes.
   std::optional<IpAddress> node_ipv4;
   std::optional<IpAddress> node_ipv6;
-  uint32_t endpoints_max = 65536;
-  uint32_t services_max = 65536;
-  uint32_t backends_max = 262144;
-  uint32_t conntrack_max = 262144;
-  uint32_t maglev_table_size = 1021;
+  uint32_t endpoints_max = WEIR_ENDPOINTS_DEFAULT_SIZE;
+  uint32_t services_max = WEIR_SERVICES_DEFAULT_SIZE;
+  uint32_t backends_max = WEIR_BACKENDS_DEFAULT_SIZE;
+  uint32_t conntrack_max = WEIR_CONNTRACK_DEFAULT_SIZE;
+  uint32_t maglev_table_size = WEIR_MAGLEV_DEFAULT_SIZE;
   // DSR dispatch: an IPv4 option carrying the frontend instead of IPIP encapsulation.
   bool dsr_ip_option = false;
   // Socket LB for the host's own sockets only, not pods'.

@@ -70,17 +70,17 @@ TEST(Murmur3Test, MatchesReferenceVectors) {
 }
 
 TEST(MaglevTest, PrimeValidation) {
-  EXPECT_FALSE(IsPrime(0));
-  EXPECT_FALSE(IsPrime(1));
-  EXPECT_TRUE(IsPrime(2));
-  EXPECT_TRUE(IsPrime(3));
-  EXPECT_FALSE(IsPrime(4));
-  EXPECT_FALSE(IsPrime(1023));
-  EXPECT_FALSE(IsPrime(1024));
-  EXPECT_FALSE(IsPrime(65535));
-  EXPECT_TRUE(IsPrime(WEIR_MAGLEV_DEFAULT_SIZE));
-  EXPECT_TRUE(IsPrime(WEIR_MAGLEV_MAX_SIZE));
-  EXPECT_TRUE(IsPrime(4294967291u));  // largest 32-bit prime: no overflow in the trial division
+  EXPECT_FALSE(weir_is_prime(0));
+  EXPECT_FALSE(weir_is_prime(1));
+  EXPECT_TRUE(weir_is_prime(2));
+  EXPECT_TRUE(weir_is_prime(3));
+  EXPECT_FALSE(weir_is_prime(4));
+  EXPECT_FALSE(weir_is_prime(1023));
+  EXPECT_FALSE(weir_is_prime(1024));
+  EXPECT_FALSE(weir_is_prime(65535));
+  EXPECT_TRUE(weir_is_prime(WEIR_MAGLEV_DEFAULT_SIZE));
+  EXPECT_TRUE(weir_is_prime(WEIR_MAGLEV_MAX_SIZE));
+  EXPECT_TRUE(weir_is_prime(4294967291u));  // largest 32-bit prime: no overflow in the trial division
 
   EXPECT_TRUE(ValidateMaglevTableSize(WEIR_MAGLEV_DEFAULT_SIZE).ok());
   EXPECT_TRUE(ValidateMaglevTableSize(WEIR_MAGLEV_MAX_SIZE).ok());

@@ -6,10 +6,8 @@
 
 #include <linux/types.h>
 
+#include "bpf/abi/constants.h"
 #include "bpf/abi/endpoint.h"
-
-#define WEIR_CONNTRACK_MAP_NAME "weir_ct"
-#define WEIR_CONNTRACK_DEFAULT_SIZE 262144
 
 struct weir_ct_key {
 	union weir_addr saddr;

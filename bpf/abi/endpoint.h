@@ -5,7 +5,7 @@
 
 #include <linux/types.h>
 
-#define WEIR_ENDPOINTS_MAP_NAME "weir_endpoints"
+#include "bpf/abi/constants.h"
 
 enum weir_ip_family {
 	WEIR_FAMILY_IPV4 = 4,

@@ -5,10 +5,8 @@
 
 #include <linux/types.h>
 
+#include "bpf/abi/constants.h"
 #include "bpf/abi/endpoint.h"
-
-#define WEIR_EVENTS_MAP_NAME "weir_events"
-#define WEIR_EVENTS_RING_BYTES (256 * 1024)
 
 enum weir_event_type {
 	WEIR_EVENT_DROP = 1,		/* reason: enum weir_metric */

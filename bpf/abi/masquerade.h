@@ -5,15 +5,8 @@
 
 #include <linux/types.h>
 
+#include "bpf/abi/constants.h"
 #include "bpf/abi/endpoint.h"
-
-/* In-cluster destinations (every node's pod CIDRs and addresses, and nonMasqueradeCIDRs): an LPM
- * trie of both families. Sized by the agent's nonMasqueradeCIDRsMax. */
-#define WEIR_NONMASQ_MAP_NAME "weir_nonmasq"
-#define WEIR_NONMASQ_DEFAULT_SIZE 16384
-/* The interfaces the agent attached the uplink program to: masquerade applies to what leaves there. */
-#define WEIR_UPLINKS_MAP_NAME "weir_uplinks"
-#define WEIR_UPLINKS_MAX 64
 
 /* The family is part of the key so that one trie holds both families: a key's prefixlen counts the
  * family byte and its padding (WEIR_NONMASQ_FAMILY_BITS) before the address bits. */

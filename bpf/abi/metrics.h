@@ -6,7 +6,7 @@
 
 #include <linux/types.h>
 
-#define WEIR_METRICS_MAP_NAME "weir_metrics"
+#include "bpf/abi/constants.h"
 
 enum weir_metric {
 	WEIR_METRIC_LOCAL_DELIVERY = 0,	/* redirected into a pod on this node */

@@ -6,18 +6,8 @@
 
 #include <linux/types.h>
 
+#include "bpf/abi/constants.h"
 #include "bpf/abi/endpoint.h"
-
-#define WEIR_SERVICES_MAP_NAME "weir_services"
-#define WEIR_BACKEND_SLOTS_MAP_NAME "weir_slots"
-#define WEIR_BACKENDS_MAP_NAME "weir_backends"
-#define WEIR_MAGLEV_MAP_NAME "weir_maglev"
-#define WEIR_AFFINITY_MAP_NAME "weir_affinity"
-#define WEIR_SOCK_REVNAT_MAP_NAME "weir_sock_rnat"
-
-/* Default Maglev table size: prime, and with M >= 100 * backends the load stays within 1%. */
-#define WEIR_MAGLEV_DEFAULT_SIZE 1021
-#define WEIR_MAGLEV_MAX_SIZE 65521
 
 enum weir_l4_proto {
 	WEIR_PROTO_TCP = 6,

@@ -6,8 +6,10 @@
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
 
+#include "bpf/abi/constants.h"
+
 /* Set by the agent through the skeleton before load. Host ends of pod veths carry this MAC too. */
-const volatile __u8 gateway_mac[ETH_ALEN] = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+const volatile __u8 gateway_mac[ETH_ALEN] = WEIR_GATEWAY_MAC;
 
 static __always_inline void copy_mac(__u8 *dst, const volatile __u8 *src)
 {

@@ -15,7 +15,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, WEIR_EVENTS_RING_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_events SEC(".maps");
+} WEIR_EVENTS_MAP SEC(".maps");
 
 /* Whether a record could be reserved now. Checked before the record is built: with nobody reading,
  * the ring is full on most nodes, and a failed bpf_ringbuf_output (after the clock read and the

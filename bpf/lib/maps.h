@@ -6,6 +6,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+#include "bpf/abi/constants.h"
 #include "bpf/abi/endpoint.h"
 #include "bpf/abi/conntrack.h"
 #include "bpf/abi/metrics.h"
@@ -13,12 +14,12 @@
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, WEIR_ENDPOINTS_DEFAULT_SIZE);
 	__type(key, struct weir_endpoint_key);
 	__type(value, struct weir_endpoint_value);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_endpoints SEC(".maps");
+} WEIR_ENDPOINTS_MAP SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -26,60 +27,60 @@ struct {
 	__type(key, __u32);
 	__type(value, struct weir_metric_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_metrics SEC(".maps");
+} WEIR_METRICS_MAP SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, WEIR_SERVICES_DEFAULT_SIZE);
 	__type(key, struct weir_service_key);
 	__type(value, struct weir_service_value);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_services SEC(".maps");
+} WEIR_SERVICES_MAP SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 262144);
+	__uint(max_entries, WEIR_BACKENDS_DEFAULT_SIZE);
 	__type(key, struct weir_slot_key);
 	__type(value, __u32);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_slots SEC(".maps");
+} WEIR_BACKEND_SLOTS_MAP SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 262144);
+	__uint(max_entries, WEIR_BACKENDS_DEFAULT_SIZE);
 	__type(key, __u32);
 	__type(value, struct weir_backend);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_backends SEC(".maps");
+} WEIR_BACKENDS_MAP SEC(".maps");
 
 /* Value: __u32 backend ids[maglev_table_size]; the agent sets the value size before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, WEIR_MAGLEV_TABLES_MAX);
 	__type(key, __u32);
 	__uint(value_size, WEIR_MAGLEV_DEFAULT_SIZE * sizeof(__u32));
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_maglev SEC(".maps");
+} WEIR_MAGLEV_MAP SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, WEIR_AFFINITY_SIZE);
 	__type(key, struct weir_affinity_key);
 	__type(value, struct weir_affinity_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_affinity SEC(".maps");
+} WEIR_AFFINITY_MAP SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, WEIR_SOCK_REVNAT_SIZE);
 	__type(key, struct weir_sock_revnat_key);
 	__type(value, struct weir_sock_revnat_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_sock_rnat SEC(".maps");
+} WEIR_SOCK_REVNAT_MAP SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -89,7 +90,7 @@ struct {
 	/* Per-CPU LRU lists: inserts on the packet path without a shared lock. */
 	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_ct SEC(".maps");
+} WEIR_CONNTRACK_MAP SEC(".maps");
 
 static __always_inline void count(__u32 metric, struct __sk_buff *skb)
 {

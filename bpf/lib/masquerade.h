@@ -24,6 +24,8 @@
 /* The agent's `masquerade` setting. Off, the verifier drops every path below. */
 const volatile bool masquerade = false;
 
+/* In-cluster destinations (every node's pod CIDRs and addresses, and nonMasqueradeCIDRs): an LPM
+ * trie of both families. Sized by the agent's nonMasqueradeCIDRsMax. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, WEIR_NONMASQ_DEFAULT_SIZE);
@@ -31,16 +33,17 @@ struct {
 	__type(value, __u32);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_nonmasq SEC(".maps");
+} WEIR_NONMASQ_MAP SEC(".maps");
 
-/* Key: ifindex; value unused. */
+/* The interfaces the agent attached the uplink program to: masquerade applies to what leaves
+ * there. Key: ifindex; value unused. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, WEIR_UPLINKS_MAX);
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} weir_uplinks SEC(".maps");
+} WEIR_UPLINKS_MAP SEC(".maps");
 
 static __always_inline bool in_cluster(__u8 family, const union weir_addr *addr)
 {

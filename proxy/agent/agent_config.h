@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "bpf/abi/constants.h"
 #include "lib/ip.h"
 #include "proxy/lb/translate.h"
 
@@ -38,10 +39,10 @@ struct AgentConfig {
   lb::LbMode lb_mode = lb::LbMode::kSnat;
   bool dsr_ip_option = false;             // dsrDispatch: "ipip" (default) or "option"
   bool maglev = true;
-  uint32_t maglev_table_size = 1021;
-  uint32_t conntrack_max = 262144;
-  uint32_t services_max = 65536;
-  uint32_t backends_max = 262144;
+  uint32_t maglev_table_size = WEIR_MAGLEV_DEFAULT_SIZE;
+  uint32_t conntrack_max = WEIR_CONNTRACK_DEFAULT_SIZE;
+  uint32_t services_max = WEIR_SERVICES_DEFAULT_SIZE;
+  uint32_t backends_max = WEIR_BACKENDS_DEFAULT_SIZE;
   uint32_t conntrack_gc_interval_seconds = 10;
   // Routes to other nodes' pod CIDRs (from Node objects) in the agent's namespace.
   bool manage_node_routes = true;

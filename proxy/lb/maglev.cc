@@ -25,17 +25,8 @@ struct Permutation {
 
 }  // namespace
 
-bool IsPrime(uint32_t n) {
-  if (n < 2) return false;
-  if (n % 2 == 0) return n == 2;
-  for (uint64_t d = 3; d * d <= n; d += 2) {
-    if (n % d == 0) return false;
-  }
-  return true;
-}
-
 absl::Status ValidateMaglevTableSize(uint32_t table_size) {
-  if (!IsPrime(table_size)) {
+  if (!weir_is_prime(table_size)) {
     return absl::InvalidArgumentError(absl::StrCat("Maglev table size ", table_size, " is not prime"));
   }
   if (table_size > WEIR_MAGLEV_MAX_SIZE) {

@@ -22,8 +22,6 @@ struct MaglevBackend {
   uint32_t weight = 1;
 };
 
-bool IsPrime(uint32_t n);
-
 // A Maglev table size must be prime (so that every skip walks all slots) and fit the BPF map
 // (at most WEIR_MAGLEV_MAX_SIZE).
 absl::Status ValidateMaglevTableSize(uint32_t table_size);
