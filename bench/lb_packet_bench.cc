@@ -309,7 +309,7 @@ class Bench {
     if (!loaded.ok()) Fail(absl::StrCat("Datapath::Load: ", loaded.status().ToString()));
     dp_ = std::move(*loaded);
     prog_ = dp_->from_pod_fd();
-    EndpointMap endpoints = *EndpointMap::FromFd(UniqueFd(dup(dp_->endpoints_fd())));
+    EndpointMap endpoints = *dp_->OpenMap<EndpointMap>(DatapathMap::kEndpoints);
     int host_ifindex = if_nametoindex("pod0p");
     for (auto [ip, mac] : {std::pair{kPodAIp, kPodA}, std::pair{kPodBIp, kPodB}}) {
       if (!endpoints.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = host_ifindex, .pod_mac = mac}).ok()) {
@@ -324,7 +324,7 @@ class Bench {
                              (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9));
     PrepareEstablished();
     if (o_.masquerade) PrepareMasquerade();
-    ring_ = ring_buffer__new(dp_->map_fd(WEIR_EVENTS_MAP_NAME), [](void*, void*, size_t) { return 0; }, nullptr,
+    ring_ = ring_buffer__new(dp_->map_fd(DatapathMap::kEvents), [](void*, void*, size_t) { return 0; }, nullptr,
                              nullptr);
     if (ring_ == nullptr) Fail("ring_buffer__new");
     FillEventsRing();
@@ -332,16 +332,16 @@ class Bench {
 
   // A typed view of one of the loaded datapath's maps.
   template <typename Map>
-  Map Open(const char* name) const {
-    absl::StatusOr<Map> map = Map::FromFd(UniqueFd(dup(dp_->map_fd(name))), name);
-    if (!map.ok()) Fail(absl::StrCat("open map ", name, ": ", map.status().ToString()));
+  Map Open(DatapathMap which) const {
+    absl::StatusOr<Map> map = dp_->OpenMap<Map>(which);
+    if (!map.ok()) Fail(absl::StrCat("open a datapath map: ", map.status().ToString()));
     return *std::move(map);
   }
 
   void FillServices() {
-    const auto services = Open<ServicesMap>(WEIR_SERVICES_MAP_NAME);
-    const auto slots = Open<SlotsMap>(WEIR_BACKEND_SLOTS_MAP_NAME);
-    const auto backends = Open<BackendsMap>(WEIR_BACKENDS_MAP_NAME);
+    const auto services = Open<ServicesMap>(DatapathMap::kServices);
+    const auto slots = Open<SlotsMap>(DatapathMap::kBackendSlots);
+    const auto backends = Open<BackendsMap>(DatapathMap::kBackends);
     for (uint32_t j = 0; j < size_; ++j) {
       const uint32_t backend_id = j + 1;
       Check(backends.Update(backend_id, abi::EncodeBackend({*IpAddress::Parse(BackendIp(j)), BackendPort(j)})));
@@ -379,7 +379,7 @@ class Bench {
   // For up to 64 Services, a flow whose first packet took the real new-flow path (checked), plus
   // the conntrack entry that turns the backend back into the frontend.
   void PrepareEstablished() {
-    const auto ct = Open<ConntrackMap>(WEIR_CONNTRACK_MAP_NAME);
+    const auto ct = Open<ConntrackMap>(DatapathMap::kConntrack);
     uint32_t count = std::min<uint32_t>(size_, 64);
     for (uint32_t i = 0; i < count; ++i) {
       uint32_t j = size_ <= 64 ? i : RandomService();
@@ -408,12 +408,12 @@ class Bench {
   // The in-cluster set and the uplink; for up to 64 destinations outside the cluster, a flow whose
   // first packet was masqueraded (checked), plus the entry that turns the node back into the pod.
   void PrepareMasquerade() {
-    const auto nonmasq = Open<NonMasqueradeMap>(WEIR_NONMASQ_MAP_NAME);
+    const auto nonmasq = Open<NonMasqueradeMap>(DatapathMap::kNonMasquerade);
     for (const char* cidr : {"10.244.0.0/16", "192.168.77.0/24"}) {
       Check(nonmasq.Update(abi::EncodeNonMasqueradeKey(*IpPrefix::Parse(cidr)), 0));
     }
-    Check(Open<UplinksMap>(WEIR_UPLINKS_MAP_NAME).Update(if_nametoindex("up0"), 0));
-    const auto ct = Open<ConntrackMap>(WEIR_CONNTRACK_MAP_NAME);
+    Check(Open<UplinksMap>(DatapathMap::kUplinks).Update(if_nametoindex("up0"), 0));
+    const auto ct = Open<ConntrackMap>(DatapathMap::kConntrack);
     for (uint32_t i = 0; i < 64; ++i) {
       const std::string outside = Ipv4Text(kOutsideBase + i);
       const uint16_t sport = 31000 + i;

@@ -65,15 +65,27 @@ void SetNodeAddresses(Rodata* rodata, const DatapathOptions& options) {
   rodata->masquerade = options.masquerade;
 }
 
-void SizeMaps(bpf_object* object, const DatapathOptions& options) {
-  bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_ENDPOINTS_MAP_NAME), options.endpoints_max);
-  bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_SERVICES_MAP_NAME), options.services_max);
-  bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_BACKENDS_MAP_NAME), options.backends_max);
-  bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_BACKEND_SLOTS_MAP_NAME), options.backends_max);
-  bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_CONNTRACK_MAP_NAME), options.conntrack_max);
-  bpf_map__set_max_entries(bpf_object__find_map_by_name(object, WEIR_NONMASQ_MAP_NAME), options.nonmasq_max);
-  bpf_map__set_value_size(bpf_object__find_map_by_name(object, WEIR_MAGLEV_MAP_NAME),
-                          options.maglev_table_size * sizeof(uint32_t));
+// Map sizes are settings: each is set on the skeleton's map before load, and a refusal (a size the
+// kernel or libbpf cannot take) is the agent's error, not a map of the default size.
+absl::Status SizeMaps(from_pod* pod, const DatapathOptions& options) {
+  const struct {
+    bpf_map* map;
+    uint32_t max_entries;
+  } sizes[] = {
+      {pod->maps.WEIR_ENDPOINTS_MAP, options.endpoints_max},   {pod->maps.WEIR_SERVICES_MAP, options.services_max},
+      {pod->maps.WEIR_BACKENDS_MAP, options.backends_max},     {pod->maps.WEIR_BACKEND_SLOTS_MAP, options.backends_max},
+      {pod->maps.WEIR_CONNTRACK_MAP, options.conntrack_max},   {pod->maps.WEIR_NONMASQ_MAP, options.nonmasq_max},
+  };
+  for (const auto& size : sizes) {
+    if (int err = bpf_map__set_max_entries(size.map, size.max_entries); err) {
+      return ErrnoStatus(-err, absl::StrCat("size map ", bpf_map__name(size.map), " to ", size.max_entries));
+    }
+  }
+  bpf_map* maglev = pod->maps.WEIR_MAGLEV_MAP;
+  if (int err = bpf_map__set_value_size(maglev, options.maglev_table_size * sizeof(uint32_t)); err) {
+    return ErrnoStatus(-err, absl::StrCat("size the tables of ", bpf_map__name(maglev)));
+  }
+  return absl::OkStatus();
 }
 
 // Tests load private copies: no map of theirs may land in a bpffs.
@@ -176,12 +188,16 @@ absl::Status SyncUplinksMap(UniqueFd fd, const std::set<uint32_t>& ifindexes) {
   return absl::OkStatus();
 }
 
-uint64_t CurrentNetnsCookie() {
+// The socket LB tells the host's own sockets apart by their namespace's cookie.
+absl::StatusOr<uint64_t> CurrentNetnsCookie() {
   uint64_t cookie = 0;
   socklen_t len = sizeof(cookie);
   UniqueFd probe(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!probe.valid()) return ErrnoStatus(errno, "open a socket to read the namespace cookie");
   constexpr int kSoNetnsCookie = 71;  // SO_NETNS_COOKIE, newer than Debian 12's headers
-  if (probe.valid()) getsockopt(probe.get(), SOL_SOCKET, kSoNetnsCookie, &cookie, &len);
+  if (getsockopt(probe.get(), SOL_SOCKET, kSoNetnsCookie, &cookie, &len) != 0) {
+    return ErrnoStatus(errno, "read the network namespace cookie");
+  }
   return cookie;
 }
 
@@ -212,19 +228,19 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   std::unique_ptr<Datapath> datapath(new Datapath());
   datapath->bpf_root_ = options.bpf_root;
 
-  datapath->from_pod_ = from_pod__open_opts(&open_opts);
+  datapath->from_pod_.reset(from_pod__open_opts(&open_opts));
   if (datapath->from_pod_ == nullptr) return ErrnoStatus(errno, "open from_pod");
-  from_pod* pod = datapath->from_pod_;
+  from_pod* pod = datapath->from_pod_.get();
   SetCommonRodata(pod->rodata->gateway_mac, options);
   SetNodeAddresses(pod->rodata, options);
-  SizeMaps(pod->obj, options);
+  if (absl::Status s = SizeMaps(pod, options); !s.ok()) return s;
   if (!pinned) Unpin(pod->obj);
   if (absl::Status s = RequirePinnedMapsMatch(pod->obj); !s.ok()) return s;
   if (int err = from_pod__load(pod); err) return ErrnoStatus(-err, "load from_pod");
 
-  datapath->from_uplink_ = from_uplink__open_opts(&open_opts);
+  datapath->from_uplink_.reset(from_uplink__open_opts(&open_opts));
   if (datapath->from_uplink_ == nullptr) return ErrnoStatus(errno, "open from_uplink");
-  from_uplink* uplink = datapath->from_uplink_;
+  from_uplink* uplink = datapath->from_uplink_.get();
   SetCommonRodata(uplink->rodata->gateway_mac, options);
   SetNodeAddresses(uplink->rodata, options);
   if (!pinned) Unpin(uplink->obj);
@@ -233,20 +249,24 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   if (int err = from_uplink__load(uplink); err) return ErrnoStatus(-err, "load from_uplink");
 
   // Reads only conntrack: no per-node constants.
-  datapath->to_uplink_ = to_uplink__open_opts(&open_opts);
+  datapath->to_uplink_.reset(to_uplink__open_opts(&open_opts));
   if (datapath->to_uplink_ == nullptr) return ErrnoStatus(errno, "open to_uplink");
-  to_uplink* uplink_egress = datapath->to_uplink_;
+  to_uplink* uplink_egress = datapath->to_uplink_.get();
   if (!pinned) Unpin(uplink_egress->obj);
   if (absl::Status s = ShareMaps(pod->obj, uplink_egress->obj); !s.ok()) return s;
   if (absl::Status s = RequirePinnedMapsMatch(uplink_egress->obj); !s.ok()) return s;
   if (int err = to_uplink__load(uplink_egress); err) return ErrnoStatus(-err, "load to_uplink");
 
-  datapath->sock_lb_ = sock_lb__open_opts(&open_opts);
+  // Only host_only compares namespaces; without it the cookie is never read.
+  absl::StatusOr<uint64_t> netns_cookie = uint64_t{0};
+  if (options.socket_lb_host_only) netns_cookie = CurrentNetnsCookie();
+  if (!netns_cookie.ok()) return netns_cookie.status();
+  datapath->sock_lb_.reset(sock_lb__open_opts(&open_opts));
   if (datapath->sock_lb_ == nullptr) return ErrnoStatus(errno, "open sock_lb");
-  sock_lb* sock = datapath->sock_lb_;
+  sock_lb* sock = datapath->sock_lb_.get();
   sock->rodata->maglev_table_size = options.maglev_table_size;
   sock->rodata->host_only = options.socket_lb_host_only;
-  sock->rodata->host_netns_cookie = CurrentNetnsCookie();
+  sock->rodata->host_netns_cookie = *netns_cookie;
   sock->rodata->translation_events = options.socket_lb_translation_events;
   if (!pinned) Unpin(sock->obj);
   if (absl::Status s = ShareMaps(pod->obj, sock->obj); !s.ok()) return s;
@@ -304,7 +324,7 @@ absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
       result.Update(AttachTc(static_cast<int>(ifindex), TcDirection::kEgress, to_uplink_fd(), egress_pin));
     }
   }
-  result.Update(SyncUplinksMap(UniqueFd(dup(map_fd(WEIR_UPLINKS_MAP_NAME))), uplink_ifindexes));
+  result.Update(SyncUplinksMap(UniqueFd(dup(map_fd(DatapathMap::kUplinks))), uplink_ifindexes));
   if (attachments.cgroup_path.empty()) return result;
 
   UniqueFd cgroup(open(attachments.cgroup_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -329,12 +349,10 @@ absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
   return result;
 }
 
-Datapath::~Datapath() {
-  if (sock_lb_) sock_lb__destroy(sock_lb_);
-  if (to_uplink_) to_uplink__destroy(to_uplink_);
-  if (from_uplink_) from_uplink__destroy(from_uplink_);
-  if (from_pod_) from_pod__destroy(from_pod_);
-}
+void SkeletonDestroyer::operator()(from_pod* skeleton) const { from_pod__destroy(skeleton); }
+void SkeletonDestroyer::operator()(from_uplink* skeleton) const { from_uplink__destroy(skeleton); }
+void SkeletonDestroyer::operator()(to_uplink* skeleton) const { to_uplink__destroy(skeleton); }
+void SkeletonDestroyer::operator()(sock_lb* skeleton) const { sock_lb__destroy(skeleton); }
 
 int Datapath::from_pod_fd() const { return bpf_program__fd(from_pod_->progs.from_pod); }
 int Datapath::from_uplink_fd() const { return bpf_program__fd(from_uplink_->progs.from_uplink); }
@@ -343,11 +361,25 @@ int Datapath::sock_program_fd(const std::string& hook) const {
   bpf_program* program = bpf_object__find_program_by_name(sock_lb_->obj, ("sock_" + hook).c_str());
   return program ? bpf_program__fd(program) : -1;
 }
-int Datapath::map_fd(const char* name) const {
-  return bpf_map__fd(bpf_object__find_map_by_name(from_pod_->obj, name));
+// from_pod's object creates every map; the other objects reuse them (ShareMaps).
+int Datapath::map_fd(DatapathMap map) const {
+  const auto& maps = from_pod_->maps;
+  switch (map) {
+    case DatapathMap::kEndpoints: return bpf_map__fd(maps.WEIR_ENDPOINTS_MAP);
+    case DatapathMap::kMetrics: return bpf_map__fd(maps.WEIR_METRICS_MAP);
+    case DatapathMap::kServices: return bpf_map__fd(maps.WEIR_SERVICES_MAP);
+    case DatapathMap::kBackendSlots: return bpf_map__fd(maps.WEIR_BACKEND_SLOTS_MAP);
+    case DatapathMap::kBackends: return bpf_map__fd(maps.WEIR_BACKENDS_MAP);
+    case DatapathMap::kMaglev: return bpf_map__fd(maps.WEIR_MAGLEV_MAP);
+    case DatapathMap::kAffinity: return bpf_map__fd(maps.WEIR_AFFINITY_MAP);
+    case DatapathMap::kSockRevNat: return bpf_map__fd(maps.WEIR_SOCK_REVNAT_MAP);
+    case DatapathMap::kConntrack: return bpf_map__fd(maps.WEIR_CONNTRACK_MAP);
+    case DatapathMap::kEvents: return bpf_map__fd(maps.WEIR_EVENTS_MAP);
+    case DatapathMap::kNonMasquerade: return bpf_map__fd(maps.WEIR_NONMASQ_MAP);
+    case DatapathMap::kUplinks: return bpf_map__fd(maps.WEIR_UPLINKS_MAP);
+  }
+  return -1;
 }
-int Datapath::endpoints_fd() const { return map_fd(WEIR_ENDPOINTS_MAP_NAME); }
-int Datapath::metrics_fd() const { return map_fd(WEIR_METRICS_MAP_NAME); }
 
 bool DatapathPinned(const PinLayout& layout) {
   return access(layout.from_pod_program().c_str(), F_OK) == 0 &&

@@ -3,6 +3,9 @@
 // copies. Programs of different objects share one instance of every map.
 #pragma once
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,9 +14,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "bpf/abi/constants.h"
+#include "lib/errno_status.h"
 #include "lib/ip.h"
 #include "lib/netlink.h"
 #include "lib/pin_layout.h"
+#include "lib/unique_fd.h"
 
 struct from_pod;
 struct from_uplink;
@@ -52,13 +57,40 @@ struct DatapathAttachments {
   std::string cgroup_path;           // cgroup v2 directory for socket LB; empty: no socket LB
 };
 
+// Owns a libbpf skeleton: destroys it exactly once, when its owner goes; moved, never copied.
+struct SkeletonDestroyer {
+  void operator()(from_pod* skeleton) const;
+  void operator()(from_uplink* skeleton) const;
+  void operator()(to_uplink* skeleton) const;
+  void operator()(sock_lb* skeleton) const;
+};
+template <typename Skeleton>
+using SkeletonOwner = std::unique_ptr<Skeleton, SkeletonDestroyer>;
+
+// The maps every program shares (bpf/abi/constants.h names them).
+enum class DatapathMap {
+  kEndpoints,
+  kMetrics,
+  kServices,
+  kBackendSlots,
+  kBackends,
+  kMaglev,
+  kAffinity,
+  kSockRevNat,
+  kConntrack,
+  kEvents,
+  kNonMasquerade,
+  kUplinks,
+};
+
 class Datapath {
  public:
   // Loads the programs. With a bpf root, maps already pinned there are reused (their contents
   // survive), missing ones are created and pinned, and the programs are pinned, replacing older ones
   // atomically; links pinned by earlier attachments are switched to the new programs.
   static absl::StatusOr<std::unique_ptr<Datapath>> Load(const DatapathOptions& options);
-  ~Datapath();
+  Datapath(const Datapath&) = delete;
+  Datapath& operator=(const Datapath&) = delete;
 
   // Attaches (or, when already attached by an earlier agent, updates) the node-level programs, and
   // makes the uplinks map name exactly these uplinks (masquerade applies to what leaves there).
@@ -69,17 +101,24 @@ class Datapath {
   int to_uplink_fd() const;
   // Program fd of a socket hook by its short name: "connect4", "sendmsg6", "getpeername4", ...
   int sock_program_fd(const std::string& hook) const;
-  int map_fd(const char* name) const;
-  int endpoints_fd() const;
-  int metrics_fd() const;
+  // Owned by the datapath: valid while it lives.
+  int map_fd(DatapathMap map) const;
+  // A typed map (lib/bpf_map.h) over one of the loaded maps, with an fd of its own.
+  template <typename Map>
+  absl::StatusOr<Map> OpenMap(DatapathMap map) const {
+    UniqueFd fd(dup(map_fd(map)));
+    if (!fd.valid()) return ErrnoStatus(errno, "duplicate a map's fd");
+    return Map::FromFd(std::move(fd));
+  }
 
  private:
   Datapath() = default;
   absl::Status PinAndSwitch(const PinLayout& layout);
-  from_pod* from_pod_ = nullptr;
-  from_uplink* from_uplink_ = nullptr;
-  to_uplink* to_uplink_ = nullptr;
-  sock_lb* sock_lb_ = nullptr;
+  // Destroyed in reverse: the socket programs first, the object whose maps the others share last.
+  SkeletonOwner<from_pod> from_pod_;
+  SkeletonOwner<from_uplink> from_uplink_;
+  SkeletonOwner<to_uplink> to_uplink_;
+  SkeletonOwner<sock_lb> sock_lb_;
   std::string bpf_root_;
 };
 

@@ -85,7 +85,7 @@ class FromPodTest : public ::testing::TestWithParam<Case> {
 TEST_P(FromPodTest, Verdict) {
   const Case& c = GetParam();
   SCOPED_TRACE(c.description);
-  EndpointMap endpoints = *EndpointMap::FromFd(UniqueFd(dup(datapath_->endpoints_fd())));
+  EndpointMap endpoints = *datapath_->OpenMap<EndpointMap>(DatapathMap::kEndpoints);
   for (const EndpointRow& row : c.endpoints) {
     Endpoint ep{.address = *IpAddress::Parse(row.address), .host_ifindex = kPodBHostIfindex,
                 .pod_mac = kPodBMac, .flags = row.flags};

@@ -68,11 +68,11 @@ uint16_t SourcePortOf(const Bytes& frame) { return Read16(frame, frame[23] == 1 
 class Maps {
  public:
   explicit Maps(const Datapath& dp)
-      : endpoints_(*EndpointMap::FromFd(UniqueFd(dup(dp.endpoints_fd())))),
-        nonmasq_(*sync::BpfNonMasqTable::FromFd(UniqueFd(dup(dp.map_fd(WEIR_NONMASQ_MAP_NAME))))),
-        services_(*ServicesMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_SERVICES_MAP_NAME))))),
-        slots_(*SlotsMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_BACKEND_SLOTS_MAP_NAME))))),
-        backends_(*BackendsMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_BACKENDS_MAP_NAME))))) {}
+      : endpoints_(*dp.OpenMap<EndpointMap>(DatapathMap::kEndpoints)),
+        nonmasq_(*sync::BpfNonMasqTable::FromFd(UniqueFd(dup(dp.map_fd(DatapathMap::kNonMasquerade))))),
+        services_(*dp.OpenMap<ServicesMap>(DatapathMap::kServices)),
+        slots_(*dp.OpenMap<SlotsMap>(DatapathMap::kBackendSlots)),
+        backends_(*dp.OpenMap<BackendsMap>(DatapathMap::kBackends)) {}
 
   void Pod(const std::string& ip, int ifindex, const MacAddress& mac) {
     ASSERT_TRUE(endpoints_.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = ifindex, .pod_mac = mac}).ok());
@@ -323,7 +323,7 @@ TEST_P(MasqueradeTest, Steps) {
   std::unique_ptr<Datapath> dp = std::move(*loaded);
   Maps maps(*dp);
   c.setup(maps, pod_ifindex);
-  auto uplinks = UplinksMap::FromFd(UniqueFd(dup(dp->map_fd(WEIR_UPLINKS_MAP_NAME))));
+  auto uplinks = dp->OpenMap<UplinksMap>(DatapathMap::kUplinks);
   ASSERT_TRUE(uplinks.ok()) << uplinks.status();
   ASSERT_TRUE(uplinks->Update(static_cast<uint32_t>(uplink_ifindex), 0).ok());
 

@@ -47,12 +47,12 @@ struct Step {
 class Maps {
  public:
   explicit Maps(const Datapath& dp)
-      : services_(*ServicesMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_SERVICES_MAP_NAME))))),
-        slots_(*SlotsMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_BACKEND_SLOTS_MAP_NAME))))),
-        backends_(*BackendsMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_BACKENDS_MAP_NAME))))),
-        maglev_(*MaglevMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_MAGLEV_MAP_NAME))))),
-        endpoints_(*EndpointMap::FromFd(UniqueFd(dup(dp.endpoints_fd())))),
-        affinity_(*AffinityMap::FromFd(UniqueFd(dup(dp.map_fd(WEIR_AFFINITY_MAP_NAME))))) {}
+      : services_(*dp.OpenMap<ServicesMap>(DatapathMap::kServices)),
+        slots_(*dp.OpenMap<SlotsMap>(DatapathMap::kBackendSlots)),
+        backends_(*dp.OpenMap<BackendsMap>(DatapathMap::kBackends)),
+        maglev_(*dp.OpenMap<MaglevMap>(DatapathMap::kMaglev)),
+        endpoints_(*dp.OpenMap<EndpointMap>(DatapathMap::kEndpoints)),
+        affinity_(*dp.OpenMap<AffinityMap>(DatapathMap::kAffinity)) {}
 
   void Pod(const std::string& ip, int ifindex, const MacAddress& mac) {
     ASSERT_TRUE(endpoints_.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = ifindex, .pod_mac = mac}).ok());
@@ -442,7 +442,7 @@ TEST(ServiceEventsTest, DropRecordsWhileTheRingHasRoom) {
 
   std::vector<weir_event> events;
   ring_buffer* ring = ring_buffer__new(
-      dp->map_fd(WEIR_EVENTS_MAP_NAME),
+      dp->map_fd(DatapathMap::kEvents),
       [](void* ctx, void* data, size_t size) {
         if (size == sizeof(weir_event)) static_cast<std::vector<weir_event>*>(ctx)->push_back(*(weir_event*)data);
         return 0;

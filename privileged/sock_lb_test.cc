@@ -198,15 +198,15 @@ class SockLbTest : public ::testing::Test {
   }
 
   void Backend(uint32_t id, const std::string& ip, uint16_t port, uint8_t proto) {
-    auto backends = BackendsMap::FromFd(UniqueFd(dup(dp_->map_fd(WEIR_BACKENDS_MAP_NAME))));
+    auto backends = dp_->OpenMap<BackendsMap>(DatapathMap::kBackends);
     ASSERT_TRUE(backends.ok()) << backends.status();
     ASSERT_TRUE(backends->Update(id, abi::EncodeBackend({*IpAddress::Parse(ip), port, proto, WEIR_BACKEND_LOCAL})).ok());
   }
 
   void Service(const std::string& ip, uint16_t port, uint8_t proto, uint32_t service_id,
                const std::vector<uint32_t>& backend_ids, uint16_t flags = 0, uint32_t affinity_timeout = 0) {
-    auto services = ServicesMap::FromFd(UniqueFd(dup(dp_->map_fd(WEIR_SERVICES_MAP_NAME))));
-    auto slots = SlotsMap::FromFd(UniqueFd(dup(dp_->map_fd(WEIR_BACKEND_SLOTS_MAP_NAME))));
+    auto services = dp_->OpenMap<ServicesMap>(DatapathMap::kServices);
+    auto slots = dp_->OpenMap<SlotsMap>(DatapathMap::kBackendSlots);
     ASSERT_TRUE(services.ok() && slots.ok());
     for (uint32_t slot = 0; slot < backend_ids.size(); ++slot) {
       ASSERT_TRUE(slots->Update({service_id, slot + 1}, backend_ids[slot]).ok());
@@ -271,7 +271,7 @@ class SockLbTest : public ::testing::Test {
   // The counters by the names `weirctl metrics` prints.
   std::map<std::string, uint64_t> Counters() {
     std::map<std::string, uint64_t> counters;
-    auto totals = ReadMetricsFromFd(dp_->metrics_fd());
+    auto totals = ReadMetricsFromFd(dp_->map_fd(DatapathMap::kMetrics));
     EXPECT_TRUE(totals.ok()) << totals.status();
     if (totals.ok()) {
       for (const MetricTotal& total : *totals) counters[total.name] = total.packets;
@@ -282,7 +282,7 @@ class SockLbTest : public ::testing::Test {
   std::vector<weir_event> DrainEvents() {
     std::vector<weir_event> events;
     ring_buffer* ring = ring_buffer__new(
-        dp_->map_fd(WEIR_EVENTS_MAP_NAME),
+        dp_->map_fd(DatapathMap::kEvents),
         [](void* context, void* data, size_t size) {
           if (size >= sizeof(weir_event)) static_cast<std::vector<weir_event>*>(context)->push_back(*(weir_event*)data);
           return 0;
