@@ -12,7 +12,7 @@
 #include "cni/result.h"
 #include "cni/version.h"
 #include "cni/wiring.h"
-#include "lib/datapath.h"
+#include "lib/pin_layout.h"
 
 namespace weir::cni {
 namespace {

@@ -381,9 +381,4 @@ int Datapath::map_fd(DatapathMap map) const {
   return -1;
 }
 
-bool DatapathPinned(const PinLayout& layout) {
-  return access(layout.from_pod_program().c_str(), F_OK) == 0 &&
-         access(layout.endpoints_map().c_str(), F_OK) == 0;
-}
-
 }  // namespace weir

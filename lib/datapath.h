@@ -125,7 +125,4 @@ class Datapath {
 // The socket hooks weir attaches, in attach order.
 const std::vector<std::string>& SocketHooks();
 
-// True once an agent has pinned what the CNI plugin needs under `layout`.
-bool DatapathPinned(const PinLayout& layout);
-
 }  // namespace weir

@@ -2,6 +2,8 @@
 // the CNI plugin and weirctl open them. Several simulated nodes on one machine use different roots.
 #pragma once
 
+#include <unistd.h>
+
 #include <string>
 
 #include "bpf/abi/conntrack.h"
@@ -42,5 +44,10 @@ struct PinLayout {
   std::string uplink_egress_links_dir() const { return links_dir() + "/uplinks-egress"; }
   std::string cgroup_links_dir() const { return links_dir() + "/cgroup"; }
 };
+
+// True once an agent has pinned what the CNI plugin needs under `layout`.
+inline bool DatapathPinned(const PinLayout& layout) {
+  return access(layout.from_pod_program().c_str(), F_OK) == 0 && access(layout.endpoints_map().c_str(), F_OK) == 0;
+}
 
 }  // namespace weir
