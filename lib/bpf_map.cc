@@ -154,25 +154,6 @@ absl::Status UntypedBpfMap::ReadOneByOne(
   return absl::OkStatus();
 }
 
-absl::Status UntypedBpfMap::ForEach(absl::FunctionRef<void(const uint8_t* key, const uint8_t* value)> visit) const {
-  // A batch walk that turns out unsupported part-way (a bucket larger than a batch) is started
-  // again key by key: what it saw is kept aside until it completes.
-  std::vector<uint8_t> seen;
-  const size_t entry_size = key_size_ + value_stride_;
-  absl::Status batched = ReadInBatches([&](const uint8_t* key, const uint8_t* value) {
-    seen.insert(seen.end(), key, key + key_size_);
-    seen.insert(seen.end(), value, value + value_stride_);
-  });
-  if (batched.ok()) {
-    for (size_t offset = 0; offset < seen.size(); offset += entry_size) {
-      visit(seen.data() + offset, seen.data() + offset + key_size_);
-    }
-    return absl::OkStatus();
-  }
-  if (!absl::IsUnimplemented(batched)) return batched;
-  return ReadOneByOne(visit);
-}
-
 absl::StatusOr<uint64_t> UntypedBpfMap::Count() const {
   if (is_array()) return max_entries_;
   uint64_t count = 0;

@@ -40,15 +40,14 @@ class UntypedBpfMap {
   // false when absent. Per-CPU maps fill value_stride() bytes.
   absl::StatusOr<bool> Lookup(const void* key, void* value) const;
 
-  // Calls `visit` with every entry's key and value bytes (value_stride() of them). In batches when
-  // the map supports it, else key by key, bounded so that heavy churn cannot keep the walk going
-  // forever; entries created during the walk may be missed and an entry may come twice.
-  absl::Status ForEach(absl::FunctionRef<void(const uint8_t* key, const uint8_t* value)> visit) const;
   // How many entries the map holds; arrays count as full (every slot exists).
   absl::StatusOr<uint64_t> Count() const;
 
-  // The two ways ForEach reads a hash map; public for the tests that compare them. ReadInBatches is
-  // Unimplemented when the kernel or map type has no batch lookup.
+  // The two ways of reading every entry (`visit` gets key bytes and value_stride() value bytes).
+  // In batches where the map supports it: Unimplemented when the kernel or map type has none, or
+  // a bucket is larger than a batch, possibly after some entries were visited. Key by key otherwise,
+  // bounded so that heavy churn cannot keep the walk going forever. Either way entries created
+  // during the walk may be missed and an entry may come twice.
   absl::Status ReadInBatches(absl::FunctionRef<void(const uint8_t* key, const uint8_t* value)> visit) const;
   absl::Status ReadOneByOne(absl::FunctionRef<void(const uint8_t* key, const uint8_t* value)> visit) const;
 
@@ -158,13 +157,17 @@ class BpfMap {
     if (!*found) return std::nullopt;
     return values;
   }
-  // Every entry, in no particular order (UntypedBpfMap::ForEach says what churn does).
+  // Every entry, in no particular order: in batches where the map allows, else key by key
+  // (UntypedBpfMap::ReadInBatches says what churn does).
   absl::StatusOr<std::vector<Entry>> List() const {
     if (map_.per_cpu()) return PerCpuError();
     std::vector<Entry> entries;
-    absl::Status status = map_.ForEach([&](const uint8_t* key, const uint8_t* value) {
-      entries.push_back(Decode(key, value));
-    });
+    auto collect = [&](const uint8_t* key, const uint8_t* value) { entries.push_back(Decode(key, value)); };
+    absl::Status status = map_.ReadInBatches(collect);
+    if (absl::IsUnimplemented(status)) {
+      entries.clear();
+      status = map_.ReadOneByOne(collect);
+    }
     if (!status.ok()) return status;
     return entries;
   }
