@@ -43,6 +43,32 @@ std::optional<IpAddress> DecodeAddress(const weir_addr& addr, uint8_t family) {
   return std::nullopt;
 }
 
+namespace {
+
+// Service keys and backends share the (address, port, protocol, family) fields.
+template <typename Abi, typename Fields>
+Abi EncodeAddressPortProto(const Fields& fields) {
+  Abi abi{};
+  abi.addr = EncodeAddress(fields.address);
+  abi.port = htons(fields.port);
+  abi.proto = fields.proto;
+  abi.family = FamilyCode(fields.address);
+  return abi;
+}
+
+template <typename Fields, typename Abi>
+std::optional<Fields> DecodeAddressPortProto(const Abi& abi) {
+  std::optional<IpAddress> address = DecodeAddress(abi.addr, abi.family);
+  if (!address.has_value()) return std::nullopt;
+  Fields fields{};
+  fields.address = *address;
+  fields.port = ntohs(abi.port);
+  fields.proto = abi.proto;
+  return fields;
+}
+
+}  // namespace
+
 std::string RenderAddress(const weir_addr& addr, uint8_t family) {
   std::optional<IpAddress> address = DecodeAddress(addr, family);
   return address.has_value() ? address->ToString() : absl::StrCat("<family ", family, ">");
@@ -85,35 +111,27 @@ std::string ScopeName(uint8_t scope) {
 }
 
 weir_service_key EncodeServiceKey(const ServiceKeyFields& fields) {
-  weir_service_key key{};
-  key.addr = EncodeAddress(fields.address);
-  key.port = htons(fields.port);
-  key.proto = fields.proto;
-  key.family = FamilyCode(fields.address);
+  weir_service_key key = EncodeAddressPortProto<weir_service_key>(fields);
   key.scope = fields.scope;
   return key;
 }
 
 std::optional<ServiceKeyFields> DecodeServiceKey(const weir_service_key& key) {
-  std::optional<IpAddress> address = DecodeAddress(key.addr, key.family);
-  if (!address.has_value()) return std::nullopt;
-  return ServiceKeyFields{*address, ntohs(key.port), key.proto, key.scope};
+  std::optional<ServiceKeyFields> fields = DecodeAddressPortProto<ServiceKeyFields>(key);
+  if (fields.has_value()) fields->scope = key.scope;
+  return fields;
 }
 
 weir_backend EncodeBackend(const BackendFields& fields) {
-  weir_backend backend{};
-  backend.addr = EncodeAddress(fields.address);
-  backend.port = htons(fields.port);
-  backend.proto = fields.proto;
-  backend.family = FamilyCode(fields.address);
+  weir_backend backend = EncodeAddressPortProto<weir_backend>(fields);
   backend.flags = fields.flags;
   return backend;
 }
 
 std::optional<BackendFields> DecodeBackend(const weir_backend& backend) {
-  std::optional<IpAddress> address = DecodeAddress(backend.addr, backend.family);
-  if (!address.has_value()) return std::nullopt;
-  return BackendFields{*address, ntohs(backend.port), backend.proto, backend.flags};
+  std::optional<BackendFields> fields = DecodeAddressPortProto<BackendFields>(backend);
+  if (fields.has_value()) fields->flags = backend.flags;
+  return fields;
 }
 
 weir_affinity_key EncodeAffinityKey(const IpAddress& client, uint32_t service_id) {

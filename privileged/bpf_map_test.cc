@@ -2,6 +2,7 @@
 // another layout is refused when opened, and the batched listing finds what the key walk finds.
 #include "lib/bpf_map.h"
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 
 #include <algorithm>
@@ -67,9 +68,7 @@ TEST(BpfMapTest, BatchedListingFindsEveryEntryTheWalkFinds) {
       CreateMap(BPF_MAP_TYPE_LRU_HASH, sizeof(weir_ct_key), sizeof(weir_ct_value), 2 * kEntries), "weir_ct");
   ASSERT_TRUE(map.ok()) << map.status();
   for (uint32_t i = 0; i < kEntries; ++i) {
-    weir_ct_key key{};
-    key.saddr.v4 = i + 1;
-    key.family = WEIR_FAMILY_IPV4;
+    const weir_ct_key key = abi::EncodeConntrackKey({IpAddress::V4(i + 1), 0, IpAddress::V4(0), 0, WEIR_PROTO_TCP});
     ASSERT_TRUE(map->Update(key, {.backend_id = i % 7}).ok());
   }
   std::vector<uint32_t> batched, walked;
@@ -79,8 +78,9 @@ TEST(BpfMapTest, BatchedListingFindsEveryEntryTheWalkFinds) {
       weir_ct_value v;
       std::memcpy(&k, key, sizeof(k));
       std::memcpy(&v, value, sizeof(v));
-      EXPECT_EQ(v.backend_id, (k.saddr.v4 - 1) % 7);
-      into.push_back(k.saddr.v4);
+      const uint32_t source = ntohl(k.saddr.v4);
+      EXPECT_EQ(v.backend_id, (source - 1) % 7);
+      into.push_back(source);
     };
   };
   using Clock = std::chrono::steady_clock;

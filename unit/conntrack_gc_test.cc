@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/abi_codec.h"
 
 namespace weir::sync {
 namespace {
@@ -60,14 +61,8 @@ class FakeConntrackTable : public ConntrackTable {
 };
 
 weir_ct_key Key(uint8_t proto, uint16_t client_port) {
-  weir_ct_key key{};
-  key.saddr.v4 = htonl(0x0a000001);  // 10.0.0.1
-  key.daddr.v4 = htonl(0x0a60000a);  // 10.96.0.10
-  key.sport = htons(client_port);
-  key.dport = htons(80);
-  key.proto = proto;
-  key.family = WEIR_FAMILY_IPV4;
-  return key;
+  return abi::EncodeConntrackKey(
+      {*IpAddress::Parse("10.0.0.1"), client_port, *IpAddress::Parse("10.96.0.10"), 80, proto});
 }
 
 weir_ct_value Value(uint32_t backend_id, uint64_t last_seen_ns) {

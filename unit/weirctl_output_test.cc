@@ -11,6 +11,7 @@
 #include "bpf/abi/conntrack.h"
 #include "bpf/abi/events.h"
 #include "bpf/abi/metrics.h"
+#include "lib/abi_codec.h"
 #include "proxy/weirctl/conntrack_command.h"
 #include "proxy/weirctl/event_view.h"
 #include "proxy/weirctl/node_commands.h"
@@ -21,16 +22,9 @@
 namespace weir::weirctl {
 namespace {
 
-weir_addr Addr(const std::string& text) {
-  weir_addr addr{};
-  const IpAddress ip = *IpAddress::Parse(text);
-  std::memcpy(addr.bytes, ip.bytes().data(), ip.byte_length());
-  return addr;
-}
-
-uint8_t FamilyOf(const std::string& text) {
-  return IpAddress::Parse(text)->is_v4() ? WEIR_FAMILY_IPV4 : WEIR_FAMILY_IPV6;
-}
+IpAddress Ip(const std::string& text) { return *IpAddress::Parse(text); }
+weir_addr Addr(const std::string& text) { return abi::EncodeAddress(Ip(text)); }
+uint8_t FamilyOf(const std::string& text) { return abi::FamilyCode(Ip(text)); }
 
 rapidjson::Document Parse(const std::string& text) {
   EXPECT_EQ(text.find('\n'), text.size() - 1) << "one document on one line: " << text;
@@ -49,21 +43,14 @@ FlowFilter Filter(FilterFlags flags) {
 // Two Services: web (id 1, named) with two backends, and id 2, which the agent did not name.
 ServiceTables Tables() {
   ServiceTables tables;
-  weir_service_key web{};
-  web.addr = Addr("10.96.0.10");
-  web.family = WEIR_FAMILY_IPV4;
-  web.port = htons(80);
-  web.proto = WEIR_PROTO_TCP;
+  const weir_service_key web = abi::EncodeServiceKey({Ip("10.96.0.10"), 80, WEIR_PROTO_TCP});
   tables.frontends.push_back({web, {.service_id = 1, .backend_count = 2, .flags = WEIR_SVC_CLUSTER_IP | WEIR_SVC_AFFINITY,
                                     .affinity_timeout = 300}});
-  weir_service_key other = web;
-  other.addr = Addr("10.96.0.99");
-  other.proto = WEIR_PROTO_UDP;
+  const weir_service_key other = abi::EncodeServiceKey({Ip("10.96.0.99"), 80, WEIR_PROTO_UDP});
   tables.frontends.push_back({other, {.service_id = 2, .backend_count = 0, .flags = WEIR_SVC_CLUSTER_IP}});
   tables.slots[{1, 1}] = 7;
   tables.slots[{1, 2}] = 8;
-  tables.backends[7] = {.addr = Addr("10.244.1.5"), .port = htons(8080), .proto = WEIR_PROTO_TCP,
-                        .family = WEIR_FAMILY_IPV4, .flags = WEIR_BACKEND_LOCAL};
+  tables.backends[7] = abi::EncodeBackend({Ip("10.244.1.5"), 8080, WEIR_PROTO_TCP, WEIR_BACKEND_LOCAL});
   return tables;  // backend 8 is missing
 }
 
@@ -130,12 +117,7 @@ TEST(WeirctlServicesTest, FiltersByServiceNameAddressAndProtocol) {
 sync::ConntrackEntry Flow(const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport, uint8_t proto,
                           const std::string& nat, uint16_t nat_port, uint32_t service_id) {
   sync::ConntrackEntry entry{};
-  entry.key.saddr = Addr(src);
-  entry.key.daddr = Addr(dst);
-  entry.key.sport = htons(sport);
-  entry.key.dport = htons(dport);
-  entry.key.proto = proto;
-  entry.key.family = FamilyOf(src);
+  entry.key = abi::EncodeConntrackKey({Ip(src), sport, Ip(dst), dport, proto});
   entry.value.kind = WEIR_CT_FORWARD;
   entry.value.nat_addr = Addr(nat);
   entry.value.nat_port = htons(nat_port);
@@ -358,13 +340,11 @@ TEST(WeirctlNodeCommandsTest, JsonParses) {
 
 TEST(WeirctlAffinityTest, JsonNamesTheServiceAndTellsActiveFromExpired) {
   AffinityEntry recent{}, old{};
-  recent.key.client = Addr("192.168.1.10");
-  recent.key.family = WEIR_FAMILY_IPV4;
-  recent.key.service_id = 1;
+  recent.key = abi::EncodeAffinityKey(Ip("192.168.1.10"), 1);
   recent.value.backend_id = 7;
   recent.value.last_used_ns = 900'000'000'000;
   old = recent;
-  old.key.client = Addr("192.168.1.11");
+  old.key = abi::EncodeAffinityKey(Ip("192.168.1.11"), 1);
   old.value.last_used_ns = 100'000'000'000;
   const ServiceTables tables = Tables();
   rapidjson::Document doc = Parse(RenderAffinity({recent, old}, tables.backends, {{1, 300}}, 1000'000'000'000, Names(),
