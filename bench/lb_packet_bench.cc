@@ -102,7 +102,7 @@ using testing::Bytes;
 using testing::L2;
 using testing::Tcp;
 
-const MacAddress kGw = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+const MacAddress kGw = WEIR_GATEWAY_MAC;
 const MacAddress kPodA = {0x0a, 0, 0, 0, 0, 0x0a};
 const MacAddress kPodB = {0x0a, 0, 0, 0, 0, 0x0b};
 const MacAddress kUplinkMac = {0x0e, 0, 0, 0, 0, 0x01};

@@ -32,7 +32,7 @@
 namespace weir::testing {
 namespace {
 
-const MacAddress kGw = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+const MacAddress kGw = WEIR_GATEWAY_MAC;
 const MacAddress kPodA = {0x0a, 0, 0, 0, 0, 0x0a};
 const MacAddress kUplink = {0x0e, 0, 0, 0, 0, 0x01};
 const MacAddress kRouter = {0x0e, 0, 0, 0, 0, 0xfe};

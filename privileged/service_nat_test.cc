@@ -25,7 +25,7 @@
 namespace weir::testing {
 namespace {
 
-const MacAddress kGw = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+const MacAddress kGw = WEIR_GATEWAY_MAC;
 const MacAddress kPodA = {0x0a, 0, 0, 0, 0, 0x0a};
 const MacAddress kPodB = {0x0a, 0, 0, 0, 0, 0x0b};
 const MacAddress kClient = {0x0c, 0, 0, 0, 0, 0x0c};
