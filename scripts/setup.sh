@@ -9,7 +9,7 @@ CNITOOL_VERSION="${CNITOOL_VERSION:-v1.2.3}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 
 packages=(
-  build-essential cmake ninja-build pkg-config clang llvm ccache
+  build-essential cmake ninja-build pkg-config clang llvm ccache clang-format
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libcpp-httplib-dev libssl-dev libyaml-cpp-dev rapidjson-dev libabsl-dev
   libgtest-dev libgmock-dev libspdlog-dev
@@ -66,6 +66,8 @@ fi
 
 python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
+# The Python style check (scripts/check_style.sh), pinned: another version may format differently.
+[[ "$(python3 -m ruff --version 2>/dev/null)" == "ruff 0.8.0" ]] || python3 -m pip install -q ruff==0.8.0
 python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib || \
   echo "setup: matplotlib unavailable; benchmarks will print tables only"
 # Upstream Kubernetes control-plane binaries and etcd for e2e/test_kube_*.py, built from their Go

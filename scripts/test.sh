@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 export WEIR_BUILD_DIR="${WEIR_BUILD_DIR:-$PWD/build}"
 scripts/build.sh
 
-echo "== source layers (no upward include)"
+echo "== source layers (no upward include) and style"
 python3 scripts/check_layers.py
+scripts/check_style.sh
 
 echo "== unit and privileged tests (ctest)"
 ctest --test-dir "$WEIR_BUILD_DIR" --output-on-failure
