@@ -15,6 +15,7 @@ root namespace is snapshotted before and compared after.
 
     sudo python3 -m bench.cni_bench [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,6 +49,7 @@ IPERF_PORT = 5201
 @dataclass
 class Subject:
     """One plugin on its own lab node."""
+
     name: str
     node: Node
     plugin: Path
@@ -59,8 +61,9 @@ class Subject:
         result = self.node.cni("ADD", container_id, netns, "eth0", self.base_conf, plugin=self.plugin)
         elapsed = time.perf_counter() - start
         if not result.ok:
-            raise RuntimeError(f"{self.name}: ADD {container_id} failed ({result.code}): "
-                               f"{result.stdout}{result.stderr}")
+            raise RuntimeError(
+                f"{self.name}: ADD {container_id} failed ({result.code}): " f"{result.stdout}{result.stderr}"
+            )
         return elapsed, result.json
 
     def delete(self, container_id: str, netns: str, prev_result: dict) -> float:
@@ -70,8 +73,9 @@ class Subject:
         result = self.node.cni("DEL", container_id, netns, "eth0", conf, plugin=self.plugin)
         elapsed = time.perf_counter() - start
         if not result.ok:
-            raise RuntimeError(f"{self.name}: DEL {container_id} failed ({result.code}): "
-                               f"{result.stdout}{result.stderr}")
+            raise RuntimeError(
+                f"{self.name}: DEL {container_id} failed ({result.code}): " f"{result.stdout}{result.stderr}"
+            )
         return elapsed
 
     def host_veths(self) -> int:
@@ -80,8 +84,12 @@ class Subject:
 
 
 def host_local(node: Node, subnet: str) -> dict:
-    return {"type": "host-local", "ranges": [[{"subnet": subnet}]], "routes": [{"dst": "0.0.0.0/0"}],
-            "dataDir": str(node.dir / "host-local")}
+    return {
+        "type": "host-local",
+        "ranges": [[{"subnet": subnet}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "dataDir": str(node.dir / "host-local"),
+    }
 
 
 def make_subjects(lab: Lab) -> dict[str, Subject]:
@@ -90,13 +98,34 @@ def make_subjects(lab: Lab) -> dict[str, Subject]:
     bridge_node = lab.add_node("bridge", ["10.251.0.0/24"], start_agent=False)
     return {
         "weir": Subject("weir", weir_node, WEIR_CNI, weir_node.conf()),
-        "ptp": Subject("ptp", ptp_node, DEBIAN_CNI_DIR / "ptp", {
-            "cniVersion": "1.0.0", "name": "bench-ptp", "type": "ptp", "ipMasq": False, "mtu": 1500,
-            "ipam": host_local(ptp_node, "10.250.0.0/24")}),
-        "bridge": Subject("bridge", bridge_node, DEBIAN_CNI_DIR / "bridge", {
-            "cniVersion": "1.0.0", "name": "bench-bridge", "type": "bridge", "bridge": "benchbr0",
-            "isGateway": True, "ipMasq": False, "mtu": 1500,
-            "ipam": host_local(bridge_node, "10.251.0.0/24")}),
+        "ptp": Subject(
+            "ptp",
+            ptp_node,
+            DEBIAN_CNI_DIR / "ptp",
+            {
+                "cniVersion": "1.0.0",
+                "name": "bench-ptp",
+                "type": "ptp",
+                "ipMasq": False,
+                "mtu": 1500,
+                "ipam": host_local(ptp_node, "10.250.0.0/24"),
+            },
+        ),
+        "bridge": Subject(
+            "bridge",
+            bridge_node,
+            DEBIAN_CNI_DIR / "bridge",
+            {
+                "cniVersion": "1.0.0",
+                "name": "bench-bridge",
+                "type": "bridge",
+                "bridge": "benchbr0",
+                "isGateway": True,
+                "ipMasq": False,
+                "mtu": 1500,
+                "ipam": host_local(bridge_node, "10.251.0.0/24"),
+            },
+        ),
     }
 
 
@@ -132,12 +161,18 @@ def bench_add(lab: Lab, subject: Subject, phase: str, count: int, workers: int) 
     drop_netns(lab, netns)
     adds = [a[0] for a in added]
     return {
-        "count": count, "workers": workers, "wall_s": wall,
-        "add_s": adds, "del_s": dels,
-        "add_p50_ms": percentile(adds, 50) * 1e3, "add_p99_ms": percentile(adds, 99) * 1e3,
-        "del_p50_ms": percentile(dels, 50) * 1e3, "del_p99_ms": percentile(dels, 99) * 1e3,
+        "count": count,
+        "workers": workers,
+        "wall_s": wall,
+        "add_s": adds,
+        "del_s": dels,
+        "add_p50_ms": percentile(adds, 50) * 1e3,
+        "add_p99_ms": percentile(adds, 99) * 1e3,
+        "del_p50_ms": percentile(dels, 50) * 1e3,
+        "del_p99_ms": percentile(dels, 99) * 1e3,
         "adds_per_s": count / wall,
-        "host_veths_after_add": veths_after_add, "host_veths_after_del": veths_after_del,
+        "host_veths_after_add": veths_after_add,
+        "host_veths_after_del": veths_after_del,
     }
 
 
@@ -179,24 +214,40 @@ def setup_traffic(lab: Lab, subject: Subject) -> None:
         ipv4 = next(ip["address"].split("/")[0] for ip in result["ips"] if ":" not in ip["address"])
         subject.traffic_pods.append((ns, ipv4))
     (a_ns, _), (b_ns, b_ip) = subject.traffic_pods
-    lab.spawn(in_netns(b_ns, [*PIN["server"], "qperf", "--listen_port", str(QPERF_PORT)]),
-              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    lab.spawn(in_netns(b_ns, [*PIN["server"], "iperf3", "-s", "-p", str(IPERF_PORT)]),
-              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    lab.spawn(
+        in_netns(b_ns, [*PIN["server"], "qperf", "--listen_port", str(QPERF_PORT)]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    lab.spawn(
+        in_netns(b_ns, [*PIN["server"], "iperf3", "-s", "-p", str(IPERF_PORT)]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_listening(b_ns, [QPERF_PORT, IPERF_PORT])
     ping = run(in_netns(a_ns, ["ping", "-c", "3", "-i", "0.2", "-W", "2", b_ip]), check=False)
     if ping.returncode != 0:
         raise RuntimeError(f"{subject.name}: pod a cannot reach pod b ({b_ip}):\n{ping.stdout}{ping.stderr}")
 
 
-QPERF_UNITS = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "sec": 1e6,                      # -> microseconds
-               "B/sec": 8e-9, "KB/sec": 8e-6, "MB/sec": 8e-3, "GB/sec": 8.0}   # -> Gbit/s
+QPERF_UNITS = {
+    "ns": 1e-3,
+    "us": 1.0,
+    "ms": 1e3,
+    "sec": 1e6,  # -> microseconds
+    "B/sec": 8e-9,
+    "KB/sec": 8e-6,
+    "MB/sec": 8e-3,
+    "GB/sec": 8.0,
+}  # -> Gbit/s
 
 
 def run_qperf(subject: Subject, test: str, duration: int) -> float:
     (a_ns, _), (_, b_ip) = subject.traffic_pods
-    out = run(in_netns(a_ns, [*PIN["client"], "qperf", "--listen_port", str(QPERF_PORT), "-t", str(duration), b_ip, test]),
-              timeout=duration * 3 + 30).stdout
+    out = run(
+        in_netns(a_ns, [*PIN["client"], "qperf", "--listen_port", str(QPERF_PORT), "-t", str(duration), b_ip, test]),
+        timeout=duration * 3 + 30,
+    ).stdout
     match = re.search(r"(?:latency|bw)\s*=\s*([\d.]+)\s*(\S+)", out)
     if not match or match.group(2) not in QPERF_UNITS:
         raise RuntimeError(f"{subject.name}: cannot parse qperf {test} output:\n{out}")
@@ -211,14 +262,37 @@ def softnet_drops() -> int:
 def run_iperf3(subject: Subject, streams: int, duration: int) -> dict:
     (a_ns, _), (_, b_ip) = subject.traffic_pods
     drops_before = softnet_drops()
-    proc = run(in_netns(a_ns, [*PIN["client"], "iperf3", "-J", "-c", b_ip, "-p", str(IPERF_PORT), "-t", str(duration),
-                               "-O", "1", "-P", str(streams)]), check=False, timeout=duration * 3 + 30)
+    proc = run(
+        in_netns(
+            a_ns,
+            [
+                *PIN["client"],
+                "iperf3",
+                "-J",
+                "-c",
+                b_ip,
+                "-p",
+                str(IPERF_PORT),
+                "-t",
+                str(duration),
+                "-O",
+                "1",
+                "-P",
+                str(streams),
+            ],
+        ),
+        check=False,
+        timeout=duration * 3 + 30,
+    )
     report = json.loads(proc.stdout) if proc.stdout.strip() else {}
     if proc.returncode != 0 or "error" in report:
         raise RuntimeError(f"{subject.name}: iperf3 -P {streams} failed: {report.get('error', proc.stderr)}")
     end = report["end"]
-    return {"gbps": end["sum_received"]["bits_per_second"] / 1e9,
-            "retransmits": end["sum_sent"].get("retransmits", 0), "softnet_drops": softnet_drops() - drops_before}
+    return {
+        "gbps": end["sum_received"]["bits_per_second"] / 1e9,
+        "retransmits": end["sum_sent"].get("retransmits", 0),
+        "softnet_drops": softnet_drops() - drops_before,
+    }
 
 
 TRAFFIC_TESTS = ("tcp_lat", "udp_lat", "tcp_bw", "iperf3_1", "iperf3_4")
@@ -230,7 +304,7 @@ def bench_traffic(subjects: dict[str, Subject], rounds: int, duration: int) -> d
     backlog_drops: dict[str, dict[str, list]] = {p: {"iperf3_1": [], "iperf3_4": []} for p in subjects}
     for r in range(rounds):
         names = list(subjects)
-        order = names[r % len(names):] + names[:r % len(names)]  # rotated each round: no plugin always first
+        order = names[r % len(names) :] + names[: r % len(names)]  # rotated each round: no plugin always first
         for test in TRAFFIC_TESTS:
             for name in order:
                 subject = subjects[name]
@@ -242,10 +316,15 @@ def bench_traffic(subjects: dict[str, Subject], rounds: int, duration: int) -> d
                     backlog_drops[name][test].append(res["softnet_drops"])
                 else:
                     raw[name][test].append(run_qperf(subject, test, duration))
-    return {"raw": raw, "retransmits": retransmits, "softnet_drops": backlog_drops,
-            "retransmits_per_s": {p: {t: statistics.median(v) / duration for t, v in tests.items()}
-                                  for p, tests in retransmits.items()},
-            "median": {p: {t: statistics.median(v) for t, v in tests.items()} for p, tests in raw.items()}}
+    return {
+        "raw": raw,
+        "retransmits": retransmits,
+        "softnet_drops": backlog_drops,
+        "retransmits_per_s": {
+            p: {t: statistics.median(v) / duration for t, v in tests.items()} for p, tests in retransmits.items()
+        },
+        "median": {p: {t: statistics.median(v) for t, v in tests.items()} for p, tests in raw.items()},
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,8 +352,10 @@ def summarize(adds: dict, traffic: dict, workers: int) -> list[dict]:
     values: dict[str, dict[str, float]] = {}
     for p in PLUGINS:
         values[p] = {
-            "add_seq_p50": adds[p]["seq"]["add_p50_ms"], "add_seq_p99": adds[p]["seq"]["add_p99_ms"],
-            "add_par_p50": adds[p]["par"]["add_p50_ms"], "add_par_p99": adds[p]["par"]["add_p99_ms"],
+            "add_seq_p50": adds[p]["seq"]["add_p50_ms"],
+            "add_seq_p99": adds[p]["seq"]["add_p99_ms"],
+            "add_par_p50": adds[p]["par"]["add_p50_ms"],
+            "add_par_p99": adds[p]["par"]["add_p99_ms"],
             "del_seq_p50": adds[p]["seq"]["del_p50_ms"],
             **traffic["median"][p],
             "retr_1": traffic["retransmits_per_s"][p]["iperf3_1"],
@@ -282,8 +363,14 @@ def summarize(adds: dict, traffic: dict, workers: int) -> list[dict]:
         }
     rows = []
     for key, label, unit, lower, target in METRICS:
-        row = {"key": key, "label": label.format(w=workers), "unit": unit, "lower_is_better": lower,
-               "values": {p: values[p][key] for p in PLUGINS}, "target_ratio": target}
+        row = {
+            "key": key,
+            "label": label.format(w=workers),
+            "unit": unit,
+            "lower_is_better": lower,
+            "values": {p: values[p][key] for p in PLUGINS},
+            "target_ratio": target,
+        }
         base = row["values"][BASELINE]
         row["ratio"] = row["values"]["weir"] / base if base else None
         if target is None:
@@ -308,8 +395,16 @@ def format_table(rows: list[dict]) -> str:
         else:
             target = f"{'<=' if row['lower_is_better'] else '>='} {row['target_ratio']:.1f}x"
             status = "met" if row["met"] else "NOT MET"
-        body.append([row["label"], row["unit"], *(number(v[p]) for p in PLUGINS),
-                     "-" if row["ratio"] is None else f"{row['ratio']:.2f}x", target, status])
+        body.append(
+            [
+                row["label"],
+                row["unit"],
+                *(number(v[p]) for p in PLUGINS),
+                "-" if row["ratio"] is None else f"{row['ratio']:.2f}x",
+                target,
+                status,
+            ]
+        )
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     fmt = lambda r: " | ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return "\n".join([fmt(header), "-+-".join("-" * w for w in widths), *map(fmt, body)])
@@ -317,13 +412,16 @@ def format_table(rows: list[dict]) -> str:
 
 def plot(rows: list[dict], path: Path, subtitle: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     colors = {"weir": "#2a7ab9", "ptp": "#9a9a9a", "bridge": "#e39b3b"}
     rows = [r for r in rows if r["key"] not in TABLE_ONLY]
-    groups = [("lower is better", [r for r in rows if r["lower_is_better"]]),
-              ("higher is better", [r for r in rows if not r["lower_is_better"]])]
+    groups = [
+        ("lower is better", [r for r in rows if r["lower_is_better"]]),
+        ("higher is better", [r for r in rows if not r["lower_is_better"]]),
+    ]
     fig, axes = plt.subplots(1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [7, 3.4]})
     width = 0.27
     for ax, (title, group) in zip(axes, groups):
@@ -334,17 +432,41 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> None:
             for bar, r in zip(bars, group):
                 value = r["values"][plugin]
                 text = number(value)
-                ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
-                            va="bottom", fontsize=7, rotation=90, xytext=(0, 2), textcoords="offset points")
+                ax.annotate(
+                    text,
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    rotation=90,
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                )
         labelled = False
         for j, r in enumerate(group):
             if r["target_ratio"] is not None:
-                ax.hlines(r["target_ratio"], j - 1.6 * width, j + 1.6 * width, colors="red", linestyles="dashed",
-                          linewidth=1.4, label=None if labelled else "target for weir")
+                ax.hlines(
+                    r["target_ratio"],
+                    j - 1.6 * width,
+                    j + 1.6 * width,
+                    colors="red",
+                    linestyles="dashed",
+                    linewidth=1.4,
+                    label=None if labelled else "target for weir",
+                )
                 labelled = True
                 mark = "met" if r["met"] else "NOT MET"
-                ax.annotate(mark, (j, 0), xytext=(0, -3), textcoords="offset points", ha="center", va="top",
-                            fontsize=8, color="green" if r["met"] else "red", fontweight="bold")
+                ax.annotate(
+                    mark,
+                    (j, 0),
+                    xytext=(0, -3),
+                    textcoords="offset points",
+                    ha="center",
+                    va="top",
+                    fontsize=8,
+                    color="green" if r["met"] else "red",
+                    fontweight="bold",
+                )
         ax.axhline(1.0, color="black", linewidth=0.6)
         ax.set_xticks(range(len(group)))
         ax.set_xticklabels([f"{r['label'].replace(', ', chr(10))}\n[{r['unit']}]" for r in group], fontsize=8)
@@ -358,23 +480,41 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> None:
     handles, labels = axes[0].get_legend_handles_labels()
     seen = dict(zip(labels, handles))
     fig.legend(seen.values(), seen.keys(), loc="upper right", ncol=4, fontsize=9)
-    finish_figure(fig, path, "weir vs ptp vs bridge (same-node pods, same lab, same run); bar labels are absolute values",
-                  subtitle, top=0.93)
+    finish_figure(
+        fig,
+        path,
+        "weir vs ptp vs bridge (same-node pods, same lab, same run); bar labels are absolute values",
+        subtitle,
+        top=0.93,
+    )
 
 
 def environment(args: argparse.Namespace) -> dict:
     def first_line(cmd: list[str]) -> str:
         proc = subprocess.run(cmd, text=True, capture_output=True)
         return (proc.stdout or proc.stderr).strip().splitlines()[0] if (proc.stdout or proc.stderr).strip() else ""
-    pkg = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins"],
-                         text=True, capture_output=True).stdout.strip()
+
+    pkg = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", "containernetworking-plugins"], text=True, capture_output=True
+    ).stdout.strip()
     return {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "kernel": platform.release(), "cpus": os.cpu_count(),
-        "cpu_model": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                           if l.startswith("model name")), ""),
-        "build_dir": str(BUILD), "containernetworking_plugins": pkg,
-        "qperf": first_line(["qperf", "--version"]), "iperf3": first_line(["iperf3", "--version"]),
-        "args": vars(args), "loadavg_start": os.getloadavg(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "cpu_model": next(
+            (
+                l.split(":", 1)[1].strip()
+                for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")
+            ),
+            "",
+        ),
+        "build_dir": str(BUILD),
+        "containernetworking_plugins": pkg,
+        "qperf": first_line(["qperf", "--version"]),
+        "iperf3": first_line(["iperf3", "--version"]),
+        "args": vars(args),
+        "loadavg_start": os.getloadavg(),
     }
 
 
@@ -388,8 +528,7 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=10, help="ADDs in flight in the parallel phase")
     parser.add_argument("--duration", type=int, help="seconds per traffic test (default 3, quick 2)")
     parser.add_argument("--rounds", type=int, help="rounds of traffic tests (default 3, quick 1)")
-    parser.add_argument("--no-pin", action="store_true",
-                        help="do not pin traffic client to CPU 0 and server to CPU 1")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin traffic client to CPU 0 and server to CPU 1")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON and PNG")
     args = parser.parse_args()
     args.adds = args.adds or (20 if args.quick else 50)
@@ -399,22 +538,39 @@ def main() -> int:
     if os.geteuid() != 0:
         print("needs root (network namespaces, bpffs, BPF programs)", file=sys.stderr)
         return 2
-    missing = [str(p) for p in (WEIR_CNI, WEIR_AGENT, WEIRCTL, DEBIAN_CNI_DIR / "ptp", DEBIAN_CNI_DIR / "bridge",
-                                DEBIAN_CNI_DIR / "host-local") if not p.exists()]
+    missing = [
+        str(p)
+        for p in (
+            WEIR_CNI,
+            WEIR_AGENT,
+            WEIRCTL,
+            DEBIAN_CNI_DIR / "ptp",
+            DEBIAN_CNI_DIR / "bridge",
+            DEBIAN_CNI_DIR / "host-local",
+        )
+        if not p.exists()
+    ]
     missing += [t for t in ("qperf", "iperf3", "nsenter", "ss") if shutil.which(t) is None]
     if missing:
-        print(f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another "
-              "build dir; scripts/setup.sh installs the rest)", file=sys.stderr)
+        print(
+            f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another "
+            "build dir; scripts/setup.sh installs the rest)",
+            file=sys.stderr,
+        )
         return 2
 
     if not args.no_pin and (os.cpu_count() or 1) >= 2:
         PIN["client"], PIN["server"] = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
     env = environment(args)
     if env["loadavg_start"][0] > 0.5:
-        progress(f"WARNING: load average {env['loadavg_start'][0]:.2f} before the run: other work on this "
-                 "machine will add noise, mostly to the latencies")
-    progress(f"weir from {BUILD}; {args.adds} ADDs per phase, {args.parallel} in parallel, "
-             f"{args.rounds} round(s) x {args.duration}s traffic tests")
+        progress(
+            f"WARNING: load average {env['loadavg_start'][0]:.2f} before the run: other work on this "
+            "machine will add noise, mostly to the latencies"
+        )
+    progress(
+        f"weir from {BUILD}; {args.adds} ADDs per phase, {args.parallel} in parallel, "
+        f"{args.rounds} round(s) x {args.duration}s traffic tests"
+    )
     before = root_snapshot()
     adds: dict[str, dict] = {}
     node_rulesets: dict[str, list[str]] = {}
@@ -435,8 +591,10 @@ def main() -> int:
             for phase in ("seq", "par"):
                 a = adds[name][phase]
                 if a["host_veths_after_add"] < args.adds or a["host_veths_after_del"] != 0:
-                    raise RuntimeError(f"{name} {phase}: {a['host_veths_after_add']} host veths after ADD, "
-                                       f"{a['host_veths_after_del']} after DEL")
+                    raise RuntimeError(
+                        f"{name} {phase}: {a['host_veths_after_add']} host veths after ADD, "
+                        f"{a['host_veths_after_del']} after DEL"
+                    )
         for name, subject in subjects.items():
             progress(f"two traffic pods + qperf/iperf3 servers: {name}")
             setup_traffic(lab, subject)
@@ -457,21 +615,40 @@ def main() -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     json_path = args.out / f"cni_bench-{stamp}.json"
     png_path = args.out / f"cni_bench-{stamp}.png"
-    json_path.write_text(json.dumps({
-        "environment": env, "summary": rows, "add": adds, "traffic": traffic,
-        "weir_metrics": weir_metrics, "node_rulesets": node_rulesets,
-        "root_namespace_changes": diff, "lab_leftovers": left,
-    }, indent=2, default=str) + "\n")
-    plot(rows, png_path, f"{env['time']}  load {env['loadavg_start'][0]:.2f}  kernel {env['kernel']}  {env['cpus']} CPUs  {env['cpu_model']}  "
-         f"ADDs/phase {args.adds}, parallel {args.parallel}, traffic {args.rounds}x{args.duration}s (median)")
+    json_path.write_text(
+        json.dumps(
+            {
+                "environment": env,
+                "summary": rows,
+                "add": adds,
+                "traffic": traffic,
+                "weir_metrics": weir_metrics,
+                "node_rulesets": node_rulesets,
+                "root_namespace_changes": diff,
+                "lab_leftovers": left,
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
+    plot(
+        rows,
+        png_path,
+        f"{env['time']}  load {env['loadavg_start'][0]:.2f}  kernel {env['kernel']}  "
+        f"{env['cpus']} CPUs  {env['cpu_model']}  "
+        f"ADDs/phase {args.adds}, parallel {args.parallel}, traffic {args.rounds}x{args.duration}s (median)",
+    )
 
     print()
     print(table)
     print()
     met = [r for r in rows if r["met"] is not None]
-    print(f"targets met: {sum(r['met'] for r in met)}/{len(met)}  (ratios are weir/ptp; ADD timings are the "
-          f"plugin exec only, traffic values the median of {args.rounds} round(s); "
-          f"load average {env['loadavg_start'][0]:.2f} at start, {env['loadavg_end'][0]:.2f} at end)")
+    print(
+        f"targets met: {sum(r['met'] for r in met)}/{len(met)}  (ratios are weir/ptp; ADD timings are the "
+        f"plugin exec only, traffic values the median of {args.rounds} round(s); "
+        f"load average {env['loadavg_start'][0]:.2f} at start, {env['loadavg_end'][0]:.2f} at end)"
+    )
     return finish_report(diff, left, json_path, png_path)
 
 

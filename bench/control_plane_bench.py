@@ -22,6 +22,7 @@ and compared after, and any change fails the run.
 
     sudo python3 -m bench.control_plane_bench [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.report import finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
 from bench.lb_bench import CONNECT_CLIENT, PORTS_PER_TARGET, format_table, number
+from bench.report import finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
 from weirlab.cluster import Cluster, node_ip
 from weirlab.kube.control_plane import ControlPlane, kube_bin_dir, missing_binaries
 from weirlab.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, in_netns, leftovers, run
@@ -104,32 +105,49 @@ def change_new_ip(subject: str, n: int) -> str:
 
 
 def service_obj(name: str, cluster_ip: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {"type": "ClusterIP", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
-                     "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": TARGET_PORT,
-                                "protocol": "TCP"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": cluster_ip,
+            "clusterIPs": [cluster_ip],
+            "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "targetPort": TARGET_PORT, "protocol": "TCP"}],
+        },
+    }
 
 
 def endpoints(addresses: list[str], node_name: str = "elsewhere") -> list[dict]:
-    return [{"addresses": [a], "nodeName": node_name,
-             "conditions": {"ready": True, "serving": True, "terminating": False}} for a in addresses]
+    return [
+        {"addresses": [a], "nodeName": node_name, "conditions": {"ready": True, "serving": True, "terminating": False}}
+        for a in addresses
+    ]
 
 
 def slice_obj(service: str, eps: list[dict]) -> dict:
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"name": f"{service}-1", "namespace": NAMESPACE,
-                         "labels": {"kubernetes.io/service-name": service,
-                                    "endpointslice.kubernetes.io/managed-by": "weir-bench"}},
-            "addressType": "IPv4", "endpoints": eps,
-            "ports": [{"name": PORT_NAME, "port": TARGET_PORT, "protocol": "TCP"}]}
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": f"{service}-1",
+            "namespace": NAMESPACE,
+            "labels": {"kubernetes.io/service-name": service, "endpointslice.kubernetes.io/managed-by": "weir-bench"},
+        },
+        "addressType": "IPv4",
+        "endpoints": eps,
+        "ports": [{"name": PORT_NAME, "port": TARGET_PORT, "protocol": "TCP"}],
+    }
 
 
 def node_obj(name: str, address: str) -> dict:
     # Status can be set on create; kube-proxy waits up to 30 s for its Node's addresses otherwise.
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
-            "status": {"addresses": [{"type": "InternalIP", "address": address},
-                                     {"type": "Hostname", "address": name}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name},
+        "status": {"addresses": [{"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}]},
+    }
 
 
 SERVICES_PATH = f"/api/v1/namespaces/{NAMESPACE}/services"
@@ -142,8 +160,14 @@ def bulk_items(first: int, last: int) -> list[list]:
     for i in range(first, last):
         name = bulk_name(i)
         items.append([SERVICES_PATH, service_obj(name, bulk_ip(i))])
-        items.append([SLICES_PATH, slice_obj(name, endpoints(
-            [backend_ip(i * BACKENDS_PER_SERVICE + j) for j in range(BACKENDS_PER_SERVICE)]))])
+        items.append(
+            [
+                SLICES_PATH,
+                slice_obj(
+                    name, endpoints([backend_ip(i * BACKENDS_PER_SERVICE + j) for j in range(BACKENDS_PER_SERVICE)])
+                ),
+            ]
+        )
     return items
 
 
@@ -180,10 +204,24 @@ class KubeClient:
     def __init__(self, lab: Lab, cp: ControlPlane):
         script = lab.dir / "kube_client.py"
         script.write_text(KUBE_CLIENT)
-        argv = in_netns(cp.netns, ["python3", str(script), cp.server, str(cp.pki / "ca.crt"),
-                                   str(cp.pki / "admin.crt"), str(cp.pki / "admin.key")])
-        self.proc = lab.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                              env=dict(os.environ, NO_PROXY="*", no_proxy="*"))
+        argv = in_netns(
+            cp.netns,
+            [
+                "python3",
+                str(script),
+                cp.server,
+                str(cp.pki / "ca.crt"),
+                str(cp.pki / "admin.crt"),
+                str(cp.pki / "admin.key"),
+            ],
+        )
+        self.proc = lab.spawn(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, NO_PROXY="*", no_proxy="*"),
+        )
         self.dir = lab.dir
         self.batches = 0
 
@@ -212,15 +250,22 @@ class KubeClient:
                 raise RuntimeError(f"{what}: {msg['error_count']} objects failed, e.g. {msg['errors'][:3]}")
             return msg
 
-    def request(self, method: str, path: str, body: dict | None = None,
-                content_type: str = "application/json") -> dict:
+    def request(self, method: str, path: str, body: dict | None = None, content_type: str = "application/json") -> dict:
         self.start_request(method, path, body, content_type)
         return self.finish_request()
 
-    def start_request(self, method: str, path: str, body: dict | None = None,
-                      content_type: str = "application/json") -> None:
-        self._send({"op": "request", "method": method, "path": path,
-                    "body": None if body is None else json.dumps(body), "content_type": content_type})
+    def start_request(
+        self, method: str, path: str, body: dict | None = None, content_type: str = "application/json"
+    ) -> None:
+        self._send(
+            {
+                "op": "request",
+                "method": method,
+                "path": path,
+                "body": None if body is None else json.dumps(body),
+                "content_type": content_type,
+            }
+        )
 
     def finish_request(self) -> dict:
         msg = self._read()
@@ -330,24 +375,27 @@ def sync_lines(lines: list[str]) -> list[dict]:
     """kube-proxy's IPv4 "SyncProxyRules complete" lines: {wall, elapsed_ms, failed}."""
     out, failed = [], False
     for line in lines:
-        if "ipFamily=\"IPv4\"" not in line:
+        if 'ipFamily="IPv4"' not in line:
             continue
-        if "\"Syncing " in line:
+        if '"Syncing ' in line:
             failed = False
-        elif "\"Sync failed\"" in line:
+        elif '"Sync failed"' in line:
             failed = True
-        elif "\"SyncProxyRules complete\"" in line:
+        elif '"SyncProxyRules complete"' in line:
             m = re.search(r'elapsed="([^"]+)"', line)
-            out.append({"wall": klog_wall(line), "elapsed_ms": go_duration_ms(m.group(1)) if m else None,
-                        "failed": failed})
+            out.append(
+                {"wall": klog_wall(line), "elapsed_ms": go_duration_ms(m.group(1)) if m else None, "failed": failed}
+            )
     return out
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system time of a process, of its waited-for children and of the children still running
     (kube-proxy's iptables-restore and nft runs)."""
+
     def stat(p) -> list[str]:
         return Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+
     ticks = sum(int(x) for x in stat(pid)[11:15])
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -388,13 +436,25 @@ class KubeProxy:
     def __init__(self, lab: Lab, netns: str, name: str, mode: str, address: str, kubeconfig: Path):
         self.lab, self.netns, self.name, self.mode = lab, netns, name, mode
         self.log_path = lab.dir / f"kube-proxy-{name}.log"
-        argv = in_netns(netns, [
-            str(KUBE_PROXY), f"--kubeconfig={kubeconfig}", f"--hostname-override={name}",
-            f"--proxy-mode={mode}", f"--cluster-cidr={CLUSTER_CIDR}", f"--bind-address={address}",
-            # Leave every conntrack setting alone (nf_conntrack_max and the hash size are the machine's).
-            "--conntrack-max-per-core=0", "--conntrack-tcp-timeout-established=0",
-            "--conntrack-tcp-timeout-close-wait=0", "--oom-score-adj=0",
-            "--healthz-bind-address=127.0.0.1:10256", "--metrics-bind-address=127.0.0.1:10249", "--v=2"])
+        argv = in_netns(
+            netns,
+            [
+                str(KUBE_PROXY),
+                f"--kubeconfig={kubeconfig}",
+                f"--hostname-override={name}",
+                f"--proxy-mode={mode}",
+                f"--cluster-cidr={CLUSTER_CIDR}",
+                f"--bind-address={address}",
+                # Leave every conntrack setting alone (nf_conntrack_max and the hash size are the machine's).
+                "--conntrack-max-per-core=0",
+                "--conntrack-tcp-timeout-established=0",
+                "--conntrack-tcp-timeout-close-wait=0",
+                "--oom-score-adj=0",
+                "--healthz-bind-address=127.0.0.1:10256",
+                "--metrics-bind-address=127.0.0.1:10249",
+                "--v=2",
+            ],
+        )
         self.log = open(self.log_path, "w")
         self.t0 = time.monotonic()
         self.t0_wall = time.time()
@@ -409,8 +469,9 @@ class KubeProxy:
         if self.poller is None:
             script = self.lab.dir / "rule_poller.py"
             script.write_text(RULE_POLLER)
-            self.poller = self.lab.spawn(in_netns(self.netns, ["python3", str(script)]), stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, text=True)
+            self.poller = self.lab.spawn(
+                in_netns(self.netns, ["python3", str(script)]), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
             if self.poller.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"rule poller in {self.netns} did not start")
         if self.mode == "iptables":
@@ -432,8 +493,10 @@ class KubeProxy:
 
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
-            raise RuntimeError(f"kube-proxy {self.name} exited ({self.proc.returncode}):\n"
-                               + "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:]))
+            raise RuntimeError(
+                f"kube-proxy {self.name} exited ({self.proc.returncode}):\n"
+                + "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
+            )
 
     def exec(self, argv: list[str], check: bool = True) -> subprocess.CompletedProcess:
         return run(in_netns(self.netns, argv), check=check)
@@ -459,8 +522,10 @@ class KubeProxy:
         listing = self.list_service(service).stdout
         if self.mode == "iptables":
             return listing.count(" -j KUBE-SEP-") == backends
-        return f"numgen random mod {backends} " in listing and \
-            re.search(rf"(?<![\d.]){re.escape(address)}(?!\d)", listing) is not None
+        return (
+            f"numgen random mod {backends} " in listing
+            and re.search(rf"(?<![\d.]){re.escape(address)}(?!\d)", listing) is not None
+        )
 
     def wait_synced(self, services: int, timeout: float) -> dict:
         """Until a complete IPv4 sync is logged and the rules serve `services` ClusterIPs."""
@@ -473,11 +538,12 @@ class KubeProxy:
             if done and first_complete is None:
                 first_complete = {"seen_s": time.monotonic() - self.t0, **done[0]}
             if done and self.service_rule_count() >= services:
-                return {"first_complete": first_complete, "checked_s": time.monotonic() - self.t0,
-                        "syncs": len(done)}
+                return {"first_complete": first_complete, "checked_s": time.monotonic() - self.t0, "syncs": len(done)}
             time.sleep(0.05 if not done else 0.5)
-        raise TimeoutError(f"kube-proxy {self.name}: rules for {services} Services not there after {timeout:.0f}s "
-                           f"(has {self.service_rule_count()}); log tail:\n" + "\n".join(self.all_lines[-20:]))
+        raise TimeoutError(
+            f"kube-proxy {self.name}: rules for {services} Services not there after {timeout:.0f}s "
+            f"(has {self.service_rule_count()}); log tail:\n" + "\n".join(self.all_lines[-20:])
+        )
 
     def wait_quiet(self, quiet: float, timeout: float = 60) -> None:
         """Until no sync has completed for `quiet` seconds (so the next change meets no min-sync-period
@@ -546,9 +612,11 @@ class Bench:
             for mode, (role, address, octet) in KP_NODES.items():
                 netns = self.cluster.add_client(role, address)
                 run(in_netns(netns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
-                self.kp_pods[mode] = {"netns": netns,
-                                      "echo": self.veth_pod(netns, f"{role}-echo", octet),
-                                      "client": self.veth_pod(netns, f"{role}-client", octet + 10)}
+                self.kp_pods[mode] = {
+                    "netns": netns,
+                    "echo": self.veth_pod(netns, f"{role}-echo", octet),
+                    "client": self.veth_pod(netns, f"{role}-client", octet + 10),
+                }
                 self.serve(self.kp_pods[mode]["echo"][0])
 
         # Nodes (kube-proxy waits for its Node's addresses), then the bench's own Services.
@@ -568,8 +636,9 @@ class Bench:
         if not args.no_kube_proxy:
             for mode, (role, address, _) in KP_NODES.items():
                 progress(f"kube-proxy {mode} in {self.kp_pods[mode]['netns']}")
-                self.kp[mode] = KubeProxy(lab, self.kp_pods[mode]["netns"], role, mode, address,
-                                          self.cp.admin_kubeconfig)
+                self.kp[mode] = KubeProxy(
+                    lab, self.kp_pods[mode]["netns"], role, mode, address, self.cp.admin_kubeconfig
+                )
         self.wait_all_synced(timeout=90)
 
     # -- wiring --------------------------------------------------------------------------------------
@@ -578,8 +647,12 @@ class Bench:
         """A pod namespace behind `node_netns`: eth0 10.244.<octet>.2/24, the node's end .1."""
         netns = self.lab.make_netns(role)
         host_if = f"v{role.split('-')[-1]}"
-        run(in_netns(node_netns, ["ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0",
-                                  "netns", f"/run/netns/{netns}"]))
+        run(
+            in_netns(
+                node_netns,
+                ["ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", f"/run/netns/{netns}"],
+            )
+        )
         run(in_netns(node_netns, ["ip", "addr", "add", f"10.244.{octet}.1/24", "dev", host_if]))
         run(in_netns(node_netns, ["ip", "link", "set", host_if, "up"]))
         run(in_netns(netns, ["ip", "addr", "add", f"10.244.{octet}.2/24", "dev", "eth0"]))
@@ -588,9 +661,12 @@ class Bench:
         return netns, f"10.244.{octet}.2"
 
     def serve(self, netns: str) -> None:
-        proc = self.lab.spawn(in_netns(netns, [*PIN["server"], "python3", str(self.scripts["server"]),
-                                               str(TARGET_PORT)]),
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = self.lab.spawn(
+            in_netns(netns, [*PIN["server"], "python3", str(self.scripts["server"]), str(TARGET_PORT)]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         if proc.stdout.readline().strip() != "ready":
             raise RuntimeError(f"echo server in {netns} did not start")
 
@@ -603,8 +679,10 @@ class Bench:
 
     @staticmethod
     def change_endpoints(subject: str, n: int) -> list[dict]:
-        return endpoints([change_base_ip(subject, j) for j in range(BACKENDS_PER_SERVICE)]
-                         + [change_new_ip(subject, k) for k in range(1, n + 1)])
+        return endpoints(
+            [change_base_ip(subject, j) for j in range(BACKENDS_PER_SERVICE)]
+            + [change_new_ip(subject, k) for k in range(1, n + 1)]
+        )
 
     # -- pausing: each proxy is measured with the others stopped (SIGSTOP) ------------------------------
 
@@ -652,8 +730,10 @@ class Bench:
                 result["weir"] = {"seconds": time.monotonic() - t0, **last}
                 break
             if self.node1.agent.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"weir node1 did not sync {want} frontends (last: {last}):\n"
-                                   + "\n".join((self.node1.dir / "agent.log").read_text().splitlines()[-20:]))
+                raise RuntimeError(
+                    f"weir node1 did not sync {want} frontends (last: {last}):\n"
+                    + "\n".join((self.node1.dir / "agent.log").read_text().splitlines()[-20:])
+                )
             time.sleep(0.05)
         for mode, kp in self.kp.items():
             # The `kubernetes` Service has no endpoints, so it gets no KUBE-SVC chain / map element.
@@ -677,13 +757,18 @@ class Bench:
                 for line in log.lines():
                     m = SYNCED_RE.search(line)
                     if m and first is None:
-                        first = {"seconds": time.monotonic() - t0, "frontends": int(m.group(1)),
-                                 "backends": int(m.group(2)), "sync_us": int(m.group(3))}
+                        first = {
+                            "seconds": time.monotonic() - t0,
+                            "frontends": int(m.group(1)),
+                            "backends": int(m.group(2)),
+                            "sync_us": int(m.group(3)),
+                        }
                 if first and first["frontends"] >= self.services_total:
                     break
                 if first and first["frontends"] < self.services_total:
-                    raise RuntimeError(f"node2's first sync had {first['frontends']} frontends, "
-                                       f"not {self.services_total}")
+                    raise RuntimeError(
+                        f"node2's first sync had {first['frontends']} frontends, " f"not {self.services_total}"
+                    )
                 if node.agent.poll() is not None or time.monotonic() - t0 > 120:
                     raise RuntimeError("node2's agent did not sync:\n" + (node.dir / "agent.log").read_text()[-3000:])
                 time.sleep(0.01)
@@ -695,14 +780,21 @@ class Bench:
             mem = rss_mb(pid)
             status = json.loads(node.weirctl("status", "-o", "json"))
             in_map = next(m["entries"] for m in status["maps"] if m["name"] == "weir_services")
-            result = {**first, "datapath_loaded_s": loaded, **mem, "frontends_in_map": in_map,
-                      "cpu_s": cpu_seconds(pid)}
+            result = {
+                **first,
+                "datapath_loaded_s": loaded,
+                **mem,
+                "frontends_in_map": in_map,
+                "cpu_s": cpu_seconds(pid),
+            }
         finally:
             node.stop_agent()
             self.resume_all()
-        progress(f"  weir: synced {result['frontends']} frontends, {result['backends']} backends "
-                 f"{result['seconds']:.2f}s after start (datapath pinned after {loaded:.2f}s); "
-                 f"RSS {result['rss_mb']:.0f} MB")
+        progress(
+            f"  weir: synced {result['frontends']} frontends, {result['backends']} backends "
+            f"{result['seconds']:.2f}s after start (datapath pinned after {loaded:.2f}s); "
+            f"RSS {result['rss_mb']:.0f} MB"
+        )
         if in_map != self.services_total:
             raise RuntimeError(f"node2's services map has {in_map} frontends, not {self.services_total}")
         return result
@@ -713,8 +805,10 @@ class Bench:
         role, address = KP_FRESH[mode]
         netns = self.cluster.add_client(role, address)
         timeout = self.args.fresh_timeout
-        progress(f"kube-proxy {mode}: starting in a fresh namespace {netns} with {self.services_total} Services "
-                 f"(up to {timeout:.0f}s)")
+        progress(
+            f"kube-proxy {mode}: starting in a fresh namespace {netns} with {self.services_total} Services "
+            f"(up to {timeout:.0f}s)"
+        )
         self.pause_others("none")
         kp = None
         try:
@@ -723,19 +817,34 @@ class Bench:
                 synced = kp.wait_synced(self.services_total - 1, timeout=timeout)
             except TimeoutError:
                 kp.new_lines()
-                result = {"timed_out": True, "seconds": timeout, **rss_mb(kp.proc.pid),
-                          "cpu_s": cpu_seconds(kp.proc.pid), "log_tail": kp.all_lines[-6:]}
-                progress(f"  kube-proxy {mode}: no complete sync {timeout:.0f}s after start (RSS "
-                         f"{result['rss_mb']:.0f} MB); stopped")
+                result = {
+                    "timed_out": True,
+                    "seconds": timeout,
+                    **rss_mb(kp.proc.pid),
+                    "cpu_s": cpu_seconds(kp.proc.pid),
+                    "log_tail": kp.all_lines[-6:],
+                }
+                progress(
+                    f"  kube-proxy {mode}: no complete sync {timeout:.0f}s after start (RSS "
+                    f"{result['rss_mb']:.0f} MB); stopped"
+                )
             else:
                 time.sleep(0.5)
                 first = synced["first_complete"]
-                result = {"timed_out": False, "seconds": first["seen_s"],
-                          "log_seconds": first["wall"] - kp.t0_wall if first["wall"] else None,
-                          "sync_ms": first["elapsed_ms"], "checked_s": synced["checked_s"], **rss_mb(kp.proc.pid),
-                          "cpu_s": cpu_seconds(kp.proc.pid), "service_rules": kp.service_rule_count()}
-                progress(f"  kube-proxy {mode}: first complete sync {result['seconds']:.2f}s after start "
-                         f"(its own sync {number(result['sync_ms'])} ms); RSS {result['rss_mb']:.0f} MB")
+                result = {
+                    "timed_out": False,
+                    "seconds": first["seen_s"],
+                    "log_seconds": first["wall"] - kp.t0_wall if first["wall"] else None,
+                    "sync_ms": first["elapsed_ms"],
+                    "checked_s": synced["checked_s"],
+                    **rss_mb(kp.proc.pid),
+                    "cpu_s": cpu_seconds(kp.proc.pid),
+                    "service_rules": kp.service_rule_count(),
+                }
+                progress(
+                    f"  kube-proxy {mode}: first complete sync {result['seconds']:.2f}s after start "
+                    f"(its own sync {number(result['sync_ms'])} ms); RSS {result['rss_mb']:.0f} MB"
+                )
         finally:
             if kp:
                 kp.stop()
@@ -754,10 +863,15 @@ class Bench:
         if kp:
             listing = kp.list_service(service)
             polled = kp.poll_rules(service, None)["value"]
-            if listing.returncode != 0 or not kp.serves(service, change_base_ip(subject, 0), BACKENDS_PER_SERVICE) \
-                    or polled != BACKENDS_PER_SERVICE:
-                raise RuntimeError(f"{subject}: the rules of {service} are not where expected (poller: {polled}):\n"
-                                   f"{listing.stdout}{listing.stderr}")
+            if (
+                listing.returncode != 0
+                or not kp.serves(service, change_base_ip(subject, 0), BACKENDS_PER_SERVICE)
+                or polled != BACKENDS_PER_SERVICE
+            ):
+                raise RuntimeError(
+                    f"{subject}: the rules of {service} are not where expected (poller: {polled}):\n"
+                    f"{listing.stdout}{listing.stderr}"
+                )
         gap = 0.3 if subject == "weir" else self.args.kube_proxy_gap
         self.pause_others(subject)
         try:
@@ -768,8 +882,9 @@ class Bench:
                 if kp:
                     kp.new_lines()
                     mark = len(kp.all_lines)
-                self.client.start_request("PATCH", path, {"endpoints": self.change_endpoints(subject, n)},
-                                          "application/merge-patch+json")
+                self.client.start_request(
+                    "PATCH", path, {"endpoints": self.change_endpoints(subject, n)}, "application/merge-patch+json"
+                )
                 want = BACKENDS_PER_SERVICE + n
                 if kp:
                     seen = kp.poll_rules(service, want, timeout=30)
@@ -786,8 +901,11 @@ class Bench:
                             break
                         time.sleep(0.001)
                 if not found:
-                    detail = f"frontend: {frontend_backends(self.services_map, CHANGE_IP[subject])} backends" \
-                        if subject == "weir" else kp.list_service(service).stdout + "\n" + "\n".join(kp.all_lines[-15:])
+                    detail = (
+                        f"frontend: {frontend_backends(self.services_map, CHANGE_IP[subject])} backends"
+                        if subject == "weir"
+                        else kp.list_service(service).stdout + "\n" + "\n".join(kp.all_lines[-15:])
+                    )
                     raise TimeoutError(f"{subject}: change {n} ({new_ip}) not seen after 30 s:\n{detail}")
                 reply = self.client.finish_request()
                 samples.append((t_seen - reply["t_send"]) / 1e6)
@@ -801,20 +919,36 @@ class Bench:
                         syncs_ms.append(done[0]["elapsed_ms"])
                 time.sleep(gap)
             if kp and not kp.serves(service, change_new_ip(subject, count), BACKENDS_PER_SERVICE + count):
-                raise RuntimeError(f"{subject}: the poller saw {BACKENDS_PER_SERVICE + count} backends, the listing "
-                                   f"does not:\n{kp.list_service(service).stdout}")
+                raise RuntimeError(
+                    f"{subject}: the poller saw {BACKENDS_PER_SERVICE + count} backends, the listing "
+                    f"does not:\n{kp.list_service(service).stdout}"
+                )
         finally:
             self.resume_all()
-        stats = {"samples_ms": samples, "write_ms": writes, "p50_ms": percentile(samples, 50),
-                 "p99_ms": percentile(samples, 99), "max_ms": max(samples), "write_p50_ms": percentile(writes, 50),
-                 "gap_s": gap}
+        stats = {
+            "samples_ms": samples,
+            "write_ms": writes,
+            "p50_ms": percentile(samples, 50),
+            "p99_ms": percentile(samples, 99),
+            "max_ms": max(samples),
+            "write_p50_ms": percentile(writes, 50),
+            "gap_s": gap,
+        }
         stats.update({"poll_p50_ms": percentile(polls, 50), "poll_max_ms": max(polls), "polls": len(polls)})
         if log_ms:
-            stats.update({"log_samples_ms": log_ms, "log_p50_ms": percentile(log_ms, 50),
-                          "log_p99_ms": percentile(log_ms, 99), "sync_elapsed_ms": syncs_ms})
-        progress(f"  {LABELS[subject]}: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms"
-                 + f" (one poll {stats['poll_p50_ms']:.3f} ms"
-                 + (f"; from its log: p50 {stats['log_p50_ms']:.1f} ms)" if log_ms else ")"))
+            stats.update(
+                {
+                    "log_samples_ms": log_ms,
+                    "log_p50_ms": percentile(log_ms, 50),
+                    "log_p99_ms": percentile(log_ms, 99),
+                    "sync_elapsed_ms": syncs_ms,
+                }
+            )
+        progress(
+            f"  {LABELS[subject]}: p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms"
+            + f" (one poll {stats['poll_p50_ms']:.3f} ms"
+            + (f"; from its log: p50 {stats['log_p50_ms']:.1f} ms)" if log_ms else ")")
+        )
         return stats
 
     # -- 3. connect() latency ------------------------------------------------------------------------
@@ -826,20 +960,41 @@ class Bench:
         weir_direct = self.weir_echo.ipv4
         for in_cgroup in (True, False):
             tag = "sock" if in_cgroup else "pkt"
-            targets = [[f"weir_clusterip_{tag}", PROBE_IP["weir"], SERVICE_PORT],
-                       [f"weir_direct_{tag}", weir_direct, TARGET_PORT]]
+            targets = [
+                [f"weir_clusterip_{tag}", PROBE_IP["weir"], SERVICE_PORT],
+                [f"weir_direct_{tag}", weir_direct, TARGET_PORT],
+            ]
             for i, t in enumerate(targets):
                 t.append(10000 + PORTS_PER_TARGET * (i + (0 if in_cgroup else 2)))
-            cmd = [*PIN["client"], "python3", str(self.scripts["connect"]), json.dumps(targets), str(count),
-                   str(warmup), str(offset)]
-            argv = self.cluster.node_cgroup_cmd(self.node1, self.weir_client.netns, cmd) if in_cgroup \
+            cmd = [
+                *PIN["client"],
+                "python3",
+                str(self.scripts["connect"]),
+                json.dumps(targets),
+                str(count),
+                str(warmup),
+                str(offset),
+            ]
+            argv = (
+                self.cluster.node_cgroup_cmd(self.node1, self.weir_client.netns, cmd)
+                if in_cgroup
                 else in_netns(self.weir_client.netns, cmd)
+            )
             runs.append(("weir", argv))
         for mode, pods in self.kp_pods.items():
-            targets = [[f"{mode}_clusterip", PROBE_IP[mode], SERVICE_PORT, 10000],
-                       [f"{mode}_direct", pods["echo"][1], TARGET_PORT, 10000 + PORTS_PER_TARGET]]
-            cmd = [*PIN["client"], "python3", str(self.scripts["connect"]), json.dumps(targets), str(count),
-                   str(warmup), str(offset)]
+            targets = [
+                [f"{mode}_clusterip", PROBE_IP[mode], SERVICE_PORT, 10000],
+                [f"{mode}_direct", pods["echo"][1], TARGET_PORT, 10000 + PORTS_PER_TARGET],
+            ]
+            cmd = [
+                *PIN["client"],
+                "python3",
+                str(self.scripts["connect"]),
+                json.dumps(targets),
+                str(count),
+                str(warmup),
+                str(offset),
+            ]
             runs.append((mode, in_netns(pods["client"][0], cmd)))
         # The subject order rotates with the stage.
         k = stage % len(runs)
@@ -851,8 +1006,11 @@ class Bench:
                 result["per_packet_translations"][next(iter(res["samples"]))] = self.translated() - before
             result["samples"].update(res["samples"])
             result["errors"].update(res["errors"])
-        result["stats"] = {name: {"p50_us": percentile(v, 50), "p99_us": percentile(v, 99), "n": len(v)}
-                           for name, v in result["samples"].items() if v}
+        result["stats"] = {
+            name: {"p50_us": percentile(v, 50), "p99_us": percentile(v, 99), "n": len(v)}
+            for name, v in result["samples"].items()
+            if v
+        }
         return result
 
     def translated(self) -> int:
@@ -865,10 +1023,15 @@ class Bench:
         first = self.services_total - FIXED_SERVICES
         last = total - FIXED_SERVICES
         items = bulk_items(first, last)
-        progress(f"creating {last - first} Services + {last - first} EndpointSlices "
-                 f"({self.args.creators} connections in parallel)")
-        pids = {**self.long_running_pids(), "kube-apiserver": self.cp.apiserver.popen.pid,
-                "etcd": self.cp.etcd.popen.pid}
+        progress(
+            f"creating {last - first} Services + {last - first} EndpointSlices "
+            f"({self.args.creators} connections in parallel)"
+        )
+        pids = {
+            **self.long_running_pids(),
+            "kube-apiserver": self.cp.apiserver.popen.pid,
+            "etcd": self.cp.etcd.popen.pid,
+        }
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         msg = self.client.bulk(items, self.args.creators, "create")
         self.services_total = total
@@ -876,11 +1039,19 @@ class Bench:
         progress(f"  created {len(items)} objects in {msg['seconds']:.1f}s ({rate:.0f}/s); waiting for the proxies")
         synced = self.wait_all_synced(timeout=self.args.kube_proxy_timeout)
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
-        progress("  synced after creation finished: " + ", ".join(f"{k} {v['seconds']:.1f}s" for k, v in synced.items()))
-        progress("  CPU seconds from the start of creation to synced: "
-                 + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items()))
-        return {"objects": len(items), "seconds": msg["seconds"], "per_second": rate, "synced_after_s": synced,
-                "cpu_s": cpu}
+        progress(
+            "  synced after creation finished: " + ", ".join(f"{k} {v['seconds']:.1f}s" for k, v in synced.items())
+        )
+        progress(
+            "  CPU seconds from the start of creation to synced: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+        )
+        return {
+            "objects": len(items),
+            "seconds": msg["seconds"],
+            "per_second": rate,
+            "synced_after_s": synced,
+            "cpu_s": cpu,
+        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -906,8 +1077,14 @@ def control_rows(results: dict) -> list[dict]:
     def add(key, label, unit, getter, target=None, lower_bound=()):
         """lower_bound: subjects whose value is only a lower bound (kube-proxy gave up at the timeout)."""
         values = {s: getter(s) for s in SUBJECTS}
-        row = {"key": key, "label": label, "unit": unit, "values": values, "target": target,
-               "lower_bound": [s for s in lower_bound if values.get(s) is not None]}
+        row = {
+            "key": key,
+            "label": label,
+            "unit": unit,
+            "values": values,
+            "target": target,
+            "lower_bound": [s for s in lower_bound if values.get(s) is not None],
+        }
         if target is not None and values["weir"] is not None:
             row["met"] = values["weir"] < target
         for mode in ("iptables", "nftables"):
@@ -917,24 +1094,47 @@ def control_rows(results: dict) -> list[dict]:
     g = lambda d, k: (lambda s: d.get(s, {}).get(k))
     timed_out = [s for s in SUBJECTS if fresh.get(s, {}).get("timed_out")]
     complete = lambda k: (lambda s: None if s in timed_out else fresh.get(s, {}).get(k))
-    add("sync_s", f"start -> rules for {results['services']} Services", "s", g(fresh, "seconds"), TARGET_SYNC_S,
-        lower_bound=timed_out)
+    add(
+        "sync_s",
+        f"start -> rules for {results['services']} Services",
+        "s",
+        g(fresh, "seconds"),
+        TARGET_SYNC_S,
+        lower_bound=timed_out,
+    )
     add("rss_mb", "RSS after that sync", "MB", g(fresh, "rss_mb"), TARGET_RSS_MB)
     add("hwm_mb", "  peak RSS (VmHWM)", "MB", g(fresh, "hwm_mb"))
-    add("fresh_cpu_s", "  CPU time from start to synced (kube-proxy: with its iptables/nft runs)", "s",
-        g(fresh, "cpu_s"), lower_bound=timed_out)
-    add("own_sync_ms", "  the sync itself (weir: translate + apply; kube-proxy: its log)", "ms",
-        lambda s: (fresh.get(s, {}).get("sync_us") or 0) / 1000 if s == "weir" else complete("sync_ms")(s))
+    add(
+        "fresh_cpu_s",
+        "  CPU time from start to synced (kube-proxy: with its iptables/nft runs)",
+        "s",
+        g(fresh, "cpu_s"),
+        lower_bound=timed_out,
+    )
+    add(
+        "own_sync_ms",
+        "  the sync itself (weir: translate + apply; kube-proxy: its log)",
+        "ms",
+        lambda s: (fresh.get(s, {}).get("sync_us") or 0) / 1000 if s == "weir" else complete("sync_ms")(s),
+    )
     add("change_p50", "EndpointSlice change -> rules, p50", "ms", g(change, "p50_ms"))
     add("change_p99", "EndpointSlice change -> rules, p99", "ms", g(change, "p99_ms"), TARGET_CHANGE_P99_MS)
-    add("change_log_p50", "  p50 to kube-proxy's \"SyncProxyRules complete\" log line", "ms", g(change, "log_p50_ms"))
+    add("change_log_p50", '  p50 to kube-proxy\'s "SyncProxyRules complete" log line', "ms", g(change, "log_p50_ms"))
     add("change_write_p50", "  API write (PATCH sent -> response), p50", "ms", g(change, "write_p50_ms"))
-    add("poll_ms", "  one poll (weir: map lookup; kube-proxy: netlink dump of its chain)", "ms",
-        g(change, "poll_p50_ms"))
+    add(
+        "poll_ms",
+        "  one poll (weir: map lookup; kube-proxy: netlink dump of its chain)",
+        "ms",
+        g(change, "poll_p50_ms"),
+    )
     if last_creation:
         names = {"weir": "weir", "iptables": "iptables", "nftables": "nftables"}
-        add("creation_cpu_s", f"CPU time following the creation of the last {last_creation['objects']} objects", "s",
-            lambda s: last_creation["cpu_s"].get(names[s]))
+        add(
+            "creation_cpu_s",
+            f"CPU time following the creation of the last {last_creation['objects']} objects",
+            "s",
+            lambda s: last_creation["cpu_s"].get(names[s]),
+        )
     return rows
 
 
@@ -944,12 +1144,26 @@ def format_control_table(rows: list[dict]) -> str:
     for r in rows:
         v = r["values"]
         value = lambda s: ("> " if s in r["lower_bound"] else "") + number(v[s])
-        ratio = lambda m: "-" if r[f"vs_{m}"] is None else (
-            ("< " if m in r["lower_bound"] else "") + f"{r[f'vs_{m}']:.2g}x")
+        ratio = (
+            lambda m: "-"
+            if r[f"vs_{m}"] is None
+            else (("< " if m in r["lower_bound"] else "") + f"{r[f'vs_{m}']:.2g}x")
+        )
         target = "-" if r["target"] is None else f"< {number(r['target'])} {r['unit']}"
         status = "(info)" if r["target"] is None else ("met" if r.get("met") else "NOT MET")
-        body.append([r["label"], r["unit"], value("weir"), value("iptables"), value("nftables"),
-                     ratio("iptables"), ratio("nftables"), target, status])
+        body.append(
+            [
+                r["label"],
+                r["unit"],
+                value("weir"),
+                value("iptables"),
+                value("nftables"),
+                ratio("iptables"),
+                ratio("nftables"),
+                target,
+                status,
+            ]
+        )
     return format_table(header, body)
 
 
@@ -963,13 +1177,20 @@ def format_connect_table(connect: dict) -> str:
         st = [connect[s]["stats"][key] for s in stages]
         last = connect[stages[-1]]["stats"]
         vs = f"{last[key]['p50_us'] / last[base]['p50_us']:.2f}x" if base and base in last else "-"
-        body.append([label, *[f"{number(x['p50_us'])} / {number(x['p99_us'])}" for x in st],
-                     f"{st[-1]['p50_us'] / st[0]['p50_us']:.2f}x", vs])
+        body.append(
+            [
+                label,
+                *[f"{number(x['p50_us'])} / {number(x['p99_us'])}" for x in st],
+                f"{st[-1]['p50_us'] / st[0]['p50_us']:.2f}x",
+                vs,
+            ]
+        )
     return format_table(header, body, left=1)
 
 
 def plot(results: dict, path: Path, subtitle: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -979,19 +1200,28 @@ def plot(results: dict, path: Path, subtitle: str) -> None:
     ax = axes[0]
     connect = results["connect"]
     stages = [int(s) for s in connect]
-    styles = {"weir_clusterip_sock": (colors["weir"], "-", "o", "weir, socket LB"),
-              "weir_clusterip_pkt": (colors["weir"], "--", "s", "weir, per packet"),
-              "iptables_clusterip": (colors["iptables"], "-", "^", "kube-proxy iptables"),
-              "nftables_clusterip": (colors["nftables"], "-", "D", "kube-proxy nftables"),
-              "weir_direct_pkt": ("#7fa7c9", ":", ".", "direct to the pod (weir node, outside the cgroup)"),
-              "iptables_direct": ("#999999", ":", ".", "direct to the pod (iptables node: crosses its nat rules too)")}
+    styles = {
+        "weir_clusterip_sock": (colors["weir"], "-", "o", "weir, socket LB"),
+        "weir_clusterip_pkt": (colors["weir"], "--", "s", "weir, per packet"),
+        "iptables_clusterip": (colors["iptables"], "-", "^", "kube-proxy iptables"),
+        "nftables_clusterip": (colors["nftables"], "-", "D", "kube-proxy nftables"),
+        "weir_direct_pkt": ("#7fa7c9", ":", ".", "direct to the pod (weir node, outside the cgroup)"),
+        "iptables_direct": ("#999999", ":", ".", "direct to the pod (iptables node: crosses its nat rules too)"),
+    }
     for key, (color, line, marker, label) in styles.items():
         if not all(key in connect[str(s)]["stats"] for s in stages):
             continue
         p50 = [connect[str(s)]["stats"][key]["p50_us"] for s in stages]
         ax.plot(stages, p50, line, color=color, marker=marker, label=label)
-        ax.annotate(number(p50[-1]), (stages[-1], p50[-1]), xytext=(6, 0), textcoords="offset points",
-                    fontsize=8, va="center", color=color)
+        ax.annotate(
+            number(p50[-1]),
+            (stages[-1], p50[-1]),
+            xytext=(6, 0),
+            textcoords="offset points",
+            fontsize=8,
+            va="center",
+            color=color,
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("Services in the API server (10 endpoints each)")
@@ -1007,12 +1237,22 @@ def plot(results: dict, path: Path, subtitle: str) -> None:
     p50 = [change[s]["p50_ms"] for s in subjects]
     p99 = [change[s]["p99_ms"] for s in subjects]
     bars = ax.bar(xs, p50, 0.6, color=[colors[s] for s in subjects], edgecolor="black", linewidth=0.4)
-    ax.errorbar(xs, p50, yerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99)]], fmt="none", ecolor="black",
-                capsize=4)
+    ax.errorbar(
+        xs, p50, yerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99)]], fmt="none", ecolor="black", capsize=4
+    )
     for bar, a, b in zip(bars, p50, p99):
-        ax.annotate(f"p50 {a:.0f}\np99 {b:.0f}", (bar.get_x() + bar.get_width() / 2, b), xytext=(0, 3),
-                    textcoords="offset points", ha="center", va="bottom", fontsize=8)
-    ax.axhline(TARGET_CHANGE_P99_MS, color="red", linestyle="dashed", linewidth=1.2, label="target (weir): p99 < 100 ms")
+        ax.annotate(
+            f"p50 {a:.0f}\np99 {b:.0f}",
+            (bar.get_x() + bar.get_width() / 2, b),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.axhline(
+        TARGET_CHANGE_P99_MS, color="red", linestyle="dashed", linewidth=1.2, label="target (weir): p99 < 100 ms"
+    )
     ax.set_xticks(list(xs))
     ax.set_xticklabels([LABELS[s] for s in subjects], fontsize=8.5)
     ax.set_ylabel("ms (bar p50, whisker p99)")
@@ -1027,16 +1267,23 @@ def plot(results: dict, path: Path, subtitle: str) -> None:
     fresh = results["fresh"]
     subjects = [s for s in SUBJECTS if s in fresh]
     values = [fresh[s]["seconds"] for s in subjects]
-    bars = ax.bar(range(len(subjects)), values, 0.6, color=[colors[s] for s in subjects], edgecolor="black",
-                  linewidth=0.4)
+    bars = ax.bar(
+        range(len(subjects)), values, 0.6, color=[colors[s] for s in subjects], edgecolor="black", linewidth=0.4
+    )
     for bar, s in zip(bars, subjects):
         if fresh[s].get("timed_out"):
             bar.set_hatch("//")
             bar.set_alpha(0.5)
-        ax.annotate(("no complete sync\nafter " if fresh[s].get("timed_out") else "")
-                    + f"{fresh[s]['seconds']:.1f} s\nRSS {fresh[s]['rss_mb']:.0f} MB",
-                    (bar.get_x() + bar.get_width() / 2, bar.get_height()), xytext=(0, 3),
-                    textcoords="offset points", ha="center", va="bottom", fontsize=8)
+        ax.annotate(
+            ("no complete sync\nafter " if fresh[s].get("timed_out") else "")
+            + f"{fresh[s]['seconds']:.1f} s\nRSS {fresh[s]['rss_mb']:.0f} MB",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.axhline(TARGET_SYNC_S, color="red", linestyle="dashed", linewidth=1.2, label="target (weir): < 5 s")
     ax.set_xticks(range(len(subjects)))
     ax.set_xticklabels([LABELS[s] for s in subjects], fontsize=8.5)
@@ -1047,9 +1294,12 @@ def plot(results: dict, path: Path, subtitle: str) -> None:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    finish_figure(fig, path,
-                  "weir's control plane against upstream kube-proxy (same API server, same objects, same run)",
-                  subtitle)
+    finish_figure(
+        fig,
+        path,
+        "weir's control plane against upstream kube-proxy (same API server, same objects, same run)",
+        subtitle,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1063,38 +1313,66 @@ def rules_snapshot() -> dict[str, list[str]]:
             continue
         proc = subprocess.run([name], text=True, capture_output=True)
         text = proc.stdout if proc.returncode == 0 else f"<{name} failed: {proc.stderr.strip()}>"
-        out[name] = sorted(re.sub(r"\[\d+:\d+\]", "[0:0]", l) for l in text.splitlines()
-                           if l.strip() and not l.startswith("#"))
+        out[name] = sorted(
+            re.sub(r"\[\d+:\d+\]", "[0:0]", l) for l in text.splitlines() if l.strip() and not l.startswith("#")
+        )
     proc = subprocess.run(["nft", "list", "ruleset"], text=True, capture_output=True)
-    out["nft list ruleset"] = sorted(l.strip() for l in proc.stdout.splitlines() if l.strip()) \
-        if proc.returncode == 0 else [f"<nft failed: {proc.stderr.strip()}>"]
+    out["nft list ruleset"] = (
+        sorted(l.strip() for l in proc.stdout.splitlines() if l.strip())
+        if proc.returncode == 0
+        else [f"<nft failed: {proc.stderr.strip()}>"]
+    )
     return out
 
 
 def environment(args: argparse.Namespace) -> dict:
     version = subprocess.run([str(KUBE_PROXY), "--version"], text=True, capture_output=True).stdout.strip()
     return {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "kernel": platform.release(), "cpus": os.cpu_count(),
-        "cpu_model": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                           if l.startswith("model name")), ""),
-        "build_dir": str(BUILD), "kube_bin_dir": str(kube_bin_dir()), "kube_proxy": version,
-        "args": vars(args), "loadavg_start": os.getloadavg(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "cpu_model": next(
+            (
+                l.split(":", 1)[1].strip()
+                for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")
+            ),
+            "",
+        ),
+        "build_dir": str(BUILD),
+        "kube_bin_dir": str(kube_bin_dir()),
+        "kube_proxy": version,
+        "args": vars(args),
+        "loadavg_start": os.getloadavg(),
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1000 Services, fewer samples")
-    parser.add_argument("--services", type=int, help="Services in the API server at the end (default 10000, quick 1000)")
+    parser.add_argument(
+        "--services", type=int, help="Services in the API server at the end (default 10000, quick 1000)"
+    )
     parser.add_argument("--changes", type=int, help="EndpointSlice changes per proxy (default 30, quick 10)")
     parser.add_argument("--connects", type=int, help="connect() samples per target and stage (default 1000, quick 200)")
     parser.add_argument("--creators", type=int, default=8, help="API connections in parallel while creating")
-    parser.add_argument("--kube-proxy-gap", type=float, default=1.2,
-                        help="seconds between kube-proxy changes (its --iptables/nftables-min-sync-period is 1 s)")
-    parser.add_argument("--kube-proxy-timeout", type=float, default=300,
-                        help="seconds to wait for the long-running proxies to follow a creation stage")
-    parser.add_argument("--fresh-timeout", type=float,
-                        help="seconds a freshly started kube-proxy gets to sync everything (default 150, quick 60)")
+    parser.add_argument(
+        "--kube-proxy-gap",
+        type=float,
+        default=1.2,
+        help="seconds between kube-proxy changes (its --iptables/nftables-min-sync-period is 1 s)",
+    )
+    parser.add_argument(
+        "--kube-proxy-timeout",
+        type=float,
+        default=300,
+        help="seconds to wait for the long-running proxies to follow a creation stage",
+    )
+    parser.add_argument(
+        "--fresh-timeout",
+        type=float,
+        help="seconds a freshly started kube-proxy gets to sync everything (default 150, quick 60)",
+    )
     parser.add_argument("--no-kube-proxy", action="store_true", help="weir only")
     parser.add_argument("--no-pin", action="store_true", help="do not pin clients to CPU 0 and servers to CPU 1")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON and PNG")
@@ -1114,21 +1392,26 @@ def main() -> int:
     missing += missing_binaries(names=("etcd", "kube-apiserver", "kubectl", "kube-proxy"))
     missing += [t for t in ("nsenter", "taskset", "curl", "iptables", "nft") if shutil.which(t) is None]
     if missing:
-        print(f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another build "
-              "dir; Kubernetes with weirlab/kube/build_upstream.sh)", file=sys.stderr)
+        print(
+            f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another build "
+            "dir; Kubernetes with weirlab/kube/build_upstream.sh)",
+            file=sys.stderr,
+        )
         return 2
     if not args.no_pin and (os.cpu_count() or 1) >= 2:
         PIN["client"], PIN["server"] = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
     env = environment(args)
-    progress(f"load average {' '.join(f'{x:.2f}' for x in env['loadavg_start'])}"
-             + ("  (WARNING: other work on this machine adds noise)" if env["loadavg_start"][0] > 0.5 else ""))
-    progress(f"weir from {BUILD}, {env['kube_proxy']} from {kube_bin_dir()}; {args.services} Services, "
-             f"stages {stages}")
+    progress(
+        f"load average {' '.join(f'{x:.2f}' for x in env['loadavg_start'])}"
+        + ("  (WARNING: other work on this machine adds noise)" if env["loadavg_start"][0] > 0.5 else "")
+    )
+    progress(
+        f"weir from {BUILD}, {env['kube_proxy']} from {kube_bin_dir()}; {args.services} Services, " f"stages {stages}"
+    )
     before = root_snapshot()
     rules_before = rules_snapshot()
 
-    results = {"services": args.services, "stages": stages, "creation": {}, "connect": {}, "change": {},
-               "fresh": {}}
+    results = {"services": args.services, "stages": stages, "creation": {}, "connect": {}, "change": {}, "fresh": {}}
     lab_id = None
     error = None
     try:
@@ -1148,12 +1431,15 @@ def main() -> int:
             for subject in ("weir", *bench.kp):
                 progress(f"{LABELS[subject]}: {args.changes} EndpointSlice changes (others paused)")
                 results["change"][subject] = bench.change_latency(subject, args.changes)
-            results["rss_after_mb"] = {"weir node1": rss_mb(bench.node1.agent.pid),
-                                       **{f"kube-proxy {m}": rss_mb(kp.proc.pid) for m, kp in bench.kp.items()}}
+            results["rss_after_mb"] = {
+                "weir node1": rss_mb(bench.node1.agent.pid),
+                **{f"kube-proxy {m}": rss_mb(kp.proc.pid) for m, kp in bench.kp.items()},
+            }
             results["weir_metrics"] = bench.node1.weirctl("metrics")
             results["logs_tail"] = {
                 "weir node1": (bench.node1.dir / "agent.log").read_text(errors="replace").splitlines()[-40:],
-                **{f"kube-proxy {m}": kp.all_lines[-40:] for m, kp in bench.kp.items()}}
+                **{f"kube-proxy {m}": kp.all_lines[-40:] for m, kp in bench.kp.items()},
+            }
             progress("removing the lab")
     except Exception as e:  # the lab is gone by now; the root namespace is still checked
         error = f"{type(e).__name__}: {e}"
@@ -1168,29 +1454,54 @@ def main() -> int:
     json_path = args.out / f"control_plane_bench-{stamp}.json"
     png_path = args.out / f"control_plane_bench-{stamp}.png"
     rows = control_rows(results) if results["fresh"] and results["change"] else []
-    json_path.write_text(json.dumps({"environment": env, "summary": rows, "results": results, "error": error,
-                                     "root_namespace_changes": diff, "lab_leftovers": left},
-                                    indent=1, default=str) + "\n")
+    json_path.write_text(
+        json.dumps(
+            {
+                "environment": env,
+                "summary": rows,
+                "results": results,
+                "error": error,
+                "root_namespace_changes": diff,
+                "lab_leftovers": left,
+            },
+            indent=1,
+            default=str,
+        )
+        + "\n"
+    )
     print()
     if rows:
-        plot(results, png_path, f"{env['time']}  load {env['loadavg_start'][0]:.2f} -> {env['loadavg_end'][0]:.2f}  "
-             f"kernel {env['kernel']}  {env['cpus']} CPUs  {env['cpu_model']}  {env['kube_proxy']}; "
-             f"{args.changes} changes, {args.connects} connects per target and stage")
+        plot(
+            results,
+            png_path,
+            f"{env['time']}  load {env['loadavg_start'][0]:.2f} -> {env['loadavg_end'][0]:.2f}  "
+            f"kernel {env['kernel']}  {env['cpus']} CPUs  {env['cpu_model']}  {env['kube_proxy']}; "
+            f"{args.changes} changes, {args.connects} connects per target and stage",
+        )
         print(format_control_table(rows))
-        print(f"(Services created: " + ", ".join(f"{v['objects']} objects in {v['seconds']:.1f}s ({v['per_second']:.0f}/s)"
-                                                  for v in results["creation"].values())
-              + f"; changes: {args.changes} per proxy, the others paused, kube-proxy's {args.kube_proxy_gap}s apart)")
+        print(
+            "(Services created: "
+            + ", ".join(
+                f"{v['objects']} objects in {v['seconds']:.1f}s ({v['per_second']:.0f}/s)"
+                for v in results["creation"].values()
+            )
+            + f"; changes: {args.changes} per proxy, the others paused, kube-proxy's {args.kube_proxy_gap}s apart)"
+        )
         print()
     if results["connect"]:
         print(format_connect_table(results["connect"]))
-        print(f"(us; {args.connects} connect() per target and stage, a new source port each, closed with a reset. "
-              "On the iptables node a direct connect crosses kube-proxy's nat rules too: the first packet of every "
-              "new flow walks KUBE-SERVICES, one rule per Service, so it is no clean baseline there)")
+        print(
+            f"(us; {args.connects} connect() per target and stage, a new source port each, closed with a reset. "
+            "On the iptables node a direct connect crosses kube-proxy's nat rules too: the first packet of every "
+            "new flow walks KUBE-SERVICES, one rule per Service, so it is no clean baseline there)"
+        )
         print()
     met = sum(bool(r.get("met")) for r in rows if r["target"] is not None)
     total = sum(r["target"] is not None for r in rows)
-    print(f"targets met: {met}/{total}  (load average {' '.join(f'{x:.2f}' for x in env['loadavg_start'])} at start, "
-          f"{' '.join(f'{x:.2f}' for x in env['loadavg_end'])} at end)")
+    print(
+        f"targets met: {met}/{total}  (load average {' '.join(f'{x:.2f}' for x in env['loadavg_start'])} at start, "
+        f"{' '.join(f'{x:.2f}' for x in env['loadavg_end'])} at end)"
+    )
     return finish_report(diff, left, json_path, png_path if rows else None, error)
 
 

@@ -18,6 +18,7 @@ the lab (or the packet bench) made; the root namespace is snapshotted before and
 
     sudo python3 -m bench.lb_bench [--quick]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,6 +43,8 @@ RESULTS_DIR = REPO / "bench" / "results"
 PACKET_BENCH = BUILD / "bench" / "weir_lb_packet_bench"
 BACKEND_PORT = 8080
 DIRECT_CLIENT_IP = "192.168.50.101"  # the outside client's source for direct requests to pods
+
+
 def number(value: float | None) -> str:
     if value is None:
         return "-"
@@ -93,15 +96,22 @@ def run_packet_bench(args: argparse.Namespace) -> dict:
     sizes = sorted(int(s) for s in raw["sizes"])
     summary = {}
     for case, label, targeted in PACKET_CASES:
-        p50 = {n: statistics.median(raw["sizes"][str(n)][case]) if case in raw["sizes"][str(n)] else None
-               for n in sizes}
+        p50 = {
+            n: statistics.median(raw["sizes"][str(n)][case]) if case in raw["sizes"][str(n)] else None for n in sizes
+        }
         values = [v for v in p50.values() if v is not None]
         flat = max(values) / min(values) if values and min(values) > 0 else None
         base = statistics.median(raw["sizes"][str(sizes[-1])][PACKET_BASELINE])
-        row = {"case": case, "label": label, "p50_ns": p50, "flat_ratio": flat,
-               "min_ns": {n: min(raw["sizes"][str(n)][case]) for n in sizes if case in raw["sizes"][str(n)]},
-               "max_ns": {n: max(raw["sizes"][str(n)][case]) for n in sizes if case in raw["sizes"][str(n)]},
-               "vs_baseline": p50[sizes[-1]] / base if p50[sizes[-1]] else None, "targeted": targeted}
+        row = {
+            "case": case,
+            "label": label,
+            "p50_ns": p50,
+            "flat_ratio": flat,
+            "min_ns": {n: min(raw["sizes"][str(n)][case]) for n in sizes if case in raw["sizes"][str(n)]},
+            "max_ns": {n: max(raw["sizes"][str(n)][case]) for n in sizes if case in raw["sizes"][str(n)]},
+            "vs_baseline": p50[sizes[-1]] / base if p50[sizes[-1]] else None,
+            "targeted": targeted,
+        }
         if targeted:
             row["met_flat"] = flat is not None and flat <= PACKET_FLAT
             row["met_under"] = bool(values) and max(values) < PACKET_TARGET_NS
@@ -112,19 +122,35 @@ def run_packet_bench(args: argparse.Namespace) -> dict:
 
 def format_packet_table(packet: dict) -> str:
     sizes = packet["sizes"]
-    header = ["per-packet cost, from_pod", "unit", *[f"{n} svc" for n in sizes], "max/min",
-              f"x {PACKET_BASELINE}", "target", "status"]
+    header = [
+        "per-packet cost, from_pod",
+        "unit",
+        *[f"{n} svc" for n in sizes],
+        "max/min",
+        f"x {PACKET_BASELINE}",
+        "target",
+        "status",
+    ]
     body = []
     for row in packet["rows"]:
         if row["targeted"]:
             target = f"flat <= {PACKET_FLAT}x, p50 < {PACKET_TARGET_NS:.0f}"
-            status = ", ".join([("flat" if row["met_flat"] else "NOT FLAT"),
-                                ("< 100 ns" if row["met_under"] else "NOT < 100 ns")])
+            status = ", ".join(
+                [("flat" if row["met_flat"] else "NOT FLAT"), ("< 100 ns" if row["met_under"] else "NOT < 100 ns")]
+            )
         else:
             target, status = "-", "(info)"
-        body.append([row["label"], "ns", *(number(row["p50_ns"][n]) for n in sizes),
-                     "-" if row["flat_ratio"] is None else f"{row['flat_ratio']:.2f}x",
-                     "-" if row["vs_baseline"] is None else f"{row['vs_baseline']:.2f}x", target, status])
+        body.append(
+            [
+                row["label"],
+                "ns",
+                *(number(row["p50_ns"][n]) for n in sizes),
+                "-" if row["flat_ratio"] is None else f"{row['flat_ratio']:.2f}x",
+                "-" if row["vs_baseline"] is None else f"{row['vs_baseline']:.2f}x",
+                target,
+                status,
+            ]
+        )
     return format_table(header, body)
 
 
@@ -206,28 +232,37 @@ class LbLab:
         self.web1 = self.node1.add_pod("web-1")
         self.web2 = self.node2.add_pod("web-2")
         # nsenter and taskset exec: each Popen's pid is the server's.
-        self.servers = [lab.spawn(in_netns(pod.netns, [*PIN["server"], "python3", str(self.server_py),
-                                                       str(BACKEND_PORT)]),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                        for pod in (self.web1, self.web2)]
+        self.servers = [
+            lab.spawn(
+                in_netns(pod.netns, [*PIN["server"], "python3", str(self.server_py), str(BACKEND_PORT)]),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for pod in (self.web1, self.web2)
+        ]
         # The outside client reaches pods directly through their node (the direct baselines), from an
         # address of its own: NodePort flows leave conntrack entries behind on the nodes, and a direct
         # flow from the same address and port would meet them.
         run(in_netns(self.cluster.client, ["ip", "addr", "add", f"{DIRECT_CLIENT_IP}/24", "dev", "eth0"]))
         for i in (1, 2):
-            run(in_netns(self.cluster.client, ["ip", "route", "add", f"10.244.{i}.0/24", "via", node_ip(i),
-                                               "src", DIRECT_CLIENT_IP]))
+            run(
+                in_netns(
+                    self.cluster.client,
+                    ["ip", "route", "add", f"10.244.{i}.0/24", "via", node_ip(i), "src", DIRECT_CLIENT_IP],
+                )
+            )
         # One backend each, so that every connection goes where the test says.
         self.services = {
-            "local": ("10.96.0.10", 80, self.web1, "node1"),   # ClusterIP, backend on node1
+            "local": ("10.96.0.10", 80, self.web1, "node1"),  # ClusterIP, backend on node1
             "remote": ("10.96.0.11", 80, self.web2, "node2"),  # ClusterIP, backend on node2
         }
         for name, (cip, port, pod, node) in self.services.items():
             self.apply(f"bench-{name}", cip, port, pod, node)
         self.node_ports = {"snat": (30080, self.web2, "node2"), "dsr": (30081, self.web1, "node1")}
         for mode, (node_port, pod, node) in self.node_ports.items():
-            self.apply(f"bench-np-{mode}", f"10.96.0.{20 if mode == 'snat' else 21}", 80, pod, node,
-                       node_port=node_port)
+            self.apply(
+                f"bench-np-{mode}", f"10.96.0.{20 if mode == 'snat' else 21}", 80, pod, node, node_port=node_port
+            )
         for cip, port, _, _ in self.services.values():
             self.cluster.wait_for_frontend(f"{cip}:{port}", backends=1, timeout=10)
         for mode in self.node_ports:  # the NodePorts come with their ClusterIPs
@@ -235,9 +270,16 @@ class LbLab:
 
     def apply(self, name: str, cip: str, port: int, pod, node: str, node_port: int | None = None) -> None:
         """A Service with one endpoint (two manifest files, one object each)."""
-        self.cluster.apply(f"{name}-svc", service_yaml(name, [("http", port, BACKEND_PORT, "TCP")], cluster_ip=cip,
-                                                       type_="NodePort" if node_port else "ClusterIP",
-                                                       node_port=node_port))
+        self.cluster.apply(
+            f"{name}-svc",
+            service_yaml(
+                name,
+                [("http", port, BACKEND_PORT, "TCP")],
+                cluster_ip=cip,
+                type_="NodePort" if node_port else "ClusterIP",
+                node_port=node_port,
+            ),
+        )
         self.cluster.apply(f"{name}-eps", endpoint_slice_yaml(name, [(pod, node)], [("http", BACKEND_PORT, "TCP")]))
 
     def translated(self, node: Node) -> int:
@@ -259,10 +301,12 @@ def connect_round(lablab: LbLab, in_cgroup: bool, count: int, warmup: int, offse
         targets.append([f"direct_{name}{suffix}", pod.ipv4, BACKEND_PORT])
     for i, target in enumerate(targets):
         target.append(10000 + PORTS_PER_TARGET * (i + (0 if in_cgroup else len(targets))))
-    cmd = [*PIN["client"], "python3", str(lablab.connect_py), json.dumps(targets), str(count), str(warmup),
-           str(offset)]
-    argv = cluster.node_cgroup_cmd(lablab.node1, lablab.shell.netns, cmd) if in_cgroup \
+    cmd = [*PIN["client"], "python3", str(lablab.connect_py), json.dumps(targets), str(count), str(warmup), str(offset)]
+    argv = (
+        cluster.node_cgroup_cmd(lablab.node1, lablab.shell.netns, cmd)
+        if in_cgroup
         else in_netns(lablab.shell.netns, cmd)
+    )
     before = lablab.translated(lablab.node1)
     out = run(argv, timeout=600).stdout
     result = json.loads(out)
@@ -277,7 +321,7 @@ def bench_connect(lablab: LbLab, rounds: int, count: int) -> dict:
     offset = 0
     for r in range(rounds):
         warmup = 20 if r == 0 else 5
-        for in_cgroup in ((True, False) if r % 2 == 0 else (False, True)):
+        for in_cgroup in (True, False) if r % 2 == 0 else (False, True):
             where = "inside node1's socket-LB cgroup" if in_cgroup else "outside the cgroup (per-packet)"
             progress(f"connect() round {r + 1}/{rounds}: {count} x 4 targets, {where}")
             res = connect_round(lablab, in_cgroup, count, warmup, offset)
@@ -287,8 +331,11 @@ def bench_connect(lablab: LbLab, rounds: int, count: int) -> dict:
                 errors[name] = errors.get(name, 0) + n
             translations["in_cgroup" if in_cgroup else "outside"] += res["per_packet_translations"]
         offset += count + warmup
-    stats = {name: {"p50_us": percentile(v, 50), "p99_us": percentile(v, 99), "mean_us": statistics.fmean(v),
-                    "n": len(v)} for name, v in samples.items() if v}
+    stats = {
+        name: {"p50_us": percentile(v, 50), "p99_us": percentile(v, 99), "mean_us": statistics.fmean(v), "n": len(v)}
+        for name, v in samples.items()
+        if v
+    }
     return {"samples": samples, "errors": errors, "stats": stats, "per_packet_translations": translations}
 
 
@@ -300,7 +347,7 @@ def cpu_jiffies() -> tuple[int, int]:
     """(busy, total) over all CPUs from /proc/stat."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
-    total = sum(fields[:8])       # guest time is already in user
+    total = sum(fields[:8])  # guest time is already in user
     return total - idle, total
 
 
@@ -339,13 +386,22 @@ def run_wrk(lablab: LbLab, url: str, duration: int, connections: int) -> dict:
     hz = os.sysconf("SC_CLK_TCK")
     cpu_s = wrk_cpu + servers_cpu
     machine_s = (busy1 - busy0) / hz
-    return {"requests": requests, "elapsed_s": elapsed, "rps": requests / elapsed,
-            "socket_errors": [int(x) for x in sock.groups()] if sock else [0, 0, 0, 0],
-            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-            "cpu_s": cpu_s, "wrk_cpu_s": wrk_cpu, "servers_cpu_s": servers_cpu,
-            "machine_cpu_s": machine_s, "machine_capacity_s": (total1 - total0) / hz, "wall_s": wall,
-            "cpu_us_per_request": cpu_s / requests * 1e6 if requests else None,
-            "machine_cpu_us_per_request": machine_s / requests * 1e6 if requests else None, "output": out}
+    return {
+        "requests": requests,
+        "elapsed_s": elapsed,
+        "rps": requests / elapsed,
+        "socket_errors": [int(x) for x in sock.groups()] if sock else [0, 0, 0, 0],
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "cpu_s": cpu_s,
+        "wrk_cpu_s": wrk_cpu,
+        "servers_cpu_s": servers_cpu,
+        "machine_cpu_s": machine_s,
+        "machine_capacity_s": (total1 - total0) / hz,
+        "wall_s": wall,
+        "cpu_us_per_request": cpu_s / requests * 1e6 if requests else None,
+        "machine_cpu_us_per_request": machine_s / requests * 1e6 if requests else None,
+        "output": out,
+    }
 
 
 def bench_nodeport(lablab: LbLab, rounds: int, duration: int, connections: int) -> dict:
@@ -361,21 +417,26 @@ def bench_nodeport(lablab: LbLab, rounds: int, duration: int, connections: int) 
         if check["requests"] == 0 or sum(check["socket_errors"]) > check["requests"] // 10:
             raise RuntimeError(f"NodePort test target {name} ({url}) does not answer well:\n{check['output']}")
     results: dict[str, list[dict]] = {name: [] for name in targets}
-    translated = {"node1": 0, "node2": 0}
     for r in range(rounds):
         names = list(targets)
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
-            progress(f"NodePort round {r + 1}/{rounds}: wrk {duration}s, {connections} connections -> {name} "
-                     f"({targets[name]})")
+            progress(
+                f"NodePort round {r + 1}/{rounds}: wrk {duration}s, {connections} connections -> {name} "
+                f"({targets[name]})"
+            )
             before = (lablab.translated(lablab.node1), lablab.translated(lablab.node2))
             res = run_wrk(lablab, targets[name], duration, connections)
             res["translated_node1"] = lablab.translated(lablab.node1) - before[0]
             res["translated_node2"] = lablab.translated(lablab.node2) - before[1]
             results[name].append(res)
-    median = {name: {key: statistics.median(run[key] for run in runs)
-                     for key in ("rps", "cpu_s", "cpu_us_per_request", "machine_cpu_s", "machine_cpu_us_per_request",
-                                 "requests")} for name, runs in results.items()}
+    median = {
+        name: {
+            key: statistics.median(run[key] for run in runs)
+            for key in ("rps", "cpu_s", "cpu_us_per_request", "machine_cpu_s", "machine_cpu_us_per_request", "requests")
+        }
+        for name, runs in results.items()
+    }
     for name, runs in results.items():
         median[name]["socket_errors"] = sum(sum(run["socket_errors"]) for run in runs)
         median[name]["non_2xx"] = sum(run["non_2xx"] for run in runs)
@@ -391,31 +452,83 @@ def lab_rows(connect: dict, nodeport: dict) -> list[dict]:
     st = connect["stats"]
     for where, label in (("local", "backend on node1"), ("remote", "backend on node2")):
         for p in ("p50", "p99"):
-            rows.append({"key": f"connect_{where}_{p}", "label": f"connect() ClusterIP, socket LB, {label}, {p}",
-                         "unit": "us", "value": st[f"clusterip_{where}"][f"{p}_us"],
-                         "baseline": st[f"direct_{where}"][f"{p}_us"], "baseline_label": "direct to the pod",
-                         "target_ratio": 1.1 if p == "p50" else None, "lower_is_better": True})
-        rows.append({"key": f"connect_{where}_perpacket_p50",
-                     "label": f"connect() ClusterIP, per-packet (no cgroup), {label}, p50", "unit": "us",
-                     "value": st[f"clusterip_{where}_nocg"]["p50_us"], "baseline": st[f"direct_{where}_nocg"]["p50_us"],
-                     "baseline_label": "direct to the pod", "target_ratio": None, "lower_is_better": True})
+            rows.append(
+                {
+                    "key": f"connect_{where}_{p}",
+                    "label": f"connect() ClusterIP, socket LB, {label}, {p}",
+                    "unit": "us",
+                    "value": st[f"clusterip_{where}"][f"{p}_us"],
+                    "baseline": st[f"direct_{where}"][f"{p}_us"],
+                    "baseline_label": "direct to the pod",
+                    "target_ratio": 1.1 if p == "p50" else None,
+                    "lower_is_better": True,
+                }
+            )
+        rows.append(
+            {
+                "key": f"connect_{where}_perpacket_p50",
+                "label": f"connect() ClusterIP, per-packet (no cgroup), {label}, p50",
+                "unit": "us",
+                "value": st[f"clusterip_{where}_nocg"]["p50_us"],
+                "baseline": st[f"direct_{where}_nocg"]["p50_us"],
+                "baseline_label": "direct to the pod",
+                "target_ratio": None,
+                "lower_is_better": True,
+            }
+        )
     m = nodeport["median"]
-    for mode, direct, label in (("snat", "direct_node2", "SNAT, node1 -> backend on node2"),
-                                ("dsr", "direct_node1", "DSR, node2 -> backend on node1")):
-        rows.append({"key": f"np_{mode}_rps", "label": f"NodePort {label}: requests", "unit": "req/s",
-                     "value": m[mode]["rps"], "baseline": m[direct]["rps"], "baseline_label": "direct to the pod",
-                     "target_ratio": None, "lower_is_better": False})
-        rows.append({"key": f"np_{mode}_cpu", "label": f"NodePort {label}: CPU per request (wrk + servers)",
-                     "unit": "us CPU", "value": m[mode]["cpu_us_per_request"],
-                     "baseline": m[direct]["cpu_us_per_request"], "baseline_label": "direct to the pod",
-                     "target_ratio": None, "lower_is_better": True})
-        rows.append({"key": f"np_{mode}_cpu_s", "label": f"NodePort {label}: CPU time per run (wrk + servers)",
-                     "unit": "CPU s", "value": m[mode]["cpu_s"], "baseline": m[direct]["cpu_s"],
-                     "baseline_label": "direct to the pod", "target_ratio": None, "lower_is_better": True})
-        rows.append({"key": f"np_{mode}_machine_cpu", "label": f"NodePort {label}: CPU per request (machine)",
-                     "unit": "us CPU", "value": m[mode]["machine_cpu_us_per_request"],
-                     "baseline": m[direct]["machine_cpu_us_per_request"], "baseline_label": "direct to the pod",
-                     "target_ratio": None, "lower_is_better": True})
+    for mode, direct, label in (
+        ("snat", "direct_node2", "SNAT, node1 -> backend on node2"),
+        ("dsr", "direct_node1", "DSR, node2 -> backend on node1"),
+    ):
+        rows.append(
+            {
+                "key": f"np_{mode}_rps",
+                "label": f"NodePort {label}: requests",
+                "unit": "req/s",
+                "value": m[mode]["rps"],
+                "baseline": m[direct]["rps"],
+                "baseline_label": "direct to the pod",
+                "target_ratio": None,
+                "lower_is_better": False,
+            }
+        )
+        rows.append(
+            {
+                "key": f"np_{mode}_cpu",
+                "label": f"NodePort {label}: CPU per request (wrk + servers)",
+                "unit": "us CPU",
+                "value": m[mode]["cpu_us_per_request"],
+                "baseline": m[direct]["cpu_us_per_request"],
+                "baseline_label": "direct to the pod",
+                "target_ratio": None,
+                "lower_is_better": True,
+            }
+        )
+        rows.append(
+            {
+                "key": f"np_{mode}_cpu_s",
+                "label": f"NodePort {label}: CPU time per run (wrk + servers)",
+                "unit": "CPU s",
+                "value": m[mode]["cpu_s"],
+                "baseline": m[direct]["cpu_s"],
+                "baseline_label": "direct to the pod",
+                "target_ratio": None,
+                "lower_is_better": True,
+            }
+        )
+        rows.append(
+            {
+                "key": f"np_{mode}_machine_cpu",
+                "label": f"NodePort {label}: CPU per request (machine)",
+                "unit": "us CPU",
+                "value": m[mode]["machine_cpu_us_per_request"],
+                "baseline": m[direct]["machine_cpu_us_per_request"],
+                "baseline_label": "direct to the pod",
+                "target_ratio": None,
+                "lower_is_better": True,
+            }
+        )
     for row in rows:
         row["ratio"] = row["value"] / row["baseline"] if row["baseline"] else None
         if row["target_ratio"] is None:
@@ -433,8 +546,17 @@ def format_lab_table(rows: list[dict]) -> str:
             target, status = "-", "(info)"
         else:
             target, status = f"<= {row['target_ratio']:.1f}x", "met" if row["met"] else "NOT MET"
-        body.append([row["label"], row["unit"], number(row["value"]), number(row["baseline"]),
-                     "-" if row["ratio"] is None else f"{row['ratio']:.2f}x", target, status])
+        body.append(
+            [
+                row["label"],
+                row["unit"],
+                number(row["value"]),
+                number(row["baseline"]),
+                "-" if row["ratio"] is None else f"{row['ratio']:.2f}x",
+                target,
+                status,
+            ]
+        )
     return format_table(header, body)
 
 
@@ -444,6 +566,7 @@ def format_lab_table(rows: list[dict]) -> str:
 
 def plot(packet: dict | None, connect: dict | None, nodeport: dict | None, path: Path, subtitle: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -451,9 +574,14 @@ def plot(packet: dict | None, connect: dict | None, nodeport: dict | None, path:
     # (a) ns per packet against the number of Services
     ax = axes[0]
     sizes = packet["sizes"] if packet else []
-    styles = {"baseline_local": ("#9a9a9a", "--", "s"), "baseline_remote": ("#555555", "--", "o"),
-              "lookup": ("#e39b3b", "-", "^"), "established": ("#2a7ab9", "-", "o"),
-              "new_flow": ("#b03a2e", "-", "D"), "new_flow_single": ("#b03a2e", ":", "d")}
+    styles = {
+        "baseline_local": ("#9a9a9a", "--", "s"),
+        "baseline_remote": ("#555555", "--", "o"),
+        "lookup": ("#e39b3b", "-", "^"),
+        "established": ("#2a7ab9", "-", "o"),
+        "new_flow": ("#b03a2e", "-", "D"),
+        "new_flow_single": ("#b03a2e", ":", "d"),
+    }
     for row in packet["rows"] if packet else []:
         if row["case"] not in styles:
             continue
@@ -461,8 +589,15 @@ def plot(packet: dict | None, connect: dict | None, nodeport: dict | None, path:
         xs = [n for n in sizes if row["p50_ns"].get(n) is not None]
         ys = [row["p50_ns"][n] for n in xs]
         ax.plot(xs, ys, line, color=color, marker=marker, label=row["label"].strip())
-        ax.annotate(number(ys[-1]), (xs[-1], ys[-1]), xytext=(6, 0), textcoords="offset points", fontsize=8,
-                    va="center", color=color)
+        ax.annotate(
+            number(ys[-1]),
+            (xs[-1], ys[-1]),
+            xytext=(6, 0),
+            textcoords="offset points",
+            fontsize=8,
+            va="center",
+            color=color,
+        )
     ax.axhline(PACKET_TARGET_NS, color="red", linestyle="dashed", linewidth=1.2, label="target: p50 < 100 ns")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -480,25 +615,47 @@ def plot(packet: dict | None, connect: dict | None, nodeport: dict | None, path:
     if connect:
         st = connect["stats"]
         groups = [("backend on node1", "local"), ("backend on node2", "remote")]
-        series = [("ClusterIP, socket LB", "clusterip_{}", "#2a7ab9"), ("direct to the pod", "direct_{}", "#9a9a9a"),
-                  ("ClusterIP, per-packet (no cgroup)", "clusterip_{}_nocg", "#e39b3b"),
-                  ("direct, no cgroup", "direct_{}_nocg", "#cccccc")]
+        series = [
+            ("ClusterIP, socket LB", "clusterip_{}", "#2a7ab9"),
+            ("direct to the pod", "direct_{}", "#9a9a9a"),
+            ("ClusterIP, per-packet (no cgroup)", "clusterip_{}_nocg", "#e39b3b"),
+            ("direct, no cgroup", "direct_{}_nocg", "#cccccc"),
+        ]
         width = 0.2
         for i, (label, key, color) in enumerate(series):
             xs = [g + (i - 1.5) * width for g in range(len(groups))]
             p50 = [st[key.format(w)]["p50_us"] for _, w in groups]
             p99 = [st[key.format(w)]["p99_us"] for _, w in groups]
             bars = ax.bar(xs, p50, width, color=color, edgecolor="black", linewidth=0.4, label=label)
-            ax.errorbar(xs, p50, yerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99)]], fmt="none",
-                        ecolor="black", capsize=3, linewidth=0.8)
-            for bar, v, v99 in zip(bars, p50, p99):
-                ax.annotate(f"{v:.1f}", (bar.get_x() + bar.get_width() / 2, v), xytext=(0, 2),
-                            textcoords="offset points", ha="center", va="bottom", fontsize=7.5)
+            ax.errorbar(
+                xs,
+                p50,
+                yerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99)]],
+                fmt="none",
+                ecolor="black",
+                capsize=3,
+                linewidth=0.8,
+            )
+            for bar, v in zip(bars, p50):
+                ax.annotate(
+                    f"{v:.1f}",
+                    (bar.get_x() + bar.get_width() / 2, v),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=7.5,
+                )
         ticks = []
         for g, (_, w) in enumerate(groups):
             ratio = st[f"clusterip_{w}"]["p50_us"] / st[f"direct_{w}"]["p50_us"]
-            ticks.append((f"{groups[g][0]}\nsocket LB / direct, p50: {ratio:.2f}x\n(target <= 1.1x: "
-                          f"{'met' if ratio <= 1.1 else 'NOT MET'})", ratio <= 1.1))
+            ticks.append(
+                (
+                    f"{groups[g][0]}\nsocket LB / direct, p50: {ratio:.2f}x\n(target <= 1.1x: "
+                    f"{'met' if ratio <= 1.1 else 'NOT MET'})",
+                    ratio <= 1.1,
+                )
+            )
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels([t for t, _ in ticks], fontsize=8.5)
         for label, (_, met) in zip(ax.get_xticklabels(), ticks):
@@ -513,15 +670,31 @@ def plot(packet: dict | None, connect: dict | None, nodeport: dict | None, path:
     ax = axes[2]
     if nodeport:
         m = nodeport["median"]
-        names = [("SNAT: node1's\nNodePort", "snat", "#2a7ab9"), ("direct:\nweb-2 (node2)", "direct_node2", "#9a9a9a"),
-                 ("DSR: node2's\nNodePort", "dsr", "#3b9e5a"), ("direct:\nweb-1 (node1)", "direct_node1", "#9a9a9a")]
+        names = [
+            ("SNAT: node1's\nNodePort", "snat", "#2a7ab9"),
+            ("direct:\nweb-2 (node2)", "direct_node2", "#9a9a9a"),
+            ("DSR: node2's\nNodePort", "dsr", "#3b9e5a"),
+            ("direct:\nweb-1 (node1)", "direct_node1", "#9a9a9a"),
+        ]
         xs = [0, 1.1, 2.7, 3.8]
-        bars = ax.bar(xs, [m[k]["rps"] for _, k, _ in names], 0.8, color=[c for _, _, c in names],
-                      edgecolor="black", linewidth=0.4)
+        bars = ax.bar(
+            xs,
+            [m[k]["rps"] for _, k, _ in names],
+            0.8,
+            color=[c for _, _, c in names],
+            edgecolor="black",
+            linewidth=0.4,
+        )
         for bar, (_, k, _) in zip(bars, names):
-            ax.annotate(f"{m[k]['rps']:.0f}/s\n{m[k]['cpu_us_per_request']:.0f} us CPU/req",
-                        (bar.get_x() + bar.get_width() / 2, bar.get_height()), xytext=(0, 2),
-                        textcoords="offset points", ha="center", va="bottom", fontsize=8)
+            ax.annotate(
+                f"{m[k]['rps']:.0f}/s\n{m[k]['cpu_us_per_request']:.0f} us CPU/req",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
         ax.set_xticks(xs)
         ax.set_xticklabels([n for n, _, _ in names], fontsize=8)
         ax.set_ylabel("requests/s (one TCP connection per request)")
@@ -529,9 +702,12 @@ def plot(packet: dict | None, connect: dict | None, nodeport: dict | None, path:
         ax.set_title("(3) NodePort from the outside client (wrk)")
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-    finish_figure(fig, path,
-                  "weir Service load balancing against the same traffic without a Service (same lab, same run)",
-                  subtitle)
+    finish_figure(
+        fig,
+        path,
+        "weir Service load balancing against the same traffic without a Service (same lab, same run)",
+        subtitle,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,11 +716,21 @@ def plot(packet: dict | None, connect: dict | None, nodeport: dict | None, path:
 def environment(args: argparse.Namespace) -> dict:
     wrk = subprocess.run(["wrk", "--version"], text=True, capture_output=True)
     return {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "kernel": platform.release(), "cpus": os.cpu_count(),
-        "cpu_model": next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                           if l.startswith("model name")), ""),
-        "build_dir": str(BUILD), "wrk": (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr) else "",
-        "args": vars(args), "loadavg_start": os.getloadavg(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "cpu_model": next(
+            (
+                l.split(":", 1)[1].strip()
+                for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")
+            ),
+            "",
+        ),
+        "build_dir": str(BUILD),
+        "wrk": (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr) else "",
+        "args": vars(args),
+        "loadavg_start": os.getloadavg(),
     }
 
 
@@ -572,15 +758,20 @@ def main() -> int:
     missing = [str(p) for p in (PACKET_BENCH, WEIR_CNI, WEIR_AGENT, WEIRCTL) if not p.exists()]
     missing += [t for t in ("wrk", "nsenter", "taskset") if shutil.which(t) is None]
     if missing:
-        print(f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another build "
-              "dir; wrk is the Debian package wrk)", file=sys.stderr)
+        print(
+            f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another build "
+            "dir; wrk is the Debian package wrk)",
+            file=sys.stderr,
+        )
         return 2
     if not args.no_pin and (os.cpu_count() or 1) >= 2:
         PIN["client"], PIN["server"] = ["taskset", "-c", "0"], ["taskset", "-c", "1"]
     env = environment(args)
     if env["loadavg_start"][0] > 0.5:
-        progress(f"WARNING: load average {env['loadavg_start'][0]:.2f} before the run: other work on this machine "
-                 "adds noise to every number here, and to the CPU time most")
+        progress(
+            f"WARNING: load average {env['loadavg_start'][0]:.2f} before the run: other work on this machine "
+            "adds noise to every number here, and to the CPU time most"
+        )
     progress(f"weir from {BUILD}")
     before = root_snapshot()
 
@@ -591,8 +782,10 @@ def main() -> int:
     if args.only != "packet":
         with Lab("lbb") as lab:
             lab_id = lab.id
-            progress(f"lab {lab.id}: node1 (SNAT), node2 (DSR), client {CLIENT_IP}; pods shell, web-1 on node1, "
-                     "web-2 on node2; Services")
+            progress(
+                f"lab {lab.id}: node1 (SNAT), node2 (DSR), client {CLIENT_IP}; pods shell, web-1 on node1, "
+                "web-2 on node2; Services"
+            )
             lablab = LbLab(lab)
             connect = bench_connect(lablab, args.rounds, args.connects)
             nodeport = bench_nodeport(lablab, args.rounds, args.duration, args.connections)
@@ -608,39 +801,69 @@ def main() -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     json_path = args.out / f"lb_bench-{stamp}.json"
     png_path = args.out / f"lb_bench-{stamp}.png"
-    json_path.write_text(json.dumps({
-        "environment": env, "packet": packet, "lab_summary": rows, "connect": connect, "nodeport": nodeport,
-        "weir_metrics_after": metrics, "root_namespace_changes": diff, "lab_leftovers": left,
-    }, indent=2, default=str) + "\n")
-    plot(packet, connect, nodeport, png_path,
-         f"{env['time']}  load {env['loadavg_start'][0]:.2f}  kernel {env['kernel']}  {env['cpus']} CPUs  "
-         f"{env['cpu_model']}  packet runs {args.packet_runs}; connect {args.rounds}x{args.connects}/target; "
-         f"wrk {args.rounds}x{args.duration}s, {args.connections} connections (median)")
+    json_path.write_text(
+        json.dumps(
+            {
+                "environment": env,
+                "packet": packet,
+                "lab_summary": rows,
+                "connect": connect,
+                "nodeport": nodeport,
+                "weir_metrics_after": metrics,
+                "root_namespace_changes": diff,
+                "lab_leftovers": left,
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
+    plot(
+        packet,
+        connect,
+        nodeport,
+        png_path,
+        f"{env['time']}  load {env['loadavg_start'][0]:.2f}  kernel {env['kernel']}  {env['cpus']} CPUs  "
+        f"{env['cpu_model']}  packet runs {args.packet_runs}; connect {args.rounds}x{args.connects}/target; "
+        f"wrk {args.rounds}x{args.duration}s, {args.connections} connections (median)",
+    )
 
     print()
     if packet:
         print(format_packet_table(packet))
-        print(f"(p50 over {args.packet_runs} runs; a run is about {packet['raw']['calls'] * packet['raw']['repeat']} "
-              f"packets, new_flow {packet['raw']['chain_calls'] * packet['raw']['chain']}, each call on a random "
-              "Service; baseline ratio at the largest size)")
+        print(
+            f"(p50 over {args.packet_runs} runs; a run is about {packet['raw']['calls'] * packet['raw']['repeat']} "
+            f"packets, new_flow {packet['raw']['chain_calls'] * packet['raw']['chain']}, each call on a random "
+            "Service; baseline ratio at the largest size)"
+        )
         print()
     if rows:
         print(format_lab_table(rows))
         tr = connect["per_packet_translations"]
-        print(f"(connect: {connect['stats']['clusterip_local']['n']} samples per target; per-packet Service "
-              f"translations on node1 while the client ran inside the cgroup: {tr['in_cgroup']}, outside: "
-              f"{tr['outside']}; errors: {sum(connect['errors'].values())})")
+        print(
+            f"(connect: {connect['stats']['clusterip_local']['n']} samples per target; per-packet Service "
+            f"translations on node1 while the client ran inside the cgroup: {tr['in_cgroup']}, outside: "
+            f"{tr['outside']}; errors: {sum(connect['errors'].values())})"
+        )
         m = nodeport["median"]
-        print("(NodePort: median of " + str(args.rounds) + " wrk run(s); socket errors / non-2xx per target: "
-              + ", ".join(f"{k} {v['socket_errors']}/{v['non_2xx']}" for k, v in m.items())
-              + "; CPU (wrk + servers): their user + system time, which includes the packet processing done in "
-              "their context; CPU (machine): all CPUs' busy time from /proc/stat, other work on the machine included)")
+        print(
+            "(NodePort: median of "
+            + str(args.rounds)
+            + " wrk run(s); socket errors / non-2xx per target: "
+            + ", ".join(f"{k} {v['socket_errors']}/{v['non_2xx']}" for k, v in m.items())
+            + "; CPU (wrk + servers): their user + system time, which includes the packet processing done in "
+            "their context; CPU (machine): all CPUs' busy time from /proc/stat, other work on the machine included)"
+        )
         print()
     targeted = [r for r in (packet["rows"] if packet else []) if r["targeted"]]
-    met = sum(r["met_flat"] + r["met_under"] for r in targeted) + sum(bool(r["met"]) for r in rows if r["met"] is not None)
+    met = sum(r["met_flat"] + r["met_under"] for r in targeted) + sum(
+        bool(r["met"]) for r in rows if r["met"] is not None
+    )
     total = 2 * len(targeted) + sum(r["met"] is not None for r in rows)
-    print(f"targets met: {met}/{total}  (load average {env['loadavg_start'][0]:.2f} at start, "
-          f"{env['loadavg_end'][0]:.2f} at end)")
+    print(
+        f"targets met: {met}/{total}  (load average {env['loadavg_start'][0]:.2f} at start, "
+        f"{env['loadavg_end'][0]:.2f} at end)"
+    )
     return finish_report(diff, left, json_path, png_path)
 
 

@@ -183,7 +183,8 @@ RunOut TestRun(int prog, const Bytes& in, uint32_t repeat, int ifindex) {
   DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = r.out.data(),
                       .data_size_in = (__u32)in.size(), .data_size_out = (__u32)r.out.size(), .ctx_in = &ctx,
                       .ctx_size_in = sizeof(ctx), .repeat = (int)repeat);
-  if (bpf_prog_test_run_opts(prog, &opts) != 0) Fail(absl::StrCat("BPF_PROG_TEST_RUN: ", std::strerror(errno)));
+  if (bpf_prog_test_run_opts(prog, &opts) != 0)
+    Fail(absl::StrCat("BPF_PROG_TEST_RUN: ", std::strerror(errno)));
   r.retval = opts.retval;
   r.duration_ns = opts.duration;
   r.out.resize(opts.data_size_out);
@@ -208,8 +209,14 @@ void Check(const absl::Status& status) {
 
 Tcp Segment(const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport, uint8_t flags,
             uint8_t ttl = 64) {
-  return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .flags = flags, .seq = 1000,
-             .ack = flags & 0x10 ? 5001u : 0u, .ttl = ttl};
+  return Tcp{.src = src,
+             .sport = sport,
+             .dst = dst,
+             .dport = dport,
+             .flags = flags,
+             .seq = 1000,
+             .ack = flags & 0x10 ? 5001u : 0u,
+             .ttl = ttl};
 }
 
 double Median(std::vector<double> v) {
@@ -219,9 +226,11 @@ double Median(std::vector<double> v) {
 }
 
 std::string JsonList(const std::vector<double>& v) {
-  return absl::StrCat("[", absl::StrJoin(v, ", ", [](std::string* out, double x) {
-                        absl::StrAppend(out, absl::StrFormat("%.3f", x));
-                      }), "]");
+  return absl::StrCat(
+      "[",
+      absl::StrJoin(v, ", ",
+                    [](std::string* out, double x) { absl::StrAppend(out, absl::StrFormat("%.3f", x)); }),
+      "]");
 }
 
 class Bench {
@@ -253,13 +262,15 @@ class Bench {
       if (On("baseline_local")) {
         // TTL 255 and 250 repetitions: every one is delivered, none stops at the TTL check.
         const Bytes out = testing::TcpPacket(L2{kGw, kPodB}, Segment(kPodAIp, 40000, kPodBIp, 8080, 0x10, 5));
-        results["baseline_local"].push_back(Repeated(prog_, TC_ACT_REDIRECT, 250, [&] {
-          return testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kPodBIp, 8080, 0x10, 255));
-        }, &out));
+        results["baseline_local"].push_back(Repeated(
+            prog_, TC_ACT_REDIRECT, 250,
+            [&] { return testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kPodBIp, 8080, 0x10, 255)); },
+            &out));
       }
       if (On("lookup")) {
         results["lookup"].push_back(Repeated(prog_, TC_ACT_SHOT, o_.repeat, [&] {
-          return testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, Frontend(RandomService()), kNoEndpointsPort, 0x14));
+          return testing::TcpPacket(
+              kFromPodA, Segment(kPodAIp, 40000, Frontend(RandomService()), kNoEndpointsPort, 0x14));
         }));
       }
       if (On("udp_remote")) {
@@ -269,7 +280,8 @@ class Bench {
       }
       if (o_.masquerade && On("masq_established")) {
         results["masq_established"].push_back(Repeated(prog_, TC_ACT_REDIRECT, o_.repeat & ~1u, [&] {
-          return masq_established_[std::uniform_int_distribution<size_t>(0, masq_established_.size() - 1)(rng_)];
+          return masq_established_[std::uniform_int_distribution<size_t>(0,
+                                                                         masq_established_.size() - 1)(rng_)];
         }));
       }
       if (On("established")) {
@@ -302,17 +314,19 @@ class Bench {
 
   void Load() {
     Progress(absl::StrCat(size_, " Services: loading the datapath"));
-    auto loaded = Datapath::Load(DatapathOptions{
-        .gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse(kNodeIp),
-        .services_max = std::max<uint32_t>(65536, 2 * size_ + 1024),
-        .backends_max = std::max<uint32_t>(262144, size_ + 1024), .masquerade = o_.masquerade});
+    auto loaded = Datapath::Load(DatapathOptions{.gateway_mac = kGw,
+                                                 .node_ipv4 = *IpAddress::Parse(kNodeIp),
+                                                 .services_max = std::max<uint32_t>(65536, 2 * size_ + 1024),
+                                                 .backends_max = std::max<uint32_t>(262144, size_ + 1024),
+                                                 .masquerade = o_.masquerade});
     if (!loaded.ok()) Fail(absl::StrCat("Datapath::Load: ", loaded.status().ToString()));
     dp_ = std::move(*loaded);
     prog_ = dp_->from_pod_fd();
     EndpointMap endpoints = *dp_->OpenMap<EndpointMap>(DatapathMap::kEndpoints);
     int host_ifindex = if_nametoindex("pod0p");
     for (auto [ip, mac] : {std::pair{kPodAIp, kPodA}, std::pair{kPodBIp, kPodB}}) {
-      if (!endpoints.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = host_ifindex, .pod_mac = mac}).ok()) {
+      if (!endpoints.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = host_ifindex, .pod_mac = mac})
+               .ok()) {
         Fail("endpoint upsert");
       }
     }
@@ -324,8 +338,8 @@ class Bench {
                              (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9));
     PrepareEstablished();
     if (o_.masquerade) PrepareMasquerade();
-    ring_ = ring_buffer__new(dp_->map_fd(DatapathMap::kEvents), [](void*, void*, size_t) { return 0; }, nullptr,
-                             nullptr);
+    ring_ = ring_buffer__new(
+        dp_->map_fd(DatapathMap::kEvents), [](void*, void*, size_t) { return 0; }, nullptr, nullptr);
     if (ring_ == nullptr) Fail("ring_buffer__new");
     FillEventsRing();
   }
@@ -344,14 +358,15 @@ class Bench {
     const auto backends = Open<BackendsMap>(DatapathMap::kBackends);
     for (uint32_t j = 0; j < size_; ++j) {
       const uint32_t backend_id = j + 1;
-      Check(backends.Update(backend_id, abi::EncodeBackend({*IpAddress::Parse(BackendIp(j)), BackendPort(j)})));
+      Check(
+          backends.Update(backend_id, abi::EncodeBackend({*IpAddress::Parse(BackendIp(j)), BackendPort(j)})));
       Check(slots.Update({.service_id = j + 1, .slot = 1}, backend_id));
       const IpAddress cluster_ip = IpAddress::V4(kClusterIpBase + j);
       Check(services.Update(abi::EncodeServiceKey({cluster_ip, Port(j)}),
                             {.service_id = j + 1, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP}));
-      Check(services.Update(abi::EncodeServiceKey({cluster_ip, kNoEndpointsPort}),
-                            {.service_id = kNoEndpointsServiceIdBase + j, .backend_count = 0,
-                             .flags = WEIR_SVC_CLUSTER_IP}));
+      Check(services.Update(
+          abi::EncodeServiceKey({cluster_ip, kNoEndpointsPort}),
+          {.service_id = kNoEndpointsServiceIdBase + j, .backend_count = 0, .flags = WEIR_SVC_CLUSTER_IP}));
     }
   }
 
@@ -385,14 +400,16 @@ class Bench {
       uint32_t j = size_ <= 64 ? i : RandomService();
       uint16_t sport = 30000 + i;
       RunOut first =
-          TestRun(prog_, testing::TcpPacket(kFromPodA, Segment(kPodAIp, sport, Frontend(j), Port(j), 0x02)), 1, ifindex_);
+          TestRun(prog_, testing::TcpPacket(kFromPodA, Segment(kPodAIp, sport, Frontend(j), Port(j), 0x02)),
+                  1, ifindex_);
       Bytes want = testing::TcpPacket(kRouted, Segment(kPodAIp, sport, BackendIp(j), BackendPort(j), 0x02));
       if (first.retval != TC_ACT_REDIRECT || first.out != want) {
-        Fail(absl::StrCat("first packet to ", Frontend(j), ": verdict ", first.retval, "\n", testing::Hex(first.out),
-                          "\nwant\n", testing::Hex(want)));
+        Fail(absl::StrCat("first packet to ", Frontend(j), ": verdict ", first.retval, "\n",
+                          testing::Hex(first.out), "\nwant\n", testing::Hex(want)));
       }
-      const weir_ct_key key = abi::EncodeConntrackKey(
-          {*IpAddress::Parse(kPodAIp), sport, *IpAddress::Parse(BackendIp(j)), BackendPort(j), WEIR_PROTO_TCP});
+      const weir_ct_key key =
+          abi::EncodeConntrackKey({*IpAddress::Parse(kPodAIp), sport, *IpAddress::Parse(BackendIp(j)),
+                                   BackendPort(j), WEIR_PROTO_TCP});
       weir_ct_value value{};
       value.nat_addr = abi::EncodeAddress(IpAddress::V4(kClusterIpBase + j));
       value.nat_port = htons(Port(j));
@@ -401,7 +418,8 @@ class Bench {
       value.service_id = j + 1;
       Check(ct.Update(key, value));
       // As it leaves after an even number of repetitions: MACs from the FIB, addresses unchanged.
-      established_.push_back(testing::TcpPacket(kRouted, Segment(kPodAIp, sport, Frontend(j), Port(j), 0x10)));
+      established_.push_back(
+          testing::TcpPacket(kRouted, Segment(kPodAIp, sport, Frontend(j), Port(j), 0x10)));
     }
   }
 
@@ -417,12 +435,12 @@ class Bench {
     for (uint32_t i = 0; i < 64; ++i) {
       const std::string outside = Ipv4Text(kOutsideBase + i);
       const uint16_t sport = 31000 + i;
-      RunOut first = TestRun(prog_, testing::TcpPacket(kFromPodA, Segment(kPodAIp, sport, outside, 80, 0x02)), 1,
-                             ifindex_);
+      RunOut first = TestRun(prog_, testing::TcpPacket(kFromPodA, Segment(kPodAIp, sport, outside, 80, 0x02)),
+                             1, ifindex_);
       Bytes want = testing::TcpPacket(kRouted, Segment(kNodeIp, sport, outside, 80, 0x02));
       if (first.retval != TC_ACT_REDIRECT || first.out != want) {
-        Fail(absl::StrCat("first packet to ", outside, ": verdict ", first.retval, "\n", testing::Hex(first.out),
-                          "\nwant\n", testing::Hex(want)));
+        Fail(absl::StrCat("first packet to ", outside, ": verdict ", first.retval, "\n",
+                          testing::Hex(first.out), "\nwant\n", testing::Hex(want)));
       }
       const weir_ct_key key = abi::EncodeConntrackKey(
           {*IpAddress::Parse(kNodeIp), sport, IpAddress::V4(kOutsideBase + i), 80, WEIR_PROTO_TCP});
@@ -457,11 +475,12 @@ class Bench {
     for (int c = 0; c < o_.chain_calls; ++c) {
       auto [src, sport] = NewSource();
       uint32_t j = RandomService(), last = (j + repeat) % size_;
-      RunOut r = TestRun(prog_, testing::TcpPacket(kRouted, Segment(src, sport, Frontend(j), Port(j), 0x02)), repeat,
-                         ifindex_);
+      RunOut r = TestRun(prog_, testing::TcpPacket(kRouted, Segment(src, sport, Frontend(j), Port(j), 0x02)),
+                         repeat, ifindex_);
       Bytes want = testing::TcpPacket(kRouted, Segment(src, sport, Frontend(last), Port(last), 0x02));
       if (r.retval != TC_ACT_REDIRECT || r.out != want) {
-        Fail(absl::StrCat("new-flow chain: verdict ", r.retval, "\n", testing::Hex(r.out), "\nwant\n", testing::Hex(want)));
+        Fail(absl::StrCat("new-flow chain: verdict ", r.retval, "\n", testing::Hex(r.out), "\nwant\n",
+                          testing::Hex(want)));
       }
       total += r.duration_ns;
     }
@@ -472,7 +491,8 @@ class Bench {
   double NewFlowSingle() {
     auto [src, sport] = NewSource();
     uint32_t j = RandomService();
-    RunOut r = TestRun(prog_, testing::TcpPacket(kFromPodA, Segment(src, sport, Frontend(j), Port(j), 0x02)), 1, ifindex_);
+    RunOut r = TestRun(prog_, testing::TcpPacket(kFromPodA, Segment(src, sport, Frontend(j), Port(j), 0x02)),
+                       1, ifindex_);
     if (r.retval != TC_ACT_REDIRECT) Fail(absl::StrCat("new flow verdict ", r.retval));
     return r.duration_ns;
   }
@@ -533,24 +553,37 @@ Options ParseArgs(int argc, char** argv) {
     auto number = [&](auto& out) {
       if (!absl::SimpleAtoi(value, &out)) Fail(absl::StrCat("bad value for ", key));
     };
-    if (key == "--sizes") o.sizes = ParseSizes(value);
-    else if (key == "--runs") number(o.runs);
-    else if (key == "--calls") number(o.calls);
-    else if (key == "--repeat") number(o.repeat);
-    else if (key == "--chain") number(o.chain);
-    else if (key == "--chain_calls") number(o.chain_calls);
-    else if (key == "--single_calls") number(o.single_calls);
-    else if (key == "--seed") number(o.seed);
-    else if (key == "--cases") o.cases = absl::StrSplit(value, ',');
-    else if (key == "--masquerade") o.masquerade = true;
+    if (key == "--sizes")
+      o.sizes = ParseSizes(value);
+    else if (key == "--runs")
+      number(o.runs);
+    else if (key == "--calls")
+      number(o.calls);
+    else if (key == "--repeat")
+      number(o.repeat);
+    else if (key == "--chain")
+      number(o.chain);
+    else if (key == "--chain_calls")
+      number(o.chain_calls);
+    else if (key == "--single_calls")
+      number(o.single_calls);
+    else if (key == "--seed")
+      number(o.seed);
+    else if (key == "--cases")
+      o.cases = absl::StrSplit(value, ',');
+    else if (key == "--masquerade")
+      o.masquerade = true;
     else {
-      std::fprintf(stderr,
-                   "usage: %s [--sizes=1,1000,10000,100000] [--runs=15] [--calls=20] [--repeat=10000] [--chain=500]\n"
-                   "  [--chain_calls=5] [--single_calls=1000] [--seed=1]\n"
-                   "  [--cases=empty,baseline_remote,uplink_egress,udp_remote,baseline_local,lookup,established,new_flow,single,\n"
-                   "  masq_established] [--masquerade]\n"
-                   "Prints JSON: ns per packet, one value per run, per case and number of Services.\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--sizes=1,1000,10000,100000] [--runs=15] [--calls=20] [--repeat=10000] [--chain=500]\n"
+          "  [--chain_calls=5] [--single_calls=1000] [--seed=1]\n"
+          "  "
+          "[--cases=empty,baseline_remote,uplink_egress,udp_remote,baseline_local,lookup,established,new_"
+          "flow,single,\n"
+          "  masq_established] [--masquerade]\n"
+          "Prints JSON: ns per packet, one value per run, per case and number of Services.\n",
+          argv[0]);
       std::exit(2);
     }
   }
@@ -573,14 +606,17 @@ int Main(int argc, char** argv) {
     std::vector<std::string> cases;
     for (const auto& [name, runs] : results) {
       cases.push_back(absl::StrCat("\"", name, "\": ", JsonList(runs)));
-      if (name != "empty_single") Progress(absl::StrFormat("%u Services: %-22s p50 %7.1f ns", size, name, Median(runs)));
+      if (name != "empty_single")
+        Progress(absl::StrFormat("%u Services: %-22s p50 %7.1f ns", size, name, Median(runs)));
     }
     entries.push_back(absl::StrCat("\"", size, "\": {", absl::StrJoin(cases, ", "), "}"));
   }
-  std::printf("{\"repeat\": %u, \"calls\": %d, \"runs\": %d, \"chain\": %u, \"chain_calls\": %d, \"single_calls\": %d, "
-              "\"sizes\": {%s}}\n",
-              options.repeat, options.calls, options.runs, options.chain, options.chain_calls, options.single_calls,
-              absl::StrJoin(entries, ", ").c_str());
+  std::printf(
+      "{\"repeat\": %u, \"calls\": %d, \"runs\": %d, \"chain\": %u, \"chain_calls\": %d, \"single_calls\": "
+      "%d, "
+      "\"sizes\": {%s}}\n",
+      options.repeat, options.calls, options.runs, options.chain, options.chain_calls, options.single_calls,
+      absl::StrJoin(entries, ", ").c_str());
   return 0;
 }
 

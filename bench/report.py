@@ -1,5 +1,6 @@
 """What every benchmark here shares: progress lines, percentiles, the root-namespace safety check,
 and the closing of its plot and of its report."""
+
 from __future__ import annotations
 
 import json
@@ -34,6 +35,7 @@ def root_snapshot() -> dict[str, list[str]]:
         proc = subprocess.run(cmd, text=True, capture_output=True)
         out = proc.stdout if proc.returncode == 0 else f"<{' '.join(cmd)} failed: {proc.stderr.strip()}>"
         return sorted(re.sub(r"\s+expires \S+", "", l).strip() for l in out.splitlines() if l.strip())
+
     return {
         "links": sorted(l.split(":")[1].strip() for l in lines(["ip", "-o", "link", "show"]) if ":" in l),
         "addresses": lines(["ip", "-o", "addr", "show"]),
@@ -62,6 +64,7 @@ def root_diff(before: dict, after: dict) -> dict[str, dict[str, list[str]]]:
 def finish_figure(fig, path: Path, title: str, subtitle: str, top: float = 0.95) -> None:
     """Title, the run's environment line at the bottom, layout, and the PNG."""
     import matplotlib.pyplot as plt
+
     fig.suptitle(title, x=0.01, ha="left", fontsize=11)
     fig.text(0.01, 0.005, subtitle, fontsize=8, color="#444444")
     fig.tight_layout(rect=(0, 0.03, 1, top))
@@ -69,8 +72,7 @@ def finish_figure(fig, path: Path, title: str, subtitle: str, top: float = 0.95)
     plt.close(fig)
 
 
-def finish_report(diff: dict, left: list[str], json_path: Path, png_path: Path | None,
-                  error: str | None = None) -> int:
+def finish_report(diff: dict, left: list[str], json_path: Path, png_path: Path | None, error: str | None = None) -> int:
     """The closing lines every benchmark prints: what it left behind (nothing, or it fails), what
     went wrong, and where its results are. Returns the exit status."""
     if diff:

@@ -74,7 +74,8 @@ static __always_inline __u32 translated_metric(enum sock_hook hook, __u8 family)
 {
 	if (hook == HOOK_SENDMSG)
 		return WEIR_METRIC_SOCK_SENDMSG_TRANSLATED;
-	return family == WEIR_FAMILY_IPV4 ? WEIR_METRIC_SOCK_CONNECT4_TRANSLATED : WEIR_METRIC_SOCK_CONNECT6_TRANSLATED;
+	return family == WEIR_FAMILY_IPV4 ? WEIR_METRIC_SOCK_CONNECT4_TRANSLATED
+					  : WEIR_METRIC_SOCK_CONNECT6_TRANSLATED;
 }
 
 static __always_inline __u32 refused_metric(enum sock_hook hook)
@@ -90,8 +91,8 @@ static __always_inline int translate_to_backend(struct bpf_sock_addr *ctx, __u8 
 	struct sock_addr dest = {};
 
 	read_dest(ctx, &dest, family);
-	struct weir_service_key key = {.addr = dest.addr, .port = dest.port, .proto = (__u8)ctx->protocol,
-				       .family = family};
+	struct weir_service_key key = {
+		.addr = dest.addr, .port = dest.port, .proto = (__u8)ctx->protocol, .family = family};
 	struct weir_service_value *svc = lookup_service(&key, true);
 
 	if (!svc) {
@@ -113,15 +114,18 @@ static __always_inline int translate_to_backend(struct bpf_sock_addr *ctx, __u8 
 	if (!backend || backend->family != family) {
 		/* No usable endpoint: refuse at once, as kube-proxy's reject rule does. */
 		count_call(refused_metric(hook));
-		emit_socket_verdict(ctx, &dest.addr, dest.port, family, refused_metric(hook), svc->service_id, NULL, 0);
+		emit_socket_verdict(ctx, &dest.addr, dest.port, family, refused_metric(hook), svc->service_id,
+				    NULL, 0);
 		bpf_set_retval(-ECONNREFUSED);
 		return SYS_REJECT;
 	}
 
-	struct weir_sock_revnat_key rkey = {.cookie = bpf_get_socket_cookie(ctx), .addr = backend->addr,
-					    .port = backend->port, .family = family};
-	struct weir_sock_revnat_value rvalue = {.addr = dest.addr, .port = dest.port,
-						.service_id = svc->service_id};
+	struct weir_sock_revnat_key rkey = {.cookie = bpf_get_socket_cookie(ctx),
+					    .addr = backend->addr,
+					    .port = backend->port,
+					    .family = family};
+	struct weir_sock_revnat_value rvalue = {
+		.addr = dest.addr, .port = dest.port, .service_id = svc->service_id};
 
 	bpf_map_update_elem(&weir_sock_rnat, &rkey, &rvalue, BPF_ANY);
 	write_dest(ctx, &backend->addr, backend->port, family);
@@ -140,8 +144,8 @@ static __always_inline int translate_to_service(struct bpf_sock_addr *ctx, __u8 
 	struct sock_addr peer = {};
 
 	read_dest(ctx, &peer, family);
-	struct weir_sock_revnat_key rkey = {.cookie = bpf_get_socket_cookie(ctx), .addr = peer.addr,
-					    .port = peer.port, .family = family};
+	struct weir_sock_revnat_key rkey = {
+		.cookie = bpf_get_socket_cookie(ctx), .addr = peer.addr, .port = peer.port, .family = family};
 	struct weir_sock_revnat_value *service = bpf_map_lookup_elem(&weir_sock_rnat, &rkey);
 
 	if (!service)
@@ -154,25 +158,49 @@ static __always_inline int translate_to_service(struct bpf_sock_addr *ctx, __u8 
 }
 
 SEC("cgroup/connect4")
-int sock_connect4(struct bpf_sock_addr *ctx) { return translate_to_backend(ctx, WEIR_FAMILY_IPV4, HOOK_CONNECT); }
+int sock_connect4(struct bpf_sock_addr *ctx)
+{
+	return translate_to_backend(ctx, WEIR_FAMILY_IPV4, HOOK_CONNECT);
+}
 
 SEC("cgroup/connect6")
-int sock_connect6(struct bpf_sock_addr *ctx) { return translate_to_backend(ctx, WEIR_FAMILY_IPV6, HOOK_CONNECT); }
+int sock_connect6(struct bpf_sock_addr *ctx)
+{
+	return translate_to_backend(ctx, WEIR_FAMILY_IPV6, HOOK_CONNECT);
+}
 
 SEC("cgroup/sendmsg4")
-int sock_sendmsg4(struct bpf_sock_addr *ctx) { return translate_to_backend(ctx, WEIR_FAMILY_IPV4, HOOK_SENDMSG); }
+int sock_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return translate_to_backend(ctx, WEIR_FAMILY_IPV4, HOOK_SENDMSG);
+}
 
 SEC("cgroup/sendmsg6")
-int sock_sendmsg6(struct bpf_sock_addr *ctx) { return translate_to_backend(ctx, WEIR_FAMILY_IPV6, HOOK_SENDMSG); }
+int sock_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return translate_to_backend(ctx, WEIR_FAMILY_IPV6, HOOK_SENDMSG);
+}
 
 SEC("cgroup/recvmsg4")
-int sock_recvmsg4(struct bpf_sock_addr *ctx) { return translate_to_service(ctx, WEIR_FAMILY_IPV4, true); }
+int sock_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return translate_to_service(ctx, WEIR_FAMILY_IPV4, true);
+}
 
 SEC("cgroup/recvmsg6")
-int sock_recvmsg6(struct bpf_sock_addr *ctx) { return translate_to_service(ctx, WEIR_FAMILY_IPV6, true); }
+int sock_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return translate_to_service(ctx, WEIR_FAMILY_IPV6, true);
+}
 
 SEC("cgroup/getpeername4")
-int sock_getpeername4(struct bpf_sock_addr *ctx) { return translate_to_service(ctx, WEIR_FAMILY_IPV4, false); }
+int sock_getpeername4(struct bpf_sock_addr *ctx)
+{
+	return translate_to_service(ctx, WEIR_FAMILY_IPV4, false);
+}
 
 SEC("cgroup/getpeername6")
-int sock_getpeername6(struct bpf_sock_addr *ctx) { return translate_to_service(ctx, WEIR_FAMILY_IPV6, false); }
+int sock_getpeername6(struct bpf_sock_addr *ctx)
+{
+	return translate_to_service(ctx, WEIR_FAMILY_IPV6, false);
+}

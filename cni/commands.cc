@@ -66,18 +66,19 @@ Result BuildResult(const CniEnv& env, const NetConfig& config, const WiredPod& w
                    const std::vector<IpAddress>& addresses, const Dns& ipam_dns) {
   Result result = config.prev_result.value_or(Result{});
   int pod_index = static_cast<int>(result.interfaces.size()) + 1;
-  result.interfaces.push_back({.name = wired.host_ifname, .mac = FormatMac(wired.host_mac),
-                               .mtu = config.mtu});
-  result.interfaces.push_back({.name = env.ifname, .mac = FormatMac(wired.pod_mac), .mtu = config.mtu,
-                               .sandbox = env.netns});
+  result.interfaces.push_back(
+      {.name = wired.host_ifname, .mac = FormatMac(wired.host_mac), .mtu = config.mtu});
+  result.interfaces.push_back(
+      {.name = env.ifname, .mac = FormatMac(wired.pod_mac), .mtu = config.mtu, .sandbox = env.netns});
   bool has_v4 = false, has_v6 = false;
   for (const IpAddress& address : addresses) {
     IpAddress gateway = *IpAddress::Parse(address.is_v4() ? kGatewayV4 : kGatewayV6);
-    result.ips.push_back({.address = IpPrefix(address, address.bit_length()), .gateway = gateway,
-                          .interface = pod_index});
+    result.ips.push_back(
+        {.address = IpPrefix(address, address.bit_length()), .gateway = gateway, .interface = pod_index});
     (address.is_v4() ? has_v4 : has_v6) = true;
   }
-  if (has_v4) result.routes.push_back({.dst = *IpPrefix::Parse("0.0.0.0/0"), .gw = *IpAddress::Parse(kGatewayV4)});
+  if (has_v4)
+    result.routes.push_back({.dst = *IpPrefix::Parse("0.0.0.0/0"), .gw = *IpAddress::Parse(kGatewayV4)});
   if (has_v6) result.routes.push_back({.dst = *IpPrefix::Parse("::/0"), .gw = *IpAddress::Parse(kGatewayV6)});
   result.dns = !config.dns.empty() ? config.dns : (!ipam_dns.empty() ? ipam_dns : result.dns);
   return result;
@@ -102,14 +103,17 @@ absl::StatusOr<std::string> CmdAdd(const CniEnv& env, const NetConfig& config) {
   auto host = Netlink::Open();
   if (!host.ok()) return host.status();
   Wiring wiring(*host, PinLayout{config.bpf_root});
-  auto wired = wiring.Add(PodWiring{.container_id = env.container_id, .ifname = env.ifname,
-                                    .netns_path = env.netns, .addresses = addresses->addresses,
+  auto wired = wiring.Add(PodWiring{.container_id = env.container_id,
+                                    .ifname = env.ifname,
+                                    .netns_path = env.netns,
+                                    .addresses = addresses->addresses,
                                     .mtu = static_cast<uint32_t>(config.mtu)});
   if (!wired.ok()) return wired.status();
   std::move(release_on_failure).Cancel();
   log::Info("ADD %s %s: %s via %s", env.container_id, env.ifname, addresses->addresses.front().ToString(),
-               wired->host_ifname);
-  return ResultJson(BuildResult(env, config, *wired, addresses->addresses, addresses->dns), config.cni_version);
+            wired->host_ifname);
+  return ResultJson(BuildResult(env, config, *wired, addresses->addresses, addresses->dns),
+                    config.cni_version);
 }
 
 absl::Status CmdDel(const CniEnv& env, const NetConfig& config) {
@@ -138,7 +142,8 @@ absl::Status CmdCheck(const CniEnv& env, const NetConfig& config) {
     }
   }
   if (config.delegates_ipam()) {
-    if (auto checked = ipam::RunDelegate(Delegate(env, config, "CHECK")); !checked.ok()) return checked.status();
+    if (auto checked = ipam::RunDelegate(Delegate(env, config, "CHECK")); !checked.ok())
+      return checked.status();
   } else {
     ipam::FileStore store(config.data_dir);
     auto held = ipam::Allocator(config.name, config.pod_cidrs, store).Lookup(OwnerOf(env));
@@ -155,8 +160,10 @@ absl::Status CmdCheck(const CniEnv& env, const NetConfig& config) {
   auto host = Netlink::Open();
   if (!host.ok()) return host.status();
   Wiring wiring(*host, PinLayout{config.bpf_root});
-  absl::Status checked = wiring.Check(PodWiring{.container_id = env.container_id, .ifname = env.ifname,
-                                                .netns_path = env.netns, .addresses = expected,
+  absl::Status checked = wiring.Check(PodWiring{.container_id = env.container_id,
+                                                .ifname = env.ifname,
+                                                .netns_path = env.netns,
+                                                .addresses = expected,
                                                 .mtu = static_cast<uint32_t>(config.mtu)});
   if (!checked.ok()) return WrapCniError(checked, CniCode::kInternal, "CHECK");
   return absl::OkStatus();

@@ -9,9 +9,7 @@
 namespace weir::cni {
 namespace {
 
-absl::Status Invalid(absl::string_view message) {
-  return CniError(CniCode::kInvalidNetworkConfig, message);
-}
+absl::Status Invalid(absl::string_view message) { return CniError(CniCode::kInvalidNetworkConfig, message); }
 
 absl::Status Incompatible(absl::string_view message) {
   return CniError(CniCode::kIncompatibleVersion, message,
@@ -40,13 +38,14 @@ absl::Status ResolveVersion(JsonFields& fields, NetConfig& config) {
     if (config.cni_version.empty()) {
       return Incompatible(config.cni_versions.empty()
                               ? "network config has no cniVersion (which means 0.1.0, unsupported)"
-                              : absl::StrCat("none of cniVersions [", absl::StrJoin(config.cni_versions, ", "),
-                                             "] is supported"));
+                              : absl::StrCat("none of cniVersions [",
+                                             absl::StrJoin(config.cni_versions, ", "), "] is supported"));
     }
     return absl::OkStatus();
   }
   if (!IsSupportedVersion(config.cni_version)) {
-    return Incompatible(absl::StrCat("network config cniVersion \"", config.cni_version, "\" is not supported"));
+    return Incompatible(
+        absl::StrCat("network config cniVersion \"", config.cni_version, "\" is not supported"));
   }
   return absl::OkStatus();
 }
@@ -61,7 +60,8 @@ absl::Status ParsePodCidrs(JsonFields& fields, NetConfig& config) {
     absl::StatusOr<IpPrefix> prefix = IpPrefix::Parse(texts[i]);
     if (!prefix.ok()) return Invalid(absl::StrCat(where, " is not a CIDR"));
     if (prefix->Network() != *prefix) {
-      return Invalid(absl::StrCat(where, " has host bits set; did you mean ", prefix->Network().ToString(), "?"));
+      return Invalid(
+          absl::StrCat(where, " has host bits set; did you mean ", prefix->Network().ToString(), "?"));
     }
     bool& seen = prefix->address().is_v4() ? seen_v4 : seen_v6;
     if (seen) {
@@ -72,8 +72,8 @@ absl::Status ParsePodCidrs(JsonFields& fields, NetConfig& config) {
     // The allocator never hands out the network address, nor the IPv4 broadcast address.
     const int max_length = prefix->address().is_v4() ? 30 : 127;
     if (prefix->length() > max_length) {
-      return Invalid(absl::StrCat(where, " is too small to hold any pod address (longest allowed: /",
-                                  max_length, ")"));
+      return Invalid(
+          absl::StrCat(where, " is too small to hold any pod address (longest allowed: /", max_length, ")"));
     }
     config.pod_cidrs.push_back(*prefix);
   }
@@ -195,11 +195,12 @@ absl::StatusOr<NetConfig> ParseNetConfig(absl::string_view json) {
   if (absl::Status status = ParsePodCidrs(fields, config); !status.ok()) return status;
   if (absl::Status status = ParseIpam(fields, config); !status.ok()) return status;
   if (config.pod_cidrs.empty() && !config.delegates_ipam()) {
-    return Invalid("network config needs either \"podCIDRs\" (built-in IPAM) or \"ipam.type\" (delegated IPAM)");
+    return Invalid(
+        "network config needs either \"podCIDRs\" (built-in IPAM) or \"ipam.type\" (delegated IPAM)");
   }
   if (!config.pod_cidrs.empty() && config.delegates_ipam()) {
-    return Invalid(absl::StrCat("network config sets both \"podCIDRs\" and \"ipam.type\" (\"", config.ipam_type,
-                                "\"); choose built-in or delegated IPAM"));
+    return Invalid(absl::StrCat("network config sets both \"podCIDRs\" and \"ipam.type\" (\"",
+                                config.ipam_type, "\"); choose built-in or delegated IPAM"));
   }
   for (const IpPrefix& cidr : config.pod_cidrs) {
     if (!cidr.address().is_v4() && config.mtu < kMinMtuV6) {

@@ -41,8 +41,7 @@ absl::Status ParseArgs(absl::string_view text, CniEnv& env) {
   for (absl::string_view pair : absl::StrSplit(text, ';', absl::SkipEmpty())) {
     const size_t equals = pair.find('=');
     if (equals == absl::string_view::npos || equals == 0) {
-      return CniError(CniCode::kInvalidEnv,
-                      absl::StrCat("CNI_ARGS: \"", pair, "\" is not a KEY=VALUE pair"));
+      return CniError(CniCode::kInvalidEnv, absl::StrCat("CNI_ARGS: \"", pair, "\" is not a KEY=VALUE pair"));
     }
     env.args[std::string(pair.substr(0, equals))] = std::string(pair.substr(equals + 1));
   }
@@ -91,8 +90,8 @@ absl::string_view CniCommandName(CniCommand command) {
 }
 
 std::optional<CniCommand> ParseCniCommand(absl::string_view text) {
-  for (CniCommand command : {CniCommand::kAdd, CniCommand::kDel, CniCommand::kCheck,
-                             CniCommand::kVersion, CniCommand::kStatus, CniCommand::kGc}) {
+  for (CniCommand command : {CniCommand::kAdd, CniCommand::kDel, CniCommand::kCheck, CniCommand::kVersion,
+                             CniCommand::kStatus, CniCommand::kGc}) {
     if (text == CniCommandName(command)) return command;
   }
   return std::nullopt;

@@ -12,9 +12,10 @@ absl::Status ParseJsonObject(absl::string_view text, absl::string_view what, rap
   // Explicit length: the input is not NUL-terminated and may legitimately contain anything.
   document.Parse(text.data(), text.size());
   if (document.HasParseError()) {
-    return CniError(CniCode::kDecodeFailure,
-                    absl::StrCat(what, " is not valid JSON: ", rapidjson::GetParseError_En(document.GetParseError()),
-                                 " at offset ", document.GetErrorOffset()));
+    return CniError(
+        CniCode::kDecodeFailure,
+        absl::StrCat(what, " is not valid JSON: ", rapidjson::GetParseError_En(document.GetParseError()),
+                     " at offset ", document.GetErrorOffset()));
   }
   if (!document.IsObject()) {
     return CniError(CniCode::kDecodeFailure,

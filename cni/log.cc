@@ -54,7 +54,8 @@ void Configure(LogLevel level, const std::string& log_file) {
   if (log_file.empty() || s.file_fd >= 0) return;
   s.file_fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (s.file_fd < 0) {
-    WriteAll(STDERR_FILENO, absl::StrCat("weir: cannot open logFile ", log_file, ": ", std::strerror(errno), "\n"));
+    WriteAll(STDERR_FILENO,
+             absl::StrCat("weir: cannot open logFile ", log_file, ": ", std::strerror(errno), "\n"));
   }
 }
 

@@ -258,7 +258,8 @@ absl::StatusOr<Result> ResultFromJson(const rapidjson::Value& value, absl::strin
   Result result;
   fields.String("cniVersion", result.cni_version);
   if (!fields.status().ok()) return fields.status();
-  if (absl::Status status = DecodeArray(fields, "interfaces", result.interfaces, InterfaceFromJson); !status.ok()) {
+  if (absl::Status status = DecodeArray(fields, "interfaces", result.interfaces, InterfaceFromJson);
+      !status.ok()) {
     return status;
   }
   if (absl::Status status = DecodeArray(fields, "ips", result.ips, IpFromJson); !status.ok()) return status;
@@ -270,9 +271,9 @@ absl::StatusOr<Result> ResultFromJson(const rapidjson::Value& value, absl::strin
     // An index is only meaningful against the interfaces list; IPAM results have neither.
     if (interface.has_value() && !result.interfaces.empty() &&
         static_cast<size_t>(*interface) >= result.interfaces.size()) {
-      return DecodeError(absl::StrCat(fields.PathOf("ips"), "[", i, "].interface"),
-                         absl::StrCat("index ", *interface, " but only ", result.interfaces.size(),
-                                      " interfaces"));
+      return DecodeError(
+          absl::StrCat(fields.PathOf("ips"), "[", i, "].interface"),
+          absl::StrCat("index ", *interface, " but only ", result.interfaces.size(), " interfaces"));
     }
   }
   if (const rapidjson::Value* dns = fields.Object("dns")) {

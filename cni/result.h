@@ -3,8 +3,8 @@
 
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "lib/ip.h"
@@ -24,9 +24,9 @@ struct Dns {
 
 struct Interface {
   std::string name;
-  std::string mac;      // empty: omitted
-  int mtu = 0;          // 0: omitted; only serialized for 1.1.0+
-  std::string sandbox;  // netns path for container-side interfaces, empty for host-side ones
+  std::string mac;          // empty: omitted
+  int mtu = 0;              // 0: omitted; only serialized for 1.1.0+
+  std::string sandbox;      // netns path for container-side interfaces, empty for host-side ones
   std::string socket_path;  // 1.1.0+, empty: omitted
   std::string pci_id;       // 1.1.0+, empty: omitted
 

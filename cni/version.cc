@@ -34,8 +34,7 @@ std::optional<std::tuple<uint32_t, uint32_t, uint32_t>> ParseSemver(absl::string
 }  // namespace
 
 bool IsSupportedVersion(absl::string_view version) {
-  return std::find(kSupportedVersions.begin(), kSupportedVersions.end(), version) !=
-         kSupportedVersions.end();
+  return std::find(kSupportedVersions.begin(), kSupportedVersions.end(), version) != kSupportedVersions.end();
 }
 
 std::string SupportedVersionsText() {

@@ -10,8 +10,8 @@
 namespace weir::cni {
 
 // 0.1.0/0.2.0 used a different result shape (ip4/ip6 objects) that no current runtime sends.
-inline constexpr std::array<absl::string_view, 5> kSupportedVersions = {"0.3.0", "0.3.1", "0.4.0",
-                                                                       "1.0.0", "1.1.0"};
+inline constexpr std::array<absl::string_view, 5> kSupportedVersions = {"0.3.0", "0.3.1", "0.4.0", "1.0.0",
+                                                                        "1.1.0"};
 inline constexpr absl::string_view kLatestVersion = "1.1.0";
 // The first spec versions that define CHECK and STATUS/GC. A config of an older version asking for
 // them is refused as libcni and the reference plugins' skel do (kIncompatibleVersion).

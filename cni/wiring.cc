@@ -4,8 +4,8 @@
 
 #include <cerrno>
 #include <filesystem>
-#include <future>
 #include <fstream>
+#include <future>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -45,12 +45,15 @@ absl::Status ConfigurePodSide(Netlink& pod, const PodWiring& wiring, int pod_ifi
     IpAddress gateway = Gateway(IpFamily::kV4);
     RouteSpec to_gateway{.destination = HostPrefix(gateway), .output_ifindex = pod_ifindex};
     if (absl::Status s = pod.AddRoute(to_gateway); !s.ok()) return s;
-    RouteSpec default_route{.destination = *IpPrefix::Parse("0.0.0.0/0"), .gateway = gateway,
-                            .output_ifindex = pod_ifindex, .onlink = true};
+    RouteSpec default_route{.destination = *IpPrefix::Parse("0.0.0.0/0"),
+                            .gateway = gateway,
+                            .output_ifindex = pod_ifindex,
+                            .onlink = true};
     if (absl::Status s = pod.AddRoute(default_route); !s.ok()) return s;
   }
   if (has_v6) {
-    RouteSpec default_route{.destination = *IpPrefix::Parse("::/0"), .gateway = Gateway(IpFamily::kV6),
+    RouteSpec default_route{.destination = *IpPrefix::Parse("::/0"),
+                            .gateway = Gateway(IpFamily::kV6),
                             .output_ifindex = pod_ifindex};
     if (absl::Status s = pod.AddRoute(default_route); !s.ok()) return s;
   }
@@ -112,7 +115,8 @@ absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod
   // it, and every return below joins it too. A clsact/cls_bpf filter would cost no such wait, but the
   // clsact qdisc takes the ingress slot that chained plugins need (bandwidth's ingress qdisc).
   std::future<absl::Status> attached = std::async(std::launch::async, [&] {
-    return AttachTc(wired.host_ifindex, TcDirection::kIngress, program.get(), layout_.link(wired.host_ifname));
+    return AttachTc(wired.host_ifindex, TcDirection::kIngress, program.get(),
+                    layout_.link(wired.host_ifname));
   });
 
   auto pod_link = pod_netlink.GetLink(pod.ifname);
@@ -132,8 +136,11 @@ absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod
   auto endpoints = EndpointMap::OpenPinned(layout_.endpoints_map());
   if (!endpoints.ok()) return endpoints.status();
   for (const IpAddress& address : pod.addresses) {
-    Endpoint endpoint{.address = address, .host_ifindex = wired.host_ifindex, .pod_mac = wired.pod_mac,
-                      .flags = WEIR_ENDPOINT_LOCAL_POD, .pod_id = PodId(pod.container_id, pod.ifname)};
+    Endpoint endpoint{.address = address,
+                      .host_ifindex = wired.host_ifindex,
+                      .pod_mac = wired.pod_mac,
+                      .flags = WEIR_ENDPOINT_LOCAL_POD,
+                      .pod_id = PodId(pod.container_id, pod.ifname)};
     if (absl::Status s = endpoints->Upsert(endpoint); !s.ok()) return s;
   }
   return wired;
@@ -147,7 +154,8 @@ absl::Status Wiring::Remove(const std::string& container_id, const std::string& 
   if (auto endpoints = EndpointMap::OpenPinned(layout_.endpoints_map()); endpoints.ok()) {
     if (auto all = endpoints->List(); all.ok()) {
       for (const Endpoint& endpoint : *all) {
-        if (endpoint.pod_id == PodId(container_id, ifname)) result.Update(endpoints->Remove(endpoint.address));
+        if (endpoint.pod_id == PodId(container_id, ifname))
+          result.Update(endpoints->Remove(endpoint.address));
       }
     }
   }
@@ -171,7 +179,8 @@ absl::Status Wiring::RemoveStaleLinks() {
 absl::Status Wiring::Check(const PodWiring& pod) {
   std::string host_ifname = HostInterfaceName(pod.container_id, pod.ifname);
   auto host_link = host_.GetLink(host_ifname);
-  if (!host_link.ok()) return absl::NotFoundError(absl::StrCat("host interface ", host_ifname, " is missing"));
+  if (!host_link.ok())
+    return absl::NotFoundError(absl::StrCat("host interface ", host_ifname, " is missing"));
   if (!host_link->up) return absl::FailedPreconditionError(absl::StrCat(host_ifname, " is down"));
 
   auto pod_ns = NetNs::Open(pod.netns_path);

@@ -24,7 +24,7 @@ inline constexpr MacAddress kGatewayMac = WEIR_GATEWAY_MAC;
 
 struct PodWiring {
   std::string container_id;
-  std::string ifname;         // inside the pod
+  std::string ifname;  // inside the pod
   std::string netns_path;
   std::vector<IpAddress> addresses;
   uint32_t mtu = 1500;

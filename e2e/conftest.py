@@ -8,6 +8,7 @@ the lab created.
 The probe helpers below (ping_failures, tcp_failures, assert_no_leaks, ...) are imported by the test
 modules as `from e2e.conftest import ...`.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from weirlab.lab import (NETCHECK, WEIR_AGENT, WEIR_CNI, WEIRCTL, CniResult, Lab, Node, Pod, in_netns,
-                     leftovers, run)
+from weirlab.lab import NETCHECK, WEIR_AGENT, WEIR_CNI, WEIRCTL, CniResult, Lab, Node, Pod, in_netns, leftovers, run
 
 LAB_PREFIX = "e2e"
 V4_CIDR = "10.244.1.0/24"
@@ -33,6 +33,7 @@ NETCHECK_PORT = 8080
 
 # ---------------------------------------------------------------------------------------------------
 # Session checks
+
 
 def _alive_lab_ids() -> set[str]:
     """Lab ids (prefix + pid % 100000) of processes that are running now."""
@@ -99,6 +100,7 @@ def e2e_environment():
 # ---------------------------------------------------------------------------------------------------
 # Per-test lab
 
+
 @pytest.fixture
 def lab():
     """A fresh Lab, always closed; the test errors at teardown if anything of it is left."""
@@ -120,12 +122,14 @@ def node(lab) -> Node:
 # ---------------------------------------------------------------------------------------------------
 # Running the plugin
 
+
 def cni_raw(node: Node, env: dict[str, str], stdin: str, plugin: Path = WEIR_CNI) -> CniResult:
     """Runs the plugin in the node's namespace with exactly `env` (plus PATH): for tests that need a
     variable to be missing rather than empty."""
     full_env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), **env}
-    proc = subprocess.run(in_netns(node.netns, [str(plugin)]), input=stdin, text=True,
-                          capture_output=True, env=full_env)
+    proc = subprocess.run(
+        in_netns(node.netns, [str(plugin)]), input=stdin, text=True, capture_output=True, env=full_env
+    )
     return CniResult(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -142,8 +146,7 @@ def assert_cni_error(result: CniResult, code: int) -> dict:
     return error
 
 
-def pod_from_add(node: Node, name: str, result: CniResult, netns: str, container_id: str,
-                 ifname: str = "eth0") -> Pod:
+def pod_from_add(node: Node, name: str, result: CniResult, netns: str, container_id: str, ifname: str = "eth0") -> Pod:
     assert result.ok, f"ADD {name} failed ({result.code}): {result.stdout}{result.stderr}"
     pod = Pod(name, netns, container_id, ifname, result.json)
     node.pods[name] = pod
@@ -158,6 +161,7 @@ def check_conf(node: Node, pod: Pod, **overrides) -> dict:
 # ---------------------------------------------------------------------------------------------------
 # Looking at what the plugin left behind
 
+
 def host_links(node: Node) -> list[str]:
     """weir* links in the node's namespace."""
     out = node.exec(["ip", "-o", "link", "show"]).stdout
@@ -170,8 +174,9 @@ def ipam_files(node: Node, network: str = "weir", data_dir: Path | None = None) 
     directory = (data_dir or node.data_dir) / network
     if not directory.exists():
         return []
-    return sorted(p.name for p in directory.iterdir()
-                  if p.name != "lock" and not p.name.startswith("last_reserved_ip."))
+    return sorted(
+        p.name for p in directory.iterdir() if p.name != "lock" and not p.name.startswith("last_reserved_ip.")
+    )
 
 
 def link_pins(node: Node) -> list[str]:
@@ -226,8 +231,9 @@ def assert_attachment_gone(node: Node, pod: Pod, network: str = "weir") -> None:
 
 def host_ifname_of(pod: Pod) -> str:
     """The host end's name as reported in the pod's ADD result."""
-    names = [i["name"] for i in pod.result["interfaces"]
-             if not i.get("sandbox") and i["name"].startswith("weir")]  # chained plugins add theirs
+    names = [
+        i["name"] for i in pod.result["interfaces"] if not i.get("sandbox") and i["name"].startswith("weir")
+    ]  # chained plugins add theirs
     assert len(names) == 1, pod.result
     return names[0]
 
@@ -235,8 +241,10 @@ def host_ifname_of(pod: Pod) -> str:
 # ---------------------------------------------------------------------------------------------------
 # Traffic, always inside pod namespaces
 
-_PING_LOOP = ('for t in "$@"; do ping -n -q -c1 -W1 "$t" >/dev/null 2>&1 || '
-              'ping -n -q -c1 -W1 "$t" >/dev/null 2>&1 || echo "$t"; done')
+_PING_LOOP = (
+    'for t in "$@"; do ping -n -q -c1 -W1 "$t" >/dev/null 2>&1 || '
+    'ping -n -q -c1 -W1 "$t" >/dev/null 2>&1 || echo "$t"; done'
+)
 
 
 def ping_failures(pod: Pod, targets: list[str]) -> list[str]:
@@ -250,17 +258,26 @@ def ping_failures(pod: Pod, targets: list[str]) -> list[str]:
 def ping_matrix(pods: list[Pod], families=(4, 6), workers: int = 4) -> dict[str, list[str]]:
     """Every pod pings every other pod's addresses; returns {source: [unreachable targets]} for
     sources that missed any."""
+
     def one(src: Pod):
         targets = [a for p in pods if p is not src for f in families for a in p.addresses(f)]
         return src.name, ping_failures(src, targets)
+
     with ThreadPoolExecutor(workers) as pool:
         return {name: failed for name, failed in pool.map(one, pods) if failed}
 
 
 def start_servers(lab: Lab, pods: list[Pod], port: int = NETCHECK_PORT) -> list[subprocess.Popen]:
     """A netcheck TCP/UDP echo server in each pod (killed by lab.close()); waits until all listen."""
-    procs = [lab.spawn(in_netns(p.netns, ["python3", str(NETCHECK), "serve", str(port)]),
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for p in pods]
+    procs = [
+        lab.spawn(
+            in_netns(p.netns, ["python3", str(NETCHECK), "serve", str(port)]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for p in pods
+    ]
     for pod, proc in zip(pods, procs):
         line = proc.stdout.readline()
         assert line.strip() == "ready", f"netcheck server in {pod.name} did not start: {line!r}"
@@ -275,6 +292,7 @@ def netcheck(pod: Pod, proto: str, targets: list[str], port: int = NETCHECK_PORT
 def tcp_matrix(pods: list[Pod], port: int = NETCHECK_PORT, workers: int = 4) -> dict[str, dict]:
     """One netcheck client per source pod covering all other pods' addresses over TCP; returns the
     failed (or wrongly answered) targets per source."""
+
     def one(src: Pod):
         targets = [a for p in pods if p is not src for a in p.addresses()]
         replies = netcheck(src, "tcp", targets, port)
@@ -284,5 +302,6 @@ def tcp_matrix(pods: list[Pod], port: int = NETCHECK_PORT, workers: int = 4) -> 
             if target not in bad and reply.split(" from ")[1] not in src.addresses():
                 bad[target] = reply
         return src.name, bad
+
     with ThreadPoolExecutor(workers) as pool:
         return {name: bad for name, bad in pool.map(one, pods) if bad}

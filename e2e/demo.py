@@ -3,6 +3,7 @@ Services load-balanced by weir-agent in standalone mode (YAML manifests, no clus
 through a ClusterIP (socket LB and per-packet), a NodePort in SNAT mode (node1) and in DSR mode
 (node2), and a LoadBalancer IP from an outside client; weirctl shows what the datapath holds.
 Everything is removed on exit."""
+
 import collections
 import subprocess
 import sys
@@ -25,8 +26,10 @@ def tally(replies: list[str]) -> str:
 
 def main() -> int:
     with Lab("demo") as lab:
-        section("lab: node1 (SNAT mode) and node2 (DSR mode) on a fabric, an outside client "
-                f"{CLIENT_IP}; weir-agent on each node, standalone")
+        section(
+            "lab: node1 (SNAT mode) and node2 (DSR mode) on a fabric, an outside client "
+            f"{CLIENT_IP}; weir-agent on each node, standalone"
+        )
         cluster = Cluster(lab, 2, ["snat", "dsr"])
         node1, node2 = cluster.nodes
         run = lambda cmd: subprocess.run(cmd, check=True, capture_output=True)
@@ -46,14 +49,21 @@ def main() -> int:
             rtt = [l.split("time=")[1] for l in out.splitlines() if "time=" in l]
             print(f"   shell -> {target.name} {target.ipv4}: {rtt[0] if rtt else 'LOST'}")
 
-        section("Services from YAML: ClusterIP 10.96.0.10:80 (TCP+UDP), NodePort 30080, "
-                f"LoadBalancer {LB_IP}")
+        section("Services from YAML: ClusterIP 10.96.0.10:80 (TCP+UDP), NodePort 30080, " f"LoadBalancer {LB_IP}")
         nodes = ["node1", "node2", "node2"]
-        cluster.apply("web", service_yaml("web", [("http", 80, 8080, "TCP"), ("udp", 80, 8080, "UDP")],
-                                          cluster_ip="10.96.0.10", type_="LoadBalancer", node_port=30080,
-                                          lb_ips=[LB_IP])
-                      + "---\n" + endpoint_slice_yaml("web", list(zip(web, nodes)),
-                                                      [("http", 8080, "TCP"), ("udp", 8080, "UDP")]))
+        cluster.apply(
+            "web",
+            service_yaml(
+                "web",
+                [("http", 80, 8080, "TCP"), ("udp", 80, 8080, "UDP")],
+                cluster_ip="10.96.0.10",
+                type_="LoadBalancer",
+                node_port=30080,
+                lb_ips=[LB_IP],
+            )
+            + "---\n"
+            + endpoint_slice_yaml("web", list(zip(web, nodes)), [("http", 8080, "TCP"), ("udp", 8080, "UDP")]),
+        )
         cluster.wait_for_frontend("10.96.0.10:80", backends=3)
 
         section("shell pod -> ClusterIP, socket LB (connect() rewritten once, in the node's cgroup)")
@@ -65,9 +75,19 @@ def main() -> int:
         replies = [cluster.request(shell.netns, "tcp", "10.96.0.10", 80) for _ in range(6)]
         print(f"   TCP x6: {tally(replies)}")
 
-        events = subprocess.Popen(["nsenter", f"--net=/run/netns/{node1.netns}", str(WEIRCTL),
-                                   f"--bpf_root={node1.bpf_root}", "events", "--count=6", "--timeout_s=20"],
-                                  stdout=subprocess.PIPE, text=True)
+        events = subprocess.Popen(
+            [
+                "nsenter",
+                f"--net=/run/netns/{node1.netns}",
+                str(WEIRCTL),
+                f"--bpf_root={node1.bpf_root}",
+                "events",
+                "--count=6",
+                "--timeout_s=20",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(0.3)
         section("outside client -> NodePort on node1 (SNAT: remote backends see node1's address)")
         for _ in range(4):
@@ -80,8 +100,10 @@ def main() -> int:
             print(f"   {cluster.request(cluster.client, 'tcp', LB_IP, 80)}")
 
         section("no endpoints: a Service whose backends are gone is refused at once (RST / ICMP)")
-        cluster.apply("empty", service_yaml("empty", [("http", 80, 8080, "TCP"), ("udp", 80, 8080, "UDP")],
-                                            cluster_ip="10.96.0.20"))
+        cluster.apply(
+            "empty",
+            service_yaml("empty", [("http", 80, 8080, "TCP"), ("udp", 80, 8080, "UDP")], cluster_ip="10.96.0.20"),
+        )
         cluster.wait_for_frontend("10.96.0.20:80")
         for proto in ("tcp", "udpc"):
             started = time.monotonic()

@@ -5,13 +5,13 @@ scripts/setup.sh), and plugins that fail on purpose.
 Every client runs inside the node's network namespace and keeps libcni's cache in the lab's directory:
 nothing reaches the machine's namespace or its /var/lib/cni.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,14 +28,19 @@ def start_agent_with_conflist(node: Node, pod_cidrs: list[str], gc_interval: int
     returns the conflist's path once it is there."""
     confdir = node.dir / "net.d"
     config = node.dir / "agent.yaml"
-    config.write_text("\n".join([
-        f"cniConfDir: {confdir}",
-        f"cniDataDir: {node.data_dir}",
-        f"cniGCIntervalSeconds: {gc_interval}",
-        f"podCIDRs: {json.dumps(pod_cidrs)}",
-        "healthHost: 127.0.0.1",
-        f"healthPort: {AGENT_HEALTH_PORT}",
-    ]) + "\n")
+    config.write_text(
+        "\n".join(
+            [
+                f"cniConfDir: {confdir}",
+                f"cniDataDir: {node.data_dir}",
+                f"cniGCIntervalSeconds: {gc_interval}",
+                f"podCIDRs: {json.dumps(pod_cidrs)}",
+                "healthHost: 127.0.0.1",
+                f"healthPort: {AGENT_HEALTH_PORT}",
+            ]
+        )
+        + "\n"
+    )
     node.start_agent(f"--config={config}", "--datapath_only")
     conflist = confdir / "10-weir.conflist"
     deadline = time.monotonic() + 10
@@ -58,8 +63,16 @@ def metric_value(text: str, series: str) -> float:
     return 0.0
 
 
-def libcni_1_1(lab: Lab, node: Node, command: str, conflist: Path, pod_netns: str, container_id: str,
-               cap_args: dict | None = None, path: str | None = None) -> subprocess.CompletedProcess:
+def libcni_1_1(
+    lab: Lab,
+    node: Node,
+    command: str,
+    conflist: Path,
+    pod_netns: str,
+    container_id: str,
+    cap_args: dict | None = None,
+    path: str | None = None,
+) -> subprocess.CompletedProcess:
     """`command` (add, check, del) of `conflist` through libcni v1.1.2, inside the node."""
     if not LIBCNI_1_1_CLIENT.exists():
         pytest.skip(f"{LIBCNI_1_1_CLIENT} missing (scripts/setup.sh builds it)")
@@ -68,10 +81,13 @@ def libcni_1_1(lab: Lab, node: Node, command: str, conflist: Path, pod_netns: st
     cmd = [str(LIBCNI_1_1_CLIENT), "-cache", str(cache), "-netns", f"/run/netns/{pod_netns}", "-id", container_id]
     if cap_args is not None:
         cmd += ["-cap-args", json.dumps(cap_args)]
-    env = {"PATH": path or os.environ.get("PATH", "") + ":/usr/sbin:/sbin",
-           "CNI_PATH": f"{BUILD / 'cni'}:{DEBIAN_CNI_DIR}"}
-    return subprocess.run(in_netns(node.netns, cmd + [command, str(conflist)]), text=True, capture_output=True,
-                          env=env, timeout=60)
+    env = {
+        "PATH": path or os.environ.get("PATH", "") + ":/usr/sbin:/sbin",
+        "CNI_PATH": f"{BUILD / 'cni'}:{DEBIAN_CNI_DIR}",
+    }
+    return subprocess.run(
+        in_netns(node.netns, cmd + [command, str(conflist)]), text=True, capture_output=True, env=env, timeout=60
+    )
 
 
 def failing_plugin(lab: Lab, name: str = "always-fails") -> Path:

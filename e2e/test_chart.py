@@ -2,6 +2,7 @@
 for non-default sets, parsed, and compared as text with golden renders (e2e/testdata/chart/*.golden.yaml;
 WEIR_UPDATE_GOLDEN=1 rewrites them, then read the diff); values the schema refuses; `helm lint --strict`;
 the rendered manifests/ being up to date. Needs only helm (scripts/setup.sh builds it)."""
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ def helm() -> str:
 
 
 def template(*args: str, release: str = "weir", namespace: str = "kube-system") -> subprocess.CompletedProcess:
-    return subprocess.run([helm(), "template", release, str(CHART), "-n", namespace, *args],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [helm(), "template", release, str(CHART), "-n", namespace, *args], capture_output=True, text=True
+    )
 
 
 def render_text(*args: str, release: str = "weir", namespace: str = "kube-system") -> str:
@@ -91,8 +93,11 @@ def agent_config(docs) -> dict:
 def mount_of(docs, container_name: str, host_path: str) -> dict:
     """The container's mount of the hostPath volume for `host_path`."""
     volumes = {v["name"]: v for v in pod_spec(docs)["volumes"]}
-    mounts = [m for m in container(docs, container_name)["volumeMounts"]
-              if volumes[m["name"]].get("hostPath", {}).get("path") == host_path]
+    mounts = [
+        m
+        for m in container(docs, container_name)["volumeMounts"]
+        if volumes[m["name"]].get("hostPath", {}).get("path") == host_path
+    ]
     assert len(mounts) == 1, f"{container_name} mounts host {host_path} {len(mounts)} times"
     return mounts[0]
 
@@ -119,10 +124,10 @@ def test_lint_strict_passes():
 
 
 def test_manifests_are_a_fresh_render():
-    assert sorted(p.name for p in (REPO / "manifests").iterdir()) == ["weir.yaml"], \
-        "manifests/ holds only the rendered chart"
-    out = subprocess.run([str(REPO / "scripts" / "render-manifests.sh"), "--check"], capture_output=True,
-                         text=True)
+    assert sorted(p.name for p in (REPO / "manifests").iterdir()) == [
+        "weir.yaml"
+    ], "manifests/ holds only the rendered chart"
+    out = subprocess.run([str(REPO / "scripts" / "render-manifests.sh"), "--check"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
 
 
@@ -228,6 +233,7 @@ def test_custom_values(custom_docs):
 def test_config_change_rolls_the_pods():
     def checksum(*args):
         return one(render(*args), "DaemonSet")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
     base = checksum()
     assert checksum("--set", "agent.lbMode=dsr") != base
     assert checksum("--set", "k8sServiceHost=10.0.0.1") != base
@@ -239,8 +245,14 @@ def test_agent_accepts_what_the_chart_writes(default_docs, custom_docs, file_doc
     """weir-agent refuses unknown config keys and flags: everything the chart writes must be one it
     knows (read from the agent's sources, so the two cannot drift apart unnoticed)."""
     config_source = (REPO / "proxy" / "agent" / "agent_config.cc").read_text()
-    known_keys = set(re.findall(r'"(\w+)"', config_source[config_source.index("kKnownKeys"):
-                                                          config_source.index("};", config_source.index("kKnownKeys"))]))
+    known_keys = set(
+        re.findall(
+            r'"(\w+)"',
+            config_source[
+                config_source.index("kKnownKeys") : config_source.index("};", config_source.index("kKnownKeys"))
+            ],
+        )
+    )
     known_flags = set(re.findall(r"ABSL_FLAG\([^,]+, (\w+),", (REPO / "proxy" / "agent_main.cc").read_text()))
     for docs in (default_docs, custom_docs, file_docs):
         unknown = set(agent_config(docs)) - known_keys
@@ -266,13 +278,15 @@ def test_golden_render(name):
     if os.environ.get("WEIR_UPDATE_GOLDEN") == "1":
         golden.write_text(rendered)
     assert golden.exists(), f"{golden} missing: run WEIR_UPDATE_GOLDEN=1 python3 -m pytest e2e/test_chart.py"
-    assert rendered == golden.read_text(), \
-        f"helm template differs from {golden.name}: if the change is meant, run WEIR_UPDATE_GOLDEN=1 " \
+    assert rendered == golden.read_text(), (
+        f"helm template differs from {golden.name}: if the change is meant, run WEIR_UPDATE_GOLDEN=1 "
         f"python3 -m pytest -q e2e/test_chart.py and review the diff of {golden.relative_to(REPO)}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
 # values.schema.json
+
 
 def schema_keys(schema: dict, prefix: str = "") -> set[str]:
     keys = set()
@@ -298,8 +312,13 @@ def test_schema_covers_every_value():
     missing = value_keys(values) - schema_keys(schema)
     assert not missing, f"values.yaml keys values.schema.json does not describe: {sorted(missing)}"
     assert value_keys(yaml.safe_load(CUSTOM_VALUES.read_text())) - schema_keys(schema) <= {
-        "agent.resources.requests", "agent.resources.limits", "agent.resources.requests.cpu",
-        "agent.resources.requests.memory", "agent.resources.limits.memory", "prometheus.serviceMonitor.labels.release"}
+        "agent.resources.requests",
+        "agent.resources.limits",
+        "agent.resources.requests.cpu",
+        "agent.resources.requests.memory",
+        "agent.resources.limits.memory",
+        "prometheus.serviceMonitor.labels.release",
+    }
 
 
 REJECTED = [
@@ -330,13 +349,15 @@ def test_schema_rejects(args, message):
 
 
 def test_lint_rejects_a_bogus_lb_mode():
-    out = subprocess.run([helm(), "lint", "--strict", str(CHART), "--set", "agent.lbMode=bogus"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [helm(), "lint", "--strict", str(CHART), "--set", "agent.lbMode=bogus"], capture_output=True, text=True
+    )
     assert out.returncode != 0 and "value must be one of 'snat', 'dsr', 'hybrid'" in out.stdout + out.stderr
 
 
 # ---------------------------------------------------------------------------------------------------
 # Metrics: scrape annotations, named ports, the optional ServiceMonitor
+
 
 def test_metrics_port_and_scrape_annotations(default_docs):
     annotations = one(default_docs, "DaemonSet")["spec"]["template"]["metadata"]["annotations"]
@@ -351,12 +372,14 @@ def test_metrics_port_and_scrape_annotations(default_docs):
     assert not [d for d in default_docs if d["kind"] in ("ServiceMonitor", "Service")]
 
     off = render("--set", "prometheus.annotations=false")
-    assert not any(k.startswith("prometheus.io/")
-                   for k in one(off, "DaemonSet")["spec"]["template"]["metadata"]["annotations"])
+    assert not any(
+        k.startswith("prometheus.io/") for k in one(off, "DaemonSet")["spec"]["template"]["metadata"]["annotations"]
+    )
     # No health port: nothing to scrape, nothing to announce.
     no_port = render("--set", "agent.healthPort=0", "--set", "agent.kubeProxyHealthzBindAddress=")
-    assert not any(k.startswith("prometheus.io/")
-                   for k in one(no_port, "DaemonSet")["spec"]["template"]["metadata"]["annotations"])
+    assert not any(
+        k.startswith("prometheus.io/") for k in one(no_port, "DaemonSet")["spec"]["template"]["metadata"]["annotations"]
+    )
     assert "ports" not in container(no_port, "agent")
 
 
@@ -415,15 +438,18 @@ def previous_chart(directory: Path) -> Path:
 
 
 def test_templates_render_the_previous_release_values(tmp_path):
-    out = subprocess.run([helm(), "template", "weir", str(previous_chart(tmp_path)), "-n", "kube-system"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [helm(), "template", "weir", str(previous_chart(tmp_path)), "-n", "kube-system"], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     docs = [d for d in yaml.safe_load_all(out.stdout) if d]
     # The values missing take values.yaml's defaults: scrape annotations on, kube-proxy's port served
     # (the agent's own default), no ServiceMonitor.
     assert one(docs, "DaemonSet")["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9876"
-    assert {p["name"]: p["containerPort"] for p in container(docs, "agent")["ports"]} == \
-        {"metrics": 9876, "kube-proxy-hz": 10256}
+    assert {p["name"]: p["containerPort"] for p in container(docs, "agent")["ports"]} == {
+        "metrics": 9876,
+        "kube-proxy-hz": 10256,
+    }
     assert agent_config(docs)["kubeProxyHealthzBindAddress"] == "0.0.0.0:10256"
     assert "kubeProxyMetricsBindAddress" not in agent_config(docs)
     assert not [d for d in docs if d["kind"] in ("ServiceMonitor", "Service")]
@@ -434,6 +460,7 @@ def test_helm_install_into_a_real_api_server(tmp_path):
     API accepts every object, and the agent's ServiceAccount may read what it watches, including its
     own DaemonSet, and write nothing. The control plane lives in a network namespace of its own."""
     from weirlab.kube.control_plane import ControlPlane, missing_binaries
+
     if missing_binaries(names=("etcd", "kube-apiserver", "kubectl")):
         pytest.skip("upstream Kubernetes binaries not built (scripts/setup.sh, WEIR_KUBE=1)")
     netns = f"wchart{os.getpid() % 100000}"
@@ -441,19 +468,38 @@ def test_helm_install_into_a_real_api_server(tmp_path):
     try:
         subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
         with ControlPlane(tmp_path / "cp", netns=netns, address="127.0.0.1") as cp:
+
             def helm_in_cp(*args):
-                return subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "--", helm(), *args,
-                                       "--kubeconfig", str(cp.admin_kubeconfig)],
-                                      capture_output=True, text=True, timeout=120,
-                                      env={**os.environ, "HOME": str(tmp_path), "HELM_CACHE_HOME": str(tmp_path / "hc"),
-                                           "HELM_CONFIG_HOME": str(tmp_path / "hcfg"), "HELM_DATA_HOME": str(tmp_path / "hd")})
+                return subprocess.run(
+                    [
+                        "nsenter",
+                        f"--net=/run/netns/{netns}",
+                        "--",
+                        helm(),
+                        *args,
+                        "--kubeconfig",
+                        str(cp.admin_kubeconfig),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    env={
+                        **os.environ,
+                        "HOME": str(tmp_path),
+                        "HELM_CACHE_HOME": str(tmp_path / "hc"),
+                        "HELM_CONFIG_HOME": str(tmp_path / "hcfg"),
+                        "HELM_DATA_HOME": str(tmp_path / "hd"),
+                    },
+                )
+
             bogus = helm_in_cp("install", "bogus", str(CHART), "-n", "kube-system", "--set", "agent.lbMode=bogus")
             assert bogus.returncode != 0 and "at '/agent/lbMode': value must be one of" in bogus.stderr, bogus.stderr
             assert cp.kubectl("get", "daemonset", "bogus-weir", "-n", "kube-system", check=False).returncode != 0
             installed = helm_in_cp("install", "weir", str(CHART), "-n", "kube-system")
             assert installed.returncode == 0, installed.stderr
-            custom = helm_in_cp("install", "edge", str(CHART), "-n", "net-system", "--create-namespace",
-                                *set_args(CUSTOM))
+            custom = helm_in_cp(
+                "install", "edge", str(CHART), "-n", "net-system", "--create-namespace", *set_args(CUSTOM)
+            )
             assert custom.returncode == 0, custom.stderr
 
             for namespace, name in (("kube-system", "weir"), ("net-system", "edge-weir")):
@@ -465,6 +511,7 @@ def test_helm_install_into_a_real_api_server(tmp_path):
                     out = cp.kubectl("auth", "can-i", f"--as={account}", *args, check=False).stdout.strip()
                     assert out in ("yes", "no"), out
                     return out == "yes"
+
                 for verb in ("list", "watch"):
                     assert can(verb, "daemonsets.apps", "-n", namespace), verb
                     assert can(verb, "endpointslices.discovery.k8s.io", "-A"), verb
@@ -477,8 +524,9 @@ def test_helm_install_into_a_real_api_server(tmp_path):
             # An operator's `helm upgrade --reuse-values` from a release of the chart before its newer values.
             old = helm_in_cp("install", "old", str(previous_chart(tmp_path)), "-n", "old-system", "--create-namespace")
             assert old.returncode == 0, old.stderr
-            upgraded = helm_in_cp("upgrade", "old", str(CHART), "-n", "old-system", "--reuse-values",
-                                  "--set", "agent.logLevel=debug")
+            upgraded = helm_in_cp(
+                "upgrade", "old", str(CHART), "-n", "old-system", "--reuse-values", "--set", "agent.logLevel=debug"
+            )
             assert upgraded.returncode == 0, upgraded.stderr
             ds = cp.kubectl_json("get", "daemonset", "old-weir", "-n", "old-system")
             (agent,) = ds["spec"]["template"]["spec"]["containers"]

@@ -1,19 +1,33 @@
 """What a runtime gets for bad input: a non-zero exit, a CNI error object with the right code on
 stdout, and no state left behind (no addresses held, no links, no pins, no endpoints)."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from e2e.conftest import (assert_cni_error, assert_no_leaks, cni_raw, endpoints, host_links, ipam_files,
-                          link_pins, pod_from_add)
+from e2e.conftest import (
+    assert_cni_error,
+    assert_no_leaks,
+    cni_raw,
+    endpoints,
+    host_links,
+    ipam_files,
+    link_pins,
+    pod_from_add,
+)
 from weirlab.lab import in_netns, run
 
 
 def add_env(container_id: str, netns: str, ifname: str = "eth0") -> dict[str, str]:
-    return {"CNI_COMMAND": "ADD", "CNI_CONTAINERID": container_id, "CNI_NETNS": f"/run/netns/{netns}",
-            "CNI_IFNAME": ifname, "CNI_PATH": "/usr/lib/cni"}
+    return {
+        "CNI_COMMAND": "ADD",
+        "CNI_CONTAINERID": container_id,
+        "CNI_NETNS": f"/run/netns/{netns}",
+        "CNI_IFNAME": ifname,
+        "CNI_PATH": "/usr/lib/cni",
+    }
 
 
 def assert_pod_untouched(netns: str) -> None:
@@ -21,8 +35,9 @@ def assert_pod_untouched(netns: str) -> None:
     assert "eth0" not in run(in_netns(netns, ["ip", "-o", "link", "show"])).stdout
 
 
-@pytest.mark.parametrize("stdin", ['{"cniVersion": "1.1.0", "name": ', "not json at all",
-                                   '["an", "array"]', '{"cniVersion": 1.1}'])
+@pytest.mark.parametrize(
+    "stdin", ['{"cniVersion": "1.1.0", "name": ', "not json at all", '["an", "array"]', '{"cniVersion": 1.1}']
+)
 def test_malformed_config_is_a_decode_failure(lab, node, stdin):
     netns = lab.make_netns("node1-pod")
     result = cni_raw(node, add_env(f"{lab.id}-pod", netns), stdin)
@@ -34,8 +49,7 @@ def test_malformed_config_is_a_decode_failure(lab, node, stdin):
 @pytest.mark.parametrize("version", ["9.9.9", "0.2.0", "0.1.0", "1.1", "2.0.0", ""])
 def test_unsupported_cni_version(lab, node, version):
     netns = lab.make_netns("node1-pod")
-    conf = node.conf(cniVersion=version) if version else {k: v for k, v in node.conf().items()
-                                                           if k != "cniVersion"}
+    conf = node.conf(cniVersion=version) if version else {k: v for k, v in node.conf().items() if k != "cniVersion"}
     result = node.cni("ADD", f"{lab.id}-pod", netns, "eth0", conf)
     error = assert_cni_error(result, 1)
     assert error["cniVersion"] in ("1.0.0", "1.1.0")
@@ -101,8 +115,7 @@ def test_exhausted_ipv4_range(lab, node):
 
     # Freeing one address makes room again.
     assert node.cni("DEL", pods[0].container_id, pods[0].netns, "eth0", conf).ok
-    third = pod_from_add(node, "p2", node.cni("ADD", f"{lab.id}-p2", netns, "eth0", conf), netns,
-                         f"{lab.id}-p2")
+    third = pod_from_add(node, "p2", node.cni("ADD", f"{lab.id}-p2", netns, "eth0", conf), netns, f"{lab.id}-p2")
     assert third.ipv4 == pods[0].ipv4
     for pod in (pods[1], third):
         assert node.cni("DEL", pod.container_id, pod.netns, "eth0", conf).ok
@@ -114,8 +127,7 @@ def test_exhausted_ipv6_range_releases_the_ipv4_address(lab, node):
     # an IPv4 address and then fails on IPv6; the IPv4 reservation must be rolled back.
     conf = node.conf(podCIDRs=["10.98.0.0/24", "fd00:98::/127"])
     first_ns = lab.make_netns("node1-q0")
-    first = pod_from_add(node, "q0", node.cni("ADD", f"{lab.id}-q0", first_ns, "eth0", conf), first_ns,
-                         f"{lab.id}-q0")
+    first = pod_from_add(node, "q0", node.cni("ADD", f"{lab.id}-q0", first_ns, "eth0", conf), first_ns, f"{lab.id}-q0")
     assert first.ipv6 == "fd00:98::1"
     netns = lab.make_netns("node1-q1")
     assert_cni_error(node.cni("ADD", f"{lab.id}-q1", netns, "eth0", conf), 101)
@@ -127,21 +139,25 @@ def test_exhausted_ipv6_range_releases_the_ipv4_address(lab, node):
     assert_no_leaks(node)
 
 
-@pytest.mark.parametrize("overrides", [
-    {"podCIDRs": ["10.0.0.0/33"]},
-    {"podCIDRs": ["banana"]},
-    {"podCIDRs": ["10.244.1.7/24"]},                      # host bits set
-    {"podCIDRs": ["10.0.0.0/24", "10.1.0.0/24"]},        # two IPv4 ranges
-    {"podCIDRs": ["10.0.0.0/31"]},                        # too small for any pod
-    {"podCIDRs": []},                                     # no IPAM at all
-    {"name": ""},
-    {"name": "../escape"},
-    {"type": ""},
-    {"mtu": 100},
-    {"bpfRoot": "relative/path"},
-    {"ipam": {"type": "host-local"}},                     # both built-in and delegated IPAM
-    {"logLevel": "chatty"},
-], ids=lambda o: json.dumps(o))
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"podCIDRs": ["10.0.0.0/33"]},
+        {"podCIDRs": ["banana"]},
+        {"podCIDRs": ["10.244.1.7/24"]},  # host bits set
+        {"podCIDRs": ["10.0.0.0/24", "10.1.0.0/24"]},  # two IPv4 ranges
+        {"podCIDRs": ["10.0.0.0/31"]},  # too small for any pod
+        {"podCIDRs": []},  # no IPAM at all
+        {"name": ""},
+        {"name": "../escape"},
+        {"type": ""},
+        {"mtu": 100},
+        {"bpfRoot": "relative/path"},
+        {"ipam": {"type": "host-local"}},  # both built-in and delegated IPAM
+        {"logLevel": "chatty"},
+    ],
+    ids=lambda o: json.dumps(o),
+)
 def test_invalid_network_config(lab, node, overrides):
     netns = lab.make_netns("node1-pod")
     result = node.cni("ADD", f"{lab.id}-pod", netns, "eth0", node.conf(**overrides))

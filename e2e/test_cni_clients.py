@@ -7,6 +7,7 @@ in a private mount namespace where the lab's own directory is mounted there; and
 node's network namespace, so portmap's iptables rules and bandwidth's ifb device land in the node, never
 in the machine's namespace.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,15 +20,26 @@ from pathlib import Path
 
 import pytest
 
-from e2e.conftest import (V4_CIDR, assert_cni_error, assert_no_leaks, endpoints, host_ifname_of,
-                          host_links, ipam_files, netcheck, ping_failures, pod_from_add, start_servers)
+from e2e.conftest import (
+    V4_CIDR,
+    assert_cni_error,
+    assert_no_leaks,
+    endpoints,
+    host_ifname_of,
+    host_links,
+    ipam_files,
+    netcheck,
+    ping_failures,
+    pod_from_add,
+    start_servers,
+)
 from weirlab.lab import BUILD, DEBIAN_CNI_DIR, NETCHECK, TOOLS_DIR, Lab, Node, Pod, run
 
 CNITOOL = TOOLS_DIR / "bin" / "cnitool"
 
 # In a private mount namespace: hide /var/lib behind a tmpfs and mount the lab's cache directory as
 # /var/lib/cni (the host has no /var/lib/cni to bind over, and must not get one), then enter the node.
-_CNITOOL_WRAPPER = r'''
+_CNITOOL_WRAPPER = r"""
 set -e
 mount -t tmpfs weir-e2e /var/lib
 mkdir -p /var/lib/cni
@@ -35,12 +47,20 @@ mount --bind "$1" /var/lib/cni
 node_netns="$2"
 shift 2
 exec nsenter --net="$node_netns" -- "$@"
-'''
+"""
 
 
-def cnitool(lab: Lab, node: Node, confdir: Path, command: str, network: str, pod_netns: str,
-            cap_args: dict | None = None, path: str | None = None,
-            cni_path: str | None = None) -> subprocess.CompletedProcess:
+def cnitool(
+    lab: Lab,
+    node: Node,
+    confdir: Path,
+    command: str,
+    network: str,
+    pod_netns: str,
+    cap_args: dict | None = None,
+    path: str | None = None,
+    cni_path: str | None = None,
+) -> subprocess.CompletedProcess:
     if not CNITOOL.exists():
         pytest.skip(f"{CNITOOL} missing (scripts/setup.sh builds it)")
     cache = lab.dir / "cnitool-cache"
@@ -53,8 +73,23 @@ def cnitool(lab: Lab, node: Node, confdir: Path, command: str, network: str, pod
     }
     if cap_args is not None:
         env["CAP_ARGS"] = json.dumps(cap_args)
-    cmd = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", _CNITOOL_WRAPPER, "cnitool-wrapper",
-           str(cache), f"/run/netns/{node.netns}", str(CNITOOL), command, network, f"/run/netns/{pod_netns}"]
+    cmd = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        _CNITOOL_WRAPPER,
+        "cnitool-wrapper",
+        str(cache),
+        f"/run/netns/{node.netns}",
+        str(CNITOOL),
+        command,
+        network,
+        f"/run/netns/{pod_netns}",
+    ]
     return subprocess.run(cmd, text=True, capture_output=True, env=env, timeout=60)
 
 
@@ -67,7 +102,8 @@ def write_conflist(lab: Lab, name: str, version: str, plugins: list[dict]) -> Pa
     confdir = lab.dir / f"net.d-{name}"
     confdir.mkdir()
     (confdir / f"10-{name}.conflist").write_text(
-        json.dumps({"cniVersion": version, "name": name, "plugins": plugins}, indent=2))
+        json.dumps({"cniVersion": version, "name": name, "plugins": plugins}, indent=2)
+    )
     return confdir
 
 
@@ -140,8 +176,13 @@ def test_chain_weir_portmap_bandwidth(lab, node):
     plugins = [
         weir_plugin(node, podCIDRs=[V4_CIDR]),
         {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
-        {"type": "bandwidth", "ingressRate": 200_000_000, "ingressBurst": 2_000_000,
-         "egressRate": 100_000_000, "egressBurst": 1_000_000},
+        {
+            "type": "bandwidth",
+            "ingressRate": 200_000_000,
+            "ingressBurst": 2_000_000,
+            "egressRate": 100_000_000,
+            "egressBurst": 1_000_000,
+        },
     ]
     confdir = write_conflist(lab, network, "1.0.0", plugins)
     cap_args = {"portMappings": [{"hostPort": 18080, "containerPort": 8080, "protocol": "tcp"}]}
@@ -184,9 +225,10 @@ def test_chain_weir_portmap_bandwidth(lab, node):
 
 
 def delegated_conf(lab: Lab, node: Node, version: str = "1.0.0") -> dict:
-    conf = node.conf(cniVersion=version, ipam={
-        "type": "host-local", "ranges": [[{"subnet": "10.77.0.0/24"}]],
-        "dataDir": str(lab.dir / "host-local")})
+    conf = node.conf(
+        cniVersion=version,
+        ipam={"type": "host-local", "ranges": [[{"subnet": "10.77.0.0/24"}]], "dataDir": str(lab.dir / "host-local")},
+    )
     del conf["podCIDRs"]
     return conf
 
@@ -236,8 +278,15 @@ def test_delegated_ipam_failure_leaks_nothing(lab, node):
 def test_delegated_ipam_version_mismatch_is_passed_through(lab, node):
     # Debian 12's host-local speaks up to CNI 1.0.0: with a 1.1.0 config its "incompatible version"
     # error must come back through weir unchanged, with nothing wired or held.
-    version = json.loads(subprocess.run([str(DEBIAN_CNI_DIR / "host-local")], input="", text=True,
-                                        capture_output=True, env={"CNI_COMMAND": "VERSION"}).stdout)
+    version = json.loads(
+        subprocess.run(
+            [str(DEBIAN_CNI_DIR / "host-local")],
+            input="",
+            text=True,
+            capture_output=True,
+            env={"CNI_COMMAND": "VERSION"},
+        ).stdout
+    )
     if "1.1.0" in version["supportedVersions"]:
         pytest.skip("this host-local supports CNI 1.1.0")
     netns = lab.make_netns("node1-new")

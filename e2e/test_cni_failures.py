@@ -3,17 +3,33 @@ long. An ADD that fails after it took an address gives the address back and remo
 when a chained plugin fails the runtime's clean-up DEL (so weir's DEL never runs) and the pod's
 namespace is deleted, weir-agent collects the endpoint, the IPAM allocation and the link pin, and the
 address goes to the next pod."""
+
 from __future__ import annotations
 
 import json
 import re
 
-from e2e.conftest import (assert_cni_error, assert_no_leaks, endpoints, host_ifname_of, host_links, ipam_files,
-                          link_pins, ping_failures, wait_until)
-from weirlab.lab import BUILD, run
-from e2e.runtime_clients import (agent_metrics, conflist_with, failing_plugin, libcni_1_1, metric_value,
-                                 start_agent_with_conflist)
+from e2e.conftest import (
+    assert_cni_error,
+    assert_no_leaks,
+    endpoints,
+    host_ifname_of,
+    host_links,
+    ipam_files,
+    link_pins,
+    ping_failures,
+    wait_until,
+)
+from e2e.runtime_clients import (
+    agent_metrics,
+    conflist_with,
+    failing_plugin,
+    libcni_1_1,
+    metric_value,
+    start_agent_with_conflist,
+)
 from e2e.test_cni_clients import cnitool
+from weirlab.lab import BUILD, run
 
 # Two usable addresses (.1 and .2): which one a pod gets, and when the range is full, is known.
 TINY_CIDR = "10.244.1.0/30"
@@ -23,8 +39,13 @@ TINY_ADDRESSES = ["10.244.1.1", "10.244.1.2"]
 def node_state(node) -> tuple:
     """Everything an attachment of weir leaves in the node, as a user would list it."""
     routes = node.exec(["ip", "-o", "route", "show", "table", "all"]).stdout
-    return (sorted(ipam_files(node)), sorted(host_links(node)), link_pins(node), sorted(endpoints(node)),
-            sorted(line for line in routes.splitlines() if "weir" in line))
+    return (
+        sorted(ipam_files(node)),
+        sorted(host_links(node)),
+        link_pins(node),
+        sorted(endpoints(node)),
+        sorted(line for line in routes.splitlines() if "weir" in line),
+    )
 
 
 def test_add_failing_while_wiring_gives_everything_back(lab):
@@ -88,8 +109,12 @@ def test_agent_collects_what_a_failed_chain_left(lab):
     # The runtime deletes the pod's namespace: the kernel takes the veth pair and the host route, and
     # within a few collection intervals the agent takes the rest.
     run(["ip", "netns", "delete", orphan_netns])
-    assert wait_until(lambda: ipam_files(node) == [keeper.ipv4] and endpoints(node) == [keeper.ipv4]
-                      and link_pins(node) == [host_ifname_of(keeper)], timeout=10), node_state(node)
+    assert wait_until(
+        lambda: ipam_files(node) == [keeper.ipv4]
+        and endpoints(node) == [keeper.ipv4]
+        and link_pins(node) == [host_ifname_of(keeper)],
+        timeout=10,
+    ), node_state(node)
     assert host_links(node) == [host_ifname_of(keeper)]
     metrics = agent_metrics(node)
     for kind in ("endpoint", "ipam_address", "link_pin"):
@@ -122,6 +147,7 @@ def test_agent_collects_what_containerd_1_6_left_with_a_cni_1_1_conflist(lab):
     assert len(endpoints(node)) == 1 and len(ipam_files(node)) == 1 and len(host_links(node)) == 1
 
     run(["ip", "netns", "delete", netns])
-    assert wait_until(lambda: not endpoints(node) and not ipam_files(node) and not link_pins(node), timeout=10), \
-        node_state(node)
+    assert wait_until(
+        lambda: not endpoints(node) and not ipam_files(node) and not link_pins(node), timeout=10
+    ), node_state(node)
     assert_no_leaks(node)

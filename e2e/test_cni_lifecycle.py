@@ -1,15 +1,32 @@
 """The CNI commands end to end on one node: ADD, CHECK, DEL, GC, STATUS and VERSION, driven exactly as a
 container runtime drives the plugin (env + stdin inside the node's namespace), with traffic between
 the pods and a no-leak check of every kind of state the plugin keeps."""
+
 from __future__ import annotations
 
 import ipaddress
 
 import pytest
 
-from e2e.conftest import (V4_CIDR, V6_CIDR, assert_attachment_gone, assert_cni_error, assert_no_leaks,
-                          check_conf, endpoints, host_ifname_of, host_links, ipam_files, link_pins, metrics,
-                          ping_failures, ping_matrix, pod_from_add, start_servers, tcp_matrix)
+from e2e.conftest import (
+    V4_CIDR,
+    V6_CIDR,
+    assert_attachment_gone,
+    assert_cni_error,
+    assert_no_leaks,
+    check_conf,
+    endpoints,
+    host_ifname_of,
+    host_links,
+    ipam_files,
+    link_pins,
+    metrics,
+    ping_failures,
+    ping_matrix,
+    pod_from_add,
+    start_servers,
+    tcp_matrix,
+)
 from weirlab.lab import run
 
 
@@ -71,8 +88,9 @@ def test_gc_releases_exactly_the_invalid_attachments(lab, node):
     # The usual reason for GC: some pods' namespaces are gone and their DEL never came.
     for pod in stale[:2]:
         run(["ip", "netns", "delete", pod.netns])
-    conf = node.conf(**{"cni.dev/valid-attachments": [
-        {"containerID": p.container_id, "ifname": p.ifname} for p in valid]})
+    conf = node.conf(
+        **{"cni.dev/valid-attachments": [{"containerID": p.container_id, "ifname": p.ifname} for p in valid]}
+    )
     gc = node.cni("GC", conf=conf, ifname="")
     assert gc.ok, f"GC: {gc.stdout}{gc.stderr}"
 
@@ -103,8 +121,7 @@ def test_gc_releases_exactly_the_invalid_attachments(lab, node):
 
 def test_version(lab):
     node = lab.add_node("node1", [V4_CIDR, V6_CIDR], start_agent=False)
-    for stdin, expected in (('{"cniVersion": "1.1.0"}', "1.1.0"), ('{"cniVersion": "1.0.0"}', "1.0.0"),
-                            ("", None)):
+    for stdin, expected in (('{"cniVersion": "1.1.0"}', "1.1.0"), ('{"cniVersion": "1.0.0"}', "1.0.0"), ("", None)):
         result = node.cni("VERSION", conf=stdin, ifname="")
         assert result.ok, result.stdout + result.stderr
         info = result.json
@@ -164,8 +181,12 @@ def test_add_with_an_existing_ifname_fails_and_leaks_nothing(lab, node):
 
 
 def test_add_result_shape(lab, node):
-    dns = {"nameservers": ["10.96.0.10", "fd00:10:96::a"], "domain": "cluster.local",
-           "search": ["default.svc.cluster.local", "svc.cluster.local"], "options": ["ndots:5"]}
+    dns = {
+        "nameservers": ["10.96.0.10", "fd00:10:96::a"],
+        "domain": "cluster.local",
+        "search": ["default.svc.cluster.local", "svc.cluster.local"],
+        "options": ["ndots:5"],
+    }
     netns = lab.make_netns("node1-shape")
     container_id = f"{lab.id}-shape"
     result = node.cni("ADD", container_id, netns, "eth0", node.conf(mtu=1400, dns=dns))
@@ -188,8 +209,7 @@ def test_add_result_shape(lab, node):
     v6 = [ip for ip in out["ips"] if ":" in ip["address"]][0]
     assert v4["address"].endswith("/32") and v4["gateway"] == "169.254.1.1"
     assert v6["address"].endswith("/128") and v6["gateway"] == "fe80::1"
-    assert {(r["dst"], r.get("gw")) for r in out["routes"]} == {("0.0.0.0/0", "169.254.1.1"),
-                                                                ("::/0", "fe80::1")}
+    assert {(r["dst"], r.get("gw")) for r in out["routes"]} == {("0.0.0.0/0", "169.254.1.1"), ("::/0", "fe80::1")}
     assert out["dns"] == dns
 
     # The result describes what is really there.

@@ -1,11 +1,11 @@
 """Many runtimes' worth of concurrent ADDs and DELs on one node: the IPAM store's lock and the shared
 pinned maps must hold up (no address handed out twice, every pod reachable, nothing leaked)."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from e2e.conftest import (assert_no_leaks, endpoints, host_links, ipam_files, link_pins, ping_failures,
-                          pod_from_add)
+from e2e.conftest import assert_no_leaks, endpoints, host_links, ipam_files, link_pins, ping_failures, pod_from_add
 
 PODS = 50
 PARALLEL = 10
@@ -39,8 +39,11 @@ def test_fifty_parallel_adds(lab, node):
         assert ping_failures(src, targets) == [], f"{src.name} cannot reach"
     # ... and every pod reaches the first one.
     with ThreadPoolExecutor(4) as pool:
-        unreachable = {p.name: f for p, f in zip(pods[1:], pool.map(
-            lambda p: ping_failures(p, pods[0].addresses()), pods[1:])) if f}
+        unreachable = {
+            p.name: f
+            for p, f in zip(pods[1:], pool.map(lambda p: ping_failures(p, pods[0].addresses()), pods[1:]))
+            if f
+        }
     assert unreachable == {}
 
     def delete(pod):

@@ -3,17 +3,25 @@
 portmap 1.1.1 (CNI up to 1.0.0); and libcni 1.2.3 (cnitool), which picks the newest of "cniVersions"
 (1.1.0) and then needs a portmap that speaks 1.1.0 (v1.5 or later, as containerd 2.x installs ship).
 Plus the commands a config's version does not define, refused as the spec's libraries do."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from e2e.conftest import (V4_CIDR, assert_cni_error, assert_no_leaks, host_ifname_of, host_links, ipam_files,
-                          ping_failures)
-from weirlab.lab import BUILD, DEBIAN_CNI_DIR, TOOLS_DIR
+from e2e.conftest import (
+    V4_CIDR,
+    assert_cni_error,
+    assert_no_leaks,
+    host_ifname_of,
+    host_links,
+    ipam_files,
+    ping_failures,
+)
 from e2e.runtime_clients import libcni_1_1, pod_from_client, start_agent_with_conflist
 from e2e.test_cni_clients import cnitool, cnitool_container_id, ipv4_only_path
+from weirlab.lab import BUILD, DEBIAN_CNI_DIR, TOOLS_DIR
 
 PORTMAP_1_1_DIR = TOOLS_DIR / "portmap-v1.9.1"  # scripts/setup.sh, as weir's image ships it
 HOST_PORT = {"portMappings": [{"hostPort": 18080, "containerPort": 8080, "protocol": "tcp"}]}

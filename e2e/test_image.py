@@ -4,6 +4,7 @@ chart's own install-cni script does its job in it. Nothing is run in a container
 system is unpacked into a directory and entered with chroot (the containerd started here has no CRI
 plugin and keeps everything in a temporary directory). Skipped when the image cannot be built here
 (no Debian mirror or Go proxy, no mmdebstrap/buildah/skopeo)."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from weirlab.lab import BUILD, REPO
 from e2e.test_chart import container, render
+from weirlab.lab import BUILD, REPO
 
 CHART_META = yaml.safe_load((REPO / "charts" / "weir" / "Chart.yaml").read_text())
 
@@ -49,9 +50,13 @@ def archives(tmp_path_factory):
     def get(portmap: str) -> Path:
         if portmap not in built:
             out = tmp_path_factory.mktemp(f"image-{portmap}")
-            run = subprocess.run([str(REPO / "scripts" / "build-image.sh"), "--out", str(out), "--portmap", portmap],
-                                 capture_output=True, text=True, timeout=1800,
-                                 env={**os.environ, "WEIR_BUILD_DIR": str(BUILD)})
+            run = subprocess.run(
+                [str(REPO / "scripts" / "build-image.sh"), "--out", str(out), "--portmap", portmap],
+                capture_output=True,
+                text=True,
+                timeout=1800,
+                env={**os.environ, "WEIR_BUILD_DIR": str(BUILD)},
+            )
             if run.returncode == 3:
                 pytest.skip(f"cannot build the image here: {run.stderr.strip().splitlines()[-1:]}")
             assert run.returncode == 0, run.stdout + run.stderr
@@ -71,8 +76,13 @@ def test_containerd_imports_it_under_the_chart_reference(archives):
     work = Path(tempfile.mkdtemp(prefix="weir-containerd-"))
     (work / "config.toml").write_text(CONTAINERD_CONFIG.format(dir=work))
     log = open(work / "containerd.log", "w")
-    daemon = subprocess.Popen(["containerd", "--config", str(work / "config.toml")], stdout=log, stderr=log,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
+    daemon = subprocess.Popen(
+        ["containerd", "--config", str(work / "config.toml")],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         sock = work / "containerd.sock"
         for _ in range(100):
@@ -80,8 +90,9 @@ def test_containerd_imports_it_under_the_chart_reference(archives):
                 break
             time.sleep(0.1)
         ctr = ["ctr", "--address", str(sock), "-n", "k8s.io"]
-        imported = subprocess.run([*ctr, "images", "import", str(archives("debian"))], capture_output=True, text=True,
-                                  timeout=300)
+        imported = subprocess.run(
+            [*ctr, "images", "import", str(archives("debian"))], capture_output=True, text=True, timeout=300
+        )
         assert imported.returncode == 0, imported.stderr + (work / "containerd.log").read_text()[-2000:]
         names = subprocess.run([*ctr, "images", "ls", "-q"], capture_output=True, text=True, check=True).stdout.split()
         assert f"localhost/weir:{CHART_META['appVersion']}" in names
@@ -116,8 +127,13 @@ def image(request, archives):
 
 
 def in_image(root: Path, *cmd: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["chroot", str(root), *cmd], capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", **(env or {})})
+    return subprocess.run(
+        ["chroot", str(root), *cmd],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", **(env or {})},
+    )
 
 
 def test_archive_has_the_chart_default_reference(image):

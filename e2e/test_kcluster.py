@@ -7,6 +7,7 @@ drops nothing.
 The cluster comes up once for the module (a few minutes) and goes down after it, also on failure.
 WEIR_CLUSTER_REUSE=1 uses (and leaves up) a cluster that `scripts/cluster.sh up` already made.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,14 +44,25 @@ def pod_manifest(name: str, node: str, labels: dict[str, str] | None = None, hos
     port = {"containerPort": 8080, "name": "http"}
     if host_port:
         port["hostPort"] = host_port
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "labels": labels or {}},
-            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1,
-                     "containers": [{"name": "agnhost", "image": AGNHOST, "imagePullPolicy": "Never",
-                                     "args": ["netexec", "--http-port=8080", "--udp-port=8081"],
-                                     "ports": [port, {"containerPort": 8081, "protocol": "UDP"}],
-                                     "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080},
-                                                        "periodSeconds": 1}}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "agnhost",
+                    "image": AGNHOST,
+                    "imagePullPolicy": "Never",
+                    "args": ["netexec", "--http-port=8080", "--udp-port=8081"],
+                    "ports": [port, {"containerPort": 8081, "protocol": "UDP"}],
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1},
+                }
+            ],
+        },
+    }
 
 
 def apply(c: Cluster, *objects: dict) -> None:
@@ -60,13 +72,13 @@ def apply(c: Cluster, *objects: dict) -> None:
 def wait_ready(c: Cluster, *names: str, timeout: int = 240) -> None:
     """Waits for the pods; on a timeout the error carries what kubectl describe and the nodes' weir
     agents said, since a pod that never gets ready is otherwise a bare "timed out"."""
-    res = c.kubectl("wait", "--for=condition=Ready", f"--timeout={timeout}s", *(f"pod/{n}" for n in names),
-                    check=False)
+    res = c.kubectl("wait", "--for=condition=Ready", f"--timeout={timeout}s", *(f"pod/{n}" for n in names), check=False)
     if res.returncode == 0:
         return
     described = c.kubectl("describe", "pods", *names, check=False).stdout
-    agents = c.kubectl("logs", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir", "--tail=30", "--prefix",
-                       check=False).stdout
+    agents = c.kubectl(
+        "logs", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir", "--tail=30", "--prefix", check=False
+    ).stdout
     raise AssertionError(f"pods not ready: {res.stderr}{res.stdout}\n{described[-6000:]}\n{agents[-4000:]}")
 
 
@@ -86,14 +98,26 @@ def curl(c: Cluster, pod: str, url: str) -> str:
 def workload(cluster):
     """Servers and clients on both nodes, and a NodePort Service over the servers."""
     n1, n2 = (n.name for n in cluster.nodes)
-    apply(cluster,
-          pod_manifest("web-1", n1, {"app": "web"}), pod_manifest("web-2", n2, {"app": "web"}),
-          pod_manifest("client-1", n1), pod_manifest("client-2", n2),
-          {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-           "spec": {"type": "NodePort", "selector": {"app": "web"},
-                    "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080},
-                              {"name": "udp", "port": 81, "targetPort": 8081, "protocol": "UDP",
-                               "nodePort": 30081}]}})
+    apply(
+        cluster,
+        pod_manifest("web-1", n1, {"app": "web"}),
+        pod_manifest("web-2", n2, {"app": "web"}),
+        pod_manifest("client-1", n1),
+        pod_manifest("client-2", n2),
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web"},
+            "spec": {
+                "type": "NodePort",
+                "selector": {"app": "web"},
+                "ports": [
+                    {"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080},
+                    {"name": "udp", "port": 81, "targetPort": 8081, "protocol": "UDP", "nodePort": 30081},
+                ],
+            },
+        },
+    )
     wait_ready(cluster, "web-1", "web-2", "client-1", "client-2")
     yield {"n1": n1, "n2": n2}
 
@@ -104,8 +128,7 @@ def test_every_kube_system_pod_runs_on_weir(cluster):
     not_running = [p["metadata"]["name"] for p in pods if p["status"]["phase"] != "Running"]
     assert not not_running
     nodes = cluster.kubectl_json("get", "nodes")["items"]
-    assert all(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
-               for n in nodes)
+    assert all(any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]) for n in nodes)
 
 
 def test_pod_to_pod_same_node_and_across(cluster, workload):
@@ -139,8 +162,19 @@ def test_dns_names_through_coredns(cluster, workload):
 
 def test_pods_reach_the_api_server_through_the_kubernetes_service(cluster, workload):
     # Any HTTP answer (401 without a token) proves the connection through weir's translation.
-    code = exec_in(cluster, "client-2", "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
-                   "https://kubernetes.default/version")
+    code = exec_in(
+        cluster,
+        "client-2",
+        "curl",
+        "-sk",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "5",
+        "https://kubernetes.default/version",
+    )
     assert code in ("200", "401", "403")
 
 
@@ -155,9 +189,19 @@ def test_host_port(cluster, workload):
 @pytest.fixture
 def internet_server(cluster):
     """An HTTP server on the internet host that answers with the address it sees."""
-    proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{topology.netns('inet')}", "--",
-                             str(KUBE_BIN / "agnhost"), "netexec", "--http-port=8080"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            "nsenter",
+            f"--net=/run/netns/{topology.netns('inet')}",
+            "--",
+            str(KUBE_BIN / "agnhost"),
+            "netexec",
+            "--http-port=8080",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     yield f"http://{topology.INTERNET_HOST_IP}:8080"
     proc.kill()
     proc.wait()
@@ -171,8 +215,17 @@ def test_pods_reach_the_internet_with_the_node_address(cluster, workload, intern
 
 def weirctl_on(c: Cluster, node_name: str, *args: str) -> str:
     """`weirctl ARGS` in the weir pod of `node_name`, as an operator runs it."""
-    weir_pod = c.kubectl("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir",
-                         f"--field-selector=spec.nodeName={node_name}", "-o", "name").stdout.strip()
+    weir_pod = c.kubectl(
+        "get",
+        "pods",
+        "-n",
+        "kube-system",
+        "-l",
+        "app.kubernetes.io/name=weir",
+        f"--field-selector=spec.nodeName={node_name}",
+        "-o",
+        "name",
+    ).stdout.strip()
     return c.kubectl("exec", "-n", "kube-system", weir_pod, "--", "weirctl", *args).stdout
 
 
@@ -204,10 +257,28 @@ def node_leftovers(c: Cluster, ip: str) -> list[str]:
         ipam = node.run("sh", "-c", f"ls /var/lib/cni/weir/*/{ip} 2>/dev/null", check=False).stdout.strip()
         if ipam:
             found.append(f"{node.name}: IPAM {ipam}")
-        weir_pod = c.kubectl("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir",
-                             f"--field-selector=spec.nodeName={node.name}", "-o", "name").stdout.strip()
-        endpoints = c.kubectl("exec", "-n", "kube-system", weir_pod, "--", "weirctl",
-                              "--bpf_root=/sys/fs/bpf/weir", "endpoints", check=False).stdout
+        weir_pod = c.kubectl(
+            "get",
+            "pods",
+            "-n",
+            "kube-system",
+            "-l",
+            "app.kubernetes.io/name=weir",
+            f"--field-selector=spec.nodeName={node.name}",
+            "-o",
+            "name",
+        ).stdout.strip()
+        endpoints = c.kubectl(
+            "exec",
+            "-n",
+            "kube-system",
+            weir_pod,
+            "--",
+            "weirctl",
+            "--bpf_root=/sys/fs/bpf/weir",
+            "endpoints",
+            check=False,
+        ).stdout
         if f"{ip} " in endpoints or f"{ip}\n" in endpoints:
             found.append(f"{node.name}: endpoint {ip}")
     return found
@@ -234,16 +305,34 @@ class Traffic:
         self.requests = 0
         self._stop = threading.Event()
         # One kubectl exec for the whole run: the loop runs in the pod and prints one line a request.
-        script = (f"while [ ! -e /tmp/stop ]; do "
-                  f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 2 http://{cluster_ip}/hostname "
-                  f"|| echo fail; sleep 0.05; done")
+        script = (
+            f"while [ ! -e /tmp/stop ]; do "
+            f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 2 http://{cluster_ip}/hostname "
+            f"|| echo fail; sleep 0.05; done"
+        )
         exec_in(cluster, client_pod, "rm", "-f", "/tmp/stop")
         self._pod = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{topology.netns('cp')}", "--", str(KUBE_BIN / "kubectl"),
-             f"--kubeconfig={cluster.kubeconfig}", "exec", client_pod, "--", "sh", "-c", script],
-            stdout=subprocess.PIPE, text=True)
+            [
+                "nsenter",
+                f"--net=/run/netns/{topology.netns('cp')}",
+                "--",
+                str(KUBE_BIN / "kubectl"),
+                f"--kubeconfig={cluster.kubeconfig}",
+                "exec",
+                client_pod,
+                "--",
+                "sh",
+                "-c",
+                script,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self._cluster, self._client = cluster, client_pod
-        self._threads = [threading.Thread(target=self._read_pod), threading.Thread(target=self._node_port, args=(node_ip,))]
+        self._threads = [
+            threading.Thread(target=self._read_pod),
+            threading.Thread(target=self._node_port, args=(node_ip,)),
+        ]
         for t in self._threads:
             t.start()
 
@@ -255,8 +344,20 @@ class Traffic:
 
     def _node_port(self, node_ip: str) -> None:
         while not self._stop.is_set():
-            res = self._cluster.in_cp(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2",
-                                       f"http://{node_ip}:30080/hostname"], check=False)
+            res = self._cluster.in_cp(
+                [
+                    "curl",
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--max-time",
+                    "2",
+                    f"http://{node_ip}:30080/hostname",
+                ],
+                check=False,
+            )
             self.requests += 1
             if res.stdout != "200":
                 self.failures.append(f"NodePort from outside: {res.stdout or res.returncode}")
@@ -271,6 +372,7 @@ class Traffic:
 
 
 # -- the operator's side: kube-proxy's health and metrics, the probes -------------------------------
+
 
 def node_http(node, port: int, path: str, host: str | None = None) -> tuple[int, str]:
     """GET from inside the node's namespaces, as a load balancer's health check or a scraper would."""
@@ -312,12 +414,20 @@ def test_metrics_scrape_with_kube_proxy_names(cluster, workload):
             assert m["kubeproxy_network_programming_duration_seconds_count"] >= 1
             assert m["process_resident_memory_bytes"] > 0 and m["process_open_fds"] > 0
             maps = {k for k in m if k.startswith("weir_map_capacity{")}
-            assert "weir_map_capacity{map=\"weir_ct\"}" in maps, sorted(maps)  # conntrack
+            assert 'weir_map_capacity{map="weir_ct"}' in maps, sorted(maps)  # conntrack
 
 
 def agent_pod(c: Cluster, node_name: str) -> dict:
-    pods = c.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir",
-                          "--field-selector", f"spec.nodeName={node_name}")["items"]
+    pods = c.kubectl_json(
+        "get",
+        "pods",
+        "-n",
+        "kube-system",
+        "-l",
+        "app.kubernetes.io/name=weir",
+        "--field-selector",
+        f"spec.nodeName={node_name}",
+    )["items"]
     assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
     return pods[0]
 
@@ -391,8 +501,9 @@ def test_liveness_restarts_an_agent_whose_sync_loop_is_stuck_and_traffic_goes_on
             time.sleep(5)
         else:
             raise AssertionError("the agent with a stuck sync loop was not restarted")
-        cluster.kubectl("-n", "kube-system", "wait", "--for=condition=Ready", f"pod/{before['metadata']['name']}",
-                        "--timeout=120s")
+        cluster.kubectl(
+            "-n", "kube-system", "wait", "--for=condition=Ready", f"pod/{before['metadata']['name']}", "--timeout=120s"
+        )
     finally:
         stuck.release()
         traffic.stop()
@@ -402,16 +513,27 @@ def test_liveness_restarts_an_agent_whose_sync_loop_is_stuck_and_traffic_goes_on
 
 def test_an_agent_that_cannot_reach_the_api_is_alive_and_unready(cluster, workload):
     unreachable = "192.168.77.99"  # in the nodes' subnet, answered by no one
-    before = {p["metadata"]["name"] for p in
-              cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")["items"]}
-    cluster.helm("upgrade", "weir", str(REPO / "charts/weir"), "-n", "kube-system", "--reuse-values",
-                 "--set", f"k8sServiceHost={unreachable}")
+    before = {
+        p["metadata"]["name"]
+        for p in cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")["items"]
+    }
+    cluster.helm(
+        "upgrade",
+        "weir",
+        str(REPO / "charts/weir"),
+        "-n",
+        "kube-system",
+        "--reuse-values",
+        "--set",
+        f"k8sServiceHost={unreachable}",
+    )
     try:
         deadline = time.monotonic() + 120
         new = None
         while time.monotonic() < deadline and new is None:
-            for pod in cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l",
-                                            "app.kubernetes.io/name=weir")["items"]:
+            for pod in cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")[
+                "items"
+            ]:
                 if pod["metadata"]["name"] not in before and pod["status"].get("phase") == "Running":
                     new = pod["metadata"]["name"]
             time.sleep(2)
@@ -429,19 +551,34 @@ def test_an_agent_that_cannot_reach_the_api_is_alive_and_unready(cluster, worklo
 
 def test_helm_upgrade_rolls_the_daemonset_without_dropping_a_request(cluster, workload):
     cluster_ip = cluster.kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
-    before = {p["metadata"]["name"] for p in
-              cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")["items"]}
+    before = {
+        p["metadata"]["name"]
+        for p in cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")["items"]
+    }
     traffic = Traffic(cluster, "client-1", cluster_ip, cluster.nodes[1].ip)
     try:
         time.sleep(2)
-        cluster.helm("upgrade", "weir", str(REPO / "charts/weir"), "-n", "kube-system", "--reuse-values",
-                     "--set", "agent.logLevel=debug", "--wait", "--timeout", "5m")
+        cluster.helm(
+            "upgrade",
+            "weir",
+            str(REPO / "charts/weir"),
+            "-n",
+            "kube-system",
+            "--reuse-values",
+            "--set",
+            "agent.logLevel=debug",
+            "--wait",
+            "--timeout",
+            "5m",
+        )
         cluster.kubectl("-n", "kube-system", "rollout", "status", "daemonset/weir", "--timeout=300s")
         time.sleep(2)
     finally:
         traffic.stop()
-    after = {p["metadata"]["name"] for p in
-             cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")["items"]}
+    after = {
+        p["metadata"]["name"]
+        for p in cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")["items"]
+    }
     assert not before & after, "the DaemonSet's pods were not replaced"
     assert traffic.requests > 50
     assert traffic.failures == [], f"{len(traffic.failures)} of {traffic.requests} failed: {traffic.failures[:10]}"
@@ -450,6 +587,7 @@ def test_helm_upgrade_rolls_the_daemonset_without_dropping_a_request(cluster, wo
 def test_helm_uninstall_cleans_the_nodes(cluster, workload):
     cluster.helm("uninstall", "weir", "-n", "kube-system", "--wait", "--timeout", "2m")
     deadline = time.monotonic() + 60
+
     def left():
         found = []
         for node in cluster.nodes:
@@ -459,6 +597,7 @@ def test_helm_uninstall_cleans_the_nodes(cluster, workload):
             if node.run("ls", "/sys/fs/bpf/weir", check=False).returncode == 0:
                 found.append(f"{node.name}: pinned objects")
         return found
+
     while left() and time.monotonic() < deadline:
         time.sleep(1)
     assert not left()

@@ -4,14 +4,15 @@ requests to a server there are answered only because they leave with the node's 
 what the server sees; traffic inside the cluster keeps the pod's address; with masquerade off, or
 with the internet listed in nonMasqueradeCIDRs, the pod's own address goes out and no answer comes
 back. Every namespace, route and process here is the lab's own."""
+
 from __future__ import annotations
 
 import subprocess
 
 import pytest
 
-from weirlab.cluster import INTERNET_SERVER_IP, INTERNET_SERVER_IP6, Cluster, node_ip, node_ip6
 from e2e.conftest import ping_failures, wait_until
+from weirlab.cluster import INTERNET_SERVER_IP, INTERNET_SERVER_IP6, Cluster, node_ip, node_ip6
 from weirlab.lab import NETCHECK, in_netns, run
 
 SERVER_PORT = 8080
@@ -20,8 +21,11 @@ SERVER_PORT = 8080
 def serve_internet(cluster: Cluster) -> str:
     """An echo server in the internet namespace; returns the namespace."""
     internet = cluster.add_internet()
-    proc = cluster.lab.spawn(in_netns(internet, ["python3", str(NETCHECK), "serve", str(SERVER_PORT), "internet"]),
-                             stdout=subprocess.PIPE, text=True)
+    proc = cluster.lab.spawn(
+        in_netns(internet, ["python3", str(NETCHECK), "serve", str(SERVER_PORT), "internet"]),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "ready"
     return internet
 
@@ -56,8 +60,9 @@ def test_pods_reach_the_internet_as_their_node(lab, proto, family):
         assert [r.get("error") for r in results] == [None] * len(results), results
         assert {seen_by_server(r) for r in results} == {node_address(index)}, (pod.name, results)
         # The socket API shows the server, never a translated address.
-        assert {r["peer"] for r in results} == {f"[{server}]:{SERVER_PORT}" if family == 6
-                                                else f"{server}:{SERVER_PORT}"}
+        assert {r["peer"] for r in results} == {
+            f"[{server}]:{SERVER_PORT}" if family == 6 else f"{server}:{SERVER_PORT}"
+        }
     # The flows ride conntrack entries of their own.
     assert [line for line in node1.weirctl("conntrack").splitlines() if "masq" in line], node1.weirctl("conntrack")
 
@@ -81,8 +86,9 @@ def test_traffic_inside_the_cluster_keeps_the_pods_address(lab):
     web = [node1.add_pod("web-1"), node2.add_pod("web-2")]
     for pod in web:
         cluster.serve(pod, SERVER_PORT)
-    assert wait_until(lambda: in_cluster_set(node1, "10.244.2.0/24", "fd00:10:244:2::/112", f"{node_ip(2)}/32"),
-                      timeout=10), node1.weirctl("masquerade")
+    assert wait_until(
+        lambda: in_cluster_set(node1, "10.244.2.0/24", "fd00:10:244:2::/112", f"{node_ip(2)}/32"), timeout=10
+    ), node1.weirctl("masquerade")
     for proto in ("tcp", "udp"):
         for pod in web:
             for target in (pod.ipv4, pod.ipv6):
@@ -95,8 +101,7 @@ def test_masquerade_off_sends_the_pods_address_and_gets_no_answer(lab):
     cluster = Cluster(lab, 2, agent_args=["--masquerade=false"])
     serve_internet(cluster)
     shell = cluster.nodes[0].add_pod("shell")
-    assert ping_failures(shell, [INTERNET_SERVER_IP, INTERNET_SERVER_IP6]) == [INTERNET_SERVER_IP,
-                                                                            INTERNET_SERVER_IP6]
+    assert ping_failures(shell, [INTERNET_SERVER_IP, INTERNET_SERVER_IP6]) == [INTERNET_SERVER_IP, INTERNET_SERVER_IP6]
     for proto in ("tcp", "udp"):
         for server in (INTERNET_SERVER_IP, INTERNET_SERVER_IP6):
             results = ask(cluster, shell.netns, proto, server, count=1)
@@ -110,8 +115,9 @@ def test_non_masquerade_cidrs_keep_the_pods_address(lab):
     node1 = cluster.nodes[0]
     serve_internet(cluster)
     shell = node1.add_pod("shell")
-    assert wait_until(lambda: in_cluster_set(node1, "203.0.113.0/24", "2001:db8:113::/64"), timeout=10), \
-        node1.weirctl("masquerade")
+    assert wait_until(lambda: in_cluster_set(node1, "203.0.113.0/24", "2001:db8:113::/64"), timeout=10), node1.weirctl(
+        "masquerade"
+    )
     for proto in ("tcp", "udp"):
         for server in (INTERNET_SERVER_IP, INTERNET_SERVER_IP6):
             results = ask(cluster, shell.netns, proto, server, count=1)

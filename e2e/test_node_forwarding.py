@@ -2,12 +2,13 @@
 nothing set net.ipv4.ip_forward / net.ipv6.conf.all.forwarding drops the pod traffic it should pass
 between its pods and other nodes; after the agent starts, that traffic flows. manageForwarding: false
 (--manage_forwarding=false) leaves the settings alone."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from weirlab.cluster import Cluster
 from e2e.conftest import ping_failures, wait_until
+from weirlab.cluster import Cluster
 
 KEYS = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
 
@@ -18,7 +19,10 @@ def sysctl(node, key: str) -> str:
 
 def machine_values() -> list[str]:
     """The machine's own (root namespace) values, which no test may change."""
-    return [Path("/proc/sys/net/ipv4/ip_forward").read_text(), Path("/proc/sys/net/ipv6/conf/all/forwarding").read_text()]
+    return [
+        Path("/proc/sys/net/ipv4/ip_forward").read_text(),
+        Path("/proc/sys/net/ipv6/conf/all/forwarding").read_text(),
+    ]
 
 
 def test_agent_turns_forwarding_on_for_cross_node_pod_traffic(lab):
@@ -42,8 +46,9 @@ def test_agent_turns_forwarding_on_for_cross_node_pod_traffic(lab):
     # restart_agent returns once the datapath is pinned, which it still is from the first agent.
     for node in cluster.nodes:
         wanted = [f"forwarding: set {key}=1 in the node's network namespace (was 0)" for key in KEYS]
-        assert wait_until(lambda: all(w in (node.dir / "agent.log").read_text() for w in wanted), timeout=10), \
-            (node.dir / "agent.log").read_text()
+        assert wait_until(lambda: all(w in (node.dir / "agent.log").read_text() for w in wanted), timeout=10), (
+            node.dir / "agent.log"
+        ).read_text()
     assert [sysctl(n, k) for n in cluster.nodes for k in KEYS] == ["1"] * 4
     assert ping_failures(a, b.addresses()) == []
     assert ping_failures(b, a.addresses()) == []

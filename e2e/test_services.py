@@ -3,6 +3,7 @@ and per-packet translation, NodePorts in SNAT and DSR mode (IPv4 and IPv6), Load
 externalTrafficPolicy Local, sessionAffinity, Services without endpoints, endpoint removal and agent
 restarts under traffic, and 5,000 Services from one manifest. Every request is real TCP/UDP between
 the lab's namespaces."""
+
 from __future__ import annotations
 
 import collections
@@ -15,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from e2e.conftest import metrics, wait_until
+from e2e.runtime_clients import AGENT_HEALTH_PORT, agent_metrics, metric_value
 from weirlab.cluster import CLIENT_IP, CLIENT_IP6, Cluster, endpoint_slice_yaml, node_ip, node_ip6, service_yaml
 from weirlab.lab import NETCHECK, WEIRCTL, Pod, in_netns, run
-from e2e.runtime_clients import AGENT_HEALTH_PORT, agent_metrics, metric_value
 
 CLUSTER_IP = "10.96.0.10"
 PORTS = [("http", 80, 8080, "TCP"), ("udp", 80, 8080, "UDP")]
@@ -29,6 +30,7 @@ FAST_REJECT = 1.0  # seconds: a rejected connection fails at once, not by a time
 
 # ---------------------------------------------------------------------------------------------------
 # Helpers
+
 
 def backend(result: dict) -> str:
     """The pod that answered a request ("web-1: ping from 10.244.1.2" -> "web-1")."""
@@ -77,8 +79,9 @@ def placed_on_nodes(endpoints: list[Pod]) -> list[tuple[Pod, str]]:
 
 
 def apply_service(cluster: Cluster, name: str, pods: list[Pod], **service) -> None:
-    cluster.apply(name, service_yaml(name, PORTS, **service) + "---\n"
-                  + endpoint_slice_yaml(name, placed(pods), SLICE_PORTS))
+    cluster.apply(
+        name, service_yaml(name, PORTS, **service) + "---\n" + endpoint_slice_yaml(name, placed(pods), SLICE_PORTS)
+    )
 
 
 def client_route(cluster: Cluster, address: str, via_node: int = 1) -> None:
@@ -107,6 +110,7 @@ def frontend_count(node) -> int:
 # ---------------------------------------------------------------------------------------------------
 # 1-2. ClusterIP: socket LB and per-packet
 
+
 @pytest.mark.parametrize("proto", ["tcp", "udp", "udp-connected"])
 def test_cluster_ip_socket_lb_reaches_every_backend(lab, proto):
     cluster, web, _, shell = web_cluster(lab)
@@ -115,8 +119,8 @@ def test_cluster_ip_socket_lb_reaches_every_backend(lab, proto):
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
 
     results = until_all_seen(
-        lambda n: cluster.requests(shell.netns, proto, CLUSTER_IP, 80, count=n, node=node1),
-        {"web-1", "web-2", "web-3"})
+        lambda n: cluster.requests(shell.netns, proto, CLUSTER_IP, 80, count=n, node=node1), {"web-1", "web-2", "web-3"}
+    )
     assert failures(results) == []
     assert set(tally(results)) == {"web-1", "web-2", "web-3"}, tally(results)
     # The socket API shows the Service, never the backend it was rewritten to.
@@ -133,8 +137,9 @@ def test_cluster_ip_per_packet(lab, proto):
     apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP)
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
 
-    results = until_all_seen(lambda n: cluster.requests(shell.netns, proto, CLUSTER_IP, 80, count=n),
-                             {"web-1", "web-2", "web-3"})
+    results = until_all_seen(
+        lambda n: cluster.requests(shell.netns, proto, CLUSTER_IP, 80, count=n), {"web-1", "web-2", "web-3"}
+    )
     assert failures(results) == []
     assert set(tally(results)) == {"web-1", "web-2", "web-3"}, tally(results)
     # Unconnected UDP: recvfrom() names the reply's real source address, which the datapath has
@@ -148,6 +153,7 @@ def test_cluster_ip_per_packet(lab, proto):
 # ---------------------------------------------------------------------------------------------------
 # 3. NodePort (SNAT), LoadBalancer ingress IP, externalIPs
 
+
 def test_node_port_snat_load_balancer_and_external_ips(lab):
     cluster = Cluster(lab, 2, ["snat", "snat"])
     node1, node2 = cluster.nodes
@@ -156,8 +162,16 @@ def test_node_port_snat_load_balancer_and_external_ips(lab):
         cluster.serve(pod)
     client_route(cluster, LB_IP)
     client_route(cluster, EXTERNAL_IP)
-    apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP, type_="LoadBalancer", node_port=30080,
-                  lb_ips=[LB_IP], external_ips=[EXTERNAL_IP])
+    apply_service(
+        cluster,
+        "web",
+        web,
+        cluster_ip=CLUSTER_IP,
+        type_="LoadBalancer",
+        node_port=30080,
+        lb_ips=[LB_IP],
+        external_ips=[EXTERNAL_IP],
+    )
     cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=2, nodes=[node1])
     cluster.wait_for_frontend(f"{LB_IP}:80", backends=2)
     cluster.wait_for_frontend(f"{EXTERNAL_IP}:80", backends=2)
@@ -167,8 +181,9 @@ def test_node_port_snat_load_balancer_and_external_ips(lab):
 
     for target, port in ((node_ip(1), 30080), (LB_IP, 80), (EXTERNAL_IP, 80)):
         for proto in ("tcp", "udp"):
-            results = until_all_seen(lambda n: cluster.requests(cluster.client, proto, target, port, count=n),
-                                     {"web-1", "web-2"})
+            results = until_all_seen(
+                lambda n: cluster.requests(cluster.client, proto, target, port, count=n), {"web-1", "web-2"}
+            )
             assert failures(results) == [], (target, proto)
             assert set(tally(results)) == {"web-1", "web-2"}, (target, proto, tally(results))
             for r in results:
@@ -179,15 +194,36 @@ def test_node_port_snat_load_balancer_and_external_ips(lab):
 # ---------------------------------------------------------------------------------------------------
 # 4. DSR
 
+
 def uplink_mac(node) -> str:
     return json.loads(node.exec(["ip", "-j", "link", "show", "uplink0"]).stdout)[0]["address"]
 
 
 def capture(lab, netns: str, ifname: str, count: int, expression: str, *flags: str) -> subprocess.Popen:
     """tcpdump in `netns` for the first `count` packets matching `expression`; returns once it listens."""
-    capture = lab.spawn(in_netns(netns, [
-        "timeout", "10", "tcpdump", "-e", "-n", "-l", "--immediate-mode", *flags, "-c", str(count), "-i", ifname,
-        expression]), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    capture = lab.spawn(
+        in_netns(
+            netns,
+            [
+                "timeout",
+                "10",
+                "tcpdump",
+                "-e",
+                "-n",
+                "-l",
+                "--immediate-mode",
+                *flags,
+                "-c",
+                str(count),
+                "-i",
+                ifname,
+                expression,
+            ],
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     banner = [capture.stderr.readline()]  # ("verbose output suppressed" without -v), "listening on"
     if "listening on" not in banner[-1]:
         banner.append(capture.stderr.readline())
@@ -205,8 +241,12 @@ def dsr_round_trip(lab, family: int) -> None:
     cluster.serve(web)
     frontend, client = (node_ip(2), CLIENT_IP) if family == 4 else (node_ip6(2), CLIENT_IP6)
     cluster_ip = CLUSTER_IP if family == 4 else "fd00:96::10"
-    cluster.apply("web", service_yaml("web", PORTS, cluster_ip=cluster_ip, type_="NodePort", node_port=30080)
-                  + "---\n" + endpoint_slice_yaml("web", placed([web]), SLICE_PORTS, family=family))
+    cluster.apply(
+        "web",
+        service_yaml("web", PORTS, cluster_ip=cluster_ip, type_="NodePort", node_port=30080)
+        + "---\n"
+        + endpoint_slice_yaml("web", placed([web]), SLICE_PORTS, family=family),
+    )
     cluster.wait_for_frontend(f"{frontend if family == 4 else f'[{frontend}]'}:30080", backends=1, nodes=[node2])
     mac1, mac2 = uplink_mac(node1), uplink_mac(node2)
     assert mac1 != mac2
@@ -256,9 +296,20 @@ def test_hybrid_over_ipv6_load_balancer_and_external_ips(lab):
     lb_ip, external_ip = "2001:db8:113::10", "2001:db8:20::20"
     for address in (lb_ip, external_ip):
         run(in_netns(cluster.client, ["ip", "-6", "route", "add", f"{address}/128", "via", node_ip6(2)]))
-    cluster.apply("web", service_yaml("web", PORTS, cluster_ip="fd00:96::11", type_="LoadBalancer",
-                                      node_port=30080, lb_ips=[lb_ip], external_ips=[external_ip])
-                  + "---\n" + endpoint_slice_yaml("web", placed([web]), SLICE_PORTS, family=6))
+    cluster.apply(
+        "web",
+        service_yaml(
+            "web",
+            PORTS,
+            cluster_ip="fd00:96::11",
+            type_="LoadBalancer",
+            node_port=30080,
+            lb_ips=[lb_ip],
+            external_ips=[external_ip],
+        )
+        + "---\n"
+        + endpoint_slice_yaml("web", placed([web]), SLICE_PORTS, family=6),
+    )
     for address in (lb_ip, external_ip):
         cluster.wait_for_frontend(f"[{address}]:80", backends=1, nodes=[node2])
 
@@ -274,6 +325,7 @@ def test_hybrid_over_ipv6_load_balancer_and_external_ips(lab):
 # ---------------------------------------------------------------------------------------------------
 # 5. externalTrafficPolicy Local
 
+
 def test_external_traffic_policy_local(lab):
     cluster = Cluster(lab, 2, ["snat", "snat"])
     node1, node2 = cluster.nodes
@@ -282,18 +334,19 @@ def test_external_traffic_policy_local(lab):
     for pod in local + [remote]:
         cluster.serve(pod)
     # Endpoints on both nodes, and endpoints on node1 only.
-    apply_service(cluster, "both", local + [remote], cluster_ip="10.96.0.11", type_="NodePort",
-                  node_port=30081, etp="Local")
-    apply_service(cluster, "only1", local, cluster_ip="10.96.0.12", type_="NodePort", node_port=30082,
-                  etp="Local")
+    apply_service(
+        cluster, "both", local + [remote], cluster_ip="10.96.0.11", type_="NodePort", node_port=30081, etp="Local"
+    )
+    apply_service(cluster, "only1", local, cluster_ip="10.96.0.12", type_="NodePort", node_port=30082, etp="Local")
     cluster.wait_for_frontend(f"{node_ip(1)}:30081", backends=2, nodes=[node1])
     cluster.wait_for_frontend(f"{node_ip(1)}:30082", backends=2, nodes=[node1])
     cluster.wait_for_frontend(f"{node_ip(2)}:30081", backends=1, nodes=[node2])
     cluster.wait_for_frontend(f"{node_ip(2)}:30082", nodes=[node2])
 
     for port in (30081, 30082):
-        results = until_all_seen(lambda n: cluster.requests(cluster.client, "tcp", node_ip(1), port, count=n),
-                                 {"web-1a", "web-1b"})
+        results = until_all_seen(
+            lambda n: cluster.requests(cluster.client, "tcp", node_ip(1), port, count=n), {"web-1a", "web-1b"}
+        )
         assert failures(results) == []
         assert set(tally(results)) == {"web-1a", "web-1b"}, (port, tally(results))
         assert {seen_from(r) for r in results} == {CLIENT_IP}, port
@@ -312,11 +365,11 @@ def test_external_traffic_policy_local(lab):
 # ---------------------------------------------------------------------------------------------------
 # 6. sessionAffinity ClientIP
 
+
 def test_session_affinity_client_ip(lab):
     cluster, web, _, _ = web_cluster(lab)
     node1 = cluster.nodes[0]
-    apply_service(cluster, "sticky", web, cluster_ip="10.96.0.13", type_="NodePort", node_port=30083,
-                  affinity=True)
+    apply_service(cluster, "sticky", web, cluster_ip="10.96.0.13", type_="NodePort", node_port=30083, affinity=True)
     apply_service(cluster, "spread", web, cluster_ip="10.96.0.14", type_="NodePort", node_port=30084)
     cluster.wait_for_frontend(f"{node_ip(1)}:30083", backends=3, nodes=[node1])
     cluster.wait_for_frontend(f"{node_ip(1)}:30084", backends=3, nodes=[node1])
@@ -334,6 +387,7 @@ def test_session_affinity_client_ip(lab):
 # ---------------------------------------------------------------------------------------------------
 # 7. No endpoints
 
+
 @pytest.mark.parametrize("proto", ["tcp", "udp-connected"])
 def test_service_without_endpoints_rejects_at_once(lab, proto):
     """TCP: the socket LB fails connect() with ECONNREFUSED, per-packet translation answers the SYN
@@ -343,8 +397,7 @@ def test_service_without_endpoints_rejects_at_once(lab, proto):
     cluster = Cluster(lab, 2, ["snat", "snat"], agent_args=[f"--health_port={AGENT_HEALTH_PORT}"])
     node1 = cluster.nodes[0]
     shell = node1.add_pod("shell")
-    cluster.apply("empty", service_yaml("empty", PORTS, cluster_ip="10.96.0.20", type_="NodePort",
-                                        node_port=30085))
+    cluster.apply("empty", service_yaml("empty", PORTS, cluster_ip="10.96.0.20", type_="NodePort", node_port=30085))
     cluster.wait_for_frontend("10.96.0.20:80", backends=0)
     cluster.wait_for_frontend(f"{node_ip(1)}:30085", backends=0, nodes=[node1])
 
@@ -392,8 +445,10 @@ def test_removing_a_backend_under_traffic(lab):
 
     per_packet = cluster.hold(shell.netns, CLUSTER_IP, 80)
     socket_lb = cluster.hold(lb_shell.netns, CLUSTER_IP, 80, node=node1)
-    held = {"per-packet": (per_packet, open_until_every_backend(per_packet, everyone)),
-            "socket LB": (socket_lb, open_until_every_backend(socket_lb, everyone))}
+    held = {
+        "per-packet": (per_packet, open_until_every_backend(per_packet, everyone)),
+        "socket LB": (socket_lb, open_until_every_backend(socket_lb, everyone)),
+    }
     sources = {"per-packet": shell.ipv4, "socket LB": lb_shell.ipv4}
     for path, (client, owners) in held.items():
         replies = client.ping()
@@ -401,8 +456,12 @@ def test_removing_a_backend_under_traffic(lab):
 
     removed = "web-2"
     kept = [p for p in web if p.name != removed]
-    cluster.apply("web", service_yaml("web", PORTS, cluster_ip=CLUSTER_IP) + "---\n"
-                  + endpoint_slice_yaml("web", placed(kept), SLICE_PORTS))
+    cluster.apply(
+        "web",
+        service_yaml("web", PORTS, cluster_ip=CLUSTER_IP)
+        + "---\n"
+        + endpoint_slice_yaml("web", placed(kept), SLICE_PORTS),
+    )
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=2)
     time.sleep(2.5)  # conntrack collection runs at least twice on every node
 
@@ -427,6 +486,7 @@ def test_removing_a_backend_under_traffic(lab):
 # ---------------------------------------------------------------------------------------------------
 # 9. Agent restart under traffic
 
+
 def test_agent_restart_under_traffic(lab):
     cluster, web, shell, lb_shell = web_cluster(lab)
     node1 = cluster.nodes[0]
@@ -434,8 +494,11 @@ def test_agent_restart_under_traffic(lab):
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
     cluster.wait_for_frontend(f"{node_ip(1)}:30086", backends=3, nodes=[node1])
 
-    holders = [cluster.hold(shell.netns, CLUSTER_IP, 80), cluster.hold(lb_shell.netns, CLUSTER_IP, 80, node=node1),
-               cluster.hold(cluster.client, node_ip(1), 30086)]
+    holders = [
+        cluster.hold(shell.netns, CLUSTER_IP, 80),
+        cluster.hold(lb_shell.netns, CLUSTER_IP, 80, node=node1),
+        cluster.hold(cluster.client, node_ip(1), 30086),
+    ]
     for held in holders:
         assert [o for o in held.open(4) if "error" in o] == []
 
@@ -484,6 +547,7 @@ def test_agent_restart_under_traffic(lab):
 
 # ---------------------------------------------------------------------------------------------------
 # 10. 5,000 Services
+
 
 def many_services_yaml(count: int, pods: list[tuple[Pod, str]]) -> tuple[str, list[str]]:
     docs, addresses = [], []
@@ -536,8 +600,13 @@ def host_network_endpoint(cluster: Cluster, index: int) -> Pod:
     """A hostNetwork "pod" of node<index>: its address is the node's, its echo server (on HOST_PORT,
     naming itself "node<index>") runs in the node's own namespace, as a hostNetwork pod's would."""
     node = cluster.nodes[index - 1]
-    endpoint = Pod(name=node.name, netns=node.netns, container_id="", ifname="uplink0",
-                   result={"ips": [{"address": f"{node_ip(index)}/24"}, {"address": f"{node_ip6(index)}/64"}]})
+    endpoint = Pod(
+        name=node.name,
+        netns=node.netns,
+        container_id="",
+        ifname="uplink0",
+        result={"ips": [{"address": f"{node_ip(index)}/24"}, {"address": f"{node_ip6(index)}/64"}]},
+    )
     cluster.serve(endpoint, HOST_PORT)
     return endpoint
 
@@ -549,16 +618,21 @@ def host_network_node_port(lab, lb_mode: str) -> tuple[Cluster, Pod]:
     node1, node2 = cluster.nodes
     shell = node2.add_pod("shell")
     endpoints = [host_network_endpoint(cluster, 1), host_network_endpoint(cluster, 2)]
-    cluster.apply("web", service_yaml("web", HOST_PORTS, cluster_ip=CLUSTER_IP, type_="NodePort", node_port=30080)
-                  + "---\n" + endpoint_slice_yaml("web", placed_on_nodes(endpoints), HOST_SLICE_PORTS))
+    cluster.apply(
+        "web",
+        service_yaml("web", HOST_PORTS, cluster_ip=CLUSTER_IP, type_="NodePort", node_port=30080)
+        + "---\n"
+        + endpoint_slice_yaml("web", placed_on_nodes(endpoints), HOST_SLICE_PORTS),
+    )
     cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=2, nodes=[node1])
     return cluster, shell
 
 
 def assert_node_port_reaches_both_hosts(cluster: Cluster, client: str, node=None) -> None:
     for proto in ("tcp", "udp"):
-        results = until_all_seen(lambda n: cluster.requests(client, proto, node_ip(1), 30080, count=n, node=node),
-                                 {"node1", "node2"})
+        results = until_all_seen(
+            lambda n: cluster.requests(client, proto, node_ip(1), 30080, count=n, node=node), {"node1", "node2"}
+        )
         where = (client, "socket-LB cgroup" if node else "per packet", proto)
         assert failures(results) == [], (where, failures(results)[:3], conntrack_lines(cluster.nodes[0], ":30080"))
         assert set(tally(results)) == {"node1", "node2"}, (where, tally(results))
@@ -585,8 +659,11 @@ def test_node_port_with_host_network_endpoints_from_a_pod_on_another_node(lab):
     assert_node_port_reaches_both_hosts(cluster, shell.netns, node=cluster.nodes[1])
 
 
-@pytest.mark.xfail(strict=True, reason="DSR to a hostNetwork endpoint on the client pod's own node: the host's "
-                   "reply reaches the pod through its veth, where no weir program translates it back")
+@pytest.mark.xfail(
+    strict=True,
+    reason="DSR to a hostNetwork endpoint on the client pod's own node: the host's "
+    "reply reaches the pod through its veth, where no weir program translates it back",
+)
 def test_dsr_node_port_to_host_network_endpoint_on_the_client_pods_node(lab):
     cluster, shell = host_network_node_port(lab, "dsr")
     assert_node_port_reaches_both_hosts(cluster, shell.netns)
@@ -599,29 +676,41 @@ def test_cluster_ip_with_host_network_endpoint_on_another_node(lab, path):
     node1, _ = cluster.nodes
     shell = node1.add_pod("shell")
     endpoint = host_network_endpoint(cluster, 2)
-    cluster.apply("web", service_yaml("web", HOST_PORTS, cluster_ip=CLUSTER_IP)
-                  + "---\n" + endpoint_slice_yaml("web", placed_on_nodes([endpoint]), HOST_SLICE_PORTS))
+    cluster.apply(
+        "web",
+        service_yaml("web", HOST_PORTS, cluster_ip=CLUSTER_IP)
+        + "---\n"
+        + endpoint_slice_yaml("web", placed_on_nodes([endpoint]), HOST_SLICE_PORTS),
+    )
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=1)
 
     for proto in ("tcp", "udp"):
-        results = cluster.requests(shell.netns, proto, CLUSTER_IP, 80, count=3,
-                                   node=node1 if path == "socket LB" else None)
+        results = cluster.requests(
+            shell.netns, proto, CLUSTER_IP, 80, count=3, node=node1 if path == "socket LB" else None
+        )
         assert failures(results) == [], (proto, results)
         assert set(tally(results)) == {"node2"}
         assert {seen_from(r) for r in results} == {shell.ipv4}, proto
         assert {r["peer"] for r in results} == {f"{CLUSTER_IP}:80"}, proto
 
 
-@pytest.mark.xfail(strict=True, reason="per-packet translation from a pod to its own node's address: the host's "
-                   "reply reaches the pod through its veth, where no weir program translates it back "
-                   "(socket LB, the default for pods, is not affected)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="per-packet translation from a pod to its own node's address: the host's "
+    "reply reaches the pod through its veth, where no weir program translates it back "
+    "(socket LB, the default for pods, is not affected)",
+)
 def test_cluster_ip_per_packet_to_host_network_endpoint_on_the_pods_node(lab):
     cluster = Cluster(lab, 2, ["snat", "snat"])
     node1, _ = cluster.nodes
     shell = node1.add_pod("shell")
     endpoint = host_network_endpoint(cluster, 1)
-    cluster.apply("web", service_yaml("web", HOST_PORTS, cluster_ip=CLUSTER_IP)
-                  + "---\n" + endpoint_slice_yaml("web", placed_on_nodes([endpoint]), HOST_SLICE_PORTS))
+    cluster.apply(
+        "web",
+        service_yaml("web", HOST_PORTS, cluster_ip=CLUSTER_IP)
+        + "---\n"
+        + endpoint_slice_yaml("web", placed_on_nodes([endpoint]), HOST_SLICE_PORTS),
+    )
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=1)
     results = cluster.requests(shell.netns, "tcp", CLUSTER_IP, 80, count=2)
     assert failures(results) == [], results
@@ -630,10 +719,14 @@ def test_cluster_ip_per_packet_to_host_network_endpoint_on_the_pods_node(lab):
 # ---------------------------------------------------------------------------------------------------
 # Hairpin: a backend reaching its own Service
 
-@pytest.mark.parametrize("path", [
-    "socket LB",
-    "per-packet",
-])
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "socket LB",
+        "per-packet",
+    ],
+)
 def test_backend_reaches_itself_through_its_service(lab, path):
     cluster = Cluster(lab, 2, ["snat", "snat"])
     node1 = cluster.nodes[0]
@@ -643,8 +736,9 @@ def test_backend_reaches_itself_through_its_service(lab, path):
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=1)
 
     for proto in ("tcp", "udp"):
-        results = cluster.requests(web.netns, proto, CLUSTER_IP, 80, count=3,
-                                   node=node1 if path == "socket LB" else None)
+        results = cluster.requests(
+            web.netns, proto, CLUSTER_IP, 80, count=3, node=node1 if path == "socket LB" else None
+        )
         assert failures(results) == [], (proto, results)
         assert set(tally(results)) == {"web-1"}
         assert {r["peer"] for r in results} == {f"{CLUSTER_IP}:80"}, proto
@@ -652,6 +746,7 @@ def test_backend_reaches_itself_through_its_service(lab, path):
 
 # ---------------------------------------------------------------------------------------------------
 # Flows whose translated tuples coincide
+
 
 def test_direct_connection_after_cluster_ip_connection_from_same_port(lab):
     cluster = Cluster(lab, 2, ["snat", "snat"])
@@ -696,6 +791,7 @@ def test_node_port_snat_clients_sharing_a_source_port(lab):
 # ---------------------------------------------------------------------------------------------------
 # 13. weirctl: -o json on every command, Services by name, filters, events from now on
 
+
 def weirctl_json(node, *args: str):
     """`weirctl ARGS -o json`, parsed: exactly one JSON document."""
     return json.loads(node.weirctl(*args, "-o", "json"))
@@ -703,8 +799,12 @@ def weirctl_json(node, *args: str):
 
 def weirctl_events(lab, node, *args: str) -> subprocess.Popen:
     """`weirctl events -o json ARGS` running in `node`'s namespace (killed with the lab)."""
-    return lab.spawn(in_netns(node.netns, [str(WEIRCTL), f"--bpf_root={node.bpf_root}", "events", "-o", "json", *args]),
-                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return lab.spawn(
+        in_netns(node.netns, [str(WEIRCTL), f"--bpf_root={node.bpf_root}", "events", "-o", "json", *args]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def event_records(proc: subprocess.Popen) -> list[dict]:
@@ -733,9 +833,14 @@ def test_weirctl_json_names_filters_and_events(lab):
     assert by_frontend[f"{CLUSTER_IP}:80/UDP"]["service"]["port_name"] == "udp"
     assert {b["address"] for b in web_tcp["backends"]} == {p.ipv4 for p in web}
     assert "affinity" in web_tcp["flags"] and web_tcp["affinity_timeout_seconds"] == 300
-    assert by_frontend["10.96.0.20:80/TCP"]["backends"] == [] and by_frontend["10.96.0.20:80/TCP"]["service"]["name"] == "empty"
-    assert any(line.startswith(f"{CLUSTER_IP}:80/TCP") and "default/web:http" in line
-               for line in node1.weirctl("services").splitlines())
+    assert (
+        by_frontend["10.96.0.20:80/TCP"]["backends"] == []
+        and by_frontend["10.96.0.20:80/TCP"]["service"]["name"] == "empty"
+    )
+    assert any(
+        line.startswith(f"{CLUSTER_IP}:80/TCP") and "default/web:http" in line
+        for line in node1.weirctl("services").splitlines()
+    )
     only_empty = weirctl_json(node1, "services", "--service", "default/empty")["services"]
     assert {s["frontend"] for s in only_empty} == {"10.96.0.20:80/TCP", "10.96.0.20:80/UDP"}
 
@@ -744,8 +849,9 @@ def test_weirctl_json_names_filters_and_events(lab):
     assert {e["service"]["name"] for e in conntrack["entries"] if e["service"]} == {"web"}
     tcp_to_web = weirctl_json(node1, "conntrack", "--addr", CLUSTER_IP, "--proto", "tcp", "--port", "80")["entries"]
     assert tcp_to_web and all(e["protocol"] == "TCP" for e in tcp_to_web)
-    assert all(CLUSTER_IP in (e["source"]["address"], e["destination"]["address"], e["nat"]["address"])
-               for e in tcp_to_web)
+    assert all(
+        CLUSTER_IP in (e["source"]["address"], e["destination"]["address"], e["nat"]["address"]) for e in tcp_to_web
+    )
     assert weirctl_json(node1, "conntrack", "--proto", "sctp")["entries"] == []
 
     affinity = weirctl_json(node1, "affinity")["entries"]
@@ -796,8 +902,9 @@ def test_weirctl_json_names_filters_and_events(lab):
     assert translations and {r["backend"]["address"] for r in translations} <= {p.ipv4 for p in web}
     assert all(r["service"]["name"] == "web" and r["destination"]["address"] == CLUSTER_IP for r in translations)
     sockets = [r for r in records if r["type"] == "socket"]
-    assert [(r["verdict"], r["outcome"], r["service"]["name"], r["source"]) for r in sockets] == \
-        [("refused", "sock_connect_refused", "empty", None)], records
+    assert [(r["verdict"], r["outcome"], r["service"]["name"], r["source"]) for r in sockets] == [
+        ("refused", "sock_connect_refused", "empty", None)
+    ], records
     assert sockets[0]["socket"].startswith("sk:") and sockets[0]["cgroup_id"] > 0
 
     # Filters: only drops, only to the empty Service's address.

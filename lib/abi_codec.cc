@@ -265,7 +265,8 @@ std::string Render(const weir_ct_key& key) {
 
 std::string Render(const weir_nonmasq_key& key) {
   std::optional<IpPrefix> cidr = DecodeNonMasqueradeKey(key);
-  return cidr.has_value() ? cidr->ToString() : absl::StrCat("<prefix ", key.prefixlen, " of family ", key.family, ">");
+  return cidr.has_value() ? cidr->ToString()
+                          : absl::StrCat("<prefix ", key.prefixlen, " of family ", key.family, ">");
 }
 
 std::string Render(const weir_sock_revnat_key& key) {

@@ -102,14 +102,14 @@ std::optional<IpPrefix> DecodeNonMasqueradeKey(const weir_nonmasq_key& key);
 // --- Text of whole keys and values, for logs, errors and the fake writer ---
 
 std::string Render(uint32_t id);
-std::string Render(const weir_service_key& key);        // "10.96.0.1:80/TCP/external"
-std::string Render(const weir_service_value& value);    // "id=5 count=2"
-std::string Render(const weir_slot_key& key);           // "5/1": service id 5, slot 1
-std::string Render(const weir_backend& backend);        // "10.0.0.1:8080/TCP local"
-std::string Render(const weir_endpoint_key& key);       // "10.0.0.1"
-std::string Render(const weir_affinity_key& key);       // "10.0.0.1 service 5"
-std::string Render(const weir_ct_key& key);             // "TCP 10.0.0.1:5000 -> 10.96.0.1:80"
-std::string Render(const weir_nonmasq_key& key);        // "10.0.0.0/8"
-std::string Render(const weir_sock_revnat_key& key);    // "cookie 7 10.0.0.1:8080"
+std::string Render(const weir_service_key& key);      // "10.96.0.1:80/TCP/external"
+std::string Render(const weir_service_value& value);  // "id=5 count=2"
+std::string Render(const weir_slot_key& key);         // "5/1": service id 5, slot 1
+std::string Render(const weir_backend& backend);      // "10.0.0.1:8080/TCP local"
+std::string Render(const weir_endpoint_key& key);     // "10.0.0.1"
+std::string Render(const weir_affinity_key& key);     // "10.0.0.1 service 5"
+std::string Render(const weir_ct_key& key);           // "TCP 10.0.0.1:5000 -> 10.96.0.1:80"
+std::string Render(const weir_nonmasq_key& key);      // "10.0.0.0/8"
+std::string Render(const weir_sock_revnat_key& key);  // "cookie 7 10.0.0.1:8080"
 
 }  // namespace weir::abi

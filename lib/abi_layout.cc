@@ -54,4 +54,5 @@ static_assert(offsetof(weir_event, cgroup_id) == 88);
 
 #include "bpf/abi/constants.h"
 
-static_assert(weir_maglev_size_valid(WEIR_MAGLEV_DEFAULT_SIZE), "the default Maglev table size must be valid");
+static_assert(weir_maglev_size_valid(WEIR_MAGLEV_DEFAULT_SIZE),
+              "the default Maglev table size must be valid");

@@ -91,16 +91,19 @@ absl::StatusOr<RecordMap<Record>> OpenPinnedMap(const std::string& path, bpf_map
 
 // The map pinned at `path` when it has `shape`; otherwise a new one, pinned over it atomically.
 template <typename Record>
-absl::StatusOr<RecordMap<Record>> OpenOrCreateMap(const std::string& path, const char* name, const MapShape& shape) {
+absl::StatusOr<RecordMap<Record>> OpenOrCreateMap(const std::string& path, const char* name,
+                                                  const MapShape& shape) {
   if (absl::StatusOr<RecordMap<Record>> existing = RecordMap<Record>::OpenPinned(path); existing.ok()) {
     if (CheckShape(existing->untyped(), path, shape).ok()) return existing;
   }
   LIBBPF_OPTS(bpf_map_create_opts, options, .map_flags = shape.flags);
-  UniqueFd fd(bpf_map_create(shape.type, name, sizeof(uint32_t), sizeof(Record), shape.max_entries, &options));
+  UniqueFd fd(
+      bpf_map_create(shape.type, name, sizeof(uint32_t), sizeof(Record), shape.max_entries, &options));
   if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("create map ", name));
   const std::string staging = path + "_staging";  // bpffs refuses names with a dot
   unlink(staging.c_str());
-  if (bpf_obj_pin(fd.get(), staging.c_str()) != 0) return ErrnoStatus(errno, absl::StrCat("pin at ", staging));
+  if (bpf_obj_pin(fd.get(), staging.c_str()) != 0)
+    return ErrnoStatus(errno, absl::StrCat("pin at ", staging));
   if (rename(staging.c_str(), path.c_str()) != 0) {
     const int err = errno;
     unlink(staging.c_str());
@@ -128,7 +131,8 @@ std::optional<ServiceName> ServiceName::Parse(std::string_view text) {
   if (slash == std::string_view::npos || slash == 0) return std::nullopt;
   const size_t colon = text.find(':', slash);
   ServiceName parsed{.namespace_name = std::string(text.substr(0, slash)),
-                     .name = std::string(text.substr(slash + 1, colon == std::string_view::npos ? colon : colon - slash - 1)),
+                     .name = std::string(
+                         text.substr(slash + 1, colon == std::string_view::npos ? colon : colon - slash - 1)),
                      .port_name = colon == std::string_view::npos ? "" : std::string(text.substr(colon + 1))};
   if (parsed.name.empty() || parsed.name.find('/') != std::string::npos) return std::nullopt;
   return parsed;
@@ -159,16 +163,15 @@ absl::Status ServiceNamesMap::Put(uint32_t service_id, const ServiceName& name) 
   return map_->Update(service_id, record);
 }
 
-absl::Status ServiceNamesMap::Delete(uint32_t service_id) const {
-  return map_->Delete(service_id);
-}
+absl::Status ServiceNamesMap::Delete(uint32_t service_id) const { return map_->Delete(service_id); }
 
 absl::StatusOr<std::map<uint32_t, ServiceName>> ServiceNamesMap::List() const {
   absl::StatusOr<std::vector<Map::Entry>> entries = map_->List();
   if (!entries.ok()) return entries.status();
   std::map<uint32_t, ServiceName> names;
   for (const Map::Entry& entry : *entries) {
-    names[entry.key] = {CopyIn(entry.value.namespace_name), CopyIn(entry.value.name), CopyIn(entry.value.port_name)};
+    names[entry.key] = {CopyIn(entry.value.namespace_name), CopyIn(entry.value.name),
+                        CopyIn(entry.value.port_name)};
   }
   return names;
 }

@@ -57,7 +57,7 @@ class ServiceNamesMap {
   absl::Status Delete(uint32_t service_id) const;  // succeeds when absent
   absl::StatusOr<std::map<uint32_t, ServiceName>> List() const;
 
- ServiceNamesMap(ServiceNamesMap&&) noexcept;
+  ServiceNamesMap(ServiceNamesMap&&) noexcept;
   ServiceNamesMap& operator=(ServiceNamesMap&&) noexcept;
   ~ServiceNamesMap();
 
@@ -74,16 +74,16 @@ struct AgentInfo {
   std::string version;
   std::string node_name;
   SyncSource source = SyncSource::kNone;
-  std::string lb_mode;        // "snat", "dsr", "hybrid"
-  std::string dsr_dispatch;   // "ipip", "option"
-  std::string cgroup_path;    // socket LB; empty: off
+  std::string lb_mode;       // "snat", "dsr", "hybrid"
+  std::string dsr_dispatch;  // "ipip", "option"
+  std::string cgroup_path;   // socket LB; empty: off
   bool socket_lb_host_only = false;
   bool maglev = false;
   bool masquerade = false;
   uint32_t maglev_table_size = 0;
   uint32_t pid = 0;
   uint64_t started_unix_ns = 0;
-  uint64_t last_sync_unix_ns = 0;           // the last successful sync, complete or partial
+  uint64_t last_sync_unix_ns = 0;  // the last successful sync, complete or partial
   uint64_t last_complete_sync_unix_ns = 0;
   uint64_t last_sync_error_unix_ns = 0;
   uint64_t syncs = 0;
@@ -104,7 +104,7 @@ class AgentInfoMap {
   absl::Status Write(const AgentInfo& info) const;
   absl::StatusOr<AgentInfo> Read() const;
 
- AgentInfoMap(AgentInfoMap&&) noexcept;
+  AgentInfoMap(AgentInfoMap&&) noexcept;
   AgentInfoMap& operator=(AgentInfoMap&&) noexcept;
   ~AgentInfoMap();
 

@@ -24,16 +24,15 @@ bool SupportsBatches(uint32_t type) {
     case BPF_MAP_TYPE_PERCPU_HASH:
     case BPF_MAP_TYPE_LRU_PERCPU_HASH:
     case BPF_MAP_TYPE_ARRAY:
-    case BPF_MAP_TYPE_PERCPU_ARRAY:
-      return true;
-    default:
-      return false;
+    case BPF_MAP_TYPE_PERCPU_ARRAY: return true;
+    default: return false;
   }
 }
 
 }  // namespace
 
-absl::StatusOr<UntypedBpfMap> UntypedBpfMap::FromFd(UniqueFd fd, std::string name, std::optional<uint32_t> key_size,
+absl::StatusOr<UntypedBpfMap> UntypedBpfMap::FromFd(UniqueFd fd, std::string name,
+                                                    std::optional<uint32_t> key_size,
                                                     std::optional<uint32_t> value_size) {
   bpf_map_info info{};
   uint32_t info_length = sizeof(info);
@@ -45,8 +44,8 @@ absl::StatusOr<UntypedBpfMap> UntypedBpfMap::FromFd(UniqueFd fd, std::string nam
         absl::StrCat("map ", name, " has key size ", info.key_size, ", this build expects ", *key_size));
   }
   if (value_size.has_value() && info.value_size != *value_size) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("map ", name, " has value size ", info.value_size, ", this build expects ", *value_size));
+    return absl::FailedPreconditionError(absl::StrCat("map ", name, " has value size ", info.value_size,
+                                                      ", this build expects ", *value_size));
   }
   UntypedBpfMap map;
   map.fd_ = std::move(fd);
@@ -65,7 +64,8 @@ absl::StatusOr<UntypedBpfMap> UntypedBpfMap::FromFd(UniqueFd fd, std::string nam
   return map;
 }
 
-absl::StatusOr<UntypedBpfMap> UntypedBpfMap::OpenPinned(const std::string& path, std::optional<uint32_t> key_size,
+absl::StatusOr<UntypedBpfMap> UntypedBpfMap::OpenPinned(const std::string& path,
+                                                        std::optional<uint32_t> key_size,
                                                         std::optional<uint32_t> value_size) {
   UniqueFd fd(bpf_obj_get(path.c_str()));
   if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("open pinned map ", path));
@@ -78,8 +78,8 @@ bool UntypedBpfMap::per_cpu() const {
 }
 
 bool UntypedBpfMap::is_array() const {
-  return type_ == BPF_MAP_TYPE_ARRAY || type_ == BPF_MAP_TYPE_PERCPU_ARRAY || type_ == BPF_MAP_TYPE_PROG_ARRAY ||
-         type_ == BPF_MAP_TYPE_ARRAY_OF_MAPS;
+  return type_ == BPF_MAP_TYPE_ARRAY || type_ == BPF_MAP_TYPE_PERCPU_ARRAY ||
+         type_ == BPF_MAP_TYPE_PROG_ARRAY || type_ == BPF_MAP_TYPE_ARRAY_OF_MAPS;
 }
 
 absl::Status UntypedBpfMap::Update(const void* key, const void* value) const {

@@ -94,8 +94,8 @@ struct BpfMapValue<std::vector<Element>> {
   static constexpr std::optional<uint32_t> kSize = std::nullopt;
   static absl::Status CheckMapSize(uint32_t size) {
     if (size == 0 || size % sizeof(Element) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat("value size ", size, " is not a whole number of ",
-                                                        sizeof(Element), "-byte elements"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("value size ", size, " is not a whole number of ", sizeof(Element), "-byte elements"));
     }
     return absl::OkStatus();
   }
@@ -203,8 +203,8 @@ class BpfMap {
 
   absl::Status Context(const absl::Status& status, absl::string_view verb, const Key& key) const {
     if (status.ok()) return status;
-    return absl::Status(status.code(),
-                        absl::StrCat(verb, " ", abi::Render(key), " in ", map_.name(), ": ", status.message()));
+    return absl::Status(status.code(), absl::StrCat(verb, " ", abi::Render(key), " in ", map_.name(), ": ",
+                                                    status.message()));
   }
 
   UntypedBpfMap map_;

@@ -72,9 +72,12 @@ absl::Status SizeMaps(from_pod* pod, const DatapathOptions& options) {
     bpf_map* map;
     uint32_t max_entries;
   } sizes[] = {
-      {pod->maps.WEIR_ENDPOINTS_MAP, options.endpoints_max},   {pod->maps.WEIR_SERVICES_MAP, options.services_max},
-      {pod->maps.WEIR_BACKENDS_MAP, options.backends_max},     {pod->maps.WEIR_BACKEND_SLOTS_MAP, options.backends_max},
-      {pod->maps.WEIR_CONNTRACK_MAP, options.conntrack_max},   {pod->maps.WEIR_NONMASQ_MAP, options.nonmasq_max},
+      {pod->maps.WEIR_ENDPOINTS_MAP, options.endpoints_max},
+      {pod->maps.WEIR_SERVICES_MAP, options.services_max},
+      {pod->maps.WEIR_BACKENDS_MAP, options.backends_max},
+      {pod->maps.WEIR_BACKEND_SLOTS_MAP, options.backends_max},
+      {pod->maps.WEIR_CONNTRACK_MAP, options.conntrack_max},
+      {pod->maps.WEIR_NONMASQ_MAP, options.nonmasq_max},
   };
   for (const auto& size : sizes) {
     if (int err = bpf_map__set_max_entries(size.map, size.max_entries); err) {
@@ -136,13 +139,15 @@ absl::Status RequirePinnedMapsMatch(bpf_object* object) {
     const std::string name = bpf_map__name(map);
     std::string difference;
     if (info.max_entries != bpf_map__max_entries(map)) {
-      difference = absl::StrCat(info.max_entries, " entries, this agent is configured for ", bpf_map__max_entries(map));
+      difference = absl::StrCat(info.max_entries, " entries, this agent is configured for ",
+                                bpf_map__max_entries(map));
     } else if (info.value_size != bpf_map__value_size(map)) {
       difference = name == WEIR_MAGLEV_MAP_NAME
                        ? absl::StrCat("tables of ", info.value_size / sizeof(uint32_t),
                                       " entries, this agent is configured for ",
                                       bpf_map__value_size(map) / sizeof(uint32_t))
-                       : absl::StrCat("values of ", info.value_size, " bytes, this build's are ", bpf_map__value_size(map));
+                       : absl::StrCat("values of ", info.value_size, " bytes, this build's are ",
+                                      bpf_map__value_size(map));
     } else if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
                info.map_flags != bpf_map__map_flags(map)) {
       difference = "a type, key size or flags other than this build's";
@@ -153,8 +158,8 @@ absl::Status RequirePinnedMapsMatch(bpf_object* object) {
         "pinned map ", pin, " was created with ", difference,
         setting ? absl::StrCat(" (", setting, ")") : std::string(),
         ": a pinned map's size cannot change while the node runs on it. Keep the value the node was "
-        "set up with, or move the node's pods off, remove ", pin,
-        " and start the agent again (docs/install.md, \"Changing a map size\")"));
+        "set up with, or move the node's pods off, remove ",
+        pin, " and start the agent again (docs/install.md, \"Changing a map size\")"));
   }
   return absl::OkStatus();
 }
@@ -224,7 +229,8 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   if (pinned) {
     if (absl::Status status = RequireBpfFs(options.bpf_root); !status.ok()) return status;
   }
-  DECLARE_LIBBPF_OPTS(bpf_object_open_opts, open_opts, .pin_root_path = pinned ? options.bpf_root.c_str() : nullptr);
+  DECLARE_LIBBPF_OPTS(bpf_object_open_opts, open_opts,
+                      .pin_root_path = pinned ? options.bpf_root.c_str() : nullptr);
   std::unique_ptr<Datapath> datapath(new Datapath());
   datapath->bpf_root_ = options.bpf_root;
 
@@ -274,7 +280,8 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   if (int err = sock_lb__load(sock); err) return ErrnoStatus(-err, "load sock_lb");
 
   if (pinned) {
-    if (absl::Status status = datapath->PinAndSwitch(PinLayout{options.bpf_root}); !status.ok()) return status;
+    if (absl::Status status = datapath->PinAndSwitch(PinLayout{options.bpf_root}); !status.ok())
+      return status;
   }
   return datapath;
 }
@@ -302,7 +309,8 @@ absl::Status Datapath::PinAndSwitch(const PinLayout& layout) {
 }
 
 absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
-  if (bpf_root_.empty()) return absl::FailedPreconditionError("attachments need a bpf root to pin their links");
+  if (bpf_root_.empty())
+    return absl::FailedPreconditionError("attachments need a bpf root to pin their links");
   PinLayout layout{bpf_root_};
   absl::Status result;
   std::set<uint32_t> uplink_ifindexes;
@@ -340,11 +348,12 @@ absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
     }
     UniqueFd link(bpf_link_create(sock_program_fd(hook.name), cgroup.get(), hook.type, nullptr));
     if (!link.valid()) {
-      result.Update(ErrnoStatus(errno, absl::StrCat("attach socket hook ", hook.name, " to ",
-                                                    attachments.cgroup_path)));
+      result.Update(ErrnoStatus(
+          errno, absl::StrCat("attach socket hook ", hook.name, " to ", attachments.cgroup_path)));
       continue;
     }
-    if (bpf_obj_pin(link.get(), pin.c_str()) != 0) result.Update(ErrnoStatus(errno, absl::StrCat("pin ", pin)));
+    if (bpf_obj_pin(link.get(), pin.c_str()) != 0)
+      result.Update(ErrnoStatus(errno, absl::StrCat("pin ", pin)));
   }
   return result;
 }

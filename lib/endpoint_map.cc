@@ -38,7 +38,8 @@ absl::StatusOr<std::vector<Endpoint>> EndpointMap::List() const {
   std::vector<Endpoint> endpoints;
   endpoints.reserve(entries->size());
   for (const Map::Entry& entry : *entries) {
-    if (std::optional<Endpoint> endpoint = abi::DecodeEndpoint(entry.key, entry.value)) endpoints.push_back(*endpoint);
+    if (std::optional<Endpoint> endpoint = abi::DecodeEndpoint(entry.key, entry.value))
+      endpoints.push_back(*endpoint);
   }
   return endpoints;
 }

@@ -88,12 +88,11 @@ absl::StatusOr<IpPrefix> IpPrefix::Parse(std::string_view text) {
 
   // SimpleAtoi accepts signs and spaces; a prefix length is plain digits only.
   const std::string_view length_text = text.substr(slash + 1);
-  const bool digits_only = !length_text.empty() && length_text.size() <= 3 &&
-                           std::all_of(length_text.begin(), length_text.end(),
-                                       [](char c) { return c >= '0' && c <= '9'; });
+  const bool digits_only =
+      !length_text.empty() && length_text.size() <= 3 &&
+      std::all_of(length_text.begin(), length_text.end(), [](char c) { return c >= '0' && c <= '9'; });
   int length = -1;
-  if (!digits_only ||
-      !absl::SimpleAtoi(absl::string_view(length_text.data(), length_text.size()), &length) ||
+  if (!digits_only || !absl::SimpleAtoi(absl::string_view(length_text.data(), length_text.size()), &length) ||
       length > address->bit_length()) {
     return invalid("bad length");
   }

@@ -39,11 +39,12 @@ absl::StatusOr<std::vector<MapFill>> ReadMapFill(const std::string& pin_root) {
     const std::string name = entry->d_name;
     if (name.starts_with(".")) continue;
     const std::string path = pin_root + "/" + name;
-    struct stat st{};
+    struct stat st {};
     if (stat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
     UniqueFd fd(bpf_obj_get(path.c_str()));
     if (!fd.valid() || !IsMap(fd.get())) continue;  // removed meanwhile, or not a map
-    absl::StatusOr<UntypedBpfMap> map = UntypedBpfMap::FromFd(std::move(fd), name, std::nullopt, std::nullopt);
+    absl::StatusOr<UntypedBpfMap> map =
+        UntypedBpfMap::FromFd(std::move(fd), name, std::nullopt, std::nullopt);
     if (!map.ok() || map->type() == BPF_MAP_TYPE_RINGBUF) continue;
     absl::StatusOr<uint64_t> count = map->Count();
     if (!count.ok()) return count.status();

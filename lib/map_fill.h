@@ -12,8 +12,8 @@
 namespace weir {
 
 struct MapFill {
-  std::string name;      // the pin's file name, which is the map's name
-  uint32_t entries = 0;  // arrays count as full: every slot exists
+  std::string name;       // the pin's file name, which is the map's name
+  uint32_t entries = 0;   // arrays count as full: every slot exists
   uint32_t capacity = 0;  // max_entries
 };
 

@@ -38,8 +38,8 @@ const char* MetricName(uint32_t id) {
 namespace {
 
 bool IsDrop(uint32_t id) {
-  return id == WEIR_METRIC_NO_BACKEND || id == WEIR_METRIC_TRANSLATION_ERROR || id == WEIR_METRIC_PARSE_ERROR ||
-         id == WEIR_METRIC_TTL_EXCEEDED;
+  return id == WEIR_METRIC_NO_BACKEND || id == WEIR_METRIC_TRANSLATION_ERROR ||
+         id == WEIR_METRIC_PARSE_ERROR || id == WEIR_METRIC_TTL_EXCEEDED;
 }
 
 bool IsSocketLb(uint32_t id) {

@@ -12,9 +12,9 @@
 namespace weir {
 
 struct MetricTotal {
-  uint32_t id = 0;         // enum weir_metric
-  const char* name = "";   // e.g. "local_delivery"
-  bool drop = false;       // the packet was dropped or rejected for this reason
+  uint32_t id = 0;        // enum weir_metric
+  const char* name = "";  // e.g. "local_delivery"
+  bool drop = false;      // the packet was dropped or rejected for this reason
   // A socket-LB counter (name "sock_..."): `packets` counts calls (connect()s, datagrams), `bytes` is 0.
   bool socket_lb = false;
   uint64_t packets = 0;

@@ -22,8 +22,7 @@ namespace {
 constexpr size_t kInitialReceiveBuffer = 64 * 1024;
 constexpr int kDumpAttempts = 5;
 
-absl::Status NetlinkErrnoStatus(int error, const std::string& what,
-                                const std::string& kernel_message = {}) {
+absl::Status NetlinkErrnoStatus(int error, const std::string& what, const std::string& kernel_message = {}) {
   std::string message = absl::StrCat(what, ": ", std::strerror(error));
   if (!kernel_message.empty()) absl::StrAppend(&message, " (kernel: ", kernel_message, ")");
   switch (error) {
@@ -32,12 +31,9 @@ absl::Status NetlinkErrnoStatus(int error, const std::string& what,
     case ESRCH:          // route delete: no such route
     case EADDRNOTAVAIL:  // address delete: no such address
       return absl::NotFoundError(message);
-    case EEXIST:
-      return absl::AlreadyExistsError(message);
-    case EINVAL:
-      return absl::InvalidArgumentError(message);
-    default:
-      return absl::InternalError(message);
+    case EEXIST: return absl::AlreadyExistsError(message);
+    case EINVAL: return absl::InvalidArgumentError(message);
+    default: return absl::InternalError(message);
   }
 }
 
@@ -76,8 +72,7 @@ std::optional<IpFamily> FamilyOf(uint8_t address_family) {
 }
 
 // An address attribute of `family`, or nullopt when absent or of the wrong size.
-std::optional<IpAddress> AddressAttribute(const AttributeTable& attributes, uint16_t type,
-                                          IpFamily family) {
+std::optional<IpAddress> AddressAttribute(const AttributeTable& attributes, uint16_t type, IpFamily family) {
   std::optional<ByteSpan> payload = attributes.Get(type);
   const size_t expected = family == IpFamily::kV4 ? 4 : 16;
   if (!payload || payload->size() != expected) return std::nullopt;
@@ -167,8 +162,7 @@ std::string DescribeRoute(const RouteSpec& route) {
 }  // namespace
 
 std::string FormatMac(const MacAddress& mac) {
-  return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
-                         mac[5]);
+  return absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 }
 
 absl::StatusOr<MacAddress> ParseMac(std::string_view text) {
@@ -222,8 +216,8 @@ absl::Status Netlink::Exchange(NetlinkMessage& message, const std::string& what,
   kernel.nl_family = AF_NETLINK;
   ssize_t sent;
   do {
-    sent = ::sendto(fd_.get(), request.data(), request.size(), 0,
-                    reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
+    sent = ::sendto(fd_.get(), request.data(), request.size(), 0, reinterpret_cast<sockaddr*>(&kernel),
+                    sizeof(kernel));
   } while (sent < 0 && errno == EINTR);
   if (sent < 0) return NetlinkErrnoStatus(errno, absl::StrCat(what, ": netlink send"));
 
@@ -247,8 +241,7 @@ absl::Status Netlink::Exchange(NetlinkMessage& message, const std::string& what,
       if (reply->nlmsg_seq != sequence) continue;
       if (reply->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
       switch (reply->nlmsg_type) {
-        case NLMSG_ERROR:
-          return StatusFromError(*reply, what);
+        case NLMSG_ERROR: return StatusFromError(*reply, what);
         case NLMSG_DONE: {
           // A dump may end with a negative errno in place of an error message.
           const ByteSpan payload = MessagePayload(*reply);
@@ -259,8 +252,7 @@ absl::Status Netlink::Exchange(NetlinkMessage& message, const std::string& what,
           return absl::OkStatus();
         }
         case NLMSG_NOOP:
-        case NLMSG_OVERRUN:
-          break;
+        case NLMSG_OVERRUN: break;
         default:
           if (on_reply) on_reply(*reply);
       }
@@ -283,8 +275,7 @@ absl::Status Netlink::Dump(uint16_t type, const void* family_header, size_t head
 }
 
 absl::Status Netlink::CreateVethPair(const std::string& name, const std::string& peer_name,
-                                     const NetNs& peer_ns, uint32_t mtu,
-                                     std::optional<MacAddress> mac) {
+                                     const NetNs& peer_ns, uint32_t mtu, std::optional<MacAddress> mac) {
   if (absl::Status status = CheckInterfaceName(name); !status.ok()) return status;
   if (absl::Status status = CheckInterfaceName(peer_name); !status.ok()) return status;
 
@@ -305,8 +296,8 @@ absl::Status Netlink::CreateVethPair(const std::string& name, const std::string&
   message.EndNested(peer);
   message.EndNested(info_data);
   message.EndNested(link_info);
-  return Exchange(message, absl::StrCat("create veth ", name, " (peer ", peer_name, " in ",
-                                        peer_ns.path(), ")"));
+  return Exchange(message,
+                  absl::StrCat("create veth ", name, " (peer ", peer_name, " in ", peer_ns.path(), ")"));
 }
 
 absl::StatusOr<LinkInfo> Netlink::GetLink(const std::string& name) {
@@ -395,8 +386,7 @@ absl::Status Netlink::AddAddress(int ifindex, const IpPrefix& prefix) {
   return Exchange(message, absl::StrCat("add address ", prefix.ToString(), " to link #", ifindex));
 }
 
-absl::StatusOr<std::vector<IpPrefix>> Netlink::ListAddresses(int ifindex,
-                                                             std::optional<IpFamily> family) {
+absl::StatusOr<std::vector<IpPrefix>> Netlink::ListAddresses(int ifindex, std::optional<IpFamily> family) {
   std::vector<IpPrefix> prefixes;
   ifaddrmsg request{};
   request.ifa_family = family ? AddressFamily(*family) : AF_UNSPEC;
@@ -459,8 +449,8 @@ absl::StatusOr<std::vector<RouteSpec>> Netlink::ListRoutes(int ifindex, IpFamily
 
         RouteSpec route;
         const IpAddress any = family == IpFamily::kV4 ? IpAddress::V4(0) : *IpAddress::Parse("::");
-        route.destination = IpPrefix(AddressAttribute(attributes, RTA_DST, family).value_or(any),
-                                     header.rtm_dst_len);
+        route.destination =
+            IpPrefix(AddressAttribute(attributes, RTA_DST, family).value_or(any), header.rtm_dst_len);
         route.gateway = AddressAttribute(attributes, RTA_GATEWAY, family);
         route.output_ifindex = static_cast<int>(oif);
         route.onlink = header.rtm_flags & RTNH_F_ONLINK;

@@ -38,11 +38,11 @@ struct LinkInfo {
 };
 
 struct RouteSpec {
-  IpPrefix destination;               // 0.0.0.0/0 or ::/0 for a default route
-  std::optional<IpAddress> gateway;   // none: a direct (scope link) route
+  IpPrefix destination;              // 0.0.0.0/0 or ::/0 for a default route
+  std::optional<IpAddress> gateway;  // none: a direct (scope link) route
   int output_ifindex = 0;
-  bool onlink = false;                // RTNH_F_ONLINK: gateway reachable on the link without a subnet
-  uint8_t protocol = 3;               // rtm_protocol (RTPROT_BOOT); routing daemons mark their own
+  bool onlink = false;   // RTNH_F_ONLINK: gateway reachable on the link without a subnet
+  uint8_t protocol = 3;  // rtm_protocol (RTPROT_BOOT); routing daemons mark their own
 
   bool operator==(const RouteSpec&) const = default;
 };
@@ -57,9 +57,8 @@ class Netlink {
 
   // Creates a veth pair: `name` here, `peer_name` created directly inside `peer_ns`.
   // AlreadyExists if `name` exists here.
-  absl::Status CreateVethPair(const std::string& name, const std::string& peer_name,
-                              const NetNs& peer_ns, uint32_t mtu,
-                              std::optional<MacAddress> mac = std::nullopt);
+  absl::Status CreateVethPair(const std::string& name, const std::string& peer_name, const NetNs& peer_ns,
+                              uint32_t mtu, std::optional<MacAddress> mac = std::nullopt);
   // NotFound when there is no such link.
   absl::StatusOr<LinkInfo> GetLink(const std::string& name);
   absl::StatusOr<LinkInfo> GetLink(int ifindex);
@@ -89,9 +88,8 @@ class Netlink {
                         const ReplyHandler& on_reply = nullptr);
   // Exchange for NLM_F_DUMP requests, restarted when the kernel flags the dump as interrupted
   // (the table changed while it was being read). `on_reset` clears partial results before a retry.
-  absl::Status Dump(uint16_t type, const void* family_header, size_t header_size,
-                    const std::string& what, const std::function<void()>& on_reset,
-                    const ReplyHandler& on_reply);
+  absl::Status Dump(uint16_t type, const void* family_header, size_t header_size, const std::string& what,
+                    const std::function<void()>& on_reset, const ReplyHandler& on_reply);
 
   UniqueFd fd_;
   uint32_t seq_ = 1;

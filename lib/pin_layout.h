@@ -47,7 +47,8 @@ struct PinLayout {
 
 // True once an agent has pinned what the CNI plugin needs under `layout`.
 inline bool DatapathPinned(const PinLayout& layout) {
-  return access(layout.from_pod_program().c_str(), F_OK) == 0 && access(layout.endpoints_map().c_str(), F_OK) == 0;
+  return access(layout.from_pod_program().c_str(), F_OK) == 0 &&
+         access(layout.endpoints_map().c_str(), F_OK) == 0;
 }
 
 }  // namespace weir

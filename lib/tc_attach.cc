@@ -36,10 +36,9 @@ absl::Status AttachTc(int ifindex, TcDirection direction, int prog_fd, const std
   if (access(link_pin_path.c_str(), F_OK) == 0) {
     return absl::AlreadyExistsError(absl::StrCat("a tc link is already pinned at ", link_pin_path));
   }
-  int link_fd = bpf_link_create(prog_fd, ifindex,
-                                static_cast<bpf_attach_type>(direction == TcDirection::kIngress ? kTcxIngress
-                                                                                                : kTcxEgress),
-                                nullptr);
+  int link_fd = bpf_link_create(
+      prog_fd, ifindex,
+      static_cast<bpf_attach_type>(direction == TcDirection::kIngress ? kTcxIngress : kTcxEgress), nullptr);
   if (link_fd < 0) {
     int err = errno;
     if (err == EINVAL || err == EOPNOTSUPP) return AttachClsact(ifindex, direction, prog_fd);

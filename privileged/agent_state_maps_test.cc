@@ -50,7 +50,8 @@ TEST(AgentStateMapsTest, NamesSurviveReopeningAndGoWithAnotherCapacity) {
     EXPECT_EQ(*listed, (std::map<uint32_t, ServiceName>{{3, {"kube-system", "kube-dns", "dns-tcp"}}}));
 
     // The same shape keeps what is there; another capacity starts over (the next sync rewrites it).
-    ASSERT_TRUE(ServiceNamesMap::OpenOrCreate(Path(root, WEIR_SERVICE_NAMES_MAP_NAME), 16)->List()->size() == 1);
+    ASSERT_TRUE(ServiceNamesMap::OpenOrCreate(Path(root, WEIR_SERVICE_NAMES_MAP_NAME), 16)->List()->size() ==
+                1);
     auto resized = ServiceNamesMap::OpenOrCreate(Path(root, WEIR_SERVICE_NAMES_MAP_NAME), 32);
     ASSERT_TRUE(resized.ok()) << resized.status();
     EXPECT_TRUE(resized->List()->empty());
@@ -66,10 +67,20 @@ TEST(AgentStateMapsTest, AgentInfoRoundTripsAndIsAbsentUntilWritten) {
     ASSERT_TRUE(writer.ok()) << writer.status();
     EXPECT_TRUE(absl::IsNotFound(writer->Read().status()));  // created, nothing written yet
 
-    const AgentInfo info{.version = "0.1.0", .node_name = "node-a", .source = SyncSource::kKubernetes,
-                         .lb_mode = "hybrid", .dsr_dispatch = "option", .cgroup_path = "/sys/fs/cgroup",
-                         .maglev = true, .masquerade = true, .maglev_table_size = 1021, .pid = 42,
-                         .started_unix_ns = 1, .last_sync_unix_ns = 2, .syncs = 3, .frontends = 4};
+    const AgentInfo info{.version = "0.1.0",
+                         .node_name = "node-a",
+                         .source = SyncSource::kKubernetes,
+                         .lb_mode = "hybrid",
+                         .dsr_dispatch = "option",
+                         .cgroup_path = "/sys/fs/cgroup",
+                         .maglev = true,
+                         .masquerade = true,
+                         .maglev_table_size = 1021,
+                         .pid = 42,
+                         .started_unix_ns = 1,
+                         .last_sync_unix_ns = 2,
+                         .syncs = 3,
+                         .frontends = 4};
     ASSERT_TRUE(writer->Write(info).ok());
     auto read = AgentInfoMap::OpenPinned(Path(root, WEIR_AGENT_INFO_MAP_NAME))->Read();
     ASSERT_TRUE(read.ok()) << read.status();

@@ -18,7 +18,8 @@ namespace {
 
 UniqueFd CreateMap(bpf_map_type type, uint32_t key_size, uint32_t value_size, uint32_t max_entries) {
   // Tries exist only unpreallocated.
-  LIBBPF_OPTS(bpf_map_create_opts, options, .map_flags = type == BPF_MAP_TYPE_LPM_TRIE ? static_cast<uint32_t>(BPF_F_NO_PREALLOC) : 0u);
+  LIBBPF_OPTS(bpf_map_create_opts, options,
+              .map_flags = type == BPF_MAP_TYPE_LPM_TRIE ? static_cast<uint32_t>(BPF_F_NO_PREALLOC) : 0u);
   const int fd = bpf_map_create(type, "weir_test", key_size, value_size, max_entries, &options);
   EXPECT_GE(fd, 0) << std::strerror(errno);
   return UniqueFd(fd);
@@ -26,7 +27,8 @@ UniqueFd CreateMap(bpf_map_type type, uint32_t key_size, uint32_t value_size, ui
 
 TEST(BpfMapTest, WritesReadsAndDeletesTypedEntries) {
   auto map = BpfMap<weir_service_key, weir_service_value>::FromFd(
-      CreateMap(BPF_MAP_TYPE_HASH, sizeof(weir_service_key), sizeof(weir_service_value), 16), "weir_services");
+      CreateMap(BPF_MAP_TYPE_HASH, sizeof(weir_service_key), sizeof(weir_service_value), 16),
+      "weir_services");
   ASSERT_TRUE(map.ok()) << map.status();
   const weir_service_key key = abi::EncodeServiceKey({*IpAddress::Parse("10.96.0.1"), 80, WEIR_PROTO_TCP});
   ASSERT_TRUE(map->Update(key, {.service_id = 5, .backend_count = 2}).ok());
@@ -44,7 +46,8 @@ TEST(BpfMapTest, WritesReadsAndDeletesTypedEntries) {
 
 TEST(BpfMapTest, RefusesAMapOfAnotherLayout) {
   auto map = BpfMap<weir_service_key, weir_service_value>::FromFd(
-      CreateMap(BPF_MAP_TYPE_HASH, sizeof(weir_service_key), sizeof(weir_service_value) + 8, 16), "weir_services");
+      CreateMap(BPF_MAP_TYPE_HASH, sizeof(weir_service_key), sizeof(weir_service_value) + 8, 16),
+      "weir_services");
   ASSERT_FALSE(map.ok());
   EXPECT_EQ(map.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(map.status().message().find("value size"), std::string::npos) << map.status();
@@ -68,7 +71,8 @@ TEST(BpfMapTest, BatchedListingFindsEveryEntryTheWalkFinds) {
       CreateMap(BPF_MAP_TYPE_LRU_HASH, sizeof(weir_ct_key), sizeof(weir_ct_value), 2 * kEntries), "weir_ct");
   ASSERT_TRUE(map.ok()) << map.status();
   for (uint32_t i = 0; i < kEntries; ++i) {
-    const weir_ct_key key = abi::EncodeConntrackKey({IpAddress::V4(i + 1), 0, IpAddress::V4(0), 0, WEIR_PROTO_TCP});
+    const weir_ct_key key =
+        abi::EncodeConntrackKey({IpAddress::V4(i + 1), 0, IpAddress::V4(0), 0, WEIR_PROTO_TCP});
     ASSERT_TRUE(map->Update(key, {.backend_id = i % 7}).ok());
   }
   std::vector<uint32_t> batched, walked;

@@ -54,21 +54,34 @@ std::vector<Case> Cases() {
        TC_ACT_OK, std::nullopt},
       {"ttl 1 is left to the stack, which answers time exceeded", pods,
        Ipv4Udp(from_a, "10.244.1.2", "10.244.1.3", 1), TC_ACT_OK, std::nullopt},
-      {"arp for the gateway is answered with the gateway mac", {},
-       ArpRequest(kPodAMac, "10.244.1.2", "169.254.1.1"), TC_ACT_REDIRECT,
+      {"arp for the gateway is answered with the gateway mac",
+       {},
+       ArpRequest(kPodAMac, "10.244.1.2", "169.254.1.1"),
+       TC_ACT_REDIRECT,
        ArpReply(kGatewayMac, "169.254.1.1", kPodAMac, "10.244.1.2")},
-      {"arp for another pod is answered too: no bridge", pods, ArpRequest(kPodAMac, "10.244.1.2", "10.244.1.3"),
-       TC_ACT_REDIRECT, ArpReply(kGatewayMac, "10.244.1.3", kPodAMac, "10.244.1.2")},
-      {"gratuitous arp goes to the stack", {}, ArpRequest(kPodAMac, "10.244.1.2", "10.244.1.2"), TC_ACT_OK,
+      {"arp for another pod is answered too: no bridge", pods,
+       ArpRequest(kPodAMac, "10.244.1.2", "10.244.1.3"), TC_ACT_REDIRECT,
+       ArpReply(kGatewayMac, "10.244.1.3", kPodAMac, "10.244.1.2")},
+      {"gratuitous arp goes to the stack",
+       {},
+       ArpRequest(kPodAMac, "10.244.1.2", "10.244.1.2"),
+       TC_ACT_OK,
        std::nullopt},
-      {"neighbour solicitation for the gateway gets an advertisement", {},
-       NeighborSolicit(kPodAMac, "fe80::a", "fe80::1"), TC_ACT_REDIRECT,
+      {"neighbour solicitation for the gateway gets an advertisement",
+       {},
+       NeighborSolicit(kPodAMac, "fe80::a", "fe80::1"),
+       TC_ACT_REDIRECT,
        NeighborAdvert(kGatewayMac, "fe80::1", kPodAMac, "fe80::a")},
-      {"unicast solicitation without an option still gets a full advertisement", {},
-       NeighborSolicit(kPodAMac, "fd00::2", "fe80::1", false), TC_ACT_REDIRECT,
+      {"unicast solicitation without an option still gets a full advertisement",
+       {},
+       NeighborSolicit(kPodAMac, "fd00::2", "fe80::1", false),
+       TC_ACT_REDIRECT,
        NeighborAdvert(kGatewayMac, "fe80::1", kPodAMac, "fd00::2")},
-      {"duplicate address detection (source ::) goes to the stack", {},
-       NeighborSolicit(kPodAMac, "::", "fd00::2", false), TC_ACT_OK, std::nullopt},
+      {"duplicate address detection (source ::) goes to the stack",
+       {},
+       NeighborSolicit(kPodAMac, "::", "fd00::2", false),
+       TC_ACT_OK,
+       std::nullopt},
   };
 }
 
@@ -87,8 +100,10 @@ TEST_P(FromPodTest, Verdict) {
   SCOPED_TRACE(c.description);
   EndpointMap endpoints = *datapath_->OpenMap<EndpointMap>(DatapathMap::kEndpoints);
   for (const EndpointRow& row : c.endpoints) {
-    Endpoint ep{.address = *IpAddress::Parse(row.address), .host_ifindex = kPodBHostIfindex,
-                .pod_mac = kPodBMac, .flags = row.flags};
+    Endpoint ep{.address = *IpAddress::Parse(row.address),
+                .host_ifindex = kPodBHostIfindex,
+                .pod_mac = kPodBMac,
+                .flags = row.flags};
     ASSERT_TRUE(endpoints.Upsert(ep).ok());
   }
 
@@ -104,7 +119,9 @@ TEST_P(FromPodTest, Verdict) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, FromPodTest, ::testing::ValuesIn(Cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) { return std::to_string(info.index); });
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::to_string(info.index);
+                         });
 
 }  // namespace
 }  // namespace weir::testing

@@ -18,16 +18,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "gtest/gtest.h"
 #include "bpf/abi/masquerade.h"
+#include "gtest/gtest.h"
 #include "lib/abi_codec.h"
 #include "lib/datapath.h"
 #include "lib/endpoint_map.h"
 #include "lib/masquerade_maps.h"
 #include "lib/service_maps.h"
-#include "testlib/packets.h"
 #include "privileged/scoped_netns.h"
 #include "proxy/sync/nonmasq_table.h"
+#include "testlib/packets.h"
 
 namespace weir::testing {
 namespace {
@@ -75,15 +75,19 @@ class Maps {
         backends_(*dp.OpenMap<BackendsMap>(DatapathMap::kBackends)) {}
 
   void Pod(const std::string& ip, int ifindex, const MacAddress& mac) {
-    ASSERT_TRUE(endpoints_.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = ifindex, .pod_mac = mac}).ok());
+    ASSERT_TRUE(
+        endpoints_.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = ifindex, .pod_mac = mac}).ok());
   }
   void InCluster(const std::string& cidr) { ASSERT_TRUE(nonmasq_->Add(*IpPrefix::Parse(cidr)).ok()); }
   void ClusterIp(const std::string& ip, uint16_t port, uint32_t service_id, const std::string& backend,
                  uint16_t backend_port) {
-    ASSERT_TRUE(backends_.Update(service_id, abi::EncodeBackend({*IpAddress::Parse(backend), backend_port})).ok());
+    ASSERT_TRUE(
+        backends_.Update(service_id, abi::EncodeBackend({*IpAddress::Parse(backend), backend_port})).ok());
     ASSERT_TRUE(slots_.Update({service_id, 1}, service_id).ok());
     const weir_service_key key = abi::EncodeServiceKey({*IpAddress::Parse(ip), port});
-    ASSERT_TRUE(services_.Update(key, {.service_id = service_id, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP}).ok());
+    ASSERT_TRUE(
+        services_.Update(key, {.service_id = service_id, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP})
+            .ok());
   }
 
  private:
@@ -97,9 +101,9 @@ class Maps {
 // What the agent computes for this node: pod CIDRs of both nodes, node addresses, and one
 // nonMasqueradeCIDR per family.
 void Cluster(Maps& m) {
-  for (const char* cidr : {"10.244.1.0/24", "10.244.2.0/24", "fd00:10:244:1::/64", "fd00:10:244:2::/64",
-                           "192.168.0.1/32", "192.168.0.2/32", "fd00:168::1/128", "fd00:168::2/128",
-                           "198.51.100.0/24", "2001:db8:51::/48"}) {
+  for (const char* cidr :
+       {"10.244.1.0/24", "10.244.2.0/24", "fd00:10:244:1::/64", "fd00:10:244:2::/64", "192.168.0.1/32",
+        "192.168.0.2/32", "fd00:168::1/128", "fd00:168::2/128", "198.51.100.0/24", "2001:db8:51::/48"}) {
     m.InCluster(cidr);
   }
 }
@@ -115,7 +119,13 @@ Tcp Syn(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_
   return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .ttl = ttl};
 }
 Tcp SynAck(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
-  return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .flags = 0x12, .seq = 5000, .ack = 1001,
+  return Tcp{.src = src,
+             .sport = sport,
+             .dst = dst,
+             .dport = dport,
+             .flags = 0x12,
+             .seq = 5000,
+             .ack = 1001,
              .ttl = ttl};
 }
 Tcp Ack(std::string src, uint16_t sport, std::string dst, uint16_t dport) {
@@ -144,17 +154,20 @@ std::vector<Case> Cases() {
         {"the flow's next packet rides the conntrack entry", Program::kFromPod,
          TcpPacket(from_a, Ack(kPod, 40000, kServer, 80)), TC_ACT_REDIRECT,
          TcpPacket(out, Ack(kNodeIp, 40000, kServer, 80))}}},
-      {"UDP to the outside, and its answer", cluster_with_pod,
+      {"UDP to the outside, and its answer",
+       cluster_with_pod,
        {{"query", Program::kFromPod, UdpPacket(from_a, kPod, 40001, kServer, 53), TC_ACT_REDIRECT,
          UdpPacket(out, kNodeIp, 40001, kServer, 53)},
         {"answer", Program::kFromUplink, UdpPacket(in, kServer, 53, kNodeIp, 40001), TC_ACT_REDIRECT,
          UdpPacket(to_a, kServer, 53, kPod, 40001, 63)}}},
-      {"IPv6: TCP to the outside as the node's IPv6 address, and back", cluster_with_pod,
+      {"IPv6: TCP to the outside as the node's IPv6 address, and back",
+       cluster_with_pod,
        {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod6, 40000, kServer6, 443)), TC_ACT_REDIRECT,
          TcpPacket(out, Syn(kNodeIp6, 40000, kServer6, 443))},
-        {"syn-ack", Program::kFromUplink, TcpPacket(in, SynAck(kServer6, 443, kNodeIp6, 40000)), TC_ACT_REDIRECT,
-         TcpPacket(to_a, SynAck(kServer6, 443, kPod6, 40000, 63))}}},
-      {"IPv6 UDP", cluster_with_pod,
+        {"syn-ack", Program::kFromUplink, TcpPacket(in, SynAck(kServer6, 443, kNodeIp6, 40000)),
+         TC_ACT_REDIRECT, TcpPacket(to_a, SynAck(kServer6, 443, kPod6, 40000, 63))}}},
+      {"IPv6 UDP",
+       cluster_with_pod,
        {{"query", Program::kFromPod, UdpPacket(from_a, kPod6, 40002, kServer6, 53), TC_ACT_REDIRECT,
          UdpPacket(out, kNodeIp6, 40002, kServer6, 53)},
         {"answer", Program::kFromUplink, UdpPacket(in, kServer6, 53, kNodeIp6, 40002), TC_ACT_REDIRECT,
@@ -175,15 +188,18 @@ std::vector<Case> Cases() {
            EXPECT_TRUE(L4ChecksumValid(out)) << Hex(out);
          }},
         {"the first flow's answer still reaches the first pod", Program::kFromUplink,
-         UdpPacket(in, kServer, 53, kNodeIp, 40003), TC_ACT_REDIRECT, UdpPacket(to_a, kServer, 53, kPod, 40003, 63)}}},
-      {"ICMP echo to the outside as the node, by identifier, and its reply", cluster_with_pod,
+         UdpPacket(in, kServer, 53, kNodeIp, 40003), TC_ACT_REDIRECT,
+         UdpPacket(to_a, kServer, 53, kPod, 40003, 63)}}},
+      {"ICMP echo to the outside as the node, by identifier, and its reply",
+       cluster_with_pod,
        {{"request", Program::kFromPod, IcmpEcho(from_a, kPod, kServer, 0x1234), TC_ACT_REDIRECT,
          IcmpEcho(out, kNodeIp, kServer, 0x1234)},
         {"reply", Program::kFromUplink, IcmpEcho(in, kServer, kNodeIp, 0x1234, true), TC_ACT_REDIRECT,
          IcmpEcho(to_a, kServer, kPod, 0x1234, true, 63)},
         {"a reply nobody asked for goes to the stack", Program::kFromUplink,
          IcmpEcho(in, kServer, kNodeIp, 0x4321, true), TC_ACT_OK, std::nullopt}}},
-      {"ICMPv6 echo", cluster_with_pod,
+      {"ICMPv6 echo",
+       cluster_with_pod,
        {{"request", Program::kFromPod, IcmpEcho(from_a, kPod6, kServer6, 0x1234), TC_ACT_REDIRECT,
          IcmpEcho(out, kNodeIp6, kServer6, 0x1234)},
         {"reply", Program::kFromUplink, IcmpEcho(in, kServer6, kNodeIp6, 0x1234, true), TC_ACT_REDIRECT,
@@ -214,36 +230,46 @@ std::vector<Case> Cases() {
                 EXPECT_NE(*rewritten, 0x77);
                 EXPECT_TRUE(L4ChecksumValid(out)) << Hex(out);
               }},
-             {"its reply", Program::kFromUplink, {}, TC_ACT_REDIRECT, std::nullopt,
+             {"its reply",
+              Program::kFromUplink,
+              {},
+              TC_ACT_REDIRECT,
+              std::nullopt,
               [](const Bytes& out) {
                 EXPECT_EQ(out, IcmpEcho(L2{kGw, kPodA}, kServer, "10.244.1.3", 0x77, true, 63)) << Hex(out);
               },
               [rewritten, in] { return IcmpEcho(in, kServer, kNodeIp, *rewritten, true); }}}};
       }(),
-      {"in-cluster destinations keep the pod's source", cluster_with_pod,
+      {"in-cluster destinations keep the pod's source",
+       cluster_with_pod,
        {{"a nonMasqueradeCIDR", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, "198.51.100.7", 80)),
          TC_ACT_OK, std::nullopt},
-        {"a nonMasqueradeCIDR (IPv6)", Program::kFromPod, TcpPacket(from_a, Syn(kPod6, 40000, "2001:db8:51::7", 80)),
-         TC_ACT_OK, std::nullopt},
+        {"a nonMasqueradeCIDR (IPv6)", Program::kFromPod,
+         TcpPacket(from_a, Syn(kPod6, 40000, "2001:db8:51::7", 80)), TC_ACT_OK, std::nullopt},
         {"another node's pod", Program::kFromPod, UdpPacket(from_a, kPod, 40000, "10.244.2.7", 53), TC_ACT_OK,
          std::nullopt},
-        {"another node's pod (IPv6)", Program::kFromPod, UdpPacket(from_a, kPod6, 40000, "fd00:10:244:2::7", 53),
+        {"another node's pod (IPv6)", Program::kFromPod,
+         UdpPacket(from_a, kPod6, 40000, "fd00:10:244:2::7", 53), TC_ACT_OK, std::nullopt},
+        {"another node", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, "192.168.0.2", 10250)),
          TC_ACT_OK, std::nullopt},
-        {"another node", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, "192.168.0.2", 10250)), TC_ACT_OK,
-         std::nullopt},
         {"this node", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, kNodeIp, 10250)), TC_ACT_OK,
          std::nullopt}}},
-      {"a destination routed through a device that is no uplink keeps the pod's source", cluster_with_pod,
-       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, "172.31.0.9", 80)), TC_ACT_OK, std::nullopt}}},
-      {"a pod's answer to a TCP connection it did not open is not masqueraded", cluster_with_pod,
+      {"a destination routed through a device that is no uplink keeps the pod's source",
+       cluster_with_pod,
+       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, "172.31.0.9", 80)), TC_ACT_OK,
+         std::nullopt}}},
+      {"a pod's answer to a TCP connection it did not open is not masqueraded",
+       cluster_with_pod,
        {{"syn-ack", Program::kFromPod, TcpPacket(from_a, SynAck(kPod, 8080, kServer, 40000)), TC_ACT_OK,
          std::nullopt}}},
-      {"a pod's answer to an outside client's UDP flow is not masqueraded", cluster_with_pod,
+      {"a pod's answer to an outside client's UDP flow is not masqueraded",
+       cluster_with_pod,
        {{"query from outside", Program::kFromUplink, UdpPacket(in, kServer, 5353, kPod, 53), TC_ACT_REDIRECT,
          UdpPacket(to_a, kServer, 5353, kPod, 53, 63)},
         {"answer", Program::kFromPod, UdpPacket(from_a, kPod, 53, kServer, 5353), TC_ACT_OK, std::nullopt},
-        {"the pod's own new flow to that client is", Program::kFromPod, UdpPacket(from_a, kPod, 54, kServer, 5353),
-         TC_ACT_REDIRECT, UdpPacket(out, kNodeIp, 54, kServer, 5353)}}},
+        {"the pod's own new flow to that client is", Program::kFromPod,
+         UdpPacket(from_a, kPod, 54, kServer, 5353), TC_ACT_REDIRECT,
+         UdpPacket(out, kNodeIp, 54, kServer, 5353)}}},
       {"a Service whose backend is on another node: translated as before, not masqueraded",
        [](Maps& m, int ifindex) {
          Cluster(m);
@@ -252,7 +278,8 @@ std::vector<Case> Cases() {
        },
        {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, "10.96.0.10", 80)), TC_ACT_REDIRECT,
          TcpPacket(to_node2, Syn(kPod, 40000, "10.244.2.7", 8080))}}},
-      {"masquerade off: the pod's source leaves unchanged", cluster_with_pod,
+      {"masquerade off: the pod's source leaves unchanged",
+       cluster_with_pod,
        {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, kServer, 80)), TC_ACT_OK, std::nullopt},
         {"udp", Program::kFromPod, UdpPacket(from_a, kPod, 40001, kServer, 53), TC_ACT_OK, std::nullopt}},
        false},
@@ -272,20 +299,30 @@ std::string MacText(const MacAddress& mac) {
 // uplink0 (the node's address, the router behind it, node2 beside it), other0 (a route that is not
 // the uplink's), and pod0: the host end of a pod's veth, the interface pod traffic comes in on.
 void WireNode(const ScopedNetNs& ns) {
-  InNetns(ns, absl::StrCat(
-      "sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1;"
-      "ip link add uplink0 address ", MacText(kUplink), " type veth peer name fabric0;"
-      "ip link add other0 type veth peer name other1;"
-      "ip link add pod0 type veth peer name pod1;"
-      "for l in uplink0 fabric0 other0 other1 pod0 pod1; do ip link set $l up; done;"
-      "ip addr add 192.168.0.1/24 dev uplink0; ip addr add fd00:168::1/64 dev uplink0 nodad;"
-      "ip addr add 172.31.0.1/16 dev other0;"
-      "ip neigh add 192.168.0.254 lladdr ", MacText(kRouter), " dev uplink0 nud permanent;"
-      "ip neigh add fd00:168::fe lladdr ", MacText(kRouter), " dev uplink0 nud permanent;"
-      "ip neigh add 192.168.0.2 lladdr ", MacText(kNode2), " dev uplink0 nud permanent;"
-      "ip neigh add 172.31.0.9 lladdr ", MacText(kRouter), " dev other0 nud permanent;"
-      "ip route add default via 192.168.0.254; ip -6 route add default via fd00:168::fe;"
-      "ip route add 10.244.2.0/24 via 192.168.0.2"));
+  InNetns(ns,
+          absl::StrCat("sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1;"
+                       "ip link add uplink0 address ",
+                       MacText(kUplink),
+                       " type veth peer name fabric0;"
+                       "ip link add other0 type veth peer name other1;"
+                       "ip link add pod0 type veth peer name pod1;"
+                       "for l in uplink0 fabric0 other0 other1 pod0 pod1; do ip link set $l up; done;"
+                       "ip addr add 192.168.0.1/24 dev uplink0; ip addr add fd00:168::1/64 dev uplink0 nodad;"
+                       "ip addr add 172.31.0.1/16 dev other0;"
+                       "ip neigh add 192.168.0.254 lladdr ",
+                       MacText(kRouter),
+                       " dev uplink0 nud permanent;"
+                       "ip neigh add fd00:168::fe lladdr ",
+                       MacText(kRouter),
+                       " dev uplink0 nud permanent;"
+                       "ip neigh add 192.168.0.2 lladdr ",
+                       MacText(kNode2),
+                       " dev uplink0 nud permanent;"
+                       "ip neigh add 172.31.0.9 lladdr ",
+                       MacText(kRouter),
+                       " dev other0 nud permanent;"
+                       "ip route add default via 192.168.0.254; ip -6 route add default via fd00:168::fe;"
+                       "ip route add 10.244.2.0/24 via 192.168.0.2"));
 }
 
 // The test's own checksum verifier, which judges the rewritten packets above.
@@ -308,15 +345,19 @@ TEST_P(MasqueradeTest, Steps) {
   ASSERT_TRUE(ns.ok()) << ns.status();
   WireNode(**ns);
   int pod_ifindex = 0, uplink_ifindex = 0;
-  ASSERT_TRUE((*ns)->ns().Run([&] {
-    pod_ifindex = static_cast<int>(if_nametoindex("pod0"));
-    uplink_ifindex = static_cast<int>(if_nametoindex("uplink0"));
-    return absl::OkStatus();
-  }).ok());
+  ASSERT_TRUE((*ns)
+                  ->ns()
+                  .Run([&] {
+                    pod_ifindex = static_cast<int>(if_nametoindex("pod0"));
+                    uplink_ifindex = static_cast<int>(if_nametoindex("uplink0"));
+                    return absl::OkStatus();
+                  })
+                  .ok());
   ASSERT_GT(pod_ifindex, 0);
   ASSERT_GT(uplink_ifindex, 0);
 
-  auto loaded = Datapath::Load(DatapathOptions{.gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse(kNodeIp),
+  auto loaded = Datapath::Load(DatapathOptions{.gateway_mac = kGw,
+                                               .node_ipv4 = *IpAddress::Parse(kNodeIp),
                                                .node_ipv6 = *IpAddress::Parse(kNodeIp6),
                                                .masquerade = c.masquerade});
   ASSERT_TRUE(loaded.ok()) << loaded.status();
@@ -361,7 +402,9 @@ TEST_P(MasqueradeTest, Steps) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, MasqueradeTest, ::testing::ValuesIn(Cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) { return std::to_string(info.index); });
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::to_string(info.index);
+                         });
 
 }  // namespace
 }  // namespace weir::testing

@@ -30,9 +30,9 @@ using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 using weir::testing::ScopedNetNs;
 
-#define ASSERT_OK(expr)                            \
-  do {                                             \
-    const absl::Status _status = (expr);           \
+#define ASSERT_OK(expr)                                    \
+  do {                                                     \
+    const absl::Status _status = (expr);                   \
     ASSERT_TRUE(_status.ok()) << #expr << ": " << _status; \
   } while (0)
 
@@ -56,14 +56,12 @@ ino_t NamespaceInode(int fd) {
 }
 
 TEST(NetNsTest, OpenMissingPathIsNotFound) {
-  EXPECT_EQ(NetNs::Open("/run/netns/weir-does-not-exist").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(NetNs::Open("/run/netns/weir-does-not-exist").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(NetNsTest, OpenRejectsWhatIsNotANetworkNamespace) {
   EXPECT_EQ(NetNs::Open("/proc/self/status").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(NetNs::Open("/proc/thread-self/ns/mnt").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NetNs::Open("/proc/thread-self/ns/mnt").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(NetNsTest, RunEntersTheNamespaceOnItsOwnThreadOnly) {
@@ -223,13 +221,10 @@ TEST_F(NetlinkTest, AddsAndListsAddressesOfBothFamilies) {
   ASSERT_OK(pod().SetLinkUp(lo.index));
   EXPECT_THAT(ValueOrDie(pod().ListAddresses(eth0.index, IpFamily::kV4)),
               ElementsAre(Prefix("10.244.1.5/24")));
-  EXPECT_THAT(ValueOrDie(pod().ListAddresses(lo.index, IpFamily::kV4)),
-              ElementsAre(Prefix("127.0.0.1/8")));
+  EXPECT_THAT(ValueOrDie(pod().ListAddresses(lo.index, IpFamily::kV4)), ElementsAre(Prefix("127.0.0.1/8")));
 
-  EXPECT_EQ(pod().AddAddress(eth0.index, Prefix("10.244.1.5/24")).code(),
-            absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(pod().AddAddress(eth0.index, Prefix("fd00:10::5/64")).code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(pod().AddAddress(eth0.index, Prefix("10.244.1.5/24")).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(pod().AddAddress(eth0.index, Prefix("fd00:10::5/64")).code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST_F(NetlinkTest, RoutesScopeLinkAndDefaultViaOnlinkGateway) {
@@ -286,8 +281,7 @@ TEST_F(NetlinkTest, RoutesIpv6) {
 }
 
 TEST_F(NetlinkTest, RejectsGatewayOfAnotherFamily) {
-  const RouteSpec mixed{
-      .destination = Prefix("0.0.0.0/0"), .gateway = Addr("fd00::1"), .output_ifindex = 1};
+  const RouteSpec mixed{.destination = Prefix("0.0.0.0/0"), .gateway = Addr("fd00::1"), .output_ifindex = 1};
   EXPECT_EQ(host().AddRoute(mixed).code(), absl::StatusCode::kInvalidArgument);
 }
 

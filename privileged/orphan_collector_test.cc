@@ -58,8 +58,10 @@ class OrphanCollectorTest : public ::testing::Test {
   // The owner's host veth (its peer in the pods' namespace), as the plugin names it.
   void Wire(const ipam::AllocationOwner& owner) {
     static int peer = 0;
-    ASSERT_TRUE(netlink_->CreateVethPair(cni::HostInterfaceName(owner.container_id, owner.ifname),
-                                         "p" + std::to_string(peer++), pods_->ns(), 1500).ok());
+    ASSERT_TRUE(netlink_
+                    ->CreateVethPair(cni::HostInterfaceName(owner.container_id, owner.ifname),
+                                     "p" + std::to_string(peer++), pods_->ns(), 1500)
+                    .ok());
   }
   void Unwire(const ipam::AllocationOwner& owner) {
     ASSERT_TRUE(netlink_->DeleteLink(cni::HostInterfaceName(owner.container_id, owner.ifname)).ok());
@@ -86,8 +88,8 @@ TEST_F(OrphanCollectorTest, CollectsWhatWasMissingForAWholeInterval) {
   OrphanCollector collector(*netlink_, Settings(), metrics_);
   const Clock::time_point t0 = Clock::now();
 
-  EXPECT_EQ(ValueOrDie(collector.Pass(t0)).total(), 0);        // first seen missing
-  EXPECT_EQ(ValueOrDie(collector.Pass(t0 + 5s)).total(), 0);   // missing for less than the interval
+  EXPECT_EQ(ValueOrDie(collector.Pass(t0)).total(), 0);       // first seen missing
+  EXPECT_EQ(ValueOrDie(collector.Pass(t0 + 5s)).total(), 0);  // missing for less than the interval
   EXPECT_EQ(Held().size(), 3u);
   const CollectedOrphans collected = ValueOrDie(collector.Pass(t0 + 10s));
   EXPECT_EQ(collected.allocations, 2);
@@ -135,7 +137,8 @@ TEST_F(OrphanCollectorTest, TickRunsAPassEveryIntervalAndCounts) {
   EXPECT_EQ(collector.Tick(t0).total(), 0);
   EXPECT_EQ(collector.Tick(t0 + 9s).total(), 0);  // no pass due yet
   EXPECT_EQ(collector.Tick(t0 + 10s).allocations, 1);
-  EXPECT_NE(metrics_.Render().find("weir_orphans_collected_total{kind=\"ipam_address\"} 1"), std::string::npos)
+  EXPECT_NE(metrics_.Render().find("weir_orphans_collected_total{kind=\"ipam_address\"} 1"),
+            std::string::npos)
       << metrics_.Render();
 }
 

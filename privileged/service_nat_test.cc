@@ -9,18 +9,18 @@
 #include <time.h>
 
 #include <functional>
-#include <vector>
 #include <optional>
+#include <vector>
 
-#include "gtest/gtest.h"
 #include "bpf/abi/events.h"
 #include "bpf/abi/metrics.h"
+#include "gtest/gtest.h"
 #include "lib/abi_codec.h"
 #include "lib/datapath.h"
 #include "lib/endpoint_map.h"
 #include "lib/service_maps.h"
-#include "testlib/packets.h"
 #include "privileged/scoped_netns.h"
+#include "testlib/packets.h"
 
 namespace weir::testing {
 namespace {
@@ -55,7 +55,8 @@ class Maps {
         affinity_(*dp.OpenMap<AffinityMap>(DatapathMap::kAffinity)) {}
 
   void Pod(const std::string& ip, int ifindex, const MacAddress& mac) {
-    ASSERT_TRUE(endpoints_.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = ifindex, .pod_mac = mac}).ok());
+    ASSERT_TRUE(
+        endpoints_.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = ifindex, .pod_mac = mac}).ok());
   }
   void Backend(uint32_t id, const std::string& ip, uint16_t port, bool local) {
     const weir_backend b = abi::EncodeBackend(
@@ -69,8 +70,10 @@ class Maps {
     for (uint32_t slot = 0; slot < backend_ids.size(); ++slot) {
       ASSERT_TRUE(slots_.Update({service_id, slot + 1}, backend_ids[slot]).ok());
     }
-    weir_service_value value{.service_id = service_id, .backend_count = (uint16_t)backend_ids.size(),
-                             .flags = flags, .affinity_timeout = affinity_timeout};
+    weir_service_value value{.service_id = service_id,
+                             .backend_count = (uint16_t)backend_ids.size(),
+                             .flags = flags,
+                             .affinity_timeout = affinity_timeout};
     ASSERT_TRUE(services_.Update(key, value).ok());
   }
   void Maglev(uint32_t service_id, uint32_t backend_id) {
@@ -105,7 +108,13 @@ Tcp Syn(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_
   return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .ttl = ttl};
 }
 Tcp SynAck(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
-  return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .flags = 0x12, .seq = 5000, .ack = 1001,
+  return Tcp{.src = src,
+             .sport = sport,
+             .dst = dst,
+             .dport = dport,
+             .flags = 0x12,
+             .seq = 5000,
+             .ack = 1001,
              .ttl = ttl};
 }
 
@@ -130,8 +139,8 @@ std::vector<Case> Cases() {
          m.Backend(1, "10.244.1.3", 8080, true);
          m.Service("10.96.0.10", 80, WEIR_PROTO_TCP, 1, WEIR_SVC_CLUSTER_IP, {1});
        },
-       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.96.0.10", 80)), TC_ACT_REDIRECT,
-         TcpPacket(to_b, Syn("10.244.1.2", 40000, "10.244.1.3", 8080, 63))},
+       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.96.0.10", 80)),
+         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("10.244.1.2", 40000, "10.244.1.3", 8080, 63))},
         {"syn-ack", Program::kFromPod, TcpPacket(from_b, SynAck("10.244.1.3", 8080, "10.244.1.2", 40000)),
          TC_ACT_REDIRECT, TcpPacket(to_a, SynAck("10.96.0.10", 80, "10.244.1.2", 40000, 63))}}},
       {"pod to ClusterIP, remote backend: DNAT, then the FIB (empty here: stack)",
@@ -150,21 +159,31 @@ std::vector<Case> Cases() {
          LocalPods(m);
          m.Service("10.96.0.11", 80, WEIR_PROTO_TCP, 2, WEIR_SVC_CLUSTER_IP, {});
        },
-       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.96.0.11", 80)), TC_ACT_REDIRECT,
-         TcpPacket(to_a, Tcp{.src = "10.96.0.11", .sport = 80, .dst = "10.244.1.2", .dport = 40000, .flags = 0x14,
-                             .seq = 0, .ack = 1001, .window = 0})}}},
-      {"a UDP Service without endpoints answers with ICMP port unreachable", [](Maps& m) {
+       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.96.0.11", 80)),
+         TC_ACT_REDIRECT,
+         TcpPacket(to_a, Tcp{.src = "10.96.0.11",
+                             .sport = 80,
+                             .dst = "10.244.1.2",
+                             .dport = 40000,
+                             .flags = 0x14,
+                             .seq = 0,
+                             .ack = 1001,
+                             .window = 0})}}},
+      {"a UDP Service without endpoints answers with ICMP port unreachable",
+       [](Maps& m) {
          LocalPods(m);
          m.Service("10.96.0.12", 53, WEIR_PROTO_UDP, 3, WEIR_SVC_CLUSTER_IP, {});
        },
-       {{"datagram", Program::kFromPod, UdpPacket(from_a, "10.244.1.2", 40000, "10.96.0.12", 53), TC_ACT_REDIRECT,
+       {{"datagram", Program::kFromPod, UdpPacket(from_a, "10.244.1.2", 40000, "10.96.0.12", 53),
+         TC_ACT_REDIRECT,
          PortUnreachable(to_a, "10.96.0.12", "10.244.1.2",
                          UdpPacket(from_a, "10.244.1.2", 40000, "10.96.0.12", 53))}}},
-      {"... and over IPv6 with ICMPv6 port unreachable", [](Maps& m) {
-         m.Service("fd00:96::12", 53, WEIR_PROTO_UDP, 3, WEIR_SVC_CLUSTER_IP, {});
-       },
-       {{"datagram", Program::kFromPod, UdpPacket(from_a, "fd00::2", 40000, "fd00:96::12", 53), TC_ACT_REDIRECT,
-         PortUnreachable(to_a, "fd00:96::12", "fd00::2", UdpPacket(from_a, "fd00::2", 40000, "fd00:96::12", 53))}}},
+      {"... and over IPv6 with ICMPv6 port unreachable",
+       [](Maps& m) { m.Service("fd00:96::12", 53, WEIR_PROTO_UDP, 3, WEIR_SVC_CLUSTER_IP, {}); },
+       {{"datagram", Program::kFromPod, UdpPacket(from_a, "fd00::2", 40000, "fd00:96::12", 53),
+         TC_ACT_REDIRECT,
+         PortUnreachable(to_a, "fd00:96::12", "fd00::2",
+                         UdpPacket(from_a, "fd00::2", 40000, "fd00:96::12", 53))}}},
       {"NodePort from outside to a local backend keeps the client's address",
        [](Maps& m) {
          LocalPods(m);
@@ -193,8 +212,9 @@ std::vector<Case> Cases() {
        },
        {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, kNodeIp, 30083)), TC_ACT_OK,
          TcpPacket(outside, Syn("172.16.0.5", 40000, kNodeIp, 9080))},
-        {"syn-ack from the host", Program::kToUplink, TcpPacket(to_client, SynAck(kNodeIp, 9080, "172.16.0.5", 40000)),
-         TC_ACT_OK, TcpPacket(to_client, SynAck(kNodeIp, 30083, "172.16.0.5", 40000))},
+        {"syn-ack from the host", Program::kToUplink,
+         TcpPacket(to_client, SynAck(kNodeIp, 9080, "172.16.0.5", 40000)), TC_ACT_OK,
+         TcpPacket(to_client, SynAck(kNodeIp, 30083, "172.16.0.5", 40000))},
         {"the host's own connection from that port to someone else leaves untouched", Program::kToUplink,
          TcpPacket(to_client, Syn(kNodeIp, 9080, "172.16.0.6", 40000)), TC_ACT_OK, std::nullopt}}},
       {"... for UDP, over IPv6",
@@ -202,10 +222,11 @@ std::vector<Case> Cases() {
          m.Backend(9, kNodeIp6, 9080, true);
          m.Service(kNodeIp6, 30083, WEIR_PROTO_UDP, 13, WEIR_SVC_NODE_PORT, {9});
        },
-       {{"datagram", Program::kFromUplink, UdpPacket(outside, "2001:db8:16::5", 40000, kNodeIp6, 30083), TC_ACT_OK,
-         UdpPacket(outside, "2001:db8:16::5", 40000, kNodeIp6, 9080)},
-        {"answer from the host", Program::kToUplink, UdpPacket(to_client, kNodeIp6, 9080, "2001:db8:16::5", 40000),
-         TC_ACT_OK, UdpPacket(to_client, kNodeIp6, 30083, "2001:db8:16::5", 40000)}}},
+       {{"datagram", Program::kFromUplink, UdpPacket(outside, "2001:db8:16::5", 40000, kNodeIp6, 30083),
+         TC_ACT_OK, UdpPacket(outside, "2001:db8:16::5", 40000, kNodeIp6, 9080)},
+        {"answer from the host", Program::kToUplink,
+         UdpPacket(to_client, kNodeIp6, 9080, "2001:db8:16::5", 40000), TC_ACT_OK,
+         UdpPacket(to_client, kNodeIp6, 30083, "2001:db8:16::5", 40000)}}},
       {"to_uplink leaves a pod's reply alone: from_pod translated it already",
        [](Maps& m) {
          LocalPods(m);
@@ -248,19 +269,27 @@ std::vector<Case> Cases() {
                    WEIR_SVC_LOAD_BALANCER | WEIR_SVC_LOCAL_ONLY | WEIR_SVC_TWO_SCOPES, {});
          m.Service("203.0.113.11", 80, WEIR_PROTO_TCP, 9, WEIR_SVC_LOAD_BALANCER, {7}, WEIR_SCOPE_INTERNAL);
        },
-       {{"outside syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.11", 80)),
-         TC_ACT_REDIRECT,
-         TcpPacket(L2{kUplink, kClient}, Tcp{.src = "203.0.113.11", .sport = 80, .dst = "172.16.0.5",
-                                             .dport = 40000, .flags = 0x14, .seq = 0, .ack = 1001, .window = 0})},
-        {"pod syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "203.0.113.11", 80)), TC_ACT_OK,
-         TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.244.2.7", 8080))}}},
+       {{"outside syn", Program::kFromUplink,
+         TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.11", 80)), TC_ACT_REDIRECT,
+         TcpPacket(L2{kUplink, kClient}, Tcp{.src = "203.0.113.11",
+                                             .sport = 80,
+                                             .dst = "172.16.0.5",
+                                             .dport = 40000,
+                                             .flags = 0x14,
+                                             .seq = 0,
+                                             .ack = 1001,
+                                             .window = 0})},
+        {"pod syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "203.0.113.11", 80)),
+         TC_ACT_OK, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.244.2.7", 8080))}}},
       {"DSR, on the node the client reached: the packet goes on unchanged inside IPIP to the backend",
        [](Maps& m) {
          m.Backend(7, "10.244.2.7", 8080, false);
          m.Service("203.0.113.20", 80, WEIR_PROTO_TCP, 10, WEIR_SVC_LOAD_BALANCER | WEIR_SVC_DSR, {7});
        },
-       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80)), TC_ACT_OK,
-         Ipip(outside, kNodeIp, "10.244.2.7", 8080, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80)))},
+       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80)),
+         TC_ACT_OK,
+         Ipip(outside, kNodeIp, "10.244.2.7", 8080,
+              TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80)))},
         {"next packet of the flow: same backend, same wrapping", Program::kFromUplink,
          TcpPacket(outside, SynAck("172.16.0.5", 40000, "203.0.113.20", 80)), TC_ACT_OK,
          Ipip(outside, kNodeIp, "10.244.2.7", 8080,
@@ -278,7 +307,8 @@ std::vector<Case> Cases() {
        "the host's reply leaves as the frontend",
        [](Maps& m) {},
        {{"wrapped syn", Program::kFromUplink,
-         Ipip(from_node2, "192.168.0.2", kNodeIp, 9080, TcpPacket(from_node2, Syn("172.16.0.5", 40000, "203.0.113.20", 80))),
+         Ipip(from_node2, "192.168.0.2", kNodeIp, 9080,
+              TcpPacket(from_node2, Syn("172.16.0.5", 40000, "203.0.113.20", 80))),
          TC_ACT_OK, TcpPacket(from_node2, Syn("172.16.0.5", 40000, kNodeIp, 9080))},
         {"syn-ack from the host straight to the client", Program::kToUplink,
          TcpPacket(to_client, SynAck(kNodeIp, 9080, "172.16.0.5", 40000)), TC_ACT_OK,
@@ -288,7 +318,8 @@ std::vector<Case> Cases() {
          m.Backend(7, "10.244.2.7", 8080, false);
          m.Service("203.0.113.20", 80, WEIR_PROTO_TCP, 10, WEIR_SVC_LOAD_BALANCER | WEIR_SVC_DSR, {7});
        },
-       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80)), TC_ACT_OK,
+       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80)),
+         TC_ACT_OK,
          WithIpv4Option(TcpPacket(outside, Syn("172.16.0.5", 40000, "10.244.2.7", 8080)),
                         {0x9a, 8, 0, 80, 203, 0, 113, 20})}},
        true},
@@ -307,8 +338,8 @@ std::vector<Case> Cases() {
          m.Backend(7, "fd00:10:244:2::7", 8080, false);
          m.Service("2001:db8:113::20", 80, WEIR_PROTO_TCP, 11, WEIR_SVC_LOAD_BALANCER | WEIR_SVC_DSR, {7});
        },
-       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("2001:db8:16::5", 40000, "2001:db8:113::20", 80)),
-         TC_ACT_OK,
+       {{"syn", Program::kFromUplink,
+         TcpPacket(outside, Syn("2001:db8:16::5", 40000, "2001:db8:113::20", 80)), TC_ACT_OK,
          Ip6ip6(outside, kNodeIp6, "fd00:10:244:2::7", 8080,
                 TcpPacket(outside, Syn("2001:db8:16::5", 40000, "2001:db8:113::20", 80)))},
         {"next packet of the flow: same backend, same wrapping", Program::kFromUplink,
@@ -337,16 +368,41 @@ std::vector<Case> Cases() {
          m.Backend(1, "10.244.1.3", 3868, true);
          m.Service("10.96.0.40", 80, WEIR_PROTO_SCTP, 40, WEIR_SVC_CLUSTER_IP, {1});
        },
-       {{"data", Program::kFromPod, SctpPacket(from_a, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.96.0.40", .dport = 80}), TC_ACT_REDIRECT,
-         SctpPacket(to_b, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.244.1.3", .dport = 3868, .ttl = 63})},
-        {"reply", Program::kFromPod, SctpPacket(from_b, Sctp{.src = "10.244.1.3", .sport = 3868, .dst = "10.244.1.2", .dport = 40000}),
-         TC_ACT_REDIRECT, SctpPacket(to_a, Sctp{.src = "10.96.0.40", .sport = 80, .dst = "10.244.1.2", .dport = 40000, .ttl = 63})},
+       {{"data", Program::kFromPod,
+         SctpPacket(from_a, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.96.0.40", .dport = 80}),
+         TC_ACT_REDIRECT,
+         SctpPacket(
+             to_b, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.244.1.3", .dport = 3868, .ttl = 63})},
+        {"reply", Program::kFromPod,
+         SctpPacket(from_b, Sctp{.src = "10.244.1.3", .sport = 3868, .dst = "10.244.1.2", .dport = 40000}),
+         TC_ACT_REDIRECT,
+         SctpPacket(to_a,
+                    Sctp{.src = "10.96.0.40", .sport = 80, .dst = "10.244.1.2", .dport = 40000, .ttl = 63})},
         {"CRC left to the offload (field zero): stays zero", Program::kFromPod,
-         SctpPacket(from_a, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.96.0.40", .dport = 80, .crc = false, .tsn = 2}), TC_ACT_REDIRECT,
-         SctpPacket(to_b, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.244.1.3", .dport = 3868, .ttl = 63, .crc = false, .tsn = 2})},
+         SctpPacket(from_a, Sctp{.src = "10.244.1.2",
+                                 .sport = 40000,
+                                 .dst = "10.96.0.40",
+                                 .dport = 80,
+                                 .crc = false,
+                                 .tsn = 2}),
+         TC_ACT_REDIRECT,
+         SctpPacket(to_b, Sctp{.src = "10.244.1.2",
+                               .sport = 40000,
+                               .dst = "10.244.1.3",
+                               .dport = 3868,
+                               .ttl = 63,
+                               .crc = false,
+                               .tsn = 2})},
         {"corrupted on the way: stays detectably corrupted", Program::kFromPod,
-         Corrupted(SctpPacket(from_a, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.96.0.40", .dport = 80, .tsn = 3})), TC_ACT_REDIRECT,
-         Corrupted(SctpPacket(to_b, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.244.1.3", .dport = 3868, .ttl = 63, .tsn = 3}))}}},
+         Corrupted(SctpPacket(
+             from_a, Sctp{.src = "10.244.1.2", .sport = 40000, .dst = "10.96.0.40", .dport = 80, .tsn = 3})),
+         TC_ACT_REDIRECT,
+         Corrupted(SctpPacket(to_b, Sctp{.src = "10.244.1.2",
+                                         .sport = 40000,
+                                         .dst = "10.244.1.3",
+                                         .dport = 3868,
+                                         .ttl = 63,
+                                         .tsn = 3}))}}},
       {"SCTP over IPv6, large packets, pod to ClusterIP on another port",
        [](Maps& m) {
          m.Pod("fd00:10:244:1::2", 41, kPodA);
@@ -355,30 +411,60 @@ std::vector<Case> Cases() {
          m.Service("fd00:96::40", 80, WEIR_PROTO_SCTP, 41, WEIR_SVC_CLUSTER_IP, {1});
        },
        {{"data", Program::kFromPod,
-         SctpPacket(from_a, Sctp{.src = "fd00:10:244:1::2", .sport = 40000, .dst = "fd00:96::40", .dport = 80, .payload = 3001}), TC_ACT_REDIRECT,
-         SctpPacket(to_b, Sctp{.src = "fd00:10:244:1::2", .sport = 40000, .dst = "fd00:10:244:1::3", .dport = 3868, .payload = 3001, .ttl = 63})},
-        {"reply", Program::kFromPod,
-         SctpPacket(from_b, Sctp{.src = "fd00:10:244:1::3", .sport = 3868, .dst = "fd00:10:244:1::2", .dport = 40000, .payload = 1400}),
+         SctpPacket(from_a, Sctp{.src = "fd00:10:244:1::2",
+                                 .sport = 40000,
+                                 .dst = "fd00:96::40",
+                                 .dport = 80,
+                                 .payload = 3001}),
          TC_ACT_REDIRECT,
-         SctpPacket(to_a, Sctp{.src = "fd00:96::40", .sport = 80, .dst = "fd00:10:244:1::2", .dport = 40000, .payload = 1400, .ttl = 63})}}},
+         SctpPacket(to_b, Sctp{.src = "fd00:10:244:1::2",
+                               .sport = 40000,
+                               .dst = "fd00:10:244:1::3",
+                               .dport = 3868,
+                               .payload = 3001,
+                               .ttl = 63})},
+        {"reply", Program::kFromPod,
+         SctpPacket(from_b, Sctp{.src = "fd00:10:244:1::3",
+                                 .sport = 3868,
+                                 .dst = "fd00:10:244:1::2",
+                                 .dport = 40000,
+                                 .payload = 1400}),
+         TC_ACT_REDIRECT,
+         SctpPacket(to_a, Sctp{.src = "fd00:96::40",
+                               .sport = 80,
+                               .dst = "fd00:10:244:1::2",
+                               .dport = 40000,
+                               .payload = 1400,
+                               .ttl = 63})}}},
       {"SCTP NodePort to a backend on another node: SNAT, port and CRC32c rewritten, reversed on the reply",
        [](Maps& m) {
          m.Backend(7, "10.244.2.7", 3868, false);
          m.Service(kNodeIp, 30082, WEIR_PROTO_SCTP, 42, WEIR_SVC_NODE_PORT, {7});
        },
-       {{"data", Program::kFromUplink, SctpPacket(outside, Sctp{.src = "172.16.0.5", .sport = 40000, .dst = kNodeIp, .dport = 30082}), TC_ACT_OK,
+       {{"data", Program::kFromUplink,
+         SctpPacket(outside, Sctp{.src = "172.16.0.5", .sport = 40000, .dst = kNodeIp, .dport = 30082}),
+         TC_ACT_OK,
          SctpPacket(outside, Sctp{.src = kNodeIp, .sport = 40000, .dst = "10.244.2.7", .dport = 3868})},
-        {"reply", Program::kFromUplink, SctpPacket(from_node2, Sctp{.src = "10.244.2.7", .sport = 3868, .dst = kNodeIp, .dport = 40000}), TC_ACT_OK,
+        {"reply", Program::kFromUplink,
+         SctpPacket(from_node2, Sctp{.src = "10.244.2.7", .sport = 3868, .dst = kNodeIp, .dport = 40000}),
+         TC_ACT_OK,
          SctpPacket(from_node2, Sctp{.src = kNodeIp, .sport = 30082, .dst = "172.16.0.5", .dport = 40000})}}},
       {"SCTP NodePort over IPv6 to a backend on another node",
        [](Maps& m) {
          m.Backend(7, "fd00:10:244:2::7", 3868, false);
          m.Service(kNodeIp6, 30082, WEIR_PROTO_SCTP, 43, WEIR_SVC_NODE_PORT, {7});
        },
-       {{"data", Program::kFromUplink, SctpPacket(outside, Sctp{.src = "2001:db8:16::5", .sport = 40000, .dst = kNodeIp6, .dport = 30082}), TC_ACT_OK,
-         SctpPacket(outside, Sctp{.src = kNodeIp6, .sport = 40000, .dst = "fd00:10:244:2::7", .dport = 3868})},
-        {"reply", Program::kFromUplink, SctpPacket(from_node2, Sctp{.src = "fd00:10:244:2::7", .sport = 3868, .dst = kNodeIp6, .dport = 40000}),
-         TC_ACT_OK, SctpPacket(from_node2, Sctp{.src = kNodeIp6, .sport = 30082, .dst = "2001:db8:16::5", .dport = 40000})}}},
+       {{"data", Program::kFromUplink,
+         SctpPacket(outside, Sctp{.src = "2001:db8:16::5", .sport = 40000, .dst = kNodeIp6, .dport = 30082}),
+         TC_ACT_OK,
+         SctpPacket(outside,
+                    Sctp{.src = kNodeIp6, .sport = 40000, .dst = "fd00:10:244:2::7", .dport = 3868})},
+        {"reply", Program::kFromUplink,
+         SctpPacket(from_node2,
+                    Sctp{.src = "fd00:10:244:2::7", .sport = 3868, .dst = kNodeIp6, .dport = 40000}),
+         TC_ACT_OK,
+         SctpPacket(from_node2,
+                    Sctp{.src = kNodeIp6, .sport = 30082, .dst = "2001:db8:16::5", .dport = 40000})}}},
   };
 }
 
@@ -395,9 +481,10 @@ TEST_P(ServiceNatTest, Steps) {
   SCOPED_TRACE(c.description);
   auto ns = ScopedNetNs::Create();
   ASSERT_TRUE(ns.ok()) << ns.status();
-  auto loaded = Datapath::Load(DatapathOptions{
-      .gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse(kNodeIp), .node_ipv6 = *IpAddress::Parse(kNodeIp6),
-      .dsr_ip_option = c.dsr_ip_option});
+  auto loaded = Datapath::Load(DatapathOptions{.gateway_mac = kGw,
+                                               .node_ipv4 = *IpAddress::Parse(kNodeIp),
+                                               .node_ipv6 = *IpAddress::Parse(kNodeIp6),
+                                               .dsr_ip_option = c.dsr_ip_option});
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   std::unique_ptr<Datapath> dp = std::move(*loaded);
   Maps maps(*dp);
@@ -427,7 +514,9 @@ TEST_P(ServiceNatTest, Steps) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, ServiceNatTest, ::testing::ValuesIn(Cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) { return std::to_string(info.index); });
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::to_string(info.index);
+                         });
 
 // The events ring: a drop record while it has room, and a full ring (nobody reading) costs the
 // packet nothing but its record.
@@ -444,20 +533,23 @@ TEST(ServiceEventsTest, DropRecordsWhileTheRingHasRoom) {
   ring_buffer* ring = ring_buffer__new(
       dp->map_fd(DatapathMap::kEvents),
       [](void* ctx, void* data, size_t size) {
-        if (size == sizeof(weir_event)) static_cast<std::vector<weir_event>*>(ctx)->push_back(*(weir_event*)data);
+        if (size == sizeof(weir_event))
+          static_cast<std::vector<weir_event>*>(ctx)->push_back(*(weir_event*)data);
         return 0;
       },
       &events, nullptr);
   ASSERT_NE(ring, nullptr);
   // A reset to the Service: dropped without an answer, one record per packet.
-  const Bytes reset = TcpPacket(L2{kPodA, kGw}, Tcp{.src = "10.244.1.2", .sport = 40000, .dst = "10.96.0.30",
-                                                    .dport = 80, .flags = 0x14});
+  const Bytes reset =
+      TcpPacket(L2{kPodA, kGw},
+                Tcp{.src = "10.244.1.2", .sport = 40000, .dst = "10.96.0.30", .dport = 80, .flags = 0x14});
   auto run = [&](uint32_t repeat) {
     __u32 retval = 0;
     absl::Status ran = (*ns)->ns().Run([&] {
-      DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = reset.data(), .data_size_in = (__u32)reset.size(),
-                          .repeat = (int)repeat);
-      if (bpf_prog_test_run_opts(dp->from_pod_fd(), &opts) != 0) return absl::ErrnoToStatus(errno, "test run");
+      DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = reset.data(),
+                          .data_size_in = (__u32)reset.size(), .repeat = (int)repeat);
+      if (bpf_prog_test_run_opts(dp->from_pod_fd(), &opts) != 0)
+        return absl::ErrnoToStatus(errno, "test run");
       retval = opts.retval;
       return absl::OkStatus();
     });

@@ -24,10 +24,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "gtest/gtest.h"
 #include "bpf/abi/events.h"
 #include "bpf/abi/metrics.h"
 #include "bpf/abi/service.h"
+#include "gtest/gtest.h"
 #include "lib/abi_codec.h"
 #include "lib/datapath.h"
 #include "lib/ip.h"
@@ -200,7 +200,9 @@ class SockLbTest : public ::testing::Test {
   void Backend(uint32_t id, const std::string& ip, uint16_t port, uint8_t proto) {
     auto backends = dp_->OpenMap<BackendsMap>(DatapathMap::kBackends);
     ASSERT_TRUE(backends.ok()) << backends.status();
-    ASSERT_TRUE(backends->Update(id, abi::EncodeBackend({*IpAddress::Parse(ip), port, proto, WEIR_BACKEND_LOCAL})).ok());
+    ASSERT_TRUE(
+        backends->Update(id, abi::EncodeBackend({*IpAddress::Parse(ip), port, proto, WEIR_BACKEND_LOCAL}))
+            .ok());
   }
 
   void Service(const std::string& ip, uint16_t port, uint8_t proto, uint32_t service_id,
@@ -212,8 +214,10 @@ class SockLbTest : public ::testing::Test {
       ASSERT_TRUE(slots->Update({service_id, slot + 1}, backend_ids[slot]).ok());
     }
     const weir_service_key key = abi::EncodeServiceKey({*IpAddress::Parse(ip), port, proto});
-    weir_service_value value{.service_id = service_id, .backend_count = (uint16_t)backend_ids.size(),
-                             .flags = (uint16_t)(WEIR_SVC_CLUSTER_IP | flags), .affinity_timeout = affinity_timeout};
+    weir_service_value value{.service_id = service_id,
+                             .backend_count = (uint16_t)backend_ids.size(),
+                             .flags = (uint16_t)(WEIR_SVC_CLUSTER_IP | flags),
+                             .affinity_timeout = affinity_timeout};
     ASSERT_TRUE(services->Update(key, value).ok());
   }
 
@@ -228,7 +232,8 @@ class SockLbTest : public ::testing::Test {
       if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket");
       const int on = 1;
       setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-      if (bind(fd.get(), reinterpret_cast<sockaddr*>(&address), length) != 0) return absl::ErrnoToStatus(errno, "bind");
+      if (bind(fd.get(), reinterpret_cast<sockaddr*>(&address), length) != 0)
+        return absl::ErrnoToStatus(errno, "bind");
       if (type == SOCK_STREAM && listen(fd.get(), 16) != 0) return absl::ErrnoToStatus(errno, "listen");
       return absl::OkStatus();
     });
@@ -284,7 +289,8 @@ class SockLbTest : public ::testing::Test {
     ring_buffer* ring = ring_buffer__new(
         dp_->map_fd(DatapathMap::kEvents),
         [](void* context, void* data, size_t size) {
-          if (size >= sizeof(weir_event)) static_cast<std::vector<weir_event>*>(context)->push_back(*(weir_event*)data);
+          if (size >= sizeof(weir_event))
+            static_cast<std::vector<weir_event>*>(context)->push_back(*(weir_event*)data);
           return 0;
         },
         &events, nullptr);
@@ -422,7 +428,8 @@ TEST_F(SockLbTest, AffinityHitsAreCounted) {
   }
   // The same client (one network namespace): one pick, then the same backend twice.
   const int on_first = Pending(first), on_second = Pending(second);
-  EXPECT_TRUE((on_first == 3 && on_second == 0) || (on_first == 0 && on_second == 3)) << on_first << "/" << on_second;
+  EXPECT_TRUE((on_first == 3 && on_second == 0) || (on_first == 0 && on_second == 3))
+      << on_first << "/" << on_second;
   std::map<std::string, uint64_t> counters = Counters();
   EXPECT_EQ(counters["sock_connect4_translated"], 3u);
   EXPECT_EQ(counters["sock_affinity_hit"], 2u);

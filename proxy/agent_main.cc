@@ -8,14 +8,14 @@
 #include <filesystem>
 #include <string>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
 #include <atomic>
 #include <set>
@@ -28,23 +28,23 @@
 #include "proxy/agent/agent_config.h"
 #include "proxy/agent/agent_facts.h"
 #include "proxy/agent/cni_config_writer.h"
+#include "proxy/agent/conntrack_collection.h"
+#include "proxy/agent/health_check_ports.h"
+#include "proxy/agent/http_server.h"
 #include "proxy/agent/kube_proxy_endpoints.h"
+#include "proxy/agent/masquerade.h"
+#include "proxy/agent/metrics.h"
 #include "proxy/agent/node_facts.h"
 #include "proxy/agent/node_forwarding.h"
 #include "proxy/agent/node_routes.h"
+#include "proxy/agent/node_sync.h"
 #include "proxy/agent/orphan_collector.h"
-#include "proxy/agent/health_check_ports.h"
-#include "proxy/agent/masquerade.h"
-#include "proxy/agent/http_server.h"
-#include "proxy/agent/metrics.h"
 #include "proxy/agent/service_sync.h"
 #include "proxy/agent/sync_metrics.h"
 #include "proxy/agent/sync_step.h"
-#include "proxy/agent/node_sync.h"
-#include "proxy/agent/conntrack_collection.h"
-#include "proxy/sync/conntrack_gc.h"
 #include "proxy/source/object_source.h"
 #include "proxy/sync/bpf_map_writer.h"
+#include "proxy/sync/conntrack_gc.h"
 #include "proxy/sync/nonmasq_table.h"
 #include "proxy/sync/reconciler.h"
 #include "spdlog/spdlog.h"
@@ -52,7 +52,8 @@
 ABSL_FLAG(std::string, config, "", "agent configuration YAML file");
 ABSL_FLAG(std::string, bpf_root, "", "bpffs directory for weir's pinned maps, programs and links");
 ABSL_FLAG(std::string, manifests, "", "standalone mode: directory of Service/EndpointSlice manifests");
-ABSL_FLAG(std::string, kubeconfig, "", "kubeconfig of the API server (default: in-cluster, then $KUBECONFIG)");
+ABSL_FLAG(std::string, kubeconfig, "",
+          "kubeconfig of the API server (default: in-cluster, then $KUBECONFIG)");
 ABSL_FLAG(bool, datapath_only, false, "no source of Services: only load, pin and attach the datapath");
 ABSL_FLAG(std::string, node_name, "", "this node's name (endpoints with this nodeName are local)");
 ABSL_FLAG(std::string, node_addresses, "", "comma-separated node addresses (NodePorts, SNAT source)");
@@ -64,12 +65,16 @@ ABSL_FLAG(std::string, cni_conf_dir, "", "install the CNI conflist here once rea
 ABSL_FLAG(std::string, pod_cidrs, "", "comma-separated pod CIDRs of this node (when no Node object says)");
 ABSL_FLAG(bool, uninstall, false, "remove the CNI conflist and every pinned object of weir, then exit");
 ABSL_FLAG(int, health_port, -1, "port of /healthz and /metrics (0: off)");
-ABSL_FLAG(std::string, daemonset, "", "namespace/name of the agent's DaemonSet: its deletion uninstalls on exit");
-ABSL_FLAG(std::string, k8s_service_host, "", "in-cluster: API server host to dial instead of the kubernetes Service");
+ABSL_FLAG(std::string, daemonset, "",
+          "namespace/name of the agent's DaemonSet: its deletion uninstalls on exit");
+ABSL_FLAG(std::string, k8s_service_host, "",
+          "in-cluster: API server host to dial instead of the kubernetes Service");
 ABSL_FLAG(int, k8s_service_port, 0, "in-cluster: API server port (with --k8s_service_host)");
 ABSL_FLAG(int, mtu, 0, "pods' MTU (0: the uplink's)");
-ABSL_FLAG(std::optional<bool>, manage_forwarding, std::nullopt, "turn on IP forwarding in the node's namespace");
-ABSL_FLAG(std::string, masquerade, "", "true or false: pods' traffic out of the cluster leaves with the node's address");
+ABSL_FLAG(std::optional<bool>, manage_forwarding, std::nullopt,
+          "turn on IP forwarding in the node's namespace");
+ABSL_FLAG(std::string, masquerade, "",
+          "true or false: pods' traffic out of the cluster leaves with the node's address");
 ABSL_FLAG(std::string, non_masquerade_cidrs, "", "comma-separated CIDRs pods reach with their own address");
 
 namespace {
@@ -161,20 +166,21 @@ std::string DatapathCounters(const weir::PinLayout& layout) {
   for (const weir::MetricTotal& total : *totals) {
     if (total.socket_lb) {
       // "sock_connect_refused" -> outcome="connect_refused": the family already says socket LB.
-      absl::StrAppend(&socket_lb, "weir_socket_lb_calls_total{outcome=\"", absl::StripPrefix(total.name, "sock_"),
-                      "\"} ", total.packets, "\n");
+      absl::StrAppend(&socket_lb, "weir_socket_lb_calls_total{outcome=\"",
+                      absl::StripPrefix(total.name, "sock_"), "\"} ", total.packets, "\n");
       continue;
     }
-    absl::StrAppend(total.drop ? &drops : &decisions, total.drop ? "weir_drops_total{reason=\"" :
-                    "weir_datapath_packets_total{decision=\"", total.name, "\"} ", total.packets, "\n");
+    absl::StrAppend(total.drop ? &drops : &decisions,
+                    total.drop ? "weir_drops_total{reason=\"" : "weir_datapath_packets_total{decision=\"",
+                    total.name, "\"} ", total.packets, "\n");
   }
-  return absl::StrCat("# HELP weir_datapath_packets_total Packets by datapath decision.\n",
-                      "# TYPE weir_datapath_packets_total counter\n", decisions,
-                      "# HELP weir_drops_total Packets dropped or rejected by reason.\n",
-                      "# TYPE weir_drops_total counter\n", drops,
-                      "# HELP weir_socket_lb_calls_total connect(), sendmsg() and recvmsg() calls the socket LB saw, ",
-                      "by outcome (connect_refused: a Service without endpoints, ECONNREFUSED).\n",
-                      "# TYPE weir_socket_lb_calls_total counter\n", socket_lb);
+  return absl::StrCat(
+      "# HELP weir_datapath_packets_total Packets by datapath decision.\n",
+      "# TYPE weir_datapath_packets_total counter\n", decisions,
+      "# HELP weir_drops_total Packets dropped or rejected by reason.\n", "# TYPE weir_drops_total counter\n",
+      drops, "# HELP weir_socket_lb_calls_total connect(), sendmsg() and recvmsg() calls the socket LB saw, ",
+      "by outcome (connect_refused: a Service without endpoints, ECONNREFUSED).\n",
+      "# TYPE weir_socket_lb_calls_total counter\n", socket_lb);
 }
 
 // Uninstall: what kubelet must stop using first (the conflist), then every pinned object.
@@ -197,12 +203,14 @@ int Uninstall(const weir::agent::AgentConfig& config) {
 bool StopRequested(const sigset_t& signals) {
   timespec no_wait{0, 0};
   int signal_number = sigtimedwait(&signals, nullptr, &no_wait);
-  if (signal_number > 0) spdlog::info("signal {}: exiting; pinned state stays for running pods", signal_number);
+  if (signal_number > 0)
+    spdlog::info("signal {}: exiting; pinned state stays for running pods", signal_number);
   return signal_number > 0;
 }
 
 // Opens the source of Services: the manifest directory, the API server, or none (--datapath_only).
-absl::StatusOr<std::unique_ptr<weir::agent::ObjectSource>> OpenSource(const weir::agent::AgentConfig& config) {
+absl::StatusOr<std::unique_ptr<weir::agent::ObjectSource>> OpenSource(
+    const weir::agent::AgentConfig& config) {
   if (config.manifests_dir.empty() && absl::GetFlag(FLAGS_datapath_only)) return nullptr;
   if (!config.manifests_dir.empty()) return weir::agent::OpenManifestSource(config.manifests_dir);
   return weir::agent::OpenApiSource({.kubeconfig = config.kubeconfig,
@@ -237,9 +245,12 @@ bool CompleteNodeFacts(weir::agent::AgentConfig& config, weir::agent::ObjectSour
   }
   auto netlink = weir::Netlink::Open();
   absl::StatusOr<weir::agent::InterfaceView> view =
-      netlink.ok() ? weir::agent::ReadInterfaces(*netlink) : absl::StatusOr<weir::agent::InterfaceView>(netlink.status());
-  weir::agent::NodeFacts configured{.addresses = config.node_addresses, .uplinks = config.uplinks,
-                                    .mtu = config.mtu, .pod_cidrs = config.pod_cidrs};
+      netlink.ok() ? weir::agent::ReadInterfaces(*netlink)
+                   : absl::StatusOr<weir::agent::InterfaceView>(netlink.status());
+  weir::agent::NodeFacts configured{.addresses = config.node_addresses,
+                                    .uplinks = config.uplinks,
+                                    .mtu = config.mtu,
+                                    .pod_cidrs = config.pod_cidrs};
   absl::StatusOr<weir::agent::NodeFacts> facts =
       view.ok() ? weir::agent::DiscoverNodeFacts(configured, self, nodes, *view) : view.status();
   if (!facts.ok()) {
@@ -279,13 +290,15 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
     return weir::agent::SyncProgress::Clock::now() - progress.last_alive() < std::chrono::seconds(60);
   });
   if (config.health_port > 0) {
-    absl::Status started = http.Start(config.health_host, config.health_port, metrics, [&] { return ready.load(); },
-                                      [&] { return DatapathCounters(layout); });
+    absl::Status started = http.Start(
+        config.health_host, config.health_port, metrics, [&] { return ready.load(); },
+        [&] { return DatapathCounters(layout); });
     if (!started.ok()) spdlog::error("health server: {}", started.ToString());
   }
   weir::agent::KubeProxyEndpoints kube_proxy_endpoints;
-  if (absl::Status s = kube_proxy_endpoints.Start(config.kube_proxy_healthz_address, config.kube_proxy_metrics_address,
-                                                  progress, metrics, [&] { return DatapathCounters(layout); });
+  if (absl::Status s =
+          kube_proxy_endpoints.Start(config.kube_proxy_healthz_address, config.kube_proxy_metrics_address,
+                                     progress, metrics, [&] { return DatapathCounters(layout); });
       !s.ok()) {
     spdlog::error("kube-proxy endpoints: {}", s.ToString());
   }
@@ -342,9 +355,10 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   weir::sync::PinnedServiceNameStore name_store(*std::move(names_map));
   weir::sync::ServiceNamePublisher service_names(name_store);
   weir::agent::AgentFactsPublisher facts(
-      layout, weir::agent::AgentInfoFrom(config, !source                        ? weir::SyncSource::kNone
-                                                 : !config.manifests_dir.empty() ? weir::SyncSource::kManifests
-                                                                                 : weir::SyncSource::kKubernetes));
+      layout,
+      weir::agent::AgentInfoFrom(config, !source                         ? weir::SyncSource::kNone
+                                         : !config.manifests_dir.empty() ? weir::SyncSource::kManifests
+                                                                         : weir::SyncSource::kKubernetes));
 
   weir::agent::HealthCheckPorts health_check_ports(config.health_host);
   weir::lb::NodeContext node = weir::agent::NodeContextFrom(config);
@@ -354,8 +368,11 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
     return 1;
   }
   weir::agent::OrphanCollector orphans(
-      *host_netlink, {.bpf_root = config.bpf_root, .cni_data_dir = config.cni_conf_dir.empty() ? "" : config.cni_data_dir,
-                      .interval = std::chrono::seconds(config.cni_gc_interval_seconds)}, metrics);
+      *host_netlink,
+      {.bpf_root = config.bpf_root,
+       .cni_data_dir = config.cni_conf_dir.empty() ? "" : config.cni_data_dir,
+       .interval = std::chrono::seconds(config.cni_gc_interval_seconds)},
+      metrics);
 
   // The loop's steps, each an object of its own: the service sync (with the node step after it),
   // conntrack collection, orphan collection.
@@ -372,17 +389,18 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
       [&reconciler](uint32_t id) { return reconciler.HasBackend(id); }, metrics, sync_metrics);
   std::optional<weir::agent::SyncStep> sync_step;
   if (source) {
-    sync_step.emplace(*source, service_sync, sync_metrics,
-                      weir::agent::SyncStep::Followers{
-                          .synced =
-                              [&](const weir::agent::SyncResult& result, bool complete) {
-                                progress.Synced();
-                                facts.Synced(result, complete);
-                                health_check_ports.Update(service_sync.HealthChecks());
-                              },
-                          .failed = [&] { facts.SyncFailed(); },
-                          .sync_node = [&](const std::vector<weir::k8s::Node>& nodes) { return node_sync.Sync(nodes); },
-                      });
+    sync_step.emplace(
+        *source, service_sync, sync_metrics,
+        weir::agent::SyncStep::Followers{
+            .synced =
+                [&](const weir::agent::SyncResult& result, bool complete) {
+                  progress.Synced();
+                  facts.Synced(result, complete);
+                  health_check_ports.Update(service_sync.HealthChecks());
+                },
+            .failed = [&] { facts.SyncFailed(); },
+            .sync_node = [&](const std::vector<weir::k8s::Node>& nodes) { return node_sync.Sync(nodes); },
+        });
   }
   while (!StopRequested(stop_signals)) {
     progress.Alive();
@@ -412,7 +430,8 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   // helm uninstall deleted the DaemonSet: leave the node as it was before weir (a rolling update
   // keeps the DaemonSet, and with it everything running pods need).
   if (uninstalling) {
-    spdlog::info("the agent's DaemonSet {} was deleted: uninstalling from this node", config.owner_daemon_set);
+    spdlog::info("the agent's DaemonSet {} was deleted: uninstalling from this node",
+                 config.owner_daemon_set);
     return Uninstall(config);
   }
   return 0;

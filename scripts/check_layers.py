@@ -13,6 +13,7 @@
 
 A layer may include its own folder and any layer below it, never one above it or a sibling that is
 not below it (weirctl reads maps and sync's encodings, never the agent's internals)."""
+
 from __future__ import annotations
 
 import re

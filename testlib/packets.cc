@@ -112,7 +112,8 @@ static Bytes Arp(uint16_t op, const MacAddress& eth_dst, const MacAddress& sha, 
 }
 
 Bytes ArpRequest(const MacAddress& sender_mac, const std::string& sender_ip, const std::string& target_ip) {
-  return Arp(1, MacAddress{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, sender_mac, sender_ip, MacAddress{}, target_ip);
+  return Arp(1, MacAddress{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, sender_mac, sender_ip, MacAddress{},
+             target_ip);
 }
 
 Bytes ArpReply(const MacAddress& sender_mac, const std::string& sender_ip, const MacAddress& target_mac,
@@ -230,8 +231,8 @@ Bytes SctpPacket(const L2& l2, const Sctp& sctp) {
   Put16(l4, 0x0003);      // DATA, unfragmented
   Put16(l4, 16 + sctp.payload);
   Put32(l4, sctp.tsn);
-  Put32(l4, 0);           // stream 0, sequence 0
-  Put32(l4, 0);           // payload protocol
+  Put32(l4, 0);  // stream 0, sequence 0
+  Put32(l4, 0);  // payload protocol
   for (size_t i = 0; i < sctp.payload; ++i) l4.push_back(static_cast<uint8_t>(i * 7 + 3));
   while (l4.size() % 4) l4.push_back(0);
   if (sctp.crc) {
@@ -321,8 +322,14 @@ Bytes Ip6ip6(const L2& l2, const std::string& outer_src, const std::string& oute
 Bytes PortUnreachable(const L2& l2, const std::string& src, const std::string& dst, const Bytes& original) {
   IpAddress from = Ip(src), to = Ip(dst);
   size_t ip_len = from.is_v4() ? 20 : 40;
-  Bytes icmp = {static_cast<uint8_t>(from.is_v4() ? 3 : 1), static_cast<uint8_t>(from.is_v4() ? 3 : 4), 0, 0,
-                0, 0, 0, 0};
+  Bytes icmp = {static_cast<uint8_t>(from.is_v4() ? 3 : 1),
+                static_cast<uint8_t>(from.is_v4() ? 3 : 4),
+                0,
+                0,
+                0,
+                0,
+                0,
+                0};
   icmp.insert(icmp.end(), original.begin() + 14, original.begin() + 14 + ip_len + 8);
   Bytes b;
   if (from.is_v4()) {

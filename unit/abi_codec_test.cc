@@ -44,7 +44,8 @@ TEST(AbiCodecTest, UnknownFamiliesAndNumbersAreShownNotGuessed) {
 }
 
 TEST(AbiCodecTest, EndpointsRoundTrip) {
-  Endpoint endpoint{.address = Ip("10.1.0.7"), .host_ifindex = 12, .pod_mac = {2, 0, 0, 0, 0, 7}, .pod_id = 99};
+  Endpoint endpoint{
+      .address = Ip("10.1.0.7"), .host_ifindex = 12, .pod_mac = {2, 0, 0, 0, 0, 7}, .pod_id = 99};
   std::optional<Endpoint> decoded =
       DecodeEndpoint(EncodeEndpointKey(endpoint.address), EncodeEndpointValue(endpoint));
   ASSERT_TRUE(decoded.has_value());

@@ -16,7 +16,8 @@ TEST(AgentConfigCniTest, Defaults) {
 }
 
 TEST(AgentConfigCniTest, Keys) {
-  auto config = ParseAgentConfig("manageForwarding: false\ncniDataDir: /run/lab/ipam\ncniGCIntervalSeconds: 2\n");
+  auto config =
+      ParseAgentConfig("manageForwarding: false\ncniDataDir: /run/lab/ipam\ncniGCIntervalSeconds: 2\n");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_FALSE(config->manage_forwarding);
   EXPECT_EQ(config->cni_data_dir, "/run/lab/ipam");

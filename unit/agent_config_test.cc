@@ -23,7 +23,8 @@ mtu: 1450
 }
 
 TEST(AgentConfig, KubeProxyEndpointsAreSettable) {
-  auto config = ParseAgentConfig("kubeProxyHealthzBindAddress: \"[::]:10256\"\nkubeProxyMetricsBindAddress: \"\"\n");
+  auto config =
+      ParseAgentConfig("kubeProxyHealthzBindAddress: \"[::]:10256\"\nkubeProxyMetricsBindAddress: \"\"\n");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->kube_proxy_healthz_address, "[::]:10256");
   EXPECT_EQ(config->kube_proxy_metrics_address, "");

@@ -76,8 +76,8 @@ TEST(AgentMetricsTest, FamiliesRenderSortedByName) {
 
 TEST(AgentMetricsTest, HistogramBucketsAreCumulative) {
   Metrics metrics;
-  Histogram& histogram =
-      metrics.GetHistogram("weir_sync_duration_seconds", "Sync latency.", {0.1, 0.01, 1}, {{"source", "k8s"}});
+  Histogram& histogram = metrics.GetHistogram("weir_sync_duration_seconds", "Sync latency.", {0.1, 0.01, 1},
+                                              {{"source", "k8s"}});
   histogram.Observe(0.005);  // <= 0.01
   histogram.Observe(0.01);   // on the bound: counts in le="0.01"
   histogram.Observe(0.5);    // <= 1
@@ -158,8 +158,10 @@ TEST(AgentHttpServerTest, ServesHealthAndMetrics) {
   metrics.GetCounter("weir_syncs_total", "Completed syncs.").Increment();
   std::atomic<bool> ready{false};
   AgentHttpServer server;
-  ASSERT_TRUE(server.Start("127.0.0.1", 0, metrics, [&] { return ready.load(); },
-                           [] { return std::string("# TYPE weir_bpf_extra gauge\nweir_bpf_extra 1\n"); })
+  ASSERT_TRUE(server
+                  .Start(
+                      "127.0.0.1", 0, metrics, [&] { return ready.load(); },
+                      [] { return std::string("# TYPE weir_bpf_extra gauge\nweir_bpf_extra 1\n"); })
                   .ok());
   ASSERT_GT(server.port(), 0);
 
@@ -183,8 +185,9 @@ TEST(AgentHttpServerTest, ServesHealthAndMetrics) {
   EXPECT_EQ(scraped->status, 200);
   EXPECT_EQ(scraped->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
   // The registry, then the datapath's counters, then the process families.
-  EXPECT_TRUE(scraped->body.starts_with(metrics.Render() + "# TYPE weir_bpf_extra gauge\nweir_bpf_extra 1\n# HELP "
-                                                           "process_cpu_seconds_total"))
+  EXPECT_TRUE(scraped->body.starts_with(metrics.Render() +
+                                        "# TYPE weir_bpf_extra gauge\nweir_bpf_extra 1\n# HELP "
+                                        "process_cpu_seconds_total"))
       << scraped->body;
 
   EXPECT_EQ(client.Get("/nope")->status, 404);
@@ -200,7 +203,10 @@ TEST(AgentHttpServerTest, LivenessIsNotReadiness) {
   std::atomic<bool> live{true};
   AgentHttpServer server;
   server.SetLiveness([&] { return live.load(); });
-  ASSERT_TRUE(server.Start("127.0.0.1", 0, metrics, [] { return false; }, nullptr).ok());
+  ASSERT_TRUE(server
+                  .Start(
+                      "127.0.0.1", 0, metrics, [] { return false; }, nullptr)
+                  .ok());
   httplib::Client client("127.0.0.1", server.port());
   client.set_connection_timeout(2, 0);
   // Not in sync yet, but alive: unready, not restarted.

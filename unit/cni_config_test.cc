@@ -8,7 +8,8 @@
 namespace weir::cni {
 namespace {
 
-constexpr const char* kMinimal = R"({"cniVersion":"1.0.0","name":"weir-net","type":"weir","podCIDRs":["10.244.1.0/24"]})";
+constexpr const char* kMinimal =
+    R"({"cniVersion":"1.0.0","name":"weir-net","type":"weir","podCIDRs":["10.244.1.0/24"]})";
 
 IpPrefix Prefix(const std::string& text) { return *IpPrefix::Parse(text); }
 
@@ -56,7 +57,8 @@ TEST(CniConfigTest, FullConfig) {
   absl::StatusOr<NetConfig> config = ParseNetConfig(json);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->mtu, 1450);
-  EXPECT_EQ(config->pod_cidrs, (std::vector<IpPrefix>{Prefix("10.244.1.0/24"), Prefix("fd00:10:244:1::/112")}));
+  EXPECT_EQ(config->pod_cidrs,
+            (std::vector<IpPrefix>{Prefix("10.244.1.0/24"), Prefix("fd00:10:244:1::/112")}));
   EXPECT_EQ(config->bpf_root, "/sys/fs/bpf/test");
   EXPECT_EQ(config->data_dir, "/tmp/weir-ipam");
   EXPECT_EQ(config->log_file, "/var/log/weir.log");
@@ -74,8 +76,7 @@ TEST(CniConfigTest, FullConfig) {
             R"({"cniVersion":"1.1.0","interfaces":[{"name":"eth0","sandbox":"/proc/1/ns/net"}],)"
             R"("ips":[{"address":"10.244.1.9/24","interface":0}]})");
   ASSERT_TRUE(config->valid_attachments.has_value());
-  EXPECT_EQ(*config->valid_attachments,
-            (std::vector<ValidAttachment>{{"c1", "eth0"}, {"c2", "net1"}}));
+  EXPECT_EQ(*config->valid_attachments, (std::vector<ValidAttachment>{{"c1", "eth0"}, {"c2", "net1"}}));
 }
 
 TEST(CniConfigTest, DelegatedIpamKeepsRawObject) {
@@ -85,7 +86,8 @@ TEST(CniConfigTest, DelegatedIpamKeepsRawObject) {
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_TRUE(config->delegates_ipam());
   EXPECT_EQ(config->ipam_type, "host-local");
-  EXPECT_EQ(config->ipam_raw, R"({"type":"host-local","ranges":[[{"subnet":"10.10.0.0/16"}]],"dataDir":"/run/ipam"})");
+  EXPECT_EQ(config->ipam_raw,
+            R"({"type":"host-local","ranges":[[{"subnet":"10.10.0.0/16"}]],"dataDir":"/run/ipam"})");
   EXPECT_TRUE(config->pod_cidrs.empty());
   EXPECT_EQ(config->raw, json);
 }
@@ -180,8 +182,9 @@ TEST(CniConfigTest, SemanticErrors) {
               CniCode::kInvalidNetworkConfig, "mtu");
   ExpectError(R"({"cniVersion":"1.0.0","name":"n","type":"weir","mtu":1000,"podCIDRs":["fd00::/64"]})",
               CniCode::kInvalidNetworkConfig, "IPv6");
-  ExpectError(R"({"cniVersion":"1.0.0","name":"n","type":"weir","podCIDRs":["10.0.0.0/24"],"logLevel":"trace"})",
-              CniCode::kInvalidNetworkConfig, "trace");
+  ExpectError(
+      R"({"cniVersion":"1.0.0","name":"n","type":"weir","podCIDRs":["10.0.0.0/24"],"logLevel":"trace"})",
+      CniCode::kInvalidNetworkConfig, "trace");
   ExpectError(R"({"cniVersion":"1.0.0","name":"n","type":"weir","podCIDRs":["10.0.0.0/24"],"dataDir":"rel"})",
               CniCode::kInvalidNetworkConfig, "dataDir");
 }

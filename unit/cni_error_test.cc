@@ -33,8 +33,8 @@ TEST(CniErrorTest, FallbackWithoutPayload) {
 }
 
 TEST(CniErrorTest, WrapKeepsCodeOrAddsFallback) {
-  absl::Status wrapped = WrapCniError(CniError(CniCode::kIpamExhausted, "range full", "d"),
-                                      CniCode::kInternal, "allocating");
+  absl::Status wrapped =
+      WrapCniError(CniError(CniCode::kIpamExhausted, "range full", "d"), CniCode::kInternal, "allocating");
   EXPECT_EQ(CniCodeOf(wrapped), CniCode::kIpamExhausted);
   EXPECT_EQ(wrapped.message(), "allocating: range full");
   EXPECT_EQ(CniDetailsOf(wrapped), "d");

@@ -126,8 +126,8 @@ TEST(CniResultTest, ParsesHostLocalOutput) {
 }
 
 TEST(CniResultTest, NullsAreAbsent) {
-  absl::StatusOr<Result> parsed =
-      ParseResult(R"({"cniVersion":"1.0.0","interfaces":null,"ips":[{"address":"10.0.0.2/8","gateway":null}]})");
+  absl::StatusOr<Result> parsed = ParseResult(
+      R"({"cniVersion":"1.0.0","interfaces":null,"ips":[{"address":"10.0.0.2/8","gateway":null}]})");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_FALSE(parsed->ips[0].gateway.has_value());
 }
@@ -150,14 +150,16 @@ Result WeirAddResult() {
 
 TEST(CniResultTest, WeirAddResultInEachSupportedVersion) {
   const std::string host_pre_1_1 = R"({"name":"weir0123456789a","mac":"ee:ee:ee:ee:ee:ee"})";
-  const std::string pod_pre_1_1 = R"({"name":"eth0","mac":"0a:58:0a:f4:01:05","sandbox":"/var/run/netns/pod"})";
+  const std::string pod_pre_1_1 =
+      R"({"name":"eth0","mac":"0a:58:0a:f4:01:05","sandbox":"/var/run/netns/pod"})";
   const std::string ips_pre_1_0 =
       R"([{"version":"4","address":"10.244.1.5/32","gateway":"169.254.1.1","interface":1},)"
       R"({"version":"6","address":"fd00:10:244:1::5/128","gateway":"fe80::1","interface":1}])";
   const std::string ips_1_0 = R"([{"address":"10.244.1.5/32","gateway":"169.254.1.1","interface":1},)"
                               R"({"address":"fd00:10:244:1::5/128","gateway":"fe80::1","interface":1}])";
-  const std::string tail = R"("routes":[{"dst":"0.0.0.0/0","gw":"169.254.1.1"},{"dst":"::/0","gw":"fe80::1"}],)"
-                           R"("dns":{"nameservers":["10.96.0.10"]}})";
+  const std::string tail =
+      R"("routes":[{"dst":"0.0.0.0/0","gw":"169.254.1.1"},{"dst":"::/0","gw":"fe80::1"}],)"
+      R"("dns":{"nameservers":["10.96.0.10"]}})";
   const std::pair<const char*, std::string> expected[] = {
       {"0.3.0", R"({"cniVersion":"0.3.0","interfaces":[)" + host_pre_1_1 + "," + pod_pre_1_1 + R"(],"ips":)" +
                     ips_pre_1_0 + "," + tail},
@@ -167,9 +169,11 @@ TEST(CniResultTest, WeirAddResultInEachSupportedVersion) {
                     ips_pre_1_0 + "," + tail},
       {"1.0.0", R"({"cniVersion":"1.0.0","interfaces":[)" + host_pre_1_1 + "," + pod_pre_1_1 + R"(],"ips":)" +
                     ips_1_0 + "," + tail},
-      {"1.1.0", R"({"cniVersion":"1.1.0","interfaces":[{"name":"weir0123456789a","mac":"ee:ee:ee:ee:ee:ee",)"
-                R"("mtu":1500},{"name":"eth0","mac":"0a:58:0a:f4:01:05","mtu":1500,"sandbox":"/var/run/netns/pod"}],)"
-                R"("ips":)" + ips_1_0 + "," + tail},
+      {"1.1.0",
+       R"({"cniVersion":"1.1.0","interfaces":[{"name":"weir0123456789a","mac":"ee:ee:ee:ee:ee:ee",)"
+       R"("mtu":1500},{"name":"eth0","mac":"0a:58:0a:f4:01:05","mtu":1500,"sandbox":"/var/run/netns/pod"}],)"
+       R"("ips":)" +
+           ips_1_0 + "," + tail},
   };
   ASSERT_EQ(std::size(expected), kSupportedVersions.size());
   for (const auto& [version, json] : expected) {

@@ -51,7 +51,9 @@ class FakeConntrackTable : public ConntrackTable {
   bool fail_deletes = false;
 
  private:
-  static std::string BytesOf(const weir_ct_key& key) { return std::string(reinterpret_cast<const char*>(&key), sizeof(key)); }
+  static std::string BytesOf(const weir_ct_key& key) {
+    return std::string(reinterpret_cast<const char*>(&key), sizeof(key));
+  }
   static weir_ct_key KeyOf(const std::string& bytes) {
     weir_ct_key key{};
     std::memcpy(&key, bytes.data(), sizeof(key));
@@ -113,7 +115,8 @@ TEST_F(ConntrackGcTest, ExpiresByProtocolLifetime) {
 TEST_F(ConntrackGcTest, LifetimesAreConfigurable) {
   auto owned = std::make_unique<FakeConntrackTable>();
   FakeConntrackTable* table = owned.get();
-  ConntrackGc custom(std::move(owned), {.tcp_lifetime = std::chrono::seconds(10), .other_lifetime = std::chrono::seconds(5)});
+  ConntrackGc custom(std::move(owned),
+                     {.tcp_lifetime = std::chrono::seconds(10), .other_lifetime = std::chrono::seconds(5)});
   table->Put(Key(WEIR_PROTO_TCP, 1), Value(1, now_ - 11 * kSecond));
   table->Put(Key(WEIR_PROTO_UDP, 2), Value(1, now_ - 4 * kSecond));
   auto stats = custom.Collect(now_, LiveIds({1}));

@@ -19,8 +19,8 @@ using ::testing::IsEmpty;
 
 k8s::ServiceRef Ref(const std::string& name) { return {"default", name}; }
 
-FrontendClaim Claim(const std::string& ip, uint16_t port, const std::string& service, bool with_internal = false,
-                    uint16_t backend_port = 8080) {
+FrontendClaim Claim(const std::string& ip, uint16_t port, const std::string& service,
+                    bool with_internal = false, uint16_t backend_port = 8080) {
   FrontendClaim claim;
   claim.external.address = *IpAddress::Parse(ip);
   claim.external.port = port;

@@ -37,7 +37,8 @@ k8s::Endpoint EndpointOn(const char* address, const std::string& node, bool read
   return endpoint;
 }
 
-k8s::EndpointSlice SliceFor(const std::string& ns, const std::string& service, std::vector<k8s::Endpoint> endpoints,
+k8s::EndpointSlice SliceFor(const std::string& ns, const std::string& service,
+                            std::vector<k8s::Endpoint> endpoints,
                             k8s::AddressType type = k8s::AddressType::kIPv4) {
   k8s::EndpointSlice slice;
   slice.metadata.namespace_ = ns;
@@ -54,15 +55,17 @@ HealthCheckService Hc(const std::string& ns, const std::string& name, size_t cou
 
 TEST(HealthCheckServicesFromTest, CountsReadyEndpointsOnThisNode) {
   std::vector<k8s::Service> services = {LocalLoadBalancer("default", "web", 30100)};
-  std::vector<k8s::EndpointSlice> slices = {SliceFor("default", "web",
-                                                     {EndpointOn("10.244.1.5", "node-a"),
-                                                      EndpointOn("10.244.1.6", "node-a"),
-                                                      EndpointOn("10.244.1.7", "node-a", /*ready=*/false),
-                                                      EndpointOn("10.244.2.5", "node-b")})};
-  EXPECT_THAT(HealthCheckServicesFrom(services, slices, "node-a"), ElementsAre(Pair(30100, Hc("default", "web", 2))));
-  EXPECT_THAT(HealthCheckServicesFrom(services, slices, "node-b"), ElementsAre(Pair(30100, Hc("default", "web", 1))));
+  std::vector<k8s::EndpointSlice> slices = {
+      SliceFor("default", "web",
+               {EndpointOn("10.244.1.5", "node-a"), EndpointOn("10.244.1.6", "node-a"),
+                EndpointOn("10.244.1.7", "node-a", /*ready=*/false), EndpointOn("10.244.2.5", "node-b")})};
+  EXPECT_THAT(HealthCheckServicesFrom(services, slices, "node-a"),
+              ElementsAre(Pair(30100, Hc("default", "web", 2))));
+  EXPECT_THAT(HealthCheckServicesFrom(services, slices, "node-b"),
+              ElementsAre(Pair(30100, Hc("default", "web", 1))));
   // A node without endpoints still serves the port, answering 503.
-  EXPECT_THAT(HealthCheckServicesFrom(services, slices, "node-c"), ElementsAre(Pair(30100, Hc("default", "web", 0))));
+  EXPECT_THAT(HealthCheckServicesFrom(services, slices, "node-c"),
+              ElementsAre(Pair(30100, Hc("default", "web", 0))));
 }
 
 TEST(HealthCheckServicesFromTest, SkipsServicesWithoutLocalPolicyOrPort) {
@@ -100,18 +103,21 @@ TEST(HealthCheckServicesFromTest, CountsDistinctAddressesAcrossSlicesAndFamilies
       SliceFor("default", "web", {EndpointOn("fd00::5", "node-a"), EndpointOn("fd00::6", "node-a")},
                k8s::AddressType::kIPv6),
   };
-  EXPECT_THAT(HealthCheckServicesFrom(services, slices, "node-a"), ElementsAre(Pair(30100, Hc("default", "web", 2))));
+  EXPECT_THAT(HealthCheckServicesFrom(services, slices, "node-a"),
+              ElementsAre(Pair(30100, Hc("default", "web", 2))));
 }
 
 TEST(HealthCheckServicesFromTest, DuplicatePortGoesToFirstByName) {
   std::vector<k8s::Service> services = {LocalLoadBalancer("default", "zeta", 30100),
                                         LocalLoadBalancer("default", "alpha", 30100)};
-  EXPECT_THAT(HealthCheckServicesFrom(services, {}, "node-a"), ElementsAre(Pair(30100, Hc("default", "alpha", 0))));
+  EXPECT_THAT(HealthCheckServicesFrom(services, {}, "node-a"),
+              ElementsAre(Pair(30100, Hc("default", "alpha", 0))));
 }
 
 TEST(HealthCheckResponseBodyTest, MatchesKubeProxy) {
-  EXPECT_EQ(HealthCheckResponseBody(Hc("default", "web", 3)),
-            R"({"service":{"namespace":"default","name":"web"},"localEndpoints":3,"serviceProxyHealthy":true})");
+  EXPECT_EQ(
+      HealthCheckResponseBody(Hc("default", "web", 3)),
+      R"({"service":{"namespace":"default","name":"web"},"localEndpoints":3,"serviceProxyHealthy":true})");
 }
 
 // A free loopback port: bind port 0, note the port, release it.
@@ -136,8 +142,9 @@ TEST(HealthCheckPortsTest, ServesUpdatesAndCloses) {
   auto response = client.Get("/");
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 503);
-  EXPECT_EQ(response->body,
-            R"({"service":{"namespace":"default","name":"web"},"localEndpoints":0,"serviceProxyHealthy":true})");
+  EXPECT_EQ(
+      response->body,
+      R"({"service":{"namespace":"default","name":"web"},"localEndpoints":0,"serviceProxyHealthy":true})");
   EXPECT_EQ(response->get_header_value("Content-Type"), "application/json");
 
   // Same port, new count: answered without a restart.
@@ -145,8 +152,9 @@ TEST(HealthCheckPortsTest, ServesUpdatesAndCloses) {
   response = client.Get("/any/path");
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 200);
-  EXPECT_EQ(response->body,
-            R"({"service":{"namespace":"default","name":"web"},"localEndpoints":2,"serviceProxyHealthy":true})");
+  EXPECT_EQ(
+      response->body,
+      R"({"service":{"namespace":"default","name":"web"},"localEndpoints":2,"serviceProxyHealthy":true})");
   EXPECT_EQ(response->get_header_value("X-Load-Balancing-Endpoint-Weight"), "2");
 
   ports.Update({});

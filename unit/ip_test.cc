@@ -106,9 +106,9 @@ TEST(IpPrefixTest, ParsesAndFormats) {
 }
 
 TEST(IpPrefixTest, RejectsInvalidText) {
-  for (std::string_view text : {"", "10.0.0.0", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1",
-                                "10.0.0.0/+8", "10.0.0.0/ 8", "10.0.0.0/8 ", "10.0.0.0/8/8",
-                                "10.0.0/8", "/8", "fd00::/129", "fd00::/0x10", "10.0.0.0/0008"}) {
+  for (std::string_view text :
+       {"", "10.0.0.0", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/+8", "10.0.0.0/ 8",
+        "10.0.0.0/8 ", "10.0.0.0/8/8", "10.0.0/8", "/8", "fd00::/129", "fd00::/0x10", "10.0.0.0/0008"}) {
     EXPECT_EQ(IpPrefix::Parse(text).status().code(), absl::StatusCode::kInvalidArgument) << text;
   }
 }

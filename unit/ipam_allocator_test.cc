@@ -17,7 +17,9 @@ constexpr const char* kNetwork = "weir-net";
 
 IpPrefix Prefix(const std::string& text) { return *IpPrefix::Parse(text); }
 IpAddress Address(const std::string& text) { return *IpAddress::Parse(text); }
-AllocationOwner Owner(int n, std::string ifname = "eth0") { return {"container" + std::to_string(n), ifname}; }
+AllocationOwner Owner(int n, std::string ifname = "eth0") {
+  return {"container" + std::to_string(n), ifname};
+}
 
 // Allocates for `owner` and returns the single address (single-range allocators only).
 IpAddress AllocateOne(Allocator& allocator, const AllocationOwner& owner) {

@@ -142,7 +142,8 @@ TEST_F(FileStoreTest, ReadsLegacyAndForeignFiles) {
   ASSERT_TRUE(last.ok());
   EXPECT_FALSE(last->has_value());  // a damaged cursor is ignored, not fatal
   // A legacy entry belongs to every interface of its container.
-  absl::StatusOr<std::vector<IpAddress>> released = store.ReleaseByOwner(kNetwork, {"legacy-container", "eth0"});
+  absl::StatusOr<std::vector<IpAddress>> released =
+      store.ReleaseByOwner(kNetwork, {"legacy-container", "eth0"});
   ASSERT_TRUE(released.ok());
   EXPECT_EQ(*released, std::vector<IpAddress>{Address("10.0.0.7")});
   store.Unlock(kNetwork);

@@ -23,11 +23,12 @@ void ExpectPolicyError(const std::string& spec, std::string_view message) {
 }
 
 TEST(DecodeNamespaceTest, GetsTheNameLabelTheApiServerSets) {
-  absl::StatusOr<Namespace> ns = DecodeNamespace(YAML::Load("metadata: {name: shop, labels: {team: retail}}"));
+  absl::StatusOr<Namespace> ns =
+      DecodeNamespace(YAML::Load("metadata: {name: shop, labels: {team: retail}}"));
   ASSERT_TRUE(ns.ok()) << ns.status();
   EXPECT_EQ(ns->metadata.namespace_, "");
-  EXPECT_EQ(ns->metadata.labels,
-            (std::map<std::string, std::string>{{"team", "retail"}, {"kubernetes.io/metadata.name", "shop"}}));
+  EXPECT_EQ(ns->metadata.labels, (std::map<std::string, std::string>{
+                                     {"team", "retail"}, {"kubernetes.io/metadata.name", "shop"}}));
 }
 
 TEST(DecodePodTest, LabelsNodeAddressesAndContainerPorts) {
@@ -146,11 +147,13 @@ TEST(DecodeNetworkPolicyTest, PeersPortsAndSelectors) {
 }
 
 TEST(DecodeNetworkPolicyTest, RejectsWhatTheApiRejects) {
-  ExpectPolicyError("{ingress: [{from: [{}]}]}",
-                    "NetworkPolicy shop/p: spec.ingress[0].from[0]: needs podSelector, namespaceSelector or ipBlock");
-  ExpectPolicyError("{ingress: [{from: [{podSelector: {}, ipBlock: {cidr: 10.0.0.0/8}}]}]}",
-                    "NetworkPolicy shop/p: spec.ingress[0].from[0]: ipBlock cannot be combined with podSelector or "
-                    "namespaceSelector");
+  ExpectPolicyError(
+      "{ingress: [{from: [{}]}]}",
+      "NetworkPolicy shop/p: spec.ingress[0].from[0]: needs podSelector, namespaceSelector or ipBlock");
+  ExpectPolicyError(
+      "{ingress: [{from: [{podSelector: {}, ipBlock: {cidr: 10.0.0.0/8}}]}]}",
+      "NetworkPolicy shop/p: spec.ingress[0].from[0]: ipBlock cannot be combined with podSelector or "
+      "namespaceSelector");
   ExpectPolicyError(
       "{egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}}]}]}",
       "NetworkPolicy shop/p: spec.egress[0].to[0].ipBlock.except[0]: 11.0.0.0/16 is not inside 10.0.0.0/8");
@@ -169,17 +172,20 @@ TEST(DecodeNetworkPolicyTest, RejectsWhatTheApiRejects) {
                     "NetworkPolicy shop/p: spec.ingress[0].ports[0].endPort: needs a numeric port");
   ExpectPolicyError("{ingress: [{ports: [{port: 0}]}]}",
                     "NetworkPolicy shop/p: spec.ingress[0].ports[0].port: 0 is not in 1-65535");
-  ExpectPolicyError("{ingress: [{ports: [{protocol: ICMP}]}]}",
-                    "NetworkPolicy shop/p: spec.ingress[0].ports[0].protocol: unknown value \"ICMP\" (expected one of "
-                    "TCP, UDP, SCTP)");
+  ExpectPolicyError(
+      "{ingress: [{ports: [{protocol: ICMP}]}]}",
+      "NetworkPolicy shop/p: spec.ingress[0].ports[0].protocol: unknown value \"ICMP\" (expected one of "
+      "TCP, UDP, SCTP)");
   ExpectPolicyError(
       "{policyTypes: [Both]}",
       "NetworkPolicy shop/p: spec.policyTypes[0]: unknown value \"Both\" (expected one of Ingress, Egress)");
-  ExpectPolicyError("{podSelector: {matchExpressions: [{key: a, operator: In}]}}",
-                    "NetworkPolicy shop/p: spec.podSelector.matchExpressions[0].values: required for In and NotIn");
-  ExpectPolicyError("{podSelector: {matchExpressions: [{key: a, operator: Exists, values: [x]}]}}",
-                    "NetworkPolicy shop/p: spec.podSelector.matchExpressions[0].values: must be empty for Exists and "
-                    "DoesNotExist");
+  ExpectPolicyError(
+      "{podSelector: {matchExpressions: [{key: a, operator: In}]}}",
+      "NetworkPolicy shop/p: spec.podSelector.matchExpressions[0].values: required for In and NotIn");
+  ExpectPolicyError(
+      "{podSelector: {matchExpressions: [{key: a, operator: Exists, values: [x]}]}}",
+      "NetworkPolicy shop/p: spec.podSelector.matchExpressions[0].values: must be empty for Exists and "
+      "DoesNotExist");
   ExpectPolicyError(
       "{podSelector: {matchExpressions: [{key: a, operator: Gt, values: [x]}]}}",
       "NetworkPolicy shop/p: spec.podSelector.matchExpressions[0].operator: unknown value \"Gt\" (expected "
@@ -219,8 +225,9 @@ metadata: {name: calico}
   EXPECT_EQ(std::get<Pod>((*objects)[1]).pod_ips, std::vector<IpAddress>{Addr("10.0.0.1")});
   EXPECT_EQ(std::get<NetworkPolicy>((*objects)[2]).metadata.name, "deny");
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_EQ(errors[0].message(),
-            "document 4 (line 16): NetworkPolicy x/bad: spec.ingress[0].ports[0].port: 99999 is not in 1-65535");
+  EXPECT_EQ(
+      errors[0].message(),
+      "document 4 (line 16): NetworkPolicy x/bad: spec.ingress[0].ports[0].port: 99999 is not in 1-65535");
 }
 
 }  // namespace

@@ -13,7 +13,9 @@ namespace {
 IpAddress Addr(std::string_view text) { return *IpAddress::Parse(text); }
 
 absl::StatusOr<Service> ParseService(const std::string& yaml) { return DecodeService(YAML::Load(yaml)); }
-absl::StatusOr<EndpointSlice> ParseSlice(const std::string& yaml) { return DecodeEndpointSlice(YAML::Load(yaml)); }
+absl::StatusOr<EndpointSlice> ParseSlice(const std::string& yaml) {
+  return DecodeEndpointSlice(YAML::Load(yaml));
+}
 
 // The decoder must fail, and say which object and which field.
 template <typename T>
@@ -25,7 +27,8 @@ void ExpectError(const absl::StatusOr<T>& decoded, std::string_view object, std:
   EXPECT_NE(message.find(mentions), std::string::npos) << message;
 }
 
-constexpr const char kServiceHead[] = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n";
+constexpr const char kServiceHead[] =
+    "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n";
 
 // ---- Service ----
 
@@ -77,7 +80,8 @@ TEST(DecodeServiceTest, FullServiceFromJson) {
   ASSERT_TRUE(service.ok()) << service.status();
   EXPECT_EQ(service->metadata.uid, "6b3c-11");
   EXPECT_EQ(service->metadata.resource_version, "9001");
-  EXPECT_EQ(service->metadata.labels, (std::map<std::string, std::string>{{"app", "web"}, {"tier", "front"}}));
+  EXPECT_EQ(service->metadata.labels,
+            (std::map<std::string, std::string>{{"app", "web"}, {"tier", "front"}}));
   EXPECT_EQ(service->NamespacedName(), "shop/web");
   EXPECT_EQ(service->type, ServiceType::kLoadBalancer);
   EXPECT_EQ(service->cluster_ips, (std::vector<IpAddress>{Addr("10.96.0.20"), Addr("fd00:10:96::20")}));
@@ -127,9 +131,10 @@ TEST(DecodeServiceTest, HeadlessAndExternalName) {
 }
 
 TEST(DecodeServiceTest, NullAndEmptyMeanAbsent) {
-  absl::StatusOr<Service> service = ParseService(std::string(kServiceHead) +
-                                                 "spec: {type: '', clusterIP: 10.96.0.1, externalIPs: null,"
-                                                 " sessionAffinityConfig: ~, ports: [{port: 80, protocol: null}]}");
+  absl::StatusOr<Service> service =
+      ParseService(std::string(kServiceHead) +
+                   "spec: {type: '', clusterIP: 10.96.0.1, externalIPs: null,"
+                   " sessionAffinityConfig: ~, ports: [{port: 80, protocol: null}]}");
   ASSERT_TRUE(service.ok()) << service.status();
   EXPECT_EQ(service->type, ServiceType::kClusterIP);
   EXPECT_EQ(service->ports.at(0).protocol, L4Proto::kTcp);
@@ -148,7 +153,8 @@ TEST(DecodeServiceTest, RejectsBadFieldsNamingObjectAndField) {
       {"{ports: [{port: eighty}]}", "spec.ports[0].port: \"eighty\" is not an integer"},
       {"{ports: [{port: 80.5}]}", "spec.ports[0].port"},
       {"{ports: [{port: [80]}]}", "spec.ports[0].port: expected a string, got a list"},
-      {"{ports: [{port: 80}, {port: 81, nodePort: 65536}]}", "spec.ports[1].nodePort: 65536 is not in 0-65535"},
+      {"{ports: [{port: 80}, {port: 81, nodePort: 65536}]}",
+       "spec.ports[1].nodePort: 65536 is not in 0-65535"},
       {"{ports: [{port: 80, protocol: ICMP}]}", "spec.ports[0].protocol: unknown value \"ICMP\""},
       {"{ports: [{port: 80, protocol: tcp}]}", "spec.ports[0].protocol: unknown value \"tcp\""},
       {"{ports: [{port: 80, targetPort: Bad_Name}]}", "spec.ports[0].targetPort"},
@@ -166,7 +172,8 @@ TEST(DecodeServiceTest, RejectsBadFieldsNamingObjectAndField) {
       {"{sessionAffinity: Cookie}", "spec.sessionAffinity: unknown value"},
       {"{sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}}",
        "spec.sessionAffinityConfig.clientIP.timeoutSeconds: 0 is not in 1-86400"},
-      {"{sessionAffinityConfig: {clientIP: {timeoutSeconds: 86401}}}", "timeoutSeconds: 86401 is not in 1-86400"},
+      {"{sessionAffinityConfig: {clientIP: {timeoutSeconds: 86401}}}",
+       "timeoutSeconds: 86401 is not in 1-86400"},
       {"{sessionAffinityConfig: {clientIP: 5}}", "spec.sessionAffinityConfig.clientIP: expected a map"},
       {"{ipFamilies: [IPv5]}", "spec.ipFamilies[0]: unknown value \"IPv5\""},
       {"{healthCheckNodePort: -1}", "spec.healthCheckNodePort: -1 is not in 0-65535"},
@@ -174,21 +181,24 @@ TEST(DecodeServiceTest, RejectsBadFieldsNamingObjectAndField) {
   };
   for (const BadServiceCase& bad : cases) {
     SCOPED_TRACE(bad.spec);
-    ExpectError(ParseService(std::string(kServiceHead) + "spec: " + bad.spec), "Service shop/web", bad.mentions);
+    ExpectError(ParseService(std::string(kServiceHead) + "spec: " + bad.spec), "Service shop/web",
+                bad.mentions);
   }
 }
 
 // spec.loadBalancerIP is only a request to the cloud and the API server keeps forms it merely warns
 // about: an unreadable one is dropped, the Service is kept.
 TEST(DecodeServiceTest, UnreadableLoadBalancerIpKeepsTheService) {
-  auto decoded = ParseService(std::string(kServiceHead) + "spec: {clusterIP: 10.96.0.9, loadBalancerIP: 203.0.113.010}");
+  auto decoded =
+      ParseService(std::string(kServiceHead) + "spec: {clusterIP: 10.96.0.9, loadBalancerIP: 203.0.113.010}");
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_FALSE(decoded->load_balancer_ip.has_value());
 }
 
 TEST(DecodeServiceTest, RejectsBadStatusAndMetadata) {
-  ExpectError(ParseService(std::string(kServiceHead) + "status: {loadBalancer: {ingress: [{ip: 300.1.1.1}]}}"),
-              "Service shop/web", "status.loadBalancer.ingress[0].ip: invalid IP address");
+  ExpectError(
+      ParseService(std::string(kServiceHead) + "status: {loadBalancer: {ingress: [{ip: 300.1.1.1}]}}"),
+      "Service shop/web", "status.loadBalancer.ingress[0].ip: invalid IP address");
   ExpectError(ParseService(std::string(kServiceHead) +
                            "status: {loadBalancer: {ingress: [{ip: 1.1.1.1, ipMode: vip}]}}"),
               "Service shop/web", "status.loadBalancer.ingress[0].ipMode: unknown value \"vip\"");
@@ -262,7 +272,8 @@ addressType: IPv4
 )");
   ASSERT_TRUE(slice.ok()) << slice.status();
   ASSERT_TRUE(slice->last_change_trigger_time.has_value());
-  EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(slice->last_change_trigger_time->time_since_epoch())
+  EXPECT_EQ(std::chrono::duration_cast<std::chrono::milliseconds>(
+                slice->last_change_trigger_time->time_since_epoch())
                 .count(),
             1796403601500);
   absl::StatusOr<EndpointSlice> bad = ParseSlice(R"(
@@ -278,14 +289,14 @@ addressType: IPv4
 }
 
 TEST(DecodeEndpointSliceTest, Ipv6AndFqdn) {
-  absl::StatusOr<EndpointSlice> v6 =
-      ParseSlice(std::string(kSliceHead) + "addressType: IPv6\nendpoints: [{addresses: ['fd00:10:244:1::5']}]");
+  absl::StatusOr<EndpointSlice> v6 = ParseSlice(
+      std::string(kSliceHead) + "addressType: IPv6\nendpoints: [{addresses: ['fd00:10:244:1::5']}]");
   ASSERT_TRUE(v6.ok()) << v6.status();
   EXPECT_EQ(v6->endpoints.at(0).addresses.at(0), Addr("fd00:10:244:1::5"));
 
   absl::StatusOr<EndpointSlice> fqdn = ParseSlice(std::string(kSliceHead) +
-                                             "addressType: FQDN\nports: [{name: http, port: 80}]\n"
-                                             "endpoints: [{addresses: [web.example.com]}]");
+                                                  "addressType: FQDN\nports: [{name: http, port: 80}]\n"
+                                                  "endpoints: [{addresses: [web.example.com]}]");
   ASSERT_TRUE(fqdn.ok()) << fqdn.status();
   EXPECT_EQ(fqdn->address_type, AddressType::kFqdn);
   EXPECT_TRUE(fqdn->endpoints.empty());
@@ -303,11 +314,13 @@ TEST(DecodeEndpointSliceTest, RejectsBadFieldsNamingObjectAndField) {
   const BadServiceCase cases[] = {
       {"endpoints: []", "addressType: required"},
       {"addressType: IPv5", "addressType: unknown value \"IPv5\""},
-      {"addressType: IPv4\nendpoints: [{addresses: [10.244.1.300]}]", "endpoints[0].addresses[0]: invalid IP address"},
+      {"addressType: IPv4\nendpoints: [{addresses: [10.244.1.300]}]",
+       "endpoints[0].addresses[0]: invalid IP address"},
       {"addressType: IPv4\nendpoints: [{addresses: ['fd00::5']}]",
        "endpoints[0].addresses[0]: fd00::5 does not match addressType"},
       {"addressType: IPv6\nendpoints: [{addresses: [10.0.0.1]}]", "does not match addressType"},
-      {"addressType: IPv4\nendpoints: [{addresses: []}]", "endpoints[0].addresses: at least one address is required"},
+      {"addressType: IPv4\nendpoints: [{addresses: []}]",
+       "endpoints[0].addresses: at least one address is required"},
       {"addressType: IPv4\nendpoints: [{nodeName: node-a}]",
        "endpoints[0].addresses: at least one address is required"},
       {"addressType: IPv4\nendpoints: [{addresses: 10.0.0.1}]",
@@ -320,7 +333,8 @@ TEST(DecodeEndpointSliceTest, RejectsBadFieldsNamingObjectAndField) {
        "endpoints[0].hints.forZones: expected a list"},
       {"addressType: IPv4\nendpoints: [~]", "endpoints[0]: expected a map, got null"},
       {"addressType: IPv4\nports: [{name: http, port: 0}]", "ports[0].port: 0 is not in 1-65535"},
-      {"addressType: IPv4\nports: [{name: http, port: 80, protocol: ICMP}]", "ports[0].protocol: unknown value"},
+      {"addressType: IPv4\nports: [{name: http, port: 80, protocol: ICMP}]",
+       "ports[0].protocol: unknown value"},
   };
   for (const BadServiceCase& bad : cases) {
     SCOPED_TRACE(bad.spec);
@@ -351,8 +365,8 @@ status:
   EXPECT_EQ(node->metadata.name, "node-a");
   EXPECT_EQ(node->metadata.namespace_, "");
   EXPECT_EQ(node->Zone(), "zone-a");
-  EXPECT_EQ(node->pod_cidrs,
-            (std::vector<IpPrefix>{*IpPrefix::Parse("10.244.1.0/24"), *IpPrefix::Parse("fd00:10:244:1::/64")}));
+  EXPECT_EQ(node->pod_cidrs, (std::vector<IpPrefix>{*IpPrefix::Parse("10.244.1.0/24"),
+                                                    *IpPrefix::Parse("fd00:10:244:1::/64")}));
   ASSERT_EQ(node->addresses.size(), 4u);
   EXPECT_EQ(node->addresses[0].ip, Addr("192.168.0.10"));
   EXPECT_EQ(node->addresses[1].ip, Addr("fd00:192:168::10"));
@@ -370,7 +384,8 @@ TEST(DecodeNodeTest, SingularPodCidrAndErrors) {
 
   ExpectError(DecodeNode(YAML::Load("metadata: {name: n}\nspec: {podCIDRs: [10.244.7.0/33]}")), "Node n",
               "spec.podCIDRs[0]: invalid CIDR");
-  ExpectError(DecodeNode(YAML::Load("metadata: {name: n}\nstatus: {addresses: [{type: InternalIP, address: node-a}]}")),
+  ExpectError(DecodeNode(YAML::Load(
+                  "metadata: {name: n}\nstatus: {addresses: [{type: InternalIP, address: node-a}]}")),
               "Node n", "status.addresses[0].address: invalid IP address");
 }
 
@@ -468,16 +483,17 @@ metadata: {name: good}
   EXPECT_EQ(std::get<Service>((*objects)[1]).metadata.name, "good");
   std::vector<std::string> messages;
   for (const absl::Status& error : errors) messages.emplace_back(error.message());
-  EXPECT_EQ(messages, (std::vector<std::string>{
-                          "document 1 (line 2): Service default/bad: spec.ports[0].port: 99999 is not in 1-65535",
-                          "document 2 (line 7): expected an object, got a list",
-                          "document 3 (line 9): apiVersion and kind are required",
-                          "document 4 (line 12) items[0]: apiVersion and kind are required",
-                          "document 4 (line 12) items[1]: Service default/listed-bad: "
-                          "spec.clusterIP: invalid IP address \"nope\"",
-                          "document 5 (line 19) List: items: expected a list, got a map",
-                          "document 6 (line 23): apiVersion: expected a string, got a list",
-                      }));
+  EXPECT_EQ(messages,
+            (std::vector<std::string>{
+                "document 1 (line 2): Service default/bad: spec.ports[0].port: 99999 is not in 1-65535",
+                "document 2 (line 7): expected an object, got a list",
+                "document 3 (line 9): apiVersion and kind are required",
+                "document 4 (line 12) items[0]: apiVersion and kind are required",
+                "document 4 (line 12) items[1]: Service default/listed-bad: "
+                "spec.clusterIP: invalid IP address \"nope\"",
+                "document 5 (line 19) List: items: expected a list, got a map",
+                "document 6 (line 23): apiVersion: expected a string, got a list",
+            }));
 }
 
 TEST(DecodeManifestsTest, EmptyTextHasNoObjects) {
@@ -546,8 +562,9 @@ TEST(DecodeManifestsTest, SyntaxErrorsGiveTheLineInTheWholeText) {
 }
 
 TEST(DecodeManifestsTest, DeepNestingDoesNotCrash) {
-  const std::string deep = "apiVersion: v1\nkind: Service\nmetadata: {name: deep}\nspec: {ports: " +
-                           std::string(5000, '[') + std::string(5000, ']') + "}\n";
+  const std::string deep =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: deep}\nspec: {ports: " + std::string(5000, '[') +
+      std::string(5000, ']') + "}\n";
   std::vector<absl::Status> errors;
   absl::StatusOr<std::vector<Object>> objects = DecodeManifests(deep, &errors);
   // Either yaml-cpp refuses the depth or the decoder rejects the shape; neither may throw.
@@ -565,7 +582,8 @@ TEST(DecodeManifestsTest, DeepNestingDoesNotCrash) {
   objects = DecodeManifests(nested_lists, &errors);
   ASSERT_TRUE(objects.ok()) << objects.status();
   ASSERT_FALSE(errors.empty());
-  EXPECT_NE(std::string(errors.back().message()).find("nested too deeply"), std::string::npos) << errors.back();
+  EXPECT_NE(std::string(errors.back().message()).find("nested too deeply"), std::string::npos)
+      << errors.back();
 }
 
 // Every one-line mutation of a realistic manifest must decode or fail cleanly, never throw.

@@ -70,7 +70,8 @@ TEST(KubeClientTest, ARotatedTokenFileIsPickedUpByTheNextRequest) {
   dir.Write("token", "first-token\n");
   FakeApiServer server;
   server.SetList(kNamespaces, {200, kListBody});
-  auto client = KubeClient::Create({.server = server.url(), .token = "ignored", .token_file = dir.File("token")});
+  auto client =
+      KubeClient::Create({.server = server.url(), .token = "ignored", .token_file = dir.File("token")});
   ASSERT_TRUE(client.ok());
   EXPECT_EQ((*client)->Get(kNamespaces)->status, 200);
   dir.Write("token.new", "second-token");
@@ -103,7 +104,8 @@ class TlsTest : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new TempDir();
     const std::string script = R"(set -e
-cd ")" + dir_->path().string() + R"("
+cd ")" + dir_->path().string() +
+                               R"("
 key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
 key ca.key; key other-ca.key; key server.key; key client.key
 openssl req -x509 -new -key ca.key -subj /CN=weir-test-ca -days 2 -out ca.crt
@@ -120,7 +122,10 @@ extendedKeyUsage=serverAuth"
 issue client client.key /CN=weir-agent "extendedKeyUsage=clientAuth"
 )";
     dir_->Write("make-certs.sh", script);
-    ok_ = std::system(("sh " + dir_->File("make-certs.sh") + " >" + dir_->File("make-certs.log") + " 2>&1").c_str()) == 0;
+    ok_ =
+        std::system(
+            ("sh " + dir_->File("make-certs.sh") + " >" + dir_->File("make-certs.log") + " 2>&1").c_str()) ==
+        0;
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -164,7 +169,8 @@ issue client client.key /CN=weir-agent "extendedKeyUsage=clientAuth"
     return config;
   }
   static absl::StatusOr<int> StatusOf(const KubeConfig& config) {
-    absl::StatusOr<std::shared_ptr<KubeClient>> client = KubeClient::Create(config, {.connect_timeout = std::chrono::seconds(5)});
+    absl::StatusOr<std::shared_ptr<KubeClient>> client =
+        KubeClient::Create(config, {.connect_timeout = std::chrono::seconds(5)});
     if (!client.ok()) return client.status();
     absl::StatusOr<HttpResponse> response = (*client)->Get(kNamespaces);
     if (!response.ok()) return response.status();
@@ -201,8 +207,7 @@ TEST_F(TlsTest, AServerSignedByAnotherCaIsRejected) {
   config.certificate_authority.data = dir_->Read("other-ca.crt");
   absl::StatusOr<int> status = StatusOf(config);
   EXPECT_EQ(status.status().code(), absl::StatusCode::kUnavailable) << status.status();
-  EXPECT_NE(status.status().message().find("server certificate rejected: "),
-            absl::string_view::npos)
+  EXPECT_NE(status.status().message().find("server certificate rejected: "), absl::string_view::npos)
       << status.status();
 }
 
@@ -211,7 +216,8 @@ TEST_F(TlsTest, TheHostMustMatchTheCertificateUnlessTlsServerNameSaysOtherwise) 
   KubeConfig config = InlineConfig(server.url());
   absl::StatusOr<int> mismatch = StatusOf(config);
   ASSERT_FALSE(mismatch.ok());
-  EXPECT_NE(mismatch.status().message().find("IP address mismatch"), absl::string_view::npos) << mismatch.status();
+  EXPECT_NE(mismatch.status().message().find("IP address mismatch"), absl::string_view::npos)
+      << mismatch.status();
   config.tls_server_name = "kubernetes.default";
   absl::StatusOr<int> status = StatusOf(config);
   ASSERT_TRUE(status.ok()) << status.status();

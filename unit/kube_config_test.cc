@@ -98,7 +98,9 @@ users:
 
 std::string InlineKubeconfig() {
   std::string text = kInlineKubeconfig;
-  auto replace = [&](const std::string& from, const std::string& to) { text.replace(text.find(from), from.size(), to); };
+  auto replace = [&](const std::string& from, const std::string& to) {
+    text.replace(text.find(from), from.size(), to);
+  };
   replace("CA_DATA", Base64("-----CA-----\n"));
   replace("CERT_DATA", Base64("-----CERT-----\n"));
   replace("KEY_DATA", Base64("-----KEY-----\n"));
@@ -166,8 +168,9 @@ TEST(KubeConfigTest, ErrorsSayWhatIsWrong) {
   };
   EXPECT_NE(error_of("kind: Config\n").find("current-context"), std::string::npos);
   EXPECT_NE(error_of("current-context: x\ncontexts: []\n").find("no context named \"x\""), std::string::npos);
-  EXPECT_NE(error_of("current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n").find("no cluster named"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of("current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n").find("no cluster named"),
+      std::string::npos);
   EXPECT_NE(error_of("current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
                      "clusters: [{name: k, cluster: {server: 'ftp://x'}}]\n")
                 .find("not an http"),

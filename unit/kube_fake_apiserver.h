@@ -23,7 +23,8 @@ namespace weir::k8s::testing {
 
 // A file under unit/testdata/kube/.
 inline std::string ReadTestData(const std::string& name) {
-  const std::filesystem::path path = std::filesystem::path(__FILE__).parent_path() / "testdata" / "kube" / name;
+  const std::filesystem::path path =
+      std::filesystem::path(__FILE__).parent_path() / "testdata" / "kube" / name;
   std::ifstream in(path, std::ios::binary);
   std::ostringstream contents;
   contents << in.rdbuf();
@@ -127,7 +128,8 @@ class FakeApiServer {
       }
     }
     if (!recorded.watch()) {
-      Reply reply = list ? list(recorded) : Reply{404, R"({"kind":"Status","code":404,"message":"not found"})"};
+      Reply reply =
+          list ? list(recorded) : Reply{404, R"({"kind":"Status","code":404,"message":"not found"})"};
       response.status = reply.status;
       response.set_content(reply.body, "application/json");
       return;
@@ -144,11 +146,8 @@ class FakeApiServer {
             std::this_thread::sleep_for(script.gap);
           }
           switch (script.ending) {
-            case WatchScript::Ending::kClose:
-              sink.done();
-              return true;
-            case WatchScript::Ending::kCut:
-              return false;
+            case WatchScript::Ending::kClose: sink.done(); return true;
+            case WatchScript::Ending::kCut: return false;
             case WatchScript::Ending::kHang:
               while (!stopping_) std::this_thread::sleep_for(std::chrono::milliseconds(5));
               return false;

@@ -30,22 +30,25 @@ constexpr char kServices[] = "/api/v1/services";
 
 // ---- Builders for API JSON ----
 
-std::string ServiceJson(const std::string& name, const std::string& resource_version, const std::string& cluster_ip) {
+std::string ServiceJson(const std::string& name, const std::string& resource_version,
+                        const std::string& cluster_ip) {
   return absl::StrCat(R"({"kind":"Service","apiVersion":"v1","metadata":{"name":")", name,
-                      R"(","namespace":"ns","resourceVersion":")", resource_version, R"("},"spec":{"clusterIP":")",
-                      cluster_ip, R"(","ports":[{"port":80}]}})");
+                      R"(","namespace":"ns","resourceVersion":")", resource_version,
+                      R"("},"spec":{"clusterIP":")", cluster_ip, R"(","ports":[{"port":80}]}})");
 }
 std::string ListJson(const std::string& resource_version, const std::vector<std::string>& items,
                      const std::string& continue_token = "") {
   return absl::StrCat(R"({"kind":"List","apiVersion":"v1","metadata":{"resourceVersion":")", resource_version,
-                      R"(","continue":")", continue_token, R"("},"items":[)", absl::StrJoin(items, ","), "]}");
+                      R"(","continue":")", continue_token, R"("},"items":[)", absl::StrJoin(items, ","),
+                      "]}");
 }
 std::string EventJson(const std::string& type, const std::string& object) {
   return absl::StrCat(R"({"type":")", type, R"(","object":)", object, "}\n");
 }
 std::string BookmarkJson(const std::string& resource_version) {
-  return EventJson("BOOKMARK", absl::StrCat(R"({"kind":"Service","apiVersion":"v1","metadata":{"resourceVersion":")",
-                                            resource_version, R"("}})"));
+  return EventJson("BOOKMARK",
+                   absl::StrCat(R"({"kind":"Service","apiVersion":"v1","metadata":{"resourceVersion":")",
+                                resource_version, R"("}})"));
 }
 
 // ---- Test doubles ----
@@ -83,21 +86,22 @@ class RecordingSleeper : public Sleeper {
 class ChangeLog {
  public:
   Informer<Service>::Handlers Handlers() {
-    return {.on_object =
-                [this](const ObjectChange<Service>& change) {
-                  const char* kind = change.kind == ObjectChange<Service>::Kind::kAdded     ? "added"
-                                     : change.kind == ObjectChange<Service>::Kind::kUpdated ? "updated"
-                                                                                            : "deleted";
-                  const Service& object = change.after != nullptr ? *change.after : *change.before;
-                  std::lock_guard<std::mutex> lock(mu_);
-                  entries_.push_back(absl::StrCat(kind, " ", change.key, "@", object.metadata.resource_version));
-                },
-            .on_change =
-                [this] {
-                  std::lock_guard<std::mutex> lock(mu_);
-                  ++batches_;
-                  entries_at_batch_.push_back(entries_.size());
-                }};
+    return {
+        .on_object =
+            [this](const ObjectChange<Service>& change) {
+              const char* kind = change.kind == ObjectChange<Service>::Kind::kAdded     ? "added"
+                                 : change.kind == ObjectChange<Service>::Kind::kUpdated ? "updated"
+                                                                                        : "deleted";
+              const Service& object = change.after != nullptr ? *change.after : *change.before;
+              std::lock_guard<std::mutex> lock(mu_);
+              entries_.push_back(absl::StrCat(kind, " ", change.key, "@", object.metadata.resource_version));
+            },
+        .on_change =
+            [this] {
+              std::lock_guard<std::mutex> lock(mu_);
+              ++batches_;
+              entries_at_batch_.push_back(entries_.size());
+            }};
   }
   std::vector<std::string> entries() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -154,7 +158,8 @@ class InformerTest : public ::testing::Test {
 
 TEST_F(InformerTest, ListsAllPagesThenAppliesWatchEvents) {
   server_.OnList(kServices, [](const RecordedRequest& request) {
-    return Reply{200, ReadTestData(request.param("continue").empty() ? "services_page1.json" : "services_page2.json")};
+    return Reply{
+        200, ReadTestData(request.param("continue").empty() ? "services_page1.json" : "services_page2.json")};
   });
   server_.QueueWatch(kServices, {.chunks = {ReadTestData("services_watch.jsonl")}});
   auto informer = MakeInformer();
@@ -199,8 +204,8 @@ TEST_F(InformerTest, ResumesAfterACutFromTheLastCompleteEventWithoutDuplicates) 
   EXPECT_EQ(WatchResourceVersion(1), "10");
   EXPECT_EQ(WatchResourceVersion(2), "11");  // not 10 (would replay a), not 12 (would lose b)
   EXPECT_EQ(WatchResourceVersion(3), "13");
-  EXPECT_EQ(log_.entries(), (std::vector<std::string>{"added ns/a@5", "updated ns/a@11", "added ns/b@12",
-                                                      "added ns/c@13"}));
+  EXPECT_EQ(log_.entries(),
+            (std::vector<std::string>{"added ns/a@5", "updated ns/a@11", "added ns/b@12", "added ns/c@13"}));
   EXPECT_EQ(informer->size(), 3u);
   EXPECT_EQ(informer->stats().watch_failures, 1u);
   ASSERT_EQ(sleeper_->delays().size(), 1u);  // one backoff for the cut, from the base
@@ -213,8 +218,9 @@ TEST_F(InformerTest, ExpiredResourceVersionRelistsAndReconciles) {
   std::atomic<int> lists{0};
   server_.OnList(kServices, [&](const RecordedRequest&) {
     if (lists++ == 0) {
-      return Reply{200, ListJson("10", {ServiceJson("a", "1", "10.96.0.1"), ServiceJson("b", "1", "10.96.0.2"),
-                                        ServiceJson("c", "1", "10.96.0.3")})};
+      return Reply{200,
+                   ListJson("10", {ServiceJson("a", "1", "10.96.0.1"), ServiceJson("b", "1", "10.96.0.2"),
+                                   ServiceJson("c", "1", "10.96.0.3")})};
     }
     // While the watch was gone: b changed, c was deleted, d was created.
     return Reply{200, ListJson("20", {ServiceJson("a", "1", "10.96.0.1"), ServiceJson("b", "2", "10.96.0.22"),
@@ -237,7 +243,7 @@ TEST_F(InformerTest, ExpiredResourceVersionRelistsAndReconciles) {
   EXPECT_EQ(informer->Get("ns/b")->cluster_ips[0].ToString(), "10.96.0.22");
   EXPECT_EQ(informer->Get("ns/c"), nullptr);
   EXPECT_EQ(informer->stats().expired, 1u);
-  EXPECT_EQ(log_.batches(), 2);  // one per list
+  EXPECT_EQ(log_.batches(), 2);             // one per list
   EXPECT_TRUE(sleeper_->delays().empty());  // expiry is routine: relist at once
 }
 
@@ -246,7 +252,8 @@ TEST_F(InformerTest, ExpiryRightAfterEachListBacksOffInsteadOfLoopingOnFullLists
   server_.OnList(kServices, [&](const RecordedRequest&) {
     return Reply{200, ListJson(std::to_string(10 * ++lists), {ServiceJson("a", "1", "10.96.0.1")})};
   });
-  for (int i = 0; i < 3; ++i) server_.QueueWatch(kServices, {.chunks = {ReadTestData("watch_expired.jsonl")}});
+  for (int i = 0; i < 3; ++i)
+    server_.QueueWatch(kServices, {.chunks = {ReadTestData("watch_expired.jsonl")}});
   server_.QueueWatch(kServices, {.chunks = {BookmarkJson("45"), ReadTestData("watch_expired.jsonl")}});
   server_.QueueWatch(kServices, {.chunks = {ReadTestData("watch_expired.jsonl")}});
   auto informer = MakeInformer();
@@ -265,8 +272,9 @@ TEST_F(InformerTest, ExpiredContinueTokenRestartsTheListWithoutApplyingHalfOfIt)
   std::atomic<int> second_pages{0};
   server_.OnList(kServices, [&](const RecordedRequest& request) {
     if (request.param("continue").empty()) {
-      return Reply{200, ListJson("10", {ServiceJson("a", "1", "10.96.0.1"), ServiceJson("b", "1", "10.96.0.2")},
-                                 "token-1")};
+      return Reply{200,
+                   ListJson("10", {ServiceJson("a", "1", "10.96.0.1"), ServiceJson("b", "1", "10.96.0.2")},
+                            "token-1")};
     }
     if (second_pages++ == 0) return Reply{410, ReadTestData("list_continue_expired.json")};
     return Reply{200, ListJson("10", {ServiceJson("c", "1", "10.96.0.3")})};
@@ -295,16 +303,18 @@ TEST_F(InformerTest, BookmarksAdvanceTheResourceVersionWithoutChanges) {
 }
 
 TEST_F(InformerTest, BadObjectsAreSkippedAndNeverEvictGoodOnes) {
-  server_.SetList(kServices, {200, ListJson("10", {ServiceJson("a", "1", "10.96.0.1"),
-                                                   ServiceJson("b", "1", "not-an-ip"),
-                                                   R"({"kind":"Service","metadata":{"namespace":"ns"}})",
-                                                   ServiceJson("c", "1", "10.96.0.3")})});
-  server_.QueueWatch(kServices, {.chunks = {
-      EventJson("MODIFIED", ServiceJson("a", "11", "999.1.1.1")),  // a turns bad: keep a@1
-      EventJson("MODIFIED", ServiceJson("c", "12", "10.96.0.33")),
-      EventJson("ADDED", R"({"kind":"Service","metadata":{"resourceVersion":"13"}})"),  // nameless
-      EventJson("MODIFIED", ServiceJson("b", "14", "10.96.0.2")),  // b is fixed: now it exists
-  }});
+  server_.SetList(
+      kServices, {200, ListJson("10", {ServiceJson("a", "1", "10.96.0.1"), ServiceJson("b", "1", "not-an-ip"),
+                                       R"({"kind":"Service","metadata":{"namespace":"ns"}})",
+                                       ServiceJson("c", "1", "10.96.0.3")})});
+  server_.QueueWatch(
+      kServices,
+      {.chunks = {
+           EventJson("MODIFIED", ServiceJson("a", "11", "999.1.1.1")),  // a turns bad: keep a@1
+           EventJson("MODIFIED", ServiceJson("c", "12", "10.96.0.33")),
+           EventJson("ADDED", R"({"kind":"Service","metadata":{"resourceVersion":"13"}})"),  // nameless
+           EventJson("MODIFIED", ServiceJson("b", "14", "10.96.0.2")),  // b is fixed: now it exists
+       }});
   server_.QueueWatch(kServices, {.chunks = {EventJson("DELETED", ServiceJson("a", "15", "999.1.1.1"))}});
   auto informer = MakeInformer();
   informer->Start();
@@ -337,7 +347,8 @@ TEST_F(InformerTest, AGoodObjectTurnedBadSurvivesARelistAtItsLastGoodVersion) {
 TEST_F(InformerTest, BackoffGrowsOnRepeatedFailuresAndResetsOnSuccess) {
   std::atomic<int> lists{0};
   server_.OnList(kServices, [&](const RecordedRequest&) {
-    if (lists++ < 4) return Reply{500, R"({"kind":"Status","code":500,"message":"etcdserver: leader changed"})"};
+    if (lists++ < 4)
+      return Reply{500, R"({"kind":"Status","code":500,"message":"etcdserver: leader changed"})"};
     return Reply{200, ListJson("10", {ServiceJson("a", "1", "10.96.0.1")})};
   });
   for (int i = 0; i < 3; ++i) server_.QueueWatch(kServices, {.status = 503, .error_body = "unavailable"});
@@ -391,7 +402,7 @@ TEST_F(InformerTest, StopInterruptsAQuietWatchPromptly) {
   const auto started = std::chrono::steady_clock::now();
   informer->Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
-  informer->Stop();  // idempotent
+  informer->Stop();                 // idempotent
   EXPECT_EQ(informer->size(), 1u);  // the cache stays readable
 }
 
@@ -415,18 +426,22 @@ TEST(InformerStopTest, StopInterruptsARealBackoffSleep) {
 TEST(KubeSourceTest, SyncsEveryCollectionAndSignalsChanges) {
   FakeApiServer server;
   server.OnList(kServices, [](const RecordedRequest& request) {
-    return Reply{200, ReadTestData(request.param("continue").empty() ? "services_page1.json" : "services_page2.json")};
+    return Reply{
+        200, ReadTestData(request.param("continue").empty() ? "services_page1.json" : "services_page2.json")};
   });
   server.SetList("/apis/discovery.k8s.io/v1/endpointslices", {200, ReadTestData("endpointslices_list.json")});
-  server.SetList("/api/v1/nodes", {200, ListJson("5", {R"({"metadata":{"name":"node-a","resourceVersion":"4",)"
-                                                       R"("labels":{"topology.kubernetes.io/zone":"zone-1"}},)"
-                                                       R"("spec":{"podCIDRs":["10.244.1.0/24"]}})"})});
+  server.SetList("/api/v1/nodes",
+                 {200, ListJson("5", {R"({"metadata":{"name":"node-a","resourceVersion":"4",)"
+                                      R"("labels":{"topology.kubernetes.io/zone":"zone-1"}},)"
+                                      R"("spec":{"podCIDRs":["10.244.1.0/24"]}})"})});
   server.SetList("/api/v1/pods", {200, ReadTestData("pods_node_a.json")});
-  server.SetList("/api/v1/namespaces", {200, ListJson("6", {R"({"metadata":{"name":"shop","resourceVersion":"2",)"
-                                                            R"("labels":{"team":"retail"}}})"})});
-  server.SetList("/apis/networking.k8s.io/v1/networkpolicies",
-                 {200, ListJson("7", {R"({"metadata":{"name":"deny","namespace":"shop","resourceVersion":"3"},)"
-                                      R"("spec":{"podSelector":{},"policyTypes":["Ingress"]}})"})});
+  server.SetList("/api/v1/namespaces",
+                 {200, ListJson("6", {R"({"metadata":{"name":"shop","resourceVersion":"2",)"
+                                      R"("labels":{"team":"retail"}}})"})});
+  server.SetList(
+      "/apis/networking.k8s.io/v1/networkpolicies",
+      {200, ListJson("7", {R"({"metadata":{"name":"deny","namespace":"shop","resourceVersion":"3"},)"
+                           R"("spec":{"podSelector":{},"policyTypes":["Ingress"]}})"})});
   auto client = KubeClient::Create({.server = server.url()});
   ASSERT_TRUE(client.ok());
   KubeSource source(*client, {.node_name = "node-a"});
@@ -443,8 +458,10 @@ TEST(KubeSourceTest, SyncsEveryCollectionAndSignalsChanges) {
   ASSERT_EQ(snapshot.nodes.size(), 1u);
   EXPECT_EQ(snapshot.nodes[0].Zone(), "zone-1");
 
-  ASSERT_TRUE(WaitFor([&] { return source.pods()->HasSynced() && source.network_policies()->HasSynced() &&
-                                   source.namespaces()->HasSynced(); }));
+  ASSERT_TRUE(WaitFor([&] {
+    return source.pods()->HasSynced() && source.network_policies()->HasSynced() &&
+           source.namespaces()->HasSynced();
+  }));
   EXPECT_EQ(source.pods()->size(), 3u);
   std::vector<RecordedRequest> pod_lists = server.Requests("/api/v1/pods", /*watch=*/false);
   ASSERT_FALSE(pod_lists.empty());
@@ -455,10 +472,10 @@ TEST(KubeSourceTest, SyncsEveryCollectionAndSignalsChanges) {
   source.Stop();
 }
 
-std::string SliceJson(const std::string& name, const std::string& resource_version, const std::string& service,
-                      const std::string& address) {
-  return absl::StrCat(R"({"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1","metadata":{"name":")", name,
-                      R"(","namespace":"ns","resourceVersion":")", resource_version,
+std::string SliceJson(const std::string& name, const std::string& resource_version,
+                      const std::string& service, const std::string& address) {
+  return absl::StrCat(R"({"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1","metadata":{"name":")",
+                      name, R"(","namespace":"ns","resourceVersion":")", resource_version,
                       R"(","labels":{"kubernetes.io/service-name":")", service,
                       R"("}},"addressType":"IPv4","endpoints":[{"addresses":[")", address,
                       R"("]}],"ports":[{"port":8080,"protocol":"TCP"}]})");
@@ -477,12 +494,14 @@ std::vector<std::string> Describe(const KubeSource::Changes& changes) {
 TEST(KubeSourceTest, ReportsTheServicesWhoseServiceOrSlicesChanged) {
   constexpr char kSlices[] = "/apis/discovery.k8s.io/v1/endpointslices";
   FakeApiServer server;
-  server.SetList(kServices, {200, ListJson("10", {ServiceJson("a", "1", "10.96.0.1"), ServiceJson("b", "2", "10.96.0.2"),
-                                                 ServiceJson("c", "3", "10.96.0.3")})});
-  server.SetList(kSlices, {200, ListJson("10", {SliceJson("a-2", "4", "a", "10.0.0.2"),
-                                               SliceJson("a-1", "5", "a", "10.0.0.1"),
-                                               SliceJson("c-2", "6", "c", "10.0.0.4"),
-                                               SliceJson("c-1", "7", "c", "10.0.0.3")})});
+  server.SetList(kServices,
+                 {200, ListJson("10", {ServiceJson("a", "1", "10.96.0.1"), ServiceJson("b", "2", "10.96.0.2"),
+                                       ServiceJson("c", "3", "10.96.0.3")})});
+  server.SetList(
+      kSlices,
+      {200,
+       ListJson("10", {SliceJson("a-2", "4", "a", "10.0.0.2"), SliceJson("a-1", "5", "a", "10.0.0.1"),
+                       SliceJson("c-2", "6", "c", "10.0.0.4"), SliceJson("c-1", "7", "c", "10.0.0.3")})});
   server.SetList("/api/v1/nodes", {200, ListJson("5", {})});
   // a-1 moves from a to b, then Service a goes; c and its slice are left alone.
   server.QueueWatch(kSlices, {.chunks = {EventJson("MODIFIED", SliceJson("a-1", "11", "b", "10.0.0.1"))},

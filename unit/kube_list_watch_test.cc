@@ -22,12 +22,15 @@ using testing::Reply;
 using testing::WatchScript;
 
 std::shared_ptr<KubeClient> ClientFor(const FakeApiServer& server) {
-  absl::StatusOr<std::shared_ptr<KubeClient>> client = KubeClient::Create({.server = server.url(), .token = "t0k3n"});
+  absl::StatusOr<std::shared_ptr<KubeClient>> client =
+      KubeClient::Create({.server = server.url(), .token = "t0k3n"});
   EXPECT_TRUE(client.ok()) << client.status();
   return *client;
 }
 
-std::vector<std::string> Lines(const std::string& text) { return absl::StrSplit(text, '\n', absl::SkipEmpty()); }
+std::vector<std::string> Lines(const std::string& text) {
+  return absl::StrSplit(text, '\n', absl::SkipEmpty());
+}
 
 // ---- LineSplitter ----
 
@@ -128,7 +131,8 @@ TEST(KubeJsonTest, JsonToYamlMatchesYamlLoad) {
 }
 
 TEST(KubeJsonTest, IdentityAndStatus) {
-  auto identity = IdentityOf(*ParseJson(R"({"metadata":{"name":"web","namespace":"shop","resourceVersion":"7"}})"));
+  auto identity =
+      IdentityOf(*ParseJson(R"({"metadata":{"name":"web","namespace":"shop","resourceVersion":"7"}})"));
   ASSERT_TRUE(identity.ok());
   EXPECT_EQ(identity->key, "shop/web");
   EXPECT_EQ(identity->resource_version, "7");
@@ -149,8 +153,9 @@ TEST(HttpErrorTest, MapsCodesAndQuotesTheApiMessage) {
   EXPECT_TRUE(IsResourceExpired(expired));
   EXPECT_NE(expired.message().find("continue parameter is too old"), absl::string_view::npos);
   EXPECT_EQ(HttpError("x", 401, "").code(), absl::StatusCode::kUnauthenticated);
-  EXPECT_EQ(HttpError("x", 403, R"({"kind":"Status","code":403,"message":"forbidden: cannot list"})").message(),
-            "x: HTTP 403: forbidden: cannot list");
+  EXPECT_EQ(
+      HttpError("x", 403, R"({"kind":"Status","code":403,"message":"forbidden: cannot list"})").message(),
+      "x: HTTP 403: forbidden: cannot list");
   EXPECT_EQ(HttpError("x", 404, "").code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(HttpError("x", 429, "").code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(HttpError("x", 503, "busy").code(), absl::StatusCode::kUnavailable);
@@ -214,7 +219,8 @@ TEST(ListPageTest, UnreachableServerIsUnavailable) {
   }
   auto client = KubeClient::Create({.server = "http://127.0.0.1:" + std::to_string(port)});
   ASSERT_TRUE(client.ok());
-  EXPECT_EQ(ListPageOf(**client, {"/api/v1/services"}, 500, "").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ListPageOf(**client, {"/api/v1/services"}, 500, "").status().code(),
+            absl::StatusCode::kUnavailable);
 }
 
 // ---- Watches ----
@@ -237,9 +243,10 @@ WatchRun RunWatch(KubeClient& client, const std::string& path, const std::string
   WatchHandler handler;
   handler.on_event = [&](WatchEventType type, const rapidjson::Value& object) {
     const rapidjson::Value& metadata = *JsonMember(object, "metadata");
-    run.events.push_back({type, std::string(JsonString(metadata, "namespace")) + "/" +
-                                    std::string(JsonString(metadata, "name")),
-                          std::string(JsonString(metadata, "resourceVersion"))});
+    run.events.push_back(
+        {type,
+         std::string(JsonString(metadata, "namespace")) + "/" + std::string(JsonString(metadata, "name")),
+         std::string(JsonString(metadata, "resourceVersion"))});
     return true;
   };
   handler.on_burst_end = [&] { ++run.bursts; };
@@ -280,7 +287,8 @@ TEST(WatchTest, AStreamCutMidEventDeliversOnlyCompleteEvents) {
   std::shared_ptr<KubeClient> client = ClientFor(server);
   WatchRun run = RunWatch(*client, "/api/v1/services", "1000");
   EXPECT_EQ(run.end.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_NE(run.end.status().message().find("discarded 120 bytes"), absl::string_view::npos) << run.end.status();
+  EXPECT_NE(run.end.status().message().find("discarded 120 bytes"), absl::string_view::npos)
+      << run.end.status();
   EXPECT_EQ(run.events, (std::vector<SeenEvent>{{WatchEventType::kModified, "shop/web", "1001"}}));
 }
 
@@ -299,7 +307,8 @@ TEST(WatchTest, ExpiredErrorEventAnd410Response) {
   const std::vector<std::string> lines = Lines(ReadTestData("services_watch.jsonl"));
   server.QueueWatch("/api/v1/services", {.chunks = {lines[0] + "\n", ReadTestData("watch_expired.jsonl")},
                                          .ending = WatchScript::Ending::kHang});
-  server.QueueWatch("/api/v1/services", {.status = 410, .error_body = ReadTestData("list_continue_expired.json")});
+  server.QueueWatch("/api/v1/services",
+                    {.status = 410, .error_body = ReadTestData("list_continue_expired.json")});
   std::shared_ptr<KubeClient> client = ClientFor(server);
 
   WatchRun run = RunWatch(*client, "/api/v1/services", "1000");
@@ -313,12 +322,16 @@ TEST(WatchTest, ExpiredErrorEventAnd410Response) {
 
 TEST(WatchTest, OtherErrorEventsAndGarbageLinesEndTheWatch) {
   FakeApiServer server;
-  server.QueueWatch("/x", {.chunks = {R"({"type":"ERROR","object":{"kind":"Status","code":500,"message":"etcd down"}})"
+  server.QueueWatch(
+      "/x", {.chunks = {R"({"type":"ERROR","object":{"kind":"Status","code":500,"message":"etcd down"}})"
+                        "\n"},
+             .ending = WatchScript::Ending::kHang});
+  server.QueueWatch("/x", {.chunks = {"this is not json\n"}, .ending = WatchScript::Ending::kHang});
+  server.QueueWatch("/x", {.chunks = {R"({"type":"ADDED"})"
                                       "\n"},
                            .ending = WatchScript::Ending::kHang});
-  server.QueueWatch("/x", {.chunks = {"this is not json\n"}, .ending = WatchScript::Ending::kHang});
-  server.QueueWatch("/x", {.chunks = {R"({"type":"ADDED"})" "\n"}, .ending = WatchScript::Ending::kHang});
-  server.QueueWatch("/x", {.chunks = {R"({"type":"SURPRISE","object":{}})" "\n"}});
+  server.QueueWatch("/x", {.chunks = {R"({"type":"SURPRISE","object":{}})"
+                                      "\n"}});
   std::shared_ptr<KubeClient> client = ClientFor(server);
   WatchRun run = RunWatch(*client, "/x", "1");
   EXPECT_EQ(run.end.status().code(), absl::StatusCode::kUnavailable);
@@ -351,8 +364,9 @@ TEST(WatchTest, CancellationFromAnotherThreadEndsAQuietWatch) {
 }
 
 TEST(TargetTest, EncodesValuesAndSkipsEmptyOnes) {
-  EXPECT_EQ(Target("/api/v1/pods", {{"limit", "500"}, {"continue", ""}, {"fieldSelector", "spec.nodeName=a b"}}),
-            "/api/v1/pods?limit=500&fieldSelector=spec.nodeName%3Da%20b");
+  EXPECT_EQ(
+      Target("/api/v1/pods", {{"limit", "500"}, {"continue", ""}, {"fieldSelector", "spec.nodeName=a b"}}),
+      "/api/v1/pods?limit=500&fieldSelector=spec.nodeName%3Da%20b");
   EXPECT_EQ(Target("/x", {}), "/x");
   EXPECT_EQ(UrlEncode("a+b/c=~_-."), "a%2Bb%2Fc%3D~_-.");
 }

@@ -100,15 +100,16 @@ TEST(KubeResourcesTest, Pods) {
   EXPECT_EQ(bad.status().message(), "Pod x/p: status.podIPs[1].ip: invalid IP address \"nope\"");
   EXPECT_EQ(PodFromJson(Json(R"({"metadata":{"namespace":"x"}})")).status().message(),
             "Pod x/<unnamed>: metadata.name: required");
-  EXPECT_EQ(PodFromJson(Json(R"({"metadata":{"name":"p"},"spec":{"hostNetwork":"maybe"}})")).status().message(),
-            "Pod default/p: spec.hostNetwork: \"maybe\" is not a boolean");
+  EXPECT_EQ(
+      PodFromJson(Json(R"({"metadata":{"name":"p"},"spec":{"hostNetwork":"maybe"}})")).status().message(),
+      "Pod default/p: spec.hostNetwork: \"maybe\" is not a boolean");
   EXPECT_FALSE(PodFromJson(Json(R"({"metadata":{"name":"p","labels":["a"]}})")).ok());
   EXPECT_FALSE(PodFromJson(Json("[]")).ok());
 }
 
 TEST(KubeResourcesTest, NamespacesAndNetworkPolicies) {
-  absl::StatusOr<Namespace> ns =
-      NamespaceFromJson(Json(R"({"metadata":{"name":"shop","resourceVersion":"4","labels":{"team":"retail"}}})"));
+  absl::StatusOr<Namespace> ns = NamespaceFromJson(
+      Json(R"({"metadata":{"name":"shop","resourceVersion":"4","labels":{"team":"retail"}}})"));
   ASSERT_TRUE(ns.ok());
   EXPECT_EQ(ns->metadata.namespace_, "");  // cluster-scoped
   EXPECT_EQ(ns->metadata.labels.at("team"), "retail");

@@ -12,9 +12,7 @@
 namespace weir {
 namespace {
 
-const nlmsghdr& HeaderOf(ByteSpan bytes) {
-  return *reinterpret_cast<const nlmsghdr*>(bytes.data());
-}
+const nlmsghdr& HeaderOf(ByteSpan bytes) { return *reinterpret_cast<const nlmsghdr*>(bytes.data()); }
 
 template <typename T>
 T ReadAt(ByteSpan bytes, size_t offset) {
@@ -117,8 +115,7 @@ TEST(NetlinkMessageTest, SplitMessagesWalksADatagram) {
   }
   datagram.push_back(0xff);  // a trailing fragment too short for a header is ignored
 
-  const std::vector<const nlmsghdr*> messages =
-      SplitMessages(ByteSpan(datagram.data(), datagram.size()));
+  const std::vector<const nlmsghdr*> messages = SplitMessages(ByteSpan(datagram.data(), datagram.size()));
   ASSERT_EQ(messages.size(), 2u);
   EXPECT_EQ(messages[0]->nlmsg_type, RTM_NEWLINK);
   EXPECT_EQ(messages[1]->nlmsg_type, NLMSG_DONE);
@@ -151,9 +148,9 @@ TEST(MacAddressTest, ParsesEitherCase) {
 }
 
 TEST(MacAddressTest, RejectsMalformed) {
-  for (std::string_view text : {"", "aa:bb:cc:dd:ee", "aa:bb:cc:dd:ee:ff:00", "aa-bb-cc-dd-ee-ff",
-                                "a:bb:cc:dd:ee:ff", "aaa:bb:cc:dd:ee:f", "gg:bb:cc:dd:ee:ff",
-                                "aa:bb:cc:dd:ee:ff:", "aa:bb:cc:dd:ee: f"}) {
+  for (std::string_view text :
+       {"", "aa:bb:cc:dd:ee", "aa:bb:cc:dd:ee:ff:00", "aa-bb-cc-dd-ee-ff", "a:bb:cc:dd:ee:ff",
+        "aaa:bb:cc:dd:ee:f", "gg:bb:cc:dd:ee:ff", "aa:bb:cc:dd:ee:ff:", "aa:bb:cc:dd:ee: f"}) {
     EXPECT_EQ(ParseMac(text).status().code(), absl::StatusCode::kInvalidArgument) << text;
   }
 }

@@ -25,9 +25,11 @@ k8s::Node NodeWith(const char* name, std::vector<std::pair<const char*, const ch
 // other nodes (the usual two-NIC layout, where the node's own InternalIP does not decide).
 InterfaceView TwoNicView() {
   InterfaceView view;
-  view.links = {{.index = 1, .name = "lo", .mtu = 65536}, {.index = 2, .name = "mgmt0", .mtu = 1500},
+  view.links = {{.index = 1, .name = "lo", .mtu = 65536},
+                {.index = 2, .name = "mgmt0", .mtu = 1500},
                 {.index = 3, .name = "fabric0", .mtu = 9000}};
-  view.addresses = {{1, Prefix("127.0.0.1/8")}, {2, Prefix("172.31.0.5/24")}, {3, Prefix("192.168.77.11/24")}};
+  view.addresses = {
+      {1, Prefix("127.0.0.1/8")}, {2, Prefix("172.31.0.5/24")}, {3, Prefix("192.168.77.11/24")}};
   view.routes = {{.destination = Prefix("0.0.0.0/0"), .gateway = Ip("172.31.0.1"), .output_ifindex = 2},
                  {.destination = Prefix("172.31.0.0/24"), .output_ifindex = 2},
                  {.destination = Prefix("192.168.77.0/24"), .output_ifindex = 3}};
@@ -92,8 +94,8 @@ TEST(NodeFacts, DiscoverFillsOnlyWhatIsNotConfigured) {
 TEST(NodeFacts, MissingNodeOrUplinkSaysWhatToSet) {
   auto no_node = DiscoverNodeFacts({}, nullptr, {}, TwoNicView());
   EXPECT_NE(no_node.status().message().find("nodeAddresses"), std::string::npos);
-  auto bad_uplink = DiscoverNodeFacts({.addresses = {Ip("192.168.77.11")}, .uplinks = {"eth0"}}, nullptr, {},
-                                      TwoNicView());
+  auto bad_uplink =
+      DiscoverNodeFacts({.addresses = {Ip("192.168.77.11")}, .uplinks = {"eth0"}}, nullptr, {}, TwoNicView());
   EXPECT_NE(bad_uplink.status().message().find("uplink eth0 not found"), std::string::npos);
   EXPECT_NE(bad_uplink.status().message().find("fabric0"), std::string::npos);
 }

@@ -20,8 +20,10 @@ k8s::Node MakeNode(const std::string& name, std::vector<std::string> cidrs,
 
 TEST(NodeRoutesTest, RoutesToOtherNodesPodCidrsByFamily) {
   std::vector<k8s::Node> nodes = {
-      MakeNode("a", {"10.244.1.0/24", "fd00:1::/64"}, {{"InternalIP", "192.168.0.1"}, {"InternalIP", "fd99::1"}}),
-      MakeNode("b", {"10.244.2.0/24", "fd00:2::/64"}, {{"ExternalIP", "203.0.113.2"}, {"InternalIP", "192.168.0.2"}}),
+      MakeNode("a", {"10.244.1.0/24", "fd00:1::/64"},
+               {{"InternalIP", "192.168.0.1"}, {"InternalIP", "fd99::1"}}),
+      MakeNode("b", {"10.244.2.0/24", "fd00:2::/64"},
+               {{"ExternalIP", "203.0.113.2"}, {"InternalIP", "192.168.0.2"}}),
       MakeNode("c", {"10.244.3.0/24"}, {{"Hostname", "c"}}),
   };
   std::vector<NodeRoute> routes = DesiredNodeRoutes(nodes, "a");
@@ -38,8 +40,8 @@ TEST(NodeRoutesTest, OwnPodCidrs) {
 }
 
 TEST(CniConfigWriterTest, ConflistNamesWeirThenPortmap) {
-  std::string text = RenderCniConflist({.conf_dir = "/x", .pod_cidrs = {*IpPrefix::Parse("10.244.1.0/24")},
-                                        .bpf_root = "/sys/fs/bpf/weir"});
+  std::string text = RenderCniConflist(
+      {.conf_dir = "/x", .pod_cidrs = {*IpPrefix::Parse("10.244.1.0/24")}, .bpf_root = "/sys/fs/bpf/weir"});
   EXPECT_NE(text.find(R"("podCIDRs": ["10.244.1.0/24"])"), std::string::npos);
   EXPECT_LT(text.find(R"("type": "weir")"), text.find(R"("type": "portmap")"));
 }

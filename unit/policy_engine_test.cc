@@ -31,9 +31,12 @@ std::set<std::string> Canonical(const PolicyEngine& engine) {
   std::set<std::string> facts;
   for (const auto& [ref, policy] : engine.endpoints()) {
     facts.insert(absl::StrCat(ref.ToString(), " identity ", name_of(policy.identity)));
-    for (const IpAddress& address : policy.addresses) facts.insert(ref.ToString() + " address " + address.ToString());
-    for (const auto& [name, direction] : {std::pair{"ingress", &policy.ingress}, std::pair{"egress", &policy.egress}}) {
-      std::string isolated = absl::StrCat(ref.ToString(), " ", name, direction->isolated ? " isolated by" : " open");
+    for (const IpAddress& address : policy.addresses)
+      facts.insert(ref.ToString() + " address " + address.ToString());
+    for (const auto& [name, direction] :
+         {std::pair{"ingress", &policy.ingress}, std::pair{"egress", &policy.egress}}) {
+      std::string isolated =
+          absl::StrCat(ref.ToString(), " ", name, direction->isolated ? " isolated by" : " open");
       for (const ObjectRef& by : direction->policies) absl::StrAppend(&isolated, " ", by.ToString());
       facts.insert(isolated);
       for (const AllowEntry& entry : direction->allowed) {
@@ -86,8 +89,8 @@ class RandomCluster {
     if (shape == 3) {
       selector.match_expressions.push_back(
           {key,
-           Pick<k8s::SelectorOperator>(
-               {k8s::SelectorOperator::kNotIn, k8s::SelectorOperator::kExists, k8s::SelectorOperator::kDoesNotExist}),
+           Pick<k8s::SelectorOperator>({k8s::SelectorOperator::kNotIn, k8s::SelectorOperator::kExists,
+                                        k8s::SelectorOperator::kDoesNotExist}),
            {}});
       if (selector.match_expressions.back().op == k8s::SelectorOperator::kNotIn) {
         selector.match_expressions.back().values = {Pick(values)};
@@ -99,12 +102,8 @@ class RandomCluster {
   NetworkPolicyPeer Peer() {
     NetworkPolicyPeer peer;
     switch (std::uniform_int_distribution<int>(0, 3)(random_)) {
-      case 0:
-        peer.pod_selector = Selector("app", {"a", "b", "c"});
-        break;
-      case 1:
-        peer.namespace_selector = Selector("team", {"a", "b"});
-        break;
+      case 0: peer.pod_selector = Selector("app", {"a", "b", "c"}); break;
+      case 1: peer.namespace_selector = Selector("team", {"a", "b"}); break;
       case 2:
         peer.pod_selector = Selector("role", {"db", "web"});
         peer.namespace_selector = Selector("env", {"prod", "dev"});
@@ -120,16 +119,10 @@ class RandomCluster {
     NetworkPolicyPort port;
     port.protocol = Pick<L4Proto>({L4Proto::kTcp, L4Proto::kUdp, L4Proto::kSctp});
     switch (std::uniform_int_distribution<int>(0, 3)(random_)) {
-      case 0:
-        break;  // every port of the protocol
-      case 1:
-        port.port = k8s::TargetPort{80, ""};
-        break;
-      case 2:
-        port.port = k8s::TargetPort{80, ""}, port.end_port = 90;
-        break;
-      default:
-        port.port = k8s::TargetPort{0, Pick<std::string>({"serve", "dns"})};
+      case 0: break;  // every port of the protocol
+      case 1: port.port = k8s::TargetPort{80, ""}; break;
+      case 2: port.port = k8s::TargetPort{80, ""}, port.end_port = 90; break;
+      default: port.port = k8s::TargetPort{0, Pick<std::string>({"serve", "dns"})};
     }
     return port;
   }
@@ -192,8 +185,9 @@ TEST(PolicyEngineTest, RandomChangesMatchAComputationFromScratch) {
                                      : engine.DeletePod({kNamespaces[ns_index], absl::StrCat("p", index)});
       } else {
         description = absl::StrCat("policy ", kNamespaces[ns_index], "/np", index);
-        changes = cluster.Chance(80) ? engine.UpsertPolicy(cluster.Policy(ns_index, index))
-                                     : engine.DeletePolicy({kNamespaces[ns_index], absl::StrCat("np", index)});
+        changes = cluster.Chance(80)
+                      ? engine.UpsertPolicy(cluster.Policy(ns_index, index))
+                      : engine.DeletePolicy({kNamespaces[ns_index], absl::StrCat("np", index)});
       }
       SCOPED_TRACE(absl::StrCat("seed ", seed, " step ", step, ": ", description));
       ASSERT_TRUE(changes.status.ok()) << changes.status;
@@ -220,7 +214,8 @@ TEST(PolicyEngineTest, RandomChangesMatchAComputationFromScratch) {
 TEST(PolicyEngineTest, IdentityFollowsLabelsAndIsFreedWithItsLastPod) {
   PolicyEngine engine("node-a");
   k8s::Pod a;
-  a.metadata = {.namespace_ = "x", .name = "a", .uid = "", .resource_version = "", .labels = {{"app", "web"}}};
+  a.metadata = {
+      .namespace_ = "x", .name = "a", .uid = "", .resource_version = "", .labels = {{"app", "web"}}};
   a.node_name = "node-a";
   a.pod_ips = {*IpAddress::Parse("10.0.0.1")};
   k8s::Pod b = a;
@@ -230,8 +225,9 @@ TEST(PolicyEngineTest, IdentityFollowsLabelsAndIsFreedWithItsLastPod) {
   engine.UpsertPod(b);
   const Identity web = engine.endpoints().at({"x", "a"}).identity;
   EXPECT_EQ(engine.endpoints().at({"x", "b"}).identity, web);
-  EXPECT_EQ(engine.PodAddressIdentities(), (std::map<IpAddress, Identity>{{*IpAddress::Parse("10.0.0.1"), web},
-                                                                          {*IpAddress::Parse("10.0.0.2"), web}}));
+  EXPECT_EQ(engine.PodAddressIdentities(),
+            (std::map<IpAddress, Identity>{{*IpAddress::Parse("10.0.0.1"), web},
+                                           {*IpAddress::Parse("10.0.0.2"), web}}));
   // A relabel moves a pod to another identity; the old one stays while b holds it.
   a.metadata.labels["app"] = "db";
   PolicyChanges changes = engine.UpsertPod(a);
@@ -257,7 +253,6 @@ TEST(PolicyEngineTest, IdentityFollowsLabelsAndIsFreedWithItsLastPod) {
   EXPECT_TRUE(changes.endpoints.empty());
   EXPECT_EQ(engine.PodAddressIdentities().count(*IpAddress::Parse("192.168.0.10")), 0u);
 }
-
 
 // With every identity in use a new label set gets none (and no selector admits it), until one is freed.
 TEST(PolicyEngineTest, PodWithoutIdentityGetsOneWhenOneIsFreed) {
@@ -331,8 +326,8 @@ TEST(PolicyEngineScaleTest, DISABLED_TimingAtTenThousandPods) {
   policy.ingress[0].ports[0].port->number = 81;
   const PolicyChanges policy_changes = engine.UpsertPolicy(policy);
   const auto policy_done = Clock::now();
-  std::printf("identities %zu, endpoints %zu, ingress entries %zu\n", engine.state().identities.identities().size(),
-              engine.endpoints().size(), entries);
+  std::printf("identities %zu, endpoints %zu, ingress entries %zu\n",
+              engine.state().identities.identities().size(), engine.endpoints().size(), entries);
   std::printf("build from nothing: %.1f ms\n", ms(built - start));
   std::printf("one pod relabel: %.3f ms, %zu endpoints changed\n", ms(pod_done - pod_start),
               pod_changes.endpoints.size());

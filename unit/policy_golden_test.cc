@@ -46,7 +46,8 @@ std::string ReadFile(const fs::path& path) {
 
 std::string RunCase(const fs::path& directory) {
   std::vector<absl::Status> errors;
-  absl::StatusOr<std::vector<k8s::Object>> objects = k8s::DecodeManifests(ReadFile(directory / "input.yaml"), &errors);
+  absl::StatusOr<std::vector<k8s::Object>> objects =
+      k8s::DecodeManifests(ReadFile(directory / "input.yaml"), &errors);
   if (!objects.ok()) return "# input.yaml: " + std::string(objects.status().message()) + "\n";
   std::string out;
   for (const absl::Status& error : errors) out += "# skipped: " + std::string(error.message()) + "\n";
@@ -55,7 +56,8 @@ std::string RunCase(const fs::path& directory) {
     PolicyChanges changes;
     if (auto* ns = std::get_if<k8s::Namespace>(&object)) changes = engine.UpsertNamespace(std::move(*ns));
     if (auto* pod = std::get_if<k8s::Pod>(&object)) changes = engine.UpsertPod(std::move(*pod));
-    if (auto* policy = std::get_if<k8s::NetworkPolicy>(&object)) changes = engine.UpsertPolicy(std::move(*policy));
+    if (auto* policy = std::get_if<k8s::NetworkPolicy>(&object))
+      changes = engine.UpsertPolicy(std::move(*policy));
     if (!changes.status.ok()) out += "# error: " + std::string(changes.status.message()) + "\n";
   }
   out += "## identities\n" + DumpIdentities(engine.state().identities);
@@ -89,11 +91,12 @@ INSTANTIATE_TEST_SUITE_P(Golden, PolicyGoldenTest, testing::ValuesIn(CaseNames()
 TEST(PolicyGoldenCasesTest, RequiredCasesExist) {
   const std::vector<std::string> names = CaseNames();
   for (const char* required :
-       {"policy_types_defaults", "direction_isolation", "additive_rules", "pod_selector", "namespace_selector",
-        "pod_and_namespace_selector", "two_peers_or", "match_expressions", "ip_block_except", "named_ports_disagree",
-        "end_port", "protocols_apart", "other_namespaces", "empty_pod_selector", "empty_rules_vs_no_rules",
-        "host_network", "malformed"}) {
-    EXPECT_NE(std::find(names.begin(), names.end(), required), names.end()) << "missing golden case " << required;
+       {"policy_types_defaults", "direction_isolation", "additive_rules", "pod_selector",
+        "namespace_selector", "pod_and_namespace_selector", "two_peers_or", "match_expressions",
+        "ip_block_except", "named_ports_disagree", "end_port", "protocols_apart", "other_namespaces",
+        "empty_pod_selector", "empty_rules_vs_no_rules", "host_network", "malformed"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), required), names.end())
+        << "missing golden case " << required;
   }
 }
 

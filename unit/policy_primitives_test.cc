@@ -74,11 +74,14 @@ TEST(PortRangeToPrefixesTest, RandomRangesAreCoveredExactly) {
         ++hits[p];
       }
     }
-    for (uint32_t p = 0; p < 65536; ++p) ASSERT_EQ(hits[p], p >= first && p <= last ? 1 : 0) << first << "-" << last;
+    for (uint32_t p = 0; p < 65536; ++p)
+      ASSERT_EQ(hits[p], p >= first && p <= last ? 1 : 0) << first << "-" << last;
   }
 }
 
-IdentityKey Key(const std::string& app) { return {"x", {{"kubernetes.io/metadata.name", "x"}}, {{"app", app}}}; }
+IdentityKey Key(const std::string& app) {
+  return {"x", {{"kubernetes.io/metadata.name", "x"}}, {{"app", app}}};
+}
 
 TEST(IdentityAllocatorTest, OneNumberPerKeyWhileHeld) {
   IdentityAllocator identities;

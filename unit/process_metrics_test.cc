@@ -26,8 +26,9 @@ TEST(ProcessMetrics, RefusesATruncatedLine) {
 
 TEST(ProcessMetrics, RendersTheStandardFamiliesOfThisProcess) {
   const std::string text = ProcessMetricsText();
-  for (const char* name : {"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds ",
-                           "process_max_fds ", "process_start_time_seconds ", "process_virtual_memory_bytes "}) {
+  for (const char* name :
+       {"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds ",
+        "process_max_fds ", "process_start_time_seconds ", "process_virtual_memory_bytes "}) {
     EXPECT_NE(text.find(std::string("\n") + name), std::string::npos) << name << " in\n" << text;
   }
 }

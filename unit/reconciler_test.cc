@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <random>
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -69,14 +69,18 @@ class CheckingMapWriter : public FakeMapWriter {
   absl::Status PutService(const weir_service_key& k, const weir_service_value& v) override {
     return Check(FakeMapWriter::PutService(k, v));
   }
-  absl::Status PutSlot(const weir_slot_key& k, uint32_t id) override { return Check(FakeMapWriter::PutSlot(k, id)); }
+  absl::Status PutSlot(const weir_slot_key& k, uint32_t id) override {
+    return Check(FakeMapWriter::PutSlot(k, id));
+  }
   absl::Status PutBackend(uint32_t id, const weir_backend& b) override {
     return Check(FakeMapWriter::PutBackend(id, b));
   }
   absl::Status PutMaglev(uint32_t id, const std::vector<uint32_t>& t) override {
     return Check(FakeMapWriter::PutMaglev(id, t));
   }
-  absl::Status DeleteService(const weir_service_key& k) override { return Check(FakeMapWriter::DeleteService(k)); }
+  absl::Status DeleteService(const weir_service_key& k) override {
+    return Check(FakeMapWriter::DeleteService(k));
+  }
   absl::Status DeleteSlot(const weir_slot_key& k) override { return Check(FakeMapWriter::DeleteSlot(k)); }
   absl::Status DeleteBackend(uint32_t id) override { return Check(FakeMapWriter::DeleteBackend(id)); }
   absl::Status DeleteMaglev(uint32_t id) override { return Check(FakeMapWriter::DeleteMaglev(id)); }
@@ -91,8 +95,8 @@ class CheckingMapWriter : public FakeMapWriter {
       const std::string name = abi::Render(service.key);
       for (uint32_t slot = 1; slot <= service.value.backend_count; ++slot) {
         std::optional<uint32_t> backend_id = this->slot(service.value.service_id, slot);
-        EXPECT_TRUE(backend_id.has_value()) << name << " counts missing slot " << slot << " after "
-                                            << operations().back().text;
+        EXPECT_TRUE(backend_id.has_value())
+            << name << " counts missing slot " << slot << " after " << operations().back().text;
         if (backend_id.has_value()) {
           EXPECT_TRUE(backend(*backend_id).has_value())
               << name << " slot " << slot << " names missing backend " << *backend_id << " after "
@@ -100,7 +104,8 @@ class CheckingMapWriter : public FakeMapWriter {
         }
       }
       if (service.value.flags & WEIR_SVC_MAGLEV) {
-        if (std::optional<std::vector<uint32_t>> table = maglev(service.value.service_id); table.has_value()) {
+        if (std::optional<std::vector<uint32_t>> table = maglev(service.value.service_id);
+            table.has_value()) {
           for (uint32_t backend_id : *table) {
             if (!backend(backend_id).has_value()) {
               ADD_FAILURE() << name << " Maglev table names missing backend " << backend_id << " after "
@@ -205,7 +210,8 @@ TEST_F(ReconcilerTest, AddingABackendInTheMiddleShiftsLaterSlotsInPlace) {
 }
 
 TEST_F(ReconcilerTest, RemovingABackendLowersTheCountThenDeletesSlotThenBackend) {
-  ApplyOk(State({Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.2"), Backend("10.0.0.3")})}));
+  ApplyOk(
+      State({Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.2"), Backend("10.0.0.3")})}));
   EXPECT_THAT(ApplyOps(State({Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.2")})})),
               ElementsAre("put service 10.96.0.1:80/TCP/external id=1 count=2",  //
                           "delete slot 1/3",                                     //
@@ -213,7 +219,8 @@ TEST_F(ReconcilerTest, RemovingABackendLowersTheCountThenDeletesSlotThenBackend)
 }
 
 TEST_F(ReconcilerTest, RemovingAMiddleBackendMovesTheLastSlotDownFirst) {
-  ApplyOk(State({Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.2"), Backend("10.0.0.3")})}));
+  ApplyOk(
+      State({Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.2"), Backend("10.0.0.3")})}));
   EXPECT_THAT(ApplyOps(State({Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.3")})})),
               ElementsAre("put slot 1/2 = 3",                                    //
                           "put service 10.96.0.1:80/TCP/external id=1 count=2",  //
@@ -305,10 +312,10 @@ TEST_F(ReconcilerTest, ScopesAreSeparateFrontendsWithSeparateIds) {
 
 TEST_F(ReconcilerTest, MaglevTableIsWrittenWholeBeforeTheFrontendAndOnlyWhenChanged) {
   const std::vector<lb::BackendSpec> backends = {Backend("10.0.0.1"), Backend("10.0.0.2")};
-  EXPECT_THAT(ApplyOps(State({Frontend("10.96.0.1", 80, backends, WEIR_SVC_MAGLEV)})),
-              ElementsAre("put backend 1 10.0.0.1:8080/TCP", "put backend 2 10.0.0.2:8080/TCP",
-                          "put slot 1/1 = 1", "put slot 1/2 = 2", "put maglev 1",
-                          "put service 10.96.0.1:80/TCP/external id=1 count=2"));
+  EXPECT_THAT(
+      ApplyOps(State({Frontend("10.96.0.1", 80, backends, WEIR_SVC_MAGLEV)})),
+      ElementsAre("put backend 1 10.0.0.1:8080/TCP", "put backend 2 10.0.0.2:8080/TCP", "put slot 1/1 = 1",
+                  "put slot 1/2 = 2", "put maglev 1", "put service 10.96.0.1:80/TCP/external id=1 count=2"));
   const std::vector<uint32_t> expected = lb::BuildMaglevTable(
       {{1, "10.0.0.1:8080/TCP", 1}, {2, "10.0.0.2:8080/TCP", 1}}, WEIR_MAGLEV_DEFAULT_SIZE);
   EXPECT_EQ(writer_.maglev(1), expected);
@@ -332,7 +339,8 @@ TEST_F(ReconcilerTest, MaglevNamesAreTheBackendAddressPortAndProtocol) {
   EXPECT_EQ(BackendName(Identity("10.0.0.1", 8080)), "10.0.0.1:8080/TCP");
   EXPECT_EQ(BackendName(BackendIdentity{Ip("fd00::1"), 53, lb::L4Proto::kUdp}), "[fd00::1]:53/UDP");
   // Two nodes that numbered the backends differently agree on which backend owns which slot.
-  lb::FrontendSpec frontend = Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.2")}, WEIR_SVC_MAGLEV);
+  lb::FrontendSpec frontend =
+      Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.2")}, WEIR_SVC_MAGLEV);
   FakeMapWriter other_writer;
   Reconciler other(other_writer, ReconcilerOptions{});
   // The other node saw an unrelated backend first, so its ids are shifted by one.
@@ -410,17 +418,17 @@ TEST_F(ReconcilerTest, AdoptingFullMapsThenApplyingTheSameStateWritesNothing) {
   lb::DesiredState more = state;
   more.frontends.push_back(Frontend("10.96.0.3", 80, {Backend("10.0.0.4")}));
   ASSERT_TRUE(restarted.Apply(State(more.frontends)).ok());
-  EXPECT_THAT(writer_.operation_texts(),
-              ElementsAre("put backend 5 10.0.0.4:8080/TCP", "put slot 4/1 = 5",
-                          "put service 10.96.0.3:80/TCP/external id=4 count=1"));
+  EXPECT_THAT(writer_.operation_texts(), ElementsAre("put backend 5 10.0.0.4:8080/TCP", "put slot 4/1 = 5",
+                                                     "put service 10.96.0.3:80/TCP/external id=4 count=1"));
 }
 
 TEST_F(ReconcilerTest, AdoptionRewritesOnlyWhatDiffersAndRemovesLeftovers) {
-  const auto state = State({Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.2")}, WEIR_SVC_MAGLEV)});
+  const auto state =
+      State({Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.2")}, WEIR_SVC_MAGLEV)});
   ApplyOk(state);
   // Leftovers of an agent that died mid-update, and a damaged Maglev table.
   writer_.checking = false;
-  ASSERT_TRUE(writer_.PutSlot({7, 1}, 1).ok());                        // slots of no frontend
+  ASSERT_TRUE(writer_.PutSlot({7, 1}, 1).ok());                                     // slots of no frontend
   ASSERT_TRUE(writer_.PutBackend(9, EncodeBackend(Identity("10.0.0.9"), 0)).ok());  // unused backend
   ASSERT_TRUE(writer_.PutMaglev(1, std::vector<uint32_t>(WEIR_MAGLEV_DEFAULT_SIZE, 1)).ok());
   weir_service_key garbage = EncodeServiceKey(Key("10.96.0.9", 80));
@@ -437,7 +445,8 @@ TEST_F(ReconcilerTest, AdoptionRewritesOnlyWhatDiffersAndRemovesLeftovers) {
                                                      "delete slot 7/1",  //
                                                      "delete backend 9"));
   // The orphaned ids are free again.
-  ASSERT_TRUE(restarted.Apply(State({state.frontends[0], Frontend("10.96.0.2", 80, {Backend("10.0.0.3")})})).ok());
+  ASSERT_TRUE(
+      restarted.Apply(State({state.frontends[0], Frontend("10.96.0.2", 80, {Backend("10.0.0.3")})})).ok());
   EXPECT_EQ(restarted.ServiceIdOf(Key("10.96.0.2", 80)), 2u);
   EXPECT_EQ(restarted.BackendIdOf(Identity("10.0.0.3")), 3u);
 }
@@ -457,12 +466,14 @@ TEST_F(ReconcilerTest, AdoptedFrontendMissingSlotsGetsThemBack) {
 
 TEST_F(ReconcilerTest, AnInterruptedApplyKeepsTheMapsConsistentAndTheNextOneFinishes) {
   const auto before = State({
-      Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.2"), Backend("10.0.0.3")}, WEIR_SVC_MAGLEV),
+      Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.2"), Backend("10.0.0.3")},
+               WEIR_SVC_MAGLEV),
       Frontend("10.96.0.2", 80, {Backend("10.0.0.3"), Backend("10.0.0.4")}),
       Frontend("10.96.0.3", 80, {Backend("10.0.0.5")}),
   });
   const auto after = State({
-      Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.3"), Backend("10.0.0.6")}, WEIR_SVC_MAGLEV),
+      Frontend("10.96.0.1", 80, {Backend("10.0.0.1"), Backend("10.0.0.3"), Backend("10.0.0.6")},
+               WEIR_SVC_MAGLEV),
       Frontend("10.96.0.2", 80, {Backend("10.0.0.4")}, WEIR_SVC_MAGLEV),
       Frontend("10.96.0.4", 80, {Backend("10.0.0.5"), Backend("10.0.0.7")}),
   });
@@ -515,7 +526,8 @@ TEST_F(ReconcilerTest, RejectsBadInputWithoutWriting) {
 
 // The changes that turn `from` into `to`: what a FrontendTable reports, plus some unchanged
 // entries, which ApplyChanges must treat as no-ops.
-lb::DesiredChanges ChangesBetween(const lb::DesiredState& from, const lb::DesiredState& to, std::mt19937& random) {
+lb::DesiredChanges ChangesBetween(const lb::DesiredState& from, const lb::DesiredState& to,
+                                  std::mt19937& random) {
   std::map<lb::FrontendKey, const lb::FrontendSpec*> before;
   for (const lb::FrontendSpec& spec : from.frontends) before[lb::KeyOf(spec)] = &spec;
   lb::DesiredChanges changes;
@@ -620,9 +632,10 @@ TEST(ReconcilerScaleTest, FiveThousandServicesWithThreeBackendsEach) {
   EXPECT_EQ(change->backends.deletes, 1u);
   EXPECT_EQ(change->slots.writes, 1u);
   auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
-  std::printf("5000 services x 3 backends (half Maglev): first apply %.1f ms, unchanged re-apply %.1f ms, "
-              "one backend changed %.3f ms\n",
-              ms(first_done - start), ms(again_done - first_done), ms(change_done - change_start));
+  std::printf(
+      "5000 services x 3 backends (half Maglev): first apply %.1f ms, unchanged re-apply %.1f ms, "
+      "one backend changed %.3f ms\n",
+      ms(first_done - start), ms(again_done - first_done), ms(change_done - change_start));
 }
 
 }  // namespace

@@ -73,13 +73,14 @@ TEST(ServiceNamePublisherTest, CompleteSyncNamesEveryFrontendAndDropsOtherIds) {
   store.names[42] = {"old", "gone", ""};  // left by an earlier agent for an id no frontend uses
   ServiceNamePublisher publisher(store);
 
-  const lb::DesiredState desired = State({Frontend("10.96.0.10", 80, "default/web:http"),
-                                          Frontend("10.96.0.11", 53, "kube-system/dns:dns")});
+  const lb::DesiredState desired = State(
+      {Frontend("10.96.0.10", 80, "default/web:http"), Frontend("10.96.0.11", 53, "kube-system/dns:dns")});
   ASSERT_TRUE(reconciler.Apply(desired).ok());
   ASSERT_TRUE(publisher.PublishAll(desired, reconciler).ok());
   const uint32_t web = *reconciler.ServiceIdOf(lb::KeyOf(desired.frontends[0]));
   const uint32_t dns = *reconciler.ServiceIdOf(lb::KeyOf(desired.frontends[1]));
-  EXPECT_EQ(Shown(store), (std::map<uint32_t, std::string>{{web, "default/web:http"}, {dns, "kube-system/dns:dns"}}));
+  EXPECT_EQ(Shown(store),
+            (std::map<uint32_t, std::string>{{web, "default/web:http"}, {dns, "kube-system/dns:dns"}}));
 
   // The same state again writes nothing.
   const int puts = store.puts;
@@ -92,15 +93,16 @@ TEST(ServiceNamePublisherTest, PartialSyncRenamesAddsAndRemoves) {
   Reconciler reconciler(writer, {});
   FakeNameStore store;
   ServiceNamePublisher publisher(store);
-  const lb::DesiredState desired = State({Frontend("10.96.0.10", 80, "default/web:http"),
-                                          Frontend("10.96.0.11", 80, "default/api:http")});
+  const lb::DesiredState desired =
+      State({Frontend("10.96.0.10", 80, "default/web:http"), Frontend("10.96.0.11", 80, "default/api:http")});
   ASSERT_TRUE(reconciler.Apply(desired).ok());
   ASSERT_TRUE(publisher.PublishAll(desired, reconciler).ok());
   const uint32_t api = *reconciler.ServiceIdOf(lb::KeyOf(desired.frontends[1]));
 
   // api goes; a new Service takes over web's address (same key, so the same id); one more appears.
   lb::DesiredChanges changes;
-  changes.upserts = {Frontend("10.96.0.10", 80, "default/web2:http"), Frontend("10.96.0.12", 80, "default/new:")};
+  changes.upserts = {Frontend("10.96.0.10", 80, "default/web2:http"),
+                     Frontend("10.96.0.12", 80, "default/new:")};
   changes.removals = {lb::KeyOf(desired.frontends[1])};
   const std::vector<uint32_t> removed = publisher.IdsBeforeRemoval(changes, reconciler);
   EXPECT_EQ(removed, std::vector<uint32_t>{api});

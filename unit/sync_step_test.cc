@@ -110,8 +110,8 @@ TEST_F(SyncStepTest, WaitsForTheSourceThenSyncsEverythingOnce) {
 
 TEST_F(SyncStepTest, LaterChangesArePartialSyncs) {
   step_.Run(t0_);
-  source_.changes.push_back({.services = {{.ref = {"default", "web"}, .service = Web(),
-                                           .slices = {WebSlice("10.244.0.6")}}}});
+  source_.changes.push_back(
+      {.services = {{.ref = {"default", "web"}, .service = Web(), .slices = {WebSlice("10.244.0.6")}}}});
   step_.MarkDirty();
   step_.Run(t0_ + seconds(1));
   EXPECT_EQ(complete_, 1);
@@ -124,7 +124,8 @@ TEST_F(SyncStepTest, LaterChangesArePartialSyncs) {
 TEST_F(SyncStepTest, AFailedSyncMakesItUnreadyAndIsRetriedCompleteAfterTheDelay) {
   step_.Run(t0_);
   writer_.FailAfter(0);
-  source_.changes.push_back({.services = {{.ref = {"default", "web"}, .service = std::nullopt, .slices = {}}}});
+  source_.changes.push_back(
+      {.services = {{.ref = {"default", "web"}, .service = std::nullopt, .slices = {}}}});
   step_.MarkDirty();
   step_.Run(t0_ + seconds(1));
   EXPECT_EQ(failed_, 1);

@@ -49,7 +49,8 @@ std::string ReadFile(const fs::path& path) {
 
 // Every case runs on node-a (zone-a, 192.168.0.10) unless its node.yaml says otherwise.
 NodeContext LoadNodeContext(const fs::path& path) {
-  NodeContext node{.node_name = "node-a", .node_addresses = {*IpAddress::Parse("192.168.0.10")}, .zone = "zone-a"};
+  NodeContext node{
+      .node_name = "node-a", .node_addresses = {*IpAddress::Parse("192.168.0.10")}, .zone = "zone-a"};
   if (!fs::exists(path)) return node;
   const YAML::Node yaml = YAML::LoadFile(path.string());
   if (yaml["name"]) node.node_name = yaml["name"].as<std::string>();
@@ -81,7 +82,8 @@ struct CaseOutput {
 
 CaseOutput RunCase(const fs::path& directory) {
   std::vector<absl::Status> errors;
-  absl::StatusOr<std::vector<k8s::Object>> objects = k8s::DecodeManifests(ReadFile(directory / "input.yaml"), &errors);
+  absl::StatusOr<std::vector<k8s::Object>> objects =
+      k8s::DecodeManifests(ReadFile(directory / "input.yaml"), &errors);
   if (!objects.ok()) return {"# input.yaml: " + std::string(objects.status().message()) + "\n", ""};
   std::vector<k8s::Service> services;
   std::vector<k8s::EndpointSlice> slices;
@@ -131,9 +133,10 @@ TEST(TranslateGoldenCasesTest, RequiredCasesExist) {
   const std::vector<std::string> names = CaseNames();
   for (const char* required :
        {"clusterip_basic", "dual_stack", "protocols_same_port", "nodeport", "loadbalancer", "external_ips",
-        "session_affinity", "etp_local", "itp_local", "terminating_fallback", "topology_hints", "no_endpoints",
-        "headless_and_externalname", "named_target_port", "malformed"}) {
-    EXPECT_NE(std::find(names.begin(), names.end(), required), names.end()) << "missing golden case " << required;
+        "session_affinity", "etp_local", "itp_local", "terminating_fallback", "topology_hints",
+        "no_endpoints", "headless_and_externalname", "named_target_port", "malformed"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), required), names.end())
+        << "missing golden case " << required;
   }
 }
 

@@ -44,8 +44,11 @@ FlowFilter Filter(FilterFlags flags) {
 ServiceTables Tables() {
   ServiceTables tables;
   const weir_service_key web = abi::EncodeServiceKey({Ip("10.96.0.10"), 80, WEIR_PROTO_TCP});
-  tables.frontends.push_back({web, {.service_id = 1, .backend_count = 2, .flags = WEIR_SVC_CLUSTER_IP | WEIR_SVC_AFFINITY,
-                                    .affinity_timeout = 300}});
+  tables.frontends.push_back({web,
+                              {.service_id = 1,
+                               .backend_count = 2,
+                               .flags = WEIR_SVC_CLUSTER_IP | WEIR_SVC_AFFINITY,
+                               .affinity_timeout = 300}});
   const weir_service_key other = abi::EncodeServiceKey({Ip("10.96.0.99"), 80, WEIR_PROTO_UDP});
   tables.frontends.push_back({other, {.service_id = 2, .backend_count = 0, .flags = WEIR_SVC_CLUSTER_IP}});
   tables.slots[{1, 1}] = 7;
@@ -86,9 +89,11 @@ TEST(WeirctlServicesTest, JsonNamesServicesAndShowsMissingBackends) {
 
 TEST(WeirctlServicesTest, TableShowsNamesAndNumbersForUnnamedIds) {
   const std::string table = RenderServices(Tables(), Names(), {}, OutputFormat::kTable);
-  EXPECT_NE(table.find("10.96.0.10:80/TCP   external  default/web:http  service 1  backends=2"), std::string::npos)
+  EXPECT_NE(table.find("10.96.0.10:80/TCP   external  default/web:http  service 1  backends=2"),
+            std::string::npos)
       << table;
-  EXPECT_NE(table.find("10.96.0.99:80/UDP   external  -                 service 2  backends=0"), std::string::npos)
+  EXPECT_NE(table.find("10.96.0.99:80/UDP   external  -                 service 2  backends=0"),
+            std::string::npos)
       << table;
 }
 
@@ -100,22 +105,28 @@ TEST(WeirctlServicesTest, FiltersByServiceNameAddressAndProtocol) {
     return list;
   };
   const std::vector<std::string> web = {"10.96.0.10:80/TCP"};
-  EXPECT_EQ(frontends(RenderServices(Tables(), Names(), Filter({.service = "default/web"}), OutputFormat::kJson)), web);
-  EXPECT_EQ(frontends(RenderServices(Tables(), Names(), Filter({.service = "default/web:http"}), OutputFormat::kJson)),
+  EXPECT_EQ(
+      frontends(RenderServices(Tables(), Names(), Filter({.service = "default/web"}), OutputFormat::kJson)),
+      web);
+  EXPECT_EQ(frontends(RenderServices(Tables(), Names(), Filter({.service = "default/web:http"}),
+                                     OutputFormat::kJson)),
             web);
-  EXPECT_TRUE(frontends(RenderServices(Tables(), Names(), Filter({.service = "default/web:dns"}), OutputFormat::kJson))
+  EXPECT_TRUE(frontends(RenderServices(Tables(), Names(), Filter({.service = "default/web:dns"}),
+                                       OutputFormat::kJson))
                   .empty());
   EXPECT_EQ(frontends(RenderServices(Tables(), Names(), Filter({.service = "2"}), OutputFormat::kJson)),
             std::vector<std::string>{"10.96.0.99:80/UDP"});
   // A backend's address or port finds its frontend.
-  EXPECT_EQ(frontends(RenderServices(Tables(), Names(), Filter({.addr = "10.244.1.0/24"}), OutputFormat::kJson)), web);
+  EXPECT_EQ(
+      frontends(RenderServices(Tables(), Names(), Filter({.addr = "10.244.1.0/24"}), OutputFormat::kJson)),
+      web);
   EXPECT_EQ(frontends(RenderServices(Tables(), Names(), Filter({.port = "8080"}), OutputFormat::kJson)), web);
   EXPECT_EQ(frontends(RenderServices(Tables(), Names(), Filter({.proto = "UDP"}), OutputFormat::kJson)),
             std::vector<std::string>{"10.96.0.99:80/UDP"});
 }
 
-sync::ConntrackEntry Flow(const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport, uint8_t proto,
-                          const std::string& nat, uint16_t nat_port, uint32_t service_id) {
+sync::ConntrackEntry Flow(const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport,
+                          uint8_t proto, const std::string& nat, uint16_t nat_port, uint32_t service_id) {
   sync::ConntrackEntry entry{};
   entry.key = abi::EncodeConntrackKey({Ip(src), sport, Ip(dst), dport, proto});
   entry.value.kind = WEIR_CT_FORWARD;
@@ -134,7 +145,8 @@ std::vector<sync::ConntrackEntry> Flows() {
 }
 
 TEST(WeirctlConntrackTest, JsonHasEveryEntryWithNames) {
-  rapidjson::Document doc = Parse(RenderConntrack(Flows(), 1000, 11'000'000'000, Names(), {}, OutputFormat::kJson));
+  rapidjson::Document doc =
+      Parse(RenderConntrack(Flows(), 1000, 11'000'000'000, Names(), {}, OutputFormat::kJson));
   ASSERT_EQ(doc["entries"].Size(), 3u);
   EXPECT_EQ(doc["total"].GetUint(), 3u);
   EXPECT_EQ(doc["capacity"].GetUint(), 1000u);
@@ -164,9 +176,9 @@ TEST(WeirctlConntrackTest, FiltersByAddressPortAndProtocol) {
     return list;
   };
   using List = std::vector<std::string>;
-  EXPECT_EQ(sources(Filter({.addr = "10.96.0.10"})), List{"10.244.1.2"});   // destination
-  EXPECT_EQ(sources(Filter({.addr = "10.244.1.3"})), List{"10.244.1.3"});   // source
-  EXPECT_EQ(sources(Filter({.addr = "10.244.2.9"})), List{"10.244.1.3"});   // the backend it went to
+  EXPECT_EQ(sources(Filter({.addr = "10.96.0.10"})), List{"10.244.1.2"});  // destination
+  EXPECT_EQ(sources(Filter({.addr = "10.244.1.3"})), List{"10.244.1.3"});  // source
+  EXPECT_EQ(sources(Filter({.addr = "10.244.2.9"})), List{"10.244.1.3"});  // the backend it went to
   EXPECT_EQ(sources(Filter({.addr = "fd00::/64"})), List{"fd00::2"});
   EXPECT_EQ(sources(Filter({.port = "80"})), (List{"10.244.1.2", "fd00::2"}));
   EXPECT_EQ(sources(Filter({.port = "5353"})), List{"10.244.1.3"});
@@ -175,7 +187,8 @@ TEST(WeirctlConntrackTest, FiltersByAddressPortAndProtocol) {
   EXPECT_EQ(sources(Filter({.addr = "10.96.0.10", .proto = "udp"})), List{});
   EXPECT_EQ(sources(Filter({.service = "default/web"})), List{"10.244.1.2"});
 
-  const std::string table = RenderConntrack(Flows(), 1000, 0, Names(), Filter({.proto = "udp"}), OutputFormat::kTable);
+  const std::string table =
+      RenderConntrack(Flows(), 1000, 0, Names(), Filter({.proto = "udp"}), OutputFormat::kTable);
   EXPECT_NE(table.find("1 shown of 3 entries, capacity 1000"), std::string::npos) << table;
   EXPECT_NE(RenderConntrack(Flows(), 1000, 0, Names(), {}, OutputFormat::kTable).find("default/web:http"),
             std::string::npos);
@@ -193,7 +206,8 @@ TEST(WeirctlFilterTest, RejectsBadFlags) {
   EXPECT_TRUE(ParseFilter({.addr = "fd00::1", .port = "443", .proto = "SCTP"}).ok());
 }
 
-std::vector<uint8_t> Record(uint8_t type, const std::string& src, const std::string& dst, uint32_t service_id) {
+std::vector<uint8_t> Record(uint8_t type, const std::string& src, const std::string& dst,
+                            uint32_t service_id) {
   weir_event ev{};
   ev.timestamp_ns = 5'000'000'000;
   ev.type = type;
@@ -223,7 +237,8 @@ EventView Decode(const std::vector<uint8_t>& bytes) {
 }
 
 TEST(WeirctlEventsTest, EachKindRendersAsOneJsonObjectPerLine) {
-  rapidjson::Document drop = Parse(EventJson(Decode(Record(WEIR_EVENT_DROP, "10.244.1.2", "10.96.0.99", 2)), Names()));
+  rapidjson::Document drop =
+      Parse(EventJson(Decode(Record(WEIR_EVENT_DROP, "10.244.1.2", "10.96.0.99", 2)), Names()));
   EXPECT_STREQ(drop["type"].GetString(), "drop");
   EXPECT_STREQ(drop["verdict"].GetString(), "dropped");
   EXPECT_STREQ(drop["reason"].GetString(), "no_backend");
@@ -243,9 +258,12 @@ TEST(WeirctlEventsTest, EachKindRendersAsOneJsonObjectPerLine) {
   EXPECT_EQ(translate["backend_id"].GetUint(), 7u);
   EXPECT_STREQ(translate["service"]["name"].GetString(), "web");
 
-  const std::string line = EventLine(Decode(Record(WEIR_EVENT_TRANSLATION, "10.244.1.2", "10.96.0.10", 1)), Names());
-  EXPECT_NE(line.find("translate  TCP 10.244.1.2:40000 -> 10.96.0.10:80 => 10.244.1.5:8080 service=default/web:http"),
-            std::string::npos)
+  const std::string line =
+      EventLine(Decode(Record(WEIR_EVENT_TRANSLATION, "10.244.1.2", "10.96.0.10", 1)), Names());
+  EXPECT_NE(
+      line.find(
+          "translate  TCP 10.244.1.2:40000 -> 10.96.0.10:80 => 10.244.1.5:8080 service=default/web:http"),
+      std::string::npos)
       << line;
 
   // A kind this build does not know still shows, by number; a short record does not.
@@ -277,7 +295,10 @@ TEST(WeirctlEventsTest, SocketRecordsHaveNoSourceAndNameTheSocket) {
   EXPECT_STREQ(doc["socket"].GetString(), "sk:2a");
   EXPECT_EQ(doc["cgroup_id"].GetUint(), 1234u);
   const std::string line = EventLine(refused, Names());
-  EXPECT_NE(line.find("socket     TCP 10.96.0.99:80 service=2 outcome=sock_connect_refused socket=sk:2a cgroup_id=1234"), std::string::npos)
+  EXPECT_NE(
+      line.find(
+          "socket     TCP 10.96.0.99:80 service=2 outcome=sock_connect_refused socket=sk:2a cgroup_id=1234"),
+      std::string::npos)
       << line;
   EXPECT_EQ(line.find("->"), std::string::npos) << line;
   EXPECT_TRUE(EventMatches(refused, Filter({.verdict = "refused"}), Names()));
@@ -297,14 +318,16 @@ TEST(WeirctlEventsTest, SocketRecordsHaveNoSourceAndNameTheSocket) {
 TEST(WeirctlEventsTest, FiltersByTypeVerdictAddressPortAndService) {
   const EventView drop = Decode(Record(WEIR_EVENT_DROP, "10.244.1.2", "10.96.0.99", 2));
   const EventView translate = Decode(Record(WEIR_EVENT_TRANSLATION, "10.244.1.3", "10.96.0.10", 1));
-  auto matches = [](const EventView& event, FilterFlags flags) { return EventMatches(event, Filter(flags), Names()); };
+  auto matches = [](const EventView& event, FilterFlags flags) {
+    return EventMatches(event, Filter(flags), Names());
+  };
   EXPECT_TRUE(matches(drop, {.type = "drop"}));
   EXPECT_FALSE(matches(translate, {.type = "drop"}));
   EXPECT_TRUE(matches(translate, {.type = "drop,translate"}));
   EXPECT_TRUE(matches(drop, {.verdict = "dropped"}));
   EXPECT_FALSE(matches(drop, {.verdict = "translated"}));
-  EXPECT_TRUE(matches(drop, {.addr = "10.244.1.2"}));   // source
-  EXPECT_TRUE(matches(drop, {.addr = "10.96.0.99"}));   // destination
+  EXPECT_TRUE(matches(drop, {.addr = "10.244.1.2"}));  // source
+  EXPECT_TRUE(matches(drop, {.addr = "10.96.0.99"}));  // destination
   EXPECT_FALSE(matches(drop, {.addr = "10.244.1.5"}));
   EXPECT_TRUE(matches(translate, {.addr = "10.244.1.5"}));  // the backend
   EXPECT_TRUE(matches(translate, {.port = "8080"}));
@@ -325,14 +348,15 @@ TEST(WeirctlNodeCommandsTest, JsonParses) {
   EXPECT_STREQ(endpoints["endpoints"][0]["mac"].GetString(), "02:00:00:00:00:01");
   EXPECT_STREQ(endpoints["endpoints"][0]["kind"].GetString(), "pod");
 
-  rapidjson::Document masquerade =
-      Parse(RenderMasquerade({*IpPrefix::Parse("10.244.0.0/16")}, {{3, "eth0"}, {9, ""}}, OutputFormat::kJson));
+  rapidjson::Document masquerade = Parse(
+      RenderMasquerade({*IpPrefix::Parse("10.244.0.0/16")}, {{3, "eth0"}, {9, ""}}, OutputFormat::kJson));
   EXPECT_STREQ(masquerade["non_masquerade_cidrs"][0].GetString(), "10.244.0.0/16");
   EXPECT_STREQ(masquerade["uplinks"][0]["name"].GetString(), "eth0");
   EXPECT_TRUE(masquerade["uplinks"][1]["name"].IsNull());
 
   rapidjson::Document metrics = Parse(RenderMetrics(
-      {{.id = WEIR_METRIC_NO_BACKEND, .name = "no_backend", .drop = true, .packets = 3, .bytes = 180}}, OutputFormat::kJson));
+      {{.id = WEIR_METRIC_NO_BACKEND, .name = "no_backend", .drop = true, .packets = 3, .bytes = 180}},
+      OutputFormat::kJson));
   EXPECT_STREQ(metrics["counters"][0]["name"].GetString(), "no_backend");
   EXPECT_TRUE(metrics["counters"][0]["drop"].GetBool());
   EXPECT_EQ(metrics["counters"][0]["packets"].GetUint(), 3u);
@@ -347,29 +371,44 @@ TEST(WeirctlAffinityTest, JsonNamesTheServiceAndTellsActiveFromExpired) {
   old.key = abi::EncodeAffinityKey(Ip("192.168.1.11"), 1);
   old.value.last_used_ns = 100'000'000'000;
   const ServiceTables tables = Tables();
-  rapidjson::Document doc = Parse(RenderAffinity({recent, old}, tables.backends, {{1, 300}}, 1000'000'000'000, Names(),
-                                                 {}, OutputFormat::kJson));
+  rapidjson::Document doc = Parse(RenderAffinity({recent, old}, tables.backends, {{1, 300}}, 1000'000'000'000,
+                                                 Names(), {}, OutputFormat::kJson));
   ASSERT_EQ(doc["entries"].Size(), 2u);
   EXPECT_STREQ(doc["entries"][0]["client"].GetString(), "192.168.1.10");
   EXPECT_STREQ(doc["entries"][0]["service"]["name"].GetString(), "web");
   EXPECT_STREQ(doc["entries"][0]["backend"]["address"].GetString(), "10.244.1.5");
   EXPECT_STREQ(doc["entries"][0]["state"].GetString(), "active");
   EXPECT_STREQ(doc["entries"][1]["state"].GetString(), "expired");
-  rapidjson::Document one = Parse(RenderAffinity({recent, old}, tables.backends, {{1, 300}}, 1000'000'000'000, Names(),
-                                                 Filter({.addr = "192.168.1.11"}), OutputFormat::kJson));
+  rapidjson::Document one =
+      Parse(RenderAffinity({recent, old}, tables.backends, {{1, 300}}, 1000'000'000'000, Names(),
+                           Filter({.addr = "192.168.1.11"}), OutputFormat::kJson));
   EXPECT_EQ(one["entries"].Size(), 1u);
 }
 
 TEST(WeirctlStatusTest, JsonHasAgentCountsProgramsLinksAndMaps) {
   StatusReport report{.now_unix_ns = 2'000'000'000'000'000'000};
-  report.agent = AgentInfo{.version = "0.1.0", .node_name = "node1", .source = SyncSource::kKubernetes,
-                           .lb_mode = "snat", .dsr_dispatch = "ipip", .maglev = true, .maglev_table_size = 1021,
-                           .started_unix_ns = 1'999'999'000'000'000'000, .last_sync_unix_ns = 1'999'999'990'000'000'000};
+  report.agent = AgentInfo{.version = "0.1.0",
+                           .node_name = "node1",
+                           .source = SyncSource::kKubernetes,
+                           .lb_mode = "snat",
+                           .dsr_dispatch = "ipip",
+                           .maglev = true,
+                           .maglev_table_size = 1021,
+                           .started_unix_ns = 1'999'999'000'000'000'000,
+                           .last_sync_unix_ns = 1'999'999'990'000'000'000};
   report.services = 2;
   report.programs.push_back({.name = "from_pod", .id = 10, .type = "sched_cls", .tag = "00ff"});
-  report.links.push_back({.pin = "uplinks/eth0", .group = "uplinks", .id = 3, .type = "tcx", .program_id = 11,
-                          .attach_type = "tcx_ingress", .attached = true, .ifindex = 2, .interface = "eth0"});
-  report.maps.push_back({.name = WEIR_CONNTRACK_MAP_NAME, .type = "lru_hash", .entries = 50, .capacity = 200});
+  report.links.push_back({.pin = "uplinks/eth0",
+                          .group = "uplinks",
+                          .id = 3,
+                          .type = "tcx",
+                          .program_id = 11,
+                          .attach_type = "tcx_ingress",
+                          .attached = true,
+                          .ifindex = 2,
+                          .interface = "eth0"});
+  report.maps.push_back(
+      {.name = WEIR_CONNTRACK_MAP_NAME, .type = "lru_hash", .entries = 50, .capacity = 200});
   report.maps.push_back({.name = "weir_events", .type = "ringbuf", .capacity = 4096, .pending_bytes = 128});
 
   rapidjson::Document doc = Parse(RenderStatus(report, OutputFormat::kJson));

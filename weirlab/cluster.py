@@ -16,6 +16,7 @@ In standalone mode the manifest directory holds a Node object per node (pod CIDR
 a cluster's API would: the agents route to each other's pods and know what is inside the cluster
 (egress masquerade leaves that traffic alone).
 """
+
 from __future__ import annotations
 
 import json
@@ -46,9 +47,15 @@ def node_ip6(index: int) -> str:
 
 
 class Cluster:
-    def __init__(self, lab: Lab, nodes: int = 2, lb_modes: list[str] | None = None,
-                 agent_args: list[str] = (), kubeconfig: str | Path | None = None,
-                 start_agents: bool = True):
+    def __init__(
+        self,
+        lab: Lab,
+        nodes: int = 2,
+        lb_modes: list[str] | None = None,
+        agent_args: list[str] = (),
+        kubeconfig: str | Path | None = None,
+        start_agents: bool = True,
+    ):
         """`agent_args`: extra weir-agent flags for every node (e.g. --config=FILE).
 
         `kubeconfig`: the agents watch the API server it names (--kubeconfig) instead of the manifest
@@ -73,22 +80,34 @@ class Cluster:
         if kubeconfig:
             # No Node objects in that API server: the lab routes between the nodes itself.
             for i, node in enumerate(self.nodes, start=1):
-                for j, other in enumerate(self.nodes, start=1):
+                for j in range(1, len(self.nodes) + 1):
                     if i != j:
                         node.exec(["ip", "route", "add", f"10.244.{j}.0/24", "via", node_ip(j)])
                         node.exec(["ip", "-6", "route", "add", f"fd00:10:244:{j}::/112", "via", node_ip6(j)])
         else:
-            self.apply("nodes", "---\n".join(node_yaml(f"node{i}", node.pod_cidrs, [node_ip(i), node_ip6(i)])
-                                              for i, node in enumerate(self.nodes, start=1)))
+            self.apply(
+                "nodes",
+                "---\n".join(
+                    node_yaml(f"node{i}", node.pod_cidrs, [node_ip(i), node_ip6(i)])
+                    for i, node in enumerate(self.nodes, start=1)
+                ),
+            )
         for i, node in enumerate(self.nodes, start=1):
             cgroup = CGROUP2_ROOT / f"weir-{lab.id}-node{i}"
             cgroup.mkdir()
             self.cgroups.append(cgroup)
             source = f"--kubeconfig={kubeconfig}" if kubeconfig else f"--manifests={self.manifests}"
             self.agent_args[node.name] = [
-                source, f"--node_name=node{i}", f"--node_addresses={node_ip(i)},{node_ip6(i)}",
-                "--uplinks=uplink0", f"--cgroup={cgroup}", f"--lb_mode={lb_modes[i - 1]}", "--health_port=0",
-                *([f"--non_masquerade_cidrs={LAB_POD_SUPERNETS}"] if kubeconfig else []), *agent_args]
+                source,
+                f"--node_name=node{i}",
+                f"--node_addresses={node_ip(i)},{node_ip6(i)}",
+                "--uplinks=uplink0",
+                f"--cgroup={cgroup}",
+                f"--lb_mode={lb_modes[i - 1]}",
+                "--health_port=0",
+                *([f"--non_masquerade_cidrs={LAB_POD_SUPERNETS}"] if kubeconfig else []),
+                *agent_args,
+            ]
         lab.cleanups.append(self._remove_cgroups)
         if start_agents:
             self.start_agents()
@@ -115,10 +134,28 @@ class Cluster:
         self._connect(router, "eth0", ROUTER_IP, "rtr", ROUTER_IP6)
         for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"):
             run(in_netns(router, ["sysctl", "-qw", f"{key}=1"]))
-        run(in_netns(router, ["ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns",
-                              f"/run/netns/{internet}"]))
-        for netns, ifname, v4, v6 in ((router, "eth1", "203.0.113.1", "2001:db8:113::1"),
-                                      (internet, "eth0", INTERNET_SERVER_IP, INTERNET_SERVER_IP6)):
+        run(
+            in_netns(
+                router,
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    "eth1",
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth0",
+                    "netns",
+                    f"/run/netns/{internet}",
+                ],
+            )
+        )
+        for netns, ifname, v4, v6 in (
+            (router, "eth1", "203.0.113.1", "2001:db8:113::1"),
+            (internet, "eth0", INTERNET_SERVER_IP, INTERNET_SERVER_IP6),
+        ):
             run(in_netns(netns, ["sysctl", "-qw", f"net.ipv6.conf.{ifname}.accept_dad=0"]))
             run(in_netns(netns, ["ip", "addr", "add", f"{v4}/24", "dev", ifname]))
             run(in_netns(netns, ["ip", "addr", "add", f"{v6}/64", "dev", ifname, "nodad"]))
@@ -132,8 +169,28 @@ class Cluster:
 
     def _connect(self, netns: str, ifname: str, address: str, tag: str, address6: str | None = None) -> None:
         peer = f"{self.lab.id}{tag}"[-15:]
-        run(in_netns(netns, ["ip", "link", "add", ifname, "mtu", str(UPLINK_MTU), "type", "veth", "peer", "name",
-                             peer, "mtu", str(UPLINK_MTU), "netns", f"/run/netns/{self.fabric}"]))
+        run(
+            in_netns(
+                netns,
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    ifname,
+                    "mtu",
+                    str(UPLINK_MTU),
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    peer,
+                    "mtu",
+                    str(UPLINK_MTU),
+                    "netns",
+                    f"/run/netns/{self.fabric}",
+                ],
+            )
+        )
         run(in_netns(netns, ["ip", "addr", "add", f"{address}/24", "dev", ifname]))
         if address6:
             # No duplicate address detection, for the link-local address too: until it is done (a
@@ -170,8 +227,12 @@ class Cluster:
 
     def serve(self, pod: Pod, port: int = 8080) -> subprocess.Popen:
         """An echo server in `pod` that names itself in every reply; returns once it listens."""
-        proc = self.lab.spawn(in_netns(pod.netns, ["python3", str(NETCHECK), "serve", str(port), pod.name]),
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = self.lab.spawn(
+            in_netns(pod.netns, ["python3", str(NETCHECK), "serve", str(port), pod.name]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         if proc.stdout.readline().strip() != "ready":
             raise RuntimeError(f"echo server in {pod.name} did not start")
         return proc
@@ -183,17 +244,27 @@ class Cluster:
         out = run(argv, check=False)
         return json.loads(out.stdout)[target] if out.stdout.strip() else f"error: {out.stderr.strip()}"
 
-    def requests(self, netns: str, proto: str, target: str, port: int, count: int = 1, interval: float = 0.0,
-                 node: Node | None = None, source_port: int = 0, timeout: float = 120) -> list[dict]:
+    def requests(
+        self,
+        netns: str,
+        proto: str,
+        target: str,
+        port: int,
+        count: int = 1,
+        interval: float = 0.0,
+        node: Node | None = None,
+        source_port: int = 0,
+        timeout: float = 120,
+    ) -> list[dict]:
         """`count` requests from one process (netcheck peer): each {reply, peer, local, elapsed} or
         {error, errno, step, local, elapsed}; proto is tcp, udp (unconnected) or udp-connected."""
-        cmd = ["python3", str(NETCHECK), "peer", proto, str(port), target, str(count), str(interval),
-               str(source_port)]
+        cmd = ["python3", str(NETCHECK), "peer", proto, str(port), target, str(count), str(interval), str(source_port)]
         argv = self.node_cgroup_cmd(node, netns, cmd) if node else in_netns(netns, cmd)
         return json.loads(run(argv, timeout=timeout).stdout)
 
-    def hold(self, netns: str, target: str, port: int, node: Node | None = None,
-             source_port: int = 0) -> "HeldConnections":
+    def hold(
+        self, netns: str, target: str, port: int, node: Node | None = None, source_port: int = 0
+    ) -> "HeldConnections":
         """Long-lived TCP connections from `netns` (inside `node`'s socket-LB cgroup when given)."""
         cmd = ["python3", str(NETCHECK), "hold", str(port), target, str(source_port)]
         argv = self.node_cgroup_cmd(node, netns, cmd) if node else in_netns(netns, cmd)
@@ -208,8 +279,9 @@ class Cluster:
     def delete(self, name: str) -> None:
         (self.manifests / f"{name}.yaml").unlink(missing_ok=True)
 
-    def wait_for_frontend(self, address_port: str, timeout: float = 5.0, backends: int | None = None,
-                          nodes: list[Node] | None = None) -> None:
+    def wait_for_frontend(
+        self, address_port: str, timeout: float = 5.0, backends: int | None = None, nodes: list[Node] | None = None
+    ) -> None:
         """Until every node's (or each of `nodes`') datapath serves `address_port` (e.g. "10.96.0.10:80")."""
         deadline = time.monotonic() + timeout
         for node in nodes or self.nodes:
@@ -254,19 +326,48 @@ class HeldConnections:
 
 def node_yaml(name: str, pod_cidrs: list[str], addresses: list[str]) -> str:
     """A Node manifest with its pod CIDRs and InternalIP addresses."""
-    lines = ["apiVersion: v1", "kind: Node", "metadata:", f"  name: {name}", "spec:",
-             f"  podCIDR: {pod_cidrs[0]}", f"  podCIDRs: [{', '.join(pod_cidrs)}]", "status:", "  addresses:"]
-    lines += [f"  - type: InternalIP\n    address: \"{address}\"" for address in addresses]
+    lines = [
+        "apiVersion: v1",
+        "kind: Node",
+        "metadata:",
+        f"  name: {name}",
+        "spec:",
+        f"  podCIDR: {pod_cidrs[0]}",
+        f"  podCIDRs: [{', '.join(pod_cidrs)}]",
+        "status:",
+        "  addresses:",
+    ]
+    lines += [f'  - type: InternalIP\n    address: "{address}"' for address in addresses]
     return "\n".join(lines) + "\n"
 
 
-def service_yaml(name: str, ports: list[tuple[str, int, int, str]], *, cluster_ip: str, type_: str = "ClusterIP",
-                 node_port: int | None = None, lb_ips: list[str] = (), external_ips: list[str] = (),
-                 etp: str = "Cluster", affinity: bool = False, namespace: str = "default",
-                 health_check_node_port: int | None = None) -> str:
+def service_yaml(
+    name: str,
+    ports: list[tuple[str, int, int, str]],
+    *,
+    cluster_ip: str,
+    type_: str = "ClusterIP",
+    node_port: int | None = None,
+    lb_ips: list[str] = (),
+    external_ips: list[str] = (),
+    etp: str = "Cluster",
+    affinity: bool = False,
+    namespace: str = "default",
+    health_check_node_port: int | None = None,
+) -> str:
     """A Service manifest; ports are (name, port, targetPort, protocol)."""
-    lines = ["apiVersion: v1", "kind: Service", "metadata:", f"  name: {name}", f"  namespace: {namespace}",
-             "spec:", f"  type: {type_}", f"  clusterIP: {cluster_ip}", f"  clusterIPs: [{cluster_ip}]", "  ports:"]
+    lines = [
+        "apiVersion: v1",
+        "kind: Service",
+        "metadata:",
+        f"  name: {name}",
+        f"  namespace: {namespace}",
+        "spec:",
+        f"  type: {type_}",
+        f"  clusterIP: {cluster_ip}",
+        f"  clusterIPs: [{cluster_ip}]",
+        "  ports:",
+    ]
     for port_name, port, target, proto in ports:
         lines += [f"  - name: {port_name}", f"    port: {port}", f"    targetPort: {target}", f"    protocol: {proto}"]
         if node_port:
@@ -278,25 +379,48 @@ def service_yaml(name: str, ports: list[tuple[str, int, int, str]], *, cluster_i
     if health_check_node_port:
         lines.append(f"  healthCheckNodePort: {health_check_node_port}")
     if affinity:
-        lines += ["  sessionAffinity: ClientIP", "  sessionAffinityConfig:", "    clientIP:",
-                  "      timeoutSeconds: 300"]
+        lines += [
+            "  sessionAffinity: ClientIP",
+            "  sessionAffinityConfig:",
+            "    clientIP:",
+            "      timeoutSeconds: 300",
+        ]
     if lb_ips:
         lines += ["status:", "  loadBalancer:", "    ingress:"] + [f"    - ip: {ip}" for ip in lb_ips]
     return "\n".join(lines) + "\n"
 
 
-def endpoint_slice_yaml(service: str, pods: list[tuple[Pod, str]], ports: list[tuple[str, int, str]],
-                        namespace: str = "default", family: int = 4, ready: bool = True,
-                        terminating: bool = False) -> str:
+def endpoint_slice_yaml(
+    service: str,
+    pods: list[tuple[Pod, str]],
+    ports: list[tuple[str, int, str]],
+    namespace: str = "default",
+    family: int = 4,
+    ready: bool = True,
+    terminating: bool = False,
+) -> str:
     """An EndpointSlice for `service`: pods are (pod, node name); ports are (name, port, protocol)."""
-    lines = ["apiVersion: discovery.k8s.io/v1", "kind: EndpointSlice", "metadata:",
-             f"  name: {service}-{'v4' if family == 4 else 'v6'}", f"  namespace: {namespace}",
-             "  labels:", f"    kubernetes.io/service-name: {service}",
-             f"addressType: {'IPv4' if family == 4 else 'IPv6'}", "endpoints:"]
+    lines = [
+        "apiVersion: discovery.k8s.io/v1",
+        "kind: EndpointSlice",
+        "metadata:",
+        f"  name: {service}-{'v4' if family == 4 else 'v6'}",
+        f"  namespace: {namespace}",
+        "  labels:",
+        f"    kubernetes.io/service-name: {service}",
+        f"addressType: {'IPv4' if family == 4 else 'IPv6'}",
+        "endpoints:",
+    ]
     for pod, node_name in pods:
         address = pod.ipv4 if family == 4 else pod.ipv6
-        lines += [f"- addresses: [\"{address}\"]", f"  nodeName: {node_name}", "  conditions:",
-                  f"    ready: {str(ready).lower()}", "    serving: true", f"    terminating: {str(terminating).lower()}"]
+        lines += [
+            f'- addresses: ["{address}"]',
+            f"  nodeName: {node_name}",
+            "  conditions:",
+            f"    ready: {str(ready).lower()}",
+            "    serving: true",
+            f"    terminating: {str(terminating).lower()}",
+        ]
     lines.append("ports:")
     for port_name, port, proto in ports:
         lines += [f"- name: {port_name}", f"  port: {port}", f"  protocol: {proto}"]

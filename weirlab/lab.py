@@ -4,6 +4,7 @@ state) and pods, all made by the lab and all removed by Lab.close(), on failure 
 Nothing here touches the machine's own namespace: nodes and pods are namespaces the lab created, and
 every process that sends traffic runs inside one of them.
 """
+
 from __future__ import annotations
 
 import json
@@ -122,12 +123,15 @@ class Node:
         log = open(self.dir / "agent.log", "a")
         self.agent = subprocess.Popen(
             in_netns(self.netns, [str(WEIR_AGENT), f"--bpf_root={self.bpf_root}", *extra]),
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 10
         while not (self.bpf_root / "progs" / "from_pod").exists():
             if self.agent.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"weir-agent on {self.name} did not become ready:\n"
-                                   + (self.dir / "agent.log").read_text())
+                raise RuntimeError(
+                    f"weir-agent on {self.name} did not become ready:\n" + (self.dir / "agent.log").read_text()
+                )
             time.sleep(0.02)
 
     def stop_agent(self) -> None:
@@ -140,9 +144,17 @@ class Node:
                 self.agent.wait()
         self.agent = None
 
-    def cni(self, command: str, container_id: str = "", netns: str = "", ifname: str = "eth0",
-            conf: dict | str | None = None, env: dict | None = None, plugin: Path = WEIR_CNI,
-            cni_args: str = "") -> CniResult:
+    def cni(
+        self,
+        command: str,
+        container_id: str = "",
+        netns: str = "",
+        ifname: str = "eth0",
+        conf: dict | str | None = None,
+        env: dict | None = None,
+        plugin: Path = WEIR_CNI,
+        cni_args: str = "",
+    ) -> CniResult:
         """Invokes a CNI plugin inside this node's namespace exactly as a container runtime does."""
         stdin = conf if isinstance(conf, str) else json.dumps(conf if conf is not None else self.conf())
         full_env = {
@@ -159,8 +171,9 @@ class Node:
         if cni_args:
             full_env["CNI_ARGS"] = cni_args
         full_env.update(env or {})
-        proc = subprocess.run(in_netns(self.netns, [str(plugin)]), input=stdin, text=True,
-                              capture_output=True, env=full_env)
+        proc = subprocess.run(
+            in_netns(self.netns, [str(plugin)]), input=stdin, text=True, capture_output=True, env=full_env
+        )
         return CniResult(proc.returncode, proc.stdout, proc.stderr)
 
     def add_pod(self, name: str, ifname: str = "eth0", conf: dict | None = None) -> Pod:
@@ -249,8 +262,6 @@ class Lab:
 
 def leftovers(lab_id: str) -> list[str]:
     """Namespaces and mounts of a lab that are still there (for the no-leak assertions)."""
-    found = [n.split()[0] for n in run(["ip", "netns", "list"]).stdout.splitlines()
-             if n.startswith(f"{lab_id}-")]
-    found += [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
-              if f"weir-{lab_id}-" in line]
+    found = [n.split()[0] for n in run(["ip", "netns", "list"]).stdout.splitlines() if n.startswith(f"{lab_id}-")]
+    found += [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines() if f"weir-{lab_id}-" in line]
     return found

@@ -19,6 +19,7 @@ what answered, as JSON. Every loop is bounded in count and time.
                                          120 s it ends by itself.
     SOURCE_PORT (0: any) binds every socket to that local port (SO_REUSEADDR).
 """
+
 import json
 import select
 import socket
@@ -235,10 +236,18 @@ if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "")
     elif sys.argv[1] == "peer":
-        print(json.dumps(peer(sys.argv[2], int(sys.argv[3]), sys.argv[4],
-                              int(sys.argv[5]) if len(sys.argv) > 5 else 1,
-                              float(sys.argv[6]) if len(sys.argv) > 6 else 0.0,
-                              int(sys.argv[7]) if len(sys.argv) > 7 else 0)))
+        print(
+            json.dumps(
+                peer(
+                    sys.argv[2],
+                    int(sys.argv[3]),
+                    sys.argv[4],
+                    int(sys.argv[5]) if len(sys.argv) > 5 else 1,
+                    float(sys.argv[6]) if len(sys.argv) > 6 else 0.0,
+                    int(sys.argv[7]) if len(sys.argv) > 7 else 0,
+                )
+            )
+        )
     elif sys.argv[1] == "hold":
         hold(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 0)
     else:

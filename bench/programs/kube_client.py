@@ -4,21 +4,30 @@
 #     connections; progress lines, then {"done": n, "seconds": s, "errors": [...]}
 #   {"op": "request", "method", "path", "body", "content_type"}: one request; {"status", "t_send"
 #     (CLOCK_MONOTONIC ns, just before sending), "t_send_wall", "t_done", "body"}
-import http.client, json, ssl, sys, threading, time
+import http.client
+import json
+import ssl
+import sys
+import threading
+import time
+
 server, ca, cert, key = sys.argv[1:5]
-host, port = server[len("https://"):].rsplit(":", 1)
+host, port = server[len("https://") :].rsplit(":", 1)
 ctx = ssl.create_default_context(cafile=ca)
 ctx.load_cert_chain(cert, key)
 out = threading.Lock()
+
 
 def emit(obj):
     with out:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
 
+
 class Conn:
     def __init__(self):
         self.c = None
+
     def do(self, method, path, body, ctype="application/json"):
         for attempt in range(6):
             try:
@@ -37,12 +46,14 @@ class Conn:
                     raise
                 time.sleep(0.2 * (attempt + 1))
 
+
 def bulk(path, threads):
     with open(path) as f:
         items = [json.loads(line) for line in f]
     lock = threading.Lock()
     state = {"next": 0, "done": 0, "errors": []}
     t0 = time.monotonic()
+
     def worker():
         conn = Conn()
         while True:
@@ -58,18 +69,28 @@ def bulk(path, threads):
                 status, data = -1, str(e).encode()
             with lock:
                 if status not in (200, 201):
-                    state["errors"].append([api_path, obj["metadata"]["name"], status, data[:300].decode(errors="replace")])
+                    state["errors"].append(
+                        [api_path, obj["metadata"]["name"], status, data[:300].decode(errors="replace")]
+                    )
                 state["done"] += 1
                 done = state["done"]
             if done % 2000 == 0:
                 emit({"progress": done, "of": len(items), "seconds": time.monotonic() - t0})
+
     ts = [threading.Thread(target=worker) for _ in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    emit({"done": state["done"], "seconds": time.monotonic() - t0, "errors": state["errors"][:20],
-          "error_count": len(state["errors"])})
+    emit(
+        {
+            "done": state["done"],
+            "seconds": time.monotonic() - t0,
+            "errors": state["errors"][:20],
+            "error_count": len(state["errors"]),
+        }
+    )
+
 
 main = Conn()
 for line in sys.stdin:
@@ -82,5 +103,12 @@ for line in sys.stdin:
         t_send = time.monotonic_ns()
         status, data = main.do(cmd["method"], cmd["path"], body, cmd.get("content_type", "application/json"))
         t_done = time.monotonic_ns()
-        emit({"status": status, "t_send": t_send, "t_send_wall": t_wall, "t_done": t_done,
-              "body": data[:2000].decode(errors="replace")})
+        emit(
+            {
+                "status": status,
+                "t_send": t_send,
+                "t_send_wall": t_wall,
+                "t_done": t_done,
+                "body": data[:2000].decode(errors="replace"),
+            }
+        )

@@ -6,14 +6,21 @@
 #   {"table", "chain", "kind", "want", "timeout", "interval"} -> {"value", "t_seen", "polls", "poll_us"}
 # "sep" counts the rules that jump to a KUBE-SEP-* chain (iptables: one per endpoint); "numgen" is
 # the modulus of the rule's `numgen random mod N` (nftables: N endpoints). want null: one poll.
-import json, socket, struct, sys, time
+import json
+import socket
+import struct
+import sys
+import time
+
 sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
 sock.bind((0, 0))
 seq = 0
 
+
 def attr(t, payload):
     n = 4 + len(payload)
     return struct.pack("HH", n, t) + payload + bytes((4 - n % 4) % 4)
+
 
 def attrs(buf):
     off = 0
@@ -21,8 +28,9 @@ def attrs(buf):
         n, t = struct.unpack_from("HH", buf, off)
         if n < 4:
             return
-        yield t & 0x3fff, buf[off + 4:off + n]
+        yield t & 0x3FFF, buf[off + 4 : off + n]
         off += (n + 3) & ~3
+
 
 def rules(table, chain):
     global seq
@@ -42,8 +50,9 @@ def rules(table, chain):
                 if err:
                     return None  # e.g. no such chain yet
                 return out
-            out.append(data[off + 20:off + n])  # after nlmsghdr and nfgenmsg
+            out.append(data[off + 20 : off + n])  # after nlmsghdr and nfgenmsg
             off += (n + 3) & ~3
+
 
 def numgen_modulus(rule):
     for t, v in attrs(rule):
@@ -57,6 +66,7 @@ def numgen_modulus(rule):
                         return struct.unpack(">I", v4[:4])[0]
     return None
 
+
 def value(cmd):
     found = rules(cmd["table"], cmd["chain"])
     if found is None:
@@ -64,6 +74,7 @@ def value(cmd):
     if cmd["kind"] == "sep":
         return sum(1 for r in found if b"KUBE-SEP-" in r)
     return max((numgen_modulus(r) or 0 for r in found), default=0)
+
 
 print("ready", flush=True)
 for line in sys.stdin:

@@ -20,15 +20,15 @@ struct weir_ct_key {
 };
 
 enum weir_ct_kind {
-	WEIR_CT_FORWARD = 1,	/* client -> frontend, translate destination to the backend */
-	WEIR_CT_REPLY = 2,	/* backend -> client, translate source back to the frontend */
+	WEIR_CT_FORWARD = 1, /* client -> frontend, translate destination to the backend */
+	WEIR_CT_REPLY = 2, /* backend -> client, translate source back to the frontend */
 };
 
 enum weir_ct_flags {
-	WEIR_CT_SNAT = 1 << 0,	/* the source was rewritten too (NodePort SNAT mode) */
-	WEIR_CT_DSR = 1 << 1,	/* reply goes straight to the client from the backend's node */
+	WEIR_CT_SNAT = 1 << 0, /* the source was rewritten too (NodePort SNAT mode) */
+	WEIR_CT_DSR = 1 << 1, /* reply goes straight to the client from the backend's node */
 	WEIR_CT_SEEN_REPLY = 1 << 2,
-	WEIR_CT_CLOSING = 1 << 3,	/* a FIN or RST passed: collected after a short lifetime */
+	WEIR_CT_CLOSING = 1 << 3, /* a FIN or RST passed: collected after a short lifetime */
 	/* Egress masquerade (with WEIR_CT_SNAT): the destination is the flow's own, never rewritten;
 	 * forward: the pod's source becomes the node's; reply: the destination goes back to the pod. */
 	WEIR_CT_MASQ = 1 << 4,
@@ -38,16 +38,16 @@ enum weir_ct_flags {
 };
 
 struct weir_ct_value {
-	union weir_addr nat_addr;	/* forward: backend; reply: frontend */
-	union weir_addr snat_addr;	/* SNAT: forward: node address; reply: original client */
+	union weir_addr nat_addr; /* forward: backend; reply: frontend */
+	union weir_addr snat_addr; /* SNAT: forward: node address; reply: original client */
 	__be16 nat_port;
 	__be16 snat_port;
-	__u8 kind;		/* enum weir_ct_kind */
-	__u8 flags;		/* enum weir_ct_flags */
+	__u8 kind; /* enum weir_ct_kind */
+	__u8 flags; /* enum weir_ct_flags */
 	__u16 pad;
 	__u32 backend_id;
 	__u32 service_id;
-	__u64 last_seen_ns;	/* CLOCK_MONOTONIC, coarse, refreshed about once a second; for garbage collection */
+	__u64 last_seen_ns; /* CLOCK_MONOTONIC, coarse, refreshed about once a second; for garbage collection */
 };
 
 #endif

@@ -42,7 +42,7 @@
  * default to; the agent sets the real size before load (endpointsMax, conntrackMax, ...). */
 #define WEIR_ENDPOINTS_DEFAULT_SIZE 65536
 #define WEIR_SERVICES_DEFAULT_SIZE 65536
-#define WEIR_BACKENDS_DEFAULT_SIZE 262144	/* and the backend slots */
+#define WEIR_BACKENDS_DEFAULT_SIZE 262144 /* and the backend slots */
 #define WEIR_CONNTRACK_DEFAULT_SIZE 262144
 #define WEIR_NONMASQ_DEFAULT_SIZE 16384
 #define WEIR_MAGLEV_TABLES_MAX 4096
@@ -56,7 +56,10 @@
 #define WEIR_MAGLEV_MAX_SIZE 65521
 
 /* The MAC every pod sees as its next hop; host ends of pod veths carry it too. */
-#define WEIR_GATEWAY_MAC {0xee, 0xee, 0xee, 0xee, 0xee, 0xee}
+#define WEIR_GATEWAY_MAC                                                                                     \
+	{                                                                                                    \
+		0xee, 0xee, 0xee, 0xee, 0xee, 0xee                                                           \
+	}
 
 #ifdef __cplusplus
 #define WEIR_CONSTEXPR constexpr

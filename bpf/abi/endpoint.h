@@ -21,20 +21,20 @@ union weir_addr {
 
 struct weir_endpoint_key {
 	union weir_addr addr;
-	__u8 family;		/* enum weir_ip_family */
+	__u8 family; /* enum weir_ip_family */
 	__u8 pad[3];
 };
 
 enum weir_endpoint_flags {
-	WEIR_ENDPOINT_LOCAL_POD = 1 << 0,	/* a pod on this node: redirect into it */
-	WEIR_ENDPOINT_HOST = 1 << 1,		/* an address of this node: hand to the stack */
+	WEIR_ENDPOINT_LOCAL_POD = 1 << 0, /* a pod on this node: redirect into it */
+	WEIR_ENDPOINT_HOST = 1 << 1, /* an address of this node: hand to the stack */
 };
 
 struct weir_endpoint_value {
-	__u32 host_ifindex;	/* host end of the pod's veth */
-	__u8 pod_mac[6];	/* MAC of the pod's interface */
-	__u16 flags;		/* enum weir_endpoint_flags */
-	__u64 pod_id;		/* hash of the container id, for weirctl */
+	__u32 host_ifindex; /* host end of the pod's veth */
+	__u8 pod_mac[6]; /* MAC of the pod's interface */
+	__u16 flags; /* enum weir_endpoint_flags */
+	__u64 pod_id; /* hash of the container id, for weirctl */
 };
 
 #endif

@@ -9,8 +9,8 @@
 #include "bpf/abi/endpoint.h"
 
 enum weir_event_type {
-	WEIR_EVENT_DROP = 1,		/* reason: enum weir_metric */
-	WEIR_EVENT_TRANSLATION = 2,	/* first packet of a flow sent to a backend */
+	WEIR_EVENT_DROP = 1, /* reason: enum weir_metric */
+	WEIR_EVENT_TRANSLATION = 2, /* first packet of a flow sent to a backend */
 	/* A socket-LB hook's verdict on a connect() or datagram, reason: the WEIR_METRIC_SOCK_* it
 	 * counted. Refusals always; translations only when the agent asks (one record per connection).
 	 * No packet exists yet: saddr, sport and ifindex are 0; daddr is the frontend; the socket is
@@ -19,23 +19,23 @@ enum weir_event_type {
 };
 
 struct weir_event {
-	__u64 timestamp_ns;		/* bpf_ktime_get_ns() */
+	__u64 timestamp_ns; /* bpf_ktime_get_ns() */
 	union weir_addr saddr;
-	union weir_addr daddr;		/* as the packet arrived: the frontend for a translation */
-	union weir_addr nat_addr;	/* the backend chosen */
+	union weir_addr daddr; /* as the packet arrived: the frontend for a translation */
+	union weir_addr nat_addr; /* the backend chosen */
 	__be16 sport;
 	__be16 dport;
 	__be16 nat_port;
 	__u8 proto;
 	__u8 family;
-	__u8 type;			/* enum weir_event_type */
-	__u8 reason;			/* enum weir_metric, for drops */
+	__u8 type; /* enum weir_event_type */
+	__u8 reason; /* enum weir_metric, for drops */
 	__u16 pad;
 	__u32 ifindex;
 	__u32 service_id;
 	__u32 backend_id;
-	__u64 socket_cookie;		/* socket records: bpf_get_socket_cookie(), `ss -e` shows it as sk:<hex> */
-	__u64 cgroup_id;		/* socket records: the calling task's cgroup v2 id (its inode number) */
+	__u64 socket_cookie; /* socket records: bpf_get_socket_cookie(), `ss -e` shows it as sk:<hex> */
+	__u64 cgroup_id; /* socket records: the calling task's cgroup v2 id (its inode number) */
 };
 
 #endif

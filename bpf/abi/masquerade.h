@@ -13,8 +13,8 @@
 #define WEIR_NONMASQ_FAMILY_BITS 32
 
 struct weir_nonmasq_key {
-	__u32 prefixlen;	/* WEIR_NONMASQ_FAMILY_BITS + the CIDR's length */
-	__u8 family;		/* enum weir_ip_family */
+	__u32 prefixlen; /* WEIR_NONMASQ_FAMILY_BITS + the CIDR's length */
+	__u8 family; /* enum weir_ip_family */
 	__u8 pad[3];
 	union weir_addr addr;
 };

@@ -9,26 +9,27 @@
 #include "bpf/abi/constants.h"
 
 enum weir_metric {
-	WEIR_METRIC_LOCAL_DELIVERY = 0,	/* redirected into a pod on this node */
-	WEIR_METRIC_TO_STACK = 1,	/* handed to the node's stack (host or remote) */
+	WEIR_METRIC_LOCAL_DELIVERY = 0, /* redirected into a pod on this node */
+	WEIR_METRIC_TO_STACK = 1, /* handed to the node's stack (host or remote) */
 	WEIR_METRIC_ARP_REPLY = 2,
 	WEIR_METRIC_ND_REPLY = 3,
-	WEIR_METRIC_TTL_EXCEEDED = 4,	/* left to the stack to answer with ICMP */
+	WEIR_METRIC_TTL_EXCEEDED = 4, /* left to the stack to answer with ICMP */
 	WEIR_METRIC_PARSE_ERROR = 5,
-	WEIR_METRIC_SERVICE_TRANSLATED = 6,	/* first packet of a flow sent to a backend */
+	WEIR_METRIC_SERVICE_TRANSLATED = 6, /* first packet of a flow sent to a backend */
 	WEIR_METRIC_REPLY_TRANSLATED = 7,
-	WEIR_METRIC_NO_BACKEND = 8,	/* rejected: the Service has no usable endpoint */
+	WEIR_METRIC_NO_BACKEND = 8, /* rejected: the Service has no usable endpoint */
 	WEIR_METRIC_TRANSLATION_ERROR = 9,
-	WEIR_METRIC_MASQUERADED = 10,	/* first packet of a pod's flow out of the cluster, SNATed to the node */
+	WEIR_METRIC_MASQUERADED =
+		10, /* first packet of a pod's flow out of the cluster, SNATed to the node */
 	/* Socket LB, per call. */
-	WEIR_METRIC_SOCK_CONNECT4_TRANSLATED = 11,	/* connect() to an IPv4 Service sent to a backend */
+	WEIR_METRIC_SOCK_CONNECT4_TRANSLATED = 11, /* connect() to an IPv4 Service sent to a backend */
 	WEIR_METRIC_SOCK_CONNECT6_TRANSLATED = 12,
-	WEIR_METRIC_SOCK_CONNECT_REFUSED = 13,	/* ECONNREFUSED: the Service has no usable endpoint */
-	WEIR_METRIC_SOCK_CONNECT_PASSTHROUGH = 14,	/* not a Service: left as it was */
-	WEIR_METRIC_SOCK_AFFINITY_HIT = 15,	/* sessionAffinity kept the client's last backend */
-	WEIR_METRIC_SOCK_SENDMSG_TRANSLATED = 16,	/* a datagram to a Service sent to a backend */
-	WEIR_METRIC_SOCK_SENDMSG_REFUSED = 17,	/* ECONNREFUSED: the Service has no usable endpoint */
-	WEIR_METRIC_SOCK_RECVMSG_TRANSLATED = 18,	/* a backend's datagram shown as from the Service */
+	WEIR_METRIC_SOCK_CONNECT_REFUSED = 13, /* ECONNREFUSED: the Service has no usable endpoint */
+	WEIR_METRIC_SOCK_CONNECT_PASSTHROUGH = 14, /* not a Service: left as it was */
+	WEIR_METRIC_SOCK_AFFINITY_HIT = 15, /* sessionAffinity kept the client's last backend */
+	WEIR_METRIC_SOCK_SENDMSG_TRANSLATED = 16, /* a datagram to a Service sent to a backend */
+	WEIR_METRIC_SOCK_SENDMSG_REFUSED = 17, /* ECONNREFUSED: the Service has no usable endpoint */
+	WEIR_METRIC_SOCK_RECVMSG_TRANSLATED = 18, /* a backend's datagram shown as from the Service */
 	WEIR_METRIC_MAX = 32,
 };
 

@@ -18,16 +18,16 @@ enum weir_l4_proto {
 /* Which clients a frontend entry serves. A Service whose traffic policies differ between inside and
  * outside (externalTrafficPolicy / internalTrafficPolicy Local) gets one entry per scope. */
 enum weir_service_scope {
-	WEIR_SCOPE_EXTERNAL = 0,	/* traffic from outside the cluster */
-	WEIR_SCOPE_INTERNAL = 1,	/* traffic from pods and nodes of the cluster */
+	WEIR_SCOPE_EXTERNAL = 0, /* traffic from outside the cluster */
+	WEIR_SCOPE_INTERNAL = 1, /* traffic from pods and nodes of the cluster */
 };
 
 struct weir_service_key {
 	union weir_addr addr;
 	__be16 port;
-	__u8 proto;		/* enum weir_l4_proto */
-	__u8 family;		/* enum weir_ip_family */
-	__u8 scope;		/* enum weir_service_scope */
+	__u8 proto; /* enum weir_l4_proto */
+	__u8 family; /* enum weir_ip_family */
+	__u8 scope; /* enum weir_service_scope */
 	__u8 pad[3];
 };
 
@@ -36,28 +36,28 @@ enum weir_service_flags {
 	WEIR_SVC_NODE_PORT = 1 << 1,
 	WEIR_SVC_EXTERNAL_IP = 1 << 2,
 	WEIR_SVC_LOAD_BALANCER = 1 << 3,
-	WEIR_SVC_AFFINITY = 1 << 4,	/* sessionAffinity: ClientIP */
-	WEIR_SVC_LOCAL_ONLY = 1 << 5,	/* the traffic policy of this scope is Local */
-	WEIR_SVC_TWO_SCOPES = 1 << 6,	/* an internal-scope entry exists beside this external one */
-	WEIR_SVC_MAGLEV = 1 << 7,	/* pick backends through the Maglev table */
-	WEIR_SVC_DSR = 1 << 8,		/* answer external clients directly from the backend's node */
+	WEIR_SVC_AFFINITY = 1 << 4, /* sessionAffinity: ClientIP */
+	WEIR_SVC_LOCAL_ONLY = 1 << 5, /* the traffic policy of this scope is Local */
+	WEIR_SVC_TWO_SCOPES = 1 << 6, /* an internal-scope entry exists beside this external one */
+	WEIR_SVC_MAGLEV = 1 << 7, /* pick backends through the Maglev table */
+	WEIR_SVC_DSR = 1 << 8, /* answer external clients directly from the backend's node */
 };
 
 struct weir_service_value {
-	__u32 service_id;	/* key of the backend slots, Maglev table and affinity entries */
-	__u16 backend_count;	/* slots 1..backend_count are live; 0: reject */
-	__u16 flags;		/* enum weir_service_flags */
-	__u32 affinity_timeout;	/* seconds, with WEIR_SVC_AFFINITY */
+	__u32 service_id; /* key of the backend slots, Maglev table and affinity entries */
+	__u16 backend_count; /* slots 1..backend_count are live; 0: reject */
+	__u16 flags; /* enum weir_service_flags */
+	__u32 affinity_timeout; /* seconds, with WEIR_SVC_AFFINITY */
 	__u32 pad;
 };
 
 struct weir_slot_key {
 	__u32 service_id;
-	__u32 slot;		/* 1-based */
+	__u32 slot; /* 1-based */
 };
 
 enum weir_backend_flags {
-	WEIR_BACKEND_LOCAL = 1 << 0,		/* runs on this node */
+	WEIR_BACKEND_LOCAL = 1 << 0, /* runs on this node */
 	WEIR_BACKEND_TERMINATING = 1 << 1,
 };
 
@@ -66,7 +66,7 @@ struct weir_backend {
 	__be16 port;
 	__u8 proto;
 	__u8 family;
-	__u16 flags;		/* enum weir_backend_flags */
+	__u16 flags; /* enum weir_backend_flags */
 	__u16 pad;
 };
 
@@ -78,22 +78,22 @@ struct weir_affinity_key {
 };
 
 struct weir_affinity_value {
-	__u64 last_used_ns;	/* bpf_ktime_get_ns() */
+	__u64 last_used_ns; /* bpf_ktime_get_ns() */
 	__u32 backend_id;
 	__u32 pad;
 };
 
 /* Socket LB rewrote a socket's destination; recvmsg and getpeername map the backend back. */
 struct weir_sock_revnat_key {
-	__u64 cookie;		/* bpf_get_socket_cookie() */
-	union weir_addr addr;	/* backend */
+	__u64 cookie; /* bpf_get_socket_cookie() */
+	union weir_addr addr; /* backend */
 	__be16 port;
 	__u8 family;
 	__u8 pad[5];
 };
 
 struct weir_sock_revnat_value {
-	union weir_addr addr;	/* service frontend */
+	union weir_addr addr; /* service frontend */
 	__be16 port;
 	__u8 pad[2];
 	__u32 service_id;

@@ -9,8 +9,8 @@
 #include <bpf/bpf_helpers.h>
 
 struct coarse_clock {
-	__u64 jiffies;		/* bpf_jiffies64() when `ns` was read */
-	__u64 ns;		/* bpf_ktime_get_coarse_ns() */
+	__u64 jiffies; /* bpf_jiffies64() when `ns` was read */
+	__u64 ns; /* bpf_ktime_get_coarse_ns() */
 };
 
 /* Not pinned: a cache, nothing to keep across loads. */

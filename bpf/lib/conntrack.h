@@ -59,9 +59,13 @@ static __always_inline int ct_create(const struct packet *pkt, const struct weir
 {
 	__u64 now = ct_now();
 	struct weir_ct_key forward_key = {};
-	struct weir_ct_value forward = {.nat_addr = backend->addr, .nat_port = backend->port,
-					.kind = WEIR_CT_FORWARD, .flags = flags, .backend_id = backend_id,
-					.service_id = service_id, .last_seen_ns = now};
+	struct weir_ct_value forward = {.nat_addr = backend->addr,
+					.nat_port = backend->port,
+					.kind = WEIR_CT_FORWARD,
+					.flags = flags,
+					.backend_id = backend_id,
+					.service_id = service_id,
+					.last_seen_ns = now};
 
 	ct_key_of(pkt, &forward_key);
 	if (snat_addr) {
@@ -69,10 +73,14 @@ static __always_inline int ct_create(const struct packet *pkt, const struct weir
 		forward.snat_port = snat_port;
 	}
 
-	struct weir_ct_key reply_key = {.saddr = backend->addr, .sport = backend->port, .proto = pkt->proto,
-					.family = pkt->family};
-	struct weir_ct_value reply = {.nat_addr = pkt->daddr, .nat_port = pkt->dport, .kind = WEIR_CT_REPLY,
-				      .flags = flags, .backend_id = backend_id, .service_id = service_id,
+	struct weir_ct_key reply_key = {
+		.saddr = backend->addr, .sport = backend->port, .proto = pkt->proto, .family = pkt->family};
+	struct weir_ct_value reply = {.nat_addr = pkt->daddr,
+				      .nat_port = pkt->dport,
+				      .kind = WEIR_CT_REPLY,
+				      .flags = flags,
+				      .backend_id = backend_id,
+				      .service_id = service_id,
 				      .last_seen_ns = now};
 
 	if (snat_addr) {
@@ -94,8 +102,12 @@ static __always_inline int ct_create(const struct packet *pkt, const struct weir
  * is translated from the wrapping each time). Written once per flow, refreshed after that. */
 static __always_inline int ct_remember_dsr_reply(const struct packet *pkt, const struct weir_backend *backend)
 {
-	struct weir_ct_key key = {.saddr = backend->addr, .daddr = pkt->saddr, .sport = backend->port,
-				  .dport = pkt->sport, .proto = pkt->proto, .family = pkt->family};
+	struct weir_ct_key key = {.saddr = backend->addr,
+				  .daddr = pkt->saddr,
+				  .sport = backend->port,
+				  .dport = pkt->sport,
+				  .proto = pkt->proto,
+				  .family = pkt->family};
 	struct weir_ct_value *known = bpf_map_lookup_elem(&weir_ct, &key);
 	__u64 now = ct_now();
 
@@ -104,8 +116,11 @@ static __always_inline int ct_remember_dsr_reply(const struct packet *pkt, const
 		ct_refresh(known, now);
 		return 0;
 	}
-	struct weir_ct_value reply = {.nat_addr = pkt->daddr, .nat_port = pkt->dport, .kind = WEIR_CT_REPLY,
-				      .flags = WEIR_CT_DSR, .last_seen_ns = now};
+	struct weir_ct_value reply = {.nat_addr = pkt->daddr,
+				      .nat_port = pkt->dport,
+				      .kind = WEIR_CT_REPLY,
+				      .flags = WEIR_CT_DSR,
+				      .last_seen_ns = now};
 
 	return bpf_map_update_elem(&weir_ct, &key, &reply, BPF_ANY);
 }

@@ -60,7 +60,8 @@ static __always_inline int ipv4_rewrite_header_length(struct __sk_buff *skb, __u
 	}
 	if (data + IPV4_OPTION_L4_OFF > data_end)
 		return -1;
-	__s64 sum = bpf_csum_diff(NULL, 0, (__be32 *)ip4, sizeof(struct iphdr) + sizeof(struct dsr_ip_option), 0);
+	__s64 sum =
+		bpf_csum_diff(NULL, 0, (__be32 *)ip4, sizeof(struct iphdr) + sizeof(struct dsr_ip_option), 0);
 
 	if (sum < 0)
 		return -1;
@@ -101,9 +102,9 @@ static __always_inline int dsr_add_ip_option(struct __sk_buff *skb, struct packe
 
 /* What the backend's node found in a packet from its uplink. */
 enum dsr_unwrap_result {
-	DSR_ERROR = -1,		/* weir's, but it could not be taken apart: dropped and counted */
-	DSR_UNWRAPPED = 0,	/* `pkt` now describes the inner packet for a local backend */
-	DSR_NOT_OURS = 1,	/* not a DSR packet of weir's: the ordinary path */
+	DSR_ERROR = -1, /* weir's, but it could not be taken apart: dropped and counted */
+	DSR_UNWRAPPED = 0, /* `pkt` now describes the inner packet for a local backend */
+	DSR_NOT_OURS = 1, /* not a DSR packet of weir's: the ordinary path */
 };
 
 /* On the backend's node: a packet for a local pod carrying weir's option. Records the flow so the
@@ -179,7 +180,7 @@ static __always_inline int dsr_encap_ipip(struct __sk_buff *skb, struct packet *
 /* The common tail of both unwrappings: takes the `outer_len` bytes of outer header off, records the
  * flow so the reply is sent as the frontend, and points the inner destination at `backend`. */
 static __always_inline enum dsr_unwrap_result dsr_unwrap(struct __sk_buff *skb, struct packet *pkt,
-							  __u32 outer_len, const struct weir_backend *backend)
+							 __u32 outer_len, const struct weir_backend *backend)
 {
 	if (bpf_skb_adjust_room(skb, -(int)outer_len, BPF_ADJ_ROOM_MAC, 0))
 		return DSR_ERROR;
@@ -230,7 +231,7 @@ static __always_inline enum dsr_unwrap_result dsr_decap_ipip(struct __sk_buff *s
  * the program, which the verifier rejects (a modified ctx pointer). */
 
 static __noinline int dsr_encap_ip6ip6(struct __sk_buff *skb, struct packet *pkt,
-					    const union weir_addr *outer_src, const struct weir_backend *backend)
+				       const union weir_addr *outer_src, const struct weir_backend *backend)
 {
 	__u16 inner_len = skb->len - sizeof(struct ethhdr);
 
@@ -273,7 +274,7 @@ static __always_inline enum dsr_unwrap_result dsr_decap_ip6ip6(struct __sk_buff 
 	__u32 label = bpf_ntohl(*(__be32 *)outer) & DSR_FLOW_LABEL_MASK;
 
 	if (label == 0 || label > 0xffff)
-		return DSR_NOT_OURS;	/* not one of weir's: some other tunnel, left to the stack */
+		return DSR_NOT_OURS; /* not one of weir's: some other tunnel, left to the stack */
 	struct weir_backend backend = {.port = bpf_htons((__u16)label), .family = WEIR_FAMILY_IPV6};
 
 	__builtin_memcpy(backend.addr.v6, outer->daddr.in6_u.u6_addr32, 16);

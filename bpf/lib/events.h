@@ -74,8 +74,9 @@ static __always_inline void emit_translation(struct __sk_buff *skb, const struct
 
 /* A socket-LB verdict on a connect() or datagram to `frontend`; `backend` is NULL when refused. */
 static __always_inline void emit_socket_verdict(struct bpf_sock_addr *ctx, const union weir_addr *frontend,
-						__be16 frontend_port, __u8 family, __u8 verdict, __u32 service_id,
-						const struct weir_backend *backend, __u32 backend_id)
+						__be16 frontend_port, __u8 family, __u8 verdict,
+						__u32 service_id, const struct weir_backend *backend,
+						__u32 backend_id)
 {
 	if (!events_ring_has_room())
 		return;

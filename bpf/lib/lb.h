@@ -18,7 +18,8 @@ const volatile __u32 maglev_table_size = WEIR_MAGLEV_DEFAULT_SIZE;
  * clients inside the cluster use the internal entry. An internal entry without an external one is
  * found too, though translation writes none (internalTrafficPolicy Local on a ClusterIP is its one
  * external entry, flagged LOCAL_ONLY). */
-static __always_inline struct weir_service_value *lookup_service(struct weir_service_key *key, bool from_inside)
+static __always_inline struct weir_service_value *lookup_service(struct weir_service_key *key,
+								 bool from_inside)
 {
 	struct weir_service_value *svc;
 
@@ -88,7 +89,8 @@ static __always_inline void remember_affinity(struct weir_affinity_key *key, __u
 /* Backend selection with affinity. Returns the backend id, 0 when the Service has none.
  * `affinity_hit` (may be NULL) is set when the client's remembered backend was kept. */
 static __always_inline __u32 pick_backend(const struct weir_service_value *svc,
-					  struct weir_affinity_key *affinity, __u32 flow_hash, bool *affinity_hit)
+					  struct weir_affinity_key *affinity, __u32 flow_hash,
+					  bool *affinity_hit)
 {
 	if (!(svc->flags & WEIR_SVC_AFFINITY))
 		return select_backend(svc, flow_hash);

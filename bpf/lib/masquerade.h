@@ -106,10 +106,15 @@ static __always_inline int masquerade_new_flow(struct __sk_buff *skb, struct pac
  * for a new flow to the outside. Written once per flow, refreshed after that. */
 static __always_inline void remember_inbound(const struct packet *pkt)
 {
-	if (!masquerade || !pkt->has_ports || pkt->proto == IPPROTO_TCP || in_cluster(pkt->family, &pkt->saddr))
+	if (!masquerade || !pkt->has_ports || pkt->proto == IPPROTO_TCP ||
+	    in_cluster(pkt->family, &pkt->saddr))
 		return;
-	struct weir_ct_key key = {.saddr = pkt->daddr, .daddr = pkt->saddr, .sport = pkt->dport,
-				  .dport = pkt->sport, .proto = pkt->proto, .family = pkt->family};
+	struct weir_ct_key key = {.saddr = pkt->daddr,
+				  .daddr = pkt->saddr,
+				  .sport = pkt->dport,
+				  .dport = pkt->sport,
+				  .proto = pkt->proto,
+				  .family = pkt->family};
 	struct weir_ct_value *known = bpf_map_lookup_elem(&weir_ct, &key);
 	__u64 now = ct_now();
 
@@ -120,8 +125,11 @@ static __always_inline void remember_inbound(const struct packet *pkt)
 	/* Anything else under this key is a flow the pod opened itself, which stays as it is. */
 	if (known)
 		return;
-	struct weir_ct_value inbound = {.nat_addr = pkt->saddr, .nat_port = pkt->sport, .kind = WEIR_CT_FORWARD,
-					.flags = WEIR_CT_INBOUND, .last_seen_ns = now};
+	struct weir_ct_value inbound = {.nat_addr = pkt->saddr,
+					.nat_port = pkt->sport,
+					.kind = WEIR_CT_FORWARD,
+					.flags = WEIR_CT_INBOUND,
+					.last_seen_ns = now};
 
 	bpf_map_update_elem(&weir_ct, &key, &inbound, BPF_NOEXIST);
 }

@@ -38,7 +38,9 @@ static __always_inline void *header_at(struct __sk_buff *skb, __u32 off, __u32 l
 	/* Loaded in asm: with many plain skb->data_end reads in one program, clang keeps &skb->data_end
 	 * in a register and loads through it, which the verifier refuses for the context. */
 	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(data) : "r"(skb), "i"(offsetof(struct __sk_buff, data)));
-	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(data_end) : "r"(skb), "i"(offsetof(struct __sk_buff, data_end)));
+	asm volatile("%0 = *(u32 *)(%1 + %2)"
+		     : "=r"(data_end)
+		     : "r"(skb), "i"(offsetof(struct __sk_buff, data_end)));
 
 	if (off > MAX_HEADER_OFF || data + off + len > data_end)
 		return NULL;
@@ -89,7 +91,8 @@ static __always_inline int rewrite_port(struct __sk_buff *skb, const struct pack
 		return 0;
 	if (pkt->proto == IPPROTO_SCTP)
 		return sctp_rewrite_port(skb, pkt->l3_off, pkt->l4_off, pkt->family, source, old, new);
-	if (pkt->l4_csum_off && bpf_l4_csum_replace(skb, pkt->l4_csum_off, old, new, l4_csum_flags(pkt, false) | 2))
+	if (pkt->l4_csum_off &&
+	    bpf_l4_csum_replace(skb, pkt->l4_csum_off, old, new, l4_csum_flags(pkt, false) | 2))
 		return -1;
 	if (pkt->echo) {
 		/* One identifier for both directions: the request's source, the reply's destination. */
@@ -109,9 +112,11 @@ static __always_inline int rewrite_port(struct __sk_buff *skb, const struct pack
 }
 
 /* Destination becomes addr:port. */
-static __always_inline int dnat(struct __sk_buff *skb, struct packet *pkt, const union weir_addr *addr, __be16 port)
+static __always_inline int dnat(struct __sk_buff *skb, struct packet *pkt, const union weir_addr *addr,
+				__be16 port)
 {
-	if (rewrite_addr(skb, pkt, false, &pkt->daddr, addr) || rewrite_port(skb, pkt, false, pkt->dport, port))
+	if (rewrite_addr(skb, pkt, false, &pkt->daddr, addr) ||
+	    rewrite_port(skb, pkt, false, pkt->dport, port))
 		return -1;
 	pkt->daddr = *addr;
 	pkt->dport = port;
@@ -119,7 +124,8 @@ static __always_inline int dnat(struct __sk_buff *skb, struct packet *pkt, const
 }
 
 /* Source becomes addr:port. */
-static __always_inline int snat(struct __sk_buff *skb, struct packet *pkt, const union weir_addr *addr, __be16 port)
+static __always_inline int snat(struct __sk_buff *skb, struct packet *pkt, const union weir_addr *addr,
+				__be16 port)
 {
 	if (rewrite_addr(skb, pkt, true, &pkt->saddr, addr) || rewrite_port(skb, pkt, true, pkt->sport, port))
 		return -1;

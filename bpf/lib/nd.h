@@ -25,7 +25,7 @@ struct nd_message {
 	struct icmp6hdr icmp;
 	struct in6_addr target;
 	__u8 opt_type;
-	__u8 opt_len;		/* in units of 8 bytes */
+	__u8 opt_len; /* in units of 8 bytes */
 	__u8 opt_mac[ETH_ALEN];
 } __attribute__((packed));
 
@@ -62,11 +62,11 @@ static __always_inline int answer_nd(struct __sk_buff *skb)
 
 	if ((void *)nd + sizeof(struct icmp6hdr) + sizeof(struct in6_addr) > data_end)
 		return TC_ACT_OK;
-	if (nd->icmp.icmp6_type != ND_NEIGHBOR_SOLICIT || nd->icmp.icmp6_code != 0 ||
-	    ip6->hop_limit != 255 || ipv6_unspecified(&ip6->saddr))
+	if (nd->icmp.icmp6_type != ND_NEIGHBOR_SOLICIT || nd->icmp.icmp6_code != 0 || ip6->hop_limit != 255 ||
+	    ipv6_unspecified(&ip6->saddr))
 		return TC_ACT_OK;
 
-		/* A unicast solicitation may lack the source link-layer option: size the packet for ours. */
+	/* A unicast solicitation may lack the source link-layer option: size the packet for ours. */
 	if (skb->len != ND_PACKET_LEN && bpf_skb_change_tail(skb, ND_PACKET_LEN, 0))
 		return TC_ACT_OK;
 	data = (void *)(long)skb->data;

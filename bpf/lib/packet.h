@@ -23,14 +23,14 @@ struct packet {
 	union weir_addr daddr;
 	__be16 sport;
 	__be16 dport;
-	__u8 proto;		/* IPPROTO_TCP / UDP / SCTP, or another L4 (ports then 0) */
-	__u8 family;		/* enum weir_ip_family */
-	__u8 tcp_flags;		/* byte 13 of the TCP header */
+	__u8 proto; /* IPPROTO_TCP / UDP / SCTP, or another L4 (ports then 0) */
+	__u8 family; /* enum weir_ip_family */
+	__u8 tcp_flags; /* byte 13 of the TCP header */
 	__u8 has_ports;
 	__u16 l3_off;
 	__u16 l4_off;
-	__u16 l4_csum_off;	/* 0: no L4 checksum to fix (SCTP's CRC covers no addresses) */
-	__u8 echo;		/* enum icmp_echo: an ICMP(v6) echo, whose identifier stands in for a port */
+	__u16 l4_csum_off; /* 0: no L4 checksum to fix (SCTP's CRC covers no addresses) */
+	__u8 echo; /* enum icmp_echo: an ICMP(v6) echo, whose identifier stands in for a port */
 	__u8 pad;
 };
 
@@ -57,9 +57,9 @@ enum icmp_echo {
 
 /* What parsing found. Only PARSE_OK leaves `pkt` describing the packet. */
 enum parse_result {
-	PARSE_TRUNCATED = -1,	/* a header runs past the linear data */
+	PARSE_TRUNCATED = -1, /* a header runs past the linear data */
 	PARSE_OK = 0,
-	PARSE_NOT_IP = 1,	/* neither IPv4 nor IPv6: the stack's business */
+	PARSE_NOT_IP = 1, /* neither IPv4 nor IPv6: the stack's business */
 };
 
 static __always_inline enum parse_result parse_echo(struct __sk_buff *skb, struct packet *pkt)
@@ -145,7 +145,7 @@ static __always_inline enum parse_result parse_packet(struct __sk_buff *skb, str
 		pkt->family = WEIR_FAMILY_IPV6;
 		__builtin_memcpy(pkt->saddr.v6, ip6->saddr.in6_u.u6_addr32, 16);
 		__builtin_memcpy(pkt->daddr.v6, ip6->daddr.in6_u.u6_addr32, 16);
-		pkt->proto = ip6->nexthdr;	/* extension headers: treated as portless */
+		pkt->proto = ip6->nexthdr; /* extension headers: treated as portless */
 		pkt->l4_off = pkt->l3_off + sizeof(*ip6);
 	} else {
 		return PARSE_NOT_IP;

@@ -87,7 +87,9 @@ static __always_inline int reject_tcp_at(struct __sk_buff *skb, const struct pac
 		if (sum < 0)
 			return TC_ACT_SHOT;
 		ip4->check = csum_fold((__u32)sum);
-		struct tcp_pseudo_v4 pseudo = {.saddr = ip4->saddr, .daddr = ip4->daddr, .proto = IPPROTO_TCP,
+		struct tcp_pseudo_v4 pseudo = {.saddr = ip4->saddr,
+					       .daddr = ip4->daddr,
+					       .proto = IPPROTO_TCP,
 					       .len = bpf_htons(l4_len)};
 
 		sum = bpf_csum_diff(NULL, 0, (__be32 *)&pseudo, sizeof(pseudo), 0);
@@ -102,7 +104,8 @@ static __always_inline int reject_tcp_at(struct __sk_buff *skb, const struct pac
 		ip6->daddr = addr;
 		ip6->payload_len = bpf_htons(l4_len);
 		ip6->hop_limit = 64;
-		struct icmp6_pseudo_tail tail = {.payload_len = bpf_htonl(l4_len), .next_header = bpf_htonl(IPPROTO_TCP)};
+		struct icmp6_pseudo_tail tail = {.payload_len = bpf_htonl(l4_len),
+						 .next_header = bpf_htonl(IPPROTO_TCP)};
 
 		sum = bpf_csum_diff(NULL, 0, (__be32 *)&ip6->saddr, 32, 0);
 		sum = bpf_csum_diff(NULL, 0, (__be32 *)&tail, sizeof(tail), sum);
@@ -169,8 +172,8 @@ static __always_inline int reject_udp_v4(struct __sk_buff *skb)
 	icmp->code = ICMP_PORT_UNREACH;
 	icmp->checksum = 0;
 	icmp->unused = 0;
-	sum = bpf_csum_diff(NULL, 0, (__be32 *)icmp,
-			    sizeof(*icmp) + sizeof(struct iphdr) + QUOTED_L4_BYTES, 0);
+	sum = bpf_csum_diff(NULL, 0, (__be32 *)icmp, sizeof(*icmp) + sizeof(struct iphdr) + QUOTED_L4_BYTES,
+			    0);
 	if (sum < 0)
 		return TC_ACT_SHOT;
 	icmp->checksum = csum_fold((__u32)sum);
@@ -208,7 +211,8 @@ static __always_inline int reject_udp_v6(struct __sk_buff *skb)
 	icmp->code = ICMPV6_PORT_UNREACH;
 	icmp->checksum = 0;
 	icmp->unused = 0;
-	struct icmp6_pseudo_tail tail = {.payload_len = bpf_htonl(quoted_len), .next_header = bpf_htonl(IPPROTO_ICMPV6)};
+	struct icmp6_pseudo_tail tail = {.payload_len = bpf_htonl(quoted_len),
+					 .next_header = bpf_htonl(IPPROTO_ICMPV6)};
 	__s64 sum = bpf_csum_diff(NULL, 0, (__be32 *)&ip6->saddr, 32, 0);
 
 	sum = bpf_csum_diff(NULL, 0, (__be32 *)&tail, sizeof(tail), sum);
@@ -227,14 +231,15 @@ static __always_inline int reject_tcp(struct __sk_buff *skb, const struct packet
 		return reject_tcp_at(skb, pkt, sizeof(struct ethhdr) + sizeof(struct iphdr));
 	if (pkt->family == WEIR_FAMILY_IPV6)
 		return reject_tcp_at(skb, pkt, sizeof(struct ethhdr) + sizeof(struct ipv6hdr));
-	return TC_ACT_SHOT;	/* IPv4 options: rare enough to drop */
+	return TC_ACT_SHOT; /* IPv4 options: rare enough to drop */
 }
 
 /* The answer kube-proxy's reject rule gives: a reset for TCP, port unreachable for UDP. */
 static __always_inline int reject_flow(struct __sk_buff *skb, const struct packet *pkt)
 {
 	if (pkt->proto == IPPROTO_UDP) {
-		if (pkt->family == WEIR_FAMILY_IPV4 && pkt->l4_off == sizeof(struct ethhdr) + sizeof(struct iphdr))
+		if (pkt->family == WEIR_FAMILY_IPV4 &&
+		    pkt->l4_off == sizeof(struct ethhdr) + sizeof(struct iphdr))
 			return reject_udp_v4(skb);
 		if (pkt->family == WEIR_FAMILY_IPV6)
 			return reject_udp_v6(skb);

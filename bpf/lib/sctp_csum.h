@@ -92,7 +92,8 @@ static __always_inline __u32 sctp_length(struct __sk_buff *skb, __u32 l3_off, __
 			return 0;
 		len = bpf_ntohs(field) - (l4_off - l3_off);
 	} else {
-		if (bpf_skb_load_bytes(skb, l3_off + offsetof(struct ipv6hdr, payload_len), &field, sizeof(field)))
+		if (bpf_skb_load_bytes(skb, l3_off + offsetof(struct ipv6hdr, payload_len), &field,
+				       sizeof(field)))
 			return 0;
 		len = bpf_ntohs(field);
 	}
@@ -120,7 +121,7 @@ static __noinline int sctp_rewrite_port_call(struct __sk_buff *skb, __u32 offset
 	if (bpf_skb_store_bytes(skb, at, &new, sizeof(new), BPF_F_RECOMPUTE_CSUM))
 		return -1;
 	if (!stored)
-		return 0;	/* to be computed by the kernel or the NIC: see above */
+		return 0; /* to be computed by the kernel or the NIC: see above */
 	__u32 len = sctp_length(skb, l3_off, l4_off, family);
 
 	if (!len)
@@ -136,13 +137,14 @@ static __noinline int sctp_rewrite_port_call(struct __sk_buff *skb, __u32 offset
 		delta <<= 16;
 	stored = le32(le32(stored) ^ crc32c_shifted(delta, len - 4));
 	return bpf_skb_store_bytes(skb, l4_off + SCTP_CSUM_OFF, &stored, sizeof(stored), BPF_F_RECOMPUTE_CSUM)
-		       ? -1 : 0;
+		       ? -1
+		       : 0;
 }
 
 static __always_inline int sctp_rewrite_port(struct __sk_buff *skb, __u16 l3_off, __u16 l4_off, __u8 family,
 					     bool source, __be16 old, __be16 new)
 {
-	return sctp_rewrite_port_call(skb, (__u32)l3_off << 16 | l4_off, (__u32)new << 16 | old,
+	return sctp_rewrite_port_call(skb, (__u32)l3_off << 16 | l4_off, (__u32) new << 16 | old,
 				      (__u32)source << 8 | family);
 }
 

@@ -26,21 +26,22 @@ const volatile __be32 node_ipv6[4] = {};
  * wrapped (IPv6-in-IPv6): the option variant exists for IPv4 only. */
 const volatile bool dsr_ip_option = false;
 
-static __always_inline int dsr_dispatch(struct __sk_buff *skb, struct packet *pkt, const union weir_addr *node,
-					const struct weir_backend *backend)
+static __always_inline int dsr_dispatch(struct __sk_buff *skb, struct packet *pkt,
+					const union weir_addr *node, const struct weir_backend *backend)
 {
 	if (pkt->family == WEIR_FAMILY_IPV6)
 		return dsr_encap_ip6ip6(skb, pkt, node, backend);
-	return dsr_ip_option ? dsr_add_ip_option(skb, pkt, backend) : dsr_encap_ipip(skb, pkt, node->v4, backend);
+	return dsr_ip_option ? dsr_add_ip_option(skb, pkt, backend)
+			     : dsr_encap_ipip(skb, pkt, node->v4, backend);
 }
 
 enum translation {
-	TRANSLATION_NONE,	/* not a Service flow */
-	TRANSLATION_DONE,	/* pkt now holds the translated addresses */
-	TRANSLATION_NO_BACKEND,	/* a Service without a usable endpoint: reject */
-	TRANSLATION_DSR,	/* wrapped for the backend's node, which answers the client itself */
+	TRANSLATION_NONE, /* not a Service flow */
+	TRANSLATION_DONE, /* pkt now holds the translated addresses */
+	TRANSLATION_NO_BACKEND, /* a Service without a usable endpoint: reject */
+	TRANSLATION_DSR, /* wrapped for the backend's node, which answers the client itself */
 	TRANSLATION_ERROR,
-	TRANSLATION_UNTOUCHED,	/* a pod answering an outside client's flow: on as it is, never masqueraded */
+	TRANSLATION_UNTOUCHED, /* a pod answering an outside client's flow: on as it is, never masqueraded */
 };
 
 /* A packet of a flow conntrack knows: the next packet of a translated flow, or a reply. */
@@ -122,14 +123,18 @@ static __always_inline void forget_stale_reply(const struct packet *pkt)
 {
 	if (pkt->proto != IPPROTO_TCP || (pkt->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
 		return;
-	struct weir_ct_key reply = {.saddr = pkt->daddr, .daddr = pkt->saddr, .sport = pkt->dport,
-				    .dport = pkt->sport, .proto = pkt->proto, .family = pkt->family};
+	struct weir_ct_key reply = {.saddr = pkt->daddr,
+				    .daddr = pkt->saddr,
+				    .sport = pkt->dport,
+				    .dport = pkt->sport,
+				    .proto = pkt->proto,
+				    .family = pkt->family};
 
 	bpf_map_delete_elem(&weir_ct, &reply);
 }
 
 #define SNAT_PORT_MIN 32768
-#define SNAT_PORT_RANGE 28232	/* 32768..60999, the kernel's default ephemeral range */
+#define SNAT_PORT_RANGE 28232 /* 32768..60999, the kernel's default ephemeral range */
 #define SNAT_PORT_TRIES 16
 
 /* A source port for SNAT to `source` such that the reply (backend -> source:port) is not already
@@ -138,13 +143,16 @@ static __always_inline void forget_stale_reply(const struct packet *pkt)
 static __always_inline __be16 free_snat_port(const struct packet *pkt, const struct weir_backend *backend,
 					     const union weir_addr *source)
 {
-	struct weir_ct_key reply = {.saddr = backend->addr, .daddr = *source, .sport = backend->port,
-				    .proto = pkt->proto, .family = pkt->family};
+	struct weir_ct_key reply = {.saddr = backend->addr,
+				    .daddr = *source,
+				    .sport = backend->port,
+				    .proto = pkt->proto,
+				    .family = pkt->family};
 	__u32 hash = flow_hash(pkt);
 
 	for (int i = 0; i < SNAT_PORT_TRIES; i++) {
-		__be16 port = i == 0 ? pkt->sport
-				     : bpf_htons(SNAT_PORT_MIN + (hash + i * 7919) % SNAT_PORT_RANGE);
+		__be16 port =
+			i == 0 ? pkt->sport : bpf_htons(SNAT_PORT_MIN + (hash + i * 7919) % SNAT_PORT_RANGE);
 
 		reply.dport = port;
 		struct weir_ct_value *taken = bpf_map_lookup_elem(&weir_ct, &reply);
@@ -164,8 +172,8 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 {
 	if (!pkt->has_ports)
 		return TRANSLATION_NONE;
-	struct weir_service_key key = {.addr = pkt->daddr, .port = pkt->dport, .proto = pkt->proto,
-				       .family = pkt->family};
+	struct weir_service_key key = {
+		.addr = pkt->daddr, .port = pkt->dport, .proto = pkt->proto, .family = pkt->family};
 	struct weir_service_value *svc = lookup_service(&key, from_inside);
 
 	if (!svc) {
@@ -189,10 +197,14 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 	if (remote_from_outside && (svc->flags & WEIR_SVC_DSR) && node_address(pkt->family, &source)) {
 		/* Only the forward entry: the reply never comes back through this node. */
 		struct weir_ct_key key = {};
-		struct weir_ct_value forward = {.nat_addr = backend.addr, .snat_addr = source,
-						.nat_port = backend.port, .kind = WEIR_CT_FORWARD,
-						.flags = WEIR_CT_DSR, .backend_id = backend_id,
-						.service_id = service_id, .last_seen_ns = ct_now()};
+		struct weir_ct_value forward = {.nat_addr = backend.addr,
+						.snat_addr = source,
+						.nat_port = backend.port,
+						.kind = WEIR_CT_FORWARD,
+						.flags = WEIR_CT_DSR,
+						.backend_id = backend_id,
+						.service_id = service_id,
+						.last_seen_ns = ct_now()};
 
 		ct_key_of(pkt, &key);
 		emit_translation(skb, pkt, &backend, service_id, backend_id);

@@ -69,7 +69,8 @@ absl::StatusOr<IpAddress> Allocator::AllocateInRange(const IpPrefix& range, cons
   absl::StatusOr<std::optional<IpAddress>> last = store_.LastReserved(network_, range.family());
   if (!last.ok()) return last.status();
   if (last->has_value()) {
-    if (std::optional<uint64_t> offset = UsableOffset(range, **last)) start = *offset < usable ? *offset + 1 : 1;
+    if (std::optional<uint64_t> offset = UsableOffset(range, **last))
+      start = *offset < usable ? *offset + 1 : 1;
   }
   // Terminates after at most taken.size() + 1 probes unless the store disagrees with List().
   for (uint64_t step = 0; step < usable; ++step) {

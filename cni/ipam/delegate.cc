@@ -69,7 +69,8 @@ absl::Status ErrorFromPluginOutput(const std::string& plugin, const std::string&
   if (cni::ParseJsonObject(output, "IPAM plugin error", doc).ok() && doc.HasMember("code") &&
       doc["code"].IsUint()) {
     std::string msg = doc.HasMember("msg") && doc["msg"].IsString() ? doc["msg"].GetString() : "";
-    std::string details = doc.HasMember("details") && doc["details"].IsString() ? doc["details"].GetString() : "";
+    std::string details =
+        doc.HasMember("details") && doc["details"].IsString() ? doc["details"].GetString() : "";
     return cni::CniError(static_cast<cni::CniCode>(doc["code"].GetUint()),
                          absl::StrCat("IPAM plugin ", plugin, ": ", msg), details);
   }
@@ -129,7 +130,8 @@ absl::StatusOr<cni::Result> DelegateAdd(const DelegateCall& call) {
                          result.status().ToString());
   }
   if (result->ips.empty()) {
-    return cni::CniError(cni::CniCode::kInternal, absl::StrCat("IPAM plugin ", call.plugin_type, " returned no IP"));
+    return cni::CniError(cni::CniCode::kInternal,
+                         absl::StrCat("IPAM plugin ", call.plugin_type, " returned no IP"));
   }
   return result;
 }

@@ -11,10 +11,10 @@
 namespace weir::ipam {
 
 struct DelegateCall {
-  std::string plugin_type;                 // e.g. "host-local"
-  std::vector<std::string> search_path;    // CNI_PATH
-  std::string command;                     // ADD, DEL, CHECK, GC, STATUS
-  std::string config_json;                 // the network configuration, unchanged
+  std::string plugin_type;               // e.g. "host-local"
+  std::vector<std::string> search_path;  // CNI_PATH
+  std::string command;                   // ADD, DEL, CHECK, GC, STATUS
+  std::string config_json;               // the network configuration, unchanged
 };
 
 // Returns the plugin's stdout. A non-zero exit becomes the plugin's own CNI error (code and msg).

@@ -99,13 +99,15 @@ AllocationOwner ParseOwner(absl::string_view content) {
   // Files written by old host-local versions hold only the container ID.
   owner.container_id = std::string(absl::StripAsciiWhitespace(content.substr(0, separator)));
   if (separator != absl::string_view::npos) {
-    owner.ifname = std::string(absl::StripAsciiWhitespace(content.substr(separator + kOwnerSeparator.size())));
+    owner.ifname =
+        std::string(absl::StripAsciiWhitespace(content.substr(separator + kOwnerSeparator.size())));
   }
   return owner;
 }
 
 bool IsReservationFileName(absl::string_view name) {
-  return !name.empty() && name[0] != '.' && name != kLockFileName && !absl::StartsWith(name, kLastReservedPrefix);
+  return !name.empty() && name[0] != '.' && name != kLockFileName &&
+         !absl::StartsWith(name, kLastReservedPrefix);
 }
 
 }  // namespace

@@ -45,7 +45,8 @@ absl::StatusOr<std::vector<Allocation>> MemoryStore::List(absl::string_view netw
   return list;
 }
 
-absl::StatusOr<std::optional<IpAddress>> MemoryStore::LastReserved(absl::string_view network, IpFamily family) {
+absl::StatusOr<std::optional<IpAddress>> MemoryStore::LastReserved(absl::string_view network,
+                                                                   IpFamily family) {
   auto it = networks_.find(network);
   if (it == networks_.end()) return std::nullopt;
   auto last = it->second.last_reserved.find(family);

@@ -8,8 +8,8 @@
 
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -53,7 +53,8 @@ class AllocationStore {
 
   // The address most recently handed out for a family, so allocation continues round-robin
   // after it instead of immediately reusing a just-released address.
-  virtual absl::StatusOr<std::optional<IpAddress>> LastReserved(absl::string_view network, IpFamily family) = 0;
+  virtual absl::StatusOr<std::optional<IpAddress>> LastReserved(absl::string_view network,
+                                                                IpFamily family) = 0;
   virtual absl::Status SetLastReserved(absl::string_view network, const IpAddress& address) = 0;
 };
 

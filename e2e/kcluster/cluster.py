@@ -7,6 +7,7 @@ kubectl and helm reach the API server only from inside the control plane's names
 own namespace has no route to the cluster, by design): `scripts/cluster.sh kubectl ...` and
 `scripts/cluster.sh helm ...` run them there.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,16 +61,24 @@ class Cluster:
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
         home = self.root / "home"
-        env.update({"KUBECONFIG": str(self.kubeconfig), "HOME": str(home), "NO_PROXY": "*", "no_proxy": "*",
-                    "HELM_CACHE_HOME": str(home / "helm-cache"), "HELM_CONFIG_HOME": str(home / "helm-config"),
-                    "HELM_DATA_HOME": str(home / "helm-data")})
+        env.update(
+            {
+                "KUBECONFIG": str(self.kubeconfig),
+                "HOME": str(home),
+                "NO_PROXY": "*",
+                "no_proxy": "*",
+                "HELM_CACHE_HOME": str(home / "helm-cache"),
+                "HELM_CONFIG_HOME": str(home / "helm-config"),
+                "HELM_DATA_HOME": str(home / "helm-data"),
+            }
+        )
         return env
 
-    def in_cp(self, argv: list[str], check: bool = True, input: str | None = None, capture: bool = True,
-              timeout: float = 300) -> subprocess.CompletedProcess:
+    def in_cp(
+        self, argv: list[str], check: bool = True, input: str | None = None, capture: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess:
         full = ["nsenter", f"--net=/run/netns/{topology.netns('cp')}", "--", *argv]
-        res = subprocess.run(full, text=True, input=input, env=self._env(), timeout=timeout,
-                             capture_output=capture)
+        res = subprocess.run(full, text=True, input=input, env=self._env(), timeout=timeout, capture_output=capture)
         if check and res.returncode != 0:
             raise RuntimeError(f"{' '.join(argv[:4])}... failed ({res.returncode}):\n{res.stderr}{res.stdout}")
         return res
@@ -98,10 +107,17 @@ class Cluster:
 
     def prepare(self) -> dict[str, Path]:
         """What up needs besides weir itself, built once and cached: upstream binaries, base images."""
-        subprocess.run([str(REPO / "weirlab/kube/build_upstream.sh")], check=True, stdout=subprocess.DEVNULL,
-                       env={**os.environ, "KUBE_BINARIES": CLUSTER_BINARIES, "WEIR_TOOLS_DIR": str(TOOLS_DIR)})
-        archives = {"pause": images.pause_image(), "agnhost": images.agnhost_image(KUBE_BIN),
-                    "coredns": images.coredns_image()}
+        subprocess.run(
+            [str(REPO / "weirlab/kube/build_upstream.sh")],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "KUBE_BINARIES": CLUSTER_BINARIES, "WEIR_TOOLS_DIR": str(TOOLS_DIR)},
+        )
+        archives = {
+            "pause": images.pause_image(),
+            "agnhost": images.agnhost_image(KUBE_BIN),
+            "coredns": images.coredns_image(),
+        }
         helm_binary()
         return archives
 
@@ -110,8 +126,7 @@ class Cluster:
         archives = self.prepare()
         out = self.root / "images"
         out.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(REPO / "scripts/build-image.sh"), "--out", str(out)], check=True,
-                       stdout=sys.stderr)
+        subprocess.run([str(REPO / "scripts/build-image.sh"), "--out", str(out)], check=True, stdout=sys.stderr)
         archives["weir"] = out / "weir-image.tar"
         return archives
 
@@ -144,8 +159,11 @@ class Cluster:
         self.timings["total"] = time.monotonic() - t_all
         (self.root / "timings.json").write_text(json.dumps(self.timings, indent=1))
         (self.root / "UP").write_text(str(self.kubeconfig))
-        log("up in {:.0f}s: {}".format(self.timings["total"], ", ".join(
-            f"{k} {v:.0f}s" for k, v in self.timings.items() if k != "total")))
+        log(
+            "up in {:.0f}s: {}".format(
+                self.timings["total"], ", ".join(f"{k} {v:.0f}s" for k, v in self.timings.items() if k != "total")
+            )
+        )
         return self.kubeconfig
 
     def _start_nodes(self, archives: dict[str, Path]) -> None:
@@ -169,10 +187,21 @@ class Cluster:
     def _start_control_plane(self) -> None:
         self.cp_dir.mkdir(parents=True, exist_ok=True)
         log_file = open(self.cp_dir / "holder.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "e2e.kcluster.control_plane_holder", str(self.cp_dir),
-                                 *(n.name for n in self.nodes)], cwd=REPO, stdout=log_file,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "e2e.kcluster.control_plane_holder",
+                str(self.cp_dir),
+                *(n.name for n in self.nodes),
+            ],
+            cwd=REPO,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
         (self.cp_dir / "holder.pid").write_text(str(proc.pid))
         deadline = time.monotonic() + 240
         while not (self.cp_dir / "READY").exists():
@@ -187,26 +216,50 @@ class Cluster:
         deadline = time.monotonic() + 180
         while True:
             nodes = self.kubectl_json("get", "nodes").get("items", [])
-            cidrs = {n["status"]["addresses"][0]["address"]: n["spec"].get("podCIDRs", [])
-                     for n in nodes if n.get("status", {}).get("addresses")}
+            cidrs = {
+                n["status"]["addresses"][0]["address"]: n["spec"].get("podCIDRs", [])
+                for n in nodes
+                if n.get("status", {}).get("addresses")
+            }
             if len(nodes) == len(self.nodes) and all(cidrs.values()):
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"nodes not registered with pod CIDRs: {cidrs}\n" +
-                                   "\n".join(n.tail("kubelet") for n in self.nodes))
+                raise RuntimeError(
+                    f"nodes not registered with pod CIDRs: {cidrs}\n" + "\n".join(n.tail("kubelet") for n in self.nodes)
+                )
             time.sleep(1)
         topology.route_pod_cidrs(cidrs)
 
     def weir_values(self, archive: Path) -> list[str]:
         repository, tag = image_ref(archive).rsplit(":", 1)
-        return ["--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
-                "--set", "image.pullPolicy=Never",
-                "--set", f"k8sServiceHost={topology.CP_IP}", "--set", "k8sServicePort=6443",
-                "--set", "cgroup.hostRoot=/run/weir/cgroupv2"]
+        return [
+            "--set",
+            f"image.repository={repository}",
+            "--set",
+            f"image.tag={tag}",
+            "--set",
+            "image.pullPolicy=Never",
+            "--set",
+            f"k8sServiceHost={topology.CP_IP}",
+            "--set",
+            "k8sServicePort=6443",
+            "--set",
+            "cgroup.hostRoot=/run/weir/cgroupv2",
+        ]
 
     def install_weir(self, archive: Path, extra: list[str] = ()) -> None:
-        self.helm("install", RELEASE, str(REPO / "charts/weir"), "-n", RELEASE_NAMESPACE,
-                  *self.weir_values(archive), *extra, "--wait", "--timeout", "5m")
+        self.helm(
+            "install",
+            RELEASE,
+            str(REPO / "charts/weir"),
+            "-n",
+            RELEASE_NAMESPACE,
+            *self.weir_values(archive),
+            *extra,
+            "--wait",
+            "--timeout",
+            "5m",
+        )
         self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=180s")
 
     # The public names the upstream DNS specs look up through the cluster's DNS (a PTR of 8.8.8.8,
@@ -220,9 +273,22 @@ class Cluster:
         (work / "hosts").write_text(self.INTERNET_ZONE)
         (work / "Corefile").write_text(f".:53 {{\n    hosts {work / 'hosts'}\n}}\n")
         log_file = open(work / "coredns.log", "ab")
-        proc = subprocess.Popen(["ip", "netns", "exec", topology.netns("inet"), str(images.coredns_binary()),
-                                 "-conf", str(work / "Corefile")], stdout=log_file, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=work)
+        proc = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                topology.netns("inet"),
+                str(images.coredns_binary()),
+                "-conf",
+                str(work / "Corefile"),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=work,
+        )
         (work / "coredns.pid").write_text(str(proc.pid))
 
     def _stop_internet_dns(self) -> None:
@@ -244,14 +310,17 @@ class Cluster:
 
     def _print_failure_logs(self) -> None:
         if self.kubeconfig.exists():
-            for args in (["get", "nodes,pods", "-A", "-o", "wide"],
-                         ["get", "events", "-A", "--sort-by=.lastTimestamp"]):
+            for args in (
+                ["get", "nodes,pods", "-A", "-o", "wide"],
+                ["get", "events", "-A", "--sort-by=.lastTimestamp"],
+            ):
                 res = self.kubectl(*args, check=False, timeout=30)
                 log(f"kubectl {' '.join(args)}:\n{res.stdout[-3000:]}{res.stderr[-500:]}")
             pods = self.kubectl("get", "pods", "-n", RELEASE_NAMESPACE, "-o", "name", check=False, timeout=30)
             for pod in pods.stdout.split():
-                res = self.kubectl("logs", "-n", RELEASE_NAMESPACE, pod, "--all-containers", "--tail=20",
-                                   check=False, timeout=30)
+                res = self.kubectl(
+                    "logs", "-n", RELEASE_NAMESPACE, pod, "--all-containers", "--tail=20", check=False, timeout=30
+                )
                 log(f"{pod}:\n{res.stdout}{res.stderr}")
         for node in self.nodes:
             for what in ("kubelet", "containerd"):
@@ -275,8 +344,11 @@ class Cluster:
             stop.write_text("")
             pid = int(holder.read_text())
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and \
-                    Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+            while (
+                time.monotonic() < deadline
+                and Path(f"/proc/{pid}").exists()
+                and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+            ):
                 time.sleep(0.2)
             if Path(f"/proc/{pid}").exists():
                 try:

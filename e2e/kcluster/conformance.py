@@ -7,6 +7,7 @@ namespace, writes the JUnit report and a Markdown table (spec, result, duration,
 <report dir>, and prints `N passed, N failed, N skipped` last. Brings the cluster up when it is not,
 and takes it down again after.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,24 +25,31 @@ from e2e.kcluster.cluster import KUBE_BIN, REPO, Cluster, log
 # What cannot run on one machine without a cloud, or on this kernel; each group's reason is in
 # docs/conformance.md. Nothing weir implements differently from kube-proxy is skipped.
 DEFAULT_SKIP = [
-    r"\[Alpha\]", r"\[Beta\]", r"\[Feature:", r"Alpha|Beta|Experimental", r"Federation",
-    r"\[Disruptive\]", r"\[Flaky\]", r"GCE", r"LoadBalancer",
-    r"SCTP",                 # the kernel here has no CONFIG_IP_SCTP
-    r"IPv6|DualStack",       # the cluster is single-stack IPv4
+    r"\[Alpha\]",
+    r"\[Beta\]",
+    r"\[Feature:",
+    r"Alpha|Beta|Experimental",
+    r"Federation",
+    r"\[Disruptive\]",
+    r"\[Flaky\]",
+    r"GCE",
+    r"LoadBalancer",
+    r"SCTP",  # the kernel here has no CONFIG_IP_SCTP
+    r"IPv6|DualStack",  # the cluster is single-stack IPv4
 ]
 # The quick tier: a few dozen specs across Services, DNS, Conntrack and the Granular Checks.
-QUICK_FOCUS = (r"\[sig-network\] ("
-               r"Networking Granular Checks: (Pods|Services)|"
-               r"DNS should (provide DNS for (services|the cluster|pods for Hostname)|resolve DNS of partial)|"
-               r"Services should (serve a basic endpoint from pods|serve multiport endpoints|"
-               r"be able to create a functioning NodePort service|provide secure master service|"
-               r"have session affinity work for service with type clusterIP|"
-               r"be able to switch session affinity for service with type clusterIP|"
-               r"be rejected when no endpoints exist|find a service from listing all namespaces|"
-               r"be able to change the type from ExternalName to ClusterIP|serve endpoints on same port and different protocols)|"
-               r"Conntrack should be able to preserve UDP traffic when server pod cycles for a (ClusterIP|NodePort) service)")
-
-
+QUICK_FOCUS = (
+    r"\[sig-network\] ("
+    r"Networking Granular Checks: (Pods|Services)|"
+    r"DNS should (provide DNS for (services|the cluster|pods for Hostname)|resolve DNS of partial)|"
+    r"Services should (serve a basic endpoint from pods|serve multiport endpoints|"
+    r"be able to create a functioning NodePort service|provide secure master service|"
+    r"have session affinity work for service with type clusterIP|"
+    r"be able to switch session affinity for service with type clusterIP|"
+    r"be rejected when no endpoints exist|find a service from listing all namespaces|"
+    r"be able to change the type from ExternalName to ClusterIP|serve endpoints on same port and different protocols)|"
+    r"Conntrack should be able to preserve UDP traffic when server pod cycles for a (ClusterIP|NodePort) service)"
+)
 
 
 def parse_junit(path: Path) -> list[dict]:
@@ -68,13 +76,20 @@ def parse_junit(path: Path) -> list[dict]:
 
 def markdown(specs: list[dict], command: str, seconds: float) -> str:
     counts = {r: sum(s["result"] == r for s in specs) for r in ("passed", "failed", "skipped")}
-    lines = [f"Command: `{command}`  ", f"Duration: {seconds / 60:.1f} min  ",
-             f"Result: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped", "",
-             "| spec | result | duration | reason |", "|---|---|---|---|"]
+    lines = [
+        f"Command: `{command}`  ",
+        f"Duration: {seconds / 60:.1f} min  ",
+        f"Result: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped",
+        "",
+        "| spec | result | duration | reason |",
+        "|---|---|---|---|",
+    ]
     order = {"failed": 0, "skipped": 1, "passed": 2}
     # Specs the focus and skip lists left out are counted, not listed.
-    for s in sorted((s for s in specs if s["result"] != "skipped" or s["reason"] not in ("", "skipped")),
-                    key=lambda s: (order[s["result"]], s["name"])):
+    for s in sorted(
+        (s for s in specs if s["result"] != "skipped" or s["reason"] not in ("", "skipped")),
+        key=lambda s: (order[s["result"]], s["name"]),
+    ):
         name = s["name"].replace("|", "\\|")
         lines.append(f"| {name} | {s['result']} | {s['seconds']:.0f}s | {s['reason'].replace('|', '/')} |")
     return "\n".join(lines) + "\n"
@@ -92,8 +107,12 @@ def main(argv: list[str]) -> int:
     focus = QUICK_FOCUS if args.quick else args.focus
     skip = "|".join(DEFAULT_SKIP + ([args.skip] if args.skip else []))
 
-    subprocess.run([str(REPO / "weirlab/kube/build_upstream.sh")], check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "KUBE_BINARIES": "e2e.test ginkgo regression-issue-74839"})
+    subprocess.run(
+        [str(REPO / "weirlab/kube/build_upstream.sh")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "KUBE_BINARIES": "e2e.test ginkgo regression-issue-74839"},
+    )
     cluster = Cluster()
     brought_up = False
     if not cluster.is_up():
@@ -106,15 +125,34 @@ def main(argv: list[str]) -> int:
         args.report_dir.mkdir(parents=True, exist_ok=True)
         for old in args.report_dir.glob("junit*.xml"):
             old.unlink()
-        command = ["nsenter", f"--net=/run/netns/{topology.netns('cp')}", "--",
-                   str(KUBE_BIN / "ginkgo"), f"--procs={args.nodes}", f"--timeout={args.timeout}",
-                   "--junit-report=junit.xml", f"--output-dir={args.report_dir}", f"--focus={focus}", f"--skip={skip}",
-                   "--no-color", str(KUBE_BIN / "e2e.test"), "--",
-                   f"--kubeconfig={cluster.kubeconfig}", "--provider=local", f"--num-nodes={len(cluster.nodes)}", f"--kubectl-path={KUBE_BIN / 'kubectl'}",
-                   "--disable-log-dump=true", f"--report-dir={args.report_dir}", "--dump-logs-on-failure=false"]
-        shown = "scripts/conformance.sh" + (" --quick" if args.quick else "") + \
-            (f" --focus '{args.focus}'" if args.focus != parser.get_default("focus") else "") + \
-            (f" --skip '{args.skip}'" if args.skip else "")
+        command = [
+            "nsenter",
+            f"--net=/run/netns/{topology.netns('cp')}",
+            "--",
+            str(KUBE_BIN / "ginkgo"),
+            f"--procs={args.nodes}",
+            f"--timeout={args.timeout}",
+            "--junit-report=junit.xml",
+            f"--output-dir={args.report_dir}",
+            f"--focus={focus}",
+            f"--skip={skip}",
+            "--no-color",
+            str(KUBE_BIN / "e2e.test"),
+            "--",
+            f"--kubeconfig={cluster.kubeconfig}",
+            "--provider=local",
+            f"--num-nodes={len(cluster.nodes)}",
+            f"--kubectl-path={KUBE_BIN / 'kubectl'}",
+            "--disable-log-dump=true",
+            f"--report-dir={args.report_dir}",
+            "--dump-logs-on-failure=false",
+        ]
+        shown = (
+            "scripts/conformance.sh"
+            + (" --quick" if args.quick else "")
+            + (f" --focus '{args.focus}'" if args.focus != parser.get_default("focus") else "")
+            + (f" --skip '{args.skip}'" if args.skip else "")
+        )
         log(f"running: {' '.join(command[3:])}")
         t0 = time.monotonic()
         env = {**os.environ, "HOME": str(cluster.root / "home"), "KUBECONFIG": str(cluster.kubeconfig)}

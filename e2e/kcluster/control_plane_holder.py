@@ -6,9 +6,9 @@ everything answers, or <dir>/FAILED with the reason.
 
     python3 -m e2e.kcluster.control_plane_holder DIR NODE_NAME...
 """
+
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 import traceback
@@ -23,19 +23,29 @@ def main() -> int:
     node_names = sys.argv[2:]
     stop_file, ready_file, failed_file = root / "STOP", root / "READY", root / "FAILED"
     pki = root / "work" / "pki"
-    cp = ControlPlane(root / "work", controller_manager=True, controllers="*", keep_workdir=True,
-                      netns=topology.netns("cp"), address=topology.CP_IP, ready_timeout=120,
-                      extra_apiserver_args=[
-                          f"--kubelet-client-certificate={pki}/admin.crt",
-                          f"--kubelet-client-key={pki}/admin.key",
-                          # The kubernetes Service's endpoints are the API server's address (the
-                          # last --endpoint-reconciler-type wins over control_plane.py's "none").
-                          "--endpoint-reconciler-type=lease",
-                          # Node names do not resolve here: reach kubelets by address.
-                          "--kubelet-preferred-address-types=InternalIP,Hostname"],
-                      extra_controller_manager_args=[
-                          "--allocate-node-cidrs=true", f"--cluster-cidr={topology.POD_CIDR}",
-                          "--node-cidr-mask-size=24"])
+    cp = ControlPlane(
+        root / "work",
+        controller_manager=True,
+        controllers="*",
+        keep_workdir=True,
+        netns=topology.netns("cp"),
+        address=topology.CP_IP,
+        ready_timeout=120,
+        extra_apiserver_args=[
+            f"--kubelet-client-certificate={pki}/admin.crt",
+            f"--kubelet-client-key={pki}/admin.key",
+            # The kubernetes Service's endpoints are the API server's address (the
+            # last --endpoint-reconciler-type wins over control_plane.py's "none").
+            "--endpoint-reconciler-type=lease",
+            # Node names do not resolve here: reach kubelets by address.
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+        ],
+        extra_controller_manager_args=[
+            "--allocate-node-cidrs=true",
+            f"--cluster-cidr={topology.POD_CIDR}",
+            "--node-cidr-mask-size=24",
+        ],
+    )
     scheduler = None
     try:
         cp.start()
@@ -45,10 +55,15 @@ def main() -> int:
         for name in node_names:
             cp._leaf(f"kubelet-{name}", f"/O=system:nodes/CN=system:node:{name}", "clientAuth")
             cp._kubeconfig(root / "work" / f"kubelet-{name}.kubeconfig", f"system:node:{name}", f"kubelet-{name}")
-        argv = [str(cp.bin_dir / "kube-scheduler"), f"--kubeconfig={scheduler_kubeconfig}",
-                f"--authentication-kubeconfig={scheduler_kubeconfig}",
-                f"--authorization-kubeconfig={scheduler_kubeconfig}",
-                f"--bind-address={topology.CP_IP}", "--leader-elect=false", "--v=1"]
+        argv = [
+            str(cp.bin_dir / "kube-scheduler"),
+            f"--kubeconfig={scheduler_kubeconfig}",
+            f"--authentication-kubeconfig={scheduler_kubeconfig}",
+            f"--authorization-kubeconfig={scheduler_kubeconfig}",
+            f"--bind-address={topology.CP_IP}",
+            "--leader-elect=false",
+            "--v=1",
+        ]
         scheduler = _Proc("kube-scheduler", in_netns(cp.netns, argv), cp.logs / "kube-scheduler.log", cp._env)
         ready_file.write_text(cp.server + "\n")
         print(f"control plane ready at {cp.server}", flush=True)

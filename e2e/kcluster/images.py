@@ -9,9 +9,9 @@ touches the machine's own namespace): a layer is a tarball of files made on the 
   cluster tests use it as their client and server.
 - coredns: the CoreDNS binary built from its module, alone.
 """
+
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -32,8 +32,17 @@ PAUSE_IMAGE = "registry.k8s.io/pause:3.10.2"  # the tag test/utils/image/manifes
 AGNHOST_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
 COREDNS_IMAGE = f"registry.k8s.io/coredns/coredns:{COREDNS_VERSION}"
 # One Debian root filesystem under every test image (containerd stores the shared layer once).
-AGNHOST_PACKAGES = ["curl", "dnsutils", "iproute2", "netcat-openbsd", "iputils-ping", "ca-certificates", "procps",
-                    "wget", "nginx-light"]
+AGNHOST_PACKAGES = [
+    "curl",
+    "dnsutils",
+    "iproute2",
+    "netcat-openbsd",
+    "iputils-ping",
+    "ca-certificates",
+    "procps",
+    "wget",
+    "nginx-light",
+]
 
 
 def log(text: str) -> None:
@@ -48,7 +57,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _files_layer(path: Path, files: dict[str, Path | bytes | None], symlinks: dict[str, str] = {}) -> None:
+def _files_layer(path: Path, files: dict[str, Path | bytes | None], symlinks: dict[str, str] | None = None) -> None:
     """A layer tarball: `files` maps an absolute path in the image to a host file, bytes, or None
     for a directory."""
     with tarfile.open(path, "w") as tar:
@@ -62,33 +71,48 @@ def _files_layer(path: Path, files: dict[str, Path | bytes | None], symlinks: di
             data = source if isinstance(source, bytes) else source.read_bytes()
             info.size, info.mode = len(data), 0o755
             tar.addfile(info, io.BytesIO(data))
-        for name, target in symlinks.items():
+        for name, target in (symlinks or {}).items():
             info = tarfile.TarInfo(name.lstrip("/"))
             info.type, info.linkname, info.mtime = tarfile.SYMTYPE, target, 0
             tar.addfile(info)
 
 
-def write_docker_archive(out: Path, tag: str | list[str], layers: list[Path], entrypoint: list[str], cmd: list[str] = (),
-                         env: list[str] = (), user: str = "") -> None:
+def write_docker_archive(
+    out: Path,
+    tag: str | list[str],
+    layers: list[Path],
+    entrypoint: list[str],
+    cmd: list[str] = (),
+    env: list[str] = (),
+    user: str = "",
+) -> None:
     """The docker-archive format: manifest.json, the image config, one tarball per layer."""
     tmp = out.with_suffix(".partial")
     diff_ids = [f"sha256:{_sha256(layer)}" for layer in layers]
-    config = {"architecture": "amd64", "os": "linux",
-              "config": {"Entrypoint": list(entrypoint) or None, "Cmd": list(cmd) or None,
-                         "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", *env],
-                         "User": user},
-              "rootfs": {"type": "layers", "diff_ids": diff_ids},
-              "history": [{"created_by": "weir e2e/kcluster/images.py"} for _ in layers]}
+    config = {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "Entrypoint": list(entrypoint) or None,
+            "Cmd": list(cmd) or None,
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", *env],
+            "User": user,
+        },
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created_by": "weir e2e/kcluster/images.py"} for _ in layers],
+    }
     config_bytes = json.dumps(config, sort_keys=True).encode()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
     layer_names = [f"{d.split(':')[1]}/layer.tar" for d in diff_ids]
     tags = [tag] if isinstance(tag, str) else tag
     manifest = [{"Config": config_name, "RepoTags": tags, "Layers": layer_names}]
     with tarfile.open(tmp, "w") as tar:
+
         def add_bytes(name: str, data: bytes) -> None:
             info = tarfile.TarInfo(name)
             info.size, info.mtime = len(data), 0
             tar.addfile(info, io.BytesIO(data))
+
         add_bytes("manifest.json", json.dumps(manifest).encode())
         add_bytes(config_name, config_bytes)
         for name, layer in zip(layer_names, layers):
@@ -115,8 +139,10 @@ def pause_image() -> Path:
         raise RuntimeError(f"{source} missing: run weirlab/kube/build_upstream.sh first (it downloads the module)")
     with tempfile.TemporaryDirectory() as tmp:
         binary = Path(tmp) / "pause"
-        subprocess.run(["gcc", "-Os", "-Wall", "-Werror", "-static", "-DVERSION=v3.10.2-0", "-o", str(binary),
-                        str(source)], check=True)
+        subprocess.run(
+            ["gcc", "-Os", "-Wall", "-Werror", "-static", "-DVERSION=v3.10.2-0", "-o", str(binary), str(source)],
+            check=True,
+        )
         subprocess.run(["strip", str(binary)], check=True)
         layer = Path(tmp) / "layer.tar"
         _files_layer(layer, {"/pause": binary})
@@ -134,9 +160,18 @@ def _debian_rootfs(packages: list[str]) -> Path:
         raise RuntimeError("mmdebstrap missing (scripts/setup.sh installs it)")
     t0 = time.monotonic()
     tmp = out.with_suffix(".partial.tar")
-    subprocess.run(["mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(packages)}",
-                    "--dpkgopt=path-exclude=/usr/share/{doc,man,locale,info}/*",
-                    "bookworm", str(tmp)], check=True)
+    subprocess.run(
+        [
+            "mmdebstrap",
+            "--quiet",
+            "--variant=minbase",
+            f"--include={','.join(packages)}",
+            "--dpkgopt=path-exclude=/usr/share/{doc,man,locale,info}/*",
+            "bookworm",
+            str(tmp),
+        ],
+        check=True,
+    )
     tmp.rename(out)
     log(f"Debian root filesystem ({len(packages)} packages) in {time.monotonic() - t0:.0f}s: {out}")
     return out
@@ -152,18 +187,49 @@ def agnhost_image(kube_bin: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         # `agnhost porter` serves TLS with localhost.crt/localhost.key from its working directory
         # (/), which upstream's image ships: a self-signed pair for localhost stands in.
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-                        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                        "-keyout", f"{tmp}/localhost.key", "-out", f"{tmp}/localhost.crt"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost",
+                "-keyout",
+                f"{tmp}/localhost.key",
+                "-out",
+                f"{tmp}/localhost.crt",
+            ],
+            check=True,
+            capture_output=True,
+        )
         layer = Path(tmp) / "agnhost.tar"
         # /uploads, agnhost-2 and /coredns are what upstream's image has and some specs use (the DNS
         # specs run their own test server as /coredns from this image).
-        _files_layer(layer, {"/agnhost": agnhost, "/coredns": coredns, "/uploads": None,
-                             "/localhost.crt": Path(f"{tmp}/localhost.crt"),
-                             "/localhost.key": Path(f"{tmp}/localhost.key")}, {"/agnhost-2": "agnhost"})
-        write_docker_archive(out, [AGNHOST_IMAGE, "registry.k8s.io/e2e-test-images/agnhost:2.55"], [rootfs, layer],
-                             ["/agnhost"], ["pause"])
+        _files_layer(
+            layer,
+            {
+                "/agnhost": agnhost,
+                "/coredns": coredns,
+                "/uploads": None,
+                "/localhost.crt": Path(f"{tmp}/localhost.crt"),
+                "/localhost.key": Path(f"{tmp}/localhost.key"),
+            },
+            {"/agnhost-2": "agnhost"},
+        )
+        write_docker_archive(
+            out,
+            [AGNHOST_IMAGE, "registry.k8s.io/e2e-test-images/agnhost:2.55"],
+            [rootfs, layer],
+            ["/agnhost"],
+            ["pause"],
+        )
     log(f"agnhost image: {out}")
     return out
 
@@ -175,10 +241,16 @@ def coredns_binary() -> Path:
     t0 = time.monotonic()
     log(f"building CoreDNS {COREDNS_VERSION} from its module (about 2 minutes)")
     with tempfile.TemporaryDirectory() as gobin:
-        env = {**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod -buildvcs=false",
-               "GOTOOLCHAIN": "local"}
-        subprocess.run(["go", "install", "-ldflags=-s -w", f"github.com/coredns/coredns@{COREDNS_VERSION}"],
-                       check=True, env=env)
+        env = {
+            **os.environ,
+            "GOBIN": gobin,
+            "CGO_ENABLED": "0",
+            "GOFLAGS": "-mod=mod -buildvcs=false",
+            "GOTOOLCHAIN": "local",
+        }
+        subprocess.run(
+            ["go", "install", "-ldflags=-s -w", f"github.com/coredns/coredns@{COREDNS_VERSION}"], check=True, env=env
+        )
         binary.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(Path(gobin) / "coredns", binary)
     log(f"CoreDNS built in {time.monotonic() - t0:.0f}s")
@@ -200,8 +272,11 @@ def coredns_image() -> Path:
 # The images [sig-network] specs use besides agnhost and pause, stood in for by the same Debian root
 # filesystem: busybox's and glibc-dns-testing's specs run shell commands (sh, nc, wget, dig); nginx's
 # serve HTTP on port 80. regression-issue-74839 is its own program from the kubernetes module.
-SHELL_IMAGES = ["registry.k8s.io/e2e-test-images/busybox:1.37.0-2", "registry.k8s.io/e2e-test-images/busybox:1.36.1-1",
-                "registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1"]
+SHELL_IMAGES = [
+    "registry.k8s.io/e2e-test-images/busybox:1.37.0-2",
+    "registry.k8s.io/e2e-test-images/busybox:1.36.1-1",
+    "registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1",
+]
 NGINX_IMAGES = ["registry.k8s.io/e2e-test-images/nginx:1.27.0-2", "registry.k8s.io/e2e-test-images/nginx:1.28.0-2"]
 REGRESSION_74839 = "registry.k8s.io/e2e-test-images/regression-issue-74839:1.5"
 

@@ -11,6 +11,7 @@ the node's cgroup2 subtree is mounted at /run/weir/cgroupv2 for weir's socket lo
 machine sees none of it; the mount points are empty directories. What the scripts do and why:
 docs/cluster.md.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,14 +23,27 @@ from pathlib import Path
 from e2e.kcluster import topology
 
 # Directories that must exist on the machine as mount points inside a node's mount namespace.
-MOUNT_POINTS = ["/run/containerd", "/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/var/lib/cni",
-                "/opt/cni/bin", "/etc/cni/net.d", "/run/weir/cgroupv2"]
+MOUNT_POINTS = [
+    "/run/containerd",
+    "/var/lib/kubelet",
+    "/var/log/pods",
+    "/var/log/containers",
+    "/var/lib/cni",
+    "/opt/cni/bin",
+    "/etc/cni/net.d",
+    "/run/weir/cgroupv2",
+]
 CGROUP_V1 = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd"]
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # kubelet's global sysctls, with the values it insists on (pkg/kubelet/cm/container_manager_linux.go).
-KUBELET_SYSCTLS = {"vm/overcommit_memory": "1", "vm/panic_on_oom": "0", "kernel/panic": "10",
-                   "kernel/panic_on_oops": "1", "kernel/keys/root_maxkeys": "1000000",
-                   "kernel/keys/root_maxbytes": "25000000"}
+KUBELET_SYSCTLS = {
+    "vm/overcommit_memory": "1",
+    "vm/panic_on_oom": "0",
+    "kernel/panic": "10",
+    "kernel/panic_on_oops": "1",
+    "kernel/keys/root_maxkeys": "1000000",
+    "kernel/keys/root_maxbytes": "25000000",
+}
 CNI_PLUGINS = ["loopback", "host-local"]  # what a node OS ships; weir's image installs weir and portmap
 
 INIT_SCRIPT = r"""#!/bin/bash
@@ -128,21 +142,32 @@ class Node:
         except (OSError, ValueError):
             return None
 
-    def run(self, *argv: str, check: bool = True, input: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
+    def run(
+        self, *argv: str, check: bool = True, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
         """A command in the node's network and mount namespaces."""
         holder = self.pid("holder")
-        res = subprocess.run(["nsenter", "-t", str(holder), "-m", "-n", "--", *argv], capture_output=True,
-                             text=True, input=input, timeout=timeout)
+        res = subprocess.run(
+            ["nsenter", "-t", str(holder), "-m", "-n", "--", *argv],
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
+        )
         if check and res.returncode != 0:
             raise RuntimeError(f"{self.name}: {' '.join(argv)} failed ({res.returncode}): {res.stderr.strip()}")
         return res
 
     def _spawn(self, what: str, argv: list[str], env: dict | None = None) -> int:
         log = open(self.logs / f"{what}.log", "ab")
-        proc = subprocess.Popen(["nsenter", "-t", str(self.pid("holder")), "-m", "-n", "--", *argv],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env)
+        proc = subprocess.Popen(
+            ["nsenter", "-t", str(self.pid("holder")), "-m", "-n", "--", *argv],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
         (self.dir / f"{what}.pid").write_text(str(proc.pid))
         return proc.pid
 
@@ -156,8 +181,19 @@ class Node:
         (CGROUP_ROOT / "unified" / self.name).mkdir(exist_ok=True)
 
     def start_holder(self) -> None:
-        for d in ("containerd/root", "containerd/state", "cni/bin", "cni/net.d", "logs", "opt", "varlibkubelet",
-                  "podlogs", "containerlogs", "varlibcni", "sysctl"):
+        for d in (
+            "containerd/root",
+            "containerd/state",
+            "cni/bin",
+            "cni/net.d",
+            "logs",
+            "opt",
+            "varlibkubelet",
+            "podlogs",
+            "containerlogs",
+            "varlibcni",
+            "sysctl",
+        ):
             (self.dir / d).mkdir(parents=True, exist_ok=True)
         mounts = []
         for key, value in KUBELET_SYSCTLS.items():
@@ -168,16 +204,30 @@ class Node:
         script.write_text(INIT_SCRIPT.format(name=self.name, dir=self.dir, sysctl_mounts="\n".join(mounts)))
         script.chmod(0o755)
         log = open(self.logs / "init.log", "wb")
-        proc = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.name}", "--", "unshare", "--mount",
-                                 "--propagation", "private", "--", str(script)],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                "nsenter",
+                f"--net=/run/netns/{self.name}",
+                "--",
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                str(script),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         (self.dir / "holder.pid").write_text(str(proc.pid))
         deadline = time.monotonic() + 20
         while "ready pid" not in (self.logs / "init.log").read_text():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name}: mount namespace setup failed:\n"
-                                   f"{(self.logs / 'init.log').read_text()}")
+                raise RuntimeError(
+                    f"{self.name}: mount namespace setup failed:\n" f"{(self.logs / 'init.log').read_text()}"
+                )
             time.sleep(0.1)
         # The holder is `unshare`'s child after exec: nsenter -t needs the process in the namespaces.
         text = (self.logs / "init.log").read_text()
@@ -204,15 +254,25 @@ class Node:
         self.ctr("images", "import", str(archive), timeout=300)
 
     def ctr(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return self.run("ctr", "-a", str(self.dir / "containerd/containerd.sock"), "-n", "k8s.io", *args,
-                        timeout=timeout)
+        return self.run(
+            "ctr", "-a", str(self.dir / "containerd/containerd.sock"), "-n", "k8s.io", *args, timeout=timeout
+        )
 
     def start_kubelet(self, kubelet: Path, kubeconfig: Path, ca: Path) -> None:
         config = self.dir / "kubelet-config.yaml"
         config.write_text(KUBELET_CONFIG.format(name=self.name, dir=self.dir, ip=self.ip, ca=ca))
-        self._spawn("kubelet", [str(kubelet), f"--config={config}", f"--kubeconfig={kubeconfig}",
-                                "--root-dir=/var/lib/kubelet", f"--hostname-override={self.name}",
-                                f"--node-ip={self.ip}", "--v=1"])
+        self._spawn(
+            "kubelet",
+            [
+                str(kubelet),
+                f"--config={config}",
+                f"--kubeconfig={kubeconfig}",
+                "--root-dir=/var/lib/kubelet",
+                f"--hostname-override={self.name}",
+                f"--node-ip={self.ip}",
+                "--v=1",
+            ],
+        )
 
     def tail(self, what: str, lines: int = 30) -> str:
         try:

@@ -11,6 +11,7 @@ no link, route, address or sysctl):
                           reaches the internet only when its node masquerades
       wc-inet eth0 .10    a host on the internet
 """
+
 from __future__ import annotations
 
 import subprocess

@@ -12,14 +12,42 @@
 namespace weir::agent {
 namespace {
 
-const std::set<std::string> kKnownKeys = {
-    "nodeName", "bpfRoot", "manifestsDir", "kubeconfig", "nodeAddresses", "zone", "uplinks", "cgroupPath",
-    "socketLBHostOnly", "lbMode", "dsrDispatch", "maglev", "maglevTableSize", "conntrackMax", "servicesMax",
-    "backendsMax", "conntrackGCIntervalSeconds", "healthHost", "healthPort", "manageNodeRoutes", "cniConfDir",
-    "podCIDRs", "cniDataDir", "cniGCIntervalSeconds", "manageForwarding", "k8sServiceHost", "k8sServicePort",
-    "mtu", "daemonSet", "logLevel", "kubeProxyHealthzBindAddress", "kubeProxyMetricsBindAddress",
-    "socketLBTranslationEvents",
-    "masquerade", "nonMasqueradeCIDRs", "nonMasqueradeCIDRsMax"};
+const std::set<std::string> kKnownKeys = {"nodeName",
+                                          "bpfRoot",
+                                          "manifestsDir",
+                                          "kubeconfig",
+                                          "nodeAddresses",
+                                          "zone",
+                                          "uplinks",
+                                          "cgroupPath",
+                                          "socketLBHostOnly",
+                                          "lbMode",
+                                          "dsrDispatch",
+                                          "maglev",
+                                          "maglevTableSize",
+                                          "conntrackMax",
+                                          "servicesMax",
+                                          "backendsMax",
+                                          "conntrackGCIntervalSeconds",
+                                          "healthHost",
+                                          "healthPort",
+                                          "manageNodeRoutes",
+                                          "cniConfDir",
+                                          "podCIDRs",
+                                          "cniDataDir",
+                                          "cniGCIntervalSeconds",
+                                          "manageForwarding",
+                                          "k8sServiceHost",
+                                          "k8sServicePort",
+                                          "mtu",
+                                          "daemonSet",
+                                          "logLevel",
+                                          "kubeProxyHealthzBindAddress",
+                                          "kubeProxyMetricsBindAddress",
+                                          "socketLBTranslationEvents",
+                                          "masquerade",
+                                          "nonMasqueradeCIDRs",
+                                          "nonMasqueradeCIDRsMax"};
 
 const std::set<std::string> kLogLevels = {"debug", "info", "warn", "error"};
 
@@ -37,7 +65,8 @@ absl::StatusOr<lb::LbMode> ParseLbMode(const std::string& text) {
   return absl::InvalidArgumentError(absl::StrCat("lbMode \"", text, "\": expected snat, dsr or hybrid"));
 }
 
-absl::StatusOr<std::vector<IpPrefix>> ParseCidrList(const std::vector<std::string>& texts, const std::string& what) {
+absl::StatusOr<std::vector<IpPrefix>> ParseCidrList(const std::vector<std::string>& texts,
+                                                    const std::string& what) {
   std::vector<IpPrefix> cidrs;
   for (const std::string& text : texts) {
     auto cidr = IpPrefix::Parse(text);
@@ -55,7 +84,8 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     if (!root.IsMap()) return absl::InvalidArgumentError("agent config must be a YAML mapping");
     for (const auto& entry : root) {
       std::string key = entry.first.as<std::string>();
-      if (!kKnownKeys.count(key)) return absl::InvalidArgumentError(absl::StrCat("unknown agent config key ", key));
+      if (!kKnownKeys.count(key))
+        return absl::InvalidArgumentError(absl::StrCat("unknown agent config key ", key));
     }
     Read(root, "nodeName", config.node_name);
     Read(root, "bpfRoot", config.bpf_root);
@@ -100,7 +130,8 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
           absl::StrCat("daemonSet \"", config.owner_daemon_set, "\": expected namespace/name"));
     }
     if (config.api_server_port < 0 || config.api_server_port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("k8sServicePort ", config.api_server_port, ": not a port"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("k8sServicePort ", config.api_server_port, ": not a port"));
     }
     std::vector<std::string> cidrs;
     Read(root, "podCIDRs", cidrs);
@@ -111,7 +142,8 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     }
     Read(root, "masquerade", config.masquerade);
     Read(root, "nonMasqueradeCIDRsMax", config.non_masquerade_cidrs_max);
-    if (config.non_masquerade_cidrs_max == 0) return absl::InvalidArgumentError("nonMasqueradeCIDRsMax must be at least 1");
+    if (config.non_masquerade_cidrs_max == 0)
+      return absl::InvalidArgumentError("nonMasqueradeCIDRsMax must be at least 1");
     std::vector<std::string> non_masquerade;
     Read(root, "nonMasqueradeCIDRs", non_masquerade);
     auto non_masquerade_cidrs = ParseCidrList(non_masquerade, "nonMasqueradeCIDRs");
@@ -127,7 +159,8 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     if (root["dsrDispatch"]) {
       std::string dispatch = root["dsrDispatch"].as<std::string>();
       if (dispatch != "ipip" && dispatch != "option") {
-        return absl::InvalidArgumentError(absl::StrCat("dsrDispatch \"", dispatch, "\": expected ipip or option"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("dsrDispatch \"", dispatch, "\": expected ipip or option"));
       }
       config.dsr_ip_option = dispatch == "option";
     }

@@ -30,14 +30,14 @@ struct AgentConfig {
   // Empty (addresses, uplinks) or 0 (mtu): found from this node's Node object and interfaces.
   std::vector<IpAddress> node_addresses;  // NodePorts are served on these; the first of each family SNATs
   std::string zone;
-  std::vector<std::string> uplinks;       // devices that get the from-uplink program
-  uint32_t mtu = 0;                       // pods' MTU (0: the uplink's)
-  std::string cgroup_path;                // cgroup v2 for socket LB; empty: socket LB off
+  std::vector<std::string> uplinks;  // devices that get the from-uplink program
+  uint32_t mtu = 0;                  // pods' MTU (0: the uplink's)
+  std::string cgroup_path;           // cgroup v2 for socket LB; empty: socket LB off
   bool socket_lb_host_only = false;
   // An event per connect() the socket LB translates, not only per refusal (one record per connection).
   bool socket_lb_translation_events = false;
   lb::LbMode lb_mode = lb::LbMode::kSnat;
-  bool dsr_ip_option = false;             // dsrDispatch: "ipip" (default) or "option"
+  bool dsr_ip_option = false;  // dsrDispatch: "ipip" (default) or "option"
   bool maglev = true;
   uint32_t maglev_table_size = WEIR_MAGLEV_DEFAULT_SIZE;
   uint32_t conntrack_max = WEIR_CONNTRACK_DEFAULT_SIZE;
@@ -62,13 +62,13 @@ struct AgentConfig {
   bool masquerade = true;
   std::vector<IpPrefix> non_masquerade_cidrs;
   uint32_t non_masquerade_cidrs_max = 16384;  // size of the datapath's set of in-cluster CIDRs
-  std::string log_level = "info";         // debug, info, warn or error
+  std::string log_level = "info";             // debug, info, warn or error
   // kube-proxy's endpoints ("host:port"; empty: not served): its health check, which load balancers
   // and operators poll, and /proxyMode and /metrics.
   std::string kube_proxy_healthz_address = "0.0.0.0:10256";
   std::string kube_proxy_metrics_address = "127.0.0.1:10249";
   std::string health_host = "0.0.0.0";
-  int health_port = 9876;                 // 0: no health/metrics server
+  int health_port = 9876;  // 0: no health/metrics server
 };
 
 // Reads the YAML file; unknown keys are an error (a typo must not silently change behaviour).
@@ -76,6 +76,7 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
 absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text);
 absl::StatusOr<lb::LbMode> ParseLbMode(const std::string& text);
 // A list of CIDRs of either family (a setting's value); `what` names the setting in errors.
-absl::StatusOr<std::vector<IpPrefix>> ParseCidrList(const std::vector<std::string>& texts, const std::string& what);
+absl::StatusOr<std::vector<IpPrefix>> ParseCidrList(const std::vector<std::string>& texts,
+                                                    const std::string& what);
 
 }  // namespace weir::agent

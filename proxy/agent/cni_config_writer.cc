@@ -24,14 +24,19 @@ std::string RenderCniConflist(const CniConfigSettings& s) {
   return absl::StrCat(R"({
   "cniVersion": "1.0.0",
   "cniVersions": ["1.0.0", "1.1.0"],
-  "name": ")", s.network_name, R"(",
+  "name": ")",
+                      s.network_name, R"(",
   "plugins": [
     {
       "type": "weir",
-      "mtu": )", s.mtu, R"(,
-      "podCIDRs": [)", absl::StrJoin(cidrs, ", "), R"(],
-      "bpfRoot": ")", s.bpf_root, R"(",
-      "dataDir": ")", s.data_dir, R"("
+      "mtu": )",
+                      s.mtu, R"(,
+      "podCIDRs": [)",
+                      absl::StrJoin(cidrs, ", "), R"(],
+      "bpfRoot": ")",
+                      s.bpf_root, R"(",
+      "dataDir": ")",
+                      s.data_dir, R"("
     },
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]

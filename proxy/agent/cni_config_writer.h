@@ -11,7 +11,7 @@
 namespace weir::agent {
 
 struct CniConfigSettings {
-  std::string conf_dir;          // e.g. /etc/cni/net.d
+  std::string conf_dir;  // e.g. /etc/cni/net.d
   std::string file_name = "10-weir.conflist";
   std::string network_name = "weir";
   std::vector<IpPrefix> pod_cidrs;

@@ -6,8 +6,9 @@
 namespace weir::agent {
 
 ConntrackCollection::ConntrackCollection(std::optional<sync::ConntrackGc> gc, std::string bpf_root,
-                                         std::chrono::seconds interval, std::function<bool(uint32_t)> is_live_backend,
-                                         Metrics& metrics, SyncMetrics& sync_metrics)
+                                         std::chrono::seconds interval,
+                                         std::function<bool(uint32_t)> is_live_backend, Metrics& metrics,
+                                         SyncMetrics& sync_metrics)
     : gc_(std::move(gc)),
       bpf_root_(std::move(bpf_root)),
       interval_(interval),

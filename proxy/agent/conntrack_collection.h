@@ -20,8 +20,9 @@ class ConntrackCollection {
 
   // `gc`: nullopt when the conntrack map could not be opened (only the map fill is read then).
   // `is_live_backend`: the reconciler's answer for a backend id (ConntrackGc::Collect says why).
-  ConntrackCollection(std::optional<sync::ConntrackGc> gc, std::string bpf_root, std::chrono::seconds interval,
-                      std::function<bool(uint32_t)> is_live_backend, Metrics& metrics, SyncMetrics& sync_metrics);
+  ConntrackCollection(std::optional<sync::ConntrackGc> gc, std::string bpf_root,
+                      std::chrono::seconds interval, std::function<bool(uint32_t)> is_live_backend,
+                      Metrics& metrics, SyncMetrics& sync_metrics);
 
   // Collects when the interval has passed since the last collection (the first one an interval
   // after construction). Call only once the maps were synced: ids unknown to the reconciler count

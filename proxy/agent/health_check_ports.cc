@@ -33,7 +33,8 @@ std::optional<HealthCheckService> HealthCheckOf(const k8s::Service& service,
   for (const k8s::EndpointSlice* slice : slices) {
     if (slice->address_type == k8s::AddressType::kFqdn) continue;
     for (const k8s::Endpoint& endpoint : slice->endpoints) {
-      if (!endpoint.conditions.ready || endpoint.node_name != node_name || endpoint.addresses.empty()) continue;
+      if (!endpoint.conditions.ready || endpoint.node_name != node_name || endpoint.addresses.empty())
+        continue;
       // Addresses of one endpoint are fungible (the API says so): the first stands for the pod.
       const IpAddress& address = endpoint.addresses.front();
       local_ready[address.family()].insert(address);
@@ -47,13 +48,14 @@ std::optional<HealthCheckService> HealthCheckOf(const k8s::Service& service,
                             .local_endpoints = count};
 }
 
-std::map<uint16_t, HealthCheckService> HealthCheckPortsOf(const std::map<k8s::ServiceRef, HealthCheckService>& services) {
+std::map<uint16_t, HealthCheckService> HealthCheckPortsOf(
+    const std::map<k8s::ServiceRef, HealthCheckService>& services) {
   std::map<uint16_t, HealthCheckService> by_port;
   for (const auto& [ref, service] : services) {
     auto [slot, inserted] = by_port.try_emplace(service.port, service);
     if (!inserted) {
-      spdlog::warn("healthCheckNodePort {} is claimed by {}/{} and {}; serving it for the former", service.port,
-                   slot->second.namespace_, slot->second.name, ref.ToString());
+      spdlog::warn("healthCheckNodePort {} is claimed by {}/{} and {}; serving it for the former",
+                   service.port, slot->second.namespace_, slot->second.name, ref.ToString());
     }
   }
   return by_port;
@@ -95,7 +97,8 @@ std::string HealthCheckResponseBody(const HealthCheckService& service) {
 // lock, so Update() can change it while probes are being answered.
 class HealthCheckPorts::PortServer {
  public:
-  explicit PortServer(HealthCheckService service) : listener_(kPortServerWorkers), service_(std::move(service)) {
+  explicit PortServer(HealthCheckService service)
+      : listener_(kPortServerWorkers), service_(std::move(service)) {
     listener_.server().Get(".*", [this](const httplib::Request&, httplib::Response& response) {
       const HealthCheckService service = Current();
       response.status = service.local_endpoints > 0 ? 200 : 503;

@@ -44,7 +44,8 @@ std::optional<HealthCheckService> HealthCheckOf(const k8s::Service& service,
                                                 const std::string& node_name);
 
 // The port -> Service map from the health checks of individual Services (first by name wins).
-std::map<uint16_t, HealthCheckService> HealthCheckPortsOf(const std::map<k8s::ServiceRef, HealthCheckService>& services);
+std::map<uint16_t, HealthCheckService> HealthCheckPortsOf(
+    const std::map<k8s::ServiceRef, HealthCheckService>& services);
 
 // The JSON body kube-proxy answers with:
 // {"service":{"namespace":"ns","name":"svc"},"localEndpoints":N,"serviceProxyHealthy":true}

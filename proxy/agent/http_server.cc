@@ -74,8 +74,8 @@ void HttpListener::Stop() {
 
 AgentHttpServer::AgentHttpServer() : listener_(kAgentServerWorkers) {}
 
-absl::Status AgentHttpServer::Start(const std::string& host, int port, Metrics& metrics, std::function<bool()> ready,
-                                    std::function<std::string()> extra_metrics) {
+absl::Status AgentHttpServer::Start(const std::string& host, int port, Metrics& metrics,
+                                    std::function<bool()> ready, std::function<std::string()> extra_metrics) {
   auto health = [ready = std::move(ready)](const httplib::Request&, httplib::Response& response) {
     if (!ready || ready()) {
       response.set_content("ok", "text/plain");

@@ -45,7 +45,8 @@ class KubeProxyEndpoints {
   // `healthz_address`, `metrics_address`: "host:port", empty for none (kube-proxy's
   // --healthz-bind-address and --metrics-bind-address). `progress` and `metrics` outlive this.
   absl::Status Start(const std::string& healthz_address, const std::string& metrics_address,
-                     const SyncProgress& progress, Metrics& metrics, std::function<std::string()> extra_metrics);
+                     const SyncProgress& progress, Metrics& metrics,
+                     std::function<std::string()> extra_metrics);
   void Stop();
 
  private:

@@ -10,10 +10,10 @@
 namespace weir::agent {
 
 struct NonMasqueradeInputs {
-  const std::vector<k8s::Node>& nodes;           // every Node the source knows (with this one)
-  const std::vector<IpPrefix>& own_pod_cidrs;    // podCIDRs setting: standalone mode without a Node
-  const std::vector<IpAddress>& own_addresses;   // nodeAddresses setting
-  const std::vector<IpPrefix>& configured;       // nonMasqueradeCIDRs setting
+  const std::vector<k8s::Node>& nodes;          // every Node the source knows (with this one)
+  const std::vector<IpPrefix>& own_pod_cidrs;   // podCIDRs setting: standalone mode without a Node
+  const std::vector<IpAddress>& own_addresses;  // nodeAddresses setting
+  const std::vector<IpPrefix>& configured;      // nonMasqueradeCIDRs setting
 };
 
 // Every node's pod CIDRs and addresses (InternalIP and ExternalIP, as host prefixes), this node's

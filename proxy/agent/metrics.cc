@@ -108,11 +108,13 @@ void Counter::Increment(double amount) {
 }
 
 Histogram::Histogram(std::vector<double> upper_bounds)
-    : upper_bounds_(SortedFiniteBounds(std::move(upper_bounds))), bucket_counts_(upper_bounds_.size() + 1, 0) {}
+    : upper_bounds_(SortedFiniteBounds(std::move(upper_bounds))),
+      bucket_counts_(upper_bounds_.size() + 1, 0) {}
 
 void Histogram::Observe(double value) {
   // The first bucket whose bound is >= value; past the last bound: +Inf.
-  const size_t bucket = std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) - upper_bounds_.begin();
+  const size_t bucket =
+      std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) - upper_bounds_.begin();
   std::lock_guard<std::mutex> lock(mutex_);
   ++bucket_counts_[bucket];
   ++count_;
@@ -183,8 +185,8 @@ Gauge& Metrics::GetGauge(const std::string& name, const std::string& help, const
   return *series;
 }
 
-Histogram& Metrics::GetHistogram(const std::string& name, const std::string& help, std::vector<double> upper_bounds,
-                                 const MetricLabels& labels) {
+Histogram& Metrics::GetHistogram(const std::string& name, const std::string& help,
+                                 std::vector<double> upper_bounds, const MetricLabels& labels) {
   std::lock_guard<std::mutex> lock(mutex_);
   Family* family = FamilyFor(name, help, MetricType::kHistogram, labels);
   if (family == nullptr) {
@@ -206,10 +208,12 @@ std::string Metrics::Render() const {
     out += "# TYPE " + name + " " + TypeName(family.type) + "\n";
     switch (family.type) {
       case MetricType::kCounter:
-        for (const auto& [labels, counter] : family.counters) AppendSample(out, name, FormatLabels(labels), counter->Value());
+        for (const auto& [labels, counter] : family.counters)
+          AppendSample(out, name, FormatLabels(labels), counter->Value());
         break;
       case MetricType::kGauge:
-        for (const auto& [labels, gauge] : family.gauges) AppendSample(out, name, FormatLabels(labels), gauge->Value());
+        for (const auto& [labels, gauge] : family.gauges)
+          AppendSample(out, name, FormatLabels(labels), gauge->Value());
         break;
       case MetricType::kHistogram:
         for (const auto& [labels, histogram] : family.histograms) {

@@ -41,7 +41,7 @@ class Gauge {
 class Histogram {
  public:
   struct Snapshot {
-    std::vector<double> upper_bounds;        // the finite bucket bounds, ascending
+    std::vector<double> upper_bounds;         // the finite bucket bounds, ascending
     std::vector<uint64_t> cumulative_counts;  // one per bound, then one for +Inf (== count)
     uint64_t count = 0;
     double sum = 0;
@@ -55,7 +55,7 @@ class Histogram {
 
  private:
   const std::vector<double> upper_bounds_;
-  mutable std::mutex mutex_;  // count, sum and buckets change together
+  mutable std::mutex mutex_;             // count, sum and buckets change together
   std::vector<uint64_t> bucket_counts_;  // per bucket, not cumulative; the last one is +Inf
   uint64_t count_ = 0;
   double sum_ = 0;
@@ -93,7 +93,8 @@ class Metrics {
 
   // The family for `name`, created when absent; nullptr (and logged) when the registration is
   // invalid. Called with mutex_ held.
-  Family* FamilyFor(const std::string& name, const std::string& help, MetricType type, const MetricLabels& labels);
+  Family* FamilyFor(const std::string& name, const std::string& help, MetricType type,
+                    const MetricLabels& labels);
 
   mutable std::mutex mutex_;
   std::map<std::string, Family> families_;

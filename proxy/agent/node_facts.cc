@@ -99,8 +99,9 @@ absl::StatusOr<std::string> ChooseUplink(const InterfaceView& view, const std::v
   }
   const LinkInfo* link = device == 0 ? nullptr : LinkByIndex(view, device);
   if (link == nullptr || link->name == "lo") {
-    return absl::NotFoundError("no uplink: no route to the other nodes, no device with this node's address "
-                               "and no default route (set `uplinks`)");
+    return absl::NotFoundError(
+        "no uplink: no route to the other nodes, no device with this node's address "
+        "and no default route (set `uplinks`)");
   }
   return link->name;
 }
@@ -110,10 +111,10 @@ absl::StatusOr<NodeFacts> DiscoverNodeFacts(const NodeFacts& configured, const k
   NodeFacts facts = configured;
   if (facts.addresses.empty() && self != nullptr) facts.addresses = NodeAddressesOf(*self);
   if (facts.addresses.empty()) {
-    return absl::NotFoundError(self == nullptr
-                                   ? "node addresses unknown: no Node object for this node (set `nodeAddresses`)"
-                                   : absl::StrCat("Node ", self->metadata.name,
-                                                  " lists no InternalIP or ExternalIP (set `nodeAddresses`)"));
+    return absl::NotFoundError(
+        self == nullptr ? "node addresses unknown: no Node object for this node (set `nodeAddresses`)"
+                        : absl::StrCat("Node ", self->metadata.name,
+                                       " lists no InternalIP or ExternalIP (set `nodeAddresses`)"));
   }
   if (facts.pod_cidrs.empty() && self != nullptr) facts.pod_cidrs = self->pod_cidrs;
   if (facts.uplinks.empty()) {
@@ -129,10 +130,9 @@ absl::StatusOr<NodeFacts> DiscoverNodeFacts(const NodeFacts& configured, const k
   if (facts.mtu == 0) {
     const LinkInfo* link = LinkByName(view, facts.uplinks.front());
     if (link == nullptr) {
-      return absl::NotFoundError(absl::StrCat("uplink ", facts.uplinks.front(), " not found; devices here: ",
-                                              absl::StrJoin(view.links, ", ", [](std::string* out, const LinkInfo& l) {
-                                                out->append(l.name);
-                                              })));
+      return absl::NotFoundError(absl::StrCat(
+          "uplink ", facts.uplinks.front(), " not found; devices here: ",
+          absl::StrJoin(view.links, ", ", [](std::string* out, const LinkInfo& l) { out->append(l.name); })));
     }
     facts.mtu = link->mtu;
   }

@@ -67,13 +67,16 @@ void LogForwarding(const ForwardingResult& result) {
                  result.ipv6_available ? "" : " (IPv4; this kernel has no IPv6)");
   }
   for (const SysctlChange& change : result.changed) {
-    spdlog::info("forwarding: set {}=1 in the node's network namespace (was {}); manageForwarding: false "
-                 "leaves it alone", change.key, change.before);
+    spdlog::info(
+        "forwarding: set {}=1 in the node's network namespace (was {}); manageForwarding: false "
+        "leaves it alone",
+        change.key, change.before);
   }
   if (!result.ignoring_router_advertisements.empty()) {
-    spdlog::warn("forwarding: with IPv6 forwarding on, {} ignore router advertisements (accept_ra=1); set "
-                 "accept_ra=2 on them if the node learns its IPv6 routes that way",
-                 absl::StrJoin(result.ignoring_router_advertisements, ", "));
+    spdlog::warn(
+        "forwarding: with IPv6 forwarding on, {} ignore router advertisements (accept_ra=1); set "
+        "accept_ra=2 on them if the node learns its IPv6 routes that way",
+        absl::StrJoin(result.ignoring_router_advertisements, ", "));
   }
 }
 

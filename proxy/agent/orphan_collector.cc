@@ -38,7 +38,8 @@ std::vector<std::string> NetworksIn(const std::string& data_dir) {
 }
 
 constexpr char kCollectedName[] = "weir_orphans_collected_total";
-constexpr char kCollectedHelp[] = "Parts of pods whose CNI DEL never came, removed after their interface was gone.";
+constexpr char kCollectedHelp[] =
+    "Parts of pods whose CNI DEL never came, removed after their interface was gone.";
 
 }  // namespace
 
@@ -107,7 +108,8 @@ absl::StatusOr<CollectedOrphans> OrphanCollector::Pass(Clock::time_point now) {
       auto current = endpoint_map->Lookup(endpoint.address);
       if (!current.ok() || current->pod_id != endpoint.pod_id) continue;
       if (absl::Status s = endpoint_map->Remove(endpoint.address); !s.ok()) {
-        spdlog::warn("orphans: endpoint {} of {}: {}", endpoint.address.ToString(), host_ifname, s.ToString());
+        spdlog::warn("orphans: endpoint {} of {}: {}", endpoint.address.ToString(), host_ifname,
+                     s.ToString());
         continue;
       }
       ++collected.endpoints;
@@ -130,8 +132,8 @@ absl::StatusOr<CollectedOrphans> OrphanCollector::Pass(Clock::time_point now) {
       }
       collected.allocations += static_cast<int>(released->size());
       for (const IpAddress& address : *released) {
-        removed.push_back(absl::StrCat("address ", address.ToString(), " (network ", held.network, ", container ",
-                                       held.owner.container_id, " ", held.owner.ifname, ")"));
+        removed.push_back(absl::StrCat("address ", address.ToString(), " (network ", held.network,
+                                       ", container ", held.owner.container_id, " ", held.owner.ifname, ")"));
       }
     }
     if (parts.link_pin) {

@@ -86,7 +86,8 @@ std::string ProcessMetricsText() {
          stats->cpu_seconds);
   Family(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.", stats->max_fds);
   Family(out, "process_open_fds", "gauge", "Number of open file descriptors.", stats->open_fds);
-  Family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", stats->resident_bytes);
+  Family(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+         stats->resident_bytes);
   Family(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
          stats->start_time_seconds);
   Family(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", stats->virtual_bytes);

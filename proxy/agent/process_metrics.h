@@ -9,7 +9,7 @@
 namespace weir::agent {
 
 struct ProcessStats {
-  double cpu_seconds = 0;       // user + system
+  double cpu_seconds = 0;         // user + system
   double start_time_seconds = 0;  // since the Unix epoch
   double virtual_bytes = 0;
   double resident_bytes = 0;

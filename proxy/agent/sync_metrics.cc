@@ -28,8 +28,10 @@ SyncMetrics::SyncMetrics(Metrics& metrics)
       backends_(metrics.GetGauge("weir_service_backends", "Entries in the backends map.")),
       skipped_(metrics.GetGauge("weir_manifest_objects_skipped", "Objects that failed to decode.")) {}
 
-void SyncMetrics::Synced(bool complete, std::chrono::microseconds duration, std::chrono::system_clock::time_point now,
-                         const std::vector<double>& programming_latencies, size_t frontends, size_t backends) {
+void SyncMetrics::Synced(bool complete, std::chrono::microseconds duration,
+                         std::chrono::system_clock::time_point now,
+                         const std::vector<double>& programming_latencies, size_t frontends,
+                         size_t backends) {
   const double seconds = std::chrono::duration<double>(duration).count();
   duration_.Observe(seconds);
   weir_duration_.Observe(seconds);
@@ -42,7 +44,9 @@ void SyncMetrics::Synced(bool complete, std::chrono::microseconds duration, std:
 
 void SyncMetrics::MapFillRead(const std::vector<MapFill>& fills) {
   for (const MapFill& fill : fills) {
-    metrics_.GetGauge("weir_map_entries", "Entries in a pinned BPF map (arrays count every slot).", {{"map", fill.name}})
+    metrics_
+        .GetGauge("weir_map_entries", "Entries in a pinned BPF map (arrays count every slot).",
+                  {{"map", fill.name}})
         .Set(fill.entries);
     metrics_.GetGauge("weir_map_capacity", "max_entries of a pinned BPF map.", {{"map", fill.name}})
         .Set(fill.capacity);

@@ -154,7 +154,8 @@ class Reader {
 };
 
 std::optional<L4Proto> Protocol(Reader& reader, const Field& field) {
-  return reader.Enum<L4Proto>(field, {{"TCP", L4Proto::kTcp}, {"UDP", L4Proto::kUdp}, {"SCTP", L4Proto::kSctp}});
+  return reader.Enum<L4Proto>(field,
+                              {{"TCP", L4Proto::kTcp}, {"UDP", L4Proto::kUdp}, {"SCTP", L4Proto::kSctp}});
 }
 
 uint16_t Port(Reader& reader, const Field& field, int64_t min) {
@@ -180,7 +181,8 @@ ObjectMeta DecodeMeta(Reader& reader, const Field& root, bool namespaced) {
 // The frame shared by the decoders: metadata first (it names the object in errors), then
 // the kind's own fields, and a YAML::Exception (should one escape yaml-cpp) becomes an error too.
 template <typename T, typename DecodeBody>
-absl::StatusOr<T> DecodeObject(const char* kind, const YAML::Node& node, bool namespaced, DecodeBody decode_body) {
+absl::StatusOr<T> DecodeObject(const char* kind, const YAML::Node& node, bool namespaced,
+                               DecodeBody decode_body) {
   std::string label = kind;
   try {
     if (!node.IsMap()) {
@@ -243,8 +245,8 @@ bool IsPortName(const std::string& text) {
 TargetPort DecodeTargetPort(Reader& reader, const Field& field, uint16_t service_port) {
   TargetPort target;
   const std::string text = reader.String(field);
-  const bool numeric =
-      std::all_of(text.begin(), text.end(), [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
+  const bool numeric = std::all_of(text.begin(), text.end(),
+                                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
   if (!numeric) {
     if (IsPortName(text)) {
       target.name = text;
@@ -291,8 +293,9 @@ std::vector<LoadBalancerIngress> DecodeIngress(Reader& reader, const Field& root
     entry.ip = reader.Ip(Child(item, "ip"));
     entry.hostname = reader.String(Child(item, "hostname"));
     entry.ip_mode = reader
-                        .Enum<LoadBalancerIpMode>(Child(item, "ipMode"), {{"VIP", LoadBalancerIpMode::kVip},
-                                                                          {"Proxy", LoadBalancerIpMode::kProxy}})
+                        .Enum<LoadBalancerIpMode>(
+                            Child(item, "ipMode"),
+                            {{"VIP", LoadBalancerIpMode::kVip}, {"Proxy", LoadBalancerIpMode::kProxy}})
                         .value_or(LoadBalancerIpMode::kVip);
     ingress.push_back(std::move(entry));
   }
@@ -318,24 +321,24 @@ void DecodeServiceBody(Reader& reader, const Field& root, Service& service) {
   for (const Field& item : reader.Items(Child(spec, "externalIPs"))) {
     if (std::optional<IpAddress> address = reader.Ip(item)) service.external_ips.push_back(*address);
   }
-  service.session_affinity = reader
-                                 .Enum<SessionAffinity>(Child(spec, "sessionAffinity"),
-                                                        {{"None", SessionAffinity::kNone},
-                                                         {"ClientIP", SessionAffinity::kClientIP}})
-                                 .value_or(SessionAffinity::kNone);
+  service.session_affinity =
+      reader
+          .Enum<SessionAffinity>(Child(spec, "sessionAffinity"),
+                                 {{"None", SessionAffinity::kNone}, {"ClientIP", SessionAffinity::kClientIP}})
+          .value_or(SessionAffinity::kNone);
   const Field affinity_config = Child(spec, "sessionAffinityConfig");
   const Field client_ip = Child(affinity_config, "clientIP");
   reader.Map(affinity_config);
   reader.Map(client_ip);
-  service.affinity_timeout_seconds = static_cast<uint32_t>(reader.Int(Child(client_ip, "timeoutSeconds"), 1,
-                                                                      kMaxAffinityTimeoutSeconds)
-                                                               .value_or(kDefaultAffinityTimeoutSeconds));
-  const std::initializer_list<std::pair<const char*, TrafficPolicy>> policies = {{"Cluster", TrafficPolicy::kCluster},
-                                                                                 {"Local", TrafficPolicy::kLocal}};
-  service.external_traffic_policy =
-      reader.Enum<TrafficPolicy>(Child(spec, "externalTrafficPolicy"), policies).value_or(TrafficPolicy::kCluster);
-  service.internal_traffic_policy =
-      reader.Enum<TrafficPolicy>(Child(spec, "internalTrafficPolicy"), policies).value_or(TrafficPolicy::kCluster);
+  service.affinity_timeout_seconds =
+      static_cast<uint32_t>(reader.Int(Child(client_ip, "timeoutSeconds"), 1, kMaxAffinityTimeoutSeconds)
+                                .value_or(kDefaultAffinityTimeoutSeconds));
+  const std::initializer_list<std::pair<const char*, TrafficPolicy>> policies = {
+      {"Cluster", TrafficPolicy::kCluster}, {"Local", TrafficPolicy::kLocal}};
+  service.external_traffic_policy = reader.Enum<TrafficPolicy>(Child(spec, "externalTrafficPolicy"), policies)
+                                        .value_or(TrafficPolicy::kCluster);
+  service.internal_traffic_policy = reader.Enum<TrafficPolicy>(Child(spec, "internalTrafficPolicy"), policies)
+                                        .value_or(TrafficPolicy::kCluster);
   service.health_check_node_port = Port(reader, Child(spec, "healthCheckNodePort"), 0);
   const Field load_balancer_ip = Child(spec, "loadBalancerIP");
   // Only a request to the cloud provider, never programmed, and the API server keeps values it merely
@@ -391,8 +394,8 @@ Endpoint DecodeEndpoint(Reader& reader, const Field& item, AddressType address_t
 
 // An unreadable trigger time only costs one latency sample: it is logged, not fatal to the slice.
 std::optional<std::chrono::system_clock::time_point> TriggerTime(Reader& reader, const Field& root) {
-  const Field field =
-      Child(Child(Child(root, "metadata"), "annotations"), "endpoints.kubernetes.io/last-change-trigger-time");
+  const Field field = Child(Child(Child(root, "metadata"), "annotations"),
+                            "endpoints.kubernetes.io/last-change-trigger-time");
   const std::string text = reader.String(field);
   if (text.empty()) return std::nullopt;
   absl::Time parsed;
@@ -457,7 +460,8 @@ void DecodeNodeBody(Reader& reader, const Field& root, Node& node) {
     NodeAddress address;
     address.type = reader.String(Child(item, "type"));
     address.address = reader.String(Child(item, "address"));
-    if (address.type == "InternalIP" || address.type == "ExternalIP") address.ip = reader.Ip(Child(item, "address"));
+    if (address.type == "InternalIP" || address.type == "ExternalIP")
+      address.ip = reader.Ip(Child(item, "address"));
     node.addresses.push_back(std::move(address));
   }
 }
@@ -487,9 +491,11 @@ LabelSelector DecodeSelector(Reader& reader, const Field& field) {
                          .value_or(SelectorOperator::kExists);
     const Field values = Child(item, "values");
     for (const Field& value : reader.Items(values)) requirement.values.push_back(reader.String(value));
-    const bool takes_values = requirement.op == SelectorOperator::kIn || requirement.op == SelectorOperator::kNotIn;
+    const bool takes_values =
+        requirement.op == SelectorOperator::kIn || requirement.op == SelectorOperator::kNotIn;
     if (takes_values && requirement.values.empty()) reader.Fail(values, "required for In and NotIn");
-    if (!takes_values && !requirement.values.empty()) reader.Fail(values, "must be empty for Exists and DoesNotExist");
+    if (!takes_values && !requirement.values.empty())
+      reader.Fail(values, "must be empty for Exists and DoesNotExist");
     selector.match_expressions.push_back(std::move(requirement));
   }
   return selector;
@@ -616,8 +622,9 @@ std::vector<NetworkPolicyPort> DecodePolicyPorts(Reader& reader, const Field& li
     const Field number = Child(item, "port");
     const std::string text = reader.String(number);
     if (!text.empty()) {
-      const bool numeric = std::all_of(text.begin(), text.end(),
-                                       [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); });
+      const bool numeric = std::all_of(text.begin(), text.end(), [](char c) {
+        return absl::ascii_isdigit(static_cast<unsigned char>(c));
+      });
       if (numeric) {
         port.port = TargetPort{.number = Port(reader, number, 1), .name = ""};
       } else if (IsPortName(text)) {
@@ -697,7 +704,8 @@ Known Classify(const std::string& api_version, const std::string& kind) {
 }
 
 // What typed list items are when they omit apiVersion/kind, as API list responses do.
-std::pair<std::string, std::string> ItemTypeOf(const std::string& list_api_version, const std::string& list_kind) {
+std::pair<std::string, std::string> ItemTypeOf(const std::string& list_api_version,
+                                               const std::string& list_kind) {
   if (list_kind == "List") return {"", ""};
   return {list_api_version, list_kind.substr(0, list_kind.size() - 4)};
 }
@@ -742,11 +750,12 @@ class ManifestDecoder {
  public:
   explicit ManifestDecoder(std::vector<absl::Status>* errors) : errors_(errors) {}
 
-  void Decode(const YAML::Node& node, const std::string& where, const std::pair<std::string, std::string>& implied,
-              int depth) {
+  void Decode(const YAML::Node& node, const std::string& where,
+              const std::pair<std::string, std::string>& implied, int depth) {
     if (!node.IsDefined() || node.IsNull()) return;  // empty document, e.g. a trailing "---"
     if (!node.IsMap()) {
-      return Report(absl::InvalidArgumentError(absl::StrCat(where, ": expected an object, got ", KindOfNode(node))));
+      return Report(
+          absl::InvalidArgumentError(absl::StrCat(where, ": expected an object, got ", KindOfNode(node))));
     }
     Reader reader;
     const Field root{node, ""};
@@ -779,9 +788,7 @@ class ManifestDecoder {
         }
         return;
       }
-      case Known::kOther:
-        spdlog::debug("{}: skipping {} {}", where, api_version, kind);
-        return;
+      case Known::kOther: spdlog::debug("{}: skipping {} {}", where, api_version, kind); return;
     }
   }
 
@@ -843,8 +850,9 @@ absl::StatusOr<YAML::Node> LoadDocument(const DocumentText& document) {
   try {
     return YAML::Load(document.text);
   } catch (const YAML::ParserException& e) {
-    return absl::InvalidArgumentError(absl::StrCat("not valid YAML at line ", document.first_line + e.mark.line + 1,
-                                                   ", column ", e.mark.column + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(absl::StrCat("not valid YAML at line ",
+                                                   document.first_line + e.mark.line + 1, ", column ",
+                                                   e.mark.column + 1, ": ", e.msg));
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat("not valid YAML near line ", document.first_line + 1, ": ", e.what()));
@@ -863,8 +871,8 @@ absl::StatusOr<std::vector<Object>> DecodeManifests(std::string_view yaml_text,
     const YAML::Node& root = *loaded;
     if (!root.IsDefined() || root.IsNull()) continue;  // only comments, or an empty "---" section
     ++document_number;
-    const std::string where =
-        absl::StrCat("document ", document_number, " (line ", document.first_line + root.Mark().line + 1, ")");
+    const std::string where = absl::StrCat("document ", document_number, " (line ",
+                                           document.first_line + root.Mark().line + 1, ")");
     try {
       decoder.Decode(root, where, {"", ""}, 0);
     } catch (const YAML::Exception& e) {

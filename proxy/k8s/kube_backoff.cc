@@ -15,12 +15,14 @@ std::chrono::milliseconds Backoff::Next() {
   const int64_t ceiling = std::min<int64_t>(options_.cap.count(), options_.base.count() << doublings);
   ++failures_;
   const double fraction = std::clamp(random_(), 0.0, 1.0);
-  return std::chrono::milliseconds(ceiling / 2 + static_cast<int64_t>(fraction * static_cast<double>(ceiling - ceiling / 2)));
+  return std::chrono::milliseconds(
+      ceiling / 2 + static_cast<int64_t>(fraction * static_cast<double>(ceiling - ceiling / 2)));
 }
 
 std::function<double()> DefaultRandom() {
   auto engine = std::make_shared<std::mt19937_64>(
-      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^ std::random_device{}());
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+      std::random_device{}());
   return [engine] { return std::uniform_real_distribution<double>(0.0, 1.0)(*engine); };
 }
 

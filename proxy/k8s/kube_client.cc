@@ -83,27 +83,30 @@ absl::StatusOr<std::shared_ptr<KubeClient>> KubeClient::Create(KubeConfig config
   client->port_ = url->port;
   client->base_path_ = url->base_path;
   const bool v6 = url->host.find(':') != std::string::npos;
-  client->scheme_host_ = absl::StrCat(url->https ? "https://" : "http://", v6 ? "[" : "", url->host, v6 ? "]" : "",
-                                      ":", url->port);
+  client->scheme_host_ = absl::StrCat(url->https ? "https://" : "http://", v6 ? "[" : "", url->host,
+                                      v6 ? "]" : "", ":", url->port);
   if (!client->config_.token_file.empty()) {
     client->token_file_ = std::make_unique<TokenFile>(client->config_.token_file);
   }
   // Fail now on unusable TLS material rather than at every reconnect.
   if (client->https_) {
-    absl::StatusOr<std::unique_ptr<httplib::ClientImpl>> probe = client->Connect(client->options_.read_timeout);
+    absl::StatusOr<std::unique_ptr<httplib::ClientImpl>> probe =
+        client->Connect(client->options_.read_timeout);
     if (!probe.ok()) return probe.status();
   }
   return client;
 }
 
-absl::StatusOr<std::unique_ptr<httplib::ClientImpl>> KubeClient::Connect(std::chrono::seconds read_timeout) const {
+absl::StatusOr<std::unique_ptr<httplib::ClientImpl>> KubeClient::Connect(
+    std::chrono::seconds read_timeout) const {
   std::unique_ptr<httplib::ClientImpl> client;
   if (https_) {
     // With tls-server-name, connect to the real host but speak TLS (SNI, verification) as the name.
     const std::string& tls_name = config_.tls_server_name.empty() ? host_ : config_.tls_server_name;
     auto ssl = std::make_unique<httplib::SSLClient>(tls_name, port_);
     if (!config_.tls_server_name.empty()) ssl->set_hostname_addr_map({{tls_name, host_}});
-    if (!ssl->is_valid()) return absl::InternalError(absl::StrCat("TLS client setup failed", OpenSslErrorQueue()));
+    if (!ssl->is_valid())
+      return absl::InternalError(absl::StrCat("TLS client setup failed", OpenSslErrorQueue()));
     ssl->enable_server_certificate_verification(false);  // OpenSSL verifies instead: see kube_tls.h
     if (absl::Status s = ConfigureClientTls(ssl->ssl_context(), config_, tls_name); !s.ok()) return s;
     client = std::move(ssl);
@@ -191,7 +194,8 @@ absl::StatusOr<StreamEnd> KubeClient::Request(const std::string& target, std::ch
       [&](const char* data, size_t length) {
         if (cancelled()) return false;
         if (end.status != 200) {
-          end.error_body.append(data, std::min(length, kMaxErrorBody - std::min(kMaxErrorBody, end.error_body.size())));
+          end.error_body.append(
+              data, std::min(length, kMaxErrorBody - std::min(kMaxErrorBody, end.error_body.size())));
           return true;
         }
         if (!on_data(std::string_view(data, length))) {
@@ -209,8 +213,8 @@ absl::StatusOr<StreamEnd> KubeClient::Request(const std::string& target, std::ch
         absl::StrAppend(&tls_detail, ": server certificate rejected: ", rejection);
       }
     }
-    return absl::UnavailableError(absl::StrCat("GET ", url, ": ", httplib::to_string(result.error()), tls_detail,
-                                               end.status != 0 ? " (body cut short)" : ""));
+    return absl::UnavailableError(absl::StrCat("GET ", url, ": ", httplib::to_string(result.error()),
+                                               tls_detail, end.status != 0 ? " (body cut short)" : ""));
   }
   if (end.status == 401) OnUnauthorized();
   return end;

@@ -38,9 +38,9 @@ struct HttpResponse {
 
 // How a streamed GET ended when the transport did not fail.
 struct StreamEnd {
-  int status = 0;                   // HTTP status; the body went to the receiver only when 200
+  int status = 0;                    // HTTP status; the body went to the receiver only when 200
   bool stopped_by_receiver = false;  // the receiver returned false
-  std::string error_body;           // the body of a non-200 response (up to 64 KiB)
+  std::string error_body;            // the body of a non-200 response (up to 64 KiB)
 };
 
 // Lets another thread abort a client's requests: Cancel() shuts the in-flight request's socket
@@ -65,7 +65,8 @@ class RequestCanceller {
 // Thread-safe: requests from several threads run on separate connections.
 class KubeClient {
  public:
-  static absl::StatusOr<std::shared_ptr<KubeClient>> Create(KubeConfig config, KubeClientOptions options = {});
+  static absl::StatusOr<std::shared_ptr<KubeClient>> Create(KubeConfig config,
+                                                            KubeClientOptions options = {});
 
   // GET `target` (a path with its query, e.g. from Target()). Every HTTP status is a response;
   // errors are transport failures (kUnavailable) and cancellation (kCancelled).

@@ -73,8 +73,9 @@ absl::StatusOr<PemSource> PemFrom(const YAML::Node& node, const char* key, const
   const std::string data_key = absl::StrCat(key, "-data");
   if (std::string encoded = StringAt(node, data_key.c_str()); !encoded.empty()) {
     // Tolerate the line breaks some tools wrap base64 with.
-    encoded.erase(std::remove_if(encoded.begin(), encoded.end(), [](char c) { return absl::ascii_isspace(c); }),
-                  encoded.end());
+    encoded.erase(
+        std::remove_if(encoded.begin(), encoded.end(), [](char c) { return absl::ascii_isspace(c); }),
+        encoded.end());
     if (!absl::Base64Unescape(encoded, &source.data)) {
       return absl::InvalidArgumentError(absl::StrCat(data_key, " is not valid base64"));
     }
@@ -107,7 +108,8 @@ absl::StatusOr<ServerUrl> ParseServerUrl(std::string_view url) {
     parsed.port = 80;
     rest.remove_prefix(7);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("server \"", ToAbsl(url), "\" is not an http:// or https:// URL"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("server \"", ToAbsl(url), "\" is not an http:// or https:// URL"));
   }
   size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
@@ -119,7 +121,8 @@ absl::StatusOr<ServerUrl> ParseServerUrl(std::string_view url) {
   std::string_view port_text;
   if (absl::StartsWith(ToAbsl(authority), "[")) {  // [v6]:port
     size_t close = authority.find(']');
-    if (close == std::string_view::npos) return absl::InvalidArgumentError(absl::StrCat("bad IPv6 host in ", ToAbsl(url)));
+    if (close == std::string_view::npos)
+      return absl::InvalidArgumentError(absl::StrCat("bad IPv6 host in ", ToAbsl(url)));
     parsed.host = std::string(authority.substr(1, close - 1));
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
@@ -131,7 +134,8 @@ absl::StatusOr<ServerUrl> ParseServerUrl(std::string_view url) {
     parsed.host = std::string(authority.substr(0, colon));
     if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
   }
-  if (parsed.host.empty()) return absl::InvalidArgumentError(absl::StrCat("no host in server \"", ToAbsl(url), "\""));
+  if (parsed.host.empty())
+    return absl::InvalidArgumentError(absl::StrCat("no host in server \"", ToAbsl(url), "\""));
   if (!port_text.empty()) {
     int port = 0;
     if (!absl::SimpleAtoi(ToAbsl(port_text), &port) || port < 1 || port > 65535) {
@@ -172,7 +176,8 @@ absl::StatusOr<KubeConfig> ParseKubeConfig(std::string_view yaml, const std::str
     config.insecure_skip_tls_verify = BoolAt(*cluster, "insecure-skip-tls-verify");
     config.tls_server_name = StringAt(*cluster, "tls-server-name");
     absl::StatusOr<PemSource> ca = PemFrom(*cluster, "certificate-authority", base_dir);
-    if (!ca.ok()) return absl::InvalidArgumentError(absl::StrCat("cluster ", cluster_name, ": ", ca.status().message()));
+    if (!ca.ok())
+      return absl::InvalidArgumentError(absl::StrCat("cluster ", cluster_name, ": ", ca.status().message()));
     config.certificate_authority = *ca;
 
     // A context without a user is anonymous access: valid, if rarely useful.
@@ -181,8 +186,10 @@ absl::StatusOr<KubeConfig> ParseKubeConfig(std::string_view yaml, const std::str
       if (!user.ok()) return user.status();
       absl::StatusOr<PemSource> cert = PemFrom(*user, "client-certificate", base_dir);
       absl::StatusOr<PemSource> key = PemFrom(*user, "client-key", base_dir);
-      if (!cert.ok()) return absl::InvalidArgumentError(absl::StrCat("user ", user_name, ": ", cert.status().message()));
-      if (!key.ok()) return absl::InvalidArgumentError(absl::StrCat("user ", user_name, ": ", key.status().message()));
+      if (!cert.ok())
+        return absl::InvalidArgumentError(absl::StrCat("user ", user_name, ": ", cert.status().message()));
+      if (!key.ok())
+        return absl::InvalidArgumentError(absl::StrCat("user ", user_name, ": ", key.status().message()));
       if (cert->empty() != key->empty()) {
         return absl::InvalidArgumentError(
             absl::StrCat("user ", user_name, ": client-certificate and client-key must be given together"));
@@ -191,11 +198,12 @@ absl::StatusOr<KubeConfig> ParseKubeConfig(std::string_view yaml, const std::str
       config.client_key = *key;
       config.token = StringAt(*user, "token");
       config.token_file = ResolvePath(StringAt(*user, "tokenFile"), base_dir);
-      const bool has_credentials = !config.client_certificate.empty() || !config.token.empty() ||
-                                   !config.token_file.empty();
+      const bool has_credentials =
+          !config.client_certificate.empty() || !config.token.empty() || !config.token_file.empty();
       if (!has_credentials && ((*user)["exec"].IsDefined() || (*user)["auth-provider"].IsDefined())) {
         return absl::UnimplementedError(
-            absl::StrCat("user ", user_name, ": exec and auth-provider credentials are not supported; "
+            absl::StrCat("user ", user_name,
+                         ": exec and auth-provider credentials are not supported; "
                          "use a token, tokenFile or client certificate"));
       }
     }

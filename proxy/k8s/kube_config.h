@@ -22,7 +22,7 @@ struct PemSource {
 };
 
 struct KubeConfig {
-  std::string server;  // e.g. https://10.96.0.1:443 or https://api.example:6443/prefix
+  std::string server;               // e.g. https://10.96.0.1:443 or https://api.example:6443/prefix
   PemSource certificate_authority;  // empty: the system's trust store
   bool insecure_skip_tls_verify = false;
   std::string tls_server_name;  // verify (and send as SNI) this name instead of the server's host

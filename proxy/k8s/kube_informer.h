@@ -104,9 +104,11 @@ class Informer final : private ReflectorSink {
   // was already seen, else the decoded object, else (logged) the previous good one.
   Entry Refresh(const std::string& key, const std::string& resource_version, const rapidjson::Value& object,
                 const Entry* cached) {
-    if (cached != nullptr && !resource_version.empty() && cached->resource_version == resource_version) return *cached;
+    if (cached != nullptr && !resource_version.empty() && cached->resource_version == resource_version)
+      return *cached;
     absl::StatusOr<T> decoded = decode_(object);
-    if (decoded.ok()) return {resource_version, std::make_shared<const T>(std::move(*decoded)), resource_version};
+    if (decoded.ok())
+      return {resource_version, std::make_shared<const T>(std::move(*decoded)), resource_version};
     if (cached != nullptr && cached->object != nullptr) {
       spdlog::warn("kube: {}: keeping the last good version of {} (resourceVersion {}): {}", name_, key,
                    cached->object_version, std::string(decoded.status().message()));
@@ -123,7 +125,8 @@ class Informer final : private ReflectorSink {
   }
 
   // The change between two versions of an entry, if any.
-  void Compare(const std::string& key, const std::shared_ptr<const T>& before, const std::shared_ptr<const T>& after) {
+  void Compare(const std::string& key, const std::shared_ptr<const T>& before,
+               const std::shared_ptr<const T>& after) {
     if (before == after) return;
     if (before == nullptr) {
       Record(ObjectChange<T>::Kind::kAdded, key, nullptr, after);
@@ -156,8 +159,8 @@ class Informer final : private ReflectorSink {
       return;
     }
     auto cached = cache_.find(identity->key);
-    listing_[identity->key] =
-        Refresh(identity->key, identity->resource_version, object, cached == cache_.end() ? nullptr : &cached->second);
+    listing_[identity->key] = Refresh(identity->key, identity->resource_version, object,
+                                      cached == cache_.end() ? nullptr : &cached->second);
   }
 
   void AbortList() override { listing_.clear(); }
@@ -226,8 +229,8 @@ class Informer final : private ReflectorSink {
   std::atomic<bool> synced_{false};
 
   // Reflector thread only.
-  std::map<std::string, Entry> listing_;      // the relist being read
-  std::vector<ObjectChange<T>> changes_;      // not yet published
+  std::map<std::string, Entry> listing_;  // the relist being read
+  std::vector<ObjectChange<T>> changes_;  // not yet published
 
   Reflector reflector_;  // last: its thread uses everything above
 };

@@ -47,14 +47,10 @@ std::optional<int64_t> JsonInt(const rapidjson::Value& object, const char* name)
 
 YAML::Node JsonToYaml(const rapidjson::Value& value) {
   switch (value.GetType()) {
-    case rapidjson::kNullType:
-      return YAML::Node(YAML::NodeType::Null);
-    case rapidjson::kFalseType:
-      return YAML::Node("false");
-    case rapidjson::kTrueType:
-      return YAML::Node("true");
-    case rapidjson::kStringType:
-      return YAML::Node(std::string(value.GetString(), value.GetStringLength()));
+    case rapidjson::kNullType: return YAML::Node(YAML::NodeType::Null);
+    case rapidjson::kFalseType: return YAML::Node("false");
+    case rapidjson::kTrueType: return YAML::Node("true");
+    case rapidjson::kStringType: return YAML::Node(std::string(value.GetString(), value.GetStringLength()));
     case rapidjson::kNumberType:
       if (value.IsInt64()) return YAML::Node(absl::StrCat(value.GetInt64()));
       if (value.IsUint64()) return YAML::Node(absl::StrCat(value.GetUint64()));
@@ -84,14 +80,15 @@ YAML::Node JsonToYaml(const rapidjson::Value& value) {
 
 absl::StatusOr<ObjectIdentity> IdentityOf(const rapidjson::Value& object) {
   const rapidjson::Value* metadata = JsonMember(object, "metadata");
-  if (metadata == nullptr || !metadata->IsObject()) return absl::InvalidArgumentError("object without metadata");
+  if (metadata == nullptr || !metadata->IsObject())
+    return absl::InvalidArgumentError("object without metadata");
   std::string_view name = JsonString(*metadata, "name");
   if (name.empty()) return absl::InvalidArgumentError("object without metadata.name");
   std::string_view namespace_ = JsonString(*metadata, "namespace");
   ObjectIdentity identity;
   identity.key = namespace_.empty() ? std::string(name)
-                                    : absl::StrCat(absl::string_view(namespace_.data(), namespace_.size()), "/",
-                                                   absl::string_view(name.data(), name.size()));
+                                    : absl::StrCat(absl::string_view(namespace_.data(), namespace_.size()),
+                                                   "/", absl::string_view(name.data(), name.size()));
   identity.resource_version = std::string(JsonString(*metadata, "resourceVersion"));
   return identity;
 }

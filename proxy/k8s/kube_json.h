@@ -41,8 +41,8 @@ absl::StatusOr<ObjectIdentity> IdentityOf(const rapidjson::Value& object);
 
 // A metav1.Status, as carried by error responses and watch ERROR events.
 struct ApiStatus {
-  int code = 0;         // HTTP-like code, e.g. 410
-  std::string reason;   // e.g. "Expired", "Gone"
+  int code = 0;        // HTTP-like code, e.g. 410
+  std::string reason;  // e.g. "Expired", "Gone"
   std::string message;
 };
 // nullopt when `value` is not a Status object.

@@ -52,7 +52,8 @@ absl::Status HttpError(std::string_view what, int status, std::string_view body)
     if (std::optional<ApiStatus> api_status = ApiStatusOf(*json)) detail = api_status->message;
   }
   if (detail.empty()) detail = std::string(body.substr(0, 200));
-  return StatusForCode(status, absl::StrCat(ToAbsl(what), ": HTTP ", status, detail.empty() ? "" : ": ", detail));
+  return StatusForCode(status,
+                       absl::StrCat(ToAbsl(what), ": HTTP ", status, detail.empty() ? "" : ": ", detail));
 }
 
 absl::StatusOr<ListPage> ListPageOf(KubeClient& client, const ResourceQuery& query, int limit,
@@ -78,7 +79,8 @@ absl::StatusOr<ListPage> ListPageOf(KubeClient& client, const ResourceQuery& que
     page.resource_version = std::string(JsonString(*metadata, "resourceVersion"));
     page.continue_token = std::string(JsonString(*metadata, "continue"));
   }
-  if (page.resource_version.empty()) return absl::DataLossError(absl::StrCat(what, ": no metadata.resourceVersion"));
+  if (page.resource_version.empty())
+    return absl::DataLossError(absl::StrCat(what, ": no metadata.resourceVersion"));
   return page;
 }
 
@@ -118,10 +120,11 @@ const char* WatchEventTypeName(WatchEventType type) {
   return "?";
 }
 
-absl::StatusOr<WatchEnd> Watch(KubeClient& client, const ResourceQuery& query, const std::string& resource_version,
-                               const WatchOptions& options, const WatchHandler& handler,
-                               RequestCanceller* canceller) {
-  const std::string what = absl::StrCat("watch ", query.Describe(), " from resourceVersion ", resource_version);
+absl::StatusOr<WatchEnd> Watch(KubeClient& client, const ResourceQuery& query,
+                               const std::string& resource_version, const WatchOptions& options,
+                               const WatchHandler& handler, RequestCanceller* canceller) {
+  const std::string what =
+      absl::StrCat("watch ", query.Describe(), " from resourceVersion ", resource_version);
   const std::string target = Target(query.path, {{"watch", "true"},
                                                  {"resourceVersion", resource_version},
                                                  {"allowWatchBookmarks", "true"},
@@ -129,7 +132,7 @@ absl::StatusOr<WatchEnd> Watch(KubeClient& client, const ResourceQuery& query, c
                                                  {"fieldSelector", query.field_selector},
                                                  {"labelSelector", query.label_selector}});
   LineSplitter splitter(options.max_event_bytes);
-  absl::Status failure;      // why the stream was abandoned, when it was
+  absl::Status failure;  // why the stream was abandoned, when it was
   bool handler_stopped = false;
 
   auto on_line = [&](std::string_view line) {
@@ -147,8 +150,9 @@ absl::StatusOr<WatchEnd> Watch(KubeClient& client, const ResourceQuery& query, c
     if (type_name == "ERROR") {
       std::optional<ApiStatus> status = ApiStatusOf(*object);
       const int code = status ? status->code : 500;
-      failure = StatusForCode(code, absl::StrCat(what, ": ERROR event ", code, " ", status ? status->reason : "",
-                                                 ": ", status ? status->message : JsonText(*object)));
+      failure =
+          StatusForCode(code, absl::StrCat(what, ": ERROR event ", code, " ", status ? status->reason : "",
+                                           ": ", status ? status->message : JsonText(*object)));
       return false;
     }
     std::optional<WatchEventType> type = ParseEventType(type_name);
@@ -165,26 +169,29 @@ absl::StatusOr<WatchEnd> Watch(KubeClient& client, const ResourceQuery& query, c
   auto on_data = [&](std::string_view data) {
     const bool keep_going = splitter.Feed(data, on_line);
     if (!keep_going && failure.ok() && !handler_stopped) {
-      failure = absl::DataLossError(absl::StrCat(what, ": event longer than ", options.max_event_bytes, " bytes"));
+      failure =
+          absl::DataLossError(absl::StrCat(what, ": event longer than ", options.max_event_bytes, " bytes"));
     }
     if (handler.on_burst_end) handler.on_burst_end();
     return keep_going;
   };
 
-  absl::StatusOr<StreamEnd> end = client.GetStream(target, options.timeout + options.read_slack, on_data, canceller);
+  absl::StatusOr<StreamEnd> end =
+      client.GetStream(target, options.timeout + options.read_slack, on_data, canceller);
   if (!failure.ok()) return failure;
   if (handler_stopped) return WatchEnd::kStopped;
   if (!end.ok()) {
     if (splitter.pending() > 0) {
-      return absl::Status(end.status().code(), absl::StrCat(end.status().message(), "; discarded ", splitter.pending(),
-                                                            " bytes of an incomplete event"));
+      return absl::Status(end.status().code(),
+                          absl::StrCat(end.status().message(), "; discarded ", splitter.pending(),
+                                       " bytes of an incomplete event"));
     }
     return end.status();
   }
   if (end->status != 200) return HttpError(what, end->status, end->error_body);
   if (splitter.pending() > 0) {
-    return absl::UnavailableError(absl::StrCat(what, ": stream ended inside an event; discarded ", splitter.pending(),
-                                               " bytes"));
+    return absl::UnavailableError(
+        absl::StrCat(what, ": stream ended inside an event; discarded ", splitter.pending(), " bytes"));
   }
   return WatchEnd::kServerClosed;
 }

@@ -25,7 +25,7 @@ struct ResourceQuery {
 };
 
 struct ListPage {
-  rapidjson::Document document;   // the whole List object; items() points into it
+  rapidjson::Document document;  // the whole List object; items() points into it
   std::string resource_version;  // metadata.resourceVersion: where a watch continues from
   std::string continue_token;    // metadata.continue: "" on the last page
 
@@ -88,8 +88,8 @@ struct WatchOptions {
 // IsResourceExpired() (relist); kUnavailable for transport failures and streams cut off (a partial
 // last event is discarded, never delivered); kDataLoss for a line that is not a watch event;
 // other watch ERROR events and HTTP errors as HttpError().
-absl::StatusOr<WatchEnd> Watch(KubeClient& client, const ResourceQuery& query, const std::string& resource_version,
-                               const WatchOptions& options, const WatchHandler& handler,
-                               RequestCanceller* canceller = nullptr);
+absl::StatusOr<WatchEnd> Watch(KubeClient& client, const ResourceQuery& query,
+                               const std::string& resource_version, const WatchOptions& options,
+                               const WatchHandler& handler, RequestCanceller* canceller = nullptr);
 
 }  // namespace weir::k8s

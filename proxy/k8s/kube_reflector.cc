@@ -8,8 +8,8 @@
 
 namespace weir::k8s {
 
-Reflector::Reflector(std::string name, std::shared_ptr<KubeClient> client, ResourceQuery query, ReflectorSink& sink,
-                     ReflectorOptions options)
+Reflector::Reflector(std::string name, std::shared_ptr<KubeClient> client, ResourceQuery query,
+                     ReflectorSink& sink, ReflectorOptions options)
     : name_(std::move(name)),
       client_(std::move(client)),
       query_(std::move(query)),
@@ -91,7 +91,8 @@ void Reflector::Run() {
     if (delivered) relist_backoff_.Reset();
     if (stopping()) break;
     if (watched.ok()) {
-      const bool healthy = delivered || std::chrono::steady_clock::now() - started >= options_.min_healthy_watch;
+      const bool healthy =
+          delivered || std::chrono::steady_clock::now() - started >= options_.min_healthy_watch;
       if (healthy) continue;  // the server's timeout ended it: continue where it left off
       watched = absl::UnavailableError("watch ended at once without events");
     }
@@ -114,8 +115,8 @@ void Reflector::Run() {
       ++stats_.watch_failures;
     }
     const std::chrono::milliseconds delay = backoff_.Next();
-    spdlog::warn("kube: {}: {}; resuming from resourceVersion {} in {} ms", name_, watched.status().ToString(),
-                 resource_version_, delay.count());
+    spdlog::warn("kube: {}: {}; resuming from resourceVersion {} in {} ms", name_,
+                 watched.status().ToString(), resource_version_, delay.count());
     sleeper_->SleepFor(delay);
   }
 }
@@ -126,7 +127,8 @@ absl::Status Reflector::ListAll() {
   std::string resource_version;
   size_t items = 0;
   do {
-    absl::StatusOr<ListPage> page = ListPageOf(*client_, query_, options_.page_size, continue_token, &canceller_);
+    absl::StatusOr<ListPage> page =
+        ListPageOf(*client_, query_, options_.page_size, continue_token, &canceller_);
     if (!page.ok() || stopping()) {
       sink_.AbortList();
       // An expired continue token (the list took longer than the server keeps its snapshot) is
@@ -155,7 +157,8 @@ absl::StatusOr<WatchEnd> Reflector::WatchOnce(bool& delivered) {
     ++stats_.watches;
   }
   WatchOptions watch_options;
-  const auto spread = static_cast<int64_t>(random_() * static_cast<double>(options_.min_watch_timeout.count()));
+  const auto spread =
+      static_cast<int64_t>(random_() * static_cast<double>(options_.min_watch_timeout.count()));
   watch_options.timeout = options_.min_watch_timeout + std::chrono::seconds(spread);
   watch_options.read_slack = options_.watch_read_slack;
 

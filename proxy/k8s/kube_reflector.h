@@ -57,11 +57,11 @@ struct ReflectorOptions {
 };
 
 struct ReflectorStats {
-  uint64_t lists = 0;           // complete lists
+  uint64_t lists = 0;  // complete lists
   uint64_t list_failures = 0;
-  uint64_t watches = 0;         // watch requests made
+  uint64_t watches = 0;  // watch requests made
   uint64_t watch_failures = 0;
-  uint64_t expired = 0;         // 410s that forced a relist
+  uint64_t expired = 0;          // 410s that forced a relist
   std::string resource_version;  // of the last list or event applied
 };
 

@@ -91,21 +91,24 @@ ObjectMeta MetaFromJson(JsonReader& reader, const rapidjson::Value& object, bool
 
 // The frame of the decoders below: metadata, then the body, and errors labelled with the object.
 template <typename T, typename DecodeBody>
-absl::StatusOr<T> DecodeWith(const char* kind, const rapidjson::Value& object, bool namespaced, DecodeBody body) {
+absl::StatusOr<T> DecodeWith(const char* kind, const rapidjson::Value& object, bool namespaced,
+                             DecodeBody body) {
   if (!object.IsObject()) return absl::InvalidArgumentError(absl::StrCat(kind, ": expected a map"));
   JsonReader reader;
   T decoded;
   decoded.metadata = MetaFromJson(reader, object, namespaced);
   body(reader, object, decoded);
   if (!reader.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(kind, " ", decoded.metadata.Describe(), ": ", reader.error()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(kind, " ", decoded.metadata.Describe(), ": ", reader.error()));
   }
   return decoded;
 }
 
 void DecodeDaemonSetBody(JsonReader& reader, const rapidjson::Value& object, DaemonSet& daemon_set) {
   if (const rapidjson::Value* metadata = reader.Object(object, "metadata", "metadata")) {
-    daemon_set.deleting = !reader.String(*metadata, "deletionTimestamp", "metadata.deletionTimestamp").empty();
+    daemon_set.deleting =
+        !reader.String(*metadata, "deletionTimestamp", "metadata.deletionTimestamp").empty();
   }
 }
 
@@ -117,7 +120,9 @@ absl::StatusOr<T> ViaYaml(absl::StatusOr<T> (*decode)(const YAML::Node&), const 
 
 }  // namespace
 
-absl::StatusOr<Service> ServiceFromJson(const rapidjson::Value& object) { return ViaYaml(&DecodeService, object); }
+absl::StatusOr<Service> ServiceFromJson(const rapidjson::Value& object) {
+  return ViaYaml(&DecodeService, object);
+}
 
 absl::StatusOr<EndpointSlice> EndpointSliceFromJson(const rapidjson::Value& object) {
   return ViaYaml(&DecodeEndpointSlice, object);

@@ -36,12 +36,12 @@ absl::StatusOr<DaemonSet> DaemonSetFromJson(const rapidjson::Value& object);
 
 // ---- Collections ----
 
-ResourceQuery ServicesResource();        // /api/v1/services
-ResourceQuery EndpointSlicesResource();  // /apis/discovery.k8s.io/v1/endpointslices
-ResourceQuery NodesResource();           // /api/v1/nodes
+ResourceQuery ServicesResource();                                // /api/v1/services
+ResourceQuery EndpointSlicesResource();                          // /apis/discovery.k8s.io/v1/endpointslices
+ResourceQuery NodesResource();                                   // /api/v1/nodes
 ResourceQuery PodsOnNodeResource(const std::string& node_name);  // fieldSelector spec.nodeName=<node>
-ResourceQuery NamespacesResource();      // /api/v1/namespaces
-ResourceQuery NetworkPoliciesResource(); // /apis/networking.k8s.io/v1/networkpolicies
+ResourceQuery NamespacesResource();                              // /api/v1/namespaces
+ResourceQuery NetworkPoliciesResource();                         // /apis/networking.k8s.io/v1/networkpolicies
 // /apis/apps/v1/namespaces/<namespace>/daemonsets, fieldSelector metadata.name=<name>
 ResourceQuery DaemonSetResource(const std::string& namespace_, const std::string& name);
 

@@ -58,7 +58,8 @@ absl::Status SetTrustAnchors(SSL_CTX* context, const KubeConfig& config) {
     return absl::OkStatus();
   }
   absl::StatusOr<std::string> pem = config.certificate_authority.Read();
-  if (!pem.ok()) return absl::FailedPreconditionError(absl::StrCat("certificate authority: ", pem.status().message()));
+  if (!pem.ok())
+    return absl::FailedPreconditionError(absl::StrCat("certificate authority: ", pem.status().message()));
   absl::StatusOr<std::vector<UniqueX509>> certs = ReadCertificates(*pem, "certificate authority");
   if (!certs.ok()) return certs.status();
   std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
@@ -76,16 +77,18 @@ absl::Status SetVerifiedName(SSL_CTX* context, const std::string& name) {
   X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
   // An IP literal must match an IP SAN (in-cluster, the server is the kubernetes Service's IP).
   const int ok = IpAddress::Parse(name).ok() ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
-                                            : X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
+                                             : X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
   if (ok != 1) return absl::InvalidArgumentError(absl::StrCat("cannot verify server name \"", name, "\""));
   return absl::OkStatus();
 }
 
 absl::Status SetClientCertificate(SSL_CTX* context, const KubeConfig& config) {
   absl::StatusOr<std::string> cert_pem = config.client_certificate.Read();
-  if (!cert_pem.ok()) return absl::FailedPreconditionError(absl::StrCat("client certificate: ", cert_pem.status().message()));
+  if (!cert_pem.ok())
+    return absl::FailedPreconditionError(absl::StrCat("client certificate: ", cert_pem.status().message()));
   absl::StatusOr<std::string> key_pem = config.client_key.Read();
-  if (!key_pem.ok()) return absl::FailedPreconditionError(absl::StrCat("client key: ", key_pem.status().message()));
+  if (!key_pem.ok())
+    return absl::FailedPreconditionError(absl::StrCat("client key: ", key_pem.status().message()));
   absl::StatusOr<std::vector<UniqueX509>> certs = ReadCertificates(*cert_pem, "client certificate");
   if (!certs.ok()) return certs.status();
   UniqueBio key_bio(BIO_new_mem_buf(key_pem->data(), static_cast<int>(key_pem->size())));
@@ -101,7 +104,8 @@ absl::Status SetClientCertificate(SSL_CTX* context, const KubeConfig& config) {
     }
   }
   if (SSL_CTX_use_PrivateKey(context, key.get()) != 1 || SSL_CTX_check_private_key(context) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("client key does not match the certificate: ", OpenSslErrors()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("client key does not match the certificate: ", OpenSslErrors()));
   }
   return absl::OkStatus();
 }

@@ -41,7 +41,8 @@ absl::StatusOr<std::string> TokenFile::Get() {
     if (!token_.empty()) return token_;
     return absl::UnavailableError(absl::StrCat("token file ", path_, " is unreadable or empty"));
   }
-  if (!token_.empty() && token != token_) spdlog::info("kube: token file {} changed; using the new token", path_);
+  if (!token_.empty() && token != token_)
+    spdlog::info("kube: token file {} changed; using the new token", path_);
   token_ = std::move(token);
   version_ = version;
   read_at_ = now;

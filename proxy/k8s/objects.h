@@ -18,7 +18,6 @@
 
 namespace weir::k8s {
 
-
 // Well-known label keys.
 inline constexpr const char kServiceNameLabel[] = "kubernetes.io/service-name";
 inline constexpr const char kHeadlessLabel[] = "service.kubernetes.io/headless";
@@ -154,7 +153,9 @@ struct ServiceRef {
   std::string ToString() const { return namespace_ + "/" + name; }
 };
 
-inline ServiceRef RefOf(const Service& service) { return {service.metadata.namespace_, service.metadata.name}; }
+inline ServiceRef RefOf(const Service& service) {
+  return {service.metadata.namespace_, service.metadata.name};
+}
 
 // The Service a slice belongs to; nullopt when it has no service-name label.
 inline std::optional<ServiceRef> OwnerOf(const EndpointSlice& slice) {
@@ -173,8 +174,9 @@ void ForEachServiceWithSlices(const std::vector<Service>& services, const std::v
     if (std::optional<ServiceRef> owner = OwnerOf(slice)) by_service[*owner].push_back(&slice);
   }
   for (auto& [service, owned] : by_service) {
-    std::sort(owned.begin(), owned.end(),
-              [](const EndpointSlice* a, const EndpointSlice* b) { return a->metadata.name < b->metadata.name; });
+    std::sort(owned.begin(), owned.end(), [](const EndpointSlice* a, const EndpointSlice* b) {
+      return a->metadata.name < b->metadata.name;
+    });
   }
   static const std::vector<const EndpointSlice*> kNoSlices;
   for (const Service& service : services) {
@@ -186,8 +188,8 @@ void ForEachServiceWithSlices(const std::vector<Service>& services, const std::v
 // A Service and its EndpointSlices as they are now, for syncing one Service.
 struct ServiceObjects {
   ServiceRef ref;
-  std::optional<Service> service;       // nullopt: deleted
-  std::vector<EndpointSlice> slices;    // in name order
+  std::optional<Service> service;     // nullopt: deleted
+  std::vector<EndpointSlice> slices;  // in name order
 };
 
 // ---- Node (core/v1) ----

@@ -5,8 +5,8 @@
 #include <compare>
 #include <cstdint>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bpf/abi/service.h"
@@ -71,7 +71,6 @@ struct FrontendClaim {
   std::optional<FrontendSpec> internal;
   bool operator==(const FrontendClaim&) const = default;
 };
-
 
 // The difference between two DesiredStates: entries to write (new or changed) and keys to remove.
 // A key is in at most one of the two; removing a key that is not there is not an error.

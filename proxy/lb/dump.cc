@@ -15,10 +15,10 @@ std::string FlagNames(uint16_t flags, uint32_t affinity_timeout_seconds) {
 }
 
 std::string DumpFrontend(const FrontendSpec& frontend) {
-  std::string text = absl::StrCat(abi::RenderAddressPort(frontend.address, frontend.port), "/", L4ProtoName(frontend.proto),
-                                  " ", ScopeName(frontend.scope), " ",
-                                  frontend.service.empty() ? "-" : frontend.service, " ",
-                                  FlagNames(frontend.flags, frontend.affinity_timeout_seconds), "\n");
+  std::string text =
+      absl::StrCat(abi::RenderAddressPort(frontend.address, frontend.port), "/", L4ProtoName(frontend.proto),
+                   " ", ScopeName(frontend.scope), " ", frontend.service.empty() ? "-" : frontend.service,
+                   " ", FlagNames(frontend.flags, frontend.affinity_timeout_seconds), "\n");
   if (frontend.backends.empty()) absl::StrAppend(&text, "  (no backends: rejected)\n");
   for (const BackendSpec& backend : frontend.backends) {
     absl::StrAppend(&text, "  ", abi::RenderAddressPort(backend.address, backend.port));

@@ -51,7 +51,8 @@ void FrontendTable::SetClaims(const k8s::ServiceRef& service, std::vector<Fronte
     if (claimants.size() > 1) {
       const k8s::ServiceRef& winner = claimants.begin()->first;
       spdlog::warn("frontend {} is claimed by {} Services; {} keeps it{}", Describe(key), claimants.size(),
-                   winner.ToString(), winner == service ? "" : absl::StrCat(", ignoring it for ", service.ToString()));
+                   winner.ToString(),
+                   winner == service ? "" : absl::StrCat(", ignoring it for ", service.ToString()));
     }
   }
   for (const auto& [key, claim] : previous) touched_.insert(key);  // withdrawn

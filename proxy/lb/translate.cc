@@ -47,8 +47,9 @@ std::optional<IpFamily> FamilyOf(k8s::AddressType type) {
 
 // The endpoints of one Service port in one family, across all of the Service's slices (given in a
 // stable order). Duplicates collapse to one, preferring a local copy, as kube-proxy does.
-std::vector<EndpointInfo> CollectEndpoints(const std::vector<const EndpointSlice*>& slices, const ServicePort& port,
-                                           IpFamily family, const NodeContext& node) {
+std::vector<EndpointInfo> CollectEndpoints(const std::vector<const EndpointSlice*>& slices,
+                                           const ServicePort& port, IpFamily family,
+                                           const NodeContext& node) {
   std::vector<EndpointInfo> endpoints;
   std::map<std::pair<IpAddress, uint16_t>, size_t> index;
   for (const EndpointSlice* slice : slices) {
@@ -138,7 +139,8 @@ std::vector<BackendSpec> ClusterBackends(const std::vector<EndpointInfo>& endpoi
     return endpoint.conditions.ready && AvailableForTopology(endpoint, mode, node);
   });
   if (!backends.empty()) return backends;
-  return Select(endpoints, proto, true, [](const EndpointInfo& endpoint) { return endpoint.ServingTerminating(); });
+  return Select(endpoints, proto, true,
+                [](const EndpointInfo& endpoint) { return endpoint.ServingTerminating(); });
 }
 
 // The "Local" traffic policy selection: local ready endpoints, else local serving-terminating ones.
@@ -168,7 +170,8 @@ struct ExternalAddress {
 };
 
 bool ShouldSkip(const Service& service) {
-  if (service.type == k8s::ServiceType::kExternalName || service.headless || service.cluster_ips.empty()) return true;
+  if (service.type == k8s::ServiceType::kExternalName || service.headless || service.cluster_ips.empty())
+    return true;
   if (service.metadata.labels.contains(kServiceProxyNameLabel)) {
     spdlog::debug("service {} belongs to another proxy ({})", service.NamespacedName(),
                   service.metadata.labels.at(kServiceProxyNameLabel));
@@ -177,8 +180,8 @@ bool ShouldSkip(const Service& service) {
   return false;
 }
 
-std::vector<ExternalAddress> ExternalAddresses(const Service& service, const ServicePort& port, IpFamily family,
-                                               const NodeContext& node) {
+std::vector<ExternalAddress> ExternalAddresses(const Service& service, const ServicePort& port,
+                                               IpFamily family, const NodeContext& node) {
   std::vector<ExternalAddress> addresses;
   const bool has_node_port =
       service.type == k8s::ServiceType::kNodePort || service.type == k8s::ServiceType::kLoadBalancer;
@@ -192,7 +195,8 @@ std::vector<ExternalAddress> ExternalAddresses(const Service& service, const Ser
       // ipMode Proxy: the load balancer forwards to the nodes itself; capturing its IP here would
       // keep in-cluster clients from ever reaching it.
       if (!ingress.ip || ingress.ip_mode == k8s::LoadBalancerIpMode::kProxy) continue;
-      if (ingress.ip->family() == family) addresses.push_back({*ingress.ip, port.port, WEIR_SVC_LOAD_BALANCER});
+      if (ingress.ip->family() == family)
+        addresses.push_back({*ingress.ip, port.port, WEIR_SVC_LOAD_BALANCER});
     }
   }
   for (const IpAddress& address : service.external_ips) {
@@ -248,18 +252,20 @@ void TranslatePort(const Service& service, const ServicePort& port, const IpAddr
 
 }  // namespace
 
-std::vector<FrontendClaim> TranslateService(const Service& service, const std::vector<const EndpointSlice*>& slices,
+std::vector<FrontendClaim> TranslateService(const Service& service,
+                                            const std::vector<const EndpointSlice*>& slices,
                                             const NodeContext& node) {
   std::vector<FrontendClaim> claims;
   if (ShouldSkip(service)) return claims;
   for (const ServicePort& port : service.ports) {
-    for (const IpAddress& cluster_ip : service.cluster_ips) TranslatePort(service, port, cluster_ip, slices, node, claims);
+    for (const IpAddress& cluster_ip : service.cluster_ips)
+      TranslatePort(service, port, cluster_ip, slices, node, claims);
   }
   return claims;
 }
 
-DesiredState Translate(const std::vector<k8s::Service>& services, const std::vector<k8s::EndpointSlice>& slices,
-                       const NodeContext& node) {
+DesiredState Translate(const std::vector<k8s::Service>& services,
+                       const std::vector<k8s::EndpointSlice>& slices, const NodeContext& node) {
   FrontendTable table;
   k8s::ForEachServiceWithSlices(services, slices, [&](const Service& service, const auto& owned) {
     table.SetClaims(k8s::RefOf(service), TranslateService(service, owned, node));

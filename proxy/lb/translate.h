@@ -69,15 +69,15 @@ enum class LbMode { kSnat, kDsr, kHybrid };
 
 // What translation needs to know about the node it runs for.
 struct NodeContext {
-  std::string node_name;                 // endpoints with this nodeName are local
-  std::vector<IpAddress> node_addresses; // NodePorts are served on each
-  std::string zone;                      // topology.kubernetes.io/zone of the node
-  bool maglev = false;                   // WEIR_SVC_MAGLEV on external frontends
+  std::string node_name;                  // endpoints with this nodeName are local
+  std::vector<IpAddress> node_addresses;  // NodePorts are served on each
+  std::string zone;                       // topology.kubernetes.io/zone of the node
+  bool maglev = false;                    // WEIR_SVC_MAGLEV on external frontends
   LbMode lb_mode = LbMode::kSnat;
 };
 
-DesiredState Translate(const std::vector<k8s::Service>& services, const std::vector<k8s::EndpointSlice>& slices,
-                       const NodeContext& node);
+DesiredState Translate(const std::vector<k8s::Service>& services,
+                       const std::vector<k8s::EndpointSlice>& slices, const NodeContext& node);
 
 // The claims of one Service. `slices`: the EndpointSlices labelled with the Service's name in its
 // namespace, in name order as k8s::ForEachServiceWithSlices gives them (duplicate endpoints resolve

@@ -54,7 +54,8 @@ class RuleCollector {
     for (const PortSpec& spec : PortSpecsOf(rule)) {
       if (spec.name.empty()) {
         AddPeers(rule, spec.protocol, RangeOf(spec));
-      } else if (std::optional<uint16_t> number = ResolveNamedPort(endpoint_.pod, spec.name, *spec.protocol)) {
+      } else if (std::optional<uint16_t> number =
+                     ResolveNamedPort(endpoint_.pod, spec.name, *spec.protocol)) {
         AddPeers(rule, spec.protocol, {*number, *number});
       }
     }
@@ -84,7 +85,8 @@ class RuleCollector {
     if (rule.peers.empty()) return Add({.kind = PeerKind::kAny}, protocol, ports);
     for (const k8s::NetworkPolicyPeer& peer : rule.peers) {
       if (peer.ip_block) {
-        Add({.kind = PeerKind::kCidr, .cidr = peer.ip_block->cidr, .except = peer.ip_block->except}, protocol, ports);
+        Add({.kind = PeerKind::kCidr, .cidr = peer.ip_block->cidr, .except = peer.ip_block->except}, protocol,
+            ports);
         continue;
       }
       for (const auto& [identity, key] : state_.identities.identities()) {
@@ -126,7 +128,8 @@ class RuleCollector {
 
 }  // namespace
 
-bool PeerSelects(const k8s::NetworkPolicyPeer& peer, const std::string& policy_namespace, const IdentityKey& key) {
+bool PeerSelects(const k8s::NetworkPolicyPeer& peer, const std::string& policy_namespace,
+                 const IdentityKey& key) {
   if (peer.ip_block) return false;
   if (peer.namespace_selector) {
     if (!SelectorMatches(*peer.namespace_selector, key.namespace_labels)) return false;

@@ -22,7 +22,8 @@ namespace weir::policy {
 
 // Whether a policy of `policy_namespace` with this peer selects pods with this identity key.
 // ipBlock peers select no identity.
-bool PeerSelects(const k8s::NetworkPolicyPeer& peer, const std::string& policy_namespace, const IdentityKey& key);
+bool PeerSelects(const k8s::NetworkPolicyPeer& peer, const std::string& policy_namespace,
+                 const IdentityKey& key);
 
 // Whether `policy` applies to `pod` (same namespace, podSelector matches).
 bool PolicySelects(const k8s::NetworkPolicy& policy, const k8s::Pod& pod);

@@ -8,18 +8,16 @@ namespace {
 
 std::string PeerText(const Peer& peer, const IdentityNamer& name_of) {
   switch (peer.kind) {
-    case PeerKind::kAny:
-      return "any";
-    case PeerKind::kIdentity:
-      return absl::StrCat("identity ", name_of(peer.identity));
-    case PeerKind::kAddress:
-      return absl::StrCat("address ", peer.cidr.address().ToString());
+    case PeerKind::kAny: return "any";
+    case PeerKind::kIdentity: return absl::StrCat("identity ", name_of(peer.identity));
+    case PeerKind::kAddress: return absl::StrCat("address ", peer.cidr.address().ToString());
     case PeerKind::kCidr: {
       std::string text = absl::StrCat("cidr ", peer.cidr.ToString());
       if (!peer.except.empty()) {
-        absl::StrAppend(&text, " except ", absl::StrJoin(peer.except, ",", [](std::string* out, const IpPrefix& p) {
-          out->append(p.ToString());
-        }));
+        absl::StrAppend(&text, " except ",
+                        absl::StrJoin(peer.except, ",", [](std::string* out, const IpPrefix& p) {
+                          out->append(p.ToString());
+                        }));
       }
       return text;
     }
@@ -42,10 +40,11 @@ void AppendDirection(std::string& out, const char* name, const DirectionPolicy& 
     absl::StrAppend(&out, "  ", name, ": not isolated\n");
     return;
   }
-  absl::StrAppend(&out, "  ", name, ": isolated by ",
-                  absl::StrJoin(direction.policies, ", ",
-                                [](std::string* text, const ObjectRef& ref) { text->append(ref.ToString()); }),
-                  direction.allowed.empty() ? " (nothing allowed)" : "", "\n");
+  absl::StrAppend(
+      &out, "  ", name, ": isolated by ",
+      absl::StrJoin(direction.policies, ", ",
+                    [](std::string* text, const ObjectRef& ref) { text->append(ref.ToString()); }),
+      direction.allowed.empty() ? " (nothing allowed)" : "", "\n");
   for (const AllowEntry& entry : direction.allowed) {
     absl::StrAppend(&out, "    allow ", DumpEntry(entry, name_of), "\n");
   }
@@ -79,7 +78,8 @@ std::string DumpIdentities(const IdentityAllocator& identities) {
   return out;
 }
 
-std::string DumpEndpoints(const std::map<ObjectRef, EndpointPolicy>& endpoints, const IdentityNamer& name_of) {
+std::string DumpEndpoints(const std::map<ObjectRef, EndpointPolicy>& endpoints,
+                          const IdentityNamer& name_of) {
   std::string out;
   for (const auto& [ref, policy] : endpoints) {
     absl::StrAppend(&out, "endpoint ", ref.ToString(), " identity ", name_of(policy.identity), " addresses ",

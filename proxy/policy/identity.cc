@@ -15,21 +15,17 @@ std::string LabelsToString(const Labels& labels) {
 
 const char* ReservedIdentityName(Identity identity) {
   switch (identity) {
-    case kIdentityUnknown:
-      return "unknown";
-    case kIdentityWorld:
-      return "world";
-    case kIdentityHost:
-      return "host";
-    case kIdentityRemoteNode:
-      return "remote-node";
-    default:
-      return identity < kFirstLocalIdentity ? "reserved" : "";
+    case kIdentityUnknown: return "unknown";
+    case kIdentityWorld: return "world";
+    case kIdentityHost: return "host";
+    case kIdentityRemoteNode: return "remote-node";
+    default: return identity < kFirstLocalIdentity ? "reserved" : "";
   }
 }
 
 std::string IdentityKey::ToString() const {
-  return absl::StrCat("ns ", namespace_, " ", LabelsToString(namespace_labels), " ", LabelsToString(pod_labels));
+  return absl::StrCat("ns ", namespace_, " ", LabelsToString(namespace_labels), " ",
+                      LabelsToString(pod_labels));
 }
 
 absl::StatusOr<Identity> IdentityAllocator::Acquire(const IdentityKey& key) {

@@ -9,18 +9,14 @@ bool RequirementHolds(const k8s::LabelSelectorRequirement& requirement, const La
   const auto found = labels.find(requirement.key);
   const bool present = found != labels.end();
   const auto listed = [&] {
-    return present &&
-           std::find(requirement.values.begin(), requirement.values.end(), found->second) != requirement.values.end();
+    return present && std::find(requirement.values.begin(), requirement.values.end(), found->second) !=
+                          requirement.values.end();
   };
   switch (requirement.op) {
-    case k8s::SelectorOperator::kIn:
-      return listed();
-    case k8s::SelectorOperator::kNotIn:
-      return !listed();
-    case k8s::SelectorOperator::kExists:
-      return present;
-    case k8s::SelectorOperator::kDoesNotExist:
-      return !present;
+    case k8s::SelectorOperator::kIn: return listed();
+    case k8s::SelectorOperator::kNotIn: return !listed();
+    case k8s::SelectorOperator::kExists: return present;
+    case k8s::SelectorOperator::kDoesNotExist: return !present;
   }
   return false;
 }
@@ -32,9 +28,10 @@ bool SelectorMatches(const k8s::LabelSelector& selector, const Labels& labels) {
     const auto found = labels.find(key);
     if (found == labels.end() || found->second != value) return false;
   }
-  return std::all_of(
-      selector.match_expressions.begin(), selector.match_expressions.end(),
-      [&](const k8s::LabelSelectorRequirement& requirement) { return RequirementHolds(requirement, labels); });
+  return std::all_of(selector.match_expressions.begin(), selector.match_expressions.end(),
+                     [&](const k8s::LabelSelectorRequirement& requirement) {
+                       return RequirementHolds(requirement, labels);
+                     });
 }
 
 }  // namespace weir::policy

@@ -33,7 +33,8 @@ PolicyEngine::PolicyEngine(std::string node_name, Identity max_identity) {
   state_.identities = IdentityAllocator(max_identity);
 }
 
-absl::Status PolicyEngine::AssignIdentity(const ObjectRef& ref, PodState& pod, std::optional<Identity> previous) {
+absl::Status PolicyEngine::AssignIdentity(const ObjectRef& ref, PodState& pod,
+                                          std::optional<Identity> previous) {
   pod.identity.reset();
   without_identity_.erase(ref);
   absl::Status status;
@@ -70,9 +71,10 @@ void PolicyEngine::RetryIdentities(PolicyChanges& changes) {
 std::set<ObjectRef> PolicyEngine::SubjectsOf(const k8s::NetworkPolicy& policy) const {
   std::set<ObjectRef> subjects;
   const std::string& ns = policy.metadata.namespace_;
-  for (auto it = state_.pods.lower_bound(ObjectRef{ns, ""}); it != state_.pods.end() && it->first.namespace_ == ns;
-       ++it) {
-    if (state_.IsEndpoint(it->second.pod) && PolicySelects(policy, it->second.pod)) subjects.insert(it->first);
+  for (auto it = state_.pods.lower_bound(ObjectRef{ns, ""});
+       it != state_.pods.end() && it->first.namespace_ == ns; ++it) {
+    if (state_.IsEndpoint(it->second.pod) && PolicySelects(policy, it->second.pod))
+      subjects.insert(it->first);
   }
   return subjects;
 }
@@ -113,8 +115,8 @@ PolicyChanges PolicyEngine::UpsertNamespace(k8s::Namespace ns) {
   // Every pod of the namespace moves to the identity of its new key.
   std::set<IdentityKey> keys;
   std::set<ObjectRef> candidates;
-  for (auto it = state_.pods.lower_bound(ObjectRef{name, ""}); it != state_.pods.end() && it->first.namespace_ == name;
-       ++it) {
+  for (auto it = state_.pods.lower_bound(ObjectRef{name, ""});
+       it != state_.pods.end() && it->first.namespace_ == name; ++it) {
     PodState& pod = it->second;
     if (pod.pod.host_network) continue;
     keys.insert(IdentityKey{name, old_labels, pod.pod.metadata.labels});

@@ -10,30 +10,31 @@ KubeSource::KubeSource(std::shared_ptr<KubeClient> client, KubeSourceOptions opt
   auto changed = [this] { MarkChanged(); };
   services_ = std::make_unique<Informer<Service>>(
       "services", client, ServicesResource(), ServiceFromJson,
-      Informer<Service>::Handlers{.on_object = [this](const auto& change) { NoteService(change); }, .on_change = changed},
+      Informer<Service>::Handlers{.on_object = [this](const auto& change) { NoteService(change); },
+                                  .on_change = changed},
       options.reflector);
   slices_ = std::make_unique<Informer<EndpointSlice>>(
       "endpointslices", client, EndpointSlicesResource(), EndpointSliceFromJson,
       Informer<EndpointSlice>::Handlers{.on_object = [this](const auto& change) { NoteSlice(change); },
                                         .on_change = changed},
       options.reflector);
-  nodes_ = std::make_unique<Informer<Node>>(
-      "nodes", client, NodesResource(), NodeFromJson,
-      Informer<Node>::Handlers{.on_object =
-                                   [this](const auto&) {
-                                     std::lock_guard<std::mutex> lock(mu_);
-                                     nodes_changed_ = true;
-                                   },
-                               .on_change = changed},
-      options.reflector);
+  nodes_ =
+      std::make_unique<Informer<Node>>("nodes", client, NodesResource(), NodeFromJson,
+                                       Informer<Node>::Handlers{.on_object =
+                                                                    [this](const auto&) {
+                                                                      std::lock_guard<std::mutex> lock(mu_);
+                                                                      nodes_changed_ = true;
+                                                                    },
+                                                                .on_change = changed},
+                                       options.reflector);
   if (!options.node_name.empty()) {
-    pods_ = std::make_unique<Informer<Pod>>("pods", client, PodsOnNodeResource(options.node_name), PodFromJson,
-                                            Informer<Pod>::Handlers{}, options.reflector);
+    pods_ = std::make_unique<Informer<Pod>>("pods", client, PodsOnNodeResource(options.node_name),
+                                            PodFromJson, Informer<Pod>::Handlers{}, options.reflector);
   }
   if (options.watch_namespaces) {
-    namespaces_ = std::make_unique<Informer<Namespace>>("namespaces", client, NamespacesResource(),
-                                                        NamespaceFromJson, Informer<Namespace>::Handlers{},
-                                                        options.reflector);
+    namespaces_ =
+        std::make_unique<Informer<Namespace>>("namespaces", client, NamespacesResource(), NamespaceFromJson,
+                                              Informer<Namespace>::Handlers{}, options.reflector);
   }
   if (options.watch_network_policies) {
     network_policies_ = std::make_unique<Informer<NetworkPolicy>>(
@@ -43,7 +44,8 @@ KubeSource::KubeSource(std::shared_ptr<KubeClient> client, KubeSourceOptions opt
   if (auto slash = options.owner_daemon_set.find('/'); slash != std::string::npos) {
     owner_ = std::make_unique<Informer<DaemonSet>>(
         "daemonset", client,
-        DaemonSetResource(options.owner_daemon_set.substr(0, slash), options.owner_daemon_set.substr(slash + 1)),
+        DaemonSetResource(options.owner_daemon_set.substr(0, slash),
+                          options.owner_daemon_set.substr(slash + 1)),
         DaemonSetFromJson,
         Informer<DaemonSet>::Handlers{.on_object =
                                           [this](const ObjectChange<DaemonSet>& change) {
@@ -126,8 +128,9 @@ KubeSource::Changes KubeSource::TakeChanges() {
     std::lock_guard<std::mutex> lock(mu_);
     for (const ServiceRef& ref : changed_services_) {
       auto keys = slice_keys_.find(ref);
-      touched.emplace_back(ref, keys == slice_keys_.end() ? std::vector<std::string>{}
-                                                          : std::vector<std::string>(keys->second.begin(), keys->second.end()));
+      touched.emplace_back(ref, keys == slice_keys_.end()
+                                    ? std::vector<std::string>{}
+                                    : std::vector<std::string>(keys->second.begin(), keys->second.end()));
     }
     changed_services_.clear();
     changes.nodes_changed = std::exchange(nodes_changed_, false);

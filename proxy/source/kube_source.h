@@ -75,8 +75,8 @@ class KubeSource {
   Informer<Service>& services() { return *services_; }
   Informer<EndpointSlice>& endpoint_slices() { return *slices_; }
   Informer<Node>& nodes() { return *nodes_; }
-  Informer<Pod>* pods() { return pods_.get(); }                              // null without node_name
-  Informer<Namespace>* namespaces() { return namespaces_.get(); }            // null when not watched
+  Informer<Pod>* pods() { return pods_.get(); }                                    // null without node_name
+  Informer<Namespace>* namespaces() { return namespaces_.get(); }                  // null when not watched
   Informer<NetworkPolicy>* network_policies() { return network_policies_.get(); }  // null when not watched
 
  private:

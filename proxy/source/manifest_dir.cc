@@ -39,7 +39,8 @@ void Drain(int fd) {
 }  // namespace
 
 absl::StatusOr<ManifestDirectory> ManifestDirectory::Open(std::string dir) {
-  if (!std::filesystem::is_directory(dir)) return absl::NotFoundError(absl::StrCat(dir, " is not a directory"));
+  if (!std::filesystem::is_directory(dir))
+    return absl::NotFoundError(absl::StrCat(dir, " is not a directory"));
   UniqueFd inotify(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
   if (!inotify.valid()) return ErrnoStatus(errno, "inotify_init1");
   uint32_t events = IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY;
@@ -78,7 +79,8 @@ ObjectSet ManifestDirectory::Load() const {
       if (auto* node = std::get_if<k8s::Node>(&object)) set.nodes.push_back(std::move(*node));
       if (auto* ns = std::get_if<k8s::Namespace>(&object)) set.namespaces.push_back(std::move(*ns));
       if (auto* pod = std::get_if<k8s::Pod>(&object)) set.pods.push_back(std::move(*pod));
-      if (auto* policy = std::get_if<k8s::NetworkPolicy>(&object)) set.network_policies.push_back(std::move(*policy));
+      if (auto* policy = std::get_if<k8s::NetworkPolicy>(&object))
+        set.network_policies.push_back(std::move(*policy));
     }
   }
   return set;
@@ -87,7 +89,8 @@ ObjectSet ManifestDirectory::Load() const {
 bool ManifestDirectory::WaitForChange(std::chrono::milliseconds timeout) {
   if (!Readable(inotify_.get(), timeout)) return false;
   // Collect the rest of a burst, bounded so a constantly written directory still gets applied.
-  for (int i = 0; i < 10 && Readable(inotify_.get(), std::chrono::milliseconds(50)); ++i) Drain(inotify_.get());
+  for (int i = 0; i < 10 && Readable(inotify_.get(), std::chrono::milliseconds(50)); ++i)
+    Drain(inotify_.get());
   Drain(inotify_.get());
   return true;
 }

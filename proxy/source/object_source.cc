@@ -20,7 +20,9 @@ class ManifestSource : public ObjectSource {
 
 class ApiSource : public ObjectSource {
  public:
-  explicit ApiSource(std::unique_ptr<k8s::KubeSource> source) : source_(std::move(source)) { source_->Start(); }
+  explicit ApiSource(std::unique_ptr<k8s::KubeSource> source) : source_(std::move(source)) {
+    source_->Start();
+  }
   ~ApiSource() override { Stop(); }
   bool Ready() const override { return source_->HasSynced(); }
   k8s::ObjectSet Snapshot() override { return source_->Snapshot(); }

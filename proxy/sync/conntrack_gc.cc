@@ -31,8 +31,8 @@ ConntrackGc::Verdict ConntrackGc::Judge(const weir_ct_value& value, uint64_t now
                                         uint8_t proto) const {
   if (value.backend_id != 0 && !is_live_backend(value.backend_id)) return Verdict::kStaleBackend;
   const std::chrono::nanoseconds lifetime = (value.flags & WEIR_CT_CLOSING) ? options_.closing_lifetime
-                                            : proto == WEIR_PROTO_TCP     ? options_.tcp_lifetime
-                                                                          : options_.other_lifetime;
+                                            : proto == WEIR_PROTO_TCP       ? options_.tcp_lifetime
+                                                                            : options_.other_lifetime;
   // An entry refreshed after the caller read the clock is newer than `now_ns`: idle for 0.
   const uint64_t idle_ns = now_ns > value.last_seen_ns ? now_ns - value.last_seen_ns : 0;
   if (idle_ns > static_cast<uint64_t>(lifetime.count())) return Verdict::kExpired;
@@ -51,7 +51,8 @@ absl::StatusOr<ConntrackGcStats> ConntrackGc::Collect(uint64_t now_ns,
   // get_next_key lose its place and restart.
   std::vector<weir_ct_key> doomed;
   for (const ConntrackEntry& entry : *entries) {
-    if (Judge(entry.value, now_ns, is_live_backend, entry.key.proto) != Verdict::kKeep) doomed.push_back(entry.key);
+    if (Judge(entry.value, now_ns, is_live_backend, entry.key.proto) != Verdict::kKeep)
+      doomed.push_back(entry.key);
   }
   for (const weir_ct_key& key : doomed) {
     // The datapath may have refreshed or re-created the entry since the listing: judge it afresh.

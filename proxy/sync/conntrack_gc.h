@@ -92,14 +92,15 @@ class ConntrackGc {
   // `is_live_backend` must answer for exactly the ids in the backends map: ask the reconciler's
   // mirror (Reconciler::HasBackend) on the sync thread, after the first successful reconcile (an id
   // just added and unknown to the collector would cost new flows their entries).
-  absl::StatusOr<ConntrackGcStats> Collect(uint64_t now_ns, const std::function<bool(uint32_t)>& is_live_backend);
+  absl::StatusOr<ConntrackGcStats> Collect(uint64_t now_ns,
+                                           const std::function<bool(uint32_t)>& is_live_backend);
 
   const ConntrackGcOptions& options() const { return options_; }
 
  private:
   enum class Verdict { kKeep, kExpired, kStaleBackend };
-  Verdict Judge(const weir_ct_value& value, uint64_t now_ns, const std::function<bool(uint32_t)>& is_live_backend,
-                uint8_t proto) const;
+  Verdict Judge(const weir_ct_value& value, uint64_t now_ns,
+                const std::function<bool(uint32_t)>& is_live_backend, uint8_t proto) const;
 
   std::unique_ptr<ConntrackTable> table_;
   ConntrackGcOptions options_;

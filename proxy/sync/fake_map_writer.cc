@@ -131,8 +131,10 @@ std::vector<std::string> FakeMapWriter::DumpLines() const {
                                  " count=", e.value.backend_count, " flags=", e.value.flags,
                                  " timeout=", e.value.affinity_timeout));
   }
-  for (const auto& e : contents->slots) lines.push_back(absl::StrCat("slot ", abi::Render(e.key), " = ", e.value));
-  for (const auto& e : contents->backends) lines.push_back(absl::StrCat("backend ", e.key, " ", abi::Render(e.value)));
+  for (const auto& e : contents->slots)
+    lines.push_back(absl::StrCat("slot ", abi::Render(e.key), " = ", e.value));
+  for (const auto& e : contents->backends)
+    lines.push_back(absl::StrCat("backend ", e.key, " ", abi::Render(e.value)));
   for (const auto& e : contents->maglev) {
     std::string line = absl::StrCat("maglev ", e.key, ":");
     for (uint32_t id : e.value) absl::StrAppend(&line, " ", id);

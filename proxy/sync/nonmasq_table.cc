@@ -27,9 +27,13 @@ absl::StatusOr<std::vector<IpPrefix>> BpfNonMasqTable::List() const {
   return cidrs;
 }
 
-absl::Status BpfNonMasqTable::Add(const IpPrefix& cidr) { return map_.Update(abi::EncodeNonMasqueradeKey(cidr), 0); }
+absl::Status BpfNonMasqTable::Add(const IpPrefix& cidr) {
+  return map_.Update(abi::EncodeNonMasqueradeKey(cidr), 0);
+}
 
-absl::Status BpfNonMasqTable::Remove(const IpPrefix& cidr) { return map_.Delete(abi::EncodeNonMasqueradeKey(cidr)); }
+absl::Status BpfNonMasqTable::Remove(const IpPrefix& cidr) {
+  return map_.Delete(abi::EncodeNonMasqueradeKey(cidr));
+}
 
 absl::StatusOr<CidrChanges> NonMasqueradeSync::Sync(const std::vector<IpPrefix>& desired) {
   if (!written_) {

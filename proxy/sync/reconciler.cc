@@ -138,8 +138,9 @@ absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const std::vector<lb::Fron
         auto known = backend_ids_.find(identity);
         const bool allocate = known == backend_ids_.end();
         planned->second = allocate ? backend_id_allocator_.Allocate() : known->second;
-        plan.backends.emplace(planned->second,
-                              PlannedBackend{identity, EncodeBackend(identity, BackendFlags(backend)), allocate});
+        plan.backends.emplace(
+            planned->second,
+            PlannedBackend{identity, EncodeBackend(identity, BackendFlags(backend)), allocate});
       } else {
         // One backend table entry serves every service using the backend; the flags describe the
         // endpoint (its node, its termination), so the services agree, and a union is safe.
@@ -156,7 +157,8 @@ absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const std::vector<lb::Fron
     auto written = frontends_.find(frontend.key);
     if (written == frontends_.end()) {
       auto unfinished = unfinished_frontends_.find(frontend.key);
-      if (unfinished != unfinished_frontends_.end() && claimed_service_ids.insert(unfinished->second).second) {
+      if (unfinished != unfinished_frontends_.end() &&
+          claimed_service_ids.insert(unfinished->second).second) {
         frontend.value.service_id = unfinished->second;
       }
       fresh.push_back(std::move(frontend));
@@ -205,7 +207,8 @@ absl::StatusOr<ReconcileStats> Reconciler::ApplyChanges(const lb::DesiredChanges
   for (const lb::FrontendSpec& spec : changes.upserts) upserted.insert(lb::KeyOf(spec));
   for (const lb::FrontendKey& key : changes.removals) {
     if (upserted.contains(key)) {
-      return absl::InvalidArgumentError(absl::StrCat("frontend ", FrontendName(key), " is both written and removed"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("frontend ", FrontendName(key), " is both written and removed"));
     }
     if (frontends_.contains(key)) plan->removals.push_back(key);
   }
@@ -270,8 +273,8 @@ absl::Status Reconciler::SyncFrontend(const Plan& plan, const PlannedFrontend& f
   const bool wants_maglev = (frontend.value.flags & WEIR_SVC_MAGLEV) != 0 && count > 0;
   if (wants_maglev && !(tables.has_maglev && tables.maglev_source == frontend.slots)) {
     std::vector<uint32_t> table = BuildMaglev(plan, frontend.slots);
-    const bool adopted_matches = tables.has_maglev && !tables.maglev_source.has_value() &&
-                                 tables.adopted_maglev == table;
+    const bool adopted_matches =
+        tables.has_maglev && !tables.maglev_source.has_value() && tables.adopted_maglev == table;
     if (!adopted_matches) {
       if (absl::Status status = writer_.PutMaglev(id, table); !status.ok()) return status;
       ++stats.maglev.writes;

@@ -113,7 +113,8 @@ class Reconciler {
   // Returns the ids of the removed frontends, whose tables are now orphans.
   absl::StatusOr<std::vector<uint32_t>> RemoveFrontends(const Plan& plan, ReconcileStats& stats);
   // `candidates`: the ids that may have lost their frontend; all ids when the plan is complete.
-  absl::Status RemoveOrphanTables(const Plan& plan, const std::vector<uint32_t>& candidates, ReconcileStats& stats);
+  absl::Status RemoveOrphanTables(const Plan& plan, const std::vector<uint32_t>& candidates,
+                                  ReconcileStats& stats);
   absl::Status DeleteTables(uint32_t id, WrittenTables& tables, ReconcileStats& stats);
   absl::Status RemoveUnusedBackends(const Plan& plan, ReconcileStats& stats);
   absl::Status DeleteBackend(uint32_t id, ReconcileStats& stats);
@@ -131,9 +132,9 @@ class Reconciler {
 
   // Mirror of the maps, updated after every successful write or delete.
   std::map<lb::FrontendKey, WrittenFrontend> frontends_;
-  std::map<uint32_t, WrittenTables> tables_;              // by service id
-  std::map<uint32_t, weir_backend> backends_;             // by backend id
-  std::map<BackendIdentity, uint32_t> backend_ids_;       // identity -> id, for backends_
+  std::map<uint32_t, WrittenTables> tables_;         // by service id
+  std::map<uint32_t, weir_backend> backends_;        // by backend id
+  std::map<BackendIdentity, uint32_t> backend_ids_;  // identity -> id, for backends_
   // Backend id -> how many slots hold it. A backend is unused when this reaches 0: a Maglev table
   // holds only backends of its own slots.
   std::unordered_map<uint32_t, uint32_t> slot_refs_;
@@ -146,7 +147,7 @@ class Reconciler {
   // Apply): the retry keeps the id and so the slots.
   std::map<lb::FrontendKey, uint32_t> unfinished_frontends_;
 
-  IdAllocator service_ids_;  // used: ids of frontends_ and tables_
+  IdAllocator service_ids_;           // used: ids of frontends_ and tables_
   IdAllocator backend_id_allocator_;  // used: ids of backends_
 };
 

@@ -35,7 +35,8 @@ uint16_t BackendFlags(const lb::BackendSpec& backend) {
 }
 
 std::string BackendName(const BackendIdentity& identity) {
-  return absl::StrCat(abi::RenderAddressPort(identity.address, identity.port), "/", lb::L4ProtoName(identity.proto));
+  return absl::StrCat(abi::RenderAddressPort(identity.address, identity.port), "/",
+                      lb::L4ProtoName(identity.proto));
 }
 
 std::string FrontendName(const lb::FrontendKey& key) {

@@ -28,7 +28,9 @@ class ServiceNameStore {
 class PinnedServiceNameStore : public ServiceNameStore {
  public:
   explicit PinnedServiceNameStore(ServiceNamesMap map) : map_(std::move(map)) {}
-  absl::Status Put(uint32_t service_id, const ServiceName& name) override { return map_.Put(service_id, name); }
+  absl::Status Put(uint32_t service_id, const ServiceName& name) override {
+    return map_.Put(service_id, name);
+  }
   absl::Status Delete(uint32_t service_id) override { return map_.Delete(service_id); }
   absl::StatusOr<std::map<uint32_t, ServiceName>> List() const override { return map_.List(); }
 
@@ -45,7 +47,8 @@ class ServiceNamePublisher {
 
   // Around Reconciler::ApplyChanges(changes): call IdsBeforeRemoval() before it (the ids of the
   // frontends it will remove, which it releases), then PublishChanges() after it.
-  std::vector<uint32_t> IdsBeforeRemoval(const lb::DesiredChanges& changes, const Reconciler& reconciler) const;
+  std::vector<uint32_t> IdsBeforeRemoval(const lb::DesiredChanges& changes,
+                                         const Reconciler& reconciler) const;
   absl::Status PublishChanges(const lb::DesiredChanges& changes, const std::vector<uint32_t>& removed_ids,
                               const Reconciler& reconciler);
 

@@ -14,9 +14,9 @@ struct CommandOptions {
   OutputFormat format = OutputFormat::kTable;
   FlowFilter filter;
   // events only
-  int64_t count = 0;      // stop after this many records (0: no limit)
-  int timeout_s = 0;      // stop after this many seconds (0: no limit)
-  bool replay = false;    // also the records already in the ring when weirctl started
+  int64_t count = 0;    // stop after this many records (0: no limit)
+  int timeout_s = 0;    // stop after this many seconds (0: no limit)
+  bool replay = false;  // also the records already in the ring when weirctl started
 };
 
 }  // namespace weir::weirctl

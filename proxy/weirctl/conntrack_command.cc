@@ -18,20 +18,25 @@ namespace {
 // frontend and, with SNAT, the destination the original client.
 std::string DescribeNat(const weir_ct_key& key, const weir_ct_value& value) {
   const bool forward = value.kind == WEIR_CT_FORWARD;
-  std::string text = absl::StrCat(forward ? "dst=" : "src=", abi::RenderAddressPort(value.nat_addr, key.family, value.nat_port));
+  std::string text = absl::StrCat(forward ? "dst=" : "src=",
+                                  abi::RenderAddressPort(value.nat_addr, key.family, value.nat_port));
   if (value.flags & WEIR_CT_SNAT) {
-    absl::StrAppend(&text, forward ? " src=" : " dst=", abi::RenderAddressPort(value.snat_addr, key.family, value.snat_port));
+    absl::StrAppend(&text, forward ? " src=" : " dst=",
+                    abi::RenderAddressPort(value.snat_addr, key.family, value.snat_port));
   }
   return text;
 }
 
-bool EntryMatches(const sync::ConntrackEntry& entry, const ServiceDirectory& names, const FlowFilter& filter) {
+bool EntryMatches(const sync::ConntrackEntry& entry, const ServiceDirectory& names,
+                  const FlowFilter& filter) {
   const weir_ct_key& key = entry.key;
   const weir_ct_value& value = entry.value;
-  std::vector<FlowSide> sides = {{key.saddr, key.family, key.sport}, {key.daddr, key.family, key.dport},
+  std::vector<FlowSide> sides = {{key.saddr, key.family, key.sport},
+                                 {key.daddr, key.family, key.dport},
                                  {value.nat_addr, key.family, value.nat_port}};
   if (value.flags & WEIR_CT_SNAT) sides.push_back({value.snat_addr, key.family, value.snat_port});
-  return filter.MatchesProto(key.proto) && filter.MatchesSides(sides) && filter.MatchesService(value.service_id, names);
+  return filter.MatchesProto(key.proto) && filter.MatchesSides(sides) &&
+         filter.MatchesService(value.service_id, names);
 }
 
 }  // namespace
@@ -39,13 +44,17 @@ bool EntryMatches(const sync::ConntrackEntry& entry, const ServiceDirectory& nam
 std::string RenderConntrack(std::vector<sync::ConntrackEntry> entries, uint32_t capacity, uint64_t now_ns,
                             const ServiceDirectory& names, const FlowFilter& filter, OutputFormat format) {
   auto order = [](const sync::ConntrackEntry& e) {
-    return std::tuple_cat(std::make_tuple(e.key.proto), AddressPortOrder(e.key.saddr, e.key.family, e.key.sport),
+    return std::tuple_cat(std::make_tuple(e.key.proto),
+                          AddressPortOrder(e.key.saddr, e.key.family, e.key.sport),
                           AddressPortOrder(e.key.daddr, e.key.family, e.key.dport));
   };
-  std::sort(entries.begin(), entries.end(), [&](const auto& a, const auto& b) { return order(a) < order(b); });
+  std::sort(entries.begin(), entries.end(),
+            [&](const auto& a, const auto& b) { return order(a) < order(b); });
   // Equal keys cannot occur in a map, but a walk racing the datapath can list one twice.
   entries.erase(std::unique(entries.begin(), entries.end(),
-                            [](const auto& a, const auto& b) { return std::memcmp(&a.key, &b.key, sizeof(a.key)) == 0; }),
+                            [](const auto& a, const auto& b) {
+                              return std::memcmp(&a.key, &b.key, sizeof(a.key)) == 0;
+                            }),
                 entries.end());
   const size_t total = entries.size();
   std::erase_if(entries, [&](const sync::ConntrackEntry& e) { return !EntryMatches(e, names, filter); });
@@ -96,15 +105,17 @@ std::string RenderConntrack(std::vector<sync::ConntrackEntry> entries, uint32_t 
     return json.Take();
   }
 
-  Table table({"PROTO", "SOURCE", "", "DESTINATION", "", "NAT", "KIND", "AGE", "BACKEND", "SERVICE", "FLAGS"});
+  Table table(
+      {"PROTO", "SOURCE", "", "DESTINATION", "", "NAT", "KIND", "AGE", "BACKEND", "SERVICE", "FLAGS"});
   table.AlignRight({7, 8});
   for (const sync::ConntrackEntry& entry : entries) {
     const weir_ct_key& key = entry.key;
     const weir_ct_value& value = entry.value;
     table.Add({abi::ProtoName(key.proto), abi::RenderAddressPort(key.saddr, key.family, key.sport), "->",
                abi::RenderAddressPort(key.daddr, key.family, key.dport), "=>", DescribeNat(key, value),
-               abi::ConntrackKindName(value.kind), absl::StrCat(SecondsSince(value.last_seen_ns, now_ns), "s"),
-               absl::StrCat(value.backend_id), names.Describe(value.service_id), JoinFlags(abi::ConntrackFlagList(value.flags))});
+               abi::ConntrackKindName(value.kind),
+               absl::StrCat(SecondsSince(value.last_seen_ns, now_ns), "s"), absl::StrCat(value.backend_id),
+               names.Describe(value.service_id), JoinFlags(abi::ConntrackFlagList(value.flags))});
   }
   const double fill = capacity == 0 ? 0 : 100.0 * static_cast<double>(total) / capacity;
   std::string summary = absl::StrFormat("%d entries, capacity %d (%.1f%% full)\n", total, capacity, fill);

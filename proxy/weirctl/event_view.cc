@@ -43,8 +43,8 @@ void SocketFields(const weir_event& ev, EventView& view) {
 }
 
 struct EventKind {
-  uint8_t type;       // enum weir_event_type
-  const char* name;   // --type, "type" in JSON
+  uint8_t type;      // enum weir_event_type
+  const char* name;  // --type, "type" in JSON
   // --verdict, "verdict" in JSON: the first unless add_fields picks another of them.
   std::array<const char*, 2> verdicts;
   void (*add_fields)(const weir_event& ev, EventView& view);
@@ -96,7 +96,8 @@ std::vector<std::string> EventVerdictNames() {
   std::vector<std::string> names;
   for (const EventKind& kind : kKinds) {
     for (const char* verdict : kind.verdicts) {
-      if (verdict != nullptr && std::find(names.begin(), names.end(), verdict) == names.end()) names.push_back(verdict);
+      if (verdict != nullptr && std::find(names.begin(), names.end(), verdict) == names.end())
+        names.push_back(verdict);
     }
   }
   return names;
@@ -106,22 +107,26 @@ bool EventMatches(const EventView& event, const FlowFilter& filter, const Servic
   std::vector<FlowSide> sides = {event.destination};
   if (event.has_source) sides.push_back(event.source);
   if (event.backend) sides.push_back(*event.backend);
-  return filter.MatchesType(event.type) && filter.MatchesVerdict(event.verdict) && filter.MatchesProto(event.proto) &&
-         filter.MatchesSides(sides) && filter.MatchesService(event.service_id, names);
+  return filter.MatchesType(event.type) && filter.MatchesVerdict(event.verdict) &&
+         filter.MatchesProto(event.proto) && filter.MatchesSides(sides) &&
+         filter.MatchesService(event.service_id, names);
 }
 
 std::string EventLine(const EventView& event, const ServiceDirectory& names) {
   const uint64_t unix_ns = MonotonicToUnixNs(event.timestamp_ns);
   const uint64_t seconds_of_day = (unix_ns / 1'000'000'000ull) % 86400;
-  std::string line = absl::StrFormat("%02d:%02d:%02d.%06d %-10s %s ", seconds_of_day / 3600, seconds_of_day / 60 % 60,
-                                     seconds_of_day % 60, unix_ns % 1'000'000'000ull / 1000, event.type,
-                                     abi::ProtoName(event.proto));
+  std::string line = absl::StrFormat(
+      "%02d:%02d:%02d.%06d %-10s %s ", seconds_of_day / 3600, seconds_of_day / 60 % 60, seconds_of_day % 60,
+      unix_ns % 1'000'000'000ull / 1000, event.type, abi::ProtoName(event.proto));
   if (event.has_source) {
-    absl::StrAppend(&line, abi::RenderAddressPort(event.source.addr, event.family, event.source.port_be), " -> ");
+    absl::StrAppend(&line, abi::RenderAddressPort(event.source.addr, event.family, event.source.port_be),
+                    " -> ");
   }
-  absl::StrAppend(&line, abi::RenderAddressPort(event.destination.addr, event.family, event.destination.port_be));
+  absl::StrAppend(&line,
+                  abi::RenderAddressPort(event.destination.addr, event.family, event.destination.port_be));
   if (event.backend) {
-    absl::StrAppend(&line, " => ", abi::RenderAddressPort(event.backend->addr, event.family, event.backend->port_be));
+    absl::StrAppend(&line, " => ",
+                    abi::RenderAddressPort(event.backend->addr, event.family, event.backend->port_be));
   }
   if (event.service_id != 0) absl::StrAppend(&line, " service=", names.Describe(event.service_id));
   for (const EventField& field : event.fields) absl::StrAppend(&line, " ", field.key, "=", FieldText(field));

@@ -28,9 +28,9 @@ struct EventView {
   std::string verdict;        // "dropped", "translated", "refused"
   uint8_t proto = 0;
   uint8_t family = 0;
-  bool has_source = true;           // false for socket records: no packet exists yet
+  bool has_source = true;  // false for socket records: no packet exists yet
   FlowSide source;
-  FlowSide destination;            // as the packet arrived: the frontend for a translation
+  FlowSide destination;             // as the packet arrived: the frontend for a translation
   std::optional<FlowSide> backend;  // where the flow was sent, when translated
   uint32_t service_id = 0;          // 0: none
   uint32_t ifindex = 0;             // 0: none (socket records)

@@ -29,7 +29,7 @@ struct Stream {
   // ring before weirctl started: on a node where nobody reads, the ring is full of records that
   // may be hours old.
   uint64_t start_ns = 0;
-  int64_t remaining = -1;  // < 0: unbounded
+  int64_t remaining = -1;        // < 0: unbounded
   std::set<uint32_t> looked_up;  // unnamed ids the names were read again for
 };
 
@@ -67,7 +67,8 @@ absl::Status RunEvents(const CommandOptions& options) {
                 .names = ServiceDirectory::Load(options.layout),
                 .start_ns = sync::MonotonicNowNs(),
                 .remaining = options.count > 0 ? options.count : -1};
-  std::unique_ptr<ring_buffer, RingBufferDeleter> ring(ring_buffer__new(fd.get(), HandleRecord, &stream, nullptr));
+  std::unique_ptr<ring_buffer, RingBufferDeleter> ring(
+      ring_buffer__new(fd.get(), HandleRecord, &stream, nullptr));
   if (!ring) return ErrnoStatus(errno, "open the events ring buffer");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(options.timeout_s);
   while (stream.remaining != 0 && (options.timeout_s <= 0 || std::chrono::steady_clock::now() < deadline)) {

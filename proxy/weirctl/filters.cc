@@ -35,7 +35,8 @@ bool FlowFilter::MatchesService(uint32_t service_id, const ServiceDirectory& nam
   const ServiceName* name = names.Find(service_id);
   if (name == nullptr) return false;
   // Without a port, every port of the Service.
-  if (service->find(':') == std::string::npos) return absl::StrCat(name->namespace_name, "/", name->name) == *service;
+  if (service->find(':') == std::string::npos)
+    return absl::StrCat(name->namespace_name, "/", name->name) == *service;
   return name->ToString() == *service;
 }
 
@@ -44,11 +45,13 @@ absl::StatusOr<FlowFilter> ParseFilter(const FilterFlags& flags) {
   if (!flags.addr.empty()) {
     if (flags.addr.find('/') != std::string::npos) {
       auto prefix = IpPrefix::Parse(flags.addr);
-      if (!prefix.ok()) return absl::InvalidArgumentError(absl::StrCat("--addr ", flags.addr, ": not an address or CIDR"));
+      if (!prefix.ok())
+        return absl::InvalidArgumentError(absl::StrCat("--addr ", flags.addr, ": not an address or CIDR"));
       filter.address = prefix->Network();
     } else {
       auto address = IpAddress::Parse(flags.addr);
-      if (!address.ok()) return absl::InvalidArgumentError(absl::StrCat("--addr ", flags.addr, ": not an address or CIDR"));
+      if (!address.ok())
+        return absl::InvalidArgumentError(absl::StrCat("--addr ", flags.addr, ": not an address or CIDR"));
       filter.address = IpPrefix(*address, address->bit_length());
     }
   }
@@ -61,10 +64,14 @@ absl::StatusOr<FlowFilter> ParseFilter(const FilterFlags& flags) {
   }
   if (!flags.proto.empty()) {
     const std::string proto = absl::AsciiStrToLower(flags.proto);
-    if (proto == "tcp") filter.proto = WEIR_PROTO_TCP;
-    else if (proto == "udp") filter.proto = WEIR_PROTO_UDP;
-    else if (proto == "sctp") filter.proto = WEIR_PROTO_SCTP;
-    else return absl::InvalidArgumentError(absl::StrCat("--proto ", flags.proto, ": tcp, udp or sctp"));
+    if (proto == "tcp")
+      filter.proto = WEIR_PROTO_TCP;
+    else if (proto == "udp")
+      filter.proto = WEIR_PROTO_UDP;
+    else if (proto == "sctp")
+      filter.proto = WEIR_PROTO_SCTP;
+    else
+      return absl::InvalidArgumentError(absl::StrCat("--proto ", flags.proto, ": tcp, udp or sctp"));
   }
   if (!flags.service.empty()) {
     uint32_t id = 0;

@@ -41,15 +41,15 @@ struct FlowFilter {
   std::set<std::string> types;
   std::set<std::string> verdicts;
 
-  bool empty() const {
-    return !address && !port && !proto && !service && types.empty() && verdicts.empty();
-  }
+  bool empty() const { return !address && !port && !proto && !service && types.empty() && verdicts.empty(); }
   bool MatchesProto(uint8_t value) const { return !proto || *proto == value; }
   // Address and port each match when any side has them.
   bool MatchesSides(const std::vector<FlowSide>& sides) const;
   bool MatchesService(uint32_t service_id, const ServiceDirectory& names) const;
   bool MatchesType(const std::string& type) const { return types.empty() || types.contains(type); }
-  bool MatchesVerdict(const std::string& verdict) const { return verdicts.empty() || verdicts.contains(verdict); }
+  bool MatchesVerdict(const std::string& verdict) const {
+    return verdicts.empty() || verdicts.contains(verdict);
+  }
 };
 
 // Checks each flag's syntax; names of flags in errors as the user typed them.

@@ -39,8 +39,9 @@ std::string FormatUnixTime(uint64_t unix_ns) {
   const time_t seconds = static_cast<time_t>(unix_ns / 1'000'000'000ull);
   tm utc{};
   gmtime_r(&seconds, &utc);
-  return absl::StrFormat("%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
-                         utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(unix_ns % 1'000'000'000ull));
+  return absl::StrFormat("%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                         utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                         static_cast<int>(unix_ns % 1'000'000'000ull));
 }
 
 uint64_t MonotonicToUnixNs(uint64_t monotonic_ns) {
@@ -50,6 +51,8 @@ uint64_t MonotonicToUnixNs(uint64_t monotonic_ns) {
   return static_cast<uint64_t>(static_cast<int64_t>(monotonic_ns) + offset);
 }
 
-std::string JoinFlags(const std::vector<std::string>& flags) { return flags.empty() ? "-" : absl::StrJoin(flags, ","); }
+std::string JoinFlags(const std::vector<std::string>& flags) {
+  return flags.empty() ? "-" : absl::StrJoin(flags, ",");
+}
 
 }  // namespace weir::weirctl

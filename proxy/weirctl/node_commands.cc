@@ -49,7 +49,8 @@ std::string RenderEndpoints(std::vector<Endpoint> endpoints, OutputFormat format
 // with the node's address.
 std::string RenderMasquerade(std::vector<IpPrefix> cidrs, std::vector<Uplink> uplinks, OutputFormat format) {
   std::sort(cidrs.begin(), cidrs.end());
-  std::sort(uplinks.begin(), uplinks.end(), [](const Uplink& a, const Uplink& b) { return a.ifindex < b.ifindex; });
+  std::sort(uplinks.begin(), uplinks.end(),
+            [](const Uplink& a, const Uplink& b) { return a.ifindex < b.ifindex; });
   if (format == OutputFormat::kJson) {
     Json json;
     json.StartObject();

@@ -46,7 +46,9 @@ class Json {
   rapidjson::Writer<rapidjson::StringBuffer>& w() { return writer_; }
 
   void Key(const char* key) { writer_.Key(key); }
-  void String(const std::string& value) { writer_.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size())); }
+  void String(const std::string& value) {
+    writer_.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
+  }
   void Uint(uint64_t value) { writer_.Uint64(value); }
   void Int(int64_t value) { writer_.Int64(value); }
   void Bool(bool value) { writer_.Bool(value); }

@@ -21,8 +21,8 @@ namespace {
 // agent writes (or after a bug).
 struct SlotView {
   uint32_t slot = 0;
-  std::optional<uint32_t> backend_id;     // nullopt: the slot is missing
-  std::optional<weir_backend> backend;    // nullopt: the backend is missing
+  std::optional<uint32_t> backend_id;   // nullopt: the slot is missing
+  std::optional<weir_backend> backend;  // nullopt: the backend is missing
 };
 
 std::vector<SlotView> SlotsOf(const ServiceTables& tables, const weir_service_value& value) {
@@ -57,7 +57,9 @@ void WriteSlot(Json& json, const SlotView& slot) {
   json.Key("backend_id");
   json.OptionalUint(slot.backend_id);
   json.Key("address");
-  json.OptionalString(slot.backend ? std::optional(abi::RenderAddress(slot.backend->addr, slot.backend->family)) : std::nullopt);
+  json.OptionalString(slot.backend
+                          ? std::optional(abi::RenderAddress(slot.backend->addr, slot.backend->family))
+                          : std::nullopt);
   json.Key("port");
   json.OptionalUint(slot.backend ? std::optional<uint64_t>(ntohs(slot.backend->port)) : std::nullopt);
   json.Key("protocol");
@@ -76,7 +78,8 @@ void WriteSlot(Json& json, const SlotView& slot) {
 std::string RenderServices(ServiceTables tables, const ServiceDirectory& names, const FlowFilter& filter,
                            OutputFormat format) {
   auto order = [](const ServicesMap::Entry& e) {
-    return std::tuple_cat(AddressPortOrder(e.key.addr, e.key.family, e.key.port), std::make_tuple(e.key.proto, e.key.scope));
+    return std::tuple_cat(AddressPortOrder(e.key.addr, e.key.family, e.key.port),
+                          std::make_tuple(e.key.proto, e.key.scope));
   };
   std::sort(tables.frontends.begin(), tables.frontends.end(),
             [&](const auto& a, const auto& b) { return order(a) < order(b); });
@@ -97,7 +100,8 @@ std::string RenderServices(ServiceTables tables, const ServiceDirectory& names, 
     if (format == OutputFormat::kJson) {
       json.StartObject();
       json.Key("frontend");
-      json.String(absl::StrCat(abi::RenderAddressPort(key.addr, key.family, key.port), "/", abi::ProtoName(key.proto)));
+      json.String(absl::StrCat(abi::RenderAddressPort(key.addr, key.family, key.port), "/",
+                               abi::ProtoName(key.proto)));
       json.Key("address");
       json.String(abi::RenderAddress(key.addr, key.family));
       json.Key("port");
@@ -122,9 +126,10 @@ std::string RenderServices(ServiceTables tables, const ServiceDirectory& names, 
       continue;
     }
     const ServiceName* name = names.Find(value.service_id);
-    table.Add({absl::StrCat(abi::RenderAddressPort(key.addr, key.family, key.port), "/", abi::ProtoName(key.proto)),
-               abi::ScopeName(key.scope), name ? name->ToString() : "-", absl::StrCat("service ", value.service_id),
-               absl::StrCat("backends=", value.backend_count), lb::FlagNames(value.flags, value.affinity_timeout)});
+    table.Add(
+        {absl::StrCat(abi::RenderAddressPort(key.addr, key.family, key.port), "/", abi::ProtoName(key.proto)),
+         abi::ScopeName(key.scope), name ? name->ToString() : "-", absl::StrCat("service ", value.service_id),
+         absl::StrCat("backends=", value.backend_count), lb::FlagNames(value.flags, value.affinity_timeout)});
     if (value.backend_count == 0) table.Add({"  (no backends: rejected)"});
     for (const SlotView& slot : slots) {
       if (!slot.backend_id) {
@@ -133,7 +138,8 @@ std::string RenderServices(ServiceTables tables, const ServiceDirectory& names, 
         table.Add({"  (missing)", "", "", absl::StrCat("backend ", *slot.backend_id)});
       } else {
         const weir_backend& backend = *slot.backend;
-        std::string address = absl::StrCat("  ", abi::RenderAddressPort(backend.addr, backend.family, backend.port));
+        std::string address =
+            absl::StrCat("  ", abi::RenderAddressPort(backend.addr, backend.family, backend.port));
         // Backends normally share the frontend's protocol; say so only when they don't.
         if (backend.proto != key.proto) absl::StrAppend(&address, "/", abi::ProtoName(backend.proto));
         table.Add({address, "", "", absl::StrCat("backend ", *slot.backend_id), "",
@@ -149,13 +155,15 @@ std::string RenderServices(ServiceTables tables, const ServiceDirectory& names, 
   return table.Render();
 }
 
-std::string RenderAffinity(std::vector<AffinityEntry> entries, const std::map<uint32_t, weir_backend>& backends,
+std::string RenderAffinity(std::vector<AffinityEntry> entries,
+                           const std::map<uint32_t, weir_backend>& backends,
                            const std::map<uint32_t, uint32_t>& timeouts, uint64_t now_ns,
                            const ServiceDirectory& names, const FlowFilter& filter, OutputFormat format) {
   auto order = [](const AffinityEntry& e) {
     return std::tuple_cat(AddressPortOrder(e.key.client, e.key.family, 0), std::make_tuple(e.key.service_id));
   };
-  std::sort(entries.begin(), entries.end(), [&](const auto& a, const auto& b) { return order(a) < order(b); });
+  std::sort(entries.begin(), entries.end(),
+            [&](const auto& a, const auto& b) { return order(a) < order(b); });
 
   Json json;
   if (format == OutputFormat::kJson) {
@@ -239,8 +247,8 @@ absl::StatusOr<ServiceTables> ReadServiceTables(const PinLayout& layout) {
 absl::Status RunServices(const CommandOptions& options) {
   auto tables = ReadServiceTables(options.layout);
   if (!tables.ok()) return tables.status();
-  absl::PrintF("%s", RenderServices(*std::move(tables), ServiceDirectory::Load(options.layout), options.filter,
-                                    options.format));
+  absl::PrintF("%s", RenderServices(*std::move(tables), ServiceDirectory::Load(options.layout),
+                                    options.filter, options.format));
   return absl::OkStatus();
 }
 
@@ -255,7 +263,8 @@ absl::Status RunAffinity(const CommandOptions& options) {
   if (auto read = ReadServiceTables(options.layout); read.ok()) tables = *std::move(read);
   std::map<uint32_t, uint32_t> timeouts;
   for (const auto& frontend : tables.frontends) {
-    if (frontend.value.flags & WEIR_SVC_AFFINITY) timeouts[frontend.value.service_id] = frontend.value.affinity_timeout;
+    if (frontend.value.flags & WEIR_SVC_AFFINITY)
+      timeouts[frontend.value.service_id] = frontend.value.affinity_timeout;
   }
   absl::PrintF("%s", RenderAffinity(*std::move(entries), tables.backends, timeouts, now_ns,
                                     ServiceDirectory::Load(options.layout), options.filter, options.format));

@@ -29,7 +29,8 @@ using AffinityEntry = AffinityMap::Entry;
 std::string RenderServices(ServiceTables tables, const ServiceDirectory& names, const FlowFilter& filter,
                            OutputFormat format);
 // `timeouts`: service id -> affinity timeout in seconds, for the services that have affinity.
-std::string RenderAffinity(std::vector<AffinityEntry> entries, const std::map<uint32_t, weir_backend>& backends,
+std::string RenderAffinity(std::vector<AffinityEntry> entries,
+                           const std::map<uint32_t, weir_backend>& backends,
                            const std::map<uint32_t, uint32_t>& timeouts, uint64_t now_ns,
                            const ServiceDirectory& names, const FlowFilter& filter, OutputFormat format);
 

@@ -108,15 +108,16 @@ void CollectMaps(const PinLayout& layout, StatusReport& report) {
       report.errors.push_back(absl::StrCat("inspect ", path, ": ", strerror(errno)));
       continue;
     }
-    MapStatus map{.name = name, .id = info.id, .type = MapTypeName(info.type), .capacity = info.max_entries,
-                  .key_size = info.key_size, .value_size = info.value_size};
+    MapStatus map{.name = name,
+                  .id = info.id,
+                  .type = MapTypeName(info.type),
+                  .capacity = info.max_entries,
+                  .key_size = info.key_size,
+                  .value_size = info.value_size};
     switch (info.type) {
       case BPF_MAP_TYPE_ARRAY:
-      case BPF_MAP_TYPE_PERCPU_ARRAY:
-        break;
-      case BPF_MAP_TYPE_RINGBUF:
-        map.pending_bytes = RingPendingBytes(fd.get());
-        break;
+      case BPF_MAP_TYPE_PERCPU_ARRAY: break;
+      case BPF_MAP_TYPE_RINGBUF: map.pending_bytes = RingPendingBytes(fd.get()); break;
       default: {
         // In batches where the map allows: a walk key by key restarts when conntrack churns.
         auto typeless = UntypedBpfMap::FromFd(std::move(fd), name, std::nullopt, std::nullopt);
@@ -134,7 +135,8 @@ void CollectMaps(const PinLayout& layout, StatusReport& report) {
 
 void CollectPrograms(const PinLayout& layout, StatusReport& report) {
   // Program load times count from boot.
-  const int64_t boot_to_unix = static_cast<int64_t>(ClockNs(CLOCK_REALTIME)) - static_cast<int64_t>(ClockNs(CLOCK_BOOTTIME));
+  const int64_t boot_to_unix =
+      static_cast<int64_t>(ClockNs(CLOCK_REALTIME)) - static_cast<int64_t>(ClockNs(CLOCK_BOOTTIME));
   for (const std::string& name : PinsIn(layout.programs_dir())) {
     const std::string path = layout.program(name);
     UniqueFd fd(bpf_obj_get(path.c_str()));
@@ -146,8 +148,12 @@ void CollectPrograms(const PinLayout& layout, StatusReport& report) {
     }
     std::string tag;
     for (uint8_t byte : info.tag) absl::StrAppend(&tag, absl::Hex(byte, absl::kZeroPad2));
-    report.programs.push_back({.name = name, .id = info.id, .type = ProgramTypeName(info.type), .tag = tag,
-                               .loaded_unix_ns = static_cast<uint64_t>(static_cast<int64_t>(info.load_time) + boot_to_unix)});
+    report.programs.push_back(
+        {.name = name,
+         .id = info.id,
+         .type = ProgramTypeName(info.type),
+         .tag = tag,
+         .loaded_unix_ns = static_cast<uint64_t>(static_cast<int64_t>(info.load_time) + boot_to_unix)});
   }
 }
 
@@ -157,7 +163,8 @@ void CollectLinks(const PinLayout& layout, StatusReport& report) {
   uint64_t socket_cgroup_id = 0;
   if (report.agent && !report.agent->cgroup_path.empty()) {
     struct stat st {};
-    if (stat(report.agent->cgroup_path.c_str(), &st) == 0) socket_cgroup_id = st.st_ino;  // a cgroup's id is its inode
+    if (stat(report.agent->cgroup_path.c_str(), &st) == 0)
+      socket_cgroup_id = st.st_ino;  // a cgroup's id is its inode
   }
   for (const char* group : {"uplinks", "uplinks-egress", "cgroup", "pods"}) {
     const std::string dir = absl::StrCat(layout.links_dir(), "/", group);
@@ -170,8 +177,12 @@ void CollectLinks(const PinLayout& layout, StatusReport& report) {
         report.errors.push_back(absl::StrCat("open ", path, ": ", strerror(errno)));
         continue;
       }
-      LinkStatus link{.pin = absl::StrCat(group, "/", name), .group = group, .id = info.id,
-                      .type = LinkTypeName(info.type), .program_id = info.prog_id, .attached = true};
+      LinkStatus link{.pin = absl::StrCat(group, "/", name),
+                      .group = group,
+                      .id = info.id,
+                      .type = LinkTypeName(info.type),
+                      .program_id = info.prog_id,
+                      .attached = true};
       if (auto it = program_names.find(info.prog_id); it != program_names.end()) link.program = it->second;
       if (info.type == kLinkTypeTcx) {
         // tcx's {ifindex, attach_type} has the layout of netns's {netns_ino, attach_type}.
@@ -186,7 +197,8 @@ void CollectLinks(const PinLayout& layout, StatusReport& report) {
         link.cgroup_id = info.cgroup.cgroup_id;
         link.attach_type = AttachTypeName(info.cgroup.attach_type);
         link.attached = link.cgroup_id != 0;
-        if (link.cgroup_id != 0 && link.cgroup_id == socket_cgroup_id) link.cgroup = report.agent->cgroup_path;
+        if (link.cgroup_id != 0 && link.cgroup_id == socket_cgroup_id)
+          link.cgroup = report.agent->cgroup_path;
       }
       report.links.push_back(link);
     }
@@ -207,7 +219,8 @@ std::optional<uint64_t> EntriesOf(const StatusReport& report, const char* name) 
 
 std::string TimeAndAge(uint64_t unix_ns, uint64_t now_unix_ns) {
   if (unix_ns == 0) return "never";
-  return absl::StrCat(FormatUnixTime(unix_ns).substr(0, 19), "Z (", SecondsSince(unix_ns, now_unix_ns), "s ago)");
+  return absl::StrCat(FormatUnixTime(unix_ns).substr(0, 19), "Z (", SecondsSince(unix_ns, now_unix_ns),
+                      "s ago)");
 }
 
 std::string OnOff(bool on) { return on ? "on" : "off"; }
@@ -217,10 +230,12 @@ std::string CountText(std::optional<uint64_t> count) { return count ? absl::StrC
 std::string LinkTarget(const LinkStatus& link) {
   if (!link.attached) return absl::StrCat(link.attach_type, " (detached)");
   if (link.type == "tcx") {
-    return absl::StrCat(link.attach_type, " ", link.interface.empty() ? "ifindex" : link.interface, " (", link.ifindex, ")");
+    return absl::StrCat(link.attach_type, " ", link.interface.empty() ? "ifindex" : link.interface, " (",
+                        link.ifindex, ")");
   }
   if (link.type == "cgroup") {
-    return absl::StrCat(link.attach_type, " ", link.cgroup.empty() ? absl::StrCat("cgroup ", link.cgroup_id) : link.cgroup);
+    return absl::StrCat(link.attach_type, " ",
+                        link.cgroup.empty() ? absl::StrCat("cgroup ", link.cgroup_id) : link.cgroup);
   }
   return link.attach_type;
 }
@@ -230,18 +245,22 @@ std::string RenderTable(const StatusReport& report) {
   if (report.agent) {
     const AgentInfo& agent = *report.agent;
     Table facts({"AGENT", ""});
-    facts.Add({"version", absl::StrCat(agent.version, " on node ", agent.node_name.empty() ? "-" : agent.node_name,
-                                       ", pid ", agent.pid, ", source ", SyncSourceName(agent.source))});
+    facts.Add(
+        {"version", absl::StrCat(agent.version, " on node ", agent.node_name.empty() ? "-" : agent.node_name,
+                                 ", pid ", agent.pid, ", source ", SyncSourceName(agent.source))});
     facts.Add({"started", TimeAndAge(agent.started_unix_ns, report.now_unix_ns)});
     facts.Add({"last sync", TimeAndAge(agent.last_sync_unix_ns, report.now_unix_ns)});
     facts.Add({"last complete sync", TimeAndAge(agent.last_complete_sync_unix_ns, report.now_unix_ns)});
     facts.Add({"syncs", absl::StrCat(agent.syncs, " (", agent.sync_errors, " failed, last failure ",
                                      TimeAndAge(agent.last_sync_error_unix_ns, report.now_unix_ns), ")")});
-    facts.Add({"load balancing", absl::StrCat("lb-mode ", agent.lb_mode, ", dsr-dispatch ", agent.dsr_dispatch,
-                                              ", maglev ", agent.maglev ? absl::StrCat("on (table ", agent.maglev_table_size, ")") : "off")});
+    facts.Add(
+        {"load balancing",
+         absl::StrCat("lb-mode ", agent.lb_mode, ", dsr-dispatch ", agent.dsr_dispatch, ", maglev ",
+                      agent.maglev ? absl::StrCat("on (table ", agent.maglev_table_size, ")") : "off")});
     facts.Add({"socket LB", agent.cgroup_path.empty()
                                 ? "off"
-                                : absl::StrCat(agent.cgroup_path, agent.socket_lb_host_only ? " (host sockets only)" : "")});
+                                : absl::StrCat(agent.cgroup_path,
+                                               agent.socket_lb_host_only ? " (host sockets only)" : "")});
     facts.Add({"masquerade", OnOff(agent.masquerade)});
     absl::StrAppend(&text, facts.Render());
   } else {
@@ -270,7 +289,8 @@ std::string RenderTable(const StatusReport& report) {
   size_t pod_links = 0, pod_attached = 0;
   std::set<std::string> pod_programs;
   for (const LinkStatus& link : report.links) {
-    const std::string program = link.program.empty() ? absl::StrCat("id ", link.program_id, " (not pinned)") : link.program;
+    const std::string program =
+        link.program.empty() ? absl::StrCat("id ", link.program_id, " (not pinned)") : link.program;
     if (link.group == "pods") {
       ++pod_links;
       pod_attached += link.attached ? 1 : 0;
@@ -288,10 +308,12 @@ std::string RenderTable(const StatusReport& report) {
   for (const MapStatus& map : report.maps) {
     std::string entries = map.entries ? absl::StrCat(*map.entries) : "-";
     std::string fill = "-";
-    if (map.entries && map.capacity > 0) fill = absl::StrFormat("%.1f%%", 100.0 * static_cast<double>(*map.entries) / map.capacity);
+    if (map.entries && map.capacity > 0)
+      fill = absl::StrFormat("%.1f%%", 100.0 * static_cast<double>(*map.entries) / map.capacity);
     if (map.pending_bytes) {
       entries = absl::StrCat(*map.pending_bytes, " B unread");
-      if (map.capacity > 0) fill = absl::StrFormat("%.1f%%", 100.0 * static_cast<double>(*map.pending_bytes) / map.capacity);
+      if (map.capacity > 0)
+        fill = absl::StrFormat("%.1f%%", 100.0 * static_cast<double>(*map.pending_bytes) / map.capacity);
     }
     maps.Add({map.name, map.type, entries, absl::StrCat(map.capacity), fill});
   }
@@ -323,8 +345,9 @@ std::string RenderJson(const StatusReport& report) {
     WriteTime(json, "started", agent.started_unix_ns);
     WriteTime(json, "last_sync", agent.last_sync_unix_ns);
     json.Key("last_sync_age_seconds");
-    json.OptionalUint(agent.last_sync_unix_ns == 0 ? std::nullopt
-                                                   : std::optional(SecondsSince(agent.last_sync_unix_ns, report.now_unix_ns)));
+    json.OptionalUint(agent.last_sync_unix_ns == 0
+                          ? std::nullopt
+                          : std::optional(SecondsSince(agent.last_sync_unix_ns, report.now_unix_ns)));
     WriteTime(json, "last_complete_sync", agent.last_complete_sync_unix_ns);
     WriteTime(json, "last_sync_error", agent.last_sync_error_unix_ns);
     json.Key("syncs");

@@ -26,7 +26,7 @@ struct LinkStatus {
   std::string pin;    // under links/: "uplinks/uplink0", "cgroup/connect4", "pods/weirXXXX"
   std::string group;  // "uplinks", "uplinks-egress", "cgroup", "pods"
   uint32_t id = 0;
-  std::string type;         // "tcx", "cgroup"
+  std::string type;  // "tcx", "cgroup"
   uint32_t program_id = 0;
   std::string program;      // the pinned program it runs; empty when it runs an unpinned (older) one
   std::string attach_type;  // "tcx_ingress", "cgroup_inet4_connect"
@@ -40,7 +40,7 @@ struct LinkStatus {
 struct MapStatus {
   std::string name;  // pin name
   uint32_t id = 0;
-  std::string type;  // "hash", "lru_hash", "ringbuf", ...
+  std::string type;                 // "hash", "lru_hash", "ringbuf", ...
   std::optional<uint64_t> entries;  // nullopt for arrays and rings, whose fill is not a count
   uint32_t capacity = 0;            // max_entries (bytes for a ring)
   uint32_t key_size = 0;
@@ -51,7 +51,7 @@ struct MapStatus {
 struct StatusReport {
   uint64_t now_unix_ns = 0;
   std::optional<AgentInfo> agent;
-  std::string agent_missing;  // why there is no agent info
+  std::string agent_missing;         // why there is no agent info
   std::optional<uint64_t> services;  // distinct namespace/name the agent named
   std::vector<ProgramStatus> programs;
   std::vector<LinkStatus> links;

@@ -29,7 +29,8 @@ ABSL_FLAG(std::string, port, "", "filter: a port on either side of the flow (or 
 ABSL_FLAG(std::string, proto, "", "filter: tcp, udp or sctp");
 ABSL_FLAG(std::string, service, "", "filter: namespace/name, namespace/name:port or a service id");
 ABSL_FLAG(std::string, type, "", "events filter: record types, comma-separated (drop, translate, socket)");
-ABSL_FLAG(std::string, verdict, "", "events filter: verdicts, comma-separated (dropped, translated, refused)");
+ABSL_FLAG(std::string, verdict, "",
+          "events filter: verdicts, comma-separated (dropped, translated, refused)");
 ABSL_FLAG(int64_t, count, 0, "events: stop after this many records (0: no limit)");
 ABSL_FLAG(int, timeout_s, 0, "events: stop after this many seconds (0: no limit)");
 ABSL_FLAG(bool, replay, false, "events: also print the records already in the ring when weirctl starts");
@@ -112,10 +113,12 @@ const std::map<std::string, Command>& Commands() {
   return commands;
 }
 
-absl::Status CheckNames(const std::set<std::string>& given, const std::vector<std::string>& known, const char* flag) {
+absl::Status CheckNames(const std::set<std::string>& given, const std::vector<std::string>& known,
+                        const char* flag) {
   for (const std::string& name : given) {
     if (std::find(known.begin(), known.end(), name) == known.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("--", flag, " ", name, ": one of ", absl::StrJoin(known, ", ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, " ", name, ": one of ", absl::StrJoin(known, ", ")));
     }
   }
   return absl::OkStatus();
@@ -142,7 +145,7 @@ absl::StatusOr<CommandOptions> Configure(const std::string& command_name, const 
                                          .type = absl::GetFlag(FLAGS_type),
                                          .verdict = absl::GetFlag(FLAGS_verdict)};
   const std::map<std::string, const std::string*> given = {
-      {"addr", &flags.addr}, {"port", &flags.port}, {"proto", &flags.proto},
+      {"addr", &flags.addr},       {"port", &flags.port}, {"proto", &flags.proto},
       {"service", &flags.service}, {"type", &flags.type}, {"verdict", &flags.verdict}};
   for (const auto& [name, value] : given) {
     if (!value->empty() && !command.filters.contains(name)) {
@@ -155,7 +158,8 @@ absl::StatusOr<CommandOptions> Configure(const std::string& command_name, const 
   auto filter = weir::weirctl::ParseFilter(flags);
   if (!filter.ok()) return filter.status();
   if (absl::Status s = CheckNames(filter->types, weir::weirctl::EventTypeNames(), "type"); !s.ok()) return s;
-  if (absl::Status s = CheckNames(filter->verdicts, weir::weirctl::EventVerdictNames(), "verdict"); !s.ok()) return s;
+  if (absl::Status s = CheckNames(filter->verdicts, weir::weirctl::EventVerdictNames(), "verdict"); !s.ok())
+    return s;
   options.filter = *std::move(filter);
   return options;
 }
@@ -172,9 +176,10 @@ int main(int argc, char** argv) {
   }
   auto command = Commands().find(name);
   if (command == Commands().end() || args.size() > 2) {
-    absl::FPrintF(stderr, "%s\n", name.empty() || command != Commands().end()
-                                      ? absl::StrCat("usage: ", kUsage)
-                                      : absl::StrCat("weirctl: unknown command ", name, " (weirctl help)"));
+    absl::FPrintF(stderr, "%s\n",
+                  name.empty() || command != Commands().end()
+                      ? absl::StrCat("usage: ", kUsage)
+                      : absl::StrCat("weirctl: unknown command ", name, " (weirctl help)"));
     return 2;
   }
   auto options = Configure(name, command->second);

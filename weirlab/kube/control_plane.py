@@ -23,6 +23,7 @@ namespace's own 127.0.0.1; the serving certificate's SANs add `address`, and the
 https://<address>:<port>. The namespace is private, so the well-known ports are used (etcd 2379/2380,
 kube-apiserver 6443, kube-controller-manager 10257) instead of free ones of the machine's loopback.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,9 @@ class _Proc:
         self.argv = argv
         self.log = log
         self._logf = open(log, "ab")
-        self.popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._logf,
-                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.popen = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=self._logf, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -128,15 +130,22 @@ class ControlPlane:
     `extra_controller_manager_args` are appended to those command lines.
     """
 
-    def __init__(self, workdir: str | os.PathLike, bin_dir: str | os.PathLike | None = None, *,
-                 controller_manager: bool = False,
-                 controllers: str = "endpointslice-controller,endpointslice-mirroring-controller,"
-                                    "serviceaccount-token-controller,serviceaccount-controller,"
-                                    "root-ca-certificate-publisher-controller",
-                 extra_apiserver_args: list[str] | None = None,
-                 extra_controller_manager_args: list[str] | None = None,
-                 keep_workdir: bool = False, ready_timeout: float = 90.0,
-                 netns: str | None = None, address: str = LOOPBACK):
+    def __init__(
+        self,
+        workdir: str | os.PathLike,
+        bin_dir: str | os.PathLike | None = None,
+        *,
+        controller_manager: bool = False,
+        controllers: str = "endpointslice-controller,endpointslice-mirroring-controller,"
+        "serviceaccount-token-controller,serviceaccount-controller,"
+        "root-ca-certificate-publisher-controller",
+        extra_apiserver_args: list[str] | None = None,
+        extra_controller_manager_args: list[str] | None = None,
+        keep_workdir: bool = False,
+        ready_timeout: float = 90.0,
+        netns: str | None = None,
+        address: str = LOOPBACK,
+    ):
         self.workdir = Path(workdir)
         self.netns = netns
         self.address = address
@@ -157,8 +166,7 @@ class ControlPlane:
         self.etcd: _Proc | None = None
         self.apiserver: _Proc | None = None
         self.controller_manager: _Proc | None = None
-        self._env = {k: v for k, v in os.environ.items()
-                     if not k.startswith("KUBE") and k not in ("ETCDCTL_API",)}
+        self._env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE") and k not in ("ETCDCTL_API",)}
         self._env["KUBECACHEDIR"] = str(self.workdir / "kubectl-cache")
         self._env["HOME"] = str(self.workdir)
         self._env["NO_PROXY"] = self._env["no_proxy"] = "*"  # the API server is always ours, never via a proxy
@@ -183,8 +191,11 @@ class ControlPlane:
         self.stop()
 
     def start(self) -> "ControlPlane":
-        missing = missing_binaries(self.bin_dir, ("etcd", "kube-apiserver", "kubectl") +
-                                   (("kube-controller-manager",) if self.with_controller_manager else ()))
+        missing = missing_binaries(
+            self.bin_dir,
+            ("etcd", "kube-apiserver", "kubectl")
+            + (("kube-controller-manager",) if self.with_controller_manager else ()),
+        )
         if missing:
             raise ControlPlaneError(f"binaries missing: {missing} (run weirlab/kube/build_upstream.sh)")
         try:
@@ -223,55 +234,59 @@ class ControlPlane:
 
     def start_etcd(self) -> None:
         peer = f"http://{LOOPBACK}:{self.etcd_peer_port}"
-        argv = [str(self.bin_dir / "etcd"),
-                "--name=weir-e2e",
-                f"--data-dir={self.workdir / 'etcd'}",
-                f"--listen-client-urls={self.etcd_url}",
-                f"--advertise-client-urls={self.etcd_url}",
-                f"--listen-peer-urls={peer}",
-                f"--initial-advertise-peer-urls={peer}",
-                f"--initial-cluster=weir-e2e={peer}",
-                "--initial-cluster-state=new",
-                "--unsafe-no-fsync",  # a throwaway test store: no fsync, much faster on slow disks
-                "--log-level=warn"]
+        argv = [
+            str(self.bin_dir / "etcd"),
+            "--name=weir-e2e",
+            f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls={self.etcd_url}",
+            f"--advertise-client-urls={self.etcd_url}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=weir-e2e={peer}",
+            "--initial-cluster-state=new",
+            "--unsafe-no-fsync",  # a throwaway test store: no fsync, much faster on slow disks
+            "--log-level=warn",
+        ]
         self.etcd = _Proc("etcd", in_netns(self.netns, argv), self.logs / "etcd.log", self._env)
-        self._wait(self.etcd, lambda: self._http_ok(f"{self.etcd_url}/health", b'"health":"true"'),
-                   "etcd /health")
+        self._wait(self.etcd, lambda: self._http_ok(f"{self.etcd_url}/health", b'"health":"true"'), "etcd /health")
 
     # -- kube-apiserver ------------------------------------------------------------------------------
 
     def apiserver_argv(self) -> list[str]:
         p = self.pki
-        return [str(self.bin_dir / "kube-apiserver"),
-                f"--bind-address={self.address}",
-                f"--advertise-address={self.address}",
-                f"--secure-port={self.apiserver_port}",
-                f"--etcd-servers={self.etcd_url}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                f"--tls-cert-file={p / 'apiserver.crt'}",
-                f"--tls-private-key-file={p / 'apiserver.key'}",
-                f"--client-ca-file={p / 'ca.crt'}",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                f"--service-account-key-file={p / 'sa.pub'}",
-                f"--service-account-signing-key-file={p / 'sa.key'}",
-                "--authorization-mode=Node,RBAC",
-                "--allow-privileged=true",
-                # The endpoints of the `kubernetes` Service would be the advertise address, and
-                # Endpoints may not hold a loopback address: keep the reconciler off.
-                "--endpoint-reconciler-type=none",
-                # Shut down in ~2s even with open watches (otherwise it waits --request-timeout, 60s,
-                # for clients such as kube-controller-manager to drop their HTTP/2 connections).
-                "--shutdown-send-retry-after=true",
-                f"--cert-dir={p}",
-                "--profiling=false",
-                "--v=1",
-                *self.extra_apiserver_args]
+        return [
+            str(self.bin_dir / "kube-apiserver"),
+            f"--bind-address={self.address}",
+            f"--advertise-address={self.address}",
+            f"--secure-port={self.apiserver_port}",
+            f"--etcd-servers={self.etcd_url}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--tls-cert-file={p / 'apiserver.crt'}",
+            f"--tls-private-key-file={p / 'apiserver.key'}",
+            f"--client-ca-file={p / 'ca.crt'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={p / 'sa.pub'}",
+            f"--service-account-signing-key-file={p / 'sa.key'}",
+            "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true",
+            # The endpoints of the `kubernetes` Service would be the advertise address, and
+            # Endpoints may not hold a loopback address: keep the reconciler off.
+            "--endpoint-reconciler-type=none",
+            # Shut down in ~2s even with open watches (otherwise it waits --request-timeout, 60s,
+            # for clients such as kube-controller-manager to drop their HTTP/2 connections).
+            "--shutdown-send-retry-after=true",
+            f"--cert-dir={p}",
+            "--profiling=false",
+            "--v=1",
+            *self.extra_apiserver_args,
+        ]
 
     def start_apiserver(self) -> None:
         if self.apiserver is not None and self.apiserver.alive():
             raise ControlPlaneError("kube-apiserver is already running")
-        self.apiserver = _Proc("kube-apiserver", in_netns(self.netns, self.apiserver_argv()),
-                               self.logs / "kube-apiserver.log", self._env)
+        self.apiserver = _Proc(
+            "kube-apiserver", in_netns(self.netns, self.apiserver_argv()), self.logs / "kube-apiserver.log", self._env
+        )
         self._wait(self.apiserver, lambda: self._https_ok("/readyz", b"ok"), "kube-apiserver /readyz")
 
     def stop_apiserver(self) -> None:
@@ -293,42 +308,55 @@ class ControlPlane:
         p = self.pki
         self.controller_manager_port = NETNS_PORTS["controller_manager"] if self.netns else free_port()
         kc = self.controller_manager_kubeconfig
-        argv = [str(self.bin_dir / "kube-controller-manager"),
-                f"--kubeconfig={kc}",
-                f"--authentication-kubeconfig={kc}",
-                f"--authorization-kubeconfig={kc}",
-                f"--bind-address={self.address}",
-                f"--secure-port={self.controller_manager_port}",
-                f"--cert-dir={p / 'kcm'}",
-                f"--controllers={self.controllers}",
-                f"--service-account-private-key-file={p / 'sa.key'}",
-                f"--root-ca-file={p / 'ca.crt'}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--use-service-account-credentials=true",
-                "--leader-elect=false",
-                "--profiling=false",
-                "--v=1",
-                *self.extra_controller_manager_args]
-        self.controller_manager = _Proc("kube-controller-manager", in_netns(self.netns, argv),
-                                        self.logs / "kube-controller-manager.log", self._env)
+        argv = [
+            str(self.bin_dir / "kube-controller-manager"),
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            f"--bind-address={self.address}",
+            f"--secure-port={self.controller_manager_port}",
+            f"--cert-dir={p / 'kcm'}",
+            f"--controllers={self.controllers}",
+            f"--service-account-private-key-file={p / 'sa.key'}",
+            f"--root-ca-file={p / 'ca.crt'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--use-service-account-credentials=true",
+            "--leader-elect=false",
+            "--profiling=false",
+            "--v=1",
+            *self.extra_controller_manager_args,
+        ]
+        self.controller_manager = _Proc(
+            "kube-controller-manager", in_netns(self.netns, argv), self.logs / "kube-controller-manager.log", self._env
+        )
         host = f"[{self.address}]" if ":" in self.address else self.address
         url = f"https://{host}:{self.controller_manager_port}/healthz"
-        self._wait(self.controller_manager, lambda: self._https_ok(url, b"ok", verify=False),
-                   "kube-controller-manager /healthz")
+        self._wait(
+            self.controller_manager,
+            lambda: self._https_ok(url, b"ok", verify=False),
+            "kube-controller-manager /healthz",
+        )
 
     # -- kubectl -------------------------------------------------------------------------------------
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                kubeconfig: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        kubeconfig: Path | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess:
         """Runs the built kubectl (in the control plane's namespace, if any) with the admin kubeconfig
         (or `kubeconfig`)."""
-        argv = in_netns(self.netns, [str(self.bin_dir / "kubectl"),
-                                     f"--kubeconfig={kubeconfig or self.admin_kubeconfig}", *args])
-        res = subprocess.run(argv, input=input, text=True, capture_output=True, env=self._env,
-                             timeout=timeout)
+        argv = in_netns(
+            self.netns, [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig or self.admin_kubeconfig}", *args]
+        )
+        res = subprocess.run(argv, input=input, text=True, capture_output=True, env=self._env, timeout=timeout)
         if check and res.returncode != 0:
-            raise ControlPlaneError(f"kubectl {' '.join(args)} failed ({res.returncode}):\n"
-                                    f"{res.stderr}{res.stdout}")
+            raise ControlPlaneError(
+                f"kubectl {' '.join(args)} failed ({res.returncode}):\n" f"{res.stderr}{res.stdout}"
+            )
         return res
 
     def kubectl_json(self, *args: str, **kw) -> dict:
@@ -340,13 +368,16 @@ class ControlPlane:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if not proc.alive():
-                raise ControlPlaneError(f"{proc.name} exited ({proc.popen.returncode}) before "
-                                        f"{what} was ready; log tail:\n{proc.tail()}")
+                raise ControlPlaneError(
+                    f"{proc.name} exited ({proc.popen.returncode}) before "
+                    f"{what} was ready; log tail:\n{proc.tail()}"
+                )
             if ready():
                 return
             time.sleep(0.2)
-        raise ControlPlaneError(f"{what} not ready after {self.ready_timeout:.0f}s; "
-                                f"{proc.name} log tail:\n{proc.tail()}")
+        raise ControlPlaneError(
+            f"{what} not ready after {self.ready_timeout:.0f}s; " f"{proc.name} log tail:\n{proc.tail()}"
+        )
 
     def _http_ok(self, url: str, expect: bytes) -> bool:
         if self.netns:
@@ -362,8 +393,14 @@ class ControlPlane:
         url = path_or_url if path_or_url.startswith("https://") else self.server + path_or_url
         if self.netns:
             if verify:
-                tls = ["--cacert", str(self.pki / "ca.crt"), "--cert", str(self.pki / "admin.crt"),
-                       "--key", str(self.pki / "admin.key")]
+                tls = [
+                    "--cacert",
+                    str(self.pki / "ca.crt"),
+                    "--cert",
+                    str(self.pki / "admin.crt"),
+                    "--key",
+                    str(self.pki / "admin.key"),
+                ]
             else:
                 tls = ["--insecure"]
             return self._curl_ok(url, expect, tls)
@@ -374,8 +411,7 @@ class ControlPlane:
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
-                                             urllib.request.HTTPSHandler(context=ctx))
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))
         try:
             with opener.open(url, timeout=2) as r:
                 return r.status == 200 and expect in r.read()
@@ -384,8 +420,9 @@ class ControlPlane:
 
     def _curl_ok(self, url: str, expect: bytes, extra: list[str]) -> bool:
         """A probe from inside the control plane's namespace: curl there, never a socket of ours."""
-        argv = in_netns(self.netns, ["curl", "--silent", "--show-error", "--fail", "--noproxy", "*",
-                                     "--max-time", "2", *extra, url])
+        argv = in_netns(
+            self.netns, ["curl", "--silent", "--show-error", "--fail", "--noproxy", "*", "--max-time", "2", *extra, url]
+        )
         try:
             res = subprocess.run(argv, capture_output=True, env=self._env, timeout=10)
         except subprocess.TimeoutExpired:
@@ -401,13 +438,30 @@ class ControlPlane:
         self.pki.mkdir(mode=0o700)
         o = self._openssl
         o("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key")
-        o("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2", "-subj", "/CN=weir-e2e-ca",
-          "-addext", "basicConstraints=critical,CA:TRUE",
-          "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", "ca.crt")
+        o(
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-sha256",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=weir-e2e-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-out",
+            "ca.crt",
+        )
         extra = "" if self.address == LOOPBACK else f"IP:{self.address},"
-        sans = (f"IP:{LOOPBACK},{extra}IP:{FIRST_SERVICE_IP},DNS:localhost,DNS:kubernetes,"
-                "DNS:kubernetes.default,DNS:kubernetes.default.svc,"
-                "DNS:kubernetes.default.svc.cluster.local")
+        sans = (
+            f"IP:{LOOPBACK},{extra}IP:{FIRST_SERVICE_IP},DNS:localhost,DNS:kubernetes,"
+            "DNS:kubernetes.default,DNS:kubernetes.default.svc,"
+            "DNS:kubernetes.default.svc.cluster.local"
+        )
         self._leaf("apiserver", "/CN=kube-apiserver", "serverAuth", sans)
         self._leaf("admin", "/O=system:masters/CN=weir-e2e-admin", "clientAuth")
         self._leaf("weir-agent", "/CN=weir-agent", "clientAuth")
@@ -419,26 +473,54 @@ class ControlPlane:
 
     def _leaf(self, name: str, subject: str, eku: str, sans: str | None = None) -> None:
         ext = self.pki / f"{name}.ext"
-        lines = ["basicConstraints=critical,CA:FALSE",
-                 "keyUsage=critical,digitalSignature,keyEncipherment",
-                 f"extendedKeyUsage={eku}"]
+        lines = [
+            "basicConstraints=critical,CA:FALSE",
+            "keyUsage=critical,digitalSignature,keyEncipherment",
+            f"extendedKeyUsage={eku}",
+        ]
         if sans:
             lines.append(f"subjectAltName={sans}")
         ext.write_text("\n".join(lines) + "\n")
         self._openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f"{name}.key")
         self._openssl("req", "-new", "-key", f"{name}.key", "-subj", subject, "-out", f"{name}.csr")
-        self._openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                      "-CAcreateserial", "-sha256", "-days", "2", "-extfile", ext.name,
-                      "-out", f"{name}.crt")
+        self._openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-sha256",
+            "-days",
+            "2",
+            "-extfile",
+            ext.name,
+            "-out",
+            f"{name}.crt",
+        )
 
     def _kubeconfig(self, path: Path, user: str, cert: str) -> None:
         config = {
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "weir-e2e", "cluster": {
-                "server": self.server, "certificate-authority": str(self.pki / "ca.crt")}}],
-            "users": [{"name": user, "user": {
-                "client-certificate": str(self.pki / f"{cert}.crt"),
-                "client-key": str(self.pki / f"{cert}.key")}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "weir-e2e",
+                    "cluster": {"server": self.server, "certificate-authority": str(self.pki / "ca.crt")},
+                }
+            ],
+            "users": [
+                {
+                    "name": user,
+                    "user": {
+                        "client-certificate": str(self.pki / f"{cert}.crt"),
+                        "client-key": str(self.pki / f"{cert}.key"),
+                    },
+                }
+            ],
             "contexts": [{"name": user, "context": {"cluster": "weir-e2e", "user": user}}],
             "current-context": user,
         }
@@ -448,5 +530,6 @@ class ControlPlane:
     def _write_kubeconfigs(self) -> None:
         self._kubeconfig(self.admin_kubeconfig, "weir-e2e-admin", "admin")
         self._kubeconfig(self.agent_kubeconfig, "weir-agent", "weir-agent")
-        self._kubeconfig(self.controller_manager_kubeconfig, "system:kube-controller-manager",
-                         "kube-controller-manager")
+        self._kubeconfig(
+            self.controller_manager_kubeconfig, "system:kube-controller-manager", "kube-controller-manager"
+        )
