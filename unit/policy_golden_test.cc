@@ -7,11 +7,7 @@
 // WEIR_UPDATE_GOLDEN=1 rewrites expected.txt from the current output; review the diff by hand.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,6 +15,7 @@
 #include "proxy/k8s/decode.h"
 #include "proxy/policy/dump.h"
 #include "proxy/policy/policy_engine.h"
+#include "unit/golden_files.h"
 
 namespace weir::policy {
 namespace {
@@ -27,22 +24,9 @@ namespace fs = std::filesystem;
 
 fs::path GoldenRoot() { return fs::path(__FILE__).parent_path() / "policy_golden"; }
 
-std::vector<std::string> CaseNames() {
-  std::vector<std::string> names;
-  std::error_code error;
-  for (const fs::directory_entry& entry : fs::directory_iterator(GoldenRoot(), error)) {
-    if (fs::exists(entry.path() / "input.yaml")) names.push_back(entry.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
+std::vector<std::string> CaseNames() { return golden::CaseNames(GoldenRoot()); }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using golden::ReadFile;
 
 std::string RunCase(const fs::path& directory) {
   std::vector<absl::Status> errors;
@@ -73,15 +57,8 @@ class PolicyGoldenTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(PolicyGoldenTest, MatchesExpected) {
   const fs::path directory = GoldenRoot() / GetParam();
-  const std::string actual = RunCase(directory);
-  const char* update_env = std::getenv("WEIR_UPDATE_GOLDEN");
-  const fs::path expected = directory / "expected.txt";
-  if (update_env != nullptr && std::string(update_env) == "1") {
-    std::ofstream(expected, std::ios::binary | std::ios::trunc) << actual;
-    GTEST_SKIP() << "rewrote " << expected;
-  }
-  ASSERT_TRUE(fs::exists(expected)) << expected << " is missing; WEIR_UPDATE_GOLDEN=1 writes it";
-  EXPECT_EQ(actual, ReadFile(expected)) << expected;
+  golden::ExpectFile(directory / "expected.txt", RunCase(directory));
+  if (golden::Updating()) GTEST_SKIP() << "rewrote " << directory;
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, PolicyGoldenTest, testing::ValuesIn(CaseNames()),

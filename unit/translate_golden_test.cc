@@ -8,11 +8,7 @@
 // WEIR_UPDATE_GOLDEN=1 rewrites both from the current output; review the diff by hand.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,6 +17,7 @@
 #include "proxy/lb/translate.h"
 #include "proxy/sync/fake_map_writer.h"
 #include "proxy/sync/reconciler.h"
+#include "unit/golden_files.h"
 #include "yaml-cpp/yaml.h"
 
 namespace weir::lb {
@@ -30,22 +27,9 @@ namespace fs = std::filesystem;
 
 fs::path GoldenRoot() { return fs::path(__FILE__).parent_path() / "golden"; }
 
-std::vector<std::string> CaseNames() {
-  std::vector<std::string> names;
-  std::error_code error;
-  for (const fs::directory_entry& entry : fs::directory_iterator(GoldenRoot(), error)) {
-    if (fs::exists(entry.path() / "input.yaml")) names.push_back(entry.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
+std::vector<std::string> CaseNames() { return golden::CaseNames(GoldenRoot()); }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using golden::ReadFile;
 
 // Every case runs on node-a (zone-a, 192.168.0.10) unless its node.yaml says otherwise.
 NodeContext LoadNodeContext(const fs::path& path) {
@@ -104,25 +88,14 @@ CaseOutput RunCase(const fs::path& directory) {
   return out;
 }
 
-void ExpectFile(const fs::path& path, const std::string& actual, bool update) {
-  if (update) {
-    std::ofstream(path, std::ios::binary | std::ios::trunc) << actual;
-    return;
-  }
-  ASSERT_TRUE(fs::exists(path)) << path << " is missing; WEIR_UPDATE_GOLDEN=1 writes it";
-  EXPECT_EQ(actual, ReadFile(path)) << path;
-}
-
 class TranslateGoldenTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(TranslateGoldenTest, MatchesExpected) {
   const fs::path directory = GoldenRoot() / GetParam();
   const CaseOutput actual = RunCase(directory);
-  const char* update_env = std::getenv("WEIR_UPDATE_GOLDEN");
-  const bool update = update_env != nullptr && std::string(update_env) == "1";
-  ExpectFile(directory / "expected.txt", actual.desired, update);
-  ExpectFile(directory / "maps.txt", actual.maps, update);
-  if (update) GTEST_SKIP() << "rewrote " << directory;
+  golden::ExpectFile(directory / "expected.txt", actual.desired);
+  golden::ExpectFile(directory / "maps.txt", actual.maps);
+  if (golden::Updating()) GTEST_SKIP() << "rewrote " << directory;
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, TranslateGoldenTest, testing::ValuesIn(CaseNames()),
