@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import ctypes
 import hashlib
 import json
 import os
@@ -35,8 +34,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import time
@@ -275,53 +272,32 @@ class KubeClient:
 
 
 # ---------------------------------------------------------------------------------------------
-# weir's services map, read through bpf() from its pin (no network involved)
+# weir's services map, read from its pin (no network involved)
+
+POLLER = BUILD / "bench" / "weir_frontend_poller"
 
 
-class BpfMap:
-    NR_BPF = {"x86_64": 321, "aarch64": 280}.get(platform.machine(), 321)
-    OBJ_GET, LOOKUP = 7, 1
+class FrontendPoller:
+    """bench/frontend_poller.cc on the services map's pin: a frontend's backend count per request,
+    its key encoded by weir's ABI codec. The change benchmark polls every millisecond to time when a
+    change lands, so the probe is a long-running process (a pipe round trip per poll), not an exec of
+    weirctl (several milliseconds, which would blur the latency measured)."""
 
-    def __init__(self, path: Path):
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.libc.syscall.restype = ctypes.c_long
-        self.attr = ctypes.create_string_buffer(128)
-        self._path = ctypes.create_string_buffer(str(path).encode())
-        struct.pack_into("QII", self.attr, 0, ctypes.addressof(self._path), 0, 0)
-        self.fd = self._bpf(self.OBJ_GET)
-        if self.fd < 0:
-            raise OSError(ctypes.get_errno(), f"BPF_OBJ_GET {path}")
+    def __init__(self, pin: Path):
+        self.proc = subprocess.Popen([str(POLLER), str(pin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
-    def _bpf(self, cmd: int) -> int:
-        return self.libc.syscall(ctypes.c_long(self.NR_BPF), ctypes.c_int(cmd), self.attr, ctypes.c_uint(128))
-
-    def lookup(self, key: bytes, value_size: int) -> bytes | None:
-        k = ctypes.create_string_buffer(key, len(key))
-        v = ctypes.create_string_buffer(value_size)
-        ctypes.memset(self.attr, 0, 128)
-        struct.pack_into("IIQQQ", self.attr, 0, self.fd, 0, ctypes.addressof(k), ctypes.addressof(v), 0)
-        return v.raw if self._bpf(self.LOOKUP) == 0 else None
+    def backends(self, ip: str, port: int = SERVICE_PORT) -> int | None:
+        """backend_count of the TCP frontend ip:port (external or internal entry); None when absent."""
+        self.proc.stdin.write(f"{ip} {port}\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        if not answer or answer.startswith("error"):
+            raise RuntimeError(f"weir_frontend_poller: {answer or 'exited'}")
+        return None if answer == "none" else int(answer)
 
     def close(self) -> None:
-        os.close(self.fd)
-
-
-SERVICE_VALUE_SIZE = 16
-
-
-def frontend_backends(services: BpfMap, ip: str, port: int = SERVICE_PORT) -> int | None:
-    """backend_count of the TCP frontend ip:port (struct weir_service_key / weir_service_value).
-
-    The one key packed outside lib/abi_codec.cc, on purpose: the change benchmark polls this entry
-    every millisecond to time when a change lands, and `weirctl services -o json` (an exec and a read
-    of three maps, several milliseconds) would blur the very latency it measures. Keep the layout in
-    step with bpf/abi/service.h (lib/abi_layout.cc pins its offsets)."""
-    for scope in (0, 1):
-        key = socket.inet_aton(ip) + bytes(12) + struct.pack("!HBBB", port, 6, 4, scope) + bytes(3)
-        value = services.lookup(key, SERVICE_VALUE_SIZE)
-        if value is not None:
-            return struct.unpack_from("<IHH", value)[1]
-    return None
+        self.proc.kill()
+        self.proc.wait()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -598,7 +574,7 @@ class Bench:
         self.weir_log = LogFollower(self.node1.dir / "agent.log")
         self.weir_client = self.node1.add_pod("client")
         self.weir_echo = self.node1.add_pod("echo")
-        self.services_map = BpfMap(self.node1.bpf_root / "weir_services")
+        self.services_map = FrontendPoller(self.node1.bpf_root / "weir_services")
         lab.cleanups.append(self.services_map.close)
 
         self.scripts = {"server": lab.dir / "accept_server.py", "connect": lab.dir / "connect_client.py"}
@@ -894,7 +870,7 @@ class Bench:
                     deadline = time.monotonic() + 30
                     while True:
                         t_poll = time.monotonic_ns()
-                        found = frontend_backends(self.services_map, CHANGE_IP[subject]) == want
+                        found = self.services_map.backends(CHANGE_IP[subject]) == want
                         t_seen = time.monotonic_ns()
                         polls.append((t_seen - t_poll) / 1e6)
                         if found or time.monotonic() > deadline:
@@ -902,7 +878,7 @@ class Bench:
                         time.sleep(0.001)
                 if not found:
                     detail = (
-                        f"frontend: {frontend_backends(self.services_map, CHANGE_IP[subject])} backends"
+                        f"frontend: {self.services_map.backends(CHANGE_IP[subject])} backends"
                         if subject == "weir"
                         else kp.list_service(service).stdout + "\n" + "\n".join(kp.all_lines[-15:])
                     )
