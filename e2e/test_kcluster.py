@@ -215,17 +215,7 @@ def test_pods_reach_the_internet_with_the_node_address(cluster, workload, intern
 
 def weirctl_on(c: Cluster, node_name: str, *args: str) -> str:
     """`weirctl ARGS` in the weir pod of `node_name`, as an operator runs it."""
-    weir_pod = c.kubectl(
-        "get",
-        "pods",
-        "-n",
-        "kube-system",
-        "-l",
-        "app.kubernetes.io/name=weir",
-        f"--field-selector=spec.nodeName={node_name}",
-        "-o",
-        "name",
-    ).stdout.strip()
+    weir_pod = "pod/" + agent_pod(c, node_name)["metadata"]["name"]
     return c.kubectl("exec", "-n", "kube-system", weir_pod, "--", "weirctl", *args).stdout
 
 
@@ -257,17 +247,7 @@ def node_leftovers(c: Cluster, ip: str) -> list[str]:
         ipam = node.run("sh", "-c", f"ls /var/lib/cni/weir/*/{ip} 2>/dev/null", check=False).stdout.strip()
         if ipam:
             found.append(f"{node.name}: IPAM {ipam}")
-        weir_pod = c.kubectl(
-            "get",
-            "pods",
-            "-n",
-            "kube-system",
-            "-l",
-            "app.kubernetes.io/name=weir",
-            f"--field-selector=spec.nodeName={node.name}",
-            "-o",
-            "name",
-        ).stdout.strip()
+        weir_pod = "pod/" + agent_pod(c, node.name)["metadata"]["name"]
         endpoints = c.kubectl(
             "exec",
             "-n",
@@ -417,19 +397,25 @@ def test_metrics_scrape_with_kube_proxy_names(cluster, workload):
             assert 'weir_map_capacity{map="weir_ct"}' in maps, sorted(maps)  # conntrack
 
 
+def agent_pods(c: Cluster, node_name: str | None = None) -> list[dict]:
+    """The weir DaemonSet's pods (on `node_name` only, when given)."""
+    on_node = [f"--field-selector=spec.nodeName={node_name}"] if node_name else []
+    return c.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir", *on_node)["items"]
+
+
+def agent_pod_names(c: Cluster) -> set[str]:
+    return {p["metadata"]["name"] for p in agent_pods(c)}
+
+
 def agent_pod(c: Cluster, node_name: str) -> dict:
-    pods = c.kubectl_json(
-        "get",
-        "pods",
-        "-n",
-        "kube-system",
-        "-l",
-        "app.kubernetes.io/name=weir",
-        "--field-selector",
-        f"spec.nodeName={node_name}",
-    )["items"]
+    pods = agent_pods(c, node_name)
     assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
     return pods[0]
+
+
+def upgrade_weir(c: Cluster, *args: str) -> None:
+    """`helm upgrade` of the installed release from this tree's chart, keeping its values."""
+    c.helm("upgrade", "weir", str(REPO / "charts/weir"), "-n", "kube-system", "--reuse-values", *args)
 
 
 def condition(pod: dict, kind: str) -> bool:
@@ -513,27 +499,13 @@ def test_liveness_restarts_an_agent_whose_sync_loop_is_stuck_and_traffic_goes_on
 
 def test_an_agent_that_cannot_reach_the_api_is_alive_and_unready(cluster, workload):
     unreachable = "192.168.77.99"  # in the nodes' subnet, answered by no one
-    before = {
-        p["metadata"]["name"]
-        for p in cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")["items"]
-    }
-    cluster.helm(
-        "upgrade",
-        "weir",
-        str(REPO / "charts/weir"),
-        "-n",
-        "kube-system",
-        "--reuse-values",
-        "--set",
-        f"k8sServiceHost={unreachable}",
-    )
+    before = agent_pod_names(cluster)
+    upgrade_weir(cluster, "--set", f"k8sServiceHost={unreachable}")
     try:
         deadline = time.monotonic() + 120
         new = None
         while time.monotonic() < deadline and new is None:
-            for pod in cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")[
-                "items"
-            ]:
+            for pod in agent_pods(cluster):
                 if pod["metadata"]["name"] not in before and pod["status"].get("phase") == "Running":
                     new = pod["metadata"]["name"]
             time.sleep(2)
@@ -551,34 +523,16 @@ def test_an_agent_that_cannot_reach_the_api_is_alive_and_unready(cluster, worklo
 
 def test_helm_upgrade_rolls_the_daemonset_without_dropping_a_request(cluster, workload):
     cluster_ip = cluster.kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
-    before = {
-        p["metadata"]["name"]
-        for p in cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")["items"]
-    }
+    before = agent_pod_names(cluster)
     traffic = Traffic(cluster, "client-1", cluster_ip, cluster.nodes[1].ip)
     try:
         time.sleep(2)
-        cluster.helm(
-            "upgrade",
-            "weir",
-            str(REPO / "charts/weir"),
-            "-n",
-            "kube-system",
-            "--reuse-values",
-            "--set",
-            "agent.logLevel=debug",
-            "--wait",
-            "--timeout",
-            "5m",
-        )
+        upgrade_weir(cluster, "--set", "agent.logLevel=debug", "--wait", "--timeout", "5m")
         cluster.kubectl("-n", "kube-system", "rollout", "status", "daemonset/weir", "--timeout=300s")
         time.sleep(2)
     finally:
         traffic.stop()
-    after = {
-        p["metadata"]["name"]
-        for p in cluster.kubectl_json("get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/name=weir")["items"]
-    }
+    after = agent_pod_names(cluster)
     assert not before & after, "the DaemonSet's pods were not replaced"
     assert traffic.requests > 50
     assert traffic.failures == [], f"{len(traffic.failures)} of {traffic.requests} failed: {traffic.failures[:10]}"

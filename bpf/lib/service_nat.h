@@ -44,6 +44,26 @@ enum translation {
 	TRANSLATION_UNTOUCHED, /* a pod answering an outside client's flow: on as it is, never masqueraded */
 };
 
+/* A FIN or RST of a tracked TCP flow: its entries are collected after a short lifetime. */
+static __always_inline void ct_note_closing(const struct packet *pkt, struct weir_ct_value *entry)
+{
+	if (pkt->proto == IPPROTO_TCP && (pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
+		entry->flags |= WEIR_CT_CLOSING;
+}
+
+/* A reply of a translated flow, by its reply entry `ct`: the source back to the frontend (not for a
+ * masqueraded flow, whose far side is its own), and after SNAT the destination back to the client. */
+static __always_inline enum translation translate_reply(struct __sk_buff *skb, struct packet *pkt,
+							const struct weir_ct_value *ct)
+{
+	if (!(ct->flags & WEIR_CT_MASQ) && snat(skb, pkt, &ct->nat_addr, ct->nat_port))
+		return TRANSLATION_ERROR;
+	if ((ct->flags & WEIR_CT_SNAT) && dnat(skb, pkt, &ct->snat_addr, ct->snat_port))
+		return TRANSLATION_ERROR;
+	count(WEIR_METRIC_REPLY_TRANSLATED, skb);
+	return TRANSLATION_DONE;
+}
+
 /* A packet of a flow conntrack knows: the next packet of a translated flow, or a reply. */
 static __always_inline enum translation translate_tracked(struct __sk_buff *skb, struct packet *pkt)
 {
@@ -51,8 +71,7 @@ static __always_inline enum translation translate_tracked(struct __sk_buff *skb,
 
 	if (!entry)
 		return TRANSLATION_NONE;
-	if (pkt->proto == IPPROTO_TCP && (pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
-		entry->flags |= WEIR_CT_CLOSING;
+	ct_note_closing(pkt, entry);
 	struct weir_ct_value ct = *entry;
 
 	if (ct.flags & WEIR_CT_INBOUND)
@@ -60,14 +79,8 @@ static __always_inline enum translation translate_tracked(struct __sk_buff *skb,
 	/* A masqueraded flow's destination is its own: only the pod's side is rewritten. */
 	bool masqueraded = ct.flags & WEIR_CT_MASQ;
 
-	if (ct.kind == WEIR_CT_REPLY) {
-		if (!masqueraded && snat(skb, pkt, &ct.nat_addr, ct.nat_port))
-			return TRANSLATION_ERROR;
-		if ((ct.flags & WEIR_CT_SNAT) && dnat(skb, pkt, &ct.snat_addr, ct.snat_port))
-			return TRANSLATION_ERROR;
-		count(WEIR_METRIC_REPLY_TRANSLATED, skb);
-		return TRANSLATION_DONE;
-	}
+	if (ct.kind == WEIR_CT_REPLY)
+		return translate_reply(skb, pkt, &ct);
 	if (ct.flags & WEIR_CT_DSR) {
 		struct weir_backend backend = {.addr = ct.nat_addr, .port = ct.nat_port};
 
@@ -92,15 +105,10 @@ static __always_inline enum translation translate_host_reply(struct __sk_buff *s
 
 	if (!entry || entry->kind != WEIR_CT_REPLY || (entry->flags & (WEIR_CT_SNAT | WEIR_CT_MASQ)))
 		return TRANSLATION_NONE;
-	if (pkt->proto == IPPROTO_TCP && (pkt->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)))
-		entry->flags |= WEIR_CT_CLOSING;
-	union weir_addr frontend = entry->nat_addr;
-	__be16 frontend_port = entry->nat_port;
+	ct_note_closing(pkt, entry);
+	struct weir_ct_value ct = *entry;
 
-	if (snat(skb, pkt, &frontend, frontend_port))
-		return TRANSLATION_ERROR;
-	count(WEIR_METRIC_REPLY_TRANSLATED, skb);
-	return TRANSLATION_DONE;
+	return translate_reply(skb, pkt, &ct);
 }
 
 static __always_inline bool node_address(__u8 family, union weir_addr *out)

@@ -5,7 +5,7 @@ namespace weir::agent {
 void NetworkProgrammingTracker::Note(const k8s::EndpointSlice& slice) {
   if (!slice.last_change_trigger_time) return;
   const std::string key = slice.metadata.namespace_ + "/" + slice.metadata.name;
-  noted_[key] = true;
+  noted_.insert(key);
   auto applied = applied_.find(key);
   if (applied != applied_.end() && applied->second >= *slice.last_change_trigger_time) return;
   pending_[key] = *slice.last_change_trigger_time;

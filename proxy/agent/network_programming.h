@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,7 @@ class NetworkProgrammingTracker {
  private:
   std::map<std::string, Clock::time_point> applied_;  // "ns/name" -> trigger time last counted
   std::map<std::string, Clock::time_point> pending_;
-  std::map<std::string, bool> noted_;  // since the last TakeLatencies
+  std::set<std::string> noted_;  // since the last TakeLatencies
 };
 
 // kube-proxy's buckets for kubeproxy_network_programming_duration_seconds: 0.25 s to 5 min.
