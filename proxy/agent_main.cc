@@ -34,6 +34,7 @@
 #include "proxy/agent/kube_proxy_endpoints.h"
 #include "proxy/agent/masquerade.h"
 #include "proxy/agent/metrics.h"
+#include "proxy/agent/netfilter_conntrack.h"
 #include "proxy/agent/node_facts.h"
 #include "proxy/agent/node_forwarding.h"
 #include "proxy/agent/node_routes.h"
@@ -316,6 +317,7 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
     return 0;
   }
   if (config.manage_forwarding) weir::agent::ManageForwarding();
+  weir::agent::ManageConntrackTimeouts(config.netfilter_conntrack);
   auto datapath = weir::Datapath::Load(DatapathOptionsFrom(config));
   if (!datapath.ok()) {
     spdlog::critical("loading the datapath: {}", datapath.status().ToString());

@@ -1,4 +1,5 @@
 #include "proxy/agent/node_forwarding.h"
+#include "proxy/agent/netfilter_conntrack.h"
 
 #include <gtest/gtest.h>
 
@@ -75,6 +76,38 @@ TEST(NodeForwardingTest, KernelWithoutIpv6) {
 TEST(NodeForwardingTest, MissingSysctlIsAnError) {
   FakeProcSys sys;
   EXPECT_FALSE(EnableForwarding(sys.root()).ok());
+}
+
+TEST(NetfilterConntrackTest, WritesKubeProxysTimeoutsAndSaysWhat) {
+  FakeProcSys sys;
+  sys.Set("net/netfilter/nf_conntrack_tcp_timeout_close_wait", "60");
+  sys.Set("net/netfilter/nf_conntrack_tcp_timeout_established", "86400");
+  auto changed = SetConntrackTimeouts(ConntrackTimeouts{}, sys.root());
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  ASSERT_EQ(changed->size(), 1u);
+  EXPECT_EQ((*changed)[0].key, "net.netfilter.nf_conntrack_tcp_timeout_close_wait");
+  EXPECT_EQ((*changed)[0].before, "60");
+  EXPECT_EQ(sys.Get("net/netfilter/nf_conntrack_tcp_timeout_close_wait"), "3600");
+  EXPECT_EQ(sys.Get("net/netfilter/nf_conntrack_tcp_timeout_established"), "86400");
+}
+
+TEST(NetfilterConntrackTest, ZeroLeavesTheKernelsValue) {
+  FakeProcSys sys;
+  sys.Set("net/netfilter/nf_conntrack_tcp_timeout_close_wait", "60");
+  sys.Set("net/netfilter/nf_conntrack_tcp_timeout_established", "432000");
+  auto changed =
+      SetConntrackTimeouts({.tcp_close_wait_seconds = 0, .tcp_established_seconds = 0}, sys.root());
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_TRUE(changed->empty());
+  EXPECT_EQ(sys.Get("net/netfilter/nf_conntrack_tcp_timeout_close_wait"), "60");
+}
+
+TEST(NetfilterConntrackTest, AKernelWithoutConntrackIsNotAnError) {
+  FakeProcSys sys;
+  sys.Set("net/ipv4/ip_forward", "1");
+  auto changed = SetConntrackTimeouts(ConntrackTimeouts{}, sys.root());
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_TRUE(changed->empty());
 }
 
 }  // namespace

@@ -42,6 +42,9 @@ AGNHOST_PACKAGES = [
     "procps",
     "wget",
     "nginx-light",
+    # What build-image/distroless-iptables carries for the KubeProxy spec's host pod (conntrack -L).
+    "conntrack",
+    "iptables",
 ]
 
 
@@ -276,6 +279,8 @@ SHELL_IMAGES = [
     "registry.k8s.io/e2e-test-images/busybox:1.37.0-2",
     "registry.k8s.io/e2e-test-images/busybox:1.36.1-1",
     "registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1",
+    # A stand-in: the spec runs `sleep`, `test`, `cat`, `grep` and `conntrack` in it.
+    "registry.k8s.io/build-image/distroless-iptables:v0.9.7",
 ]
 NGINX_IMAGES = ["registry.k8s.io/e2e-test-images/nginx:1.27.0-2", "registry.k8s.io/e2e-test-images/nginx:1.28.0-2"]
 REGRESSION_74839 = "registry.k8s.io/e2e-test-images/regression-issue-74839:1.5"

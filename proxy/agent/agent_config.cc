@@ -37,6 +37,8 @@ const std::set<std::string> kKnownKeys = {"nodeName",
                                           "cniDataDir",
                                           "cniGCIntervalSeconds",
                                           "manageForwarding",
+                                          "conntrackTCPCloseWaitTimeoutSeconds",
+                                          "conntrackTCPEstablishedTimeoutSeconds",
                                           "k8sServiceHost",
                                           "k8sServicePort",
                                           "mtu",
@@ -109,6 +111,8 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     Read(root, "cniDataDir", config.cni_data_dir);
     Read(root, "cniGCIntervalSeconds", config.cni_gc_interval_seconds);
     Read(root, "manageForwarding", config.manage_forwarding);
+    Read(root, "conntrackTCPCloseWaitTimeoutSeconds", config.netfilter_conntrack.tcp_close_wait_seconds);
+    Read(root, "conntrackTCPEstablishedTimeoutSeconds", config.netfilter_conntrack.tcp_established_seconds);
     Read(root, "k8sServiceHost", config.api_server_host);
     // A chart renders an unset port as "" and a set one as a number or a string.
     std::string port_text;

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "bpf/abi/constants.h"
 #include "lib/ip.h"
+#include "proxy/agent/netfilter_conntrack.h"
 #include "proxy/lb/translate.h"
 
 namespace weir::agent {
@@ -55,6 +56,9 @@ struct AgentConfig {
   uint32_t cni_gc_interval_seconds = 60;
   // net.ipv4.ip_forward / net.ipv6.conf.all.forwarding on in the agent's (the node's) namespace.
   bool manage_forwarding = true;
+  // Netfilter's TCP conntrack timeouts in the node's namespace, as kube-proxy sets them; 0 leaves one
+  // alone (proxy/agent/netfilter_conntrack.h).
+  ConntrackTimeouts netfilter_conntrack;
   // This node's pod CIDRs when no Node object names them (standalone mode without Nodes).
   std::vector<IpPrefix> pod_cidrs;
   // Egress masquerade: pods' flows to destinations outside the cluster (every node's pod CIDRs and
