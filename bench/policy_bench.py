@@ -74,6 +74,7 @@ class PolicyLab:
         self.cluster.apply("namespaces", pm.namespaces_yaml())
         self.cluster.apply("fake-pods", pm.fake_pods_yaml(pods))
         self.client = self.add_pod("client", CLIENT_LABELS)
+        log_offset = len((self.node.dir / "agent.log").read_text())
         self.server = self.add_pod("server", SERVER_LABELS)
         server_py = lab.dir / "http_server.py"
         server_py.write_text(SERVER)
@@ -112,7 +113,7 @@ class PolicyLab:
             "dst": self.server.ipv4,
             "dport": pm.rule_target(0, pods)[1],
         }
-        self.wait_agent_read_everything()
+        self.wait_agent_read_everything(log_offset)
 
     def add_pod(self, name: str, labels: dict[str, str]) -> Pod:
         netns = self.lab.make_netns(f"{self.node.name}-{name}")
@@ -139,12 +140,12 @@ class PolicyLab:
     def pod_mac(pod: Pod) -> str:
         return next(i["mac"] for i in pod.result["interfaces"] if i.get("sandbox"))
 
-    def wait_agent_read_everything(self, timeout: float = 60) -> None:
-        """Until the agent's log shows no decoding problem and it has synced once; objects it skipped
-        mean the generators are wrong, which is fatal."""
+    def wait_agent_read_everything(self, log_offset: int, timeout: float = 60) -> None:
+        """Until the agent has synced after the last manifest write (its log past `log_offset`); objects
+        it skipped mean the generators are wrong, which is fatal."""
         log = self.node.dir / "agent.log"
         deadline = time.monotonic() + timeout
-        while "synced" not in log.read_text() and time.monotonic() < deadline:
+        while "synced" not in log.read_text()[log_offset:] and time.monotonic() < deadline:
             time.sleep(0.1)
         skipped = [line for line in log.read_text().splitlines() if "skipp" in line]
         if skipped:
@@ -211,10 +212,10 @@ def targets(plab: PolicyLab, rules: int, limit: int = 2000) -> tuple[list, list]
     return egress, ingress
 
 
-def measure_scenario(plab: PolicyLab, reference_rules: int, runs: int, count: int, repeat: int) -> dict:
-    """One scenario's samples, the kinds interleaved run by run. New flows go to peers the largest rule
-    set admits, with or without rules in force, so every scenario sends the same packets."""
-    egress_targets, ingress_targets = targets(plab, reference_rules)
+def measure_scenario(plab: PolicyLab, rules: int, runs: int, count: int, repeat: int) -> dict:
+    """One scenario's samples, the kinds interleaved run by run. New flows go to peers the scenario's
+    rules admit, spread over all of them (without rules: those of the largest rule set)."""
+    egress_targets, ingress_targets = targets(plab, rules or max(RULE_COUNTS))
     denied = [[t[0], t[1], DENIED_PORT] for t in egress_targets]
     samples: dict[str, list[float]] = {key: [] for key, _, _ in PACKET_ROWS}
     retvals: dict[str, dict] = {}
@@ -238,28 +239,32 @@ def measure_scenario(plab: PolicyLab, reference_rules: int, runs: int, count: in
 
 def bench_packets(plab: PolicyLab, args: argparse.Namespace) -> dict:
     scenarios: dict[str, dict] = {}
-    largest = max(RULE_COUNTS)
     sentinel_denied = plab.flow(plab.egress, dport=DENIED_PORT)
+    error = None
     for rules in [0, *RULE_COUNTS]:
         label = "none" if rules == 0 else str(rules)
-        if rules and not plab.support.enabled:
-            scenarios[label] = {"skipped": plab.support.reason}
+        if rules and not plab.support.enabled or error:
+            scenarios[label] = {"skipped": error or plab.support.reason}
             continue
-        progress(f"per-packet: {'no policy' if not rules else f'{rules} rules per endpoint and direction'}")
+        progress(f"per-packet: {rules_label(label)}{' per endpoint and direction' if rules else ''}")
         plab.set_policies("rules", rules_yaml(rules) if rules else None)
         if plab.support.enabled:
             # In force: a port no rule admits is dropped (passes without rules), the last rule admits.
-            if plab.wait_verdict(sentinel_denied, passed=not rules) is None:
-                raise RuntimeError(f"{rules} rules: never in force\n{plab.agent_log_tail()}")
             last = next(k for k in range(rules - 1, -1, -1) if pm.rule_target(k, plab.pods)) if rules else 0
             dst, dport = pm.rule_target(last, plab.pods)
-            if plab.wait_verdict(plab.flow(plab.egress, dst=dst, dport=dport), passed=True) is None:
-                raise RuntimeError(f"{rules} rules: the last rule does not admit\n{plab.agent_log_tail()}")
-        result = measure_scenario(plab, largest, args.packet_runs, args.flows, args.repeat)
+            if plab.wait_verdict(sentinel_denied, passed=not rules) is None:
+                error = f"{rules_label(label)}: a port no rule admits is not dropped"
+            elif plab.wait_verdict(plab.flow(plab.egress, dst=dst, dport=dport), passed=True) is None:
+                error = f"{rules_label(label)}: the last rule does not admit its peer"
+            if error:
+                progress(f"ERROR: {error}; agent log:\n{plab.agent_log_tail()}")
+                scenarios[label] = {"skipped": error}
+                continue
+        result = measure_scenario(plab, rules, args.packet_runs, args.flows, args.repeat)
         result["rules"] = rules
         scenarios[label] = result
     plab.set_policies("rules", None)
-    return summarize_packets(scenarios)
+    return {**summarize_packets(scenarios), "error": error}
 
 
 def summarize_packets(scenarios: dict) -> dict:
@@ -277,7 +282,9 @@ def summarize_packets(scenarios: dict) -> dict:
 
 
 def rules_label(name: str) -> str:
-    return {"none": "no policy", "1": "1 rule"}.get(name, f"{int(name):,} rules")
+    if name in ("none", "1"):
+        return {"none": "no policy", "1": "1 rule"}[name]
+    return f"{int(name):,} rules"
 
 
 def format_packet_table(packet: dict) -> str:
@@ -654,6 +661,8 @@ def main() -> int:
                 plab = PolicyLab(lab, support, args.pods)
                 if "packet" in parts:
                     packet = bench_packets(plab, args)
+                    if packet["error"]:
+                        raise RuntimeError(packet["error"])
                 if "latency" in parts and support.enabled:
                     latency = bench_latency(plab, args.latency_samples)
                 if "crr" in parts:
@@ -661,7 +670,7 @@ def main() -> int:
                 progress("removing the lab")
         if "memory" in parts:
             memory = bench_memory(support, args.pods)
-    except (RuntimeError, subprocess.SubprocessError, OSError) as e:
+    except Exception as e:  # the report, the leftover check and the root-namespace check still run
         error = f"{type(e).__name__}: {e}"
     left = [x for lab_id in lab_ids for x in leftovers(lab_id)]
     diff = root_diff(before, root_snapshot())

@@ -7,7 +7,8 @@ The layout (every number deterministic, so that a rule's peers are known without
   - Pod j lives in bench-<j % 10> with labels app=app-<a>, tier=t<a % 4> where a = (j // 10) % 100: the
     pair (namespace, app) gives IDENTITIES = 1,000 identities, each with pods // 1000 pods.
   - Pod j runs on fake node j % FAKE_NODES (node objects with a /24 pod CIDR in 10.245.0.0/16 and an
-    address nothing answers), at 10.245.<node>.<j // FAKE_NODES + 2>: the pods are peers, never endpoints.
+    address on the lab fabric that nothing answers, 192.168.50.101 ...), at 10.245.<node>.<j // FAKE_NODES
+    + 2>: the pods are peers, never endpoints.
   - Rule k of a direction admits identity k % 1000 on TCP port 1000 + k // 1000 (10,000 rules are 10,000
     distinct (identity, port) pairs); every 20th rule a port range of 10 instead, every 50th an ipBlock
     (one fake node's /24 minus one address) on port 3000 + k.
@@ -19,7 +20,9 @@ NAMESPACES = 10
 APPS = 100
 IDENTITIES = NAMESPACES * APPS
 FAKE_NODES = 99
-FAKE_NODE_ADDRESS = "192.168.60.{}"  # on no link: a route's next hop that is never used by a test run
+# On the lab's fabric (weirlab/cluster.py: nodes from .1, the client at .100), answered by nobody: the
+# agent's routes to the fake nodes' pod CIDRs resolve, and no packet is sent along them.
+FAKE_NODE_ADDRESS = "192.168.50.{}"
 
 
 def namespace_name(i: int) -> str:
@@ -56,7 +59,7 @@ def fake_nodes_yaml() -> str:
         docs.append(
             f"apiVersion: v1\nkind: Node\nmetadata:\n  name: fake-{n}\nspec:\n  podCIDR: 10.245.{n}.0/24\n"
             f"  podCIDRs: [10.245.{n}.0/24]\nstatus:\n  addresses:\n"
-            f'  - type: InternalIP\n    address: "{FAKE_NODE_ADDRESS.format(n + 1)}"\n'
+            f'  - type: InternalIP\n    address: "{FAKE_NODE_ADDRESS.format(101 + n)}"\n'
         )
     return "---\n".join(docs)
 
