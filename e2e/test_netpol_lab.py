@@ -116,6 +116,18 @@ def test_model_ip_block_except_and_end_port():
     assert m.allowed(cluster, "node1", "x/a", 80, "UDP")
 
 
+def test_model_outside_hosts_match_ip_blocks_only():
+    cluster = model_cluster()
+    cluster.outside = {"client": ["192.168.50.100"]}
+    cluster.policies["x/in"] = network_policy(
+        "in", "x", {}, ingress=[allow_from({"namespaceSelector": {}}, {"ipBlock": {"cidr": "192.168.50.96/28"}})]
+    )
+    cluster.policies["y/out"] = network_policy("out", "y", {}, egress=[allow_to({"namespaceSelector": {}})])
+    assert m.allowed(cluster, "client", "x/a", 80, "TCP") and m.allowed(cluster, "z/a", "x/a", 80, "TCP")
+    assert not m.allowed(cluster, "y/a", "client", 80, "TCP") and m.allowed(cluster, "x/a", "client", 80, "TCP")
+    assert not m.allowed(cluster, "node2", "x/a", 80, "TCP")  # a node is no pod of any namespace
+
+
 def test_model_truth_table_marks_the_wrong_cells():
     cluster = model_cluster()
     probe_list = m.probes(["x/a", "x/b"], ["x/a", "x/b"], dest_types=(m.DEST_POD,), ports=(80,), protocols=("TCP",))
@@ -140,10 +152,17 @@ def test_no_policies_every_probe_answers(lab):
         want, result = netpol.check(probe_list)
         assert m.mismatches(want, result.got) == [], m.describe_mismatch(want, result.got, result.details)
         runs.append(result.seconds)
+    # The nodes and the outside client, as sources and destinations (the own-node and outside tests).
+    netpol.serve_on_nodes()
+    everyone = [*netpol.model.pods, *netpol.nodes, netpol.add_outside_client()]
+    hosts = m.probes(everyone, everyone, dest_types=(m.DEST_POD,), families=(4, 6))
+    want, result = netpol.check(hosts)
+    assert m.mismatches(want, result.got) == [], m.describe_mismatch(want, result.got, result.details)
     print(
         f"\nnetpol lab: set up in {setup:.1f} s (2 nodes, 9 pods, 9 Services); {len(probe_list)} probes "
         f"(pod IPv4 and IPv6, ClusterIP per packet and by socket LB; TCP and UDP on 80 and 81) all answered, "
-        f"matrix {runs[0]:.2f} s and {runs[1]:.2f} s; policy enforcement: {SUPPORT.reason}"
+        f"matrix {runs[0]:.2f} s and {runs[1]:.2f} s; with the nodes and an outside client {len(hosts)} probes "
+        f"in {result.seconds:.2f} s; policy enforcement: {SUPPORT.reason}"
     )
 
 
@@ -338,6 +357,30 @@ def test_own_node_always_allowed(netpol):
     everyone = [*netpol.model.pods, *netpol.nodes]
     probe_list = m.probes(everyone, everyone, dest_types=(m.DEST_POD,), families=(4, 6))
     converge(netpol, "deny-all everywhere, nodes", probe_list=probe_list)
+
+
+@needs_policy
+def test_traffic_from_outside_the_cluster(netpol):
+    """A host outside the cluster reaches pods through their node: only ipBlocks can admit it, and a
+    pod's egress to it is judged the same way."""
+    outside = netpol.add_outside_client()
+    netpol.apply_policy(
+        network_policy(
+            "from-outside",
+            "x",
+            labels(pod="a"),
+            ingress=[allow_from({"ipBlock": {"cidr": "192.168.50.0/24"}}, {"ipBlock": {"cidr": "fd00:50::/64"}})],
+        )
+    )
+    netpol.apply_policy(network_policy("deny-all", "y", {}, policy_types=["Ingress", "Egress"]))
+    netpol.apply_policy(
+        network_policy(
+            "to-outside", "z", labels(pod="a"), egress=[allow_to({"ipBlock": {"cidr": "192.168.50.100/32"}})]
+        )
+    )
+    everyone = [*netpol.model.pods, outside]
+    probe_list = m.probes(everyone, everyone, dest_types=(m.DEST_POD,), families=(4, 6))
+    converge(netpol, "outside client", probe_list=probe_list)
 
 
 @needs_policy

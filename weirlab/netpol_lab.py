@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from weirlab import netpol_model as model
-from weirlab.cluster import Cluster, endpoint_slice_yaml, node_ip, node_ip6, service_yaml
+from weirlab.cluster import CLIENT_IP, CLIENT_IP6, Cluster, endpoint_slice_yaml, node_ip, node_ip6, service_yaml
 from weirlab.lab import NETCHECK, WEIR_AGENT, Lab, Node, Pod, in_netns, run
 
 PROBE_TIMEOUT = 1.0  # seconds per probe; a denied TCP probe costs one
@@ -196,6 +196,25 @@ class NetpolLab:
                 raise RuntimeError(f"echo server on {name} did not start")
         self.node_servers = True
 
+    def add_outside_client(self) -> str:
+        """The lab's outside client (weirlab/cluster.py, on the fabric, in no pod CIDR) as a source and
+        destination named "client": routes to each node's pods through that node, and an echo server."""
+        client = self.cluster.client
+        for i, node in enumerate(self.cluster.nodes, start=1):
+            v4, v6 = node.pod_cidrs
+            run(in_netns(client, ["ip", "route", "add", v4, "via", node_ip(i)]))
+            run(in_netns(client, ["ip", "-6", "route", "add", v6, "via", node_ip6(i)]))
+        self.model.outside["client"] = [CLIENT_IP, CLIENT_IP6]
+        proc = self.lab.spawn(
+            in_netns(client, ["python3", str(NETCHECK), "serve", "80,81", "client"]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("echo server in the outside client did not start")
+        return "client"
+
     def apply_policy(self, policy: dict) -> None:
         meta = policy["metadata"]
         self.model.policies[f"{meta['namespace']}/{meta['name']}"] = policy
@@ -225,6 +244,8 @@ class NetpolLab:
             return model.cluster_ip(self.model.pods[probe.destination])
         if probe.destination in self.model.pods:
             return self.pods[probe.destination].addresses(probe.family)[0]
+        if probe.destination in self.model.outside:
+            return [a for a in self.model.outside[probe.destination] if (":" in a) == (probe.family == 6)][0]
         return node_ip(int(probe.destination[4:])) if probe.family == 4 else node_ip6(int(probe.destination[4:]))
 
     def source_port(self, source: str) -> int:
@@ -239,6 +260,8 @@ class NetpolLab:
         cmd = ["python3", str(NETCHECK), "probe", str(PROBE_TIMEOUT), json.dumps(batch)]
         if source in self.model.pods:
             netns, node = self.pods[source].netns, self.pod_nodes[source]
+        elif source in self.model.outside:
+            return in_netns(self.cluster.client, cmd)
         else:
             netns, node = self.nodes[source].netns, self.nodes[source]
         return self.cluster.node_cgroup_cmd(node, netns, cmd) if in_cgroup else in_netns(netns, cmd)

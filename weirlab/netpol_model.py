@@ -71,13 +71,14 @@ class ModelPod:
 @dataclass
 class Cluster:
     """The objects of the lab: namespaces (name -> labels), pods ("ns/name" -> ModelPod), policies
-    ("ns/name" -> the NetworkPolicy as a dict, exactly as written to its manifest), and each node's
-    addresses (for probes from or to a node)."""
+    ("ns/name" -> the NetworkPolicy as a dict, exactly as written to its manifest), each node's
+    addresses (for probes from or to a node), and hosts outside the cluster (name -> addresses)."""
 
     namespaces: dict[str, dict[str, str]]
     pods: dict[str, ModelPod]
     policies: dict[str, dict] = field(default_factory=dict)
     node_addresses: dict[str, list[str]] = field(default_factory=dict)
+    outside: dict[str, list[str]] = field(default_factory=dict)
 
     @staticmethod
     def upstream() -> "Cluster":
@@ -147,7 +148,8 @@ def _in_block(block: dict, address: str) -> bool:
 
 @dataclass(frozen=True)
 class Peer:
-    """The far end of a connection as a policy sees it: a pod, or a node (hostNetwork, no labels)."""
+    """The far end of a connection as a policy sees it: a pod, a node (hostNetwork, no labels), or a
+    host outside the cluster (neither)."""
 
     address: str
     pod: ModelPod | None = None
@@ -204,15 +206,15 @@ def direction_allows(cluster: Cluster, subject: ModelPod, direction: str, peer: 
 
 
 def allowed(cluster: Cluster, source: str, destination: str, port: int, protocol: str, family: int = 4) -> bool:
-    """Whether a connection from `source` to `destination` ("ns/pod", or a node name for a node's own
-    address) on port/protocol is let through. A Service destination is the same question about its
-    backend pod."""
+    """Whether a connection from `source` to `destination` ("ns/pod", a node name for a node's own
+    address, or an outside host's name) on port/protocol is let through. A Service destination is the
+    same question about its backend pod."""
     src = _endpoint(cluster, source, family)
     dst = _endpoint(cluster, destination, family)
     if src.pod is None and dst.pod is None:
         return True
     # A pod and its own node always reach each other.
-    if src.pod is None and src.node == dst.pod.node or dst.pod is None and dst.node == src.pod.node:
+    if src.pod is None and src.node and src.node == dst.pod.node or dst.pod is None and dst.node == src.pod.node:
         return True
     if src.pod is not None and not direction_allows(cluster, src.pod, "Egress", dst, dst.pod, port, protocol):
         return False
@@ -226,6 +228,9 @@ def _endpoint(cluster: Cluster, name: str, family: int) -> Peer:
         pod = cluster.pods[name]
         addresses = [a for a in pod.ips if (":" in a) == (family == 6)]
         return Peer(addresses[0] if addresses else "", pod=pod)
+    if name in cluster.outside:
+        addresses = [a for a in cluster.outside[name] if (":" in a) == (family == 6)]
+        return Peer(addresses[0] if addresses else "")
     addresses = [a for a in cluster.node_addresses.get(name, []) if (":" in a) == (family == 6)]
     return Peer(addresses[0] if addresses else "", node=name)
 
