@@ -44,14 +44,15 @@ class PolicySupport:
 
 def policy_support() -> PolicySupport:
     """WEIR_NETPOL_E2E=1 says the agent enforces (0: it does not); otherwise a weir-agent flag with
-    "polic" in its name says so. The agent gets WEIR_NETPOL_AGENT_ARGS (shell words) when set, else that
-    flag turned on if it is a boolean that defaults to false. Every pod's CNI config gets the keys of
-    WEIR_NETPOL_CNI_CONF (a JSON object), e.g. '{"policy": true}'."""
+    "polic" (and not "audit") in its name says so. The agent gets WEIR_NETPOL_AGENT_ARGS (shell words)
+    when set, else that flag turned on if it is a boolean that defaults to false. Every pod's CNI
+    config gets the keys of WEIR_NETPOL_CNI_CONF (a JSON object), e.g. '{"policy": true}'."""
     cni_conf = json.loads(os.environ.get("WEIR_NETPOL_CNI_CONF", "{}"))
     forced = os.environ.get("WEIR_NETPOL_E2E")
     help_text = run([str(WEIR_AGENT), "--helpfull"], check=False).stdout if WEIR_AGENT.exists() else ""
     # absl: "    --name (description); default: value;" (the description may wrap onto more lines)
     flags = re.findall(r"^\s+--(\w*polic\w*) \((.*?)\);\s+default: ([^;]*);", help_text, re.M | re.S)
+    flags = [f for f in flags if "audit" not in f[0]]  # audit mode drops nothing: not what these tests need
     if "WEIR_NETPOL_AGENT_ARGS" in os.environ:
         agent_args = shlex.split(os.environ["WEIR_NETPOL_AGENT_ARGS"])
     else:
