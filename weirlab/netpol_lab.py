@@ -343,6 +343,7 @@ while time.monotonic() < end:
                     first = time.monotonic()
                 if not count_all:
                     break
+                time.sleep(0.01)
     except OSError:
         time.sleep(0.002)
 print(json.dumps({"first": first, "attempts": attempts, "answered": answered}))
