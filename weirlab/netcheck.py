@@ -1,7 +1,8 @@
 """Traffic for the lab, run inside pod namespaces: a TCP/UDP echo server and clients that report
 what answered, as JSON. Every loop is bounded in count and time.
 
-    serve PORT [NAME]                    echo server (TCP and UDP, IPv4 and IPv6); prints "ready".
+    serve PORT[,PORT...] [NAME]          echo server (TCP and UDP, IPv4 and IPv6) on each port;
+                                         prints "ready" once every socket listens.
                                          A TCP message that ends in a newline switches that connection
                                          to line mode: every line is answered and the connection stays
                                          open until the client closes it.
@@ -17,6 +18,9 @@ what answered, as JSON. Every loop is bounded in count and time.
                                          (each says hello), "ping" sends a line on every open
                                          connection, "quit" ends (the client closes first); idle for
                                          120 s it ends by itself.
+    probe TIMEOUT PROBES_JSON            many requests at once, one thread each: PROBES_JSON is a
+                                         list of [id, tcp|udp, target, port, source port (0: any)];
+                                         prints {id: reply or "error: ..."}. For probe matrices.
     SOURCE_PORT (0: any) binds every socket to that local port (SO_REUSEADDR).
 """
 
@@ -33,7 +37,7 @@ HOLD_IDLE = 120.0
 HOLD_MAX = 256
 
 
-def serve(port: int, name: str = "") -> None:
+def serve(ports: list[int], name: str = "") -> None:
     prefix = f"{name}: " if name else ""
 
     def answer(conn, peer):
@@ -56,29 +60,31 @@ def serve(port: int, name: str = "") -> None:
             except OSError:
                 return
 
-    def tcp(family):
-        s = socket.socket(family, socket.SOCK_STREAM)
+    def bound(family, kind, port):
+        s = socket.socket(family, kind)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
-        s.listen(128)
+        return s
+
+    def tcp(s):
         while True:
             conn, peer = s.accept()
             threading.Thread(target=answer, args=(conn, peer), daemon=True).start()
 
-    def udp(family):
-        s = socket.socket(family, socket.SOCK_DGRAM)
-        if family == socket.AF_INET6:
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
+    def udp(s):
         while True:
             data, peer = s.recvfrom(1024)
             s.sendto(prefix.encode() + data + f" from {peer[0]}".encode(), peer)
 
-    for fn in (tcp, udp):
+    # Every socket is bound before "ready" (here, so that a bind error ends the process).
+    for port in ports:
         for family in (socket.AF_INET, socket.AF_INET6):
-            threading.Thread(target=fn, args=(family,), daemon=True).start()
+            listener = bound(family, socket.SOCK_STREAM, port)
+            listener.listen(128)
+            threading.Thread(target=tcp, args=(listener,), daemon=True).start()
+            threading.Thread(target=udp, args=(bound(family, socket.SOCK_DGRAM, port),), daemon=True).start()
     print("ready", flush=True)
     threading.Event().wait()
 
@@ -232,9 +238,27 @@ def hold(port: int, target: str, source_port: int = 0) -> None:
         s.close()
 
 
+def probe(timeout: float, probes: list) -> dict:
+    """All probes at once (one thread each): a full matrix row takes one timeout, not one per probe."""
+    results: dict[str, str] = {}
+
+    def one(probe_id, proto, target, port, source_port):
+        result = one_request(proto, target, port, timeout, source_port)
+        results[str(probe_id)] = result.get("reply", f"error: {result.get('error')}")
+
+    threads = [threading.Thread(target=one, args=tuple(p), daemon=True) for p in probes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 5)
+    return results
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
-        serve(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "")
+        serve([int(p) for p in sys.argv[2].split(",")], sys.argv[3] if len(sys.argv) > 3 else "")
+    elif sys.argv[1] == "probe":
+        print(json.dumps(probe(float(sys.argv[2]), json.loads(sys.argv[3]))))
     elif sys.argv[1] == "peer":
         print(
             json.dumps(
