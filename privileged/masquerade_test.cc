@@ -78,7 +78,12 @@ class Maps {
     ASSERT_TRUE(
         endpoints_.Upsert({.address = *IpAddress::Parse(ip), .host_ifindex = ifindex, .pod_mac = mac}).ok());
   }
-  void InCluster(const std::string& cidr) { ASSERT_TRUE(nonmasq_->Add(*IpPrefix::Parse(cidr)).ok()); }
+  void InCluster(const std::string& cidr) {
+    ASSERT_TRUE(nonmasq_->Add(*IpPrefix::Parse(cidr), sync::CidrKind::kInCluster).ok());
+  }
+  void PodCidr(const std::string& cidr) {
+    ASSERT_TRUE(nonmasq_->Add(*IpPrefix::Parse(cidr), sync::CidrKind::kPods).ok());
+  }
   void ClusterIp(const std::string& ip, uint16_t port, uint32_t service_id, const std::string& backend,
                  uint16_t backend_port) {
     ASSERT_TRUE(
@@ -101,9 +106,11 @@ class Maps {
 // What the agent computes for this node: pod CIDRs of both nodes, node addresses, and one
 // nonMasqueradeCIDR per family.
 void Cluster(Maps& m) {
-  for (const char* cidr :
-       {"10.244.1.0/24", "10.244.2.0/24", "fd00:10:244:1::/64", "fd00:10:244:2::/64", "192.168.0.1/32",
-        "192.168.0.2/32", "fd00:168::1/128", "fd00:168::2/128", "198.51.100.0/24", "2001:db8:51::/48"}) {
+  for (const char* cidr : {"10.244.1.0/24", "10.244.2.0/24", "fd00:10:244:1::/64", "fd00:10:244:2::/64"}) {
+    m.PodCidr(cidr);
+  }
+  for (const char* cidr : {"192.168.0.1/32", "192.168.0.2/32", "fd00:168::1/128", "fd00:168::2/128",
+                           "198.51.100.0/24", "2001:db8:51::/48"}) {
     m.InCluster(cidr);
   }
 }
@@ -264,12 +271,19 @@ std::vector<Case> Cases() {
          std::nullopt}}},
       {"a pod's answer to an outside client's UDP flow is not masqueraded",
        cluster_with_pod,
-       {{"query from outside", Program::kFromUplink, UdpPacket(in, kServer, 5353, kPod, 53), TC_ACT_REDIRECT,
-         UdpPacket(to_a, kServer, 5353, kPod, 53, 63)},
+       // The stack delivers it (a peer that is no pod: netfilter sees the flow whole).
+       {{"query from outside", Program::kFromUplink, UdpPacket(in, kServer, 5353, kPod, 53), TC_ACT_OK,
+         std::nullopt},
         {"answer", Program::kFromPod, UdpPacket(from_a, kPod, 53, kServer, 5353), TC_ACT_OK, std::nullopt},
         {"the pod's own new flow to that client is", Program::kFromPod,
          UdpPacket(from_a, kPod, 54, kServer, 5353), TC_ACT_REDIRECT,
          UdpPacket(out, kNodeIp, 54, kServer, 5353)}}},
+      {"from the uplink, another node's pod enters the pod directly; a node goes through the stack",
+       cluster_with_pod,
+       {{"another node's pod", Program::kFromUplink, UdpPacket(in, "10.244.2.7", 5353, kPod, 53),
+         TC_ACT_REDIRECT, UdpPacket(to_a, "10.244.2.7", 5353, kPod, 53, 63)},
+        {"another node", Program::kFromUplink, UdpPacket(in, "192.168.0.2", 5353, kPod, 53), TC_ACT_OK,
+         std::nullopt}}},
       {"a Service whose backend is on another node: translated as before, not masqueraded",
        [](Maps& m, int ifindex) {
          Cluster(m);

@@ -16,11 +16,32 @@ namespace {
 IpPrefix Cidr(const std::string& text) { return *IpPrefix::Parse(text); }
 IpAddress Ip(const std::string& text) { return *IpAddress::Parse(text); }
 
+// "cidr" for an in-cluster entry, "cidr pods" for a pod CIDR, sorted.
+std::vector<std::string> Texts(const sync::CidrKinds& cidrs) {
+  std::vector<std::string> texts;
+  for (const auto& [cidr, kind] : cidrs) {
+    texts.push_back(cidr.ToString() + (kind == sync::CidrKind::kPods ? " pods" : ""));
+  }
+  std::sort(texts.begin(), texts.end());
+  return texts;
+}
+
 std::vector<std::string> Texts(const std::vector<IpPrefix>& cidrs) {
   std::vector<std::string> texts;
   for (const IpPrefix& cidr : cidrs) texts.push_back(cidr.ToString());
   std::sort(texts.begin(), texts.end());
   return texts;
+}
+
+// In-cluster entries, and pod CIDRs marked with a trailing " pods".
+sync::CidrKinds Kinds(const std::vector<std::string>& texts) {
+  sync::CidrKinds kinds;
+  for (const std::string& text : texts) {
+    const bool pods = text.ends_with(" pods");
+    kinds[Cidr(pods ? text.substr(0, text.size() - 5) : text)] =
+        pods ? sync::CidrKind::kPods : sync::CidrKind::kInCluster;
+  }
+  return kinds;
 }
 
 TEST(MasqueradeConfigTest, OnByDefaultWithNoExtraCidrs) {
@@ -76,13 +97,14 @@ TEST(NonMasqueradeCidrsTest, EveryNodesPodCidrsAndAddressesAndTheSetting) {
   const std::vector<IpPrefix> own_pod_cidrs = {Cidr("10.244.1.0/24")};  // also n1's: listed once
   const std::vector<IpAddress> own_addresses = {Ip("192.168.50.1"), Ip("192.168.60.1")};
   const std::vector<IpPrefix> configured = {Cidr("172.16.0.0/12"), Cidr("2001:db8:5::1/48")};
-  EXPECT_EQ(Texts(agent::NonMasqueradeCidrs({.nodes = nodes,
-                                             .own_pod_cidrs = own_pod_cidrs,
-                                             .own_addresses = own_addresses,
-                                             .configured = configured})),
-            (std::vector<std::string>{"10.244.1.0/24", "10.244.2.0/24", "172.16.0.0/12", "192.168.50.1/32",
-                                      "192.168.50.2/32", "192.168.60.1/32", "198.51.100.2/32",
-                                      "2001:db8:5::/48", "fd00:10:244:1::/64", "fd00:50::1/128"}));
+  EXPECT_EQ(
+      Texts(agent::NonMasqueradeCidrs({.nodes = nodes,
+                                       .own_pod_cidrs = own_pod_cidrs,
+                                       .own_addresses = own_addresses,
+                                       .configured = configured})),
+      (std::vector<std::string>{"10.244.1.0/24 pods", "10.244.2.0/24 pods", "172.16.0.0/12",
+                                "192.168.50.1/32", "192.168.50.2/32", "192.168.60.1/32", "198.51.100.2/32",
+                                "2001:db8:5::/48", "fd00:10:244:1::/64 pods", "fd00:50::1/128"}));
 }
 
 TEST(NonMasqueradeCidrsTest, StandaloneWithoutNodesIsThisNodesSettings) {
@@ -94,22 +116,22 @@ TEST(NonMasqueradeCidrsTest, StandaloneWithoutNodesIsThisNodesSettings) {
                                              .own_pod_cidrs = own_pod_cidrs,
                                              .own_addresses = own_addresses,
                                              .configured = configured})),
-            (std::vector<std::string>{"10.244.1.0/24", "192.168.50.1/32"}));
+            (std::vector<std::string>{"10.244.1.0/24 pods", "192.168.50.1/32"}));
 }
 
 // A CidrTable in memory that counts the writes.
 class FakeCidrTable : public sync::CidrTable {
  public:
-  std::set<IpPrefix> entries;
+  sync::CidrKinds entries;
   int adds = 0, removes = 0, lists = 0;
 
-  absl::StatusOr<std::vector<IpPrefix>> List() const override {
+  absl::StatusOr<sync::CidrKinds> List() const override {
     ++const_cast<FakeCidrTable*>(this)->lists;
-    return std::vector<IpPrefix>(entries.begin(), entries.end());
+    return entries;
   }
-  absl::Status Add(const IpPrefix& cidr) override {
+  absl::Status Add(const IpPrefix& cidr, sync::CidrKind kind) override {
     ++adds;
-    entries.insert(cidr);
+    entries[cidr] = kind;
     return absl::OkStatus();
   }
   absl::Status Remove(const IpPrefix& cidr) override {
@@ -121,19 +143,22 @@ class FakeCidrTable : public sync::CidrTable {
 
 TEST(NonMasqueradeSyncTest, WritesOnlyTheDifferencesAndAdoptsWhatAnEarlierAgentLeft) {
   FakeCidrTable table;
-  table.entries = {Cidr("10.244.1.0/24"), Cidr("10.244.9.0/24")};  // left by the previous agent
+  // Left by the previous agent, one from before entries had kinds.
+  table.entries = Kinds({"10.244.1.0/24 pods", "10.244.9.0/24", "10.244.3.0/24"});
   sync::NonMasqueradeSync sync(table);
 
-  auto first = sync.Sync({Cidr("10.244.1.0/24"), Cidr("10.244.2.0/24"), Cidr("fd00:10:244:2::/64")});
+  auto first =
+      sync.Sync(Kinds({"10.244.1.0/24 pods", "10.244.2.0/24", "10.244.3.0/24 pods", "fd00:10:244:2::/64"}));
   ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_EQ(first->added, 2u);
+  EXPECT_EQ(first->added, 3u);  // two new, one rewritten with its kind
   EXPECT_EQ(first->removed, 1u);
-  EXPECT_EQ(Texts({table.entries.begin(), table.entries.end()}),
-            (std::vector<std::string>{"10.244.1.0/24", "10.244.2.0/24", "fd00:10:244:2::/64"}));
+  EXPECT_EQ(Texts(table.entries), (std::vector<std::string>{"10.244.1.0/24 pods", "10.244.2.0/24",
+                                                            "10.244.3.0/24 pods", "fd00:10:244:2::/64"}));
 
   // The same set again: nothing is written, and the map is not read again.
   const int adds = table.adds, removes = table.removes;
-  auto same = sync.Sync({Cidr("fd00:10:244:2::/64"), Cidr("10.244.2.0/24"), Cidr("10.244.1.0/24")});
+  auto same =
+      sync.Sync(Kinds({"fd00:10:244:2::/64", "10.244.3.0/24 pods", "10.244.2.0/24", "10.244.1.0/24 pods"}));
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(same->added + same->removed, 0u);
   EXPECT_EQ(table.adds, adds);
@@ -141,11 +166,11 @@ TEST(NonMasqueradeSyncTest, WritesOnlyTheDifferencesAndAdoptsWhatAnEarlierAgentL
   EXPECT_EQ(table.lists, 1);
 
   // A node leaves: one removal.
-  auto smaller = sync.Sync({Cidr("10.244.1.0/24"), Cidr("fd00:10:244:2::/64")});
+  auto smaller = sync.Sync(Kinds({"10.244.1.0/24 pods", "10.244.3.0/24 pods", "fd00:10:244:2::/64"}));
   ASSERT_TRUE(smaller.ok());
   EXPECT_EQ(smaller->added, 0u);
   EXPECT_EQ(smaller->removed, 1u);
-  EXPECT_EQ(sync.size(), 2u);
+  EXPECT_EQ(sync.size(), 3u);
 }
 
 }  // namespace

@@ -42,8 +42,17 @@ static __always_inline int translate_and_forward(struct __sk_buff *skb, struct p
 		if (verdict != MASQUERADE_NOT_APPLICABLE)
 			return verdict;
 	}
-	if (!from_inside && ep && (ep->flags & WEIR_ENDPOINT_LOCAL_POD))
+	if (!from_inside && ep && (ep->flags & WEIR_ENDPOINT_LOCAL_POD)) {
 		remember_inbound(pkt);
+		/* A peer that is no pod (a node, its host-network pods, the outside) reaches the pod through
+		 * the node's stack, the way the pod's own packets to it leave (deliver_to): netfilter then
+		 * sees such flows whole, which portmap's hostPort DNAT, the node's conntrack settings and
+		 * host firewalls rely on. Pod-to-pod traffic keeps the direct path. */
+		if (!in_pod_network(pkt->family, &pkt->saddr)) {
+			count(WEIR_METRIC_TO_STACK, skb);
+			return TC_ACT_OK;
+		}
+	}
 	return deliver_to(skb, pkt, ep, false);
 }
 

@@ -53,6 +53,17 @@ static __always_inline bool in_cluster(__u8 family, const union weir_addr *addr)
 	return bpf_map_lookup_elem(&weir_nonmasq, &key) != NULL;
 }
 
+/* A pod's address, of this node or another: inside some node's pod CIDR. */
+static __always_inline bool in_pod_network(__u8 family, const union weir_addr *addr)
+{
+	struct weir_nonmasq_key key = {.family = family, .addr = *addr};
+
+	key.prefixlen = WEIR_NONMASQ_FAMILY_BITS + (family == WEIR_FAMILY_IPV4 ? 32 : 128);
+	__u32 *kind = bpf_map_lookup_elem(&weir_nonmasq, &key);
+
+	return kind && *kind == WEIR_NONMASQ_POD_CIDR;
+}
+
 /* Only flows the pod opens: a TCP segment other than a first SYN of an untracked flow is the pod's
  * side of a connection someone else opened (or one older than its conntrack entry), which must keep
  * its source. UDP and SCTP have no such marker; an outside client's flows to pods are remembered

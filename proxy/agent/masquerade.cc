@@ -1,22 +1,24 @@
 #include "proxy/agent/masquerade.h"
 
-#include <set>
-
 namespace weir::agent {
 
-std::vector<IpPrefix> NonMasqueradeCidrs(const NonMasqueradeInputs& inputs) {
-  std::set<IpPrefix> cidrs;
-  auto add_host = [&](const IpAddress& address) { cidrs.insert(IpPrefix(address, address.bit_length())); };
+sync::CidrKinds NonMasqueradeCidrs(const NonMasqueradeInputs& inputs) {
+  using sync::CidrKind;
+  sync::CidrKinds cidrs;
+  // In-cluster entries never overwrite a pod CIDR's kind.
+  auto add = [&](const IpPrefix& cidr) { cidrs.try_emplace(cidr.Network(), CidrKind::kInCluster); };
+  auto add_pods = [&](const IpPrefix& cidr) { cidrs[cidr.Network()] = CidrKind::kPods; };
+  auto add_host = [&](const IpAddress& address) { add(IpPrefix(address, address.bit_length())); };
   for (const k8s::Node& node : inputs.nodes) {
-    for (const IpPrefix& cidr : node.pod_cidrs) cidrs.insert(cidr.Network());
+    for (const IpPrefix& cidr : node.pod_cidrs) add_pods(cidr);
     for (const k8s::NodeAddress& address : node.addresses) {
       if (address.ip) add_host(*address.ip);
     }
   }
-  for (const IpPrefix& cidr : inputs.own_pod_cidrs) cidrs.insert(cidr.Network());
+  for (const IpPrefix& cidr : inputs.own_pod_cidrs) add_pods(cidr);
   for (const IpAddress& address : inputs.own_addresses) add_host(address);
-  for (const IpPrefix& cidr : inputs.configured) cidrs.insert(cidr.Network());
-  return {cidrs.begin(), cidrs.end()};
+  for (const IpPrefix& cidr : inputs.configured) add(cidr);
+  return cidrs;
 }
 
 }  // namespace weir::agent

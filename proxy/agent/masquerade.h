@@ -6,6 +6,7 @@
 
 #include "lib/ip.h"
 #include "proxy/k8s/objects.h"
+#include "proxy/sync/nonmasq_table.h"
 
 namespace weir::agent {
 
@@ -16,9 +17,9 @@ struct NonMasqueradeInputs {
   const std::vector<IpPrefix>& configured;      // nonMasqueradeCIDRs setting
 };
 
-// Every node's pod CIDRs and addresses (InternalIP and ExternalIP, as host prefixes), this node's
-// configured pod CIDRs and addresses, and the configured nonMasqueradeCIDRs; both families, host
-// bits cleared, sorted, without duplicates.
-std::vector<IpPrefix> NonMasqueradeCidrs(const NonMasqueradeInputs& inputs);
+// Every node's pod CIDRs (kPods) and addresses (InternalIP and ExternalIP, as host prefixes), this
+// node's configured pod CIDRs (kPods) and addresses, and the configured nonMasqueradeCIDRs; both
+// families, host bits cleared. A prefix that is a pod CIDR and also configured is kPods.
+sync::CidrKinds NonMasqueradeCidrs(const NonMasqueradeInputs& inputs);
 
 }  // namespace weir::agent

@@ -16,46 +16,53 @@ absl::StatusOr<std::unique_ptr<BpfNonMasqTable>> BpfNonMasqTable::FromFd(UniqueF
   return std::unique_ptr<BpfNonMasqTable>(new BpfNonMasqTable(*std::move(map)));
 }
 
-absl::StatusOr<std::vector<IpPrefix>> BpfNonMasqTable::List() const {
+absl::StatusOr<CidrKinds> BpfNonMasqTable::List() const {
   absl::StatusOr<std::vector<Map::Entry>> entries = map_.List();
   if (!entries.ok()) return entries.status();
-  std::vector<IpPrefix> cidrs;
+  CidrKinds cidrs;
   for (const Map::Entry& entry : *entries) {
     // A key this build cannot read (another layout) is left for Remove to never touch: skipped.
-    if (std::optional<IpPrefix> cidr = abi::DecodeNonMasqueradeKey(entry.key)) cidrs.push_back(*cidr);
+    if (std::optional<IpPrefix> cidr = abi::DecodeNonMasqueradeKey(entry.key)) {
+      cidrs[*cidr] = entry.value == WEIR_NONMASQ_POD_CIDR ? CidrKind::kPods : CidrKind::kInCluster;
+    }
   }
   return cidrs;
 }
 
-absl::Status BpfNonMasqTable::Add(const IpPrefix& cidr) {
-  return map_.Update(abi::EncodeNonMasqueradeKey(cidr), 0);
+absl::Status BpfNonMasqTable::Add(const IpPrefix& cidr, CidrKind kind) {
+  return map_.Update(abi::EncodeNonMasqueradeKey(cidr), static_cast<uint32_t>(kind));
 }
 
 absl::Status BpfNonMasqTable::Remove(const IpPrefix& cidr) {
   return map_.Delete(abi::EncodeNonMasqueradeKey(cidr));
 }
 
-absl::StatusOr<CidrChanges> NonMasqueradeSync::Sync(const std::vector<IpPrefix>& desired) {
+absl::StatusOr<CidrChanges> NonMasqueradeSync::Sync(const CidrKinds& desired) {
   if (!written_) {
-    absl::StatusOr<std::vector<IpPrefix>> present = table_.List();
+    absl::StatusOr<CidrKinds> present = table_.List();
     if (!present.ok()) return present.status();
-    written_.emplace(present->begin(), present->end());
+    written_ = *std::move(present);
   }
-  std::set<IpPrefix> wanted;
-  for (const IpPrefix& cidr : desired) wanted.insert(cidr.Network());
+  CidrKinds wanted;
+  for (const auto& [cidr, kind] : desired) {
+    // A prefix both pod CIDR and configured is the pods'.
+    CidrKind& slot = wanted.try_emplace(cidr.Network(), kind).first->second;
+    if (kind == CidrKind::kPods) slot = kind;
+  }
   CidrChanges changes;
-  for (const IpPrefix& cidr : wanted) {
-    if (written_->count(cidr)) continue;
-    if (absl::Status s = table_.Add(cidr); !s.ok()) return s;
-    written_->insert(cidr);
+  for (const auto& [cidr, kind] : wanted) {
+    auto found = written_->find(cidr);
+    if (found != written_->end() && found->second == kind) continue;
+    if (absl::Status s = table_.Add(cidr, kind); !s.ok()) return s;
+    (*written_)[cidr] = kind;
     ++changes.added;
   }
   for (auto it = written_->begin(); it != written_->end();) {
-    if (wanted.count(*it)) {
+    if (wanted.count(it->first)) {
       ++it;
       continue;
     }
-    if (absl::Status s = table_.Remove(*it); !s.ok()) return s;
+    if (absl::Status s = table_.Remove(it->first); !s.ok()) return s;
     it = written_->erase(it);
     ++changes.removed;
   }

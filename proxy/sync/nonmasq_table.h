@@ -2,13 +2,14 @@
 // with its own source, and the sync that writes only its differences.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "bpf/abi/masquerade.h"
 #include "lib/ip.h"
 #include "lib/masquerade_maps.h"
 #include "lib/pin_layout.h"
@@ -16,12 +17,20 @@
 
 namespace weir::sync {
 
+// What an in-cluster CIDR is: the datapath tells pods from other peers by it (bpf/lib/forward.h).
+enum class CidrKind : uint32_t {
+  kInCluster = WEIR_NONMASQ_IN_CLUSTER,  // node addresses, nonMasqueradeCIDRs
+  kPods = WEIR_NONMASQ_POD_CIDR,         // a node's pod CIDR
+};
+using CidrKinds = std::map<IpPrefix, CidrKind>;
+
 // The non-masquerade map as the sync sees it.
 class CidrTable {
  public:
   virtual ~CidrTable() = default;
-  virtual absl::StatusOr<std::vector<IpPrefix>> List() const = 0;
-  virtual absl::Status Add(const IpPrefix& cidr) = 0;
+  virtual absl::StatusOr<CidrKinds> List() const = 0;
+  // Writes the entry, or rewrites its kind.
+  virtual absl::Status Add(const IpPrefix& cidr, CidrKind kind) = 0;
   // Succeeds when the entry is already gone.
   virtual absl::Status Remove(const IpPrefix& cidr) = 0;
 };
@@ -32,8 +41,8 @@ class BpfNonMasqTable : public CidrTable {
   static absl::StatusOr<std::unique_ptr<BpfNonMasqTable>> OpenPinned(const PinLayout& layout);
   static absl::StatusOr<std::unique_ptr<BpfNonMasqTable>> FromFd(UniqueFd fd);
 
-  absl::StatusOr<std::vector<IpPrefix>> List() const override;
-  absl::Status Add(const IpPrefix& cidr) override;
+  absl::StatusOr<CidrKinds> List() const override;
+  absl::Status Add(const IpPrefix& cidr, CidrKind kind) override;
   absl::Status Remove(const IpPrefix& cidr) override;
 
  private:
@@ -43,7 +52,7 @@ class BpfNonMasqTable : public CidrTable {
 };
 
 struct CidrChanges {
-  size_t added = 0;
+  size_t added = 0;  // or rewritten with another kind
   size_t removed = 0;
 };
 
@@ -53,12 +62,12 @@ struct CidrChanges {
 class NonMasqueradeSync {
  public:
   explicit NonMasqueradeSync(CidrTable& table) : table_(table) {}
-  absl::StatusOr<CidrChanges> Sync(const std::vector<IpPrefix>& desired);
+  absl::StatusOr<CidrChanges> Sync(const CidrKinds& desired);
   size_t size() const { return written_ ? written_->size() : 0; }
 
  private:
   CidrTable& table_;
-  std::optional<std::set<IpPrefix>> written_;  // what the table holds; nullopt until read once
+  std::optional<CidrKinds> written_;  // what the table holds; nullopt until read once
 };
 
 }  // namespace weir::sync

@@ -137,7 +137,9 @@ absl::Status RunMasquerade(const CommandOptions& options) {
     char name[IF_NAMESIZE] = {};
     uplinks.push_back({entry.key, if_indextoname(entry.key, name) ? name : ""});
   }
-  absl::PrintF("%s", RenderMasquerade(*std::move(cidrs), std::move(uplinks), options.format));
+  std::vector<IpPrefix> prefixes;
+  for (const auto& [cidr, kind] : *cidrs) prefixes.push_back(cidr);
+  absl::PrintF("%s", RenderMasquerade(std::move(prefixes), std::move(uplinks), options.format));
   return absl::OkStatus();
 }
 
