@@ -56,12 +56,8 @@ int from_pod(struct __sk_buff *skb)
 	case PARSE_OK:
 		break;
 	}
-	/* The sender's endpoint entry, by the packet's source address: its policy flags decide whether
-	 * the packet meets an egress gate at all. */
-	struct weir_endpoint_value *self = pkt.family == WEIR_FAMILY_IPV4
-						   ? lookup_endpoint_v4(pkt.saddr.v4)
-						   : lookup_endpoint_v6((const struct in6_addr *)pkt.saddr.v6);
-	struct policy_endpoint sender;
-
-	return translate_and_forward(skb, &pkt, true, policy_subject(self, &sender) ? &sender : NULL);
+	/* The sender's endpoint entry (by the packet's source address) decides whether the packet meets
+	 * an egress gate at all. */
+	policy_remember_sender(&pkt);
+	return translate_and_forward(skb, &pkt, true);
 }

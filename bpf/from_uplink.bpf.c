@@ -39,5 +39,5 @@ int from_uplink(struct __sk_buff *skb)
 	case DSR_NOT_OURS:
 		break;
 	}
-	return translate_and_forward(skb, &pkt, false, NULL);
+	return translate_and_forward(skb, &pkt, false);
 }

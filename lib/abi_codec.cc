@@ -341,7 +341,8 @@ std::string PolicyDirectionName(uint8_t direction) {
 
 std::string PolicyPeerName(uint32_t peer) {
   if (peer == WEIR_POLICY_PEER_ANY) return "any";
-  if (peer & WEIR_POLICY_PEER_CIDR_CLASS) return absl::StrCat("cidr-class ", peer & ~WEIR_POLICY_PEER_CIDR_CLASS);
+  if (peer & WEIR_POLICY_PEER_CIDR_CLASS)
+    return absl::StrCat("cidr-class ", peer & ~WEIR_POLICY_PEER_CIDR_CLASS);
   return absl::StrCat("identity ", peer);
 }
 

@@ -89,10 +89,12 @@ class Node {
     Pod(kA, 41, kMacA);
     Pod(kB, 42, kMacB);
     Pod(kC, 43, kMacC);
-    std::map<IpPrefix, Identity> peers = {
-        {Host(kA), kIdA},   {Host(kB), kIdB},
-        {Host(kC), kIdC},   {Host(kRemotePod), kIdRemote},
-        {Host(kNode), policy::kIdentityHost}, {Host(kOtherNode), policy::kIdentityRemoteNode}};
+    std::map<IpPrefix, Identity> peers = {{Host(kA), kIdA},
+                                          {Host(kB), kIdB},
+                                          {Host(kC), kIdC},
+                                          {Host(kRemotePod), kIdRemote},
+                                          {Host(kNode), policy::kIdentityHost},
+                                          {Host(kOtherNode), policy::kIdentityRemoteNode}};
     EXPECT_TRUE(writer_.SetPeers(peers).ok());
   }
 
@@ -123,8 +125,8 @@ class Node {
 
   void Service(const std::string& ip, uint16_t port, uint32_t service_id, const std::string& backend,
                uint16_t backend_port) {
-    const weir_backend b = abi::EncodeBackend(
-        {*IpAddress::Parse(backend), backend_port, WEIR_PROTO_TCP, static_cast<uint16_t>(WEIR_BACKEND_LOCAL)});
+    const weir_backend b = abi::EncodeBackend({*IpAddress::Parse(backend), backend_port, WEIR_PROTO_TCP,
+                                               static_cast<uint16_t>(WEIR_BACKEND_LOCAL)});
     ASSERT_TRUE(backends_.Update(service_id, b).ok());
     ASSERT_TRUE(slots_.Update({service_id, 1}, service_id).ok());
     const weir_service_key key = abi::EncodeServiceKey({*IpAddress::Parse(ip), port, WEIR_PROTO_TCP});
@@ -153,10 +155,12 @@ Bytes Syn(const L2& l2, const std::string& src, uint16_t sport, const std::strin
   return TcpPacket(l2, Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport});
 }
 Bytes SynAck(const L2& l2, const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport) {
-  return TcpPacket(l2, Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .flags = 0x12, .ack = 1001});
+  return TcpPacket(l2,
+                   Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .flags = 0x12, .ack = 1001});
 }
 Bytes Ack(const L2& l2, const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport) {
-  return TcpPacket(l2, Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .flags = 0x10, .seq = 1001});
+  return TcpPacket(l2,
+                   Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .flags = 0x10, .seq = 1001});
 }
 Bytes SctpData(const L2& l2, const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport) {
   return SctpPacket(l2, Sctp{.src = src, .sport = sport, .dst = dst, .dport = dport});
@@ -179,15 +183,19 @@ std::vector<Case> Cases() {
         {"A to C", Program::kFromPod, Syn(kFromA, kA, 40000, kC, 80), kIn},
         {"a remote pod to B", Program::kFromUplink, Syn(kFromUplink, kRemotePod, 40000, kB, 80), kDrop}}},
       {"B admits identity A on TCP 80 only",
-       [](Node& n) { n.Enforce(kPolicyB, kB, std::vector{Allow(IdentityPeer(kIdA), L4Proto::kTcp, 80, 80)}, {}); },
+       [](Node& n) {
+         n.Enforce(kPolicyB, kB, std::vector{Allow(IdentityPeer(kIdA), L4Proto::kTcp, 80, 80)}, {});
+       },
        {{"A to B:80", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 80), kIn},
-        {"A to B:80, the next segment rides conntrack", Program::kFromPod, Ack(kFromA, kA, 40000, kB, 80), kIn},
+        {"A to B:80, the next segment rides conntrack", Program::kFromPod, Ack(kFromA, kA, 40000, kB, 80),
+         kIn},
         {"A to B:81", Program::kFromPod, Syn(kFromA, kA, 40001, kB, 81), kDrop},
         {"C to B:80", Program::kFromPod, Syn(kFromC, kC, 40000, kB, 80), kDrop},
-        {"A to B:80 over UDP: a TCP rule never admits UDP", Program::kFromPod, UdpPacket(kFromA, kA, 5000, kB, 80),
-         kDrop},
+        {"A to B:80 over UDP: a TCP rule never admits UDP", Program::kFromPod,
+         UdpPacket(kFromA, kA, 5000, kB, 80), kDrop},
         {"A to B:80 over SCTP: nor SCTP", Program::kFromPod, SctpData(kFromA, kA, 5000, kB, 80), kDrop},
-        {"A pings B: ICMP needs a rule for every protocol", Program::kFromPod, IcmpEcho(kFromA, kA, kB, 7), kDrop}}},
+        {"A pings B: ICMP needs a rule for every protocol", Program::kFromPod, IcmpEcho(kFromA, kA, kB, 7),
+         kDrop}}},
       {"endPort: B admits TCP 1000-2000 from anyone",
        [](Node& n) { n.Enforce(kPolicyB, kB, std::vector{Allow(AnyPeer(), L4Proto::kTcp, 1000, 2000)}, {}); },
        {{"port 999", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 999), kDrop},
@@ -203,7 +211,8 @@ std::vector<Case> Cases() {
         {"C pings B", Program::kFromPod, IcmpEcho(kFromC, kC, kB, 7), kDrop}}},
       {"ipBlock 10.244.0.0/16 except C's address: matched on the raw address, pods included",
        [](Node& n) {
-         n.Enforce(kPolicyB, kB, std::vector{Allow(CidrPeer("10.244.0.0/16", {"10.244.1.4/32"}), L4Proto::kTcp, 80, 80)},
+         n.Enforce(kPolicyB, kB,
+                   std::vector{Allow(CidrPeer("10.244.0.0/16", {"10.244.1.4/32"}), L4Proto::kTcp, 80, 80)},
                    {});
        },
        {{"A to B", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 80), kIn},
@@ -222,7 +231,10 @@ std::vector<Case> Cases() {
         {"remote pod to B:80", Program::kFromUplink, Syn(kFromUplink, kRemotePod, 40000, kB, 80), kIn},
         {"remote pod to B:81", Program::kFromUplink, Syn(kFromUplink, kRemotePod, 40001, kB, 81), kDrop}}},
       {"egress to a named port resolved on B alone (an address peer)",
-       [](Node& n) { n.Enforce(kPolicyA, kA, std::nullopt, std::vector{Allow(AddressPeer(kB), L4Proto::kTcp, 8080, 8080)}); },
+       [](Node& n) {
+         n.Enforce(kPolicyA, kA, std::nullopt,
+                   std::vector{Allow(AddressPeer(kB), L4Proto::kTcp, 8080, 8080)});
+       },
        {{"A to B:8080", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 8080), kIn},
         {"A to C:8080", Program::kFromPod, Syn(kFromA, kA, 40000, kC, 8080), kDrop},
         {"A to B:8081", Program::kFromPod, Syn(kFromA, kA, 40001, kB, 8081), kDrop},
@@ -235,15 +247,20 @@ std::vector<Case> Cases() {
         {"A answers its node", Program::kFromPod, SynAck(kFromA, kA, 8080, kNode, 50000), kOn},
         {"the other node to A", Program::kFromUplink, Syn(kFromUplink, kOtherNode, 40000, kA, 80), kDrop}}},
       {"replies of an allowed flow pass an isolated endpoint: A isolated both ways, egress to B:80 only",
-       [none](Node& n) { n.Enforce(kPolicyA, kA, none, std::vector{Allow(IdentityPeer(kIdB), L4Proto::kTcp, 80, 80)}); },
+       [none](Node& n) {
+         n.Enforce(kPolicyA, kA, none, std::vector{Allow(IdentityPeer(kIdB), L4Proto::kTcp, 80, 80)});
+       },
        {{"A to B:80", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 80), kIn},
         {"B's answer into A", Program::kFromPod, SynAck(kFromB, kB, 80, kA, 40000), kIn},
         {"A's next segment", Program::kFromPod, Ack(kFromA, kA, 40000, kB, 80), kIn},
         {"B opens its own connection to A", Program::kFromPod, Syn(kFromB, kB, 80, kA, 40001), kDrop},
-        {"a segment B makes up on a tuple A never opened", Program::kFromPod, Ack(kFromB, kB, 80, kA, 40002), kDrop},
+        {"a segment B makes up on a tuple A never opened", Program::kFromPod, Ack(kFromB, kB, 80, kA, 40002),
+         kDrop},
         {"A to B:81", Program::kFromPod, Syn(kFromA, kA, 40003, kB, 81), kDrop}}},
       {"A not isolated, B isolated both ways (deny-all egress): B still answers what it admitted",
-       [none](Node& n) { n.Enforce(kPolicyB, kB, std::vector{Allow(IdentityPeer(kIdA), L4Proto::kTcp, 80, 80)}, none); },
+       [none](Node& n) {
+         n.Enforce(kPolicyB, kB, std::vector{Allow(IdentityPeer(kIdA), L4Proto::kTcp, 80, 80)}, none);
+       },
        {{"A to B:80", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 80), kIn},
         {"B answers A", Program::kFromPod, SynAck(kFromB, kB, 80, kA, 40000), kIn},
         {"B opens to A", Program::kFromPod, Syn(kFromB, kB, 5000, kA, 80), kDrop},
@@ -254,7 +271,8 @@ std::vector<Case> Cases() {
          n.Enforce(kPolicyA, kA, std::nullopt, std::vector{Allow(AnyPeer())});
          n.Enforce(kPolicyB, kB, none, std::nullopt);
        },
-       {{"A to B: A's egress allows, B's ingress denies", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 80), kDrop},
+       {{"A to B: A's egress allows, B's ingress denies", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 80),
+         kDrop},
         {"A's next segment", Program::kFromPod, Ack(kFromA, kA, 40000, kB, 80), kDrop},
         {"B's own packet to A: B's egress is open, and A opened the flow", Program::kFromPod,
          SynAck(kFromB, kB, 80, kA, 40000), kIn}}},
@@ -264,16 +282,22 @@ std::vector<Case> Cases() {
          n.Service("10.96.0.11", 80, 2, kC, 8080);
          n.Enforce(kPolicyA, kA, std::vector<AllowEntry>{},
                    std::vector{Allow(IdentityPeer(kIdB), L4Proto::kTcp, 8080, 8080)});
-         n.Enforce(kPolicyB, kB, std::vector{Allow(IdentityPeer(kIdA), L4Proto::kTcp, 8080, 8080)}, std::nullopt);
+         n.Enforce(kPolicyB, kB, std::vector{Allow(IdentityPeer(kIdA), L4Proto::kTcp, 8080, 8080)},
+                   std::nullopt);
        },
-       {{"A to the ClusterIP backed by B:8080", Program::kFromPod, Syn(kFromA, kA, 40000, kClusterIp, 80), kIn},
+       {{"A to the ClusterIP backed by B:8080", Program::kFromPod, Syn(kFromA, kA, 40000, kClusterIp, 80),
+         kIn},
         {"B's reply, translated back to the ClusterIP, into A", Program::kFromPod,
          SynAck(kFromB, kB, 8080, kA, 40000), kIn},
-        {"A to the ClusterIP backed by C", Program::kFromPod, Syn(kFromA, kA, 40001, "10.96.0.11", 80), kDrop},
+        {"A to the ClusterIP backed by C", Program::kFromPod, Syn(kFromA, kA, 40001, "10.96.0.11", 80),
+         kDrop},
         {"C to the ClusterIP backed by B: B's ingress denies", Program::kFromPod,
          Syn(kFromC, kC, 40000, kClusterIp, 80), kDrop}}},
       {"socket-LB-rewritten connects arrive translated and are judged as such",
-       [](Node& n) { n.Enforce(kPolicyA, kA, std::nullopt, std::vector{Allow(IdentityPeer(kIdB), L4Proto::kTcp, 8080, 8080)}); },
+       [](Node& n) {
+         n.Enforce(kPolicyA, kA, std::nullopt,
+                   std::vector{Allow(IdentityPeer(kIdB), L4Proto::kTcp, 8080, 8080)});
+       },
        {{"A to B:8080 directly", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 8080), kIn},
         {"A to C:8080 directly", Program::kFromPod, Syn(kFromA, kA, 40000, kC, 8080), kDrop}}},
       {"the node always passes: deny-all both ways",
@@ -329,7 +353,9 @@ TEST_P(PolicyTest, Verdicts) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, PolicyTest, ::testing::ValuesIn(Cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) { return std::to_string(info.index); });
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::to_string(info.index);
+                         });
 
 class PolicyVisibilityTest : public ::testing::Test {
  protected:
@@ -344,7 +370,8 @@ class PolicyVisibilityTest : public ::testing::Test {
     ring_ = ring_buffer__new(
         dp_->map_fd(DatapathMap::kEvents),
         [](void* ctx, void* data, size_t size) {
-          if (size == sizeof(weir_event)) static_cast<std::vector<weir_event>*>(ctx)->push_back(*(weir_event*)data);
+          if (size == sizeof(weir_event))
+            static_cast<std::vector<weir_event>*>(ctx)->push_back(*(weir_event*)data);
           return 0;
         },
         &events_, nullptr);

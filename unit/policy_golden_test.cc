@@ -91,7 +91,8 @@ std::string RunMaps(const fs::path& directory) {
     ++policy_id;
     absl::StrAppend(&out, "# policy ", policy_id, ": ", name.ToString(), "\n");
     for (const IpAddress& address : endpoint.addresses) {
-      abi::Endpoint pending{.address = address, .flags = WEIR_ENDPOINT_LOCAL_POD | WEIR_ENDPOINT_POLICY_PENDING};
+      abi::Endpoint pending{.address = address,
+                            .flags = WEIR_ENDPOINT_LOCAL_POD | WEIR_ENDPOINT_POLICY_PENDING};
       (void)maps.PutEndpoint(abi::EncodeEndpointKey(address), abi::EncodeEndpointValue(pending));
     }
     absl::Status s = writer.WriteEndpoint(EndpointEnforcement{.policy_id = policy_id, .policy = endpoint});

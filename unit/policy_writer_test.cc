@@ -51,9 +51,8 @@ class PolicyWriterTest : public ::testing::Test {
 
 TEST_F(PolicyWriterTest, RulesBeforeFlagsAndThePendingFlagGoes) {
   ASSERT_TRUE(writer_.WriteEndpoint(Enforcement(5, {Tcp(Identity(257), 80, 81)})).ok());
-  EXPECT_THAT(maps_.operations(),
-              ElementsAre("put rule policy 5 ingress identity 257 TCP 80-81",
-                          "put endpoint 10.244.1.3 policy 5 local-pod,ingress-isolated"));
+  EXPECT_THAT(maps_.operations(), ElementsAre("put rule policy 5 ingress identity 257 TCP 80-81",
+                                              "put endpoint 10.244.1.3 policy 5 local-pod,ingress-isolated"));
 }
 
 TEST_F(PolicyWriterTest, RewriteAddsFirstFlipsThenDeletes) {
@@ -76,24 +75,27 @@ TEST_F(PolicyWriterTest, EndPortRangeIsAFewPrefixesNotAPortEach) {
 }
 
 TEST_F(PolicyWriterTest, IpBlockExceptBecomesClassesOfNamedPrefixes) {
-  ASSERT_TRUE(
-      writer_.WriteEndpoint(Enforcement(5, {Tcp(Cidr("10.0.0.0/8", {"10.244.1.4/32"}), 80, 80),
-                                            Tcp(Cidr("10.244.0.0/16"), 443, 443)}))
-          .ok());
+  ASSERT_TRUE(writer_
+                  .WriteEndpoint(Enforcement(5, {Tcp(Cidr("10.0.0.0/8", {"10.244.1.4/32"}), 80, 80),
+                                                 Tcp(Cidr("10.244.0.0/16"), 443, 443)}))
+                  .ok());
   std::vector<std::string> lines = maps_.DumpLines();
-  EXPECT_THAT(lines, ElementsAre("cidr policy 5 ingress 10.0.0.0/8 = class 1",
-                                 "cidr policy 5 ingress 10.244.0.0/16 = class 2",
-                                 "cidr policy 5 ingress 10.244.1.4/32 = class 3",
-                                 "endpoint 10.244.1.3 policy 5 local-pod,ingress-isolated",
-                                 "rule policy 5 ingress cidr-class 1 TCP 80", "rule policy 5 ingress cidr-class 2 TCP 443",
-                                 "rule policy 5 ingress cidr-class 2 TCP 80",
-                                 "rule policy 5 ingress cidr-class 3 TCP 443"));
+  EXPECT_THAT(
+      lines,
+      ElementsAre("cidr policy 5 ingress 10.0.0.0/8 = class 1",
+                  "cidr policy 5 ingress 10.244.0.0/16 = class 2",
+                  "cidr policy 5 ingress 10.244.1.4/32 = class 3",
+                  "endpoint 10.244.1.3 policy 5 local-pod,ingress-isolated",
+                  "rule policy 5 ingress cidr-class 1 TCP 80", "rule policy 5 ingress cidr-class 2 TCP 443",
+                  "rule policy 5 ingress cidr-class 2 TCP 80", "rule policy 5 ingress cidr-class 3 TCP 443"));
 }
 
 TEST_F(PolicyWriterTest, AClassKeepsItsNumberAcrossRewrites) {
   ASSERT_TRUE(writer_.WriteEndpoint(Enforcement(5, {Tcp(Cidr("10.0.0.0/8"), 80, 80)})).ok());
   maps_.ClearOperations();
-  ASSERT_TRUE(writer_.WriteEndpoint(Enforcement(5, {Tcp(Cidr("10.0.0.0/8"), 80, 80), Tcp(Cidr("192.168.0.0/16"), 22, 22)}))
+  ASSERT_TRUE(writer_
+                  .WriteEndpoint(
+                      Enforcement(5, {Tcp(Cidr("10.0.0.0/8"), 80, 80), Tcp(Cidr("192.168.0.0/16"), 22, 22)}))
                   .ok());
   EXPECT_THAT(maps_.operations(), ElementsAre("put rule policy 5 ingress cidr-class 2 TCP 22",
                                               "put cidr policy 5 ingress 192.168.0.0/16 = class 2"));
@@ -101,10 +103,12 @@ TEST_F(PolicyWriterTest, AClassKeepsItsNumberAcrossRewrites) {
 
 TEST_F(PolicyWriterTest, FailedWriteCompletesOnTheNextCall) {
   maps_.FailAfter(1);
-  EXPECT_FALSE(writer_.WriteEndpoint(Enforcement(5, {Tcp(Identity(257), 80, 80), Tcp(Identity(258), 80, 80)})).ok());
+  EXPECT_FALSE(
+      writer_.WriteEndpoint(Enforcement(5, {Tcp(Identity(257), 80, 80), Tcp(Identity(258), 80, 80)})).ok());
   maps_.StopFailing();
   maps_.ClearOperations();
-  ASSERT_TRUE(writer_.WriteEndpoint(Enforcement(5, {Tcp(Identity(257), 80, 80), Tcp(Identity(258), 80, 80)})).ok());
+  ASSERT_TRUE(
+      writer_.WriteEndpoint(Enforcement(5, {Tcp(Identity(257), 80, 80), Tcp(Identity(258), 80, 80)})).ok());
   EXPECT_THAT(maps_.operations(), ElementsAre("put rule policy 5 ingress identity 258 TCP 80",
                                               "put endpoint 10.244.1.3 policy 5 local-pod,ingress-isolated"));
 }
@@ -114,8 +118,8 @@ TEST_F(PolicyWriterTest, RemoveDeletesRulesAndCounters) {
   maps_.ClearOperations();
   ASSERT_TRUE(writer_.RemoveEndpoint(5).ok());
   EXPECT_THAT(maps_.operations(),
-              ElementsAre("delete cidr policy 5 ingress 10.0.0.0/8", "delete rule policy 5 ingress cidr-class 1 TCP 80",
-                          "delete counters 5"));
+              ElementsAre("delete cidr policy 5 ingress 10.0.0.0/8",
+                          "delete rule policy 5 ingress cidr-class 1 TCP 80", "delete counters 5"));
   EXPECT_TRUE(writer_.RemoveEndpoint(99).ok());
 }
 
@@ -143,8 +147,8 @@ TEST(PolicyCodecTest, RuleKeysRoundTrip) {
   const abi::PolicyRuleFields all{.policy_id = 3, .direction = WEIR_POLICY_EGRESS, .peer = 257};
   EXPECT_EQ(abi::DecodePolicyRuleKey(abi::EncodePolicyRuleKey(all)), all);
   EXPECT_EQ(abi::Render(abi::EncodePolicyRuleKey(all)), "policy 3 egress identity 257 all protocols");
-  const abi::PolicyRuleFields range{.policy_id = 3, .peer = 0, .proto = WEIR_PROTO_UDP, .port = 1024,
-                                    .port_prefix_length = 6};
+  const abi::PolicyRuleFields range{
+      .policy_id = 3, .peer = 0, .proto = WEIR_PROTO_UDP, .port = 1024, .port_prefix_length = 6};
   EXPECT_EQ(abi::DecodePolicyRuleKey(abi::EncodePolicyRuleKey(range)), range);
   EXPECT_EQ(abi::Render(abi::EncodePolicyRuleKey(range)), "policy 3 ingress any UDP 1024-2047");
   EXPECT_EQ(abi::Render(abi::EncodePolicyPeerKey(Prefix("10.244.1.7/24"))), "10.244.1.0/24");

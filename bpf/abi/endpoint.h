@@ -44,7 +44,8 @@ enum weir_endpoint_flags {
 #define WEIR_ENDPOINT_POLICY_SUBJECT                                                                         \
 	(WEIR_ENDPOINT_INGRESS_ISOLATED | WEIR_ENDPOINT_EGRESS_ISOLATED | WEIR_ENDPOINT_POLICY_PENDING)
 /* Every policy flag: what the agent's policy writer owns in an entry. */
-#define WEIR_ENDPOINT_POLICY_FLAGS (WEIR_ENDPOINT_POLICY_SUBJECT | WEIR_ENDPOINT_INGRESS_AUDIT | WEIR_ENDPOINT_EGRESS_AUDIT)
+#define WEIR_ENDPOINT_POLICY_FLAGS                                                                           \
+	(WEIR_ENDPOINT_POLICY_SUBJECT | WEIR_ENDPOINT_INGRESS_AUDIT | WEIR_ENDPOINT_EGRESS_AUDIT)
 
 struct weir_endpoint_value {
 	__u32 host_ifindex; /* host end of the pod's veth */

@@ -94,9 +94,8 @@ static __always_inline int deliver_to(struct __sk_buff *skb, const struct packet
 		return translated ? fib_redirect(skb, pkt) : TC_ACT_OK;
 	}
 	struct weir_endpoint_value target = *ep;
-	struct policy_endpoint receiver;
 
-	if (policy_subject(&target, &receiver) && !policy_ingress_allowed(skb, pkt, &receiver))
+	if (policy_subject(&target) && !policy_ingress_allowed(skb, pkt, &target))
 		return TC_ACT_SHOT;
 	bool alive = pkt->family == WEIR_FAMILY_IPV4 ? decrement_ttl_v4(skb) : decrement_hop_limit_v6(skb);
 

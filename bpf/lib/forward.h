@@ -17,36 +17,15 @@
 #include "bpf/lib/reject.h"
 #include "bpf/lib/service_nat.h"
 
-/* `sender`: the policy state of the pod that sent the packet when it is a subject of policy, else
- * NULL (also for everything from outside the node). Its egress gate judges the flow as the pod
- * sees it: its own source (before any SNAT), and the backend as the destination of a Service flow;
- * a reply of a translated flow is judged as the pod sent it, before its source goes back to the
- * frontend. */
-static __always_inline int translate_and_forward(struct __sk_buff *skb, struct packet *pkt, bool from_inside,
-						 const struct policy_endpoint *sender)
+/* `from_inside`: sent by a pod of this node, whose egress gate (bpf/lib/policy.h; prepared by
+ * policy_remember_sender before translation) judges the flow after translation. */
+static __always_inline int translate_and_forward(struct __sk_buff *skb, struct packet *pkt, bool from_inside)
 {
-	struct policy_scratch *scratch = sender ? policy_scratch() : NULL;
-
-	if (sender && !scratch)
-		return TC_ACT_SHOT;
-	if (scratch)
-		scratch->sent = *pkt;
 	enum translation result = translate_service(skb, pkt, from_inside);
 
-	if (scratch && result != TRANSLATION_NO_BACKEND && result != TRANSLATION_ERROR) {
-		bool to_backend = result == TRANSLATION_DONE;
-
-		if (to_backend) {
-			scratch->frontend = scratch->sent.daddr;
-			scratch->frontend_port = scratch->sent.dport;
-			scratch->sent.daddr = pkt->daddr;
-			scratch->sent.dport = pkt->dport;
-		}
-		if (!policy_gate(skb, scratch, &scratch->sent, sender, WEIR_POLICY_EGRESS))
-			return TC_ACT_SHOT;
-		if (to_backend)
-			policy_grant_frontend(scratch);
-	}
+	if (from_inside && result != TRANSLATION_NO_BACKEND && result != TRANSLATION_ERROR &&
+	    !policy_egress_allowed(skb, pkt, result == TRANSLATION_DONE))
+		return TC_ACT_SHOT;
 	switch (result) {
 	case TRANSLATION_NO_BACKEND:
 		return reject_flow(skb, pkt);

@@ -17,6 +17,7 @@
 #include "bpf/lib/clock.h"
 #include "bpf/lib/conntrack.h"
 #include "bpf/lib/events.h"
+#include "bpf/lib/maps.h"
 #include "bpf/lib/packet.h"
 
 struct {
@@ -64,19 +65,21 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } WEIR_POLICY_COUNTERS_MAP SEC(".maps");
 
-/* The endpoint a gate judges for, copied from its endpoint entry. */
-struct policy_endpoint {
-	__u32 policy_id;
-	__u16 flags; /* enum weir_endpoint_flags */
-};
-
-/* The gates' keys and the egress gate's copy of the packet as the pod sent it. The tc programs'
- * stack is nearly full with translation's state, so they live here, one per CPU (a program runs
- * to its end on one CPU). */
+/* A gate's whole state: the endpoint it judges for, the flow as that endpoint sees it, its keys
+ * and its intermediate results. The tc programs' stack is nearly full with translation's state,
+ * and BPF keeps only four registers across a helper call, so the gates work here, one per CPU (a
+ * program runs to its end on one CPU) rather than in locals the compiler would spill. */
 struct policy_scratch {
-	struct packet sent;
-	union weir_addr frontend; /* a Service flow's destination before translation */
+	struct weir_endpoint_key sender; /* the sending pod's address, to find its entry */
+	struct weir_endpoint_value endpoint;
+	struct packet flow;
+	union weir_addr frontend; /* egress, a Service flow: its destination before translation */
 	__be16 frontend_port;
+	__u8 direction; /* enum weir_policy_direction */
+	__u8 verdict; /* enum weir_policy_verdict */
+	__u8 sender_judged; /* from_pod: the sender is a subject of policy (policy_remember_sender) */
+	__u32 identity; /* the peer's */
+	__u64 now;
 	struct weir_ct_key key;
 	struct weir_ct_key reverse;
 	struct weir_policy_peer_key peer;
@@ -100,14 +103,28 @@ static __always_inline struct policy_scratch *policy_scratch(void)
 	return bpf_map_lookup_elem(&weir_pol_scratch, &zero);
 }
 
-static __always_inline __u32 peer_identity(struct policy_scratch *s, __u8 family, const union weir_addr *addr)
+static __always_inline bool flow_is_syn(const struct packet *flow)
 {
+	return flow->proto == IPPROTO_TCP &&
+	       (flow->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+}
+
+/* The peer's address: the destination going out, the source coming in. */
+static __always_inline const union weir_addr *peer_address(const struct policy_scratch *s)
+{
+	return s->direction == WEIR_POLICY_EGRESS ? &s->flow.daddr : &s->flow.saddr;
+}
+
+static __always_inline void lookup_peer_identity(struct policy_scratch *s)
+{
+	__u8 family = s->flow.family;
+
 	s->peer.prefixlen = WEIR_POLICY_PEER_FAMILY_BITS + (family == WEIR_FAMILY_IPV4 ? 32 : 128);
 	s->peer.family = family;
-	s->peer.addr = *addr;
+	s->peer.addr = *peer_address(s);
 	__u32 *identity = bpf_map_lookup_elem(&weir_pol_peers, &s->peer);
 
-	return identity ? *identity : WEIR_IDENTITY_WORLD;
+	s->identity = identity ? *identity : WEIR_IDENTITY_WORLD;
 }
 
 static __always_inline bool rule_exists(struct policy_scratch *s, __u32 peer)
@@ -116,14 +133,15 @@ static __always_inline bool rule_exists(struct policy_scratch *s, __u32 peer)
 	return bpf_map_lookup_elem(&weir_pol_rules, &s->rule) != NULL;
 }
 
-static __always_inline __u32 cidr_class(struct policy_scratch *s, __u32 policy_id, __u8 direction, __u8 family,
-					const union weir_addr *addr)
+static __always_inline __u32 cidr_class(struct policy_scratch *s)
 {
+	__u8 family = s->flow.family;
+
 	s->cidr.prefixlen = WEIR_POLICY_CIDR_FIXED_BITS + (family == WEIR_FAMILY_IPV4 ? 32 : 128);
-	s->cidr.policy_id = policy_id;
-	s->cidr.direction = direction;
+	s->cidr.policy_id = s->endpoint.policy_id;
+	s->cidr.direction = s->direction;
 	s->cidr.family = family;
-	s->cidr.addr = *addr;
+	s->cidr.addr = *peer_address(s);
 	__u32 *class = bpf_map_lookup_elem(&weir_pol_cidrs, &s->cidr);
 
 	return class ? *class : 0;
@@ -132,64 +150,65 @@ static __always_inline __u32 cidr_class(struct policy_scratch *s, __u32 policy_i
 /* The rules of an isolated direction: by the peer's identity, by the CIDR class of its address,
  * then the rules for every peer. Protocols without ports (ICMP, ...) look up port 0 under their
  * own protocol number, which only a rule for every protocol covers. */
-static __always_inline bool rules_allow(struct policy_scratch *s, const struct policy_endpoint *ep, __u8 direction,
-					__u32 identity, const struct packet *flow, const union weir_addr *peer)
+static __always_inline bool rules_allow(struct policy_scratch *s)
 {
 	s->rule.prefixlen = WEIR_POLICY_RULE_FULL_BITS;
-	s->rule.policy_id = ep->policy_id;
-	s->rule.direction = direction;
-	s->rule.proto = flow->proto;
-	s->rule.port = flow->has_ports ? flow->dport : 0;
-	if (rule_exists(s, identity))
+	s->rule.policy_id = s->endpoint.policy_id;
+	s->rule.direction = s->direction;
+	s->rule.proto = s->flow.proto;
+	s->rule.port = s->flow.has_ports ? s->flow.dport : 0;
+	if (rule_exists(s, s->identity))
 		return true;
-	__u32 class = cidr_class(s, ep->policy_id, direction, flow->family, peer);
+	__u32 class = cidr_class(s);
 
 	if (class && rule_exists(s, WEIR_POLICY_PEER_CIDR_CLASS | class))
 		return true;
 	return rule_exists(s, WEIR_POLICY_PEER_ANY);
 }
 
-static __always_inline __u8 policy_verdict(struct policy_scratch *s, const struct policy_endpoint *ep,
-					   __u8 direction, __u32 identity, const struct packet *flow,
-					   const union weir_addr *peer)
+static __always_inline void take_verdict(struct policy_scratch *s)
 {
-	bool ingress = direction == WEIR_POLICY_INGRESS;
+	bool ingress = s->direction == WEIR_POLICY_INGRESS;
+	__u16 flags = s->endpoint.flags;
 	bool allowed;
 
 	/* A pod's traffic with its own node always passes. */
-	if (identity == WEIR_IDENTITY_HOST)
-		return WEIR_POLICY_ALLOWED;
-	if (ep->flags & WEIR_ENDPOINT_POLICY_PENDING)
+	if (s->identity == WEIR_IDENTITY_HOST)
+		allowed = true;
+	else if (flags & WEIR_ENDPOINT_POLICY_PENDING)
 		allowed = false;
-	else if (!(ep->flags & (ingress ? WEIR_ENDPOINT_INGRESS_ISOLATED : WEIR_ENDPOINT_EGRESS_ISOLATED)))
+	else if (!(flags & (ingress ? WEIR_ENDPOINT_INGRESS_ISOLATED : WEIR_ENDPOINT_EGRESS_ISOLATED)))
 		allowed = true;
 	else
-		allowed = rules_allow(s, ep, direction, identity, flow, peer);
+		allowed = rules_allow(s);
 	if (allowed)
-		return WEIR_POLICY_ALLOWED;
-	return (ep->flags & (ingress ? WEIR_ENDPOINT_INGRESS_AUDIT : WEIR_ENDPOINT_EGRESS_AUDIT)) ? WEIR_POLICY_AUDITED
-												   : WEIR_POLICY_DENIED;
+		s->verdict = WEIR_POLICY_ALLOWED;
+	else if (flags & (ingress ? WEIR_ENDPOINT_INGRESS_AUDIT : WEIR_ENDPOINT_EGRESS_AUDIT))
+		s->verdict = WEIR_POLICY_AUDITED;
+	else
+		s->verdict = WEIR_POLICY_DENIED;
 }
 
-static __always_inline void policy_count(struct policy_scratch *s, __u32 policy_id, __u8 direction, __u8 verdict)
+static __always_inline void count_verdict(struct policy_scratch *s)
 {
-	struct weir_policy_counters *counters = bpf_map_lookup_elem(&weir_pol_counts, &policy_id);
+	__u32 *policy_id = &s->endpoint.policy_id;
+	struct weir_policy_counters *counters = bpf_map_lookup_elem(&weir_pol_counts, policy_id);
 
 	if (!counters) {
 		__builtin_memset(&s->zero, 0, sizeof(s->zero));
-		bpf_map_update_elem(&weir_pol_counts, &policy_id, &s->zero, BPF_NOEXIST);
-		counters = bpf_map_lookup_elem(&weir_pol_counts, &policy_id);
+		bpf_map_update_elem(&weir_pol_counts, policy_id, &s->zero, BPF_NOEXIST);
+		counters = bpf_map_lookup_elem(&weir_pol_counts, policy_id);
 		if (!counters)
 			return;
 	}
+	__u8 direction = s->direction, verdict = s->verdict;
+
 	if (direction <= WEIR_POLICY_EGRESS && verdict < WEIR_POLICY_VERDICTS)
 		counters->packets[direction][verdict]++;
 }
 
 /* Written straight into the ring (reserved, not built on the stack). */
-static __always_inline void emit_policy_verdict(struct __sk_buff *skb, const struct packet *flow,
-						const struct policy_endpoint *ep, __u8 direction, __u32 identity,
-						__u8 verdict)
+static __always_inline void emit_verdict(struct __sk_buff *skb, struct policy_scratch *s)
 {
 	if (!events_ring_has_room())
 		return;
@@ -198,11 +217,11 @@ static __always_inline void emit_policy_verdict(struct __sk_buff *skb, const str
 	if (!ev)
 		return;
 	__builtin_memset(ev, 0, sizeof(*ev));
-	fill_event(ev, skb, flow, WEIR_EVENT_POLICY);
-	ev->reason = verdict;
-	ev->direction = direction;
-	ev->policy_id = ep->policy_id;
-	ev->peer_identity = identity;
+	fill_event(ev, skb, &s->flow, WEIR_EVENT_POLICY);
+	ev->reason = s->verdict;
+	ev->direction = s->direction;
+	ev->policy_id = s->endpoint.policy_id;
+	ev->peer_identity = s->identity;
 	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
 }
 
@@ -213,7 +232,8 @@ static __always_inline struct weir_policy_ct_value *policy_ct_find(const struct 
 
 	if (!entry)
 		return NULL;
-	__u64 lifetime = key->proto == IPPROTO_TCP ? WEIR_POLICY_CT_TCP_LIFETIME_NS : WEIR_POLICY_CT_OTHER_LIFETIME_NS;
+	__u64 lifetime =
+		key->proto == IPPROTO_TCP ? WEIR_POLICY_CT_TCP_LIFETIME_NS : WEIR_POLICY_CT_OTHER_LIFETIME_NS;
 
 	if ((__s64)(now - entry->last_seen_ns) > (__s64)lifetime)
 		return NULL;
@@ -222,11 +242,12 @@ static __always_inline struct weir_policy_ct_value *policy_ct_find(const struct 
 	return entry;
 }
 
-/* Notes that one side's gate let the flow through. `fresh`: the flow starts over (a TCP SYN on
- * its way out), so what earlier flows of the same tuple were granted is forgotten. */
-static __always_inline void policy_ct_grant(struct policy_scratch *s, __u32 flag, bool fresh, __u64 now)
+/* Notes on s->key's entry that one side's gate let the flow through. `fresh`: the flow starts
+ * over (a TCP SYN on its way out), so what earlier flows of the same tuple were granted is
+ * forgotten. */
+static __always_inline void policy_ct_grant(struct policy_scratch *s, __u32 flag, bool fresh)
 {
-	struct weir_policy_ct_value *entry = fresh ? NULL : policy_ct_find(&s->key, now);
+	struct weir_policy_ct_value *entry = fresh ? NULL : policy_ct_find(&s->key, s->now);
 
 	/* Not atomic: both gates of one flow run on one packet's way, on one CPU. */
 	if (entry) {
@@ -234,14 +255,16 @@ static __always_inline void policy_ct_grant(struct policy_scratch *s, __u32 flag
 			entry->flags |= flag;
 		return;
 	}
-	s->granted.last_seen_ns = now;
+	s->granted.last_seen_ns = s->now;
 	s->granted.flags = flag;
 	s->granted.pad = 0;
 	bpf_map_update_elem(&weir_pol_ct, &s->key, &s->granted, BPF_ANY);
 }
 
-static __always_inline void policy_ct_keys(struct policy_scratch *s, const struct packet *flow)
+static __always_inline void policy_ct_keys(struct policy_scratch *s)
 {
+	const struct packet *flow = &s->flow;
+
 	__builtin_memset(&s->key, 0, sizeof(s->key));
 	ct_key_of(flow, &s->key);
 	__builtin_memset(&s->reverse, 0, sizeof(s->reverse));
@@ -253,79 +276,123 @@ static __always_inline void policy_ct_keys(struct policy_scratch *s, const struc
 	s->reverse.family = flow->family;
 }
 
-/* Whether `flow` (the packet as `ep` sees it) may pass `ep`'s gate of `direction`. */
-static __always_inline bool policy_gate(struct __sk_buff *skb, struct policy_scratch *s, const struct packet *flow,
-					const struct policy_endpoint *ep, __u8 direction)
+/* Whether s->flow may pass s->endpoint's gate of s->direction. */
+static __always_inline bool policy_gate(struct __sk_buff *skb, struct policy_scratch *s)
 {
-	bool egress = direction == WEIR_POLICY_EGRESS;
-	__u32 own = egress ? WEIR_POLICY_CT_EGRESS : WEIR_POLICY_CT_INGRESS;
-	__u32 other = egress ? WEIR_POLICY_CT_INGRESS : WEIR_POLICY_CT_EGRESS;
+	bool egress = s->direction == WEIR_POLICY_EGRESS;
 
 	/* A later IPv4 fragment carries no ports: it passes, and the first one (with the ports) takes
 	 * the verdict; a receiver cannot reassemble without it. */
-	if (!flow->has_ports &&
-	    (flow->proto == IPPROTO_TCP || flow->proto == IPPROTO_UDP || flow->proto == IPPROTO_SCTP))
+	if (!s->flow.has_ports &&
+	    (s->flow.proto == IPPROTO_TCP || s->flow.proto == IPPROTO_UDP || s->flow.proto == IPPROTO_SCTP))
 		return true;
-	__u64 now = coarse_now_ns();
+	s->now = coarse_now_ns();
+	policy_ct_keys(s);
 	/* A SYN always takes a verdict: a new connection on an old tuple must not ride the old one. */
-	bool syn = flow->proto == IPPROTO_TCP && (flow->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+	if (!flow_is_syn(&s->flow)) {
+		struct weir_policy_ct_value *known = policy_ct_find(&s->key, s->now);
 
-	policy_ct_keys(s, flow);
-	if (!syn) {
-		struct weir_policy_ct_value *known = policy_ct_find(&s->key, now);
-
-		if (known && (known->flags & own))
+		if (known && (known->flags & (egress ? WEIR_POLICY_CT_EGRESS : WEIR_POLICY_CT_INGRESS)))
 			return true;
-		struct weir_policy_ct_value *opened = policy_ct_find(&s->reverse, now);
+		struct weir_policy_ct_value *opened = policy_ct_find(&s->reverse, s->now);
 
 		/* A reply: the other side's gate let the flow this answers through. */
-		if (opened && (opened->flags & other))
+		if (opened && (opened->flags & (egress ? WEIR_POLICY_CT_INGRESS : WEIR_POLICY_CT_EGRESS)))
 			return true;
 	}
-	const union weir_addr *peer = egress ? &flow->daddr : &flow->saddr;
-	__u32 identity = peer_identity(s, flow->family, peer);
-	__u8 verdict = policy_verdict(s, ep, direction, identity, flow, peer);
-
-	policy_count(s, ep->policy_id, direction, verdict);
-	if (verdict != WEIR_POLICY_ALLOWED)
-		emit_policy_verdict(skb, flow, ep, direction, identity, verdict);
-	if (verdict == WEIR_POLICY_DENIED)
+	lookup_peer_identity(s);
+	take_verdict(s);
+	count_verdict(s);
+	if (s->verdict != WEIR_POLICY_ALLOWED)
+		emit_verdict(skb, s);
+	if (s->verdict == WEIR_POLICY_DENIED)
 		return false;
-	policy_ct_grant(s, own, syn && egress, now);
+	egress = s->direction == WEIR_POLICY_EGRESS;
+	policy_ct_grant(s, egress ? WEIR_POLICY_CT_EGRESS : WEIR_POLICY_CT_INGRESS,
+			egress && flow_is_syn(&s->flow));
 	return true;
 }
 
-/* A Service flow the sender's egress gate let through (s->sent, with the backend as destination):
+/* Before translation, for every packet a pod sends: finds the sender's endpoint entry by the
+ * packet's source address and, when it is a subject of policy, keeps the entry and the packet as
+ * sent for its egress gate (policy_egress_allowed). The verdict that it is one is kept here too, not
+ * in a local: a value live across translation would cost translation's stack a spill slot. */
+static __always_inline void policy_remember_sender(const struct packet *pkt)
+{
+	struct policy_scratch *s = policy_scratch();
+
+	if (!s)
+		return;
+	__builtin_memset(&s->sender, 0, sizeof(s->sender));
+	s->sender.addr = pkt->saddr;
+	s->sender.family = pkt->family;
+	struct weir_endpoint_value *ep = bpf_map_lookup_elem(&weir_endpoints, &s->sender);
+
+	s->sender_judged = ep && (ep->flags & WEIR_ENDPOINT_POLICY_SUBJECT);
+	if (!s->sender_judged)
+		return;
+	s->endpoint = *ep;
+	s->flow = *pkt;
+}
+
+/* A Service flow the sender's egress gate let through (s->flow, with the backend as destination):
  * its replies reach the sender translated back to the frontend, so the frontend's tuple is granted
  * too. On every packet of the flow, which keeps that entry as fresh as the backend's. */
 static __always_inline void policy_grant_frontend(struct policy_scratch *s)
 {
-	bool syn = s->sent.proto == IPPROTO_TCP &&
-		   (s->sent.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
-
-	s->sent.daddr = s->frontend;
-	s->sent.dport = s->frontend_port;
-	policy_ct_keys(s, &s->sent);
-	policy_ct_grant(s, WEIR_POLICY_CT_EGRESS, syn, coarse_now_ns());
+	s->flow.daddr = s->frontend;
+	s->flow.dport = s->frontend_port;
+	s->now = coarse_now_ns();
+	policy_ct_keys(s);
+	policy_ct_grant(s, WEIR_POLICY_CT_EGRESS, flow_is_syn(&s->flow));
 }
 
-/* The ingress gate of a pod about to receive `pkt`. */
-static __always_inline bool policy_ingress_allowed(struct __sk_buff *skb, const struct packet *pkt,
-						   const struct policy_endpoint *receiver)
+/* After translation of a packet a pod sent (`translated` is the packet now; `to_backend`: a
+ * Service flow's first or later packet was sent to a backend): the sender's egress gate, when
+ * policy_remember_sender found the sender a subject of policy. It judges the flow as the pod sees it:
+ * its own source (before any SNAT), and the backend as the destination of a Service flow; a reply
+ * of a translated flow is judged as the pod sent it, before its source went back to the frontend. */
+static __always_inline bool policy_egress_allowed(struct __sk_buff *skb, const struct packet *translated,
+						  bool to_backend)
 {
 	struct policy_scratch *s = policy_scratch();
 
-	return s && policy_gate(skb, s, pkt, receiver, WEIR_POLICY_INGRESS);
+	if (!s)
+		return false;
+	if (!s->sender_judged)
+		return true;
+	s->direction = WEIR_POLICY_EGRESS;
+	if (to_backend) {
+		s->frontend = s->flow.daddr;
+		s->frontend_port = s->flow.dport;
+		s->flow.daddr = translated->daddr;
+		s->flow.dport = translated->dport;
+	}
+	if (!policy_gate(skb, s))
+		return false;
+	if (to_backend)
+		policy_grant_frontend(s);
+	return true;
 }
 
-/* The endpoint entry's policy state, when it makes the endpoint a subject of policy. */
-static __always_inline bool policy_subject(const struct weir_endpoint_value *ep, struct policy_endpoint *out)
+/* The ingress gate of the pod whose entry is `receiver`, about to receive `pkt`. */
+static __always_inline bool policy_ingress_allowed(struct __sk_buff *skb, const struct packet *pkt,
+						   const struct weir_endpoint_value *receiver)
 {
-	if (!ep || !(ep->flags & WEIR_ENDPOINT_POLICY_SUBJECT))
+	struct policy_scratch *s = policy_scratch();
+
+	if (!s)
 		return false;
-	out->policy_id = ep->policy_id;
-	out->flags = ep->flags;
-	return true;
+	s->endpoint = *receiver;
+	s->flow = *pkt;
+	s->direction = WEIR_POLICY_INGRESS;
+	return policy_gate(skb, s);
+}
+
+/* Whether an endpoint entry makes its endpoint a subject of policy (its packets meet gates). */
+static __always_inline bool policy_subject(const struct weir_endpoint_value *ep)
+{
+	return ep && (ep->flags & WEIR_ENDPOINT_POLICY_SUBJECT);
 }
 
 #endif

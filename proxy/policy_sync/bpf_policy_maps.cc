@@ -12,9 +12,9 @@ absl::Status ExplainFull(const Map& map, absl::Status status) {
   absl::StatusOr<uint64_t> count = map.Count();
   if (!count.ok() || *count < map.max_entries()) return status;
   const char* setting = PolicyMapSizeSetting(map.name());
-  return absl::ResourceExhaustedError(absl::StrCat("map ", map.name(), " is full (", map.max_entries(),
-                                                   " entries)", setting ? absl::StrCat(": raise ", setting) : "",
-                                                   "; ", status.message()));
+  return absl::ResourceExhaustedError(
+      absl::StrCat("map ", map.name(), " is full (", map.max_entries(), " entries)",
+                   setting ? absl::StrCat(": raise ", setting) : "", "; ", status.message()));
 }
 
 }  // namespace

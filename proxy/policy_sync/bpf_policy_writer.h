@@ -31,8 +31,8 @@ class BpfPolicyWriter : public policy::PolicyWriter {
   static uint16_t FlagsOf(const policy::EndpointEnforcement& endpoint);
 
  private:
-  using DirectionalRule = std::pair<uint8_t, RuleEntry>;     // (direction, rule)
-  using DirectionalCidr = std::pair<uint8_t, IpPrefix>;      // (direction, prefix)
+  using DirectionalRule = std::pair<uint8_t, RuleEntry>;  // (direction, rule)
+  using DirectionalCidr = std::pair<uint8_t, IpPrefix>;   // (direction, prefix)
   struct Written {
     std::set<DirectionalRule> rules;
     std::map<DirectionalCidr, uint32_t> cidrs;

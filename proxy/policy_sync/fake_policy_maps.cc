@@ -26,7 +26,8 @@ absl::Status FakePolicyMaps::Record(std::string text) {
 }
 
 absl::Status FakePolicyMaps::PutPeer(const weir_policy_peer_key& key, uint32_t identity) {
-  if (absl::Status s = Record(absl::StrCat("put peer ", abi::Render(key), " = ", identity)); !s.ok()) return s;
+  if (absl::Status s = Record(absl::StrCat("put peer ", abi::Render(key), " = ", identity)); !s.ok())
+    return s;
   peers_[key] = identity;
   return absl::OkStatus();
 }
@@ -80,11 +81,13 @@ absl::Status FakePolicyMaps::PutEndpoint(const weir_endpoint_key& key, const wei
 
 std::vector<std::string> FakePolicyMaps::DumpLines() const {
   std::vector<std::string> lines;
-  for (const auto& [key, identity] : peers_) lines.push_back(absl::StrCat("peer ", abi::Render(key), " = ", identity));
+  for (const auto& [key, identity] : peers_)
+    lines.push_back(absl::StrCat("peer ", abi::Render(key), " = ", identity));
   for (const auto& [key, unused] : rules_) lines.push_back(absl::StrCat("rule ", abi::Render(key)));
   for (const auto& [key, cidr_class] : cidrs_)
     lines.push_back(absl::StrCat("cidr ", abi::Render(key), " = class ", cidr_class));
-  for (const auto& [key, value] : endpoints_) lines.push_back(absl::StrCat("endpoint ", EndpointText(key, value)));
+  for (const auto& [key, value] : endpoints_)
+    lines.push_back(absl::StrCat("endpoint ", EndpointText(key, value)));
   std::sort(lines.begin(), lines.end());
   return lines;
 }

@@ -13,7 +13,8 @@ using policy::Peer;
 using policy::PeerKind;
 
 bool Encloses(const IpPrefix& outer, const IpPrefix& inner) {
-  return outer.family() == inner.family() && outer.length() <= inner.length() && outer.Contains(inner.address());
+  return outer.family() == inner.family() && outer.length() <= inner.length() &&
+         outer.Contains(inner.address());
 }
 
 void AddRules(uint32_t peer, const AllowEntry& entry, std::set<RuleEntry>& rules) {
@@ -23,7 +24,8 @@ void AddRules(uint32_t peer, const AllowEntry& entry, std::set<RuleEntry>& rules
   }
   const uint8_t proto = static_cast<uint8_t>(*entry.protocol);
   for (const policy::PortPrefix& prefix : policy::PortRangeToPrefixes(entry.ports.first, entry.ports.last)) {
-    rules.insert(RuleEntry{.peer = peer, .proto = proto, .port = prefix.port, .port_prefix_length = prefix.length});
+    rules.insert(
+        RuleEntry{.peer = peer, .proto = proto, .port = prefix.port, .port_prefix_length = prefix.length});
   }
 }
 
