@@ -56,5 +56,8 @@ int from_pod(struct __sk_buff *skb)
 	case PARSE_OK:
 		break;
 	}
+	/* The sender's endpoint entry (by the packet's source address) decides whether the packet meets
+	 * an egress gate at all. */
+	policy_remember_sender(&pkt);
 	return translate_and_forward(skb, &pkt, true);
 }

@@ -192,6 +192,8 @@ absl::StatusOr<NetConfig> ParseNetConfig(absl::string_view json) {
   config.log_level = *level;
 
   if (absl::Status status = ParseMtu(fields, config); !status.ok()) return status;
+  fields.Bool("policy", config.policy);
+  if (!fields.status().ok()) return fields.status();
   if (absl::Status status = ParsePodCidrs(fields, config); !status.ok()) return status;
   if (absl::Status status = ParseIpam(fields, config); !status.ok()) return status;
   if (config.pod_cidrs.empty() && !config.delegates_ipam()) {

@@ -46,6 +46,9 @@ struct NetConfig {
   std::string log_file;  // empty: no log file
   LogLevel log_level = LogLevel::kInfo;
   Dns dns;
+  // NetworkPolicy enforcement ("policy": true): ADD registers the pod's addresses pending, denied
+  // everything but its own node until the agent has written the pod's policy.
+  bool policy = false;
 
   // Delegated IPAM: set when "ipam" has a "type". The raw object is kept for the IPAM plugin.
   std::string ipam_type;

@@ -139,7 +139,8 @@ absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod
     Endpoint endpoint{.address = address,
                       .host_ifindex = wired.host_ifindex,
                       .pod_mac = wired.pod_mac,
-                      .flags = WEIR_ENDPOINT_LOCAL_POD,
+                      .flags = static_cast<uint16_t>(WEIR_ENDPOINT_LOCAL_POD |
+                                                     (pod.policy_pending ? WEIR_ENDPOINT_POLICY_PENDING : 0)),
                       .pod_id = PodId(pod.container_id, pod.ifname)};
     if (absl::Status s = endpoints->Upsert(endpoint); !s.ok()) return s;
   }

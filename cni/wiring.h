@@ -28,6 +28,8 @@ struct PodWiring {
   std::string netns_path;
   std::vector<IpAddress> addresses;
   uint32_t mtu = 1500;
+  // NetworkPolicy on: the endpoint entries start pending (bpf/abi/endpoint.h).
+  bool policy_pending = false;
 };
 
 struct WiredPod {

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
 
@@ -187,6 +188,7 @@ weir_endpoint_value EncodeEndpointValue(const Endpoint& endpoint) {
   value.host_ifindex = static_cast<uint32_t>(endpoint.host_ifindex);
   std::memcpy(value.pod_mac, endpoint.pod_mac.data(), sizeof(value.pod_mac));
   value.flags = endpoint.flags;
+  value.policy_id = endpoint.policy_id;
   value.pod_id = endpoint.pod_id;
   return value;
 }
@@ -199,8 +201,19 @@ std::optional<Endpoint> DecodeEndpoint(const weir_endpoint_key& key, const weir_
   endpoint.host_ifindex = static_cast<int>(value.host_ifindex);
   std::memcpy(endpoint.pod_mac.data(), value.pod_mac, sizeof(value.pod_mac));
   endpoint.flags = value.flags;
+  endpoint.policy_id = value.policy_id;
   endpoint.pod_id = value.pod_id;
   return endpoint;
+}
+
+std::vector<std::string> EndpointFlagList(uint16_t flags) {
+  return FlagList(flags, {{WEIR_ENDPOINT_LOCAL_POD, "local-pod"},
+                          {WEIR_ENDPOINT_HOST, "host"},
+                          {WEIR_ENDPOINT_INGRESS_ISOLATED, "ingress-isolated"},
+                          {WEIR_ENDPOINT_EGRESS_ISOLATED, "egress-isolated"},
+                          {WEIR_ENDPOINT_POLICY_PENDING, "policy-pending"},
+                          {WEIR_ENDPOINT_INGRESS_AUDIT, "ingress-audit"},
+                          {WEIR_ENDPOINT_EGRESS_AUDIT, "egress-audit"}});
 }
 
 weir_ct_key EncodeConntrackKey(const ConntrackKeyFields& fields) {
@@ -230,6 +243,116 @@ std::optional<IpPrefix> DecodeNonMasqueradeKey(const weir_nonmasq_key& key) {
     return std::nullopt;
   }
   return IpPrefix(*address, static_cast<int>(key.prefixlen - WEIR_NONMASQ_FAMILY_BITS));
+}
+
+namespace {
+
+// Bits of `length` kept from the front of `bytes` (the rest cleared).
+void KeepPrefix(uint8_t* bytes, size_t size, int length) {
+  for (size_t i = 0; i < size; ++i) {
+    const int keep = std::clamp(length - static_cast<int>(i * 8), 0, 8);
+    bytes[i] &= keep == 8 ? 0xff : static_cast<uint8_t>(0xff00 >> keep);
+  }
+}
+
+std::optional<IpPrefix> DecodeFamilyPrefix(const weir_addr& addr, uint8_t family, uint32_t prefixlen,
+                                           uint32_t fixed_bits) {
+  std::optional<IpAddress> address = DecodeAddress(addr, family);
+  if (!address.has_value() || prefixlen < fixed_bits ||
+      prefixlen - fixed_bits > static_cast<uint32_t>(address->bit_length())) {
+    return std::nullopt;
+  }
+  return IpPrefix(*address, static_cast<int>(prefixlen - fixed_bits));
+}
+
+}  // namespace
+
+weir_policy_peer_key EncodePolicyPeerKey(const IpPrefix& prefix) {
+  const IpPrefix network = prefix.Network();
+  weir_policy_peer_key key{};
+  key.prefixlen = WEIR_POLICY_PEER_FAMILY_BITS + static_cast<uint32_t>(network.length());
+  key.family = FamilyCode(network.address());
+  key.addr = EncodeAddress(network.address());
+  return key;
+}
+
+std::optional<IpPrefix> DecodePolicyPeerKey(const weir_policy_peer_key& key) {
+  return DecodeFamilyPrefix(key.addr, key.family, key.prefixlen, WEIR_POLICY_PEER_FAMILY_BITS);
+}
+
+weir_policy_rule_key EncodePolicyRuleKey(const PolicyRuleFields& fields) {
+  weir_policy_rule_key key{};
+  key.policy_id = fields.policy_id;
+  key.peer = fields.peer;
+  key.direction = fields.direction;
+  if (!fields.proto.has_value()) {
+    key.prefixlen = WEIR_POLICY_RULE_FIXED_BITS;
+    return key;
+  }
+  key.proto = *fields.proto;
+  const uint8_t length = std::min<uint8_t>(fields.port_prefix_length, 16);
+  uint8_t port[2] = {static_cast<uint8_t>(fields.port >> 8), static_cast<uint8_t>(fields.port)};
+  KeepPrefix(port, 2, length);
+  std::memcpy(&key.port, port, 2);
+  key.prefixlen = WEIR_POLICY_RULE_PROTO_BITS + length;
+  return key;
+}
+
+std::optional<PolicyRuleFields> DecodePolicyRuleKey(const weir_policy_rule_key& key) {
+  PolicyRuleFields fields;
+  fields.policy_id = key.policy_id;
+  fields.peer = key.peer;
+  fields.direction = key.direction;
+  if (key.prefixlen == WEIR_POLICY_RULE_FIXED_BITS) return fields;
+  if (key.prefixlen < WEIR_POLICY_RULE_PROTO_BITS || key.prefixlen > WEIR_POLICY_RULE_FULL_BITS) {
+    return std::nullopt;
+  }
+  fields.proto = key.proto;
+  fields.port = ntohs(key.port);
+  fields.port_prefix_length = static_cast<uint8_t>(key.prefixlen - WEIR_POLICY_RULE_PROTO_BITS);
+  return fields;
+}
+
+weir_policy_cidr_key EncodePolicyCidrKey(const PolicyCidrFields& fields) {
+  const IpPrefix network = fields.cidr.Network();
+  weir_policy_cidr_key key{};
+  key.prefixlen = WEIR_POLICY_CIDR_FIXED_BITS + static_cast<uint32_t>(network.length());
+  key.policy_id = fields.policy_id;
+  key.direction = fields.direction;
+  key.family = FamilyCode(network.address());
+  key.addr = EncodeAddress(network.address());
+  return key;
+}
+
+std::optional<PolicyCidrFields> DecodePolicyCidrKey(const weir_policy_cidr_key& key) {
+  std::optional<IpPrefix> cidr =
+      DecodeFamilyPrefix(key.addr, key.family, key.prefixlen, WEIR_POLICY_CIDR_FIXED_BITS);
+  if (!cidr.has_value()) return std::nullopt;
+  return PolicyCidrFields{.policy_id = key.policy_id, .direction = key.direction, .cidr = *cidr};
+}
+
+std::string PolicyDirectionName(uint8_t direction) {
+  switch (direction) {
+    case WEIR_POLICY_INGRESS: return "ingress";
+    case WEIR_POLICY_EGRESS: return "egress";
+    default: return absl::StrCat("direction-", direction);
+  }
+}
+
+std::string PolicyPeerName(uint32_t peer) {
+  if (peer == WEIR_POLICY_PEER_ANY) return "any";
+  if (peer & WEIR_POLICY_PEER_CIDR_CLASS)
+    return absl::StrCat("cidr-class ", peer & ~WEIR_POLICY_PEER_CIDR_CLASS);
+  return absl::StrCat("identity ", peer);
+}
+
+std::string PolicyVerdictName(uint8_t verdict) {
+  switch (verdict) {
+    case WEIR_POLICY_ALLOWED: return "allowed";
+    case WEIR_POLICY_DENIED: return "denied";
+    case WEIR_POLICY_AUDITED: return "audited";
+    default: return absl::StrCat("verdict-", verdict);
+  }
 }
 
 std::string Render(uint32_t id) { return absl::StrCat(id); }
@@ -271,6 +394,36 @@ std::string Render(const weir_nonmasq_key& key) {
 
 std::string Render(const weir_sock_revnat_key& key) {
   return absl::StrCat("cookie ", key.cookie, " ", RenderAddressPort(key.addr, key.family, key.port));
+}
+
+}  // namespace weir::abi
+
+namespace weir::abi {
+
+std::string Render(const weir_policy_peer_key& key) {
+  std::optional<IpPrefix> prefix = DecodePolicyPeerKey(key);
+  return prefix.has_value() ? prefix->ToString()
+                            : absl::StrCat("<prefix ", key.prefixlen, " of family ", key.family, ">");
+}
+
+std::string Render(const weir_policy_rule_key& key) {
+  std::string text = absl::StrCat("policy ", key.policy_id, " ", PolicyDirectionName(key.direction), " ",
+                                  PolicyPeerName(key.peer));
+  std::optional<PolicyRuleFields> fields = DecodePolicyRuleKey(key);
+  if (!fields.has_value()) return absl::StrCat(text, " <prefix ", key.prefixlen, ">");
+  if (!fields->proto.has_value()) return absl::StrCat(text, " all protocols");
+  const uint32_t span = 1u << (16 - fields->port_prefix_length);
+  const uint32_t last = fields->port + span - 1;
+  absl::StrAppend(&text, " ", ProtoName(*fields->proto), " ", fields->port);
+  if (span > 1) absl::StrAppend(&text, "-", last);
+  return text;
+}
+
+std::string Render(const weir_policy_cidr_key& key) {
+  std::optional<PolicyCidrFields> fields = DecodePolicyCidrKey(key);
+  if (!fields.has_value()) return absl::StrCat("policy ", key.policy_id, " <prefix ", key.prefixlen, ">");
+  return absl::StrCat("policy ", fields->policy_id, " ", PolicyDirectionName(fields->direction), " ",
+                      fields->cidr.ToString());
 }
 
 }  // namespace weir::abi

@@ -12,6 +12,7 @@
 #include "bpf/abi/conntrack.h"
 #include "bpf/abi/endpoint.h"
 #include "bpf/abi/masquerade.h"
+#include "bpf/abi/policy.h"
 #include "bpf/abi/service.h"
 #include "lib/ip.h"
 #include "lib/netlink.h"
@@ -74,12 +75,17 @@ struct Endpoint {
   int host_ifindex = 0;
   MacAddress pod_mac{};
   uint16_t flags = WEIR_ENDPOINT_LOCAL_POD;
+  uint32_t policy_id = 0;  // NetworkPolicy: the agent's number for the endpoint
   uint64_t pod_id = 0;
 };
 weir_endpoint_key EncodeEndpointKey(const IpAddress& address);
 weir_endpoint_value EncodeEndpointValue(const Endpoint& endpoint);
 // nullopt when the key's family is neither IPv4 nor IPv6.
 std::optional<Endpoint> DecodeEndpoint(const weir_endpoint_key& key, const weir_endpoint_value& value);
+
+// "local-pod", "host", "ingress-isolated", "egress-isolated", "policy-pending", "ingress-audit",
+// "egress-audit", in bit order; unknown bits in hex.
+std::vector<std::string> EndpointFlagList(uint16_t flags);
 
 // --- Conntrack (bpf/abi/conntrack.h) ---
 
@@ -99,6 +105,40 @@ weir_nonmasq_key EncodeNonMasqueradeKey(const IpPrefix& cidr);  // the CIDR's ne
 // nullopt for a key this build cannot read.
 std::optional<IpPrefix> DecodeNonMasqueradeKey(const weir_nonmasq_key& key);
 
+// --- NetworkPolicy (bpf/abi/policy.h) ---
+
+weir_policy_peer_key EncodePolicyPeerKey(const IpPrefix& prefix);  // the prefix's network
+// nullopt for a key this build cannot read.
+std::optional<IpPrefix> DecodePolicyPeerKey(const weir_policy_peer_key& key);
+
+struct PolicyRuleFields {
+  uint32_t policy_id = 0;
+  uint8_t direction = WEIR_POLICY_INGRESS;
+  uint32_t peer = WEIR_POLICY_PEER_ANY;  // identity, WEIR_POLICY_PEER_ANY or CIDR_CLASS | class
+  std::optional<uint8_t> proto;          // nullopt: every protocol and port
+  uint16_t port = 0;                     // host byte order; the first port of the prefix
+  uint8_t port_prefix_length = 16;       // 16: one port, 0: every port of `proto`
+  bool operator==(const PolicyRuleFields&) const = default;
+};
+weir_policy_rule_key EncodePolicyRuleKey(const PolicyRuleFields& fields);
+// nullopt for a prefix length that is not one the writer uses.
+std::optional<PolicyRuleFields> DecodePolicyRuleKey(const weir_policy_rule_key& key);
+
+struct PolicyCidrFields {
+  uint32_t policy_id = 0;
+  uint8_t direction = WEIR_POLICY_INGRESS;
+  IpPrefix cidr;
+};
+weir_policy_cidr_key EncodePolicyCidrKey(const PolicyCidrFields& fields);  // the CIDR's network
+std::optional<PolicyCidrFields> DecodePolicyCidrKey(const weir_policy_cidr_key& key);
+
+// "ingress", "egress", "direction-N".
+std::string PolicyDirectionName(uint8_t direction);
+// "any", "identity 257", "cidr-class 3".
+std::string PolicyPeerName(uint32_t peer);
+// "allowed", "denied", "audited", "verdict-N".
+std::string PolicyVerdictName(uint8_t verdict);
+
 // --- Text of whole keys and values, for logs, errors and the fake writer ---
 
 std::string Render(uint32_t id);
@@ -111,5 +151,9 @@ std::string Render(const weir_affinity_key& key);     // "10.0.0.1 service 5"
 std::string Render(const weir_ct_key& key);           // "TCP 10.0.0.1:5000 -> 10.96.0.1:80"
 std::string Render(const weir_nonmasq_key& key);      // "10.0.0.0/8"
 std::string Render(const weir_sock_revnat_key& key);  // "cookie 7 10.0.0.1:8080"
+std::string Render(const weir_policy_peer_key& key);  // "10.244.1.0/24"
+// "policy 5 ingress identity 257 TCP 80", "... TCP 1024-2047", "policy 5 egress any all protocols"
+std::string Render(const weir_policy_rule_key& key);
+std::string Render(const weir_policy_cidr_key& key);  // "policy 5 ingress 10.0.0.0/8"
 
 }  // namespace weir::abi

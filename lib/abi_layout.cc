@@ -11,6 +11,7 @@ static_assert(offsetof(weir_endpoint_key, family) == 16);
 static_assert(sizeof(weir_endpoint_value) == 24);
 static_assert(offsetof(weir_endpoint_value, pod_mac) == 4);
 static_assert(offsetof(weir_endpoint_value, flags) == 10);
+static_assert(offsetof(weir_endpoint_value, policy_id) == 12);
 static_assert(offsetof(weir_endpoint_value, pod_id) == 16);
 static_assert(sizeof(weir_metric_value) == 16);
 
@@ -45,12 +46,38 @@ static_assert(offsetof(weir_nonmasq_key, addr) == 8);
 
 #include "bpf/abi/events.h"
 
-static_assert(sizeof(weir_event) == 96);
+static_assert(sizeof(weir_event) == 104);
 static_assert(offsetof(weir_event, sport) == 56);
 static_assert(offsetof(weir_event, type) == 64);
 static_assert(offsetof(weir_event, ifindex) == 68);
 static_assert(offsetof(weir_event, socket_cookie) == 80);
 static_assert(offsetof(weir_event, cgroup_id) == 88);
+static_assert(offsetof(weir_event, direction) == 66);
+static_assert(offsetof(weir_event, policy_id) == 96);
+static_assert(offsetof(weir_event, peer_identity) == 100);
+
+#include "bpf/abi/policy.h"
+
+static_assert(sizeof(weir_policy_peer_key) == 24);
+static_assert(offsetof(weir_policy_peer_key, family) == 4);
+static_assert(offsetof(weir_policy_peer_key, addr) == 8);
+static_assert(sizeof(weir_policy_rule_key) == 16);
+static_assert(offsetof(weir_policy_rule_key, policy_id) == 4);
+static_assert(offsetof(weir_policy_rule_key, peer) == 8);
+static_assert(offsetof(weir_policy_rule_key, direction) == 12);
+static_assert(offsetof(weir_policy_rule_key, proto) == 13);
+static_assert(offsetof(weir_policy_rule_key, port) == 14);
+// The prefix lengths name byte boundaries of the key's data (after prefixlen).
+static_assert(WEIR_POLICY_RULE_FIXED_BITS == 8 * (offsetof(weir_policy_rule_key, proto) - 4));
+static_assert(WEIR_POLICY_RULE_PROTO_BITS == 8 * (offsetof(weir_policy_rule_key, port) - 4));
+static_assert(WEIR_POLICY_RULE_FULL_BITS == 8 * (sizeof(weir_policy_rule_key) - 4));
+static_assert(sizeof(weir_policy_rule_value) == 4);
+static_assert(sizeof(weir_policy_cidr_key) == 28);
+static_assert(offsetof(weir_policy_cidr_key, addr) == 12);
+static_assert(WEIR_POLICY_CIDR_FIXED_BITS == 8 * (offsetof(weir_policy_cidr_key, addr) - 4));
+static_assert(WEIR_POLICY_PEER_FAMILY_BITS == 8 * (offsetof(weir_policy_peer_key, addr) - 4));
+static_assert(sizeof(weir_policy_ct_value) == 16);
+static_assert(sizeof(weir_policy_counters) == 48);
 
 #include "bpf/abi/constants.h"
 

@@ -19,6 +19,7 @@
 #include "from_uplink.skel.h"
 #include "lib/errno_status.h"
 #include "lib/masquerade_maps.h"
+#include "lib/policy_maps.h"
 #include "lib/tc_attach.h"
 #include "lib/unique_fd.h"
 #include "sock_lb.skel.h"
@@ -78,6 +79,12 @@ absl::Status SizeMaps(from_pod* pod, const DatapathOptions& options) {
       {pod->maps.WEIR_BACKEND_SLOTS_MAP, options.backends_max},
       {pod->maps.WEIR_CONNTRACK_MAP, options.conntrack_max},
       {pod->maps.WEIR_NONMASQ_MAP, options.nonmasq_max},
+      {pod->maps.WEIR_POLICY_PEERS_MAP, options.policy_peers_max},
+      {pod->maps.WEIR_POLICY_RULES_MAP, options.policy_rules_max},
+      {pod->maps.WEIR_POLICY_CIDRS_MAP, options.policy_cidrs_max},
+      {pod->maps.WEIR_POLICY_CT_MAP, options.policy_conntrack_max},
+      // One counter entry per endpoint.
+      {pod->maps.WEIR_POLICY_COUNTERS_MAP, options.endpoints_max},
   };
   for (const auto& size : sizes) {
     if (int err = bpf_map__set_max_entries(size.map, size.max_entries); err) {
@@ -117,7 +124,8 @@ const char* SizeSettingOf(const std::string& map_name) {
   if (map_name == WEIR_SERVICES_MAP_NAME) return "servicesMax";
   if (map_name == WEIR_BACKENDS_MAP_NAME || map_name == WEIR_BACKEND_SLOTS_MAP_NAME) return "backendsMax";
   if (map_name == WEIR_NONMASQ_MAP_NAME) return "nonMasqueradeCIDRsMax";
-  return nullptr;
+  if (map_name == WEIR_ENDPOINTS_MAP_NAME || map_name == WEIR_POLICY_COUNTERS_MAP_NAME) return "endpointsMax";
+  return PolicyMapSizeSetting(map_name);
 }
 
 // libbpf refuses to reuse a pinned map whose definition differs from the object's with a bare
@@ -221,6 +229,10 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   if (!weir_maglev_size_valid(options.maglev_table_size)) {
     return absl::InvalidArgumentError(absl::StrCat("Maglev table size ", options.maglev_table_size,
                                                    " is not a prime up to ", WEIR_MAGLEV_MAX_SIZE));
+  }
+  for (uint32_t size : {options.policy_peers_max, options.policy_rules_max, options.policy_cidrs_max,
+                        options.policy_conntrack_max}) {
+    if (size == 0) return absl::InvalidArgumentError("a NetworkPolicy map needs room for at least one entry");
   }
   if (options.nonmasq_max == 0) {
     return absl::InvalidArgumentError("the non-masquerade CIDR map needs room for at least one entry");
@@ -386,6 +398,11 @@ int Datapath::map_fd(DatapathMap map) const {
     case DatapathMap::kEvents: return bpf_map__fd(maps.WEIR_EVENTS_MAP);
     case DatapathMap::kNonMasquerade: return bpf_map__fd(maps.WEIR_NONMASQ_MAP);
     case DatapathMap::kUplinks: return bpf_map__fd(maps.WEIR_UPLINKS_MAP);
+    case DatapathMap::kPolicyPeers: return bpf_map__fd(maps.WEIR_POLICY_PEERS_MAP);
+    case DatapathMap::kPolicyRules: return bpf_map__fd(maps.WEIR_POLICY_RULES_MAP);
+    case DatapathMap::kPolicyCidrs: return bpf_map__fd(maps.WEIR_POLICY_CIDRS_MAP);
+    case DatapathMap::kPolicyConntrack: return bpf_map__fd(maps.WEIR_POLICY_CT_MAP);
+    case DatapathMap::kPolicyCounters: return bpf_map__fd(maps.WEIR_POLICY_COUNTERS_MAP);
   }
   return -1;
 }

@@ -48,6 +48,11 @@ struct DatapathOptions {
   // Egress masquerade of pods' flows out of the cluster (to the node address of the family).
   bool masquerade = false;
   uint32_t nonmasq_max = WEIR_NONMASQ_DEFAULT_SIZE;
+  // NetworkPolicy: the tries allocate per entry, these are caps (bpf/abi/constants.h).
+  uint32_t policy_peers_max = WEIR_POLICY_PEERS_DEFAULT_SIZE;
+  uint32_t policy_rules_max = WEIR_POLICY_RULES_DEFAULT_SIZE;
+  uint32_t policy_cidrs_max = WEIR_POLICY_CIDRS_DEFAULT_SIZE;
+  uint32_t policy_conntrack_max = WEIR_POLICY_CT_DEFAULT_SIZE;
 };
 
 // Where the node-level programs go. Every one of these is a setting: tests point them at things
@@ -81,6 +86,11 @@ enum class DatapathMap {
   kEvents,
   kNonMasquerade,
   kUplinks,
+  kPolicyPeers,
+  kPolicyRules,
+  kPolicyCidrs,
+  kPolicyConntrack,
+  kPolicyCounters,
 };
 
 class Datapath {

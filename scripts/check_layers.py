@@ -8,6 +8,7 @@
     proxy/sync    the reconciler: desired state in, map writes out
     proxy/source  where objects come from: the API server, a manifest directory
     proxy/policy  NetworkPolicy: identities and per-endpoint allowed sets (pure)
+    proxy/policy_sync  the BPF PolicyWriter: allowed sets in, policy map writes out
     proxy/agent   the agent's parts, and proxy/agent_main.cc
     proxy/weirctl the CLI
 
@@ -30,7 +31,9 @@ ALLOWED = {
     "proxy/sync": {"lib", "proxy/lb"},
     "proxy/source": {"lib", "proxy/k8s"},
     "proxy/policy": {"lib", "proxy/k8s"},
-    "proxy/agent": {"lib", "cni", "proxy/k8s", "proxy/lb", "proxy/sync", "proxy/source", "proxy/policy"},
+    "proxy/policy_sync": {"lib", "proxy/k8s", "proxy/policy"},
+    "proxy/agent": {"lib", "cni", "proxy/k8s", "proxy/lb", "proxy/sync", "proxy/source", "proxy/policy",
+                    "proxy/policy_sync"},
     "proxy/weirctl": {"lib", "proxy/lb", "proxy/sync"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -121,6 +121,18 @@ TEST(CniConfigTest, VersionErrors) {
   EXPECT_NE(CniDetailsOf(config.status()).find("1.1.0"), std::string::npos);
 }
 
+TEST(CniConfigTest, PolicyFlag) {
+  absl::StatusOr<NetConfig> plain = ParseNetConfig(kMinimal);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->policy);
+  absl::StatusOr<NetConfig> policy = ParseNetConfig(
+      R"({"cniVersion":"1.0.0","name":"n","type":"weir","policy":true,"podCIDRs":["10.0.0.0/24"]})");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  EXPECT_TRUE(policy->policy);
+  ExpectError(R"({"cniVersion":"1.0.0","name":"n","type":"weir","policy":"yes","podCIDRs":["10.0.0.0/24"]})",
+              CniCode::kDecodeFailure, "policy must be a boolean");
+}
+
 TEST(CniConfigTest, DecodeErrors) {
   ExpectError("", CniCode::kDecodeFailure, "not valid JSON");
   ExpectError("{", CniCode::kDecodeFailure, "not valid JSON");

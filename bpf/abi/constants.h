@@ -24,6 +24,11 @@
 #define WEIR_EVENTS_MAP weir_events
 #define WEIR_NONMASQ_MAP weir_nonmasq
 #define WEIR_UPLINKS_MAP weir_uplinks
+#define WEIR_POLICY_PEERS_MAP weir_pol_peers
+#define WEIR_POLICY_RULES_MAP weir_pol_rules
+#define WEIR_POLICY_CIDRS_MAP weir_pol_cidrs
+#define WEIR_POLICY_CT_MAP weir_pol_ct
+#define WEIR_POLICY_COUNTERS_MAP weir_pol_counts
 
 #define WEIR_ENDPOINTS_MAP_NAME WEIR_STRINGIFY(WEIR_ENDPOINTS_MAP)
 #define WEIR_METRICS_MAP_NAME WEIR_STRINGIFY(WEIR_METRICS_MAP)
@@ -37,6 +42,11 @@
 #define WEIR_EVENTS_MAP_NAME WEIR_STRINGIFY(WEIR_EVENTS_MAP)
 #define WEIR_NONMASQ_MAP_NAME WEIR_STRINGIFY(WEIR_NONMASQ_MAP)
 #define WEIR_UPLINKS_MAP_NAME WEIR_STRINGIFY(WEIR_UPLINKS_MAP)
+#define WEIR_POLICY_PEERS_MAP_NAME WEIR_STRINGIFY(WEIR_POLICY_PEERS_MAP)
+#define WEIR_POLICY_RULES_MAP_NAME WEIR_STRINGIFY(WEIR_POLICY_RULES_MAP)
+#define WEIR_POLICY_CIDRS_MAP_NAME WEIR_STRINGIFY(WEIR_POLICY_CIDRS_MAP)
+#define WEIR_POLICY_CT_MAP_NAME WEIR_STRINGIFY(WEIR_POLICY_CT_MAP)
+#define WEIR_POLICY_COUNTERS_MAP_NAME WEIR_STRINGIFY(WEIR_POLICY_COUNTERS_MAP)
 
 /* Map sizes. The *_DEFAULT_SIZE ones are what the BPF objects declare and the agent's settings
  * default to; the agent sets the real size before load (endpointsMax, conntrackMax, ...). */
@@ -50,6 +60,14 @@
 #define WEIR_SOCK_REVNAT_SIZE 65536
 #define WEIR_UPLINKS_MAX 64
 #define WEIR_EVENTS_RING_BYTES (256 * 1024)
+/* NetworkPolicy. The tries allocate per entry (no preallocation), so a generous cap costs nothing
+ * until used; the writer says which setting to raise when one fills. The policy conntrack is an
+ * LRU (preallocated), as large as the Service conntrack by default. */
+#define WEIR_POLICY_PEERS_DEFAULT_SIZE (1024 * 1024)
+#define WEIR_POLICY_RULES_DEFAULT_SIZE (1024 * 1024)
+#define WEIR_POLICY_CIDRS_DEFAULT_SIZE (256 * 1024)
+#define WEIR_POLICY_CT_DEFAULT_SIZE WEIR_CONNTRACK_DEFAULT_SIZE
+/* The counters: one entry per endpoint, as many as the endpoints map holds. */
 
 /* Default Maglev table size: prime, and with M >= 100 * backends the load stays within 1%. */
 #define WEIR_MAGLEV_DEFAULT_SIZE 1021

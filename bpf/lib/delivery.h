@@ -19,6 +19,7 @@
 #include "bpf/lib/fib.h"
 #include "bpf/lib/packet.h"
 #include "bpf/lib/maps.h"
+#include "bpf/lib/policy.h"
 
 static __always_inline struct weir_endpoint_value *lookup_endpoint_v4(__be32 addr)
 {
@@ -82,9 +83,9 @@ static __always_inline struct weir_endpoint_value *lookup_endpoint(const struct 
 }
 
 /* Delivers a packet whose (possibly translated) destination is in `pkt` and whose endpoint entry
- * (NULL: none) is `ep`: into a pod of this node when it is one, else on through the FIB when it was
- * translated (its source may now be an address of this node, which the stack's input path would
- * drop), else to the stack. */
+ * (NULL: none) is `ep`: into a pod of this node when it is one and its ingress policy lets the
+ * packet in, else on through the FIB when it was translated (its source may now be an address of
+ * this node, which the stack's input path would drop), else to the stack. */
 static __always_inline int deliver_to(struct __sk_buff *skb, const struct packet *pkt,
 				      const struct weir_endpoint_value *ep, bool translated)
 {
@@ -93,6 +94,9 @@ static __always_inline int deliver_to(struct __sk_buff *skb, const struct packet
 		return translated ? fib_redirect(skb, pkt) : TC_ACT_OK;
 	}
 	struct weir_endpoint_value target = *ep;
+
+	if (policy_subject(&target) && !policy_ingress_allowed(skb, pkt, &target))
+		return TC_ACT_SHOT;
 	bool alive = pkt->family == WEIR_FAMILY_IPV4 ? decrement_ttl_v4(skb) : decrement_hop_limit_v6(skb);
 
 	if (!alive) {

@@ -1,5 +1,6 @@
 /* The common tail of the tc programs: translate a parsed packet for Services, then reject it,
- * deliver it into a local pod, masquerade it, or send it on. */
+ * judge it by its sender's egress policy, deliver it into a local pod, masquerade it, or send it
+ * on. */
 #ifndef WEIR_BPF_FORWARD_H
 #define WEIR_BPF_FORWARD_H
 
@@ -12,18 +13,27 @@
 #include "bpf/lib/maps.h"
 #include "bpf/lib/masquerade.h"
 #include "bpf/lib/packet.h"
+#include "bpf/lib/policy.h"
 #include "bpf/lib/reject.h"
 #include "bpf/lib/service_nat.h"
 
+/* `from_inside`: sent by a pod of this node, whose egress gate (bpf/lib/policy.h; prepared by
+ * policy_remember_sender before translation) judges the flow after translation. */
 static __always_inline int translate_and_forward(struct __sk_buff *skb, struct packet *pkt, bool from_inside)
 {
-	switch (translate_service(skb, pkt, from_inside)) {
+	enum translation result = translate_service(skb, pkt, from_inside);
+
+	if (from_inside && result != TRANSLATION_NO_BACKEND && result != TRANSLATION_ERROR &&
+	    !policy_egress_allowed(skb, pkt, result == TRANSLATION_DONE))
+		return TC_ACT_SHOT;
+	switch (result) {
 	case TRANSLATION_NO_BACKEND:
 		return reject_flow(skb, pkt);
 	case TRANSLATION_ERROR:
 		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
 		return TC_ACT_SHOT;
 	case TRANSLATION_DONE:
+	case TRANSLATION_REPLY:
 		return deliver(skb, pkt, true);
 	case TRANSLATION_DSR:
 		/* Wrapped (or optioned) for the backend's node: never a local pod. */

@@ -42,6 +42,7 @@ enum translation {
 	TRANSLATION_DSR, /* wrapped for the backend's node, which answers the client itself */
 	TRANSLATION_ERROR,
 	TRANSLATION_UNTOUCHED, /* a pod answering an outside client's flow: on as it is, never masqueraded */
+	TRANSLATION_REPLY, /* a reply of a translated flow: pkt now holds the addresses translated back */
 };
 
 /* A FIN or RST of a tracked TCP flow: its entries are collected after a short lifetime. */
@@ -61,7 +62,7 @@ static __always_inline enum translation translate_reply(struct __sk_buff *skb, s
 	if ((ct->flags & WEIR_CT_SNAT) && dnat(skb, pkt, &ct->snat_addr, ct->snat_port))
 		return TRANSLATION_ERROR;
 	count(WEIR_METRIC_REPLY_TRANSLATED, skb);
-	return TRANSLATION_DONE;
+	return TRANSLATION_REPLY;
 }
 
 /* A packet of a flow conntrack knows: the next packet of a translated flow, or a reply. */

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "bpf/abi/events.h"
 #include "bpf/abi/metrics.h"
+#include "bpf/abi/policy.h"
 #include "lib/abi_codec.h"
 #include "lib/metrics_map.h"
 #include "proxy/weirctl/format.h"
@@ -42,6 +43,15 @@ void SocketFields(const weir_event& ev, EventView& view) {
   view.fields.push_back({"cgroup_id", uint64_t{ev.cgroup_id}});
 }
 
+// A NetworkPolicy gate's denial, or what an auditing direction would have denied: the flow as the
+// endpoint sees it (after Service translation), which side judged it and what the peer resolved to.
+void PolicyFields(const weir_event& ev, EventView& view) {
+  if (ev.reason == WEIR_POLICY_AUDITED) view.verdict = "audited";
+  view.fields.push_back({"direction", abi::PolicyDirectionName(ev.direction)});
+  view.fields.push_back({"policy_id", uint64_t{ev.policy_id}});
+  view.fields.push_back({"peer_identity", uint64_t{ev.peer_identity}});
+}
+
 struct EventKind {
   uint8_t type;      // enum weir_event_type
   const char* name;  // --type, "type" in JSON
@@ -55,6 +65,7 @@ constexpr EventKind kKinds[] = {
     {WEIR_EVENT_DROP, "drop", {"dropped"}, DropFields},
     {WEIR_EVENT_TRANSLATION, "translate", {"translated"}, TranslationFields},
     {WEIR_EVENT_SOCKET, "socket", {"translated", "refused"}, SocketFields},
+    {WEIR_EVENT_POLICY, "policy", {"denied", "audited"}, PolicyFields},
 };
 
 std::string FieldText(const EventField& field) {
