@@ -112,11 +112,11 @@ absl::Status PolicySocket::Start(const std::string& path) {
   listener_.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!listener_.valid()) return ErrnoStatus(errno, "socket");
   unlink(path.c_str());  // a previous agent's
-  const mode_t old_mask = umask(0177);
-  const int bound = bind(listener_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address));
-  const int bind_errno = errno;
-  umask(old_mask);
-  if (bound != 0) return ErrnoStatus(bind_errno, absl::StrCat("bind ", path));
+  if (bind(listener_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0)
+    return ErrnoStatus(errno, absl::StrCat("bind ", path));
+  // Root only: an ADD request writes policy, and the dump names every pod of the node. (Connecting
+  // needs write permission, which the usual umask already withholds from others before the chmod.)
+  if (chmod(path.c_str(), 0600) != 0) return ErrnoStatus(errno, absl::StrCat("chmod ", path));
   if (listen(listener_.get(), 64) != 0) return ErrnoStatus(errno, absl::StrCat("listen ", path));
   wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_.valid()) return ErrnoStatus(errno, "eventfd");
