@@ -8,8 +8,12 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from e2e.conftest import wait_until
+from e2e.test_kube_agent import API_IP, grant_agent_rbac, kube_apply
 from weirlab.cluster import Cluster
+from weirlab.kube.control_plane import ControlPlane, missing_binaries
 from weirlab.lab import WEIRCTL
 
 POLICY_LAB = """\
@@ -109,3 +113,73 @@ def test_agent_computes_policy_from_manifests_and_answers_cni_add(lab):
 
     for container, netns in ((f"{lab.id}-new", pod_netns), (f"{lab.id}-ghost", ghost_netns)):
         assert node.cni("DEL", container, netns, conf=conf).ok
+
+
+API_POLICY = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: x, labels: {team: blue}}
+---
+# No controller manager makes it, and pods need it.
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: default, namespace: x}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {app: a}}
+spec: {nodeName: node1, containers: [{name: c, image: pause, ports: [{name: http, containerPort: 8080}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: x, labels: {app: b}}
+spec: {nodeName: node2, containers: [{name: c, image: pause}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c, namespace: x, labels: {app: c}}
+spec: {nodeName: node1, containers: [{name: c, image: pause}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-b, namespace: x, annotations: {weir.io/policy-audit: "true"}}
+spec:
+  podSelector: {matchLabels: {app: a}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: b}}}], ports: [{port: http}]}]
+"""
+
+
+@pytest.mark.skipif(
+    bool(missing_binaries(names=("etcd", "kube-apiserver", "kubectl"))), reason="upstream Kubernetes not built"
+)
+def test_agent_follows_pods_namespaces_and_policies_in_the_api(lab):
+    """API mode with the chart's ClusterRole: every pod of the cluster (b is on another node) names
+    an identity, a relabel through the API takes effect, and CNI ADD of a pod the API holds is
+    answered with its policy."""
+    cp = ControlPlane(lab.dir / "cp", netns=f"{lab.id}-api", address=API_IP)
+    cluster = Cluster(lab, 1, ["snat"], kubeconfig=cp.agent_kubeconfig, start_agents=False)
+    assert cluster.add_client("api", API_IP) == cp.netns
+    lab.cleanups.append(cp.stop)
+    node = cluster.nodes[0]
+    socket = str(lab.dir / "node1-policy.sock")
+    cluster.agent_args[node.name] += ["--network_policy=true", f"--policy_socket={socket}"]
+    with cp:
+        grant_agent_rbac(cp)
+        kube_apply(cp, API_POLICY)
+        cluster.start_agents()
+        a = wait_until(lambda: endpoint(cluster, socket, "a").get("ingress", {}).get("allowed"), timeout=30)
+        assert a, (node.dir / "agent.log").read_text()
+        assert re.fullmatch(r"identity \d+ \[ns x .*\{app=b\}\] TCP 8080", a[0])
+        assert endpoint(cluster, socket, "a")["ingress"]["mode"] == "audit"  # its one policy says so
+        assert "b" not in {e["name"] for e in policy_json(cluster, socket)["endpoints"]}  # node2's
+
+        cp.kubectl("label", "pod", "b", "-n", "x", "app=z", "--overwrite")
+        assert wait_until(lambda: endpoint(cluster, socket, "a")["ingress"]["allowed"] == [], timeout=10)
+
+        pod_netns = lab.make_netns("node1-c")
+        conf = node.conf(policySocket=socket, policyTimeoutMs=2000)
+        added = node.cni("ADD", f"{lab.id}-c", pod_netns, conf=conf, cni_args="K8S_POD_NAMESPACE=x;K8S_POD_NAME=c")
+        assert added.ok, added.stderr + added.stdout
+        assert re.search(r"ADD x/c: policy \d+ written", (node.dir / "cni.log").read_text())
+        assert node.cni("DEL", f"{lab.id}-c", pod_netns, conf=conf).ok
+        assert "HTTP 403" not in (node.dir / "agent.log").read_text(errors="replace")
