@@ -121,10 +121,14 @@ void PolicyStep::ApplyNamespace(const std::string& name, const k8s::Namespace* n
   const auto& known = engine_.state().namespaces;
   auto current = known.find(name);
   if (ns == nullptr) {
-    if (current != known.end()) Note(engine_.DeleteNamespace(name), touched);
+    if (current != known.end()) {
+      peers_changed_ = true;
+      Note(engine_.DeleteNamespace(name), touched);
+    }
     return;
   }
   if (current != known.end() && current->second == *ns) return;
+  peers_changed_ = true;  // its pods' identities may follow its labels
   Note(engine_.UpsertNamespace(*ns), touched);
 }
 
@@ -133,12 +137,16 @@ void PolicyStep::ApplyPod(const ObjectRef& ref, const k8s::Pod* pod, Touched& to
   auto current = known.find(ref);
   if (pod == nullptr) {
     cni_addresses_.erase(ref);
-    if (current != known.end()) Note(engine_.DeletePod(ref), touched);
+    if (current != known.end()) {
+      peers_changed_ = true;
+      Note(engine_.DeletePod(ref), touched);
+    }
     touched.insert(ref);  // its policy_id goes, even if it was never an endpoint
     return;
   }
   k8s::Pod effective = Effective(*pod);
   if (current != known.end() && current->second.pod == effective) return;
+  peers_changed_ = true;
   Note(engine_.UpsertPod(std::move(effective)), touched);
 }
 
@@ -169,6 +177,7 @@ bool PolicyStep::SyncAll(const k8s::ObjectSet& objects) {
   std::lock_guard<std::mutex> lock(mu_);
   Touched touched;
   nodes_ = objects.nodes;
+  peers_changed_ = true;
   // Namespaces first (pods take their labels), policies last (their subjects exist by then), and
   // deletions of each kind after its upserts.
   std::set<std::string> namespaces;
@@ -206,7 +215,10 @@ bool PolicyStep::SyncAll(const k8s::ObjectSet& objects) {
 bool PolicyStep::SyncChanged(const SourceChanges& changes) {
   std::lock_guard<std::mutex> lock(mu_);
   Touched touched;
-  if (changes.nodes) nodes_ = *changes.nodes;
+  if (changes.nodes) {
+    nodes_ = *changes.nodes;
+    peers_changed_ = true;
+  }
   for (const auto& change : changes.namespaces) {
     ApplyNamespace(change.key, change.object ? &*change.object : nullptr, touched);
   }
@@ -295,9 +307,12 @@ std::map<IpPrefix, policy::Identity> PolicyStep::DesiredPeers() const {
 bool PolicyStep::Flush(const Touched& touched, const Touched& forced) {
   bool ok = true;
   // Peers first: a new pod's address must name its identity before a rule admits that identity.
-  std::map<IpPrefix, policy::Identity> peers = DesiredPeers();
-  if (!peers_written_ || peers != peers_) {
-    if (absl::Status s = writer_.SetPeers(peers); !s.ok()) {
+  // They are a walk over every pod of the cluster, so only after a change that can move them.
+  if (peers_changed_ || !peers_written_) {
+    std::map<IpPrefix, policy::Identity> peers = DesiredPeers();
+    if (peers_written_ && peers == peers_) {
+      peers_changed_ = false;
+    } else if (absl::Status s = writer_.SetPeers(peers); !s.ok()) {
       spdlog::error("network policy peers: {}", s.ToString());
       write_errors_.Increment();
       peers_written_ = false;
@@ -305,6 +320,7 @@ bool PolicyStep::Flush(const Touched& touched, const Touched& forced) {
     } else {
       peers_ = std::move(peers);
       peers_written_ = true;
+      peers_changed_ = false;
     }
   }
   Touched all = touched;

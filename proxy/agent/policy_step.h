@@ -115,6 +115,7 @@ class PolicyStep {
   Touched unwritten_;  // endpoints whose last write failed
   std::map<IpPrefix, policy::Identity> peers_;
   bool peers_written_ = false;
+  bool peers_changed_ = true;  // a pod, namespace or node changed since peers_ was computed
 };
 
 }  // namespace weir::agent
