@@ -62,8 +62,9 @@ def endpoint(cluster: Cluster, socket: str, name: str) -> dict:
 def test_agent_computes_policy_from_manifests_and_answers_cni_add(lab):
     cluster = Cluster(lab, nodes=1, start_agents=False)
     node = cluster.nodes[0]
-    socket = str(lab.dir / "node1-policy.sock")
-    cluster.agent_args[node.name] += ["--network_policy=true", f"--policy_socket={socket}"]
+    # The default socket, abstract: in node1's network namespace, where the plugin and weirctl run too.
+    socket = "@weir-policy"
+    cluster.agent_args[node.name] += ["--network_policy=true"]
     cluster.apply("policy-lab", POLICY_LAB)
     cluster.start_agents()
 

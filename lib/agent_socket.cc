@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -34,6 +35,23 @@ absl::Status WaitFor(int fd, short events, Clock::time_point deadline) {
 
 }  // namespace
 
+absl::StatusOr<UnixAddress> AgentSocketAddress(const std::string& socket) {
+  UnixAddress out;
+  out.address.sun_family = AF_UNIX;
+  if (socket.empty() || socket == "@") return absl::InvalidArgumentError("no agent socket named");
+  if (socket.size() >= sizeof(out.address.sun_path))
+    return absl::InvalidArgumentError(absl::StrCat("socket name too long: ", socket));
+  if (socket[0] == '@') {
+    // Abstract: a leading NUL, and the name's length says where it ends (no terminator).
+    std::memcpy(out.address.sun_path + 1, socket.data() + 1, socket.size() - 1);
+    out.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + socket.size());
+  } else {
+    std::memcpy(out.address.sun_path, socket.c_str(), socket.size() + 1);
+    out.length = static_cast<socklen_t>(sizeof(out.address));
+  }
+  return out;
+}
+
 std::string FormatEndpointAdded(const EndpointAddedRequest& request) {
   return absl::StrCat("endpoint ", request.namespace_, " ", request.name, " ", request.add_started_us, " ",
                       absl::StrJoin(request.addresses, ",", [](std::string* out, const IpAddress& address) {
@@ -61,14 +79,11 @@ absl::StatusOr<EndpointAddedRequest> ParseEndpointAdded(const std::string& argum
 absl::StatusOr<std::string> AskAgent(const std::string& socket_path, const std::string& request,
                                      std::chrono::milliseconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof(address.sun_path))
-    return absl::InvalidArgumentError(absl::StrCat("socket path too long: ", socket_path));
-  std::memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  absl::StatusOr<UnixAddress> address = AgentSocketAddress(socket_path);
+  if (!address.ok()) return address.status();
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return ErrnoStatus(errno, "socket");
-  if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+  if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&address->address), address->length) != 0) {
     if (errno == EINPROGRESS || errno == EAGAIN) {
       if (absl::Status s = WaitFor(fd.get(), POLLOUT, deadline); !s.ok()) return s;
     } else {

@@ -1,5 +1,8 @@
-// The agent's local socket (a unix stream socket under /run/weir): CNI ADD asks it for a new pod's
-// policy, weirctl for the policy state it computed. One exchange per connection: the client writes
+// The agent's local socket: CNI ADD asks it for a new pod's policy, weirctl for the policy state it
+// computed. By default an abstract unix socket ("@weir-policy"): it lives in the network namespace,
+// which is the node's for the agent (host network), the CNI plugin and weirctl alike, so every node
+// of a namespace lab has its own with no path to configure, and no hostPath is needed. The agent
+// answers root only (SO_PEERCRED), since an abstract socket has no file mode. One exchange per connection: the client writes
 // one request line, the agent writes its answer and closes. Lines rather than HTTP because the CNI
 // plugin is exec'd per pod and links statically: a few syscalls, no library.
 //
@@ -10,6 +13,9 @@
 //       -> a JSON document (proxy/agent/policy_step.h, DescribeJson)
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -19,6 +25,15 @@
 #include "lib/ip.h"
 
 namespace weir {
+
+inline constexpr char kDefaultAgentSocket[] = "@weir-policy";
+
+// "@name": the abstract socket `name`; otherwise a filesystem path.
+struct UnixAddress {
+  sockaddr_un address{};
+  socklen_t length = 0;
+};
+absl::StatusOr<UnixAddress> AgentSocketAddress(const std::string& socket);
 
 struct EndpointAddedRequest {
   std::string namespace_;

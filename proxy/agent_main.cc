@@ -81,11 +81,13 @@ ABSL_FLAG(std::optional<bool>, manage_forwarding, std::nullopt,
 ABSL_FLAG(std::string, masquerade, "",
           "true or false: pods' traffic out of the cluster leaves with the node's address");
 ABSL_FLAG(std::string, non_masquerade_cidrs, "", "comma-separated CIDRs pods reach with their own address");
-ABSL_FLAG(std::optional<bool>, network_policy, std::nullopt,
-          "enforce NetworkPolicy (watch Pods, Namespaces and NetworkPolicies; new pods start denied)");
-ABSL_FLAG(std::optional<bool>, policy_audit, std::nullopt,
+ABSL_FLAG(bool, network_policy, false,
+          "enforce NetworkPolicy (watch Pods, Namespaces and NetworkPolicies; new pods start denied); "
+          "the config's networkPolicy turns it on too");
+ABSL_FLAG(bool, policy_audit, false,
           "network policy in audit mode on this node: report what would be dropped, drop nothing");
-ABSL_FLAG(std::string, policy_socket, "", "unix socket for CNI ADD's and weirctl's policy requests");
+ABSL_FLAG(std::string, policy_socket, "",
+          "socket for CNI ADD's and weirctl's policy requests (@name: abstract; default @weir-policy)");
 
 namespace {
 
@@ -113,8 +115,8 @@ absl::StatusOr<weir::agent::AgentConfig> Configure() {
   if (auto v = absl::GetFlag(FLAGS_k8s_service_port); v > 0) config.api_server_port = v;
   if (auto v = absl::GetFlag(FLAGS_mtu); v > 0) config.mtu = static_cast<uint32_t>(v);
   if (auto v = absl::GetFlag(FLAGS_manage_forwarding)) config.manage_forwarding = *v;
-  if (auto v = absl::GetFlag(FLAGS_network_policy)) config.network_policy = *v;
-  if (auto v = absl::GetFlag(FLAGS_policy_audit)) config.policy_audit = *v;
+  if (absl::GetFlag(FLAGS_network_policy)) config.network_policy = true;
+  if (absl::GetFlag(FLAGS_policy_audit)) config.policy_audit = true;
   if (auto v = absl::GetFlag(FLAGS_policy_socket); !v.empty()) config.policy_socket = v;
   if (auto v = absl::GetFlag(FLAGS_pod_cidrs); !v.empty()) {
     config.pod_cidrs.clear();

@@ -81,14 +81,14 @@ TEST(CniConflistTest, PolicyAsksTheAgentOnItsSocket) {
   EXPECT_EQ(off->policy_socket, "");  // no request without policy
   CniConfigSettings settings = Settings();
   settings.policy = true;
-  settings.policy_socket = "/run/weir/agent/policy.sock";
+  settings.policy_socket = "@weir-policy";
   settings.policy_timeout_ms = 1500;
   list.Parse(RenderCniConflist(settings).c_str());
   ASSERT_FALSE(list.HasParseError());
   EXPECT_TRUE(list["plugins"][0]["policy"].GetBool());  // ADD starts the pod denied
   auto on = cni::ParseNetConfig(PluginConfig(list, 0, "1.0.0"));
   ASSERT_TRUE(on.ok()) << on.status();
-  EXPECT_EQ(on->policy_socket, "/run/weir/agent/policy.sock");
+  EXPECT_EQ(on->policy_socket, "@weir-policy");
   EXPECT_EQ(on->policy_timeout_ms, 1500);
 }
 

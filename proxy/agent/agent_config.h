@@ -77,8 +77,9 @@ struct AgentConfig {
   bool network_policy = false;
   // Every endpoint of this node in audit mode: drops are reported, not made.
   bool policy_audit = false;
-  // Where CNI ADD (and weirctl policy) reach the agent; its directory is created.
-  std::string policy_socket = "/run/weir/agent/policy.sock";
+  // Where CNI ADD (and weirctl policy) reach the agent: "@name" for an abstract socket in the node's
+  // network namespace (lib/agent_socket.h), or a filesystem path.
+  std::string policy_socket = "@weir-policy";
   // How long CNI ADD waits for the agent's answer before it returns with the pod still denied.
   uint32_t policy_cni_timeout_ms = 3000;
   std::string health_host = "0.0.0.0";

@@ -101,22 +101,23 @@ std::string PolicySocket::Answer(const std::string& request) {
 
 absl::Status PolicySocket::Start(const std::string& path) {
   path_ = path;
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  if (ec) return absl::InternalError(absl::StrCat("create the directory of ", path, ": ", ec.message()));
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(address.sun_path))
-    return absl::InvalidArgumentError(absl::StrCat("socket path too long: ", path));
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  absl::StatusOr<UnixAddress> address = AgentSocketAddress(path);
+  if (!address.ok()) return address.status();
+  const bool in_filesystem = path[0] != '@';
+  if (in_filesystem) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    if (ec) return absl::InternalError(absl::StrCat("create the directory of ", path, ": ", ec.message()));
+    unlink(path.c_str());  // a previous agent's
+  }
   listener_.reset(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!listener_.valid()) return ErrnoStatus(errno, "socket");
-  unlink(path.c_str());  // a previous agent's
-  if (bind(listener_.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0)
+  if (bind(listener_.get(), reinterpret_cast<const sockaddr*>(&address->address), address->length) != 0)
     return ErrnoStatus(errno, absl::StrCat("bind ", path));
-  // Root only: an ADD request writes policy, and the dump names every pod of the node. (Connecting
-  // needs write permission, which the usual umask already withholds from others before the chmod.)
-  if (chmod(path.c_str(), 0600) != 0) return ErrnoStatus(errno, absl::StrCat("chmod ", path));
+  // Root only (Serve checks the peer too, as an abstract socket has no mode). Connecting needs write
+  // permission, which the usual umask already withholds from others before the chmod.
+  if (in_filesystem && chmod(path.c_str(), 0600) != 0)
+    return ErrnoStatus(errno, absl::StrCat("chmod ", path));
   if (listen(listener_.get(), 64) != 0) return ErrnoStatus(errno, absl::StrCat("listen ", path));
   wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!wake_.valid()) return ErrnoStatus(errno, "eventfd");
@@ -156,6 +157,12 @@ void PolicySocket::AcceptLoop() {
 }
 
 void PolicySocket::Serve(UniqueFd connection) {
+  ucred peer{};
+  socklen_t length = sizeof(peer);
+  if (getsockopt(connection.get(), SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 || peer.uid != 0) {
+    SendAll(connection.get(), "error only root may ask\n");
+    return;
+  }
   const std::string request = ReadLine(connection.get());
   if (!request.empty()) SendAll(connection.get(), Answer(request));
 }
@@ -170,7 +177,7 @@ void PolicySocket::Stop() {
   for (Connection& connection : connections_) connection.thread.join();
   connections_.clear();
   listener_.reset();
-  unlink(path_.c_str());
+  if (!path_.empty() && path_[0] != '@') unlink(path_.c_str());
 }
 
 }  // namespace weir::agent

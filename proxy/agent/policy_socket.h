@@ -27,9 +27,10 @@ class PolicySocket {
   PolicySocket(const PolicySocket&) = delete;
   PolicySocket& operator=(const PolicySocket&) = delete;
 
-  // Creates the socket's directory, replaces a stale socket file, listens (root only: mode 0600).
+  // Listens on `path` (lib/agent_socket.h: "@name" is abstract; a filesystem path gets its directory
+  // created, a stale socket replaced and mode 0600). Only root's requests are answered.
   absl::Status Start(const std::string& path);
-  // Stops accepting, waits for the requests in progress, removes the socket file; idempotent.
+  // Stops accepting, waits for the requests in progress, removes a socket file; idempotent.
   void Stop();
 
   // One request line in, its answer out (the connection handling aside; for tests).

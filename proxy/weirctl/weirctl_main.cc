@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "lib/agent_socket.h"
 #include "proxy/weirctl/command.h"
 #include "proxy/weirctl/conntrack_command.h"
 #include "proxy/weirctl/event_view.h"
@@ -34,8 +35,8 @@ ABSL_FLAG(std::string, verdict, "",
           "events filter: verdicts, comma-separated (dropped, translated, refused)");
 ABSL_FLAG(int64_t, count, 0, "events: stop after this many records (0: no limit)");
 ABSL_FLAG(int, timeout_s, 0, "events: stop after this many seconds (0: no limit)");
-ABSL_FLAG(std::string, agent_socket, "/run/weir/agent/policy.sock",
-          "policy: the agent's policy socket (its policySocket setting)");
+ABSL_FLAG(std::string, agent_socket, weir::kDefaultAgentSocket,
+          "policy: the agent's policy socket (its policySocket setting; @name: abstract)");
 ABSL_FLAG(bool, replay, false, "events: also print the records already in the ring when weirctl starts");
 
 namespace {
