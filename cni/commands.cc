@@ -1,9 +1,12 @@
 #include "cni/commands.h"
 
+#include <chrono>
 #include <set>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "cni/error.h"
 #include "cni/ipam/allocator.h"
 #include "cni/ipam/delegate.h"
@@ -12,6 +15,7 @@
 #include "cni/result.h"
 #include "cni/version.h"
 #include "cni/wiring.h"
+#include "lib/agent_socket.h"
 #include "lib/pin_layout.h"
 
 namespace weir::cni {
@@ -84,9 +88,43 @@ Result BuildResult(const CniEnv& env, const NetConfig& config, const WiredPod& w
   return result;
 }
 
+// NetworkPolicy: the pod's endpoint entries start denied; the agent writes the pod's policy and
+// answers. Either way ADD goes on: without an answer the pod stays denied (never open) until the
+// agent catches up, which is the safe side of a slow or restarting agent.
+void RequestPolicy(const CniEnv& env, const NetConfig& config, const std::vector<IpAddress>& addresses,
+                   std::chrono::system_clock::time_point add_started) {
+  if (env.k8s_pod_namespace.empty() || env.k8s_pod_name.empty()) {
+    log::Info("ADD %s: no K8S_POD_NAMESPACE/K8S_POD_NAME: traffic stays denied until the agent finds the pod",
+              env.container_id);
+    return;
+  }
+  const std::string request = FormatEndpointAdded(
+      {.namespace_ = env.k8s_pod_namespace,
+       .name = env.k8s_pod_name,
+       .add_started_us =
+           std::chrono::duration_cast<std::chrono::microseconds>(add_started.time_since_epoch()).count(),
+       .addresses = addresses});
+  absl::StatusOr<std::string> answer =
+      AskAgent(config.policy_socket, request, std::chrono::milliseconds(config.policy_timeout_ms));
+  const double elapsed_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::system_clock::now() - add_started).count();
+  if (answer.ok() && absl::StartsWith(*answer, "ok ")) {
+    log::Info("ADD %s/%s: policy %s written %.1f ms after ADD began", env.k8s_pod_namespace, env.k8s_pod_name,
+              absl::StripTrailingAsciiWhitespace(answer->substr(3)), elapsed_ms);
+    return;
+  }
+  const std::string why =
+      answer.ok() ? std::string(absl::StripTrailingAsciiWhitespace(*answer)) : answer.status().ToString();
+  log::Error(
+      "ADD %s/%s: no policy from the agent after %.1f ms (%s): the pod's traffic stays denied until "
+      "the agent writes it",
+      env.k8s_pod_namespace, env.k8s_pod_name, elapsed_ms, why);
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> CmdAdd(const CniEnv& env, const NetConfig& config) {
+  const auto add_started = std::chrono::system_clock::now();
   if (absl::Status s = RequireDatapath(config, CniCode::kTryAgainLater); !s.ok()) return s;
   auto addresses = AllocateAddresses(env, config);
   if (!addresses.ok()) return addresses.status();
@@ -113,6 +151,7 @@ absl::StatusOr<std::string> CmdAdd(const CniEnv& env, const NetConfig& config) {
   std::move(release_on_failure).Cancel();
   log::Info("ADD %s %s: %s via %s", env.container_id, env.ifname, addresses->addresses.front().ToString(),
             wired->host_ifname);
+  if (!config.policy_socket.empty()) RequestPolicy(env, config, addresses->addresses, add_started);
   return ResultJson(BuildResult(env, config, *wired, addresses->addresses, addresses->dns),
                     config.cni_version);
 }

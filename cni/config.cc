@@ -168,6 +168,8 @@ absl::StatusOr<NetConfig> ParseNetConfig(absl::string_view json) {
   fields.String("bpfRoot", config.bpf_root);
   fields.String("dataDir", config.data_dir);
   fields.String("logFile", config.log_file);
+  fields.String("policySocket", config.policy_socket);
+  fields.Int("policyTimeoutMs", config.policy_timeout_ms);
   std::string log_level = std::string(LogLevelName(config.log_level));
   fields.String("logLevel", log_level);
   if (!fields.status().ok()) return fields.status();
@@ -184,6 +186,14 @@ absl::StatusOr<NetConfig> ParseNetConfig(absl::string_view json) {
   }
   if (config.data_dir.empty() || config.data_dir[0] != '/') {
     return Invalid(absl::StrCat("dataDir \"", config.data_dir, "\" must be an absolute path"));
+  }
+  if (!config.policy_socket.empty() && config.policy_socket[0] != '/' &&
+      (config.policy_socket[0] != '@' || config.policy_socket.size() < 2)) {
+    return Invalid(absl::StrCat("policySocket \"", config.policy_socket,
+                                "\" must be an absolute path or @name (an abstract socket)"));
+  }
+  if (config.policy_timeout_ms < 1 || config.policy_timeout_ms > 60000) {
+    return Invalid(absl::StrCat("policyTimeoutMs ", config.policy_timeout_ms, " is not in 1-60000"));
   }
   std::optional<LogLevel> level = ParseLogLevel(log_level);
   if (!level.has_value()) {

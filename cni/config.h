@@ -1,6 +1,7 @@
 // The network configuration weir receives on stdin, parsed and validated.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,11 @@ struct NetConfig {
 
   std::string bpf_root = std::string(kDefaultBpfRoot);
   std::string data_dir = std::string(kDefaultDataDir);
+  // NetworkPolicy: ADD asks the agent on this unix socket ("@name": abstract, in the node's network
+  // namespace; lib/agent_socket.h) for the pod's policy before it returns,
+  // waiting at most policy_timeout_ms (the pod stays denied if no answer comes). Empty: no request.
+  std::string policy_socket;
+  int64_t policy_timeout_ms = 3000;
   std::string log_file;  // empty: no log file
   LogLevel log_level = LogLevel::kInfo;
   Dns dns;

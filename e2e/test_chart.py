@@ -194,6 +194,9 @@ def test_rbac(default_docs, custom_docs):
         assert one(docs, "ClusterRole")["rules"] == [
             {"apiGroups": [""], "resources": ["services", "nodes"], "verbs": ["list", "watch"]},
             {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
+            # NetworkPolicy (policy.enabled, on in both): every pod, namespace and policy.
+            {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["list", "watch"]},
+            {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["list", "watch"]},
         ]
         assert one(docs, "DaemonSet")["metadata"]["name"] == ds_name
         assert f"--daemonset={namespace}/{ds_name}" in container(docs, "agent")["args"]
@@ -516,9 +519,10 @@ def test_helm_install_into_a_real_api_server(tmp_path):
                     assert can(verb, "daemonsets.apps", "-n", namespace), verb
                     assert can(verb, "endpointslices.discovery.k8s.io", "-A"), verb
                     assert can(verb, "services", "-A") and can(verb, "nodes"), verb
+                    for policy_input in ("pods", "namespaces", "networkpolicies.networking.k8s.io"):
+                        assert can(verb, policy_input, "-A"), (verb, policy_input)
                 assert not can("list", "daemonsets.apps", "-n", "default")
-                for unused in ("pods", "namespaces", "networkpolicies.networking.k8s.io"):
-                    assert not can("list", unused, "-A"), unused
+                assert not can("get", "pods", "-n", namespace)
                 assert not can("create", "pods", "-n", namespace)
                 assert not can("delete", "daemonsets.apps", "-n", namespace)
             # An operator's `helm upgrade --reuse-values` from a release of the chart before its newer values.

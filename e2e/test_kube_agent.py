@@ -391,12 +391,17 @@ def test_agent_identity_is_read_only(lab):
         assert_in_netns(cp)
         assert cp.server.startswith("https://127.0.0.1:")
         grant_agent_rbac(cp)
-        for resource in ("services", "endpointslices.discovery.k8s.io", "nodes"):
+        # The last three are NetworkPolicy's inputs (policy.enabled, on by default).
+        for resource in (
+            "services",
+            "endpointslices.discovery.k8s.io",
+            "nodes",
+            "pods",
+            "namespaces",
+            "networkpolicies.networking.k8s.io",
+        ):
             for verb in ("list", "watch"):
                 assert can_i(cp, verb, resource, "-A"), (verb, resource)
-        # Nothing reads these until NetworkPolicy enforcement (issue 10) does.
-        for resource in ("pods", "namespaces", "networkpolicies.networking.k8s.io"):
-            assert not can_i(cp, "list", resource, "-A"), resource
         for verb, resource in (
             ("create", "services"),
             ("update", "services"),
@@ -408,6 +413,8 @@ def test_agent_identity_is_read_only(lab):
             ("list", "secrets"),
             ("list", "configmaps"),
             ("create", "pods"),
+            ("get", "pods"),
+            ("update", "networkpolicies.networking.k8s.io"),
             ("create", "clusterrolebindings"),
             ("*", "*"),
         ):

@@ -40,9 +40,13 @@
 #include "proxy/agent/node_routes.h"
 #include "proxy/agent/node_sync.h"
 #include "proxy/agent/orphan_collector.h"
+#include "proxy/agent/policy_socket.h"
+#include "proxy/agent/policy_step.h"
 #include "proxy/agent/service_sync.h"
 #include "proxy/agent/sync_metrics.h"
 #include "proxy/agent/sync_step.h"
+#include "proxy/policy/policy_counters.h"
+#include "proxy/policy/policy_writer.h"
 #include "proxy/source/object_source.h"
 #include "proxy/sync/bpf_map_writer.h"
 #include "proxy/sync/conntrack_gc.h"
@@ -77,6 +81,13 @@ ABSL_FLAG(std::optional<bool>, manage_forwarding, std::nullopt,
 ABSL_FLAG(std::string, masquerade, "",
           "true or false: pods' traffic out of the cluster leaves with the node's address");
 ABSL_FLAG(std::string, non_masquerade_cidrs, "", "comma-separated CIDRs pods reach with their own address");
+ABSL_FLAG(bool, network_policy, false,
+          "enforce NetworkPolicy (watch Pods, Namespaces and NetworkPolicies; new pods start denied); "
+          "the config's networkPolicy turns it on too");
+ABSL_FLAG(bool, policy_audit, false,
+          "network policy in audit mode on this node: report what would be dropped, drop nothing");
+ABSL_FLAG(std::string, policy_socket, "",
+          "socket for CNI ADD's and weirctl's policy requests (@name: abstract; default @weir-policy)");
 
 namespace {
 
@@ -104,6 +115,9 @@ absl::StatusOr<weir::agent::AgentConfig> Configure() {
   if (auto v = absl::GetFlag(FLAGS_k8s_service_port); v > 0) config.api_server_port = v;
   if (auto v = absl::GetFlag(FLAGS_mtu); v > 0) config.mtu = static_cast<uint32_t>(v);
   if (auto v = absl::GetFlag(FLAGS_manage_forwarding)) config.manage_forwarding = *v;
+  if (absl::GetFlag(FLAGS_network_policy)) config.network_policy = true;
+  if (absl::GetFlag(FLAGS_policy_audit)) config.policy_audit = true;
+  if (auto v = absl::GetFlag(FLAGS_policy_socket); !v.empty()) config.policy_socket = v;
   if (auto v = absl::GetFlag(FLAGS_pod_cidrs); !v.empty()) {
     config.pod_cidrs.clear();
     for (const std::string& text : SplitList(v)) {
@@ -217,7 +231,42 @@ absl::StatusOr<std::unique_ptr<weir::agent::ObjectSource>> OpenSource(
   return weir::agent::OpenApiSource({.kubeconfig = config.kubeconfig,
                                      .api_server_host = config.api_server_host,
                                      .api_server_port = config.api_server_port,
-                                     .owner_daemon_set = config.owner_daemon_set});
+                                     .owner_daemon_set = config.owner_daemon_set,
+                                     .network_policy = config.network_policy});
+}
+
+// Until the datapath's policy maps exist (proxy/policy_sync/, issue 10's datapath part), the agent
+// computes and serves each endpoint's policy but enforces nothing: these stand in for the BPF writer
+// and counters. OpenPolicyDatapath is the one place to swap them.
+class UnenforcedPolicyWriter : public weir::policy::PolicyWriter {
+ public:
+  absl::Status SetPeers(const std::map<weir::IpPrefix, weir::policy::Identity>& peers) override {
+    spdlog::debug("network policy: {} peers (not enforced: no policy datapath)", peers.size());
+    return absl::OkStatus();
+  }
+  absl::Status WriteEndpoint(const weir::policy::EndpointEnforcement& endpoint) override {
+    spdlog::debug("network policy: endpoint {} (not enforced: no policy datapath)", endpoint.policy_id);
+    return absl::OkStatus();
+  }
+  absl::Status RemoveEndpoint(uint32_t) override { return absl::OkStatus(); }
+};
+
+class NoPolicyCounters : public weir::policy::PolicyCounters {
+ public:
+  absl::StatusOr<std::map<uint32_t, weir::policy::EndpointCounters>> Read() override {
+    return std::map<uint32_t, weir::policy::EndpointCounters>{};
+  }
+};
+
+struct PolicyDatapath {
+  std::unique_ptr<weir::policy::PolicyWriter> writer;
+  std::unique_ptr<weir::policy::PolicyCounters> counters;
+};
+
+absl::StatusOr<PolicyDatapath> OpenPolicyDatapath(const weir::PinLayout&) {
+  spdlog::warn(
+      "network policy: computed and served on the policy socket, not enforced (no policy datapath yet)");
+  return PolicyDatapath{std::make_unique<UnenforcedPolicyWriter>(), std::make_unique<NoPolicyCounters>()};
 }
 
 // Fills the node facts the configuration leaves open (addresses, uplinks, MTU, pod CIDRs) from this
@@ -282,6 +331,16 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   weir::agent::Metrics metrics;
   weir::agent::SyncMetrics sync_metrics(metrics);
   std::atomic<bool> ready{false};
+  // Set once the policy step exists; read by the metrics thread.
+  std::atomic<weir::agent::PolicyStep*> policy_step_for_metrics{nullptr};
+  std::atomic<weir::policy::PolicyCounters*> policy_counters{nullptr};
+  auto extra_metrics = [&] {
+    std::string text = DatapathCounters(layout);
+    weir::agent::PolicyStep* step = policy_step_for_metrics.load();
+    weir::policy::PolicyCounters* counters = policy_counters.load();
+    if (step != nullptr && counters != nullptr) absl::StrAppend(&text, step->CountersText(*counters));
+    return text;
+  };
   weir::agent::SyncProgress progress;
   progress.Alive();
   weir::agent::AgentHttpServer http;
@@ -292,8 +351,7 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   });
   if (config.health_port > 0) {
     absl::Status started = http.Start(
-        config.health_host, config.health_port, metrics, [&] { return ready.load(); },
-        [&] { return DatapathCounters(layout); });
+        config.health_host, config.health_port, metrics, [&] { return ready.load(); }, extra_metrics);
     if (!started.ok()) spdlog::error("health server: {}", started.ToString());
   }
   weir::agent::KubeProxyEndpoints kube_proxy_endpoints;
@@ -389,6 +447,33 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   weir::agent::ConntrackCollection conntrack(
       std::move(gc), config.bpf_root, std::chrono::seconds(config.conntrack_gc_interval_seconds),
       [&reconciler](uint32_t id) { return reconciler.HasBackend(id); }, metrics, sync_metrics);
+  // NetworkPolicy: the policy step follows the source; CNI ADD and weirctl reach it on its socket.
+  std::optional<PolicyDatapath> policy_datapath;
+  std::optional<weir::agent::PolicyStep> policy_step;
+  std::optional<weir::agent::PolicySocket> policy_socket;
+  if (config.network_policy && source) {
+    auto opened = OpenPolicyDatapath(layout);
+    if (!opened.ok()) {
+      spdlog::critical("network policy datapath: {}", opened.status().ToString());
+      return 1;
+    }
+    policy_datapath = std::move(*opened);
+    policy_step.emplace(weir::agent::PolicyStepSettings{.node_name = config.node_name,
+                                                        .audit = config.policy_audit,
+                                                        .node_addresses = config.node_addresses},
+                        *policy_datapath->writer, metrics);
+    // The agent answers before the plugin gives up, so that the plugin logs why.
+    policy_socket.emplace(*policy_step, metrics,
+                          std::chrono::milliseconds(config.policy_cni_timeout_ms * 3 / 4));
+    if (absl::Status s = policy_socket->Start(config.policy_socket); !s.ok()) {
+      spdlog::critical("policy socket: {}", s.ToString());
+      return 1;
+    }
+    policy_counters = policy_datapath->counters.get();
+    policy_step_for_metrics = &*policy_step;  // from here on Run() ends through http.Stop()
+    spdlog::info("network policy on{}; CNI ADD and weirctl reach the agent on {}",
+                 config.policy_audit ? " (audit mode: nothing dropped)" : "", config.policy_socket);
+  }
   std::optional<weir::agent::SyncStep> sync_step;
   if (source) {
     sync_step.emplace(
@@ -402,6 +487,12 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
                 },
             .failed = [&] { facts.SyncFailed(); },
             .sync_node = [&](const std::vector<weir::k8s::Node>& nodes) { return node_sync.Sync(nodes); },
+            .sync_policy =
+                [&](const weir::k8s::ObjectSet* complete, const weir::agent::SourceChanges* changes) {
+                  if (!policy_step) return true;
+                  return complete != nullptr ? policy_step->SyncAll(*complete)
+                                             : policy_step->SyncChanged(*changes);
+                },
         });
   }
   while (!StopRequested(stop_signals)) {
@@ -427,6 +518,8 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   }
   const bool uninstalling = source && source->Uninstalling();
   if (source) source->Stop();
+  if (policy_socket) policy_socket->Stop();
+  policy_step_for_metrics = nullptr;
   http.Stop();
   kube_proxy_endpoints.Stop();
   // helm uninstall deleted the DaemonSet: leave the node as it was before weir (a rolling update

@@ -36,6 +36,20 @@ TEST(AgentConfig, UnsetPortRendersAsEmptyString) {
   EXPECT_EQ(config->api_server_port, 0);
 }
 
+TEST(AgentConfig, NetworkPolicyIsOffUnlessAsked) {
+  auto defaults = ParseAgentConfig("");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->network_policy);
+  EXPECT_FALSE(defaults->policy_audit);
+  auto config = ParseAgentConfig(
+      "networkPolicy: true\npolicyAudit: true\npolicySocket: /run/lab/p.sock\npolicyCNITimeoutMs: 1500\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->network_policy && config->policy_audit);
+  EXPECT_EQ(config->policy_socket, "/run/lab/p.sock");
+  EXPECT_EQ(config->policy_cni_timeout_ms, 1500u);
+  EXPECT_FALSE(ParseAgentConfig("networkPolicy: true\npolicySocket: \"\"\n").ok());
+}
+
 TEST(AgentConfig, SocketLbTranslationEventsAreOffUnlessAsked) {
   auto defaults = ParseAgentConfig("");
   ASSERT_TRUE(defaults.ok()) << defaults.status();

@@ -73,5 +73,24 @@ TEST(CniConflistTest, DataDirIsTheSetting) {
   EXPECT_EQ(config->data_dir, "/run/weir-lab/ipam");
 }
 
+TEST(CniConflistTest, PolicyAsksTheAgentOnItsSocket) {
+  rapidjson::Document list;
+  list.Parse(RenderCniConflist(Settings()).c_str());
+  auto off = cni::ParseNetConfig(PluginConfig(list, 0, "1.0.0"));
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->policy_socket, "");  // no request without policy
+  CniConfigSettings settings = Settings();
+  settings.policy = true;
+  settings.policy_socket = "@weir-policy";
+  settings.policy_timeout_ms = 1500;
+  list.Parse(RenderCniConflist(settings).c_str());
+  ASSERT_FALSE(list.HasParseError());
+  EXPECT_TRUE(list["plugins"][0]["policy"].GetBool());  // ADD starts the pod denied
+  auto on = cni::ParseNetConfig(PluginConfig(list, 0, "1.0.0"));
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_EQ(on->policy_socket, "@weir-policy");
+  EXPECT_EQ(on->policy_timeout_ms, 1500);
+}
+
 }  // namespace
 }  // namespace weir::agent

@@ -444,7 +444,7 @@ TEST(KubeSourceTest, SyncsEveryCollectionAndSignalsChanges) {
                            R"("spec":{"podSelector":{},"policyTypes":["Ingress"]}})"})});
   auto client = KubeClient::Create({.server = server.url()});
   ASSERT_TRUE(client.ok());
-  KubeSource source(*client, {.node_name = "node-a"});
+  KubeSource source(*client, {});
   EXPECT_FALSE(source.HasSynced());
   source.Start();
   ASSERT_TRUE(WaitFor([&] { return source.HasSynced(); }));
@@ -465,7 +465,7 @@ TEST(KubeSourceTest, SyncsEveryCollectionAndSignalsChanges) {
   EXPECT_EQ(source.pods()->size(), 3u);
   std::vector<RecordedRequest> pod_lists = server.Requests("/api/v1/pods", /*watch=*/false);
   ASSERT_FALSE(pod_lists.empty());
-  EXPECT_EQ(pod_lists[0].param("fieldSelector"), "spec.nodeName=node-a");
+  EXPECT_EQ(pod_lists[0].param("fieldSelector"), "");  // every node's pods: peers need identities
   EXPECT_EQ(source.namespaces()->Get("shop")->metadata.labels.at("team"), "retail");
   EXPECT_TRUE(source.network_policies()->Get("shop/deny")->ingress_type);
   EXPECT_FALSE(source.network_policies()->Get("shop/deny")->egress_type);
@@ -510,7 +510,7 @@ TEST(KubeSourceTest, ReportsTheServicesWhoseServiceOrSlicesChanged) {
                                 .ending = WatchScript::Ending::kHang});
   auto client = KubeClient::Create({.server = server.url()});
   ASSERT_TRUE(client.ok());
-  KubeSource source(*client, {.watch_namespaces = false, .watch_network_policies = false});
+  KubeSource source(*client, {.watch_policy_objects = false});
   source.Start();
   ASSERT_TRUE(WaitFor([&] { return source.HasSynced(); }));
   ASSERT_TRUE(WaitFor([&] { return source.services().Get("ns/a") == nullptr; }));
@@ -519,6 +519,42 @@ TEST(KubeSourceTest, ReportsTheServicesWhoseServiceOrSlicesChanged) {
   EXPECT_THAT(Describe(source.TakeChanges()),
               ::testing::ElementsAre("ns/a (deleted): a-2", "ns/b: a-1", "ns/c: c-1 c-2"));
   EXPECT_THAT(Describe(source.TakeChanges()), ::testing::IsEmpty());
+  source.Stop();
+}
+
+TEST(KubeSourceTest, ReportsEachChangedPolicyObjectWithItsCurrentVersion) {
+  auto pod = [](const std::string& name, const std::string& version, const std::string& app) {
+    return absl::StrCat(R"({"metadata":{"name":")", name, R"(","namespace":"x","resourceVersion":")", version,
+                        R"(","labels":{"app":")", app, R"("}},"spec":{"nodeName":"node-b"}})");
+  };
+  FakeApiServer server;
+  server.SetList(kServices, {200, ListJson("1", {})});
+  server.SetList("/apis/discovery.k8s.io/v1/endpointslices", {200, ListJson("1", {})});
+  server.SetList("/api/v1/nodes", {200, ListJson("1", {})});
+  server.SetList("/api/v1/namespaces", {200, ListJson("1", {})});
+  server.SetList("/apis/networking.k8s.io/v1/networkpolicies", {200, ListJson("1", {})});
+  // Pods of every node; one that does not decode is skipped and counted.
+  server.SetList("/api/v1/pods", {200, ListJson("10", {pod("a", "2", "a"), pod("b", "3", "b"),
+                                                       R"({"metadata":{"name":"bad","namespace":"x"},)"
+                                                       R"("status":{"podIP":"nope"}})"})});
+  server.QueueWatch("/api/v1/pods", {.chunks = {EventJson("MODIFIED", pod("a", "11", "a2")),
+                                                EventJson("DELETED", pod("b", "12", "b"))},
+                                     .ending = WatchScript::Ending::kHang});
+  auto client = KubeClient::Create({.server = server.url()});
+  ASSERT_TRUE(client.ok());
+  KubeSource source(*client, {});
+  source.Start();
+  ASSERT_TRUE(WaitFor([&] { return source.HasSynced(); }));
+  ASSERT_TRUE(WaitFor([&] { return source.pods()->Get("x/b") == nullptr; }));
+  KubeSource::Changes changes = source.TakeChanges();
+  std::vector<std::string> described;
+  for (const KeyedObject<Pod>& change : changes.pods) {
+    described.push_back(change.key +
+                        (change.object ? " app=" + change.object->metadata.labels.at("app") : " deleted"));
+  }
+  EXPECT_THAT(described, ::testing::ElementsAre("x/a app=a2", "x/b deleted"));
+  EXPECT_EQ(source.Snapshot().skipped, 1u);
+  EXPECT_TRUE(source.TakeChanges().pods.empty());
   source.Stop();
 }
 

@@ -49,7 +49,11 @@ const std::set<std::string> kKnownKeys = {"nodeName",
                                           "socketLBTranslationEvents",
                                           "masquerade",
                                           "nonMasqueradeCIDRs",
-                                          "nonMasqueradeCIDRsMax"};
+                                          "nonMasqueradeCIDRsMax",
+                                          "networkPolicy",
+                                          "policyAudit",
+                                          "policySocket",
+                                          "policyCNITimeoutMs"};
 
 const std::set<std::string> kLogLevels = {"debug", "info", "warn", "error"};
 
@@ -145,6 +149,12 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
       config.pod_cidrs.push_back(*cidr);
     }
     Read(root, "masquerade", config.masquerade);
+    Read(root, "networkPolicy", config.network_policy);
+    Read(root, "policyAudit", config.policy_audit);
+    Read(root, "policySocket", config.policy_socket);
+    Read(root, "policyCNITimeoutMs", config.policy_cni_timeout_ms);
+    if (config.network_policy && config.policy_socket.empty())
+      return absl::InvalidArgumentError("policySocket must be set with networkPolicy");
     Read(root, "nonMasqueradeCIDRsMax", config.non_masquerade_cidrs_max);
     if (config.non_masquerade_cidrs_max == 0)
       return absl::InvalidArgumentError("nonMasqueradeCIDRsMax must be at least 1");

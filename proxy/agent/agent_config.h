@@ -71,6 +71,17 @@ struct AgentConfig {
   // and operators poll, and /proxyMode and /metrics.
   std::string kube_proxy_healthz_address = "0.0.0.0:10256";
   std::string kube_proxy_metrics_address = "127.0.0.1:10249";
+  // NetworkPolicy enforcement: the agent watches Pods, Namespaces and NetworkPolicies, writes each
+  // local endpoint's policy, and the CNI conflist asks CNI ADD to start every pod denied until the
+  // agent has answered for it (docs/network-policy.md).
+  bool network_policy = false;
+  // Every endpoint of this node in audit mode: drops are reported, not made.
+  bool policy_audit = false;
+  // Where CNI ADD (and weirctl policy) reach the agent: "@name" for an abstract socket in the node's
+  // network namespace (lib/agent_socket.h), or a filesystem path.
+  std::string policy_socket = "@weir-policy";
+  // How long CNI ADD waits for the agent's answer before it returns with the pod still denied.
+  uint32_t policy_cni_timeout_ms = 3000;
   std::string health_host = "0.0.0.0";
   int health_port = 9876;  // 0: no health/metrics server
 };

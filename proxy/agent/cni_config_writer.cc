@@ -16,6 +16,13 @@ namespace weir::agent {
 std::string RenderCniConflist(const CniConfigSettings& s) {
   std::vector<std::string> cidrs;
   for (const IpPrefix& cidr : s.pod_cidrs) cidrs.push_back(absl::StrCat("\"", cidr.ToString(), "\""));
+  const std::string policy = s.policy ? absl::StrCat(R"(,
+      "policy": true,
+      "policySocket": ")",
+                                                     s.policy_socket, R"(",
+      "policyTimeoutMs": )",
+                                                     s.policy_timeout_ms)
+                                      : "";
   // cniVersion is the oldest version weir's pod wiring needs, the one every runtime in use speaks:
   // libcni before 1.2 (containerd 1.6 has 1.1.2) ignores "cniVersions", rejects results newer than
   // it knows ("unsupported CNI result version") and hands the version to every chained plugin
@@ -36,7 +43,7 @@ std::string RenderCniConflist(const CniConfigSettings& s) {
       "bpfRoot": ")",
                       s.bpf_root, R"(",
       "dataDir": ")",
-                      s.data_dir, R"("
+                      s.data_dir, "\"", policy, R"(
     },
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]

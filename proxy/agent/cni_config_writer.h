@@ -18,6 +18,11 @@ struct CniConfigSettings {
   std::string bpf_root;
   std::string data_dir = "/var/lib/cni/weir";
   int mtu = 1500;
+  // NetworkPolicy on: ADD starts the pod denied ("policy": true) and asks the agent for its policy
+  // on this socket, waiting at most policy_timeout_ms.
+  bool policy = false;
+  std::string policy_socket;
+  uint32_t policy_timeout_ms = 3000;
 };
 
 // The conflist text (cniVersion 1.0.0, cniVersions up to 1.1.0; weir then portmap for hostPort).

@@ -10,7 +10,10 @@ CniConfigSettings CniSettingsFrom(const AgentConfig& config, std::vector<IpPrefi
   CniConfigSettings settings{.conf_dir = config.cni_conf_dir,
                              .pod_cidrs = std::move(pod_cidrs),
                              .bpf_root = config.bpf_root,
-                             .data_dir = config.cni_data_dir};
+                             .data_dir = config.cni_data_dir,
+                             .policy = config.network_policy,
+                             .policy_socket = config.policy_socket,
+                             .policy_timeout_ms = config.policy_cni_timeout_ms};
   if (config.mtu > 0) settings.mtu = static_cast<int>(config.mtu);
   return settings;
 }

@@ -15,10 +15,12 @@ void SyncStep::Run(Clock::time_point now) {
   const bool complete = need_complete_ || !changes.has_value();
   std::optional<std::vector<k8s::Node>> nodes;
   absl::StatusOr<SyncResult> synced;
+  bool policy_synced = true;
   if (complete) {
     {
       k8s::ObjectSet objects = source_.Snapshot();
       metrics_.Skipped(objects.skipped);
+      if (followers_.sync_policy) policy_synced = followers_.sync_policy(&objects, nullptr);
       for (const k8s::EndpointSlice& slice : objects.slices) programming_.Note(slice);
       synced = services_.SyncAll(objects.services, objects.slices);
       nodes = std::move(objects.nodes);
@@ -28,6 +30,7 @@ void SyncStep::Run(Clock::time_point now) {
     malloc_trim(0);
   } else {
     metrics_.Skipped(changes->skipped);
+    if (followers_.sync_policy) policy_synced = followers_.sync_policy(nullptr, &*changes);
     for (const k8s::ServiceObjects& changed : changes->services) {
       for (const k8s::EndpointSlice& slice : changed.slices) programming_.Note(slice);
     }
@@ -54,7 +57,7 @@ void SyncStep::Run(Clock::time_point now) {
                    (synced->translate_time + synced->apply_time).count());
     }
   }
-  need_complete_ = !synced.ok() || !node_synced;
+  need_complete_ = !synced.ok() || !node_synced || !policy_synced;
   dirty_ = need_complete_;
   if (dirty_) retry_after_ = now + kRetryDelay;
 }

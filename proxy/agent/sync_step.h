@@ -29,6 +29,10 @@ class SyncStep {
     // The node-level step, with the Nodes when any changed; false makes the next sync a complete
     // retry.
     std::function<bool(const std::vector<k8s::Node>&)> sync_node;
+    // The policy step, with the complete view or with the changes (one of the two is null); run
+    // whatever the services' outcome, since it writes maps of its own. False makes the next sync a
+    // complete retry.
+    std::function<bool(const k8s::ObjectSet* complete, const SourceChanges* changes)> sync_policy;
   };
 
   SyncStep(ObjectSource& source, ServiceSync& services, SyncMetrics& metrics, Followers followers)

@@ -668,6 +668,12 @@ void DecodeNetworkPolicyBody(Reader& reader, const Field& root, NetworkPolicy& p
   policy.pod_selector = DecodeSelector(reader, Child(spec, "podSelector"));
   policy.ingress = DecodeRules(reader, Child(spec, "ingress"), "from");
   policy.egress = DecodeRules(reader, Child(spec, "egress"), "to");
+  // Annotations are read for policies only: a pod's (kubectl's last-applied copy) can be large.
+  // Anything but "true" enforces: a typo must not weaken a policy, nor skip it as undecodable.
+  const std::map<std::string, std::string> annotations =
+      reader.StringMap(Child(Child(root, "metadata"), "annotations"));
+  auto audit = annotations.find(kPolicyAuditAnnotation);
+  policy.audit = audit != annotations.end() && audit->second == "true";
   const Field types = Child(spec, "policyTypes");
   const std::vector<Field> type_items = reader.Items(types);
   if (type_items.empty()) {

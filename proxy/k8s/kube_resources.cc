@@ -152,6 +152,7 @@ ResourceQuery DaemonSetResource(const std::string& namespace_, const std::string
           .field_selector = absl::StrCat("metadata.name=", name)};
 }
 
+ResourceQuery PodsResource() { return {.path = "/api/v1/pods"}; }
 ResourceQuery PodsOnNodeResource(const std::string& node_name) {
   return {.path = "/api/v1/pods", .field_selector = absl::StrCat("spec.nodeName=", node_name)};
 }

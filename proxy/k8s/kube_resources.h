@@ -39,6 +39,7 @@ absl::StatusOr<DaemonSet> DaemonSetFromJson(const rapidjson::Value& object);
 ResourceQuery ServicesResource();                                // /api/v1/services
 ResourceQuery EndpointSlicesResource();                          // /apis/discovery.k8s.io/v1/endpointslices
 ResourceQuery NodesResource();                                   // /api/v1/nodes
+ResourceQuery PodsResource();                                    // /api/v1/pods, every node's
 ResourceQuery PodsOnNodeResource(const std::string& node_name);  // fieldSelector spec.nodeName=<node>
 ResourceQuery NamespacesResource();                              // /api/v1/namespaces
 ResourceQuery NetworkPoliciesResource();                         // /apis/networking.k8s.io/v1/networkpolicies

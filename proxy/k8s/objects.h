@@ -29,6 +29,7 @@ struct ObjectMeta {
   std::string uid;
   std::string resource_version;
   std::map<std::string, std::string> labels;
+  bool operator==(const ObjectMeta&) const = default;
 
   // "ns/name" (or "name"), for messages; the metadata may be partly unreadable.
   std::string Describe() const {
@@ -237,6 +238,7 @@ inline constexpr const char kNamespaceNameLabel[] = "kubernetes.io/metadata.name
 
 struct Namespace {
   ObjectMeta metadata;  // labels include kNamespaceNameLabel
+  bool operator==(const Namespace&) const = default;
 };
 
 // ---- Pod (core/v1) ----
@@ -255,9 +257,12 @@ struct Pod {
   std::string phase;                 // status.phase: Pending, Running, Succeeded, Failed, Unknown
   std::vector<IpAddress> pod_ips;    // status.podIPs (or status.podIP); empty until assigned
   std::vector<ContainerPort> ports;  // spec.containers[].ports[], in container order
+  bool operator==(const Pod&) const = default;
 };
 
 // ---- NetworkPolicy (networking.k8s.io/v1) ----
+
+inline constexpr const char kPolicyAuditAnnotation[] = "weir.io/policy-audit";
 
 struct IpBlock {
   IpPrefix cidr;                 // host bits cleared
@@ -298,6 +303,10 @@ struct NetworkPolicy {
   bool egress_type = false;
   std::vector<NetworkPolicyRule> ingress;
   std::vector<NetworkPolicyRule> egress;
+  // Annotation kPolicyAuditAnnotation is "true": what only this policy would drop is reported, not
+  // dropped (docs/network-policy.md, "Audit mode").
+  bool audit = false;
+  bool operator==(const NetworkPolicy&) const = default;
 };
 
 // Everything weir reads, from any source: a manifest directory or the API.
@@ -310,6 +319,14 @@ struct ObjectSet {
   std::vector<Pod> pods;
   std::vector<NetworkPolicy> network_policies;
   size_t skipped = 0;  // objects that failed to decode (logged)
+};
+
+// One object of a watched collection after it changed: its current version, or nullopt once deleted.
+// `key` is the informer's key, "namespace/name" (or "name" for cluster-scoped kinds).
+template <typename T>
+struct KeyedObject {
+  std::string key;
+  std::optional<T> object;
 };
 
 using Object = std::variant<Service, EndpointSlice, Node, Namespace, Pod, NetworkPolicy>;

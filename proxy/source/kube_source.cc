@@ -3,10 +3,23 @@
 #include <utility>
 
 namespace weir::k8s {
+namespace {
+
+template <typename T>
+std::vector<KeyedObject<T>> Current(const Informer<T>& informer, const std::set<std::string>& keys) {
+  std::vector<KeyedObject<T>> objects;
+  objects.reserve(keys.size());
+  for (const std::string& key : keys) {
+    std::shared_ptr<const T> object = informer.Get(key);
+    objects.push_back({key, object ? std::optional<T>(*object) : std::nullopt});
+  }
+  return objects;
+}
+
+}  // namespace
 
 KubeSource::KubeSource(std::shared_ptr<KubeClient> client, KubeSourceOptions options) {
   options.reflector.sleeper = nullptr;  // a shared sleeper would be interrupted by the first Stop()
-  // Changes of these three kinds change the service maps; the other kinds are cache-only so far.
   auto changed = [this] { MarkChanged(); };
   services_ = std::make_unique<Informer<Service>>(
       "services", client, ServicesResource(), ServiceFromJson,
@@ -27,19 +40,28 @@ KubeSource::KubeSource(std::shared_ptr<KubeClient> client, KubeSourceOptions opt
                                                                     },
                                                                 .on_change = changed},
                                        options.reflector);
-  if (!options.node_name.empty()) {
-    pods_ = std::make_unique<Informer<Pod>>("pods", client, PodsOnNodeResource(options.node_name),
-                                            PodFromJson, Informer<Pod>::Handlers{}, options.reflector);
-  }
-  if (options.watch_namespaces) {
-    namespaces_ =
-        std::make_unique<Informer<Namespace>>("namespaces", client, NamespacesResource(), NamespaceFromJson,
-                                              Informer<Namespace>::Handlers{}, options.reflector);
-  }
-  if (options.watch_network_policies) {
+  if (options.watch_policy_objects) {
+    // Each change is noted by key; TakeChanges() reads the current version then.
+    auto note = [this](std::set<std::string> KubeSource::*keys) {
+      return [this, keys](const auto& change) {
+        std::lock_guard<std::mutex> lock(mu_);
+        (this->*keys).insert(change.key);
+      };
+    };
+    pods_ = std::make_unique<Informer<Pod>>(
+        "pods", client, PodsResource(), PodFromJson,
+        Informer<Pod>::Handlers{.on_object = note(&KubeSource::changed_pods_), .on_change = changed},
+        options.reflector);
+    namespaces_ = std::make_unique<Informer<Namespace>>(
+        "namespaces", client, NamespacesResource(), NamespaceFromJson,
+        Informer<Namespace>::Handlers{.on_object = note(&KubeSource::changed_namespaces_),
+                                      .on_change = changed},
+        options.reflector);
     network_policies_ = std::make_unique<Informer<NetworkPolicy>>(
         "networkpolicies", client, NetworkPoliciesResource(), NetworkPolicyFromJson,
-        Informer<NetworkPolicy>::Handlers{}, options.reflector);
+        Informer<NetworkPolicy>::Handlers{.on_object = note(&KubeSource::changed_policies_),
+                                          .on_change = changed},
+        options.reflector);
   }
   if (auto slash = options.owner_daemon_set.find('/'); slash != std::string::npos) {
     owner_ = std::make_unique<Informer<DaemonSet>>(
@@ -79,7 +101,9 @@ void KubeSource::Stop() {
 }
 
 bool KubeSource::HasSynced() const {
-  return services_->HasSynced() && slices_->HasSynced() && nodes_->HasSynced();
+  return services_->HasSynced() && slices_->HasSynced() && nodes_->HasSynced() &&
+         (pods_ == nullptr ||
+          (pods_->HasSynced() && namespaces_->HasSynced() && network_policies_->HasSynced()));
 }
 
 void KubeSource::MarkChanged() {
@@ -124,6 +148,9 @@ void KubeSource::NoteSlice(const ObjectChange<EndpointSlice>& change) {
 KubeSource::Changes KubeSource::TakeChanges() {
   Changes changes;
   std::vector<std::pair<ServiceRef, std::vector<std::string>>> touched;
+  struct {
+    std::set<std::string> namespaces, pods, policies;
+  } policy_keys;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const ServiceRef& ref : changed_services_) {
@@ -134,6 +161,13 @@ KubeSource::Changes KubeSource::TakeChanges() {
     }
     changed_services_.clear();
     changes.nodes_changed = std::exchange(nodes_changed_, false);
+    policy_keys = {std::exchange(changed_namespaces_, {}), std::exchange(changed_pods_, {}),
+                   std::exchange(changed_policies_, {})};
+  }
+  if (pods_ != nullptr) {
+    changes.namespaces = Current(*namespaces_, policy_keys.namespaces);
+    changes.pods = Current(*pods_, policy_keys.pods);
+    changes.network_policies = Current(*network_policies_, policy_keys.policies);
   }
   for (auto& [ref, slice_keys] : touched) {
     ServiceObjects objects{.ref = ref};
@@ -154,12 +188,20 @@ ObjectSet KubeSource::Snapshot() const {
   snapshot.services = services_->List();
   snapshot.slices = slices_->List();
   snapshot.nodes = nodes_->List();
+  if (pods_ != nullptr) {
+    snapshot.namespaces = namespaces_->List();
+    snapshot.pods = pods_->List();
+    snapshot.network_policies = network_policies_->List();
+  }
   snapshot.skipped = undecodable();
   return snapshot;
 }
 
 size_t KubeSource::undecodable() const {
-  return services_->undecodable() + slices_->undecodable() + nodes_->undecodable();
+  size_t count = services_->undecodable() + slices_->undecodable() + nodes_->undecodable();
+  if (pods_ != nullptr)
+    count += pods_->undecodable() + namespaces_->undecodable() + network_policies_->undecodable();
+  return count;
 }
 
 }  // namespace weir::k8s

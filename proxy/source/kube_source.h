@@ -22,10 +22,9 @@
 namespace weir::k8s {
 
 struct KubeSourceOptions {
-  // Pods are watched for this node only; empty: no pod informer.
-  std::string node_name;
-  bool watch_namespaces = true;
-  bool watch_network_policies = true;
+  // NetworkPolicy's inputs: every Pod of the cluster (peers on other nodes need identities too),
+  // Namespaces and NetworkPolicies. Off: none of the three is watched.
+  bool watch_policy_objects = true;
   // The agent's own DaemonSet ("namespace/name"); empty: not watched. Its deletion is how an
   // uninstall reaches the agent (see OwnerRemoved()).
   std::string owner_daemon_set;
@@ -44,11 +43,12 @@ class KubeSource {
   // Stops and joins every informer; idempotent.
   void Stop();
 
-  // Services, EndpointSlices and Nodes have each been listed completely. Do not sync before: an
-  // empty or partial service set would tear down frontends adopted from the pinned maps.
+  // Services, EndpointSlices and Nodes (and the policy objects, when watched) have each been
+  // listed completely. Do not sync before: an empty or partial service set would tear down
+  // frontends adopted from the pinned maps, and a missing policy would leave its pods open.
   bool HasSynced() const;
 
-  // Waits up to `timeout` for a change of Services, EndpointSlices or Nodes since the previous
+  // Waits up to `timeout` for a change of any watched kind since the previous
   // call (the first call reports the initial lists). Changes in a burst collapse into one.
   bool WaitForChange(std::chrono::milliseconds timeout);
 
@@ -59,9 +59,13 @@ class KubeSource {
   // The Services whose Service object or EndpointSlices (by their service-name label, before or
   // after the change) changed since the previous call, each with its current objects; and whether
   // any Node changed. Draining it before Snapshot() starts the tracking afresh.
+  // The policy objects changed since the previous call, each once with its current version.
   struct Changes {
     std::vector<ServiceObjects> services;
     bool nodes_changed = false;
+    std::vector<KeyedObject<Namespace>> namespaces;
+    std::vector<KeyedObject<Pod>> pods;
+    std::vector<KeyedObject<NetworkPolicy>> network_policies;
   };
   Changes TakeChanges();
 
@@ -75,7 +79,7 @@ class KubeSource {
   Informer<Service>& services() { return *services_; }
   Informer<EndpointSlice>& endpoint_slices() { return *slices_; }
   Informer<Node>& nodes() { return *nodes_; }
-  Informer<Pod>* pods() { return pods_.get(); }                                    // null without node_name
+  Informer<Pod>* pods() { return pods_.get(); }                                    // null when not watched
   Informer<Namespace>* namespaces() { return namespaces_.get(); }                  // null when not watched
   Informer<NetworkPolicy>* network_policies() { return network_policies_.get(); }  // null when not watched
 
@@ -90,6 +94,7 @@ class KubeSource {
   std::set<ServiceRef> changed_services_;
   bool nodes_changed_ = false;
   std::map<ServiceRef, std::set<std::string>> slice_keys_;  // informer keys of each Service's slices
+  std::set<std::string> changed_namespaces_, changed_pods_, changed_policies_;  // informer keys
 
   std::unique_ptr<Informer<Service>> services_;
   std::unique_ptr<Informer<EndpointSlice>> slices_;

@@ -28,7 +28,11 @@ class ApiSource : public ObjectSource {
   k8s::ObjectSet Snapshot() override { return source_->Snapshot(); }
   std::optional<SourceChanges> TakeChanges() override {
     k8s::KubeSource::Changes changes = source_->TakeChanges();
-    SourceChanges taken{.services = std::move(changes.services), .skipped = source_->undecodable()};
+    SourceChanges taken{.services = std::move(changes.services),
+                        .namespaces = std::move(changes.namespaces),
+                        .pods = std::move(changes.pods),
+                        .network_policies = std::move(changes.network_policies),
+                        .skipped = source_->undecodable()};
     if (changes.nodes_changed) taken.nodes = source_->nodes().List();
     return taken;
   }
@@ -63,11 +67,9 @@ absl::StatusOr<std::unique_ptr<ObjectSource>> OpenApiSource(const ApiSourceOptio
   auto client = k8s::KubeClient::Create(*config);
   if (!client.ok()) return client.status();
   // Only the kinds the datapath is programmed from, and the owner DaemonSet: the chart's ClusterRole
-  // grants nothing else. Pods, Namespaces and NetworkPolicies (and their RBAC) come back with
-  // NetworkPolicy enforcement (issue 10).
+  // grants nothing else (Pods, Namespaces and NetworkPolicies with NetworkPolicy on).
   auto source = std::make_unique<k8s::KubeSource>(
-      *client, k8s::KubeSourceOptions{.watch_namespaces = false,
-                                      .watch_network_policies = false,
+      *client, k8s::KubeSourceOptions{.watch_policy_objects = options.network_policy,
                                       .owner_daemon_set = options.owner_daemon_set});
   return std::make_unique<ApiSource>(std::move(source));
 }

@@ -17,7 +17,11 @@ namespace weir::agent {
 struct SourceChanges {
   std::vector<k8s::ServiceObjects> services;    // Services whose Service or EndpointSlices changed
   std::optional<std::vector<k8s::Node>> nodes;  // every Node, when any changed
-  size_t skipped = 0;                           // objects that failed to decode (logged)
+  // NetworkPolicy's inputs that changed, each with its current version (nullopt: deleted).
+  std::vector<k8s::KeyedObject<k8s::Namespace>> namespaces;
+  std::vector<k8s::KeyedObject<k8s::Pod>> pods;
+  std::vector<k8s::KeyedObject<k8s::NetworkPolicy>> network_policies;
+  size_t skipped = 0;  // objects that failed to decode (logged)
 };
 
 class ObjectSource {
@@ -47,6 +51,8 @@ struct ApiSourceOptions {
   std::string api_server_host;
   int api_server_port = 0;
   std::string owner_daemon_set;  // "namespace/name"; empty: not watched
+  // Watch Pods (of every node), Namespaces and NetworkPolicies too.
+  bool network_policy = false;
 };
 
 absl::StatusOr<std::unique_ptr<ObjectSource>> OpenManifestSource(const std::string& dir);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "lib/pin_layout.h"
 #include "proxy/weirctl/filters.h"
@@ -17,6 +18,9 @@ struct CommandOptions {
   int64_t count = 0;    // stop after this many records (0: no limit)
   int timeout_s = 0;    // stop after this many seconds (0: no limit)
   bool replay = false;  // also the records already in the ring when weirctl started
+  // policy only
+  std::string argument;      // the command's one positional argument (a pod), if any
+  std::string agent_socket;  // the agent's policy socket
 };
 
 }  // namespace weir::weirctl

@@ -13,11 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "lib/agent_socket.h"
 #include "proxy/weirctl/command.h"
 #include "proxy/weirctl/conntrack_command.h"
 #include "proxy/weirctl/event_view.h"
 #include "proxy/weirctl/events_command.h"
 #include "proxy/weirctl/node_commands.h"
+#include "proxy/weirctl/policy_command.h"
 #include "proxy/weirctl/service_commands.h"
 #include "proxy/weirctl/status_command.h"
 
@@ -33,6 +35,8 @@ ABSL_FLAG(std::string, verdict, "",
           "events filter: verdicts, comma-separated (dropped, translated, refused)");
 ABSL_FLAG(int64_t, count, 0, "events: stop after this many records (0: no limit)");
 ABSL_FLAG(int, timeout_s, 0, "events: stop after this many seconds (0: no limit)");
+ABSL_FLAG(std::string, agent_socket, weir::kDefaultAgentSocket,
+          "policy: the agent's policy socket (its policySocket setting; @name: abstract)");
 ABSL_FLAG(bool, replay, false, "events: also print the records already in the ring when weirctl starts");
 
 namespace {
@@ -50,6 +54,9 @@ Commands:
   endpoints   pods and host addresses of this node
   masquerade  in-cluster CIDRs (not masqueraded) and uplinks
   metrics     the datapath's packet counters
+  policy [POD]  network policy of this node's pods, as the agent computed it: identity, labels,
+              isolation and mode per direction, policies in force, allowed traffic; POD is
+              namespace/name or name (asks the agent on --agent_socket)
   events      drops, translations and socket-LB verdicts from now on, until --count records or
               --timeout_s seconds (--replay: also the records already in the ring; two readers at
               once split the records between them)                [all filters, --type --verdict]
@@ -84,6 +91,10 @@ stable; a value that is not known is null. A SERVICE is {"id", "namespace", "nam
   endpoints   {"endpoints": [{"address", "ifindex", "mac", "kind": "pod" | "host"}]}
   masquerade  {"non_masquerade_cidrs": [string], "uplinks": [{"ifindex", "name"}]}
   metrics     {"counters": [{"name", "drop", "packets", "bytes"}]}
+  policy      {"node", "node_audit", "identities", "endpoints": [{"namespace", "name", "policy_id",
+              "written", "identity", "addresses": [string], "labels": {}, "namespace_labels": {},
+              "ingress"/"egress": {"isolated", "mode": "enforce" | "audit", "policies": [string],
+              "allowed": [string]}}]}
   events      {"time", "timestamp_ns", "type", "verdict", "family", "protocol",
               "source": ENDPOINT | null, "destination": ENDPOINT, "backend": ENDPOINT | null,
               "service": SERVICE, "ifindex": number | null} and per type: drop {"reason"},
@@ -108,6 +119,7 @@ const std::map<std::string, Command>& Commands() {
       {"endpoints", {weir::weirctl::RunEndpoints, {}}},
       {"masquerade", {weir::weirctl::RunMasquerade, {}}},
       {"metrics", {weir::weirctl::RunMetrics, {}}},
+      {"policy", {weir::weirctl::RunPolicy, {}}},
       {"events", {weir::weirctl::RunEvents, {"addr", "port", "proto", "service", "type", "verdict"}}},
   };
   return commands;
@@ -175,7 +187,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   auto command = Commands().find(name);
-  if (command == Commands().end() || args.size() > 2) {
+  if (command == Commands().end() || args.size() > (name == "policy" ? 3 : 2)) {
     absl::FPrintF(stderr, "%s\n",
                   name.empty() || command != Commands().end()
                       ? absl::StrCat("usage: ", kUsage)
@@ -187,6 +199,8 @@ int main(int argc, char** argv) {
     absl::FPrintF(stderr, "weirctl: %s\n", options.status().message());
     return 2;
   }
+  if (args.size() > 2) options->argument = args[2];
+  options->agent_socket = absl::GetFlag(FLAGS_agent_socket);
   if (absl::Status s = command->second.run(*options); !s.ok()) {
     absl::FPrintF(stderr, "weirctl: %s\n", s.ToString());
     return 1;

@@ -76,3 +76,11 @@ values.yaml gives them.
 true
 {{- end -}}
 {{- end -}}
+
+{{/* "true" when NetworkPolicy is enforced, else empty. Missing (an upgrade with --reuse-values from a
+chart before it): off, so that an upgrade does not start isolating pods unasked. */}}
+{{- define "weir.policyEnabled" -}}
+{{- if dig "enabled" false (.Values.policy | default dict) -}}
+true
+{{- end -}}
+{{- end -}}
