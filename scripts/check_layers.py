@@ -32,8 +32,16 @@ ALLOWED = {
     "proxy/source": {"lib", "proxy/k8s"},
     "proxy/policy": {"lib", "proxy/k8s"},
     "proxy/policy_sync": {"lib", "proxy/k8s", "proxy/policy"},
-    "proxy/agent": {"lib", "cni", "proxy/k8s", "proxy/lb", "proxy/sync", "proxy/source", "proxy/policy",
-                    "proxy/policy_sync"},
+    "proxy/agent": {
+        "lib",
+        "cni",
+        "proxy/k8s",
+        "proxy/lb",
+        "proxy/sync",
+        "proxy/source",
+        "proxy/policy",
+        "proxy/policy_sync",
+    },
     "proxy/weirctl": {"lib", "proxy/lb", "proxy/sync"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -131,6 +131,25 @@ TEST_F(PolicyWriterTest, PeersAreWrittenByDifference) {
                                               "delete peer 192.168.0.1/32"));
 }
 
+// A new agent's writer takes over what the last one wrote: stale entries go, classes are not reused.
+TEST_F(PolicyWriterTest, AdoptedEntriesAreReplacedByDifference) {
+  {
+    BpfPolicyWriter earlier(maps_);
+    ASSERT_TRUE(earlier.SetPeers({{Prefix("10.244.1.2/32"), 256}}).ok());
+    ASSERT_TRUE(
+        earlier.WriteEndpoint(Enforcement(5, {Tcp(Cidr("10.0.0.0/8"), 80, 80), Tcp(Identity(257), 22, 22)}))
+            .ok());
+  }
+  maps_.ClearOperations();
+  ASSERT_TRUE(writer_.Adopt().ok());
+  ASSERT_TRUE(writer_.SetPeers({{Prefix("10.244.1.2/32"), 256}}).ok());
+  ASSERT_TRUE(writer_.WriteEndpoint(Enforcement(5, {Tcp(Cidr("10.0.0.0/8"), 80, 80)})).ok());
+  EXPECT_THAT(maps_.operations(), ElementsAre("put rule policy 5 ingress cidr-class 2 TCP 80",
+                                              "put cidr policy 5 ingress 10.0.0.0/8 = class 2",
+                                              "delete rule policy 5 ingress identity 257 TCP 22",
+                                              "delete rule policy 5 ingress cidr-class 1 TCP 80"));
+}
+
 TEST_F(PolicyWriterTest, PolicyIdZeroIsRefused) {
   absl::Status status = writer_.WriteEndpoint(Enforcement(0, {}));
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;

@@ -59,4 +59,18 @@ absl::Status BpfPolicyMaps::PutEndpoint(const weir_endpoint_key& key, const weir
   return endpoints_.Update(key, value);
 }
 
+absl::StatusOr<PolicyMapContents> BpfPolicyMaps::ReadAll() const {
+  PolicyMapContents contents;
+  auto peers = peers_.List();
+  if (!peers.ok()) return peers.status();
+  for (const auto& entry : *peers) contents.peers.emplace_back(entry.key, entry.value);
+  auto rules = rules_.List();
+  if (!rules.ok()) return rules.status();
+  for (const auto& entry : *rules) contents.rules.push_back(entry.key);
+  auto cidrs = cidrs_.List();
+  if (!cidrs.ok()) return cidrs.status();
+  for (const auto& entry : *cidrs) contents.cidrs.emplace_back(entry.key, entry.value);
+  return contents;
+}
+
 }  // namespace weir::policy_sync

@@ -23,6 +23,7 @@ class BpfPolicyMaps : public PolicyMaps {
   absl::Status DeleteCounters(uint32_t policy_id) override;
   absl::StatusOr<std::optional<weir_endpoint_value>> GetEndpoint(const weir_endpoint_key& key) override;
   absl::Status PutEndpoint(const weir_endpoint_key& key, const weir_endpoint_value& value) override;
+  absl::StatusOr<PolicyMapContents> ReadAll() const override;
 
  private:
   using EndpointsMap = BpfMap<weir_endpoint_key, weir_endpoint_value>;

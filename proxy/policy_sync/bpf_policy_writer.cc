@@ -139,6 +139,34 @@ absl::Status BpfPolicyWriter::WriteEndpoint(const EndpointEnforcement& endpoint)
   return absl::OkStatus();
 }
 
+absl::Status BpfPolicyWriter::Adopt() {
+  absl::StatusOr<PolicyMapContents> contents = maps_.ReadAll();
+  if (!contents.ok()) return contents.status();
+  for (const auto& [key, identity] : contents->peers) {
+    if (std::optional<IpPrefix> prefix = abi::DecodePolicyPeerKey(key)) peers_[*prefix] = identity;
+  }
+  for (const weir_policy_rule_key& key : contents->rules) {
+    std::optional<abi::PolicyRuleFields> fields = abi::DecodePolicyRuleKey(key);
+    if (!fields.has_value() || fields->direction > WEIR_POLICY_EGRESS) continue;
+    Written& written = endpoints_[fields->policy_id];
+    written.rules.emplace(fields->direction, RuleEntry{.peer = fields->peer,
+                                                       .proto = fields->proto,
+                                                       .port = fields->port,
+                                                       .port_prefix_length = fields->port_prefix_length});
+    if (fields->peer & WEIR_POLICY_PEER_CIDR_CLASS) {
+      written.classes[fields->direction].ReserveUpTo(fields->peer & ~WEIR_POLICY_PEER_CIDR_CLASS);
+    }
+  }
+  for (const auto& [key, cidr_class] : contents->cidrs) {
+    std::optional<abi::PolicyCidrFields> fields = abi::DecodePolicyCidrKey(key);
+    if (!fields.has_value() || fields->direction > WEIR_POLICY_EGRESS) continue;
+    Written& written = endpoints_[fields->policy_id];
+    written.cidrs[{fields->direction, fields->cidr}] = cidr_class;
+    written.classes[fields->direction].ReserveUpTo(cidr_class);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BpfPolicyWriter::RemoveEndpoint(uint32_t policy_id) {
   auto found = endpoints_.find(policy_id);
   if (found == endpoints_.end()) return absl::OkStatus();

@@ -5,7 +5,9 @@
 // stale entries go. In between a flow may see the union of both (briefly more permissive).
 //
 // The writer remembers what it wrote, so it must be the only writer of these maps; after a failed
-// call its memory still matches the maps, and the next call completes the change.
+// call its memory still matches the maps, and the next call completes the change. A new agent
+// calls Adopt() first: what an earlier one left is then known, and replaced or removed by the next
+// calls like the writer's own entries.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +28,9 @@ class BpfPolicyWriter : public policy::PolicyWriter {
   absl::Status SetPeers(const std::map<IpPrefix, policy::Identity>& peers) override;
   absl::Status WriteEndpoint(const policy::EndpointEnforcement& endpoint) override;
   absl::Status RemoveEndpoint(uint32_t policy_id) override;
+
+  // Takes the maps' current entries as written. Entries this build cannot read are left alone.
+  absl::Status Adopt();
 
   // The endpoint flags (bpf/abi/endpoint.h) an enforcement sets.
   static uint16_t FlagsOf(const policy::EndpointEnforcement& endpoint);

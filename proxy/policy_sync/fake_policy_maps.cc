@@ -79,6 +79,14 @@ absl::Status FakePolicyMaps::PutEndpoint(const weir_endpoint_key& key, const wei
   return absl::OkStatus();
 }
 
+absl::StatusOr<PolicyMapContents> FakePolicyMaps::ReadAll() const {
+  PolicyMapContents contents;
+  for (const auto& [key, identity] : peers_) contents.peers.emplace_back(key, identity);
+  for (const auto& [key, unused] : rules_) contents.rules.push_back(key);
+  for (const auto& [key, cidr_class] : cidrs_) contents.cidrs.emplace_back(key, cidr_class);
+  return contents;
+}
+
 std::vector<std::string> FakePolicyMaps::DumpLines() const {
   std::vector<std::string> lines;
   for (const auto& [key, identity] : peers_)

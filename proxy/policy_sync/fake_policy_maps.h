@@ -23,6 +23,7 @@ class FakePolicyMaps : public PolicyMaps {
   absl::Status DeleteCounters(uint32_t policy_id) override;
   absl::StatusOr<std::optional<weir_endpoint_value>> GetEndpoint(const weir_endpoint_key& key) override;
   absl::Status PutEndpoint(const weir_endpoint_key& key, const weir_endpoint_value& value) override;
+  absl::StatusOr<PolicyMapContents> ReadAll() const override;
 
   // Readable operations in order, e.g. "put rule policy 1 ingress identity 257 TCP 80".
   const std::vector<std::string>& operations() const { return operations_; }

@@ -9,6 +9,7 @@
 // split of the address space, and a prefix no peer matches (an except) gets class 0.
 #pragma once
 
+#include <algorithm>
 #include <compare>
 #include <cstdint>
 #include <map>
@@ -42,6 +43,9 @@ class CidrClasses {
   uint32_t ClassOf(const std::set<policy::Peer>& peers);
   // Forgets the sets whose numbers are not in `in_use` (the numbers themselves are not reused).
   void Retain(const std::set<uint32_t>& in_use);
+  // Numbers up to `taken` are in use by entries of unknown meaning (adopted from an earlier agent):
+  // new sets get higher ones.
+  void ReserveUpTo(uint32_t taken) { next_ = std::max(next_, taken + 1); }
 
  private:
   std::map<std::set<policy::Peer>, uint32_t> classes_;

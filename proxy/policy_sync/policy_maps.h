@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -13,6 +15,13 @@
 #include "bpf/abi/policy.h"
 
 namespace weir::policy_sync {
+
+// Everything in the peers, rules and CIDR maps, in no particular order.
+struct PolicyMapContents {
+  std::vector<std::pair<weir_policy_peer_key, uint32_t>> peers;
+  std::vector<weir_policy_rule_key> rules;
+  std::vector<std::pair<weir_policy_cidr_key, uint32_t>> cidrs;
+};
 
 class PolicyMaps {
  public:
@@ -31,6 +40,9 @@ class PolicyMaps {
   // policy fields changed. nullopt: no entry (yet).
   virtual absl::StatusOr<std::optional<weir_endpoint_value>> GetEndpoint(const weir_endpoint_key& key) = 0;
   virtual absl::Status PutEndpoint(const weir_endpoint_key& key, const weir_endpoint_value& value) = 0;
+
+  // For adopting what an earlier agent left in the pinned maps.
+  virtual absl::StatusOr<PolicyMapContents> ReadAll() const = 0;
 };
 
 }  // namespace weir::policy_sync
