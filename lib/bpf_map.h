@@ -171,6 +171,29 @@ class BpfMap {
     if (!status.ok()) return status;
     return entries;
   }
+  // Every entry of a per-CPU map with one value per possible CPU, read as List reads.
+  struct PerCpuEntry {
+    Key key;
+    std::vector<Value> values;
+  };
+  absl::StatusOr<std::vector<PerCpuEntry>> ListPerCpu() const {
+    static_assert(sizeof(Value) % 8 == 0, "per-CPU values are copied at 8-byte strides");
+    if (!map_.per_cpu()) return absl::FailedPreconditionError(absl::StrCat(map_.name(), " is not per-CPU"));
+    std::vector<PerCpuEntry> entries;
+    auto collect = [&](const uint8_t* key, const uint8_t* value) {
+      PerCpuEntry& entry = entries.emplace_back();
+      std::memcpy(&entry.key, key, sizeof(Key));
+      entry.values.resize(map_.value_stride() / sizeof(Value));
+      std::memcpy(entry.values.data(), value, map_.value_stride());
+    };
+    absl::Status status = map_.ReadInBatches(collect);
+    if (absl::IsUnimplemented(status)) {
+      entries.clear();
+      status = map_.ReadOneByOne(collect);
+    }
+    if (!status.ok()) return status;
+    return entries;
+  }
   absl::StatusOr<uint64_t> Count() const { return map_.Count(); }
 
   const UntypedBpfMap& untyped() const { return map_; }

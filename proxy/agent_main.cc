@@ -47,6 +47,9 @@
 #include "proxy/agent/sync_step.h"
 #include "proxy/policy/policy_counters.h"
 #include "proxy/policy/policy_writer.h"
+#include "proxy/policy_sync/bpf_policy_counters.h"
+#include "proxy/policy_sync/bpf_policy_maps.h"
+#include "proxy/policy_sync/bpf_policy_writer.h"
 #include "proxy/source/object_source.h"
 #include "proxy/sync/bpf_map_writer.h"
 #include "proxy/sync/conntrack_gc.h"
@@ -165,7 +168,11 @@ weir::DatapathOptions DatapathOptionsFrom(const weir::agent::AgentConfig& config
                                 .socket_lb_host_only = config.socket_lb_host_only,
                                 .socket_lb_translation_events = config.socket_lb_translation_events,
                                 .masquerade = config.masquerade,
-                                .nonmasq_max = config.non_masquerade_cidrs_max};
+                                .nonmasq_max = config.non_masquerade_cidrs_max,
+                                .policy_peers_max = config.policy_peers_max,
+                                .policy_rules_max = config.policy_rules_max,
+                                .policy_cidrs_max = config.policy_cidrs_max,
+                                .policy_conntrack_max = config.policy_conntrack_max};
   for (const weir::IpAddress& address : config.node_addresses) {
     if (address.is_v4() && !options.node_ipv4) options.node_ipv4 = address;
     if (!address.is_v4() && !options.node_ipv6) options.node_ipv6 = address;
@@ -235,38 +242,27 @@ absl::StatusOr<std::unique_ptr<weir::agent::ObjectSource>> OpenSource(
                                      .network_policy = config.network_policy});
 }
 
-// Until the datapath's policy maps exist (proxy/policy_sync/, issue 10's datapath part), the agent
-// computes and serves each endpoint's policy but enforces nothing: these stand in for the BPF writer
-// and counters. OpenPolicyDatapath is the one place to swap them.
-class UnenforcedPolicyWriter : public weir::policy::PolicyWriter {
- public:
-  absl::Status SetPeers(const std::map<weir::IpPrefix, weir::policy::Identity>& peers) override {
-    spdlog::debug("network policy: {} peers (not enforced: no policy datapath)", peers.size());
-    return absl::OkStatus();
-  }
-  absl::Status WriteEndpoint(const weir::policy::EndpointEnforcement& endpoint) override {
-    spdlog::debug("network policy: endpoint {} (not enforced: no policy datapath)", endpoint.policy_id);
-    return absl::OkStatus();
-  }
-  absl::Status RemoveEndpoint(uint32_t) override { return absl::OkStatus(); }
-};
-
-class NoPolicyCounters : public weir::policy::PolicyCounters {
- public:
-  absl::StatusOr<std::map<uint32_t, weir::policy::EndpointCounters>> Read() override {
-    return std::map<uint32_t, weir::policy::EndpointCounters>{};
-  }
-};
-
+// NetworkPolicy's datapath side: the maps, the writer the policy step drives, the counters the
+// metrics read. The writer keeps a reference to the maps, so they live here together.
 struct PolicyDatapath {
+  std::unique_ptr<weir::policy_sync::BpfPolicyMaps> maps;
   std::unique_ptr<weir::policy::PolicyWriter> writer;
   std::unique_ptr<weir::policy::PolicyCounters> counters;
 };
 
-absl::StatusOr<PolicyDatapath> OpenPolicyDatapath(const weir::PinLayout&) {
-  spdlog::warn(
-      "network policy: computed and served on the policy socket, not enforced (no policy datapath yet)");
-  return PolicyDatapath{std::make_unique<UnenforcedPolicyWriter>(), std::make_unique<NoPolicyCounters>()};
+absl::StatusOr<PolicyDatapath> OpenPolicyDatapath(const weir::Datapath& datapath) {
+  auto maps = weir::policy_sync::BpfPolicyMaps::Open(datapath);
+  if (!maps.ok()) return maps.status();
+  auto counters = weir::policy_sync::BpfPolicyCounters::Open(datapath);
+  if (!counters.ok()) return counters.status();
+  PolicyDatapath opened;
+  opened.maps = std::make_unique<weir::policy_sync::BpfPolicyMaps>(*std::move(maps));
+  auto writer = std::make_unique<weir::policy_sync::BpfPolicyWriter>(*opened.maps);
+  // What an earlier agent wrote becomes known, so the first writes replace it instead of leaving it.
+  if (absl::Status s = writer->Adopt(); !s.ok()) return s;
+  opened.writer = std::move(writer);
+  opened.counters = std::make_unique<weir::policy_sync::BpfPolicyCounters>(*std::move(counters));
+  return opened;
 }
 
 // Fills the node facts the configuration leaves open (addresses, uplinks, MTU, pod CIDRs) from this
@@ -452,7 +448,7 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
   std::optional<weir::agent::PolicyStep> policy_step;
   std::optional<weir::agent::PolicySocket> policy_socket;
   if (config.network_policy && source) {
-    auto opened = OpenPolicyDatapath(layout);
+    auto opened = OpenPolicyDatapath(**datapath);
     if (!opened.ok()) {
       spdlog::critical("network policy datapath: {}", opened.status().ToString());
       return 1;

@@ -47,7 +47,9 @@ def policy_support() -> PolicySupport:
     "polic" (and not "audit") in its name says so. The agent gets WEIR_NETPOL_AGENT_ARGS (shell words)
     when set, else that flag turned on if it is a boolean that defaults to false. Every pod's CNI
     config gets the keys of WEIR_NETPOL_CNI_CONF (a JSON object), e.g. '{"policy": true}'."""
-    cni_conf = json.loads(os.environ.get("WEIR_NETPOL_CNI_CONF", "{}"))
+    # What weir's agent writes into the conflist when network policy is on (cni_config_writer).
+    default_cni_conf = '{"policy": true, "policySocket": "@weir-policy"}'
+    cni_conf = json.loads(os.environ.get("WEIR_NETPOL_CNI_CONF", default_cni_conf))
     forced = os.environ.get("WEIR_NETPOL_E2E")
     help_text = run([str(WEIR_AGENT), "--helpfull"], check=False).stdout if WEIR_AGENT.exists() else ""
     # absl: "    --name (description); default: value;" (the description may wrap onto more lines)

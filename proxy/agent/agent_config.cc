@@ -50,6 +50,10 @@ const std::set<std::string> kKnownKeys = {"nodeName",
                                           "masquerade",
                                           "nonMasqueradeCIDRs",
                                           "nonMasqueradeCIDRsMax",
+                                          "policyPeersMax",
+                                          "policyRulesMax",
+                                          "policyCIDRsMax",
+                                          "policyConntrackMax",
                                           "networkPolicy",
                                           "policyAudit",
                                           "policySocket",
@@ -156,6 +160,16 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
     if (config.network_policy && config.policy_socket.empty())
       return absl::InvalidArgumentError("policySocket must be set with networkPolicy");
     Read(root, "nonMasqueradeCIDRsMax", config.non_masquerade_cidrs_max);
+    Read(root, "policyPeersMax", config.policy_peers_max);
+    Read(root, "policyRulesMax", config.policy_rules_max);
+    Read(root, "policyCIDRsMax", config.policy_cidrs_max);
+    Read(root, "policyConntrackMax", config.policy_conntrack_max);
+    for (const auto& [key, value] : {std::pair{"policyPeersMax", config.policy_peers_max},
+                                     {"policyRulesMax", config.policy_rules_max},
+                                     {"policyCIDRsMax", config.policy_cidrs_max},
+                                     {"policyConntrackMax", config.policy_conntrack_max}}) {
+      if (value == 0) return absl::InvalidArgumentError(absl::StrCat(key, " must be at least 1"));
+    }
     if (config.non_masquerade_cidrs_max == 0)
       return absl::InvalidArgumentError("nonMasqueradeCIDRsMax must be at least 1");
     std::vector<std::string> non_masquerade;

@@ -66,7 +66,12 @@ struct AgentConfig {
   bool masquerade = true;
   std::vector<IpPrefix> non_masquerade_cidrs;
   uint32_t non_masquerade_cidrs_max = 16384;  // size of the datapath's set of in-cluster CIDRs
-  std::string log_level = "info";             // debug, info, warn or error
+  // Sizes of the NetworkPolicy maps (bpf/abi/policy.h); a write into a full one names its setting.
+  uint32_t policy_peers_max = WEIR_POLICY_PEERS_DEFAULT_SIZE;
+  uint32_t policy_rules_max = WEIR_POLICY_RULES_DEFAULT_SIZE;
+  uint32_t policy_cidrs_max = WEIR_POLICY_CIDRS_DEFAULT_SIZE;
+  uint32_t policy_conntrack_max = WEIR_POLICY_CT_DEFAULT_SIZE;
+  std::string log_level = "info";  // debug, info, warn or error
   // kube-proxy's endpoints ("host:port"; empty: not served): its health check, which load balancers
   // and operators poll, and /proxyMode and /metrics.
   std::string kube_proxy_healthz_address = "0.0.0.0:10256";
