@@ -124,7 +124,8 @@ static __always_inline void lookup_peer_identity(struct policy_scratch *s)
 	s->peer.addr = *peer_address(s);
 	/* An IPv6 link-local peer is on the pod's own link, so it is the node: neighbour discovery's
 	 * answers to the node's solicitations must pass, as ARP (no IP) does. */
-	if (family == WEIR_FAMILY_IPV6 && s->peer.addr.bytes[0] == 0xfe && (s->peer.addr.bytes[1] & 0xc0) == 0x80) {
+	if (family == WEIR_FAMILY_IPV6 && s->peer.addr.bytes[0] == 0xfe &&
+	    (s->peer.addr.bytes[1] & 0xc0) == 0x80) {
 		s->identity = WEIR_IDENTITY_HOST;
 		return;
 	}
