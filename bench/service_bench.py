@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -43,7 +44,7 @@ from pathlib import Path
 from bench.control_plane_bench import KUBE_PROXY, KubeClient, KubeProxy, rules_snapshot
 from bench.lb_bench import format_table, number
 from bench.report import SNAPSHOT_TOOLS, finish_figure, finish_report, progress, root_diff, root_snapshot
-from weirlab.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
+from weirlab.cluster import CLIENT_IP, Cluster, node_ip
 from weirlab.kube.control_plane import ControlPlane, kube_bin_dir, missing_binaries
 from weirlab.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, in_netns, leftovers, run
 
@@ -63,7 +64,8 @@ OTHER_NODES = {
 }
 CLUSTER_CIDR = "10.244.0.0/16"
 CLUSTER_IP = {"weir": "10.96.0.10", "iptables": "10.96.0.11", "nftables": "10.96.0.12"}
-NODE_PORT = {"weir": 30080, "iptables": 30081, "nftables": 30082}  # TCP and UDP
+NODE_PORT = {"weir": 30080, "iptables": 30081, "nftables": 30082}  # TCP
+UDP_NODE_PORT = {s: port + 100 for s, port in NODE_PORT.items()}  # the API server allocates one per number
 TCP_PORT, TCP_TARGET = 80, 8080
 UDP_PORT, UDP_TARGET = 90, 9000
 KUBE_SERVICE_PORTS = 4  # kube-proxy's rules: 2 Services x (TCP, UDP)
@@ -83,6 +85,31 @@ def cpu_jiffies() -> dict[str, int]:
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
     total = sum(fields)  # guest time is already in user
     return {"busy": total - fields[3] - fields[4], "softirq": fields[6], "total": total}
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system seconds of a running process; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ksoftirqd_pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _comm(p).startswith("ksoftirqd/")]
+
+
+def _comm(proc_dir: Path) -> str:
+    try:
+        return (proc_dir / "comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def udp_mib(netns: str) -> dict[str, int]:
@@ -132,27 +159,21 @@ class ServiceLab:
         # Every source port for the clients: a closed connection gives its port back at once (reset).
         for netns in (self.client, *self.client_pod.values()):
             run(in_netns(netns, ["sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65535"]))
-        for netns, _ in self.backend.values():
-            self.serve(netns, "tcp-server", TCP_TARGET)
-            self.serve(netns, "udp-sink", UDP_TARGET)
+        # The processes whose CPU time a run of a subject counts besides the client's: its servers,
+        # its node's proxy (below) and ksoftirqd, which takes over packet processing under load.
+        self.node_pids: dict[str, list[int]] = {"weir": [self.weir.agent.pid]}
+        for subject, (netns, _) in self.backend.items():
+            self.node_pids.setdefault(subject, [])
+            self.node_pids[subject] += [
+                self.serve(netns, "tcp-server", TCP_TARGET),
+                self.serve(netns, "udp-sink", UDP_TARGET),
+            ]
+        self.ksoftirqd = ksoftirqd_pids()
 
         progress("weir: the Service in node1's manifest directory")
-        self.cluster.apply(
-            "svc",
-            service_yaml(
-                "svc-weir",
-                [("http", TCP_PORT, TCP_TARGET, "TCP"), ("udp", UDP_PORT, UDP_TARGET, "UDP")],
-                cluster_ip=CLUSTER_IP["weir"],
-                type_="NodePort",
-                node_port=NODE_PORT["weir"],
-            ),
-        )
-        self.cluster.apply(
-            "eps",
-            endpoint_slice_yaml(
-                "svc-weir", [(web, "node1")], [("http", TCP_TARGET, "TCP"), ("udp", UDP_TARGET, "UDP")]
-            ),
-        )
+        # The same objects as kube-proxy's in its API server (JSON is YAML).
+        self.cluster.apply("svc", json.dumps(service_obj("weir")))
+        self.cluster.apply("eps", json.dumps(slice_obj("weir", web.ipv4, "node1")))
         for port in (TCP_PORT, UDP_PORT):
             self.cluster.wait_for_frontend(f"{CLUSTER_IP['weir']}:{port}", backends=1, timeout=10)
 
@@ -183,6 +204,7 @@ class ServiceLab:
             self.kube_proxy[subject] = KubeProxy(
                 lab, self.node_ns[subject], role, subject, address, self.cp.admin_kubeconfig
             )
+            self.node_pids[subject].append(self.kube_proxy[subject].proc.pid)
         for subject, kp in self.kube_proxy.items():
             kp.wait_synced(KUBE_SERVICE_PORTS, timeout=90)
             progress(f"  kube-proxy {subject}: synced")
@@ -204,7 +226,7 @@ class ServiceLab:
         run(in_netns(netns, ["ip", "route", "add", "default", "via", f"10.244.{octet}.1"]))
         return netns, f"10.244.{octet}.2"
 
-    def serve(self, netns: str, mode: str, port: int) -> None:
+    def serve(self, netns: str, mode: str, port: int) -> int:
         proc = self.lab.spawn(
             in_netns(netns, [*PIN["server"], str(LOAD), mode, str(port)]),
             stdout=subprocess.PIPE,
@@ -213,6 +235,7 @@ class ServiceLab:
         )
         if proc.stdout.readline().strip() != "ready":
             raise RuntimeError(f"{mode} in {netns} did not start: {proc.stderr.read() if proc.poll() else ''}")
+        return proc.pid  # nsenter and taskset exec: the server's own
 
     # -- the control plane is stopped while traffic runs: its work is nobody's dataplane -------------
 
@@ -248,26 +271,40 @@ class ServiceLab:
     def udp_target(self, subject: str) -> tuple[str, int]:
         if subject == "direct":
             return self.backend["direct"][1], UDP_TARGET
-        return self.node_address[subject], NODE_PORT[subject]
+        return self.node_address[subject], UDP_NODE_PORT[subject]
+
+    def measured(self, subject: str, argv: list[str], timeout: float) -> tuple[subprocess.CompletedProcess, dict]:
+        """Runs a client to its end; the CPU time spent meanwhile: by the lab's processes (the client,
+        the subject's servers and proxy, ksoftirqd; with the packet processing the kernel did in their
+        context) and by the whole machine (/proc/stat, other work included)."""
+        pids = self.node_pids[subject] + self.ksoftirqd
+        node0, client0, machine0 = sum(map(process_cpu_s, pids)), children_cpu_s(), cpu_jiffies()
+        proc = run(argv, check=False, timeout=timeout)
+        node1, client1, machine1 = sum(map(process_cpu_s, pids)), children_cpu_s(), cpu_jiffies()
+        hz = os.sysconf("SC_CLK_TCK")
+        return proc, {
+            "lab_s": node1 - node0 + client1 - client0,
+            "client_s": client1 - client0,
+            "machine_s": (machine1["busy"] - machine0["busy"]) / hz,
+            "machine_softirq_s": (machine1["softirq"] - machine0["softirq"]) / hz,
+        }
 
     def run_tcp(self, subject: str, kind: str, seconds: float, concurrency: int) -> dict:
         where, address, port = self.tcp_target(subject, kind)
         cmd = [*PIN["client"], str(LOAD), "tcp-load", address, str(port), str(seconds), str(concurrency)]
-        cpu0 = cpu_jiffies()
-        proc = run(where(cmd), check=False, timeout=seconds + 60)
-        cpu1 = cpu_jiffies()
+        proc, cpu = self.measured(subject, where(cmd), seconds + 60)
         if proc.returncode != 0:
             raise RuntimeError(f"tcp-load {subject} {kind} to {address}:{port} failed: {proc.stderr}")
         res = json.loads(proc.stdout)
-        hz = os.sysconf("SC_CLK_TCK")
+        requests = res["requests"]
         res.update(
             target=f"{address}:{port}",
-            rps=res["requests"] / res["seconds"],
-            cpu_busy_s=(cpu1["busy"] - cpu0["busy"]) / hz,
-            cpu_softirq_s=(cpu1["softirq"] - cpu0["softirq"]) / hz,
+            rps=requests / res["seconds"],
+            cpu=cpu,
             errors=res["connect_errors"] + res["read_errors"] + res["bad_answers"],
+            cpu_us_per_request=cpu["lab_s"] / requests * 1e6 if requests else None,
+            machine_cpu_us_per_request=cpu["machine_s"] / requests * 1e6 if requests else None,
         )
-        res["cpu_us_per_request"] = res["cpu_busy_s"] / res["requests"] * 1e6 if res["requests"] else None
         return res
 
     def run_udp(self, subject: str, seconds: float, flows: int, size: int) -> dict:
@@ -275,9 +312,7 @@ class ServiceLab:
         backend_ns = self.backend[subject][0]
         cmd = [*PIN["client"], str(LOAD), "udp-flood", address, str(port), str(seconds), str(flows), str(size)]
         mib0 = udp_mib(backend_ns)
-        cpu0 = cpu_jiffies()
-        proc = run(in_netns(self.client, cmd), check=False, timeout=seconds + 60)
-        cpu1 = cpu_jiffies()
+        proc, cpu = self.measured(subject, in_netns(self.client, cmd), seconds + 60)
         time.sleep(0.05)  # what is still in a queue between the nodes arrives now, or never
         mib1 = udp_mib(backend_ns)
         if proc.returncode != 0:
@@ -286,7 +321,6 @@ class ServiceLab:
         delta = {k: mib1[k] - mib0[k] for k in mib0}
         # Arrived at the backend's UDP layer: read by the sink, or dropped at a full socket buffer.
         arrived = delta["InDatagrams"] + delta["InErrors"]
-        hz = os.sysconf("SC_CLK_TCK")
         res.update(
             target=f"{address}:{port}",
             arrived=arrived,
@@ -294,10 +328,10 @@ class ServiceLab:
             mib_delta=delta,
             pps=arrived / res["seconds"],
             sent_pps=res["sent"] / res["seconds"],
-            cpu_busy_s=(cpu1["busy"] - cpu0["busy"]) / hz,
-            cpu_softirq_s=(cpu1["softirq"] - cpu0["softirq"]) / hz,
+            cpu=cpu,
+            cpu_ns_per_packet=cpu["lab_s"] / arrived * 1e9 if arrived else None,
+            machine_cpu_ns_per_packet=cpu["machine_s"] / arrived * 1e9 if arrived else None,
         )
-        res["cpu_ns_per_packet"] = res["cpu_busy_s"] / arrived * 1e9 if arrived else None
         return res
 
     def conntrack_counts(self) -> dict[str, int]:
@@ -317,7 +351,13 @@ def node_obj(name: str, address: str) -> dict:
 def service_obj(subject: str) -> dict:
     ports = [
         {"name": "http", "port": TCP_PORT, "targetPort": TCP_TARGET, "protocol": "TCP", "nodePort": NODE_PORT[subject]},
-        {"name": "udp", "port": UDP_PORT, "targetPort": UDP_TARGET, "protocol": "UDP", "nodePort": NODE_PORT[subject]},
+        {
+            "name": "udp",
+            "port": UDP_PORT,
+            "targetPort": UDP_TARGET,
+            "protocol": "UDP",
+            "nodePort": UDP_NODE_PORT[subject],
+        },
     ]
     return {
         "apiVersion": "v1",
@@ -400,7 +440,10 @@ def bench(sl: ServiceLab, args: argparse.Namespace) -> dict:
                 )
         res = sl.run_tcp("weir", "socklb", args.duration, args.concurrency)
         runs["socklb"]["weir"].append(res)
-        progress(f"round {r + 1}/{args.rounds} clusterip weir socket LB (info) {res['rps']:8.0f} req/s")
+        progress(
+            f"round {r + 1}/{args.rounds} clusterip weir socket LB (info) {res['rps']:8.0f} req/s  "
+            f"{number(res['cpu_us_per_request'])} us CPU/req"
+        )
         for subject in order:
             res = sl.run_udp(subject, args.duration, args.udp_flows, args.udp_size)
             runs["udp"][subject].append(res)
@@ -414,9 +457,9 @@ def bench(sl: ServiceLab, args: argparse.Namespace) -> dict:
             subject: {
                 key: med([run[key] for run in subject_runs if run.get(key) is not None])
                 for key in (
-                    ("rps", "cpu_us_per_request", "p50_us", "p99_us", "errors")
+                    ("rps", "cpu_us_per_request", "machine_cpu_us_per_request", "p50_us", "p99_us", "errors")
                     if kind != "udp"
-                    else ("pps", "sent_pps", "cpu_ns_per_packet")
+                    else ("pps", "sent_pps", "cpu_ns_per_packet", "machine_cpu_ns_per_packet")
                 )
             }
             for subject, subject_runs in by_subject.items()
@@ -433,9 +476,28 @@ ROWS = [  # (key, kind, metric, label, unit, higher is better, target: (against,
     ("np_rps", "nodeport", "rps", "NodePort TCP, new connection per request", "req/s", True, ("direct", 1.0)),
     ("cip_rps", "clusterip", "rps", "ClusterIP TCP, new connection per request", "req/s", True, ("direct", 1.0)),
     ("udp_pps", "udp", "pps", "NodePort UDP stream, arrived at the pod", "pkt/s", True, ("iptables", 1.7)),
-    ("np_cpu", "nodeport", "cpu_us_per_request", "  NodePort TCP: CPU per request", "us", False, None),
-    ("cip_cpu", "clusterip", "cpu_us_per_request", "  ClusterIP TCP: CPU per request", "us", False, None),
-    ("udp_cpu", "udp", "cpu_ns_per_packet", "  NodePort UDP: CPU per packet arrived", "ns", False, None),
+    ("np_cpu", "nodeport", "cpu_us_per_request", "  NodePort TCP: CPU per request (lab)", "us", False, None),
+    ("cip_cpu", "clusterip", "cpu_us_per_request", "  ClusterIP TCP: CPU per request (lab)", "us", False, None),
+    ("udp_cpu", "udp", "cpu_ns_per_packet", "  NodePort UDP: CPU per packet arrived (lab)", "ns", False, None),
+    (
+        "np_mcpu",
+        "nodeport",
+        "machine_cpu_us_per_request",
+        "  NodePort TCP: CPU per request (machine)",
+        "us",
+        False,
+        None,
+    ),
+    (
+        "cip_mcpu",
+        "clusterip",
+        "machine_cpu_us_per_request",
+        "  ClusterIP TCP: CPU per request (machine)",
+        "us",
+        False,
+        None,
+    ),
+    ("udp_mcpu", "udp", "machine_cpu_ns_per_packet", "  NodePort UDP: CPU per packet (machine)", "ns", False, None),
     ("np_p50", "nodeport", "p50_us", "  NodePort TCP: request latency p50", "us", False, None),
     ("cip_p50", "clusterip", "p50_us", "  ClusterIP TCP: request latency p50", "us", False, None),
     ("udp_sent", "udp", "sent_pps", "  NodePort UDP: sent by the client", "pkt/s", True, None),
@@ -504,9 +566,9 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> None:
         ("np_rps", "NodePort TCP from outside\n(new connection per request)", "requests/s"),
         ("cip_rps", "ClusterIP TCP from a pod on the node\n(new connection per request)", "requests/s"),
         ("udp_pps", "NodePort UDP stream from outside\n(packets arrived at the pod)", "packets/s"),
-        ("np_cpu", "CPU per NodePort request\n(all CPUs, /proc/stat)", "us CPU per request"),
-        ("cip_cpu", "CPU per ClusterIP request\n(all CPUs, /proc/stat)", "us CPU per request"),
-        ("udp_cpu", "CPU per UDP packet arrived\n(all CPUs, /proc/stat)", "ns CPU per packet"),
+        ("np_cpu", "CPU per NodePort request\n(client, servers, proxy, ksoftirqd)", "us CPU per request"),
+        ("cip_cpu", "CPU per ClusterIP request\n(client, servers, proxy, ksoftirqd)", "us CPU per request"),
+        ("udp_cpu", "CPU per UDP packet arrived\n(client, servers, proxy, ksoftirqd)", "ns CPU per packet"),
     ]
     by_key = {row["key"]: row for row in rows}
     fig, axes = plt.subplots(2, 3, figsize=(16, 9))
@@ -690,8 +752,11 @@ def main() -> int:
         print(
             f"(median of {args.rounds} run(s) of {args.duration:g}s per target; TCP: {args.concurrency} connections "
             "in flight, one request each, closed with a reset; UDP: "
-            f"{args.udp_flows} flows of {args.udp_size}-byte datagrams, counted in the backend pod's UDP MIB; CPU: "
-            "all CPUs' busy time from /proc/stat, other work on the machine included; TCP errors per target: "
+            f"{args.udp_flows} flows of {args.udp_size}-byte datagrams, counted in the backend pod's UDP MIB; "
+            "CPU (lab): "
+            "user + system time of the client, the subject's servers and proxy, and ksoftirqd, which includes the "
+            "packet processing done in their context; CPU (machine): all CPUs' busy time from /proc/stat, other work "
+            "on the machine included; TCP errors per target: "
             + ", ".join(
                 f"{kind} {s} {sum(r['errors'] for r in results['runs'][kind][s])}"
                 for kind in TCP_KINDS
