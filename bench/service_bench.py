@@ -505,11 +505,20 @@ ROWS = [  # (key, kind, metric, label, unit, higher is better, target: (against,
 ]
 
 
-def summary_rows(median: dict) -> list[dict]:
+def summary_rows(results: dict) -> list[dict]:
+    """Values: the median over rounds. Ratios: the median of each round's ratio. A round runs every
+    dataplane back to back, so its ratio is what the load on the machine moves least; the values of
+    a dataplane move with it from round to round."""
+    median, runs = results["median"], results["runs"]
     rows = []
     for key, kind, metric, label, unit, higher, target in ROWS:
         values = {s: median[kind].get(s, {}).get(metric) for s in SUBJECTS}
-        ratio = lambda other: values["weir"] / values[other] if values["weir"] and values.get(other) else None
+
+        def ratio(other: str, kind=kind, metric=metric) -> float | None:
+            pairs = zip(runs[kind]["weir"], runs[kind].get(other, []))
+            per_round = [w[metric] / o[metric] for w, o in pairs if w.get(metric) and o.get(metric)]
+            return statistics.median(per_round) if per_round else None
+
         row = {
             "key": key,
             "label": label,
@@ -580,7 +589,7 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> None:
             range(len(subjects)), values, color=[COLORS[s] for s in subjects], edgecolor="black", linewidth=0.4
         )
         for bar, subject, value in zip(bars, subjects, values):
-            ratio = row["values"]["weir"] / value if value and subject != "weir" else None
+            ratio = row["ratios"].get(subject)
             text = number(value) + (f"\nweir {ratio:.2f}x" if ratio else "")
             ax.annotate(
                 text,
@@ -718,7 +727,7 @@ def main() -> int:
     diff.update(root_diff(rules_before, rules_snapshot()))
     env["loadavg_end"] = os.getloadavg()
 
-    rows = summary_rows(results["median"]) if "median" in results else []
+    rows = summary_rows(results) if "median" in results else []
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     json_path = args.out / f"service_bench-{stamp}.json"
@@ -750,7 +759,8 @@ def main() -> int:
         )
         print(format_summary(rows))
         print(
-            f"(median of {args.rounds} run(s) of {args.duration:g}s per target; TCP: {args.concurrency} connections "
+            f"(values: median of {args.rounds} run(s) of {args.duration:g}s per target; ratios: median of the "
+            "rounds' ratios; TCP: {args.concurrency} connections "
             "in flight, one request each, closed with a reset; UDP: "
             f"{args.udp_flows} flows of {args.udp_size}-byte datagrams, counted in the backend pod's UDP MIB; "
             "CPU (lab): "
