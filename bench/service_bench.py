@@ -656,16 +656,18 @@ def environment(args: argparse.Namespace) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one round of 2-second runs")
-    parser.add_argument("--rounds", type=int, help="rounds over every target (default 3, quick 1)")
-    parser.add_argument("--duration", type=float, help="seconds per run (default 5, quick 2)")
+    parser.add_argument("--rounds", type=int, help="rounds over every target (default 5, quick 1)")
+    parser.add_argument("--duration", type=float, help="seconds per run (default 3, quick 2)")
     parser.add_argument("--concurrency", type=int, default=32, help="TCP connections in flight (default 32)")
     parser.add_argument("--udp-flows", type=int, default=8, help="UDP source ports of the stream (default 8)")
     parser.add_argument("--udp-size", type=int, default=64, help="UDP payload bytes (default 64)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin clients to CPU 0 and servers to CPU 1")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON and PNG")
     args = parser.parse_args()
-    args.rounds = args.rounds or (1 if args.quick else 3)
-    args.duration = args.duration or (2 if args.quick else 5)
+    # Many short rounds: the load of other work on the machine drifts in seconds, and a round's ratios
+    # are taken between runs a few seconds apart.
+    args.rounds = args.rounds or (1 if args.quick else 5)
+    args.duration = args.duration or (2 if args.quick else 3)
 
     if os.geteuid() != 0:
         print("needs root (network namespaces, bpffs, BPF programs, cgroups)", file=sys.stderr)
@@ -760,7 +762,7 @@ def main() -> int:
         print(format_summary(rows))
         print(
             f"(values: median of {args.rounds} run(s) of {args.duration:g}s per target; ratios: median of the "
-            "rounds' ratios; TCP: {args.concurrency} connections "
+            f"rounds' ratios; TCP: {args.concurrency} connections "
             "in flight, one request each, closed with a reset; UDP: "
             f"{args.udp_flows} flows of {args.udp_size}-byte datagrams, counted in the backend pod's UDP MIB; "
             "CPU (lab): "
