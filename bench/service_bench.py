@@ -600,9 +600,11 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> None:
                 va="bottom",
                 fontsize=8,
             )
+        top = max(values) if values else 1
         if row["target"]:
             against, wanted = row["target"]
             level = (row["values"][against] or 0) * wanted
+            top = max(top, level)
             ax.axhline(level, color="red", linestyle="dashed", linewidth=1.1)
             ax.annotate(
                 f"target: weir >= {wanted}x {LABELS[against]} ({'met' if row['met'] else 'NOT MET'})",
@@ -617,7 +619,7 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> None:
         ax.set_xticklabels([LABELS[s].replace("kube-proxy ", "kube-proxy\n") for s in subjects], fontsize=8.5)
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=10)
-        ax.set_ylim(0, max(values) * 1.3 if values else 1)
+        ax.set_ylim(0, top * 1.3)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
     finish_figure(
