@@ -668,6 +668,10 @@ def main() -> int:
     args = parser.parse_args()
     # Many short rounds: the load of other work on the machine drifts in seconds, and a round's ratios
     # are taken between runs a few seconds apart.
+    if not 1 <= args.udp_size <= 1472:
+        parser.error("--udp-size: 1 to 1472 bytes (one datagram in a 1500-byte packet)")
+    if args.udp_flows < 1 or args.concurrency < 1:
+        parser.error("--udp-flows and --concurrency: at least 1")
     args.rounds = args.rounds or (1 if args.quick else 5)
     args.duration = args.duration or (2 if args.quick else 3)
 
