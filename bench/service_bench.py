@@ -674,6 +674,8 @@ def main() -> int:
         parser.error("--udp-flows and --concurrency: at least 1")
     args.rounds = args.rounds or (1 if args.quick else 5)
     args.duration = args.duration or (2 if args.quick else 3)
+    if args.rounds < 1 or args.duration <= 0:
+        parser.error("--rounds: at least 1; --duration: more than 0 seconds")
 
     if os.geteuid() != 0:
         print("needs root (network namespaces, bpffs, BPF programs, cgroups)", file=sys.stderr)
