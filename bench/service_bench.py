@@ -144,6 +144,10 @@ class ServiceLab:
         web, client = self.weir.add_pod("web"), self.weir.add_pod("client")
         self.backend = {"weir": (web.netns, web.ipv4)}
         self.client_pod = {"weir": client.netns}
+        # Socket LB gets a client pod of its own: its connections go straight to the backend's address,
+        # and one that shares a source port with a recent per-packet flow of the other pod would meet
+        # that flow's conntrack entries (as lb_bench.py's port ranges avoid).
+        self.socklb_pod = self.weir.add_pod("client-sock").netns
         for subject, (role, address, octet) in OTHER_NODES.items():
             netns = self.cluster.add_client(role, address)
             run(in_netns(netns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
@@ -157,7 +161,7 @@ class ServiceLab:
             in_netns(self.client, ["ip", "route", "add", f"10.244.{plain_octet}.0/24", "via", OTHER_NODES["direct"][1]])
         )
         # Every source port for the clients: a closed connection gives its port back at once (reset).
-        for netns in (self.client, *self.client_pod.values()):
+        for netns in (self.client, self.socklb_pod, *self.client_pod.values()):
             run(in_netns(netns, ["sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65535"]))
         # The processes whose CPU time a run of a subject counts besides the client's: its servers,
         # its node's proxy (below) and ksoftirqd, which takes over packet processing under load.
@@ -261,7 +265,7 @@ class ServiceLab:
                 return where, self.backend["direct"][1], TCP_TARGET
             return where, self.node_address[subject], NODE_PORT[subject]
         if kind == "socklb":
-            where = lambda cmd: self.cluster.node_cgroup_cmd(self.weir, self.client_pod["weir"], cmd)
+            where = lambda cmd: self.cluster.node_cgroup_cmd(self.weir, self.socklb_pod, cmd)
             return where, CLUSTER_IP["weir"], TCP_PORT
         where = lambda cmd, ns=self.client_pod[subject]: in_netns(ns, cmd)
         if subject == "direct":
@@ -304,6 +308,7 @@ class ServiceLab:
             errors=res["connect_errors"] + res["read_errors"] + res["bad_answers"],
             cpu_us_per_request=cpu["lab_s"] / requests * 1e6 if requests else None,
             machine_cpu_us_per_request=cpu["machine_s"] / requests * 1e6 if requests else None,
+            client_cpu_share=cpu["client_s"] / res["seconds"],
         )
         return res
 
@@ -331,6 +336,7 @@ class ServiceLab:
             cpu=cpu,
             cpu_ns_per_packet=cpu["lab_s"] / arrived * 1e9 if arrived else None,
             machine_cpu_ns_per_packet=cpu["machine_s"] / arrived * 1e9 if arrived else None,
+            client_cpu_share=cpu["client_s"] / res["seconds"],
         )
         return res
 
@@ -436,7 +442,7 @@ def bench(sl: ServiceLab, args: argparse.Namespace) -> dict:
                 progress(
                     f"round {r + 1}/{args.rounds} {kind:9} {LABELS[subject]:20} {res['rps']:8.0f} req/s  "
                     f"{number(res['cpu_us_per_request'])} us CPU/req  p50 {res['p50_us']:.0f} us  "
-                    f"errors {res['errors']}"
+                    f"errors {res['errors']}  client CPU {res['client_cpu_share']:.0%}"
                 )
         res = sl.run_tcp("weir", "socklb", args.duration, args.concurrency)
         runs["socklb"]["weir"].append(res)
@@ -449,7 +455,8 @@ def bench(sl: ServiceLab, args: argparse.Namespace) -> dict:
             runs["udp"][subject].append(res)
             progress(
                 f"round {r + 1}/{args.rounds} udp       {LABELS[subject]:20} {res['pps']:8.0f} pkt/s arrived "
-                f"(sent {res['sent_pps']:.0f}/s)  {number(res['cpu_ns_per_packet'])} ns CPU/pkt"
+                f"(sent {res['sent_pps']:.0f}/s)  {number(res['cpu_ns_per_packet'])} ns CPU/pkt  "
+                f"client CPU {res['client_cpu_share']:.0%}"
             )
     med = lambda values: statistics.median(values) if values else None
     median = {
@@ -783,6 +790,13 @@ def main() -> int:
                 for s in SUBJECTS
             )
             + ")"
+        )
+        print()
+        shares = [run["client_cpu_share"] for by in results["runs"].values() for rs in by.values() for run in rs]
+        print(
+            f"client CPU share per run (its CPU time / the run's duration): {min(shares):.0%} to {max(shares):.0%}. "
+            "The client is pinned to one CPU: a run whose client got much less than all of it measured the CPU "
+            "share it got from other work more than the dataplane; the CPU-per-request rows hold either way."
         )
         print()
         met = [r for r in rows if r["target"]]
