@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.report import finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
+from bench.report import SNAPSHOT_TOOLS, finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
 from weirlab.lab import BUILD, DEBIAN_CNI_DIR, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, in_netns, leftovers, run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -550,7 +550,7 @@ def main() -> int:
         )
         if not p.exists()
     ]
-    missing += [t for t in ("qperf", "iperf3", "nsenter", "ss") if shutil.which(t) is None]
+    missing += [t for t in ("qperf", "iperf3", "nsenter", "ss", "taskset", *SNAPSHOT_TOOLS) if shutil.which(t) is None]
     if missing:
         print(
             f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another "

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from bench.lb_bench import CONNECT_CLIENT, PORTS_PER_TARGET, format_table, number
-from bench.report import finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
+from bench.report import SNAPSHOT_TOOLS, finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
 from weirlab.cluster import Cluster, node_ip
 from weirlab.kube.control_plane import ControlPlane, kube_bin_dir, missing_binaries
 from weirlab.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, in_netns, leftovers, run
@@ -1364,9 +1364,10 @@ def main() -> int:
     if os.geteuid() != 0:
         print("needs root (network namespaces, bpffs, BPF programs, cgroups)", file=sys.stderr)
         return 2
-    missing = [str(p) for p in (WEIR_CNI, WEIR_AGENT, WEIRCTL) if not p.exists()]
+    missing = [str(p) for p in (WEIR_CNI, WEIR_AGENT, WEIRCTL, POLLER) if not p.exists()]
     missing += missing_binaries(names=("etcd", "kube-apiserver", "kubectl", "kube-proxy"))
-    missing += [t for t in ("nsenter", "taskset", "curl", "iptables", "nft") if shutil.which(t) is None]
+    tools = ("nsenter", "taskset", "curl", "openssl", "iptables-save", "ip6tables-save", *SNAPSHOT_TOOLS)
+    missing += [t for t in tools if shutil.which(t) is None]
     if missing:
         print(
             f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another build "

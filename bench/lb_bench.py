@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.report import finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
+from bench.report import SNAPSHOT_TOOLS, finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
 from weirlab.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
 from weirlab.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, in_netns, leftovers, run
 
@@ -756,7 +756,7 @@ def main() -> int:
         print("needs root (network namespaces, bpffs, BPF programs, cgroups)", file=sys.stderr)
         return 2
     missing = [str(p) for p in (PACKET_BENCH, WEIR_CNI, WEIR_AGENT, WEIRCTL) if not p.exists()]
-    missing += [t for t in ("wrk", "nsenter", "taskset") if shutil.which(t) is None]
+    missing += [t for t in ("wrk", "nsenter", "taskset", *SNAPSHOT_TOOLS) if shutil.which(t) is None]
     if missing:
         print(
             f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another build "

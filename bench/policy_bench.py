@@ -38,7 +38,7 @@ from pathlib import Path
 
 from bench import policy_manifests as pm
 from bench.lb_bench import SERVER, format_table, number
-from bench.report import finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
+from bench.report import SNAPSHOT_TOOLS, finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
 from weirlab.cluster import Cluster
 from weirlab.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, Pod, in_netns, leftovers, run
 from weirlab.netpol_lab import PolicySupport, policy_support
@@ -638,7 +638,7 @@ def main() -> int:
         print("needs root (network namespaces, bpffs, BPF programs)", file=sys.stderr)
         return 2
     missing = [str(p) for p in (WEIR_CNI, WEIR_AGENT, WEIRCTL) if not p.exists()]
-    missing += [t for t in ("wrk", "nsenter") if shutil.which(t) is None]
+    missing += [t for t in ("wrk", "nsenter", *SNAPSHOT_TOOLS) if shutil.which(t) is None]
     if missing:
         print(
             f"missing: {', '.join(missing)} (build with scripts/build.sh; wrk is the Debian package wrk)",

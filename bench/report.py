@@ -29,6 +29,10 @@ def percentile(samples: list[float], p: float) -> float:
 # ---------------------------------------------------------------------------------------------
 # Root namespace safety
 
+# What root_snapshot runs: every benchmark checks for these before it starts (a missing one would end
+# the run after the lab was built, with nothing to compare).
+SNAPSHOT_TOOLS = ("ip", "iptables", "ip6tables", "nft")
+
 
 def root_snapshot() -> dict[str, list[str]]:
     def lines(cmd: list[str]) -> list[str]:

@@ -16,7 +16,9 @@ packages=(
   iproute2 iputils-ping socat tcpdump strace wrk
   containernetworking-plugins qperf iperf3
   python3-pytest python3-yaml
-  containerd runc iptables nftables mmdebstrap curl
+  containerd runc iptables nftables mmdebstrap curl openssl
+  # What the tests and benchmarks run besides: sysctl and kill (procps), nsenter and taskset (util-linux).
+  procps util-linux
   buildah skopeo umoci
 )
 
@@ -68,14 +70,13 @@ python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
 # The Python style check (scripts/check_style.sh), pinned: another version may format differently.
 [[ "$(python3 -m ruff --version 2>/dev/null)" == "ruff 0.8.0" ]] || python3 -m pip install -q ruff==0.8.0
-python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib || \
-  echo "setup: matplotlib unavailable; benchmarks will print tables only"
+# Every benchmark (bench/*.py) draws its plot with matplotlib.
+python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install -q matplotlib
 # Upstream Kubernetes control-plane binaries and etcd for e2e/test_kube_*.py, built from their Go
 # modules and cached in $WEIR_TOOLS_DIR/kube-<version>/bin: the first build is long (10-27 minutes
 # on 2 cores, docs/upstream-kubernetes.md), later runs take a second. WEIR_KUBE=0 skips it; a failed
 # build does not fail setup, and the tests that need it then say they were skipped and why.
 if [[ "${WEIR_KUBE:-1}" == 1 ]]; then
-  command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl; }
   # The control plane for e2e/test_kube_*, kube-proxy for the benchmarks, and what the two-node
   # cluster adds (kubelet, kube-scheduler, agnhost; then CoreDNS and the base images), and the e2e
   # suite for scripts/conformance.sh.
