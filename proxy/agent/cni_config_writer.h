@@ -18,6 +18,7 @@ struct CniConfigSettings {
   std::string bpf_root;
   std::string data_dir = "/var/lib/cni/weir";
   int mtu = 1500;
+  std::string device_mode = "veth";  // the plugin's "deviceMode": veth | netkit
 };
 
 // The conflist text (cniVersion 1.0.0, cniVersions up to 1.1.0; weir then portmap for hostPort).

@@ -10,7 +10,8 @@ CniConfigSettings CniSettingsFrom(const AgentConfig& config, std::vector<IpPrefi
   CniConfigSettings settings{.conf_dir = config.cni_conf_dir,
                              .pod_cidrs = std::move(pod_cidrs),
                              .bpf_root = config.bpf_root,
-                             .data_dir = config.cni_data_dir};
+                             .data_dir = config.cni_data_dir,
+                             .device_mode = config.pod_device_mode};
   if (config.mtu > 0) settings.mtu = static_cast<int>(config.mtu);
   return settings;
 }
