@@ -1,7 +1,10 @@
 """weir against Debian's ptp and bridge CNI plugins, measured in the same run on the same lab.
 
-One lab node (a network namespace) per plugin so that they do not interfere; weir-agent runs on
-weir's node only. For each plugin:
+weir is measured with each pod device mode: weir-veth, and weir-netkit when the kernel has netkit
+devices (Linux 6.7+ built with CONFIG_NETKIT; otherwise its rows say n/a). `--compare-build DIR` adds
+weir-base, another build's agent and plugin with veth pods, for an A/B of a datapath change in the
+same run. One lab node (a network namespace) per subject so that they do not interfere; weir-agent
+runs on the weir nodes only. For each subject:
 
   1. CNI ADD latency, sequential and N-way parallel, then DEL of every pod. The pod namespaces are
      made beforehand: only the plugin's exec is timed (the nsenter wrapper is the same for all).
@@ -9,8 +12,9 @@ weir's node only. For each plugin:
      1 and 4 streams. Tests are interleaved across plugins and repeated in rounds, so that drift of
      the machine hits every plugin alike; the median over rounds is reported.
 
-Prints a table against the targets (ADD p50 <= ptp's, tcp_lat <= 0.8x ptp's, throughput >= 1.0x ptp's)
-and writes JSON and a PNG into bench/results/. All traffic stays between namespaces the lab made; the
+Prints a table against the targets (ratios to ptp: ADD p50 <= 1.0x, throughput >= 1.0x, TCP
+retransmits <= 1.0x, tcp_lat <= 1.0x with veth and <= 0.8x with netkit) and writes JSON and a PNG
+into bench/results/. All traffic stays between namespaces the lab made; the
 root namespace is snapshotted before and compared after.
 
     sudo python3 -m bench.cni_bench [--quick]
@@ -34,10 +38,14 @@ from pathlib import Path
 
 from bench.report import SNAPSHOT_TOOLS, finish_figure, finish_report, percentile, progress, root_diff, root_snapshot
 from weirlab.lab import BUILD, DEBIAN_CNI_DIR, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, Node, in_netns, leftovers, run
+from weirlab.netkit import kernel_has_netkit
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
-PLUGINS = ("weir", "ptp", "bridge")
+# Every subject the report knows, in table order; a run measures those it can (SUBJECTS).
+ALL_SUBJECTS = ("weir-veth", "weir-netkit", "weir-base", "ptp", "bridge")
+WEIR_SUBJECTS = ("weir-veth", "weir-netkit", "weir-base")
+SUBJECTS: list[str] = []
 BASELINE = "ptp"
 QPERF_PORT = 19765
 IPERF_PORT = 5201
@@ -79,8 +87,10 @@ class Subject:
         return elapsed
 
     def host_veths(self) -> int:
-        out = self.node.exec(["ip", "-o", "link", "show", "type", "veth"]).stdout
-        return len(out.splitlines())
+        """Pods' host-side links (veth or netkit) in the node's namespace: all but lo and the bridge."""
+        out = self.node.exec(["ip", "-o", "link", "show"]).stdout
+        names = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+        return sum(1 for name in names if name not in ("lo", "benchbr0"))
 
 
 def host_local(node: Node, subnet: str) -> dict:
@@ -92,41 +102,56 @@ def host_local(node: Node, subnet: str) -> dict:
     }
 
 
-def make_subjects(lab: Lab) -> dict[str, Subject]:
-    weir_node = lab.add_node("weir", ["10.244.1.0/24"], start_agent=True)
+def make_subjects(lab: Lab, compare_build: Path | None) -> dict[str, Subject]:
+    subjects: dict[str, Subject] = {}
+    weir_nodes = [("weir-veth", "veth", "10.244.1.0/24", WEIR_AGENT, WEIR_CNI)]
+    if kernel_has_netkit():
+        weir_nodes.append(("weir-netkit", "netkit", "10.244.2.0/24", WEIR_AGENT, WEIR_CNI))
+    if compare_build:
+        weir_nodes.append(
+            (
+                "weir-base",
+                "veth",
+                "10.244.3.0/24",
+                compare_build / "proxy" / "weir-agent",
+                compare_build / "cni" / "weir",
+            )
+        )
+    for name, mode, cidr, agent, plugin in weir_nodes:
+        # Another build's plugin may not know "deviceMode": veth is its default anyway.
+        node = lab.add_node(name, [cidr], device_mode=mode if mode != "veth" else None, agent_binary=agent)
+        subjects[name] = Subject(name, node, plugin, node.conf())
     ptp_node = lab.add_node("ptp", ["10.250.0.0/24"], start_agent=False)
     bridge_node = lab.add_node("bridge", ["10.251.0.0/24"], start_agent=False)
-    return {
-        "weir": Subject("weir", weir_node, WEIR_CNI, weir_node.conf()),
-        "ptp": Subject(
-            "ptp",
-            ptp_node,
-            DEBIAN_CNI_DIR / "ptp",
-            {
-                "cniVersion": "1.0.0",
-                "name": "bench-ptp",
-                "type": "ptp",
-                "ipMasq": False,
-                "mtu": 1500,
-                "ipam": host_local(ptp_node, "10.250.0.0/24"),
-            },
-        ),
-        "bridge": Subject(
-            "bridge",
-            bridge_node,
-            DEBIAN_CNI_DIR / "bridge",
-            {
-                "cniVersion": "1.0.0",
-                "name": "bench-bridge",
-                "type": "bridge",
-                "bridge": "benchbr0",
-                "isGateway": True,
-                "ipMasq": False,
-                "mtu": 1500,
-                "ipam": host_local(bridge_node, "10.251.0.0/24"),
-            },
-        ),
-    }
+    subjects["ptp"] = Subject(
+        "ptp",
+        ptp_node,
+        DEBIAN_CNI_DIR / "ptp",
+        {
+            "cniVersion": "1.0.0",
+            "name": "bench-ptp",
+            "type": "ptp",
+            "ipMasq": False,
+            "mtu": 1500,
+            "ipam": host_local(ptp_node, "10.250.0.0/24"),
+        },
+    )
+    subjects["bridge"] = Subject(
+        "bridge",
+        bridge_node,
+        DEBIAN_CNI_DIR / "bridge",
+        {
+            "cniVersion": "1.0.0",
+            "name": "bench-bridge",
+            "type": "bridge",
+            "bridge": "benchbr0",
+            "isGateway": True,
+            "ipMasq": False,
+            "mtu": 1500,
+            "ipam": host_local(bridge_node, "10.251.0.0/24"),
+        },
+    )
+    return subjects
 
 
 def drop_netns(lab: Lab, names: list[str]) -> None:
@@ -330,27 +355,35 @@ def bench_traffic(subjects: dict[str, Subject], rounds: int, duration: int) -> d
 # ---------------------------------------------------------------------------------------------
 # Report
 
-# (key, label, unit, lower_is_better, target ratio weir/ptp or None); the retransmit rows are table-only
+# (key, label, unit, lower_is_better, target ratio to ptp per weir subject; absent: information only).
+# weir-base is another build, measured for comparison only: it has no targets.
+SAME = {"weir-veth": 1.0, "weir-netkit": 1.0}
 METRICS = [
-    ("add_seq_p50", "ADD p50, sequential", "ms", True, 1.0),
-    ("add_seq_p99", "ADD p99, sequential", "ms", True, None),
-    ("add_par_p50", "ADD p50, {w} in parallel", "ms", True, 1.0),
-    ("add_par_p99", "ADD p99, {w} in parallel", "ms", True, None),
-    ("del_seq_p50", "DEL p50, sequential", "ms", True, None),
-    ("tcp_lat", "qperf tcp_lat", "us", True, 0.8),
-    ("udp_lat", "qperf udp_lat", "us", True, None),
-    ("tcp_bw", "qperf tcp_bw", "Gbit/s", False, 1.0),
-    ("iperf3_1", "iperf3, 1 stream", "Gbit/s", False, 1.0),
-    ("iperf3_4", "iperf3, 4 streams", "Gbit/s", False, 1.0),
-    ("retr_1", "iperf3 retransmits, 1 stream", "segs/s", True, None),
-    ("retr_4", "iperf3 retransmits, 4 streams", "segs/s", True, None),
+    ("add_seq_p50", "ADD p50, sequential", "ms", True, SAME),
+    ("add_seq_p99", "ADD p99, sequential", "ms", True, {}),
+    ("add_par_p50", "ADD p50, {w} in parallel", "ms", True, SAME),
+    ("add_par_p99", "ADD p99, {w} in parallel", "ms", True, {}),
+    ("del_seq_p50", "DEL p50, sequential", "ms", True, {}),
+    ("tcp_lat", "qperf tcp_lat", "us", True, {"weir-veth": 1.0, "weir-netkit": 0.8}),
+    ("udp_lat", "qperf udp_lat", "us", True, {}),
+    ("tcp_bw", "qperf tcp_bw", "Gbit/s", False, SAME),
+    ("iperf3_1", "iperf3, 1 stream", "Gbit/s", False, SAME),
+    ("iperf3_4", "iperf3, 4 streams", "Gbit/s", False, SAME),
+    ("retr_1", "iperf3 retransmits, 1 stream", "segs/s", True, SAME),
+    ("retr_4", "iperf3 retransmits, 4 streams", "segs/s", True, SAME),
 ]
 TABLE_ONLY = {"retr_1", "retr_4"}
 
 
+def ratio_of(value: float, base: float) -> float | None:
+    if base:
+        return value / base
+    return 1.0 if value == 0 else None  # no retransmits at all, like ptp: on par
+
+
 def summarize(adds: dict, traffic: dict, workers: int) -> list[dict]:
     values: dict[str, dict[str, float]] = {}
-    for p in PLUGINS:
+    for p in SUBJECTS:
         values[p] = {
             "add_seq_p50": adds[p]["seq"]["add_p50_ms"],
             "add_seq_p99": adds[p]["seq"]["add_p99_ms"],
@@ -362,21 +395,24 @@ def summarize(adds: dict, traffic: dict, workers: int) -> list[dict]:
             "retr_4": traffic["retransmits_per_s"][p]["iperf3_4"],
         }
     rows = []
-    for key, label, unit, lower, target in METRICS:
+    for key, label, unit, lower, targets in METRICS:
         row = {
             "key": key,
             "label": label.format(w=workers),
             "unit": unit,
             "lower_is_better": lower,
-            "values": {p: values[p][key] for p in PLUGINS},
-            "target_ratio": target,
+            "values": {p: values[p][key] for p in SUBJECTS},
+            "targets": {p: t for p, t in targets.items() if p in SUBJECTS},
+            "ratios": {},
+            "met": {},
         }
         base = row["values"][BASELINE]
-        row["ratio"] = row["values"]["weir"] / base if base else None
-        if target is None:
-            row["met"] = None
-        else:
-            row["met"] = row["ratio"] is not None and (row["ratio"] <= target if lower else row["ratio"] >= target)
+        for p in SUBJECTS:
+            if p in WEIR_SUBJECTS:
+                row["ratios"][p] = ratio_of(row["values"][p], base)
+        for p, target in row["targets"].items():
+            r = row["ratios"][p]
+            row["met"][p] = r is not None and (r <= target if lower else r >= target)
         rows.append(row)
     return rows
 
@@ -386,28 +422,29 @@ def number(value: float) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    header = ["metric", "unit", "weir", "ptp", "bridge", "weir/ptp", "target", "status"]
+    weirs = [p for p in WEIR_SUBJECTS if p in SUBJECTS]
+    header = ["metric", "unit", *SUBJECTS, *(f"{p}/ptp" for p in weirs), "targets"]
     body = []
     for row in rows:
-        v = row["values"]
-        if row["target_ratio"] is None:
-            target, status = "-", "(info)"
-        else:
-            target = f"{'<=' if row['lower_is_better'] else '>='} {row['target_ratio']:.1f}x"
-            status = "met" if row["met"] else "NOT MET"
+        cells = []
+        for p in weirs:
+            r = row["ratios"][p]
+            mark = "" if p not in row["met"] else (" ok" if row["met"][p] else " NOT MET")
+            cells.append(("-" if r is None else f"{r:.3f}x") + mark)
+        targets = ", ".join(
+            f"{p.removeprefix('weir-')} {'<=' if row['lower_is_better'] else '>='} {t:.1f}x"
+            for p, t in row["targets"].items()
+        )
         body.append(
-            [
-                row["label"],
-                row["unit"],
-                *(number(v[p]) for p in PLUGINS),
-                "-" if row["ratio"] is None else f"{row['ratio']:.2f}x",
-                target,
-                status,
-            ]
+            [row["label"], row["unit"], *(number(row["values"][p]) for p in SUBJECTS), *cells, targets or "(info)"]
         )
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     fmt = lambda r: " | ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([fmt(header), "-+-".join("-" * w for w in widths), *map(fmt, body)])
+    lines = [fmt(header), "-+-".join("-" * w for w in widths), *map(fmt, body)]
+    missing = [p for p in ALL_SUBJECTS if p not in SUBJECTS and p != "weir-base"]
+    if missing:
+        lines.append(f"n/a: {', '.join(missing)} (this kernel has no netkit devices: Linux 6.7+ with CONFIG_NETKIT)")
+    return "\n".join(lines)
 
 
 def plot(rows: list[dict], path: Path, subtitle: str) -> None:
@@ -416,55 +453,63 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"weir": "#2a7ab9", "ptp": "#9a9a9a", "bridge": "#e39b3b"}
+    palette = {
+        "weir-veth": "#2a7ab9",
+        "weir-netkit": "#1b9e77",
+        "weir-base": "#8fb9dc",
+        "ptp": "#9a9a9a",
+        "bridge": "#e39b3b",
+    }
     rows = [r for r in rows if r["key"] not in TABLE_ONLY]
     groups = [
         ("lower is better", [r for r in rows if r["lower_is_better"]]),
         ("higher is better", [r for r in rows if not r["lower_is_better"]]),
     ]
-    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [7, 3.4]})
-    width = 0.27
+    fig, axes = plt.subplots(1, 2, figsize=(16, 6.5), gridspec_kw={"width_ratios": [7, 3.4]})
+    width = 0.8 / len(SUBJECTS)
+    offset = (len(SUBJECTS) - 1) / 2
     for ax, (title, group) in zip(axes, groups):
-        for i, plugin in enumerate(PLUGINS):
-            xs = [j + (i - 1) * width for j in range(len(group))]
-            rel = [r["values"][plugin] / r["values"][BASELINE] if r["values"][BASELINE] else 0 for r in group]
-            bars = ax.bar(xs, rel, width, label=plugin, color=colors[plugin], edgecolor="black", linewidth=0.4)
+        for i, subject in enumerate(SUBJECTS):
+            xs = [j + (i - offset) * width for j in range(len(group))]
+            rel = [r["values"][subject] / r["values"][BASELINE] if r["values"][BASELINE] else 0 for r in group]
+            bars = ax.bar(xs, rel, width, label=subject, color=palette[subject], edgecolor="black", linewidth=0.4)
             for bar, r in zip(bars, group):
-                value = r["values"][plugin]
-                text = number(value)
                 ax.annotate(
-                    text,
+                    number(r["values"][subject]),
                     (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center",
                     va="bottom",
-                    fontsize=7,
+                    fontsize=6,
                     rotation=90,
                     xytext=(0, 2),
                     textcoords="offset points",
                 )
         labelled = False
         for j, r in enumerate(group):
-            if r["target_ratio"] is not None:
+            for subject, target in r["targets"].items():
+                i = SUBJECTS.index(subject)
+                x = j + (i - offset) * width
                 ax.hlines(
-                    r["target_ratio"],
-                    j - 1.6 * width,
-                    j + 1.6 * width,
+                    target,
+                    x - width / 2,
+                    x + width / 2,
                     colors="red",
                     linestyles="dashed",
                     linewidth=1.4,
-                    label=None if labelled else "target for weir",
+                    label=None if labelled else "target",
                 )
                 labelled = True
-                mark = "met" if r["met"] else "NOT MET"
+            if r["met"]:
+                all_met = all(r["met"].values())
                 ax.annotate(
-                    mark,
+                    "met" if all_met else "NOT MET",
                     (j, 0),
                     xytext=(0, -3),
                     textcoords="offset points",
                     ha="center",
                     va="top",
                     fontsize=8,
-                    color="green" if r["met"] else "red",
+                    color="green" if all_met else "red",
                     fontweight="bold",
                 )
         ax.axhline(1.0, color="black", linewidth=0.6)
@@ -473,17 +518,17 @@ def plot(rows: list[dict], path: Path, subtitle: str) -> None:
         ax.tick_params(axis="x", pad=14)
         ax.set_ylabel("relative to ptp (ptp = 1.0)")
         ax.set_title(title)
-        top = max(r["values"][p] / r["values"][BASELINE] for r in group for p in PLUGINS if r["values"][BASELINE])
+        top = max(r["values"][p] / r["values"][BASELINE] for r in group for p in SUBJECTS if r["values"][BASELINE])
         ax.set_ylim(0, max(1.3, top * 1.25))
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
     handles, labels = axes[0].get_legend_handles_labels()
     seen = dict(zip(labels, handles))
-    fig.legend(seen.values(), seen.keys(), loc="upper right", ncol=4, fontsize=9)
+    fig.legend(seen.values(), seen.keys(), loc="upper right", ncol=6, fontsize=9)
     finish_figure(
         fig,
         path,
-        "weir vs ptp vs bridge (same-node pods, same lab, same run); bar labels are absolute values",
+        f"{' vs '.join(SUBJECTS)} (same-node pods, same lab, same run); bar labels are absolute values",
         subtitle,
         top=0.93,
     )
@@ -530,6 +575,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, help="rounds of traffic tests (default 3, quick 1)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin traffic client to CPU 0 and server to CPU 1")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON and PNG")
+    parser.add_argument(
+        "--compare-build",
+        type=Path,
+        help="another build directory (e.g. main's): its agent and plugin are measured too, as weir-base",
+    )
     args = parser.parse_args()
     args.adds = args.adds or (20 if args.quick else 50)
     args.duration = args.duration or (2 if args.quick else 3)
@@ -550,7 +600,13 @@ def main() -> int:
         )
         if not p.exists()
     ]
-    missing += [t for t in ("qperf", "iperf3", "nsenter", "ss", "taskset", *SNAPSHOT_TOOLS) if shutil.which(t) is None]
+    if args.compare_build:
+        missing += [
+            str(p)
+            for p in (args.compare_build / "proxy" / "weir-agent", args.compare_build / "cni" / "weir")
+            if not p.exists()
+        ]
+    missing += [t for t in ("qperf", "iperf3", "nsenter", "ss", "unshare", "taskset", *SNAPSHOT_TOOLS) if shutil.which(t) is None]
     if missing:
         print(
             f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another "
@@ -576,8 +632,9 @@ def main() -> int:
     node_rulesets: dict[str, list[str]] = {}
     weir_metrics = {}
     with Lab("wb") as lab:
-        progress(f"lab {lab.id}: nodes weir (with weir-agent), ptp, bridge")
-        subjects = make_subjects(lab)
+        subjects = make_subjects(lab, args.compare_build)
+        SUBJECTS[:] = [p for p in ALL_SUBJECTS if p in subjects]
+        progress(f"lab {lab.id}: nodes {', '.join(SUBJECTS)} (weir-agent on the weir ones)")
         for name, subject in subjects.items():
             progress(f"warm-up ADD/DEL: {name}")
             warm_up(lab, subject)
@@ -598,9 +655,9 @@ def main() -> int:
         for name, subject in subjects.items():
             progress(f"two traffic pods + qperf/iperf3 servers: {name}")
             setup_traffic(lab, subject)
-        weir_before = subjects["weir"].node.weirctl("metrics")
+        weir_before = subjects["weir-veth"].node.weirctl("metrics")
         traffic = bench_traffic(subjects, args.rounds, args.duration)
-        weir_metrics = {"before_traffic": weir_before, "after_traffic": subjects["weir"].node.weirctl("metrics")}
+        weir_metrics = {"before_traffic": weir_before, "after_traffic": subjects["weir-veth"].node.weirctl("metrics")}
         for name, subject in subjects.items():
             node_rulesets[name] = subject.node.exec(["nft", "-s", "list", "ruleset"], check=False).stdout.splitlines()
         progress("removing the lab")
@@ -619,6 +676,9 @@ def main() -> int:
         json.dumps(
             {
                 "environment": env,
+                "subjects": SUBJECTS,
+                "kernel_has_netkit": kernel_has_netkit(),
+                "compare_build": str(args.compare_build) if args.compare_build else None,
                 "summary": rows,
                 "add": adds,
                 "traffic": traffic,
@@ -643,9 +703,9 @@ def main() -> int:
     print()
     print(table)
     print()
-    met = [r for r in rows if r["met"] is not None]
+    met = [ok for r in rows for ok in r["met"].values()]
     print(
-        f"targets met: {sum(r['met'] for r in met)}/{len(met)}  (ratios are weir/ptp; ADD timings are the "
+        f"targets met: {sum(met)}/{len(met)}  (ratios are to ptp; ADD timings are the "
         f"plugin exec only, traffic values the median of {args.rounds} round(s); "
         f"load average {env['loadavg_start'][0]:.2f} at start, {env['loadavg_end'][0]:.2f} at end)"
     )

@@ -8,7 +8,7 @@
 //   baseline_remote  pod -> pod on another node, no Service: conntrack miss, Service miss, not a
 //                    local endpoint -> to the stack. The packet is not changed.
 //   baseline_local   pod -> pod on this node, no Service: as above, then TTL - 1, MACs and
-//                    bpf_redirect_peer. Only the TTL changes; it starts at 255 and repeat stays < 254.
+//                    bpf_redirect. Only the TTL changes; it starts at 255 and repeat stays < 254.
 //   lookup           pod -> ClusterIP port without ready endpoints: conntrack miss, Service hit, no
 //                    backend, drop record, drop (the packet is a TCP reset, which gets no reset
 //                    back). Service lookup without conntrack entries; the packet is not changed.

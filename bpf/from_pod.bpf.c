@@ -45,7 +45,7 @@ int from_pod(struct __sk_buff *skb)
 			return verdict;
 	}
 
-	struct packet pkt = {};
+	struct packet pkt = {.from_pod = 1};
 	switch (parse_packet(skb, &pkt)) {
 	case PARSE_TRUNCATED:
 		count(WEIR_METRIC_PARSE_ERROR, skb);

@@ -146,7 +146,9 @@ absl::StatusOr<std::string> CmdAdd(const CniEnv& env, const NetConfig& config) {
                                     .netns_path = env.netns,
                                     .addresses = addresses->addresses,
                                     .mtu = static_cast<uint32_t>(config.mtu),
-                                    .policy_pending = config.policy});
+                                    .policy_pending = config.policy,
+
+                                    .device_mode = config.device_mode});
   if (!wired.ok()) return wired.status();
   std::move(release_on_failure).Cancel();
   log::Info("ADD %s %s: %s via %s", env.container_id, env.ifname, addresses->addresses.front().ToString(),
@@ -204,7 +206,8 @@ absl::Status CmdCheck(const CniEnv& env, const NetConfig& config) {
                                                 .ifname = env.ifname,
                                                 .netns_path = env.netns,
                                                 .addresses = expected,
-                                                .mtu = static_cast<uint32_t>(config.mtu)});
+                                                .mtu = static_cast<uint32_t>(config.mtu),
+                                                .device_mode = config.device_mode});
   if (!checked.ok()) return WrapCniError(checked, CniCode::kInternal, "CHECK");
   return absl::OkStatus();
 }

@@ -91,6 +91,18 @@ absl::Status ParseMtu(JsonFields& fields, NetConfig& config) {
   return absl::OkStatus();
 }
 
+absl::Status ParseDeviceMode(JsonFields& fields, NetConfig& config) {
+  std::string text;
+  if (!fields.String("deviceMode", text)) return fields.status();
+  for (DeviceMode mode : {DeviceMode::kVeth, DeviceMode::kNetkit}) {
+    if (text == DeviceModeName(mode)) {
+      config.device_mode = mode;
+      return absl::OkStatus();
+    }
+  }
+  return Invalid(absl::StrCat("deviceMode \"", text, "\" is not one of veth, netkit"));
+}
+
 absl::Status ParseIpam(JsonFields& fields, NetConfig& config) {
   const rapidjson::Value* ipam = fields.Object("ipam");
   if (!fields.status().ok()) return fields.status();
@@ -142,6 +154,14 @@ absl::string_view LogLevelName(LogLevel level) {
     case LogLevel::kDebug: return "debug";
   }
   return "info";
+}
+
+absl::string_view DeviceModeName(DeviceMode mode) {
+  switch (mode) {
+    case DeviceMode::kVeth: return "veth";
+    case DeviceMode::kNetkit: return "netkit";
+  }
+  return "veth";
 }
 
 bool IsValidNetworkName(absl::string_view name) {
@@ -204,6 +224,7 @@ absl::StatusOr<NetConfig> ParseNetConfig(absl::string_view json) {
   if (absl::Status status = ParseMtu(fields, config); !status.ok()) return status;
   fields.Bool("policy", config.policy);
   if (!fields.status().ok()) return fields.status();
+  if (absl::Status status = ParseDeviceMode(fields, config); !status.ok()) return status;
   if (absl::Status status = ParsePodCidrs(fields, config); !status.ok()) return status;
   if (absl::Status status = ParseIpam(fields, config); !status.ok()) return status;
   if (config.pod_cidrs.empty() && !config.delegates_ipam()) {

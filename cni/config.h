@@ -26,6 +26,12 @@ struct ValidAttachment {
   bool operator==(const ValidAttachment&) const = default;
 };
 
+// The kind of device pair a pod is wired with. Both carry the same from-pod program; netkit
+// (Linux 6.7+) runs it in the pod's transmit path instead of at tc ingress of a host veth.
+enum class DeviceMode { kVeth, kNetkit };
+
+absl::string_view DeviceModeName(DeviceMode mode);
+
 inline constexpr int kDefaultMtu = 1500;
 inline constexpr int kMinMtu = 576;     // the IPv4 minimum datagram size every host must accept
 inline constexpr int kMinMtuV6 = 1280;  // IPv6 minimum link MTU
@@ -38,6 +44,7 @@ struct NetConfig {
   std::string name;
   std::string type;
   int mtu = kDefaultMtu;
+  DeviceMode device_mode = DeviceMode::kVeth;
 
   // Built-in IPAM ranges, network-aligned, at most one per family, in config order.
   std::vector<IpPrefix> pod_cidrs;
@@ -79,7 +86,8 @@ struct NetConfig {
 //   not JSON, or a field of the wrong JSON type           -> CniCode::kDecodeFailure
 //   missing cniVersion, or a version weir does not speak  -> CniCode::kIncompatibleVersion
 //   semantic problems (missing name/type, bad CIDR, two ranges of one family, MTU out of range,
-//   neither podCIDRs nor ipam.type, or both)               -> CniCode::kInvalidNetworkConfig
+//   neither podCIDRs nor ipam.type, or both, a deviceMode other than "veth" or "netkit")
+//                                                           -> CniCode::kInvalidNetworkConfig
 // A missing "cniVersion" with a "cniVersions" list picks the newest supported entry of the list.
 absl::StatusOr<NetConfig> ParseNetConfig(absl::string_view json);
 

@@ -60,6 +60,23 @@ absl::Status ConfigurePodSide(Netlink& pod, const PodWiring& wiring, int pod_ifi
   return absl::OkStatus();
 }
 
+// The host end takes the gateway's MAC: the pod's ARP and ND for the gateway are answered with it,
+// and the datapath writes it as the source of what it delivers.
+absl::Status CreatePair(Netlink& host, const std::string& host_ifname, const PodWiring& pod,
+                        const NetNs& pod_ns) {
+  if (pod.device_mode == DeviceMode::kVeth) {
+    return host.CreateVethPair(host_ifname, pod.ifname, pod_ns, pod.mtu, kGatewayMac);
+  }
+  absl::Status created = host.CreateNetkitPair(host_ifname, pod.ifname, pod_ns, pod.mtu, kGatewayMac);
+  if (absl::IsUnimplemented(created)) {
+    return CniError(CniCode::kInvalidNetworkConfig,
+                    "deviceMode \"netkit\" needs netkit devices, which this kernel does not have (Linux 6.7 "
+                    "or later, built with CONFIG_NETKIT); use \"veth\"",
+                    created.ToString());
+  }
+  return created;
+}
+
 }  // namespace
 
 absl::StatusOr<WiredPod> Wiring::Add(const PodWiring& pod) {
@@ -95,10 +112,7 @@ absl::StatusOr<WiredPod> Wiring::Add(const PodWiring& pod) {
 // `pod_netlink` is a socket in `pod_ns`: each one opened costs a thread that enters the namespace.
 absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod_ns, Netlink& pod_netlink) {
   WiredPod wired{.host_ifname = HostInterfaceName(pod.container_id, pod.ifname), .host_mac = kGatewayMac};
-  if (absl::Status s = host_.CreateVethPair(wired.host_ifname, pod.ifname, pod_ns, pod.mtu, kGatewayMac);
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = CreatePair(host_, wired.host_ifname, pod, pod_ns); !s.ok()) return s;
 
   auto host_link = host_.GetLink(wired.host_ifname);
   if (!host_link.ok()) return host_link.status();
@@ -114,9 +128,12 @@ absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod
   // work without the RTNL (the sysctl writes) really overlaps. It is joined before anything depends on
   // it, and every return below joins it too. A clsact/cls_bpf filter would cost no such wait, but the
   // clsact qdisc takes the ingress slot that chained plugins need (bandwidth's ingress qdisc).
+  // A netkit attach waits the same way (drivers/net/netkit.c: netkit_entry_sync).
   std::future<absl::Status> attached = std::async(std::launch::async, [&] {
-    return AttachTc(wired.host_ifindex, TcDirection::kIngress, program.get(),
-                    layout_.link(wired.host_ifname));
+    const std::string pin = layout_.link(wired.host_ifname);
+    return pod.device_mode == DeviceMode::kNetkit
+               ? AttachNetkitPeer(wired.host_ifindex, program.get(), pin)
+               : AttachTc(wired.host_ifindex, TcDirection::kIngress, program.get(), pin);
   });
 
   auto pod_link = pod_netlink.GetLink(pod.ifname);
@@ -183,6 +200,11 @@ absl::Status Wiring::Check(const PodWiring& pod) {
   if (!host_link.ok())
     return absl::NotFoundError(absl::StrCat("host interface ", host_ifname, " is missing"));
   if (!host_link->up) return absl::FailedPreconditionError(absl::StrCat(host_ifname, " is down"));
+  if (!host_link->kind.empty() && host_link->kind != DeviceModeName(pod.device_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("host interface ", host_ifname, " is a ", host_link->kind,
+                     " device, the network config asks for ", DeviceModeName(pod.device_mode)));
+  }
 
   auto pod_ns = NetNs::Open(pod.netns_path);
   if (!pod_ns.ok()) return pod_ns.status();

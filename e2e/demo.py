@@ -43,7 +43,7 @@ def main() -> int:
         for pod in web:
             cluster.serve(pod)
 
-        section("same-node pod to pod (bpf_redirect_peer) and cross-node (routed)")
+        section("same-node pod to pod (out of the host veth) and cross-node (routed)")
         for target in (web[0], web[1]):
             out = shell.exec(["ping", "-c1", "-W1", target.ipv4], check=False).stdout
             rtt = [l.split("time=")[1] for l in out.splitlines() if "time=" in l]

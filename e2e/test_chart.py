@@ -35,6 +35,7 @@ CUSTOM = {
     "bpf.root": "/run/weir/bpffs",
     "agent.uplinks": "{eth1,bond0}",
     "agent.mtu": "1450",
+    "agent.podDeviceMode": "netkit",
     "agent.masquerade": "false",
     "agent.nonMasqueradeCIDRs": "{10.0.0.0/8}",
     "agent.healthPort": "0",
@@ -214,6 +215,7 @@ def test_custom_values(custom_docs):
     assert config["k8sServiceHost"] == "192.168.77.1"
     assert str(config["k8sServicePort"]) == "6443"
     assert config["uplinks"] == ["eth1", "bond0"] and config["mtu"] == 1450
+    assert config["podDeviceMode"] == "netkit"
     assert config["masquerade"] is False and config["nonMasqueradeCIDRs"] == ["10.0.0.0/8"]
     # The conf dir is where the agent has the host's configured dir mounted, wherever that is.
     conf_mount = mount_of(custom_docs, "agent", "/etc/kubernetes/cni/net.d")
@@ -327,6 +329,7 @@ def test_schema_covers_every_value():
 REJECTED = [
     (["--set", "agent.lbMode=bogus"], "at '/agent/lbMode': value must be one of 'snat', 'dsr', 'hybrid'"),
     (["--set", "agent.dsrDispatch=gre"], "at '/agent/dsrDispatch': value must be one of 'ipip', 'option'"),
+    (["--set", "agent.podDeviceMode=ipvlan"], "at '/agent/podDeviceMode': value must be one of 'veth', 'netkit'"),
     (["--set", "agent.logLevel=verbose"], "at '/agent/logLevel': value must be one of"),
     (["--set", "image.pullPolicy=Sometimes"], "at '/image/pullPolicy': value must be one of"),
     (["--set-string", "agent.healthPort=9876"], "at '/agent/healthPort': got string, want integer"),

@@ -45,7 +45,7 @@ def test_twenty_pods_add_check_traffic_del(lab, node):
 
     delivered_before = metrics(node)["local_delivery"]
     assert ping_matrix(pods) == {}, "ICMP (v4+v6) all pairs"
-    # Same-node traffic went pod to pod through the datapath (bpf_redirect_peer), both directions.
+    # Same-node traffic went pod to pod through the datapath (redirect_to_pod), both directions.
     assert metrics(node)["local_delivery"] - delivered_before >= 2 * 20 * 19 * 2
     servers = start_servers(lab, pods)
     assert tcp_matrix(pods) == {}, "TCP (v4+v6) all pairs"

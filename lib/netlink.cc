@@ -20,6 +20,16 @@ namespace weir {
 namespace {
 
 constexpr size_t kInitialReceiveBuffer = 64 * 1024;
+
+// Debian 12's UAPI headers predate netkit (Linux 6.7); these values are the kernel's stable ABI
+// (include/uapi/linux/if_link.h: IFLA_NETKIT_*, enum netkit_action, enum netkit_mode).
+constexpr uint16_t kIflaNetkitPeerInfo = 1;
+constexpr uint16_t kIflaNetkitPolicy = 3;
+constexpr uint16_t kIflaNetkitPeerPolicy = 4;
+constexpr uint16_t kIflaNetkitMode = 5;
+constexpr uint32_t kNetkitPass = 0;
+constexpr uint32_t kNetkitDrop = 2;
+constexpr uint32_t kNetkitL2 = 0;
 constexpr int kDumpAttempts = 5;
 
 absl::Status NetlinkErrnoStatus(int error, const std::string& what, const std::string& kernel_message = {}) {
@@ -33,6 +43,7 @@ absl::Status NetlinkErrnoStatus(int error, const std::string& what, const std::s
       return absl::NotFoundError(message);
     case EEXIST: return absl::AlreadyExistsError(message);
     case EINVAL: return absl::InvalidArgumentError(message);
+    case EOPNOTSUPP: return absl::UnimplementedError(message);  // e.g. a link kind this kernel lacks
     default: return absl::InternalError(message);
   }
 }
@@ -298,6 +309,39 @@ absl::Status Netlink::CreateVethPair(const std::string& name, const std::string&
   message.EndNested(link_info);
   return Exchange(message,
                   absl::StrCat("create veth ", name, " (peer ", peer_name, " in ", peer_ns.path(), ")"));
+}
+
+absl::Status Netlink::CreateNetkitPair(const std::string& name, const std::string& peer_name,
+                                       const NetNs& peer_ns, uint32_t mtu, std::optional<MacAddress> mac) {
+  if (absl::Status status = CheckInterfaceName(name); !status.ok()) return status;
+  if (absl::Status status = CheckInterfaceName(peer_name); !status.ok()) return status;
+
+  NetlinkMessage message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+  message.Append(ifinfomsg{});
+  message.AddString(IFLA_IFNAME, name);
+  message.AddU32(IFLA_MTU, mtu);
+  if (mac) message.AddAttribute(IFLA_ADDRESS, mac->data(), mac->size());
+  const size_t link_info = message.BeginNested(IFLA_LINKINFO);
+  message.AddString(IFLA_INFO_KIND, "netkit");
+  const size_t info_data = message.BeginNested(IFLA_INFO_DATA);
+  // L2: the pod keeps resolving its gateway with ARP and ND, which the from-pod program answers as
+  // it does on a veth (L3 mode would make the pod's routes and the datapath's answers differ by
+  // device kind).
+  message.AddU32(kIflaNetkitMode, kNetkitL2);
+  // What the host sends into the pod passes; what the pod sends is dropped while no program is
+  // attached, so a pod is never on the network without the datapath in front of it.
+  message.AddU32(kIflaNetkitPolicy, kNetkitPass);
+  message.AddU32(kIflaNetkitPeerPolicy, kNetkitDrop);
+  const size_t peer = message.BeginNested(kIflaNetkitPeerInfo);
+  message.Append(ifinfomsg{});
+  message.AddString(IFLA_IFNAME, peer_name);
+  message.AddU32(IFLA_MTU, mtu);
+  message.AddU32(IFLA_NET_NS_FD, static_cast<uint32_t>(peer_ns.fd()));
+  message.EndNested(peer);
+  message.EndNested(info_data);
+  message.EndNested(link_info);
+  return Exchange(message,
+                  absl::StrCat("create netkit ", name, " (peer ", peer_name, " in ", peer_ns.path(), ")"));
 }
 
 absl::StatusOr<LinkInfo> Netlink::GetLink(const std::string& name) {

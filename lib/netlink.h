@@ -1,4 +1,4 @@
-// A small rtnetlink client: links, veth pairs, addresses, routes. One instance talks to the
+// A small rtnetlink client: links, veth and netkit pairs, addresses, routes. One instance talks to the
 // namespace its socket was opened in, whichever thread later uses it.
 #pragma once
 
@@ -59,6 +59,11 @@ class Netlink {
   // AlreadyExists if `name` exists here.
   absl::Status CreateVethPair(const std::string& name, const std::string& peer_name, const NetNs& peer_ns,
                               uint32_t mtu, std::optional<MacAddress> mac = std::nullopt);
+  // Creates a netkit pair in L2 mode (Linux 6.7+): `name` here is the primary, which holds the
+  // BPF programs of both ends; `peer_name` is created inside `peer_ns`. Unimplemented when the
+  // kernel has no netkit.
+  absl::Status CreateNetkitPair(const std::string& name, const std::string& peer_name, const NetNs& peer_ns,
+                                uint32_t mtu, std::optional<MacAddress> mac = std::nullopt);
   // NotFound when there is no such link.
   absl::StatusOr<LinkInfo> GetLink(const std::string& name);
   absl::StatusOr<LinkInfo> GetLink(int ifindex);

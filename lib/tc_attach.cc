@@ -17,6 +17,15 @@ namespace {
 // Debian 12's UAPI headers predate tcx; the kernel's enum bpf_attach_type values are stable ABI.
 constexpr int kTcxIngress = 46;
 constexpr int kTcxEgress = 47;
+constexpr int kNetkitPeer = 55;  // BPF_NETKIT_PEER, Linux 6.7
+
+absl::Status PinLink(int link_fd, const std::string& link_pin_path, const char* what) {
+  UniqueFd link(link_fd);
+  if (bpf_obj_pin(link.get(), link_pin_path.c_str()) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("pin ", what, " link at ", link_pin_path));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status AttachClsact(int ifindex, TcDirection direction, int prog_fd) {
   DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
@@ -44,11 +53,18 @@ absl::Status AttachTc(int ifindex, TcDirection direction, int prog_fd, const std
     if (err == EINVAL || err == EOPNOTSUPP) return AttachClsact(ifindex, direction, prog_fd);
     return ErrnoStatus(err, absl::StrCat("create tcx link on ifindex ", ifindex));
   }
-  UniqueFd link(link_fd);
-  if (bpf_obj_pin(link.get(), link_pin_path.c_str()) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("pin tcx link at ", link_pin_path));
+  return PinLink(link_fd, link_pin_path, "tcx");
+}
+
+absl::Status AttachNetkitPeer(int primary_ifindex, int prog_fd, const std::string& link_pin_path) {
+  if (access(link_pin_path.c_str(), F_OK) == 0) {
+    return absl::AlreadyExistsError(absl::StrCat("a link is already pinned at ", link_pin_path));
   }
-  return absl::OkStatus();
+  int link_fd = bpf_link_create(prog_fd, primary_ifindex, static_cast<bpf_attach_type>(kNetkitPeer), nullptr);
+  if (link_fd < 0) {
+    return ErrnoStatus(errno, absl::StrCat("create netkit peer link on ifindex ", primary_ifindex));
+  }
+  return PinLink(link_fd, link_pin_path, "netkit");
 }
 
 absl::Status DetachTc(const std::string& link_pin_path) {

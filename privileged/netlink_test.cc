@@ -151,6 +151,28 @@ TEST_F(NetlinkTest, CreatesVethPairWithItsPeerInAnotherNamespace) {
   EXPECT_EQ(machine.GetLink("weirv0").status().code(), absl::StatusCode::kNotFound);
 }
 
+// On a kernel with netkit: an L2 pair like the veth one. Without: Unimplemented and nothing made.
+TEST_F(NetlinkTest, CreatesNetkitPairOrSaysTheKernelHasNone) {
+  const MacAddress mac = ValueOrDie(ParseMac("02:00:0a:f4:01:05"));
+  const absl::Status created = host().CreateNetkitPair("weirn0", "eth0", pod_->ns(), kMtu, mac);
+  if (absl::IsUnimplemented(created)) {
+    EXPECT_THAT(created.message(), ::testing::HasSubstr("create netkit weirn0"));
+    EXPECT_EQ(ValueOrDie(host().ListLinks()).size(), 1u);
+    EXPECT_EQ(ValueOrDie(pod().ListLinks()).size(), 1u);
+    GTEST_SKIP() << "this kernel has no netkit: " << created;
+  }
+  ASSERT_OK(created);
+  const LinkInfo host_end = ValueOrDie(host().GetLink("weirn0"));
+  EXPECT_EQ(host_end.kind, "netkit");
+  EXPECT_EQ(host_end.mtu, kMtu);
+  EXPECT_EQ(host_end.mac, mac);
+  const LinkInfo pod_end = ValueOrDie(pod().GetLink("eth0"));
+  EXPECT_EQ(pod_end.kind, "netkit");
+  EXPECT_NE(pod_end.mac, MacAddress{});  // L2: an address of its own, for the datapath to write
+  ASSERT_OK(host().DeleteLink("weirn0"));
+  EXPECT_EQ(pod().GetLink("eth0").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(NetlinkTest, DuplicateNamesAreAlreadyExists) {
   ASSERT_OK(host().CreateVethPair("weirv0", "eth0", pod_->ns(), kMtu));
   EXPECT_EQ(host().CreateVethPair("weirv0", "eth1", pod_->ns(), kMtu).code(),

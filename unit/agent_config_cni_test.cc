@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "proxy/agent/agent_config.h"
+#include "proxy/agent/node_sync.h"
 
 namespace weir::agent {
 namespace {
@@ -13,6 +14,17 @@ TEST(AgentConfigCniTest, Defaults) {
   EXPECT_TRUE(config->manage_forwarding);
   EXPECT_EQ(config->cni_data_dir, "/var/lib/cni/weir");
   EXPECT_EQ(config->cni_gc_interval_seconds, 60u);
+  EXPECT_EQ(config->pod_device_mode, "veth");
+}
+
+TEST(AgentConfigCniTest, PodDeviceMode) {
+  auto netkit = ParseAgentConfig("podDeviceMode: netkit\n");
+  ASSERT_TRUE(netkit.ok()) << netkit.status();
+  EXPECT_EQ(netkit->pod_device_mode, "netkit");
+  EXPECT_EQ(CniSettingsFrom(*netkit, {}).device_mode, "netkit");
+  auto bad = ParseAgentConfig("podDeviceMode: macvlan\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "podDeviceMode \"macvlan\": expected veth or netkit");
 }
 
 TEST(AgentConfigCniTest, Keys) {

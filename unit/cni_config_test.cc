@@ -27,6 +27,7 @@ TEST(CniConfigTest, MinimalConfigGetsDefaults) {
   EXPECT_EQ(config->name, "weir-net");
   EXPECT_EQ(config->type, "weir");
   EXPECT_EQ(config->mtu, 1500);
+  EXPECT_EQ(config->device_mode, DeviceMode::kVeth);
   EXPECT_EQ(config->pod_cidrs, std::vector<IpPrefix>{Prefix("10.244.1.0/24")});
   EXPECT_EQ(config->bpf_root, "/sys/fs/bpf/weir");
   EXPECT_EQ(config->data_dir, "/var/lib/cni/weir");
@@ -199,6 +200,26 @@ TEST(CniConfigTest, SemanticErrors) {
       CniCode::kInvalidNetworkConfig, "trace");
   ExpectError(R"({"cniVersion":"1.0.0","name":"n","type":"weir","podCIDRs":["10.0.0.0/24"],"dataDir":"rel"})",
               CniCode::kInvalidNetworkConfig, "dataDir");
+}
+
+TEST(CniConfigTest, DeviceMode) {
+  absl::StatusOr<NetConfig> netkit = ParseNetConfig(
+      R"({"cniVersion":"1.0.0","name":"n","type":"weir","podCIDRs":["10.0.0.0/24"],"deviceMode":"netkit"})");
+  ASSERT_TRUE(netkit.ok()) << netkit.status();
+  EXPECT_EQ(netkit->device_mode, DeviceMode::kNetkit);
+  absl::StatusOr<NetConfig> veth = ParseNetConfig(
+      R"({"cniVersion":"1.0.0","name":"n","type":"weir","podCIDRs":["10.0.0.0/24"],"deviceMode":"veth"})");
+  ASSERT_TRUE(veth.ok()) << veth.status();
+  EXPECT_EQ(veth->device_mode, DeviceMode::kVeth);
+
+  ExpectError(
+      R"({"cniVersion":"1.0.0","name":"n","type":"weir","podCIDRs":["10.0.0.0/24"],"deviceMode":"ipvlan"})",
+      CniCode::kInvalidNetworkConfig, "deviceMode \"ipvlan\" is not one of veth, netkit");
+  ExpectError(
+      R"({"cniVersion":"1.0.0","name":"n","type":"weir","podCIDRs":["10.0.0.0/24"],"deviceMode":"Netkit"})",
+      CniCode::kInvalidNetworkConfig, "Netkit");
+  ExpectError(R"({"cniVersion":"1.0.0","name":"n","type":"weir","podCIDRs":["10.0.0.0/24"],"deviceMode":1})",
+              CniCode::kDecodeFailure, "deviceMode");
 }
 
 TEST(CniVersionTest, Compare) {

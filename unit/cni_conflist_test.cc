@@ -63,6 +63,18 @@ TEST(CniConflistTest, WeirAcceptsItsEntryInEveryListedVersion) {
   }
 }
 
+TEST(CniConflistTest, DeviceModeIsTheSetting) {
+  for (const char* mode : {"veth", "netkit"}) {
+    CniConfigSettings settings = Settings();
+    settings.device_mode = mode;
+    rapidjson::Document list;
+    list.Parse(RenderCniConflist(settings).c_str());
+    auto config = cni::ParseNetConfig(PluginConfig(list, 0, "1.0.0"));
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(cni::DeviceModeName(config->device_mode), mode);
+  }
+}
+
 TEST(CniConflistTest, DataDirIsTheSetting) {
   CniConfigSettings settings = Settings();
   settings.data_dir = "/run/weir-lab/ipam";

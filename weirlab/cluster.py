@@ -55,12 +55,14 @@ class Cluster:
         agent_args: list[str] = (),
         kubeconfig: str | Path | None = None,
         start_agents: bool = True,
+        device_mode: str | None = None,
     ):
         """`agent_args`: extra weir-agent flags for every node (e.g. --config=FILE).
 
         `kubeconfig`: the agents watch the API server it names (--kubeconfig) instead of the manifest
         directory (--manifests). `start_agents=False`: the nodes are wired but their agents wait for
-        start_agents(), e.g. until a control plane on the fabric (add_client) is up."""
+        start_agents(), e.g. until a control plane on the fabric (add_client) is up. `device_mode`:
+        the plugin's "deviceMode" for every node's pods (None: the plugin's default, veth)."""
         self.lab = lab
         self.manifests = lab.dir / "manifests"
         self.manifests.mkdir()
@@ -74,7 +76,9 @@ class Cluster:
         self.agent_args: dict[str, list[str]] = {}  # node name -> the flags its agent was started with
         lb_modes = lb_modes or ["snat"] * nodes
         for i in range(1, nodes + 1):
-            node = lab.add_node(f"node{i}", [f"10.244.{i}.0/24", f"fd00:10:244:{i}::/112"], start_agent=False)
+            node = lab.add_node(
+                f"node{i}", [f"10.244.{i}.0/24", f"fd00:10:244:{i}::/112"], start_agent=False, device_mode=device_mode
+            )
             self._connect(node.netns, "uplink0", node_ip(i), f"n{i}", node_ip6(i))
             self.nodes.append(node)
         if kubeconfig:

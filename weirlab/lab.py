@@ -91,6 +91,8 @@ class Node:
     pod_cidrs: list[str]
     agent: subprocess.Popen | None = None
     pods: dict[str, Pod] = field(default_factory=dict)
+    device_mode: str | None = None  # the plugin's "deviceMode" in conf(); None: the plugin's default
+    agent_binary: Path = WEIR_AGENT  # another build's agent (benchmarks compare builds)
 
     @property
     def bpf_root(self) -> Path:
@@ -111,6 +113,8 @@ class Node:
             "dataDir": str(self.data_dir),
             "logFile": str(self.dir / "cni.log"),
         }
+        if self.device_mode:
+            conf["deviceMode"] = self.device_mode
         conf.update(overrides)
         return conf
 
@@ -122,7 +126,7 @@ class Node:
             extra = ("--datapath_only", *extra)
         log = open(self.dir / "agent.log", "a")
         self.agent = subprocess.Popen(
-            in_netns(self.netns, [str(WEIR_AGENT), f"--bpf_root={self.bpf_root}", *extra]),
+            in_netns(self.netns, [str(self.agent_binary), f"--bpf_root={self.bpf_root}", *extra]),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -221,7 +225,14 @@ class Lab:
         run(in_netns(name, ["ip", "link", "set", "lo", "up"]))
         return name
 
-    def add_node(self, name: str, pod_cidrs: list[str], start_agent: bool = True) -> Node:
+    def add_node(
+        self,
+        name: str,
+        pod_cidrs: list[str],
+        start_agent: bool = True,
+        device_mode: str | None = None,
+        agent_binary: Path = WEIR_AGENT,
+    ) -> Node:
         netns = self.make_netns(name)
         for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"):
             run(in_netns(netns, ["sysctl", "-qw", f"{key}=1"]))
@@ -229,7 +240,7 @@ class Lab:
         (node_dir / "bpf").mkdir(parents=True)
         run(["mount", "-t", "bpf", "bpf", str(node_dir / "bpf")])
         self.mounts.append(node_dir / "bpf")
-        node = Node(self, name, netns, node_dir, pod_cidrs)
+        node = Node(self, name, netns, node_dir, pod_cidrs, device_mode=device_mode, agent_binary=agent_binary)
         self.nodes[name] = node
         if start_agent:
             node.start_agent()

@@ -1,5 +1,5 @@
-/* Delivery to endpoints on this node: a pod is entered through bpf_redirect_peer, skipping the
- * node's routing and the backlog queue; everything else goes to the stack. */
+/* Delivery to endpoints on this node: a pod is entered through its host device (see
+ * redirect_to_pod for which way), skipping the node's routing; everything else goes to the stack. */
 #ifndef WEIR_BPF_DELIVERY_H
 #define WEIR_BPF_DELIVERY_H
 
@@ -64,7 +64,19 @@ static __always_inline bool decrement_hop_limit_v6(struct __sk_buff *skb)
 	return true;
 }
 
-static __always_inline int redirect_to_pod(struct __sk_buff *skb, const struct weir_endpoint_value *ep)
+/* The one place that decides how a pod of this node is entered (decision 0020).
+ *
+ * From another pod: out of the destination's host device (bpf_redirect to its egress), so that
+ * the pair hands the packet over as it does any routed packet (veth: through the backlog queue
+ * once more, as Cilium does for pod to pod; netkit: the primary's xmit). bpf_redirect_peer here
+ * measured fewer Gbit/s and many times ptp's TCP retransmits (decision 0020 has the numbers), and
+ * from a netkit pod's program, which runs in its device's xmit and not at tc ingress, the kernel
+ * drops what bpf_redirect_peer redirects.
+ *
+ * From the uplink: bpf_redirect_peer straight into the pod's namespace: the packet has been
+ * through a backlog queue once already on its way in. */
+static __always_inline int redirect_to_pod(struct __sk_buff *skb, const struct weir_endpoint_value *ep,
+					   bool from_pod)
 {
 	struct ethhdr *eth = parse_eth(skb);
 
@@ -73,6 +85,8 @@ static __always_inline int redirect_to_pod(struct __sk_buff *skb, const struct w
 	__builtin_memcpy(eth->h_dest, ep->pod_mac, ETH_ALEN);
 	copy_mac(eth->h_source, gateway_mac);
 	count(WEIR_METRIC_LOCAL_DELIVERY, skb);
+	if (from_pod)
+		return bpf_redirect(ep->host_ifindex, 0);
 	return bpf_redirect_peer(ep->host_ifindex, 0);
 }
 
@@ -103,7 +117,7 @@ static __always_inline int deliver_to(struct __sk_buff *skb, const struct packet
 		count(WEIR_METRIC_TTL_EXCEEDED, skb);
 		return TC_ACT_OK;
 	}
-	return redirect_to_pod(skb, &target);
+	return redirect_to_pod(skb, &target, pkt->from_pod);
 }
 
 static __always_inline int deliver(struct __sk_buff *skb, const struct packet *pkt, bool translated)

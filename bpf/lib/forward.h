@@ -59,6 +59,9 @@ static __always_inline int translate_and_forward(struct __sk_buff *skb, struct p
 		 * sees such flows whole, which portmap's hostPort DNAT, the node's conntrack settings and
 		 * host firewalls rely on. Pod-to-pod traffic keeps the direct path. */
 		if (!in_pod_network(pkt->family, &pkt->saddr)) {
+			/* The stack delivers it, so the pod's ingress gate is taken here. */
+			if (policy_subject(ep) && !policy_ingress_allowed(skb, pkt, ep))
+				return TC_ACT_SHOT;
 			count(WEIR_METRIC_TO_STACK, skb);
 			return TC_ACT_OK;
 		}

@@ -31,7 +31,7 @@ struct packet {
 	__u16 l4_off;
 	__u16 l4_csum_off; /* 0: no L4 checksum to fix (SCTP's CRC covers no addresses) */
 	__u8 echo; /* enum icmp_echo: an ICMP(v6) echo, whose identifier stands in for a port */
-	__u8 pad;
+	__u8 from_pod; /* set by the program on a pod's device; decides how a local pod is entered */
 };
 
 /* An echo request carries its identifier as the source "port", the reply as the destination's, so

@@ -42,6 +42,7 @@ const std::set<std::string> kKnownKeys = {"nodeName",
                                           "k8sServiceHost",
                                           "k8sServicePort",
                                           "mtu",
+                                          "podDeviceMode",
                                           "daemonSet",
                                           "logLevel",
                                           "kubeProxyHealthzBindAddress",
@@ -129,6 +130,11 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
       return absl::InvalidArgumentError(absl::StrCat("k8sServicePort \"", port_text, "\": not a number"));
     }
     Read(root, "mtu", config.mtu);
+    Read(root, "podDeviceMode", config.pod_device_mode);
+    if (config.pod_device_mode != "veth" && config.pod_device_mode != "netkit") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("podDeviceMode \"", config.pod_device_mode, "\": expected veth or netkit"));
+    }
     Read(root, "daemonSet", config.owner_daemon_set);
     Read(root, "logLevel", config.log_level);
     Read(root, "kubeProxyHealthzBindAddress", config.kube_proxy_healthz_address);

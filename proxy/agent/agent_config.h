@@ -33,7 +33,10 @@ struct AgentConfig {
   std::string zone;
   std::vector<std::string> uplinks;  // devices that get the from-uplink program
   uint32_t mtu = 0;                  // pods' MTU (0: the uplink's)
-  std::string cgroup_path;           // cgroup v2 for socket LB; empty: socket LB off
+  // podDeviceMode: the device pair pods are wired with, written into the conflist's "deviceMode":
+  // "veth", or "netkit" (Linux 6.7+ built with CONFIG_NETKIT; ADD fails on a kernel without it).
+  std::string pod_device_mode = "veth";
+  std::string cgroup_path;  // cgroup v2 for socket LB; empty: socket LB off
   bool socket_lb_host_only = false;
   // An event per connect() the socket LB translates, not only per refusal (one record per connection).
   bool socket_lb_translation_events = false;

@@ -38,6 +38,8 @@ std::string RenderCniConflist(const CniConfigSettings& s) {
       "type": "weir",
       "mtu": )",
                       s.mtu, R"(,
+      "deviceMode": ")",
+                      s.device_mode, R"(",
       "podCIDRs": [)",
                       absl::StrJoin(cidrs, ", "), R"(],
       "bpfRoot": ")",

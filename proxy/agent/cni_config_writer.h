@@ -23,6 +23,7 @@ struct CniConfigSettings {
   bool policy = false;
   std::string policy_socket;
   uint32_t policy_timeout_ms = 3000;
+  std::string device_mode = "veth";  // the plugin's "deviceMode": veth | netkit
 };
 
 // The conflist text (cniVersion 1.0.0, cniVersions up to 1.1.0; weir then portmap for hostPort).

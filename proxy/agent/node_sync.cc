@@ -13,7 +13,9 @@ CniConfigSettings CniSettingsFrom(const AgentConfig& config, std::vector<IpPrefi
                              .data_dir = config.cni_data_dir,
                              .policy = config.network_policy,
                              .policy_socket = config.policy_socket,
-                             .policy_timeout_ms = config.policy_cni_timeout_ms};
+                             .policy_timeout_ms = config.policy_cni_timeout_ms,
+
+                             .device_mode = config.pod_device_mode};
   if (config.mtu > 0) settings.mtu = static_cast<int>(config.mtu);
   return settings;
 }
