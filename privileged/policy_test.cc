@@ -22,6 +22,7 @@
 #include "privileged/scoped_netns.h"
 #include "proxy/policy_sync/bpf_policy_maps.h"
 #include "proxy/policy_sync/bpf_policy_writer.h"
+#include "proxy/sync/nonmasq_table.h"
 #include "testlib/packets.h"
 
 namespace weir::testing {
@@ -86,6 +87,10 @@ class Node {
         backends_(*dp.OpenMap<BackendsMap>(DatapathMap::kBackends)),
         maps_(*policy_sync::BpfPolicyMaps::Open(dp)),
         writer_(maps_) {
+    // Both nodes' pod CIDRs, as the agent writes them: pods on other nodes enter pods directly.
+    auto nonmasq = sync::BpfNonMasqTable::FromFd(UniqueFd(dup(dp.map_fd(DatapathMap::kNonMasquerade))));
+    EXPECT_TRUE(nonmasq.ok() &&
+                (*nonmasq)->Add(*IpPrefix::Parse("10.244.0.0/16"), sync::CidrKind::kPods).ok());
     Pod(kA, 41, kMacA);
     Pod(kB, 42, kMacB);
     Pod(kC, 43, kMacC);
@@ -203,7 +208,8 @@ std::vector<Case> Cases() {
         {"port 1537", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 1537), kIn},
         {"port 2000", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 2000), kIn},
         {"port 2001", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 2001), kDrop},
-        {"from outside, port 1500", Program::kFromUplink, Syn(kFromUplink, kOutside, 40000, kB, 1500), kIn}}},
+        // Admitted, and delivered by the stack (a peer that is no pod).
+        {"from outside, port 1500", Program::kFromUplink, Syn(kFromUplink, kOutside, 40000, kB, 1500), kOn}}},
       {"an all-protocols rule admits ICMP, UDP and SCTP too",
        [](Node& n) { n.Enforce(kPolicyB, kB, std::vector{Allow(IdentityPeer(kIdA))}, {}); },
        {{"A pings B", Program::kFromPod, IcmpEcho(kFromA, kA, kB, 7), kIn},
