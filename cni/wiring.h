@@ -1,6 +1,7 @@
 // Puts a pod on weir's datapath: a veth pair whose pod end carries the pod's addresses and routes
 // (gateway: link-local, answered by the datapath), and whose host end carries the pod's host
-// routes and the from-pod program; the endpoint goes into the endpoints map.
+// routes and the from-pod program; the endpoint goes into the endpoints map. A pod's bandwidth
+// limits are token bucket filters: out of the pod on the pod end, into it on the host end.
 #pragma once
 
 #include <string>
@@ -10,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "bpf/abi/constants.h"
 #include "cni/attachment_names.h"
+#include "cni/bandwidth_config.h"
 #include "lib/ip.h"
 #include "lib/netlink.h"
 #include "lib/netns.h"
@@ -30,6 +32,7 @@ struct PodWiring {
   uint32_t mtu = 1500;
   // NetworkPolicy on: the endpoint entries start pending (bpf/abi/endpoint.h).
   bool policy_pending = false;
+  BandwidthLimit bandwidth;  // nothing limited by default
 };
 
 struct WiredPod {

@@ -64,6 +64,8 @@ static __always_inline bool decrement_hop_limit_v6(struct __sk_buff *skb)
 	return true;
 }
 
+/* A pod with an ingress bandwidth limit is entered through its host veth's egress, where the CNI
+ * plugin put the limit's qdisc (docs/bandwidth.md): bpf_redirect_peer would skip it. */
 static __always_inline int redirect_to_pod(struct __sk_buff *skb, const struct weir_endpoint_value *ep)
 {
 	struct ethhdr *eth = parse_eth(skb);
@@ -73,6 +75,8 @@ static __always_inline int redirect_to_pod(struct __sk_buff *skb, const struct w
 	__builtin_memcpy(eth->h_dest, ep->pod_mac, ETH_ALEN);
 	copy_mac(eth->h_source, gateway_mac);
 	count(WEIR_METRIC_LOCAL_DELIVERY, skb);
+	if (ep->flags & WEIR_ENDPOINT_BANDWIDTH)
+		return bpf_redirect(ep->host_ifindex, 0);
 	return bpf_redirect_peer(ep->host_ifindex, 0);
 }
 
