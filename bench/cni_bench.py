@@ -12,6 +12,10 @@ runs on the weir nodes only. For each subject:
      1 and 4 streams. Tests are interleaved across plugins and repeated in rounds, so that drift of
      the machine hits every plugin alike; the median over rounds is reported.
 
+  3. Pod bandwidth limits (BANDWIDTH_BPS each way): a limited pod sending to, and receiving from, an
+     unlimited one, weir enforcing runtimeConfig.bandwidth natively and ptp with Debian's `bandwidth`
+     plugin chained after it (the reference); iperf3, one stream, the median over rounds.
+
 Prints a table against the targets (ratios to ptp: ADD p50 <= 1.0x, throughput >= 1.0x, TCP
 retransmits <= 1.0x, tcp_lat <= 1.0x with veth and <= 0.8x with netkit) and writes JSON and a PNG
 into bench/results/. All traffic stays between namespaces the lab made; the
@@ -322,6 +326,95 @@ def run_iperf3(subject: Subject, streams: int, duration: int) -> dict:
 
 TRAFFIC_TESTS = ("tcp_lat", "udp_lat", "tcp_bw", "iperf3_1", "iperf3_4")
 
+# ---------------------------------------------------------------------------------------------
+# 3. Pod bandwidth limits
+
+BANDWIDTH_BPS = 20_000_000
+BANDWIDTH_PLUGINS = ("weir", "ptp")  # ptp: with the bandwidth plugin chained
+BANDWIDTH_LIMITS = {
+    "ingressRate": BANDWIDTH_BPS,
+    "ingressBurst": 2**32 - 1,  # what containerd sends for the pod annotations
+    "egressRate": BANDWIDTH_BPS,
+    "egressBurst": 2**32 - 1,
+}
+BANDWIDTH_PORT = 5202
+
+
+def add_limited_pod(lab: Lab, subject: Subject) -> tuple[str, str]:
+    """A pod limited to BANDWIDTH_BPS each way, with an iperf3 server: weir reads runtimeConfig.bandwidth
+    itself; for ptp the bandwidth plugin runs after it with ptp's result, as libcni chains them."""
+    ns = lab.make_netns(f"{subject.name}-limited")
+    cid = f"{lab.id}-{subject.name}-limited"
+    runtime_config = {"runtimeConfig": {"bandwidth": BANDWIDTH_LIMITS}}
+    conf = dict(subject.base_conf, **(runtime_config if subject.name == "weir" else {}))
+    added = subject.node.cni("ADD", cid, ns, "eth0", conf, plugin=subject.plugin)
+    if not added.ok:
+        raise RuntimeError(f"{subject.name}: ADD of the limited pod failed: {added.stdout}{added.stderr}")
+    if subject.name != "weir":
+        shaper = {
+            "cniVersion": subject.base_conf["cniVersion"],
+            "name": subject.base_conf["name"],
+            "type": "bandwidth",
+            "prevResult": added.json,
+            **runtime_config,
+        }
+        shaped = subject.node.cni("ADD", cid, ns, "eth0", shaper, plugin=DEBIAN_CNI_DIR / "bandwidth")
+        if not shaped.ok:
+            raise RuntimeError(f"{subject.name}: bandwidth plugin ADD failed: {shaped.stdout}{shaped.stderr}")
+    ipv4 = next(ip["address"].split("/")[0] for ip in added.json["ips"] if ":" not in ip["address"])
+    lab.spawn(
+        in_netns(ns, [*PIN["server"], "iperf3", "-s", "-p", str(BANDWIDTH_PORT)]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_listening(ns, [BANDWIDTH_PORT])
+    return ns, ipv4
+
+
+def iperf3_bps(source_ns: str, dest_ip: str, port: int, duration: int) -> float:
+    proc = run(
+        in_netns(
+            source_ns, [*PIN["client"], "iperf3", "-J", "-c", dest_ip, "-p", str(port), "-t", str(duration), "-O", "1"]
+        ),
+        check=False,
+        timeout=duration * 3 + 30,
+    )
+    report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    if proc.returncode != 0 or "error" in report:
+        raise RuntimeError(f"iperf3 to {dest_ip}:{port} failed: {report.get('error', proc.stderr)}")
+    return report["end"]["sum_received"]["bits_per_second"]
+
+
+def bench_bandwidth(lab: Lab, subjects: dict[str, Subject], rounds: int, duration: int) -> dict:
+    """Out of the limited pod (to traffic pod b) and into it (from traffic pod a), in Mbit/s."""
+    limited = {name: add_limited_pod(lab, subjects[name]) for name in BANDWIDTH_PLUGINS}
+    raw: dict[str, dict[str, list]] = {p: {"out": [], "in": []} for p in BANDWIDTH_PLUGINS}
+    for r in range(rounds):
+        for name in BANDWIDTH_PLUGINS:
+            (a_ns, _), (_, b_ip) = subjects[name].traffic_pods
+            limited_ns, limited_ip = limited[name]
+            progress(f"bandwidth round {r + 1}/{rounds}: {name} ({2 * duration}s)")
+            raw[name]["out"].append(iperf3_bps(limited_ns, b_ip, IPERF_PORT, duration) / 1e6)
+            raw[name]["in"].append(iperf3_bps(a_ns, limited_ip, BANDWIDTH_PORT, duration) / 1e6)
+    return {
+        "limit_mbps": BANDWIDTH_BPS / 1e6,
+        "raw": raw,
+        "median": {p: {d: statistics.median(v) for d, v in dirs.items()} for p, dirs in raw.items()},
+    }
+
+
+def format_bandwidth(bandwidth: dict) -> str:
+    limit = bandwidth["limit_mbps"]
+    lines = [f"pod bandwidth limit {limit:.0f} Mbit/s each way (iperf3, 1 stream, Mbit/s; target: within 20%)"]
+    for direction, label in (("out", "out of the limited pod"), ("in", "into the limited pod")):
+        weir = bandwidth["median"]["weir"][direction]
+        ptp = bandwidth["median"]["ptp"][direction]
+        status = "met" if abs(weir - limit) <= 0.2 * limit else "NOT MET"
+        lines.append(
+            f"  {label:<24} weir {weir:6.2f}  ptp+bandwidth {ptp:6.2f}  weir/limit {weir / limit:.2f}x  {status}"
+        )
+    return "\n".join(lines)
+
 
 def bench_traffic(subjects: dict[str, Subject], rounds: int, duration: int) -> dict:
     raw: dict[str, dict[str, list]] = {p: {t: [] for t in TRAFFIC_TESTS} for p in subjects}
@@ -597,6 +690,7 @@ def main() -> int:
             DEBIAN_CNI_DIR / "ptp",
             DEBIAN_CNI_DIR / "bridge",
             DEBIAN_CNI_DIR / "host-local",
+            DEBIAN_CNI_DIR / "bandwidth",
         )
         if not p.exists()
     ]
@@ -657,6 +751,7 @@ def main() -> int:
             setup_traffic(lab, subject)
         weir_before = subjects["weir-veth"].node.weirctl("metrics")
         traffic = bench_traffic(subjects, args.rounds, args.duration)
+        bandwidth = bench_bandwidth(lab, subjects, args.rounds, args.duration)
         weir_metrics = {"before_traffic": weir_before, "after_traffic": subjects["weir-veth"].node.weirctl("metrics")}
         for name, subject in subjects.items():
             node_rulesets[name] = subject.node.exec(["nft", "-s", "list", "ruleset"], check=False).stdout.splitlines()
@@ -682,6 +777,7 @@ def main() -> int:
                 "summary": rows,
                 "add": adds,
                 "traffic": traffic,
+                "bandwidth": bandwidth,
                 "weir_metrics": weir_metrics,
                 "node_rulesets": node_rulesets,
                 "root_namespace_changes": diff,
@@ -702,6 +798,8 @@ def main() -> int:
 
     print()
     print(table)
+    print()
+    print(format_bandwidth(bandwidth))
     print()
     met = [ok for r in rows for ok in r["met"].values()]
     print(

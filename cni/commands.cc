@@ -7,6 +7,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "cni/bandwidth_config.h"
+#include "cni/chained_plugins.h"
 #include "cni/error.h"
 #include "cni/ipam/allocator.h"
 #include "cni/ipam/delegate.h"
@@ -125,6 +127,10 @@ void RequestPolicy(const CniEnv& env, const NetConfig& config, const std::vector
 
 absl::StatusOr<std::string> CmdAdd(const CniEnv& env, const NetConfig& config) {
   const auto add_started = std::chrono::system_clock::now();
+  // Only ADD reads the limits: a DEL with the same malformed runtimeConfig must still clean up.
+  auto bandwidth = ParseBandwidth(config.runtime_config_raw);
+  if (!bandwidth.ok()) return bandwidth.status();
+  if (absl::Status s = RefuseChainedBandwidth(env.conf_dir, config.name, config.type); !s.ok()) return s;
   if (absl::Status s = RequireDatapath(config, CniCode::kTryAgainLater); !s.ok()) return s;
   auto addresses = AllocateAddresses(env, config);
   if (!addresses.ok()) return addresses.status();
@@ -148,11 +154,14 @@ absl::StatusOr<std::string> CmdAdd(const CniEnv& env, const NetConfig& config) {
                                     .mtu = static_cast<uint32_t>(config.mtu),
                                     .policy_pending = config.policy,
 
-                                    .device_mode = config.device_mode});
+                                    .device_mode = config.device_mode,
+
+                                    .bandwidth = *bandwidth});
   if (!wired.ok()) return wired.status();
   std::move(release_on_failure).Cancel();
-  log::Info("ADD %s %s: %s via %s", env.container_id, env.ifname, addresses->addresses.front().ToString(),
-            wired->host_ifname);
+  log::Info("ADD %s %s: %s via %s%s", env.container_id, env.ifname, addresses->addresses.front().ToString(),
+            wired->host_ifname,
+            bandwidth->limited() ? absl::StrCat(", ", Describe(*bandwidth)) : std::string());
   if (!config.policy_socket.empty()) RequestPolicy(env, config, addresses->addresses, add_started);
   return ResultJson(BuildResult(env, config, *wired, addresses->addresses, addresses->dns),
                     config.cni_version);

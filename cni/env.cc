@@ -133,6 +133,8 @@ absl::StatusOr<CniEnv> ParseCniEnv(const GetenvFunction& getenv_function) {
   env.container_id = Lookup(getenv_function, "CNI_CONTAINERID");
   env.netns = Lookup(getenv_function, "CNI_NETNS");
   env.ifname = Lookup(getenv_function, "CNI_IFNAME");
+  if (std::string conf_dir = Lookup(getenv_function, "NETCONFPATH"); !conf_dir.empty())
+    env.conf_dir = conf_dir;
 
   if (NeedsContainerArgs(env.command)) {
     if (env.container_id.empty()) return MissingVariable("CNI_CONTAINERID", env.command);

@@ -37,6 +37,11 @@ struct CniEnv {
 
   // CNI_PATH split on ':', empty entries dropped, order kept (it is a search order).
   std::vector<std::string> path;
+
+  // Where the runtime read its network configuration lists: NETCONFPATH when the client set it
+  // (libcni's cnitool does), else the directory every runtime defaults to. Not a CNI variable;
+  // weir only reads it to find a `bandwidth` plugin chained after it (cni/chained_plugins.h).
+  std::string conf_dir = "/etc/cni/net.d";
 };
 
 // Looks up an environment variable; returns nullptr when unset. Tests pass a fake.

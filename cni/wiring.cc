@@ -77,6 +77,24 @@ absl::Status CreatePair(Netlink& host, const std::string& host_ifname, const Pod
   return created;
 }
 
+// Out of the pod, the limit is the pod end's root qdisc: the pod's own sockets wait for it (TCP
+// small queues), before anything reaches weir's datapath. Into the pod, the host end's root qdisc:
+// the datapath enters such a pod through it (WEIR_ENDPOINT_BANDWIDTH), and the node's own traffic
+// to the pod is routed through it.
+absl::Status LimitBandwidth(Netlink& host, Netlink& pod, int host_ifindex, int pod_ifindex,
+                            const PodWiring& wiring) {
+  const BandwidthLimit& limit = wiring.bandwidth;
+  if (limit.egress_bps != 0) {
+    TbfSpec tbf = TbfFor(limit.egress_bps, limit.egress_burst_bits, wiring.mtu);
+    if (absl::Status s = pod.ReplaceRootTbf(pod_ifindex, tbf); !s.ok()) return s;
+  }
+  if (limit.ingress_bps != 0) {
+    TbfSpec tbf = TbfFor(limit.ingress_bps, limit.ingress_burst_bits, wiring.mtu);
+    if (absl::Status s = host.ReplaceRootTbf(host_ifindex, tbf); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<WiredPod> Wiring::Add(const PodWiring& pod) {
@@ -144,6 +162,8 @@ absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod
 
   if (absl::Status s = DisableDad(wired.host_ifname); !s.ok()) return s;
   if (absl::Status s = host_.SetLinkUp(wired.host_ifindex); !s.ok()) return s;
+  if (absl::Status s = LimitBandwidth(host_, pod_netlink, wired.host_ifindex, pod_link->index, pod); !s.ok())
+    return s;
   for (const IpAddress& address : pod.addresses) {
     RouteSpec to_pod{.destination = HostPrefix(address), .output_ifindex = wired.host_ifindex};
     if (absl::Status s = host_.AddRoute(to_pod); !s.ok()) return s;
@@ -156,8 +176,9 @@ absl::StatusOr<WiredPod> Wiring::AddSteps(const PodWiring& pod, const NetNs& pod
     Endpoint endpoint{.address = address,
                       .host_ifindex = wired.host_ifindex,
                       .pod_mac = wired.pod_mac,
-                      .flags = static_cast<uint16_t>(WEIR_ENDPOINT_LOCAL_POD |
-                                                     (pod.policy_pending ? WEIR_ENDPOINT_POLICY_PENDING : 0)),
+                      .flags = static_cast<uint16_t>(
+                          WEIR_ENDPOINT_LOCAL_POD | (pod.policy_pending ? WEIR_ENDPOINT_POLICY_PENDING : 0) |
+                          (pod.bandwidth.ingress_bps ? WEIR_ENDPOINT_BANDWIDTH : 0)),
                       .pod_id = PodId(pod.container_id, pod.ifname)};
     if (absl::Status s = endpoints->Upsert(endpoint); !s.ok()) return s;
   }

@@ -2,6 +2,8 @@
 // and routes (gateway: link-local, answered by the datapath), and whose host end carries the pod's
 // host routes and the from-pod program (veth: at tc ingress of the host end; netkit: as the peer's
 // program, held by the host end); the endpoint goes into the endpoints map.
+// A pod's bandwidth limits are token bucket filters: out of the pod on the pod end, into it on the
+// host end.
 #pragma once
 
 #include <string>
@@ -11,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "bpf/abi/constants.h"
 #include "cni/attachment_names.h"
+#include "cni/bandwidth_config.h"
 #include "cni/config.h"
 #include "lib/ip.h"
 #include "lib/netlink.h"
@@ -33,6 +36,7 @@ struct PodWiring {
   // NetworkPolicy on: the endpoint entries start pending (bpf/abi/endpoint.h).
   bool policy_pending = false;
   DeviceMode device_mode = DeviceMode::kVeth;
+  BandwidthLimit bandwidth;  // nothing limited by default
 };
 
 struct WiredPod {

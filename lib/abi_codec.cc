@@ -213,7 +213,8 @@ std::vector<std::string> EndpointFlagList(uint16_t flags) {
                           {WEIR_ENDPOINT_EGRESS_ISOLATED, "egress-isolated"},
                           {WEIR_ENDPOINT_POLICY_PENDING, "policy-pending"},
                           {WEIR_ENDPOINT_INGRESS_AUDIT, "ingress-audit"},
-                          {WEIR_ENDPOINT_EGRESS_AUDIT, "egress-audit"}});
+                          {WEIR_ENDPOINT_EGRESS_AUDIT, "egress-audit"},
+                          {WEIR_ENDPOINT_BANDWIDTH, "bandwidth"}});
 }
 
 weir_ct_key EncodeConntrackKey(const ConntrackKeyFields& fields) {

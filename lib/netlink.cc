@@ -4,10 +4,12 @@
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
+#include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -392,6 +394,32 @@ absl::Status Netlink::SetLinkUp(int ifindex) {
   header.ifi_change = IFF_UP;  // touch only the UP flag
   message.Append(header);
   return Exchange(message, absl::StrCat("set link #", ifindex, " up"));
+}
+
+absl::Status Netlink::ReplaceRootTbf(int ifindex, const TbfSpec& tbf) {
+  NetlinkMessage message(RTM_NEWQDISC, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
+  tcmsg header{};
+  header.tcm_family = AF_UNSPEC;
+  header.tcm_ifindex = ifindex;
+  header.tcm_parent = TC_H_ROOT;
+  message.Append(header);
+  message.AddString(TCA_KIND, "tbf");
+  tc_tbf_qopt options{};
+  // A link layer other than "unaware": the kernel computes packet times from the rate itself and
+  // needs no rate table (net/sched/sch_tbf.c).
+  options.rate.linklayer = TC_LINKLAYER_ETHERNET;
+  options.rate.rate = static_cast<uint32_t>(std::min<uint64_t>(tbf.rate_bytes_per_s, ~0U));
+  options.limit = tbf.limit_bytes;
+  size_t nest = message.BeginNested(TCA_OPTIONS);
+  message.AddAttribute(TCA_TBF_PARMS, &options, sizeof(options));
+  if (tbf.rate_bytes_per_s > ~0U) {
+    uint64_t rate64 = tbf.rate_bytes_per_s;
+    message.AddAttribute(TCA_TBF_RATE64, &rate64, sizeof(rate64));
+  }
+  message.AddU32(TCA_TBF_BURST, tbf.burst_bytes);
+  message.EndNested(nest);
+  return Exchange(message, absl::StrFormat("set root qdisc tbf (%d bytes/s, burst %d, limit %d) on link #%d",
+                                           tbf.rate_bytes_per_s, tbf.burst_bytes, tbf.limit_bytes, ifindex));
 }
 
 absl::Status Netlink::SetLinkName(int ifindex, const std::string& name) {

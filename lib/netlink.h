@@ -47,6 +47,14 @@ struct RouteSpec {
   bool operator==(const RouteSpec&) const = default;
 };
 
+// A token bucket filter: what leaves the device is held to `rate`, with bursts of up to `burst`
+// bytes; up to `limit` bytes wait in its queue, more are dropped.
+struct TbfSpec {
+  uint64_t rate_bytes_per_s = 0;
+  uint32_t burst_bytes = 0;
+  uint32_t limit_bytes = 0;
+};
+
 // Not thread-safe: one request at a time per instance.
 class Netlink {
  public:
@@ -72,6 +80,9 @@ class Netlink {
   absl::Status SetLinkName(int ifindex, const std::string& name);
   // NotFound when the link is already gone.
   absl::Status DeleteLink(const std::string& name);
+
+  // Makes a token bucket filter (tbf) the root qdisc of `ifindex`, replacing whatever was there.
+  absl::Status ReplaceRootTbf(int ifindex, const TbfSpec& tbf);
 
   // Adds an address with IFA_F_NODAD for IPv6 (no duplicate detection wait).
   absl::Status AddAddress(int ifindex, const IpPrefix& prefix);

@@ -47,6 +47,17 @@ TEST(CniConflistTest, OldestNeededVersionFirstNewerInCniVersions) {
   EXPECT_STREQ(list["plugins"][1]["type"].GetString(), "portmap");
 }
 
+TEST(CniConflistTest, WeirTakesTheBandwidthCapabilityItself) {
+  // The runtime hands runtimeConfig.bandwidth only to plugins that declare it; no `bandwidth` plugin
+  // is chained, since it would limit nothing behind weir's datapath (docs/bandwidth.md).
+  rapidjson::Document list;
+  list.Parse(RenderCniConflist(Settings()).c_str());
+  ASSERT_FALSE(list.HasParseError());
+  EXPECT_TRUE(list["plugins"][0]["capabilities"]["bandwidth"].GetBool());
+  for (const rapidjson::Value& plugin : list["plugins"].GetArray())
+    EXPECT_STRNE(plugin["type"].GetString(), "bandwidth");
+}
+
 TEST(CniConflistTest, WeirAcceptsItsEntryInEveryListedVersion) {
   rapidjson::Document list;
   list.Parse(RenderCniConflist(Settings()).c_str());

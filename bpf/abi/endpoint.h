@@ -37,6 +37,8 @@ enum weir_endpoint_flags {
 	WEIR_ENDPOINT_POLICY_PENDING = 1 << 4,
 	WEIR_ENDPOINT_INGRESS_AUDIT = 1 << 5,
 	WEIR_ENDPOINT_EGRESS_AUDIT = 1 << 6,
+	/* A pod with an ingress bandwidth limit: entered through its host veth's qdisc (docs/bandwidth.md). */
+	WEIR_ENDPOINT_BANDWIDTH = 1 << 7,
 };
 
 /* An endpoint with any of these has its traffic judged (and tracked) in both directions; without

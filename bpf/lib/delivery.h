@@ -74,20 +74,25 @@ static __always_inline bool decrement_hop_limit_v6(struct __sk_buff *skb)
  * drops what bpf_redirect_peer redirects.
  *
  * From the uplink: bpf_redirect_peer straight into the pod's namespace: the packet has been
- * through a backlog queue once already on its way in. */
-static __always_inline int redirect_to_pod(struct __sk_buff *skb, const struct weir_endpoint_value *ep,
-					   bool from_pod)
+ * through a backlog queue once already on its way in. *
+ * A pod with an ingress bandwidth limit (WEIR_ENDPOINT_BANDWIDTH) is always entered through its
+ * host veth's egress, where the CNI plugin put the limit's qdisc (docs/bandwidth.md):
+ * bpf_redirect_peer would skip it.
+ *
+ * A function of its own: inlined at each delivery, the choice grows from_pod's frame past the
+ * 512-byte stack it shares with its subprograms. */
+static __noinline int redirect_to_pod(struct __sk_buff *skb, const struct weir_endpoint_value *ep, bool from_pod)
 {
 	struct ethhdr *eth = parse_eth(skb);
+	__u32 ifindex = ep->host_ifindex;
+	bool through_qdisc = ep->flags & WEIR_ENDPOINT_BANDWIDTH;
 
 	if (!eth)
 		return TC_ACT_SHOT;
 	__builtin_memcpy(eth->h_dest, ep->pod_mac, ETH_ALEN);
 	copy_mac(eth->h_source, gateway_mac);
 	count(WEIR_METRIC_LOCAL_DELIVERY, skb);
-	if (from_pod)
-		return bpf_redirect(ep->host_ifindex, 0);
-	return bpf_redirect_peer(ep->host_ifindex, 0);
+	return from_pod || through_qdisc ? bpf_redirect(ifindex, 0) : bpf_redirect_peer(ifindex, 0);
 }
 
 static __always_inline struct weir_endpoint_value *lookup_endpoint(const struct packet *pkt)

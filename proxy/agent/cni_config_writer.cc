@@ -45,7 +45,8 @@ std::string RenderCniConflist(const CniConfigSettings& s) {
       "bpfRoot": ")",
                       s.bpf_root, R"(",
       "dataDir": ")",
-                      s.data_dir, "\"", policy, R"(
+                      s.data_dir, "\"", policy, R"(,
+      "capabilities": {"bandwidth": true}
     },
     {"type": "portmap", "capabilities": {"portMappings": true}}
   ]
