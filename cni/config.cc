@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "cni/error.h"
 #include "cni/json_util.h"
+#include "lib/agent_socket.h"
 
 namespace weir::cni {
 namespace {
@@ -224,6 +225,8 @@ absl::StatusOr<NetConfig> ParseNetConfig(absl::string_view json) {
   if (absl::Status status = ParseMtu(fields, config); !status.ok()) return status;
   fields.Bool("policy", config.policy);
   if (!fields.status().ok()) return fields.status();
+  // A pod that starts denied needs the agent's answer: the agent's own socket unless one is named.
+  if (config.policy && config.policy_socket.empty()) config.policy_socket = kDefaultAgentSocket;
   if (absl::Status status = ParseDeviceMode(fields, config); !status.ok()) return status;
   if (absl::Status status = ParsePodCidrs(fields, config); !status.ok()) return status;
   if (absl::Status status = ParseIpam(fields, config); !status.ok()) return status;

@@ -53,7 +53,8 @@ struct NetConfig {
   std::string data_dir = std::string(kDefaultDataDir);
   // NetworkPolicy: ADD asks the agent on this unix socket ("@name": abstract, in the node's network
   // namespace; lib/agent_socket.h) for the pod's policy before it returns,
-  // waiting at most policy_timeout_ms (the pod stays denied if no answer comes). Empty: no request.
+  // waiting at most policy_timeout_ms (the pod stays denied if no answer comes). Empty: no request;
+  // with "policy": true it defaults to the agent's default socket (@weir-policy).
   std::string policy_socket;
   int64_t policy_timeout_ms = 3000;
   std::string log_file;  // empty: no log file

@@ -130,6 +130,8 @@ TEST(CniConfigTest, PolicyFlag) {
       R"({"cniVersion":"1.0.0","name":"n","type":"weir","policy":true,"podCIDRs":["10.0.0.0/24"]})");
   ASSERT_TRUE(policy.ok()) << policy.status();
   EXPECT_TRUE(policy->policy);
+  EXPECT_EQ(policy->policy_socket, "@weir-policy");  // a pending pod asks the agent for its policy
+  EXPECT_EQ(plain->policy_socket, "");
   ExpectError(R"({"cniVersion":"1.0.0","name":"n","type":"weir","policy":"yes","podCIDRs":["10.0.0.0/24"]})",
               CniCode::kDecodeFailure, "policy must be a boolean");
 }
