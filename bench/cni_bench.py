@@ -700,7 +700,8 @@ def main() -> int:
             for p in (args.compare_build / "proxy" / "weir-agent", args.compare_build / "cni" / "weir")
             if not p.exists()
         ]
-    missing += [t for t in ("qperf", "iperf3", "nsenter", "ss", "unshare", "taskset", *SNAPSHOT_TOOLS) if shutil.which(t) is None]
+    tools = ("qperf", "iperf3", "nsenter", "ss", "unshare", "taskset", *SNAPSHOT_TOOLS)
+    missing += [t for t in tools if shutil.which(t) is None]
     if missing:
         print(
             f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another "

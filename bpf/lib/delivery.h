@@ -81,7 +81,8 @@ static __always_inline bool decrement_hop_limit_v6(struct __sk_buff *skb)
  *
  * A function of its own: inlined at each delivery, the choice grows from_pod's frame past the
  * 512-byte stack it shares with its subprograms. */
-static __noinline int redirect_to_pod(struct __sk_buff *skb, const struct weir_endpoint_value *ep, bool from_pod)
+static __noinline int redirect_to_pod(struct __sk_buff *skb, const struct weir_endpoint_value *ep,
+				      bool from_pod)
 {
 	struct ethhdr *eth = parse_eth(skb);
 	__u32 ifindex = ep->host_ifindex;
