@@ -287,8 +287,10 @@ absl::Status Netlink::Dump(uint16_t type, const void* family_header, size_t head
   return status;
 }
 
-absl::Status Netlink::CreateVethPair(const std::string& name, const std::string& peer_name,
-                                     const NetNs& peer_ns, uint32_t mtu, std::optional<MacAddress> mac) {
+absl::Status Netlink::CreatePair(const char* kind, uint16_t peer_attribute, const std::string& name,
+                                 const std::string& peer_name, const NetNs& peer_ns, uint32_t mtu,
+                                 std::optional<MacAddress> mac,
+                                 const std::function<void(NetlinkMessage&)>& kind_data) {
   if (absl::Status status = CheckInterfaceName(name); !status.ok()) return status;
   if (absl::Status status = CheckInterfaceName(peer_name); !status.ok()) return status;
 
@@ -298,10 +300,11 @@ absl::Status Netlink::CreateVethPair(const std::string& name, const std::string&
   message.AddU32(IFLA_MTU, mtu);
   if (mac) message.AddAttribute(IFLA_ADDRESS, mac->data(), mac->size());
   const size_t link_info = message.BeginNested(IFLA_LINKINFO);
-  message.AddString(IFLA_INFO_KIND, "veth");
+  message.AddString(IFLA_INFO_KIND, kind);
   const size_t info_data = message.BeginNested(IFLA_INFO_DATA);
+  if (kind_data) kind_data(message);
   // The peer is described by a full link request of its own: an ifinfomsg, then its attributes.
-  const size_t peer = message.BeginNested(VETH_INFO_PEER);
+  const size_t peer = message.BeginNested(peer_attribute);
   message.Append(ifinfomsg{});
   message.AddString(IFLA_IFNAME, peer_name);
   message.AddU32(IFLA_MTU, mtu);
@@ -309,41 +312,27 @@ absl::Status Netlink::CreateVethPair(const std::string& name, const std::string&
   message.EndNested(peer);
   message.EndNested(info_data);
   message.EndNested(link_info);
-  return Exchange(message,
-                  absl::StrCat("create veth ", name, " (peer ", peer_name, " in ", peer_ns.path(), ")"));
+  return Exchange(
+      message, absl::StrCat("create ", kind, " ", name, " (peer ", peer_name, " in ", peer_ns.path(), ")"));
+}
+
+absl::Status Netlink::CreateVethPair(const std::string& name, const std::string& peer_name,
+                                     const NetNs& peer_ns, uint32_t mtu, std::optional<MacAddress> mac) {
+  return CreatePair("veth", VETH_INFO_PEER, name, peer_name, peer_ns, mtu, mac, nullptr);
 }
 
 absl::Status Netlink::CreateNetkitPair(const std::string& name, const std::string& peer_name,
                                        const NetNs& peer_ns, uint32_t mtu, std::optional<MacAddress> mac) {
-  if (absl::Status status = CheckInterfaceName(name); !status.ok()) return status;
-  if (absl::Status status = CheckInterfaceName(peer_name); !status.ok()) return status;
-
-  NetlinkMessage message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
-  message.Append(ifinfomsg{});
-  message.AddString(IFLA_IFNAME, name);
-  message.AddU32(IFLA_MTU, mtu);
-  if (mac) message.AddAttribute(IFLA_ADDRESS, mac->data(), mac->size());
-  const size_t link_info = message.BeginNested(IFLA_LINKINFO);
-  message.AddString(IFLA_INFO_KIND, "netkit");
-  const size_t info_data = message.BeginNested(IFLA_INFO_DATA);
-  // L2: the pod keeps resolving its gateway with ARP and ND, which the from-pod program answers as
-  // it does on a veth (L3 mode would make the pod's routes and the datapath's answers differ by
-  // device kind).
-  message.AddU32(kIflaNetkitMode, kNetkitL2);
-  // What the host sends into the pod passes; what the pod sends is dropped while no program is
-  // attached, so a pod is never on the network without the datapath in front of it.
-  message.AddU32(kIflaNetkitPolicy, kNetkitPass);
-  message.AddU32(kIflaNetkitPeerPolicy, kNetkitDrop);
-  const size_t peer = message.BeginNested(kIflaNetkitPeerInfo);
-  message.Append(ifinfomsg{});
-  message.AddString(IFLA_IFNAME, peer_name);
-  message.AddU32(IFLA_MTU, mtu);
-  message.AddU32(IFLA_NET_NS_FD, static_cast<uint32_t>(peer_ns.fd()));
-  message.EndNested(peer);
-  message.EndNested(info_data);
-  message.EndNested(link_info);
-  return Exchange(message,
-                  absl::StrCat("create netkit ", name, " (peer ", peer_name, " in ", peer_ns.path(), ")"));
+  return CreatePair("netkit", kIflaNetkitPeerInfo, name, peer_name, peer_ns, mtu, mac, [](NetlinkMessage& m) {
+    // L2: the pod keeps resolving its gateway with ARP and ND, which the from-pod program answers as
+    // it does on a veth (L3 mode would make the pod's routes and the datapath's answers differ by
+    // device kind).
+    m.AddU32(kIflaNetkitMode, kNetkitL2);
+    // What the host sends into the pod passes; what the pod sends is dropped while no program is
+    // attached, so a pod is never on the network without the datapath in front of it.
+    m.AddU32(kIflaNetkitPolicy, kNetkitPass);
+    m.AddU32(kIflaNetkitPeerPolicy, kNetkitDrop);
+  });
 }
 
 absl::StatusOr<LinkInfo> Netlink::GetLink(const std::string& name) {

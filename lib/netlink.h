@@ -102,6 +102,12 @@ class Netlink {
   // goes to `on_reply`. `what` describes the operation for error messages.
   absl::Status Exchange(NetlinkMessage& message, const std::string& what,
                         const ReplyHandler& on_reply = nullptr);
+  // Creates a pair of `kind` (veth, netkit): `name` here, `peer_name` inside `peer_ns`, the peer's
+  // link request nested under `peer_attribute`; `kind_data` adds the kind's own attributes first.
+  absl::Status CreatePair(const char* kind, uint16_t peer_attribute, const std::string& name,
+                          const std::string& peer_name, const NetNs& peer_ns, uint32_t mtu,
+                          std::optional<MacAddress> mac,
+                          const std::function<void(NetlinkMessage&)>& kind_data);
   // Exchange for NLM_F_DUMP requests, restarted when the kernel flags the dump as interrupted
   // (the table changed while it was being read). `on_reset` clears partial results before a retry.
   absl::Status Dump(uint16_t type, const void* family_header, size_t header_size, const std::string& what,

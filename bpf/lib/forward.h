@@ -52,16 +52,18 @@ static __always_inline int translate_and_forward(struct __sk_buff *skb, struct p
 		if (verdict != MASQUERADE_NOT_APPLICABLE)
 			return verdict;
 	}
+	/* A peer that is no pod (a node, its host-network pods, the outside) reaches the pod through the
+	 * node's stack, the way the pod's own packets to it leave (deliver_to): netfilter then sees such
+	 * flows whole, which portmap's hostPort DNAT, the node's conntrack settings and host firewalls
+	 * rely on. Pod-to-pod traffic keeps the direct path. */
 	if (!from_inside && ep && (ep->flags & WEIR_ENDPOINT_LOCAL_POD)) {
-		remember_inbound(pkt);
-		/* A peer that is no pod (a node, its host-network pods, the outside) reaches the pod through
-		 * the node's stack, the way the pod's own packets to it leave (deliver_to): netfilter then
-		 * sees such flows whole, which portmap's hostPort DNAT, the node's conntrack settings and
-		 * host firewalls rely on. Pod-to-pod traffic keeps the direct path. */
-		if (!in_pod_network(pkt->family, &pkt->saddr)) {
+		enum peer_class source = classify_peer(pkt->family, &pkt->saddr);
+
+		if (source != PEER_POD) {
 			/* The stack delivers it, so the pod's ingress gate is taken here. */
 			if (policy_subject(ep) && !policy_ingress_allowed(skb, pkt, ep))
 				return TC_ACT_SHOT;
+			remember_inbound(pkt, source);
 			count(WEIR_METRIC_TO_STACK, skb);
 			return TC_ACT_OK;
 		}

@@ -45,23 +45,29 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } WEIR_UPLINKS_MAP SEC(".maps");
 
-static __always_inline bool in_cluster(__u8 family, const union weir_addr *addr)
-{
-	struct weir_nonmasq_key key = {.family = family, .addr = *addr};
+/* Where an address stands, from the non-masquerade trie: one lookup answers both what masquerade
+ * asks (in the cluster or not) and what delivery asks (a pod or not). */
+enum peer_class {
+	PEER_OUTSIDE, /* in no entry */
+	PEER_IN_CLUSTER, /* a node address or a nonMasqueradeCIDRs entry */
+	PEER_POD, /* inside some node's pod CIDR */
+};
 
-	key.prefixlen = WEIR_NONMASQ_FAMILY_BITS + (family == WEIR_FAMILY_IPV4 ? 32 : 128);
-	return bpf_map_lookup_elem(&weir_nonmasq, &key) != NULL;
-}
-
-/* A pod's address, of this node or another: inside some node's pod CIDR. */
-static __always_inline bool in_pod_network(__u8 family, const union weir_addr *addr)
+static __always_inline enum peer_class classify_peer(__u8 family, const union weir_addr *addr)
 {
 	struct weir_nonmasq_key key = {.family = family, .addr = *addr};
 
 	key.prefixlen = WEIR_NONMASQ_FAMILY_BITS + (family == WEIR_FAMILY_IPV4 ? 32 : 128);
 	__u32 *kind = bpf_map_lookup_elem(&weir_nonmasq, &key);
 
-	return kind && *kind == WEIR_NONMASQ_POD_CIDR;
+	if (!kind)
+		return PEER_OUTSIDE;
+	return *kind == WEIR_NONMASQ_POD_CIDR ? PEER_POD : PEER_IN_CLUSTER;
+}
+
+static __always_inline bool in_cluster(__u8 family, const union weir_addr *addr)
+{
+	return classify_peer(family, addr) != PEER_OUTSIDE;
 }
 
 /* Only flows the pod opens: a TCP segment other than a first SYN of an untracked flow is the pod's
@@ -115,10 +121,9 @@ static __always_inline int masquerade_new_flow(struct __sk_buff *skb, struct pac
 /* On the way in, a UDP or SCTP flow an outside client opened to a local pod: its reply direction
  * (pod -> client) is recorded so that the pod's answers leave untranslated instead of being taken
  * for a new flow to the outside. Written once per flow, refreshed after that. */
-static __always_inline void remember_inbound(const struct packet *pkt)
+static __always_inline void remember_inbound(const struct packet *pkt, enum peer_class source)
 {
-	if (!masquerade || !pkt->has_ports || pkt->proto == IPPROTO_TCP ||
-	    in_cluster(pkt->family, &pkt->saddr))
+	if (!masquerade || !pkt->has_ports || pkt->proto == IPPROTO_TCP || source != PEER_OUTSIDE)
 		return;
 	struct weir_ct_key key = {.saddr = pkt->daddr,
 				  .daddr = pkt->saddr,
