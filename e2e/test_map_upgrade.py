@@ -85,7 +85,10 @@ def test_upgrade_with_other_map_sizes_under_traffic(lab):
     assert node1.agent.poll() is None, "the upgraded agent exited"
 
     copied = next(line for line in said.splitlines() if "migrated pinned map weir_ct" in line)
-    print(f"\nupgrade (SIGTERM to synced on migrated maps) took {upgrade_time:.2f} s; {copied.split('; ', 1)[1]}")
+    switched = next(line for line in said.splitlines() if "switched " in line)
+    print(f"\nupgrade (SIGTERM to synced on migrated maps) took {upgrade_time:.2f} s")
+    print(copied.split("] ")[-1])
+    print(switched.split("] ")[-1])
 
     # The new maps hold the pins: the node's next agent with the same settings starts as any restart.
     node1.stop_agent()

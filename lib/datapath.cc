@@ -10,12 +10,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "from_pod.skel.h"
 #include "from_uplink.skel.h"
 #include "lib/errno_status.h"
@@ -359,11 +361,30 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   return datapath;
 }
 
+// Copies every migrated map's entries with `mode`; `counts` gets each map's.
+absl::Status CopyMigrated(const std::vector<MapMigration>& maps, const std::vector<UntypedBpfMap>& created,
+                          CopyMode mode, std::vector<CopyCounts>& counts) {
+  counts.assign(maps.size(), {});
+  for (size_t i = 0; i < maps.size(); ++i) {
+    const MapMigration& migration = maps[i];
+    absl::StatusOr<CopyCounts> copied =
+        CopyEntries(migration.pinned, migration.from, created[i], migration.to, migration.plan, mode);
+    if (!copied.ok()) {
+      return absl::Status(copied.status().code(),
+                          absl::StrCat("migrate pinned map ", migration.pin, " (", migration.plan.change,
+                                       "): ", copied.status().message()));
+    }
+    counts[i] = *copied;
+  }
+  return absl::OkStatus();
+}
+
 // The order of a migration: the entries are copied while the old programs still run on the old
-// map; every program is switched (one atomic link update per attachment) to the new one; the new
-// map replaces the pin; the entries the old programs made between the copy and the switch follow
-// (only keys the new map lacks: what the new programs wrote is newer). A failed copy before the
-// switch changes nothing on the node.
+// maps, and copied again (only keys the new map lacks) just before the switch; every attachment
+// (pods, uplinks, socket hooks) is switched to the new programs, the links opened beforehand and
+// updated back to back, each atomically; the entries the old programs made since the second copy
+// follow at once (only keys the new map lacks: what the new programs wrote is newer); then the new
+// maps replace the pins. A failed copy before the switch changes nothing on the node.
 absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigration>& maps) {
   std::error_code ec;
   for (const std::string& dir : {layout.programs_dir(), layout.pod_links_dir(), layout.uplink_links_dir(),
@@ -376,16 +397,10 @@ absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigr
     absl::StatusOr<UntypedBpfMap> to = UntypedBpfMap::FromFd(UniqueFd(dup(bpf_map__fd(migration.map))),
                                                              migration.name, std::nullopt, std::nullopt);
     if (!to.ok()) return to.status();
-    absl::StatusOr<CopyCounts> copied =
-        CopyEntries(migration.pinned, migration.from, *to, migration.to, migration.plan, CopyMode::kAll);
-    if (!copied.ok()) {
-      return absl::Status(copied.status().code(),
-                          absl::StrCat("migrate pinned map ", migration.pin, " (", migration.plan.change,
-                                       "): ", copied.status().message()));
-    }
-    migration.before_switch = *copied;
     created.push_back(*std::move(to));
   }
+  std::vector<CopyCounts> copied, caught_up, late;
+  if (absl::Status s = CopyMigrated(maps, created, CopyMode::kAll, copied); !s.ok()) return s;
 
   absl::Status result;
   result.Update(PinReplacing(from_pod_fd(), layout.from_pod_program()));
@@ -395,41 +410,50 @@ absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigr
     result.Update(PinReplacing(sock_program_fd(hook.name), layout.program(absl::StrCat("sock_", hook.name))));
   }
   if (!result.ok()) return result;
-  // Pods and uplinks attached by an earlier agent switch to the new programs, atomically per link.
-  result.Update(UpdatePinnedLinks(layout.pod_links_dir(), from_pod_fd()));
-  result.Update(UpdatePinnedLinks(layout.uplink_links_dir(), from_uplink_fd()));
-  result.Update(UpdatePinnedLinks(layout.uplink_egress_links_dir(), to_uplink_fd()));
-  // And the socket hooks, here rather than at Attach: no program may keep a migrated map's old copy.
+  // Pods, uplinks and socket hooks attached by an earlier agent switch to the new programs. The
+  // socket hooks here rather than at Attach: no program may keep a migrated map's old copy.
+  std::vector<LinkSwitch> links;
+  result.Update(OpenPinnedLinks(layout.pod_links_dir(), from_pod_fd(), links));
+  result.Update(OpenPinnedLinks(layout.uplink_links_dir(), from_uplink_fd(), links));
+  result.Update(OpenPinnedLinks(layout.uplink_egress_links_dir(), to_uplink_fd(), links));
   for (const SockHook& hook : kSockHooks) {
-    UniqueFd link(bpf_obj_get((layout.cgroup_links_dir() + "/" + hook.name).c_str()));
-    if (link.valid() && bpf_link_update(link.get(), sock_program_fd(hook.name), nullptr) != 0) {
-      result.Update(ErrnoStatus(errno, absl::StrCat("update socket hook ", hook.name)));
-    }
+    std::string path = layout.cgroup_links_dir() + "/" + hook.name;
+    UniqueFd link(bpf_obj_get(path.c_str()));
+    if (link.valid()) links.push_back({std::move(link), sock_program_fd(hook.name), std::move(path)});
   }
+  if (!result.ok()) return result;
+  if (absl::Status s = CopyMigrated(maps, created, CopyMode::kMissing, caught_up); !s.ok()) return s;
+  const auto switch_start = std::chrono::steady_clock::now();
+  result.Update(SwitchLinks(links));
+  const auto switched = std::chrono::steady_clock::now();
+  if (absl::Status s = CopyMigrated(maps, created, CopyMode::kMissing, late); !s.ok()) return s;
+  const auto followed = std::chrono::steady_clock::now();
   if (!result.ok()) return result;
 
   for (size_t i = 0; i < maps.size(); ++i) {
-    MapMigration& migration = maps[i];
+    const MapMigration& migration = maps[i];
     if (absl::Status pinned = PinReplacing(created[i].fd(), migration.pin); !pinned.ok()) return pinned;
-    absl::StatusOr<CopyCounts> late = CopyEntries(migration.pinned, migration.from, created[i], migration.to,
-                                                  migration.plan, CopyMode::kMissing);
-    if (!late.ok()) {
-      return absl::Status(late.status().code(), absl::StrCat("migrate pinned map ", migration.pin,
-                                                             " after the switch: ", late.status().message()));
-    }
-    std::string line = absl::StrCat(migration.name, ": ", migration.plan.change, "; ");
+    std::string line =
+        absl::StrCat("migrated pinned map ", migration.name, ": ", migration.plan.change, "; ");
     if (migration.plan.adoption == Adoption::kRecreate) {
       absl::StrAppend(&line, "started empty");
     } else {
-      absl::StrAppend(&line, migration.before_switch.written, " entries copied, ", late->written,
-                      " more after the switch");
-      const uint64_t dropped = migration.before_switch.dropped + late->dropped;
+      absl::StrAppend(&line, copied[i].written, " entries copied, ", caught_up[i].written,
+                      " more before the switch, ", late[i].written, " after it");
+      const uint64_t dropped = copied[i].dropped + caught_up[i].dropped + late[i].dropped;
       if (dropped > 0) absl::StrAppend(&line, ", ", dropped, " without an equivalent dropped");
     }
     migrations_.push_back(std::move(line));
   }
-  // A pod the CNI plugin attached to the old program while the maps moved.
-  if (!maps.empty()) result.Update(UpdatePinnedLinks(layout.pod_links_dir(), from_pod_fd()));
+  if (!maps.empty()) {
+    using std::chrono::duration;
+    migrations_.push_back(absl::StrFormat(
+        "switched %d links to the migrated maps in %.0f us; the entries made meanwhile followed in %.1f ms",
+        links.size(), duration<double, std::micro>(switched - switch_start).count(),
+        duration<double, std::milli>(followed - switched).count()));
+    // A pod the CNI plugin attached to the old program while the maps moved.
+    result.Update(UpdatePinnedLinks(layout.pod_links_dir(), from_pod_fd()));
+  }
   return result;
 }
 

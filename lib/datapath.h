@@ -119,8 +119,9 @@ class Datapath {
   int sock_program_fd(const std::string& hook) const;
   // Owned by the datapath: valid while it lives.
   int map_fd(DatapathMap map) const;
-  // One line per pinned map this load migrated: "weir_ct: 262144 entries, this agent is configured
-  // for 131072; 1200 entries copied, 3 more after the switch".
+  // What this load migrated, one line per pinned map ("migrated pinned map weir_ct: 262144 entries,
+  // this agent is configured for 131072; 1200 entries copied, 3 more before the switch, 0 after
+  // it") and one for the switch of the programs.
   const std::vector<std::string>& migrations() const { return migrations_; }
   // A typed map (lib/bpf_map.h) over one of the loaded maps, with an fd of its own.
   template <typename Map>
