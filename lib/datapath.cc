@@ -41,7 +41,7 @@ struct MapMigration {
   MapShape from;
   MapShape to;
   AdoptionPlan plan;
-  CopyCounts before_switch;
+  CopiedKeys copied;  // the old map's keys carried so far
 };
 
 namespace {
@@ -362,13 +362,13 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
 }
 
 // Copies every migrated map's entries with `mode`; `counts` gets each map's.
-absl::Status CopyMigrated(const std::vector<MapMigration>& maps, const std::vector<UntypedBpfMap>& created,
+absl::Status CopyMigrated(std::vector<MapMigration>& maps, const std::vector<UntypedBpfMap>& created,
                           CopyMode mode, std::vector<CopyCounts>& counts) {
   counts.assign(maps.size(), {});
   for (size_t i = 0; i < maps.size(); ++i) {
-    const MapMigration& migration = maps[i];
-    absl::StatusOr<CopyCounts> copied =
-        CopyEntries(migration.pinned, migration.from, created[i], migration.to, migration.plan, mode);
+    MapMigration& migration = maps[i];
+    absl::StatusOr<CopyCounts> copied = CopyEntries(migration.pinned, migration.from, created[i],
+                                                    migration.to, migration.plan, mode, migration.copied);
     if (!copied.ok()) {
       return absl::Status(copied.status().code(),
                           absl::StrCat("migrate pinned map ", migration.pin, " (", migration.plan.change,
@@ -380,11 +380,11 @@ absl::Status CopyMigrated(const std::vector<MapMigration>& maps, const std::vect
 }
 
 // The order of a migration: the entries are copied while the old programs still run on the old
-// maps, and copied again (only keys the new map lacks) just before the switch; every attachment
-// (pods, uplinks, socket hooks) is switched to the new programs, the links opened beforehand and
-// updated back to back, each atomically; the entries the old programs made since the second copy
-// follow at once (only keys the new map lacks: what the new programs wrote is newer); then the new
-// maps replace the pins. A failed copy before the switch changes nothing on the node.
+// maps, and the keys made since copied just before the switch; every attachment (pods, uplinks,
+// socket hooks) is switched to the new programs, the links opened beforehand and updated back to
+// back, each atomically; the keys the old programs made since the second copy follow at once
+// (lib/map_copy.h, CopyMode::kNew: over what a new program made for them); then the new maps
+// replace the pins. A failed copy before the switch changes nothing on the node.
 absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigration>& maps) {
   std::error_code ec;
   for (const std::string& dir : {layout.programs_dir(), layout.pod_links_dir(), layout.uplink_links_dir(),
@@ -422,11 +422,11 @@ absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigr
     if (link.valid()) links.push_back({std::move(link), sock_program_fd(hook.name), std::move(path)});
   }
   if (!result.ok()) return result;
-  if (absl::Status s = CopyMigrated(maps, created, CopyMode::kMissing, caught_up); !s.ok()) return s;
+  if (absl::Status s = CopyMigrated(maps, created, CopyMode::kNew, caught_up); !s.ok()) return s;
   const auto switch_start = std::chrono::steady_clock::now();
   result.Update(SwitchLinks(links));
   const auto switched = std::chrono::steady_clock::now();
-  if (absl::Status s = CopyMigrated(maps, created, CopyMode::kMissing, late); !s.ok()) return s;
+  if (absl::Status s = CopyMigrated(maps, created, CopyMode::kNew, late); !s.ok()) return s;
   const auto followed = std::chrono::steady_clock::now();
   if (!result.ok()) return result;
 

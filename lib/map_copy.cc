@@ -75,11 +75,11 @@ MapShape ShapeOf(const UntypedBpfMap& map, uint32_t layout) {
 
 absl::StatusOr<CopyCounts> CopyEntries(const UntypedBpfMap& from, const MapShape& from_shape,
                                        const UntypedBpfMap& to, const MapShape& to_shape,
-                                       const AdoptionPlan& plan, CopyMode mode) {
+                                       const AdoptionPlan& plan, CopyMode mode, CopiedKeys& copied) {
   CopyCounts counts;
   if (plan.adoption == Adoption::kRecreate || plan.adoption == Adoption::kReuse) return counts;
-  // A new flow's slot in an array is not "missing": arrays are copied once, whole.
-  if (mode == CopyMode::kMissing && to.is_array()) return counts;
+  // Every slot of an array always exists: arrays are copied once, whole.
+  if (mode == CopyMode::kNew && to.is_array()) return counts;
   absl::StatusOr<std::vector<MapEntryBytes>> entries = ReadAll(from);
   if (!entries.ok()) return entries.status();
   counts.read = entries->size();
@@ -90,12 +90,16 @@ absl::StatusOr<CopyCounts> CopyEntries(const UntypedBpfMap& from, const MapShape
   CpuHopper hopper;
   const size_t hops = lru_per_cpu ? hopper.count() : 1;
   const size_t per_hop = (entries->size() + hops - 1) / hops;
-  const uint64_t flags = mode == CopyMode::kMissing ? BPF_NOEXIST : BPF_ANY;
   for (size_t i = 0; i < entries->size(); ++i) {
     if (lru_per_cpu && per_hop > 0 && i % per_hop == 0) {
       if (absl::Status moved = hopper.RunOn(i / per_hop); !moved.ok()) return moved;
     }
     MapEntryBytes& entry = (*entries)[i];
+    std::string key(entry.key.begin(), entry.key.end());
+    if (mode == CopyMode::kNew && copied.count(key) > 0) {
+      ++counts.copied_before;
+      continue;
+    }
     absl::StatusOr<bool> kept = ConvertEntry(plan, from_shape, to_shape, entry);
     if (!kept.ok())
       return absl::Status(kept.status().code(), absl::StrCat(to.name(), ": ", kept.status().message()));
@@ -111,15 +115,12 @@ absl::StatusOr<CopyCounts> CopyEntries(const UntypedBpfMap& from, const MapShape
         continue;
       }
     }
-    if (bpf_map_update_elem(to.fd(), entry.key.data(), entry.value.data(), flags) == 0) {
+    if (bpf_map_update_elem(to.fd(), entry.key.data(), entry.value.data(), BPF_ANY) == 0) {
       ++counts.written;
+      copied.insert(std::move(key));
       continue;
     }
     const int error = errno;
-    if (error == EEXIST && mode == CopyMode::kMissing) {
-      ++counts.present;
-      continue;
-    }
     if (error == E2BIG || error == ENOSPC || error == ENOMEM) {
       return absl::FailedPreconditionError(
           absl::StrCat("its ", counts.read, " entries do not fit the new map of ", to.max_entries(), " (",

@@ -1,6 +1,7 @@
 // Migrating a map's entries into a map of a new definition, against real kernel maps: a conntrack
 // map moved to a per-CPU LRU of the same capacity keeps every entry, a shrunk plain hash map is
-// refused, entries a newer map already has are left alone.
+// refused, and the copy after the switch carries the flows the old programs started, not the old
+// state of flows the new programs have been updating.
 #include "lib/map_copy.h"
 
 #include <bpf/bpf.h>
@@ -44,8 +45,9 @@ TEST(MapCopyTest, APerCpuLruMapOfTheSameCapacityKeepsEveryEntry) {
   UntypedBpfMap to = Create(BPF_MAP_TYPE_LRU_HASH, capacity, BPF_F_NO_COMMON_LRU);
   Fill(from, capacity);
   const AdoptionPlan copy{.adoption = Adoption::kCopy};
+  CopiedKeys keys;
   absl::StatusOr<CopyCounts> copied =
-      CopyEntries(from, ShapeOf(from, 1), to, ShapeOf(to, 1), copy, CopyMode::kAll);
+      CopyEntries(from, ShapeOf(from, 1), to, ShapeOf(to, 1), copy, CopyMode::kAll, keys);
   ASSERT_TRUE(copied.ok()) << copied.status();
   EXPECT_EQ(copied->written, capacity);
   EXPECT_EQ(*to.Count(), capacity);
@@ -65,26 +67,41 @@ TEST(MapCopyTest, EntriesThatDoNotFitAPlainHashMapAreAnError) {
   UntypedBpfMap to = Create(BPF_MAP_TYPE_HASH, 16, 0);
   Fill(from, 20);
   const AdoptionPlan copy{.adoption = Adoption::kCopy};
+  CopiedKeys keys;
   absl::StatusOr<CopyCounts> copied =
-      CopyEntries(from, ShapeOf(from, 1), to, ShapeOf(to, 1), copy, CopyMode::kAll);
+      CopyEntries(from, ShapeOf(from, 1), to, ShapeOf(to, 1), copy, CopyMode::kAll, keys);
   ASSERT_FALSE(copied.ok());
   EXPECT_EQ(copied.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(copied.status().message().find("its 20 entries do not fit the new map of 16"), std::string::npos)
       << copied.status();
 }
 
-TEST(MapCopyTest, TheCopyAfterTheSwitchAddsOnlyWhatTheNewMapLacks) {
+TEST(MapCopyTest, TheCopyAfterTheSwitchCarriesTheOldProgramsNewFlowsOnly) {
   UntypedBpfMap from = Create(BPF_MAP_TYPE_LRU_HASH, 64, 0);
   UntypedBpfMap to = Create(BPF_MAP_TYPE_LRU_HASH, 64, 0);
-  Fill(from, 10);
-  Fill(to, 5, 7000);  // what the new programs wrote since: newer than the old map's
   const AdoptionPlan copy{.adoption = Adoption::kCopy};
-  absl::StatusOr<CopyCounts> copied =
-      CopyEntries(from, ShapeOf(from, 1), to, ShapeOf(to, 1), copy, CopyMode::kMissing);
-  ASSERT_TRUE(copied.ok()) << copied.status();
-  EXPECT_EQ(copied->written, 5u);
-  EXPECT_EQ(copied->present, 5u);
-  for (uint64_t key = 0; key < 10; ++key) {
+  CopiedKeys copied;
+  Fill(from, 10);
+  ASSERT_TRUE(CopyEntries(from, ShapeOf(from, 1), to, ShapeOf(to, 1), copy, CopyMode::kAll, copied).ok());
+  // Since: the new programs refreshed flows 0-4; the old ones started flows 10-14, and a new program
+  // took a packet of flow 12 for a new flow.
+  for (uint64_t key = 0; key < 5; ++key) {
+    const uint64_t refreshed = 7000 + key;
+    ASSERT_EQ(bpf_map_update_elem(to.fd(), &key, &refreshed, BPF_ANY), 0);
+  }
+  for (uint64_t key = 10; key < 15; ++key) {
+    const uint64_t value = 1000 + key;
+    ASSERT_EQ(bpf_map_update_elem(from.fd(), &key, &value, BPF_ANY), 0);
+  }
+  const uint64_t mistaken_key = 12, mistaken = 9999;
+  ASSERT_EQ(bpf_map_update_elem(to.fd(), &mistaken_key, &mistaken, BPF_ANY), 0);
+
+  absl::StatusOr<CopyCounts> late =
+      CopyEntries(from, ShapeOf(from, 1), to, ShapeOf(to, 1), copy, CopyMode::kNew, copied);
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->written, 5u);
+  EXPECT_EQ(late->copied_before, 10u);
+  for (uint64_t key = 0; key < 15; ++key) {
     uint64_t value = 0;
     ASSERT_EQ(bpf_map_lookup_elem(to.fd(), &key, &value), 0) << key;
     EXPECT_EQ(value, key < 5 ? 7000 + key : 1000 + key) << key;
