@@ -3,27 +3,49 @@ conntrackMax and maglevTableSize than the maps pinned by its predecessor, while 
 run through a ClusterIP (per packet and socket LB) and a NodePort and connections opened before stay
 open. The new agent migrates the pinned maps (copies the conntrack entries into a map of the new size,
 resamples the Maglev tables), switches the programs to them and replaces the pins: no request fails
-and every established connection still answers."""
+and every established connection still answers.
+
+The first agent is this build's, or, with WEIR_PREVIOUS_AGENT=<path of another build's weir-agent>
+(e.g. a build of the commit before), that build's: an upgrade across builds as well as sizes."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
+from pathlib import Path
+
+import pytest
 
 from e2e.conftest import wait_until
 from e2e.test_services import CLUSTER_IP, apply_service, web_cluster
 from weirlab.cluster import node_ip
-from weirlab.lab import NETCHECK, in_netns
+from weirlab.lab import NETCHECK, WEIR_AGENT, in_netns
 
 REQUESTS = 300
 INTERVAL = "0.02"
 
 
-def test_upgrade_with_other_map_sizes_under_traffic(lab):
+PREVIOUS_AGENT = os.environ.get("WEIR_PREVIOUS_AGENT")
+
+
+@pytest.mark.parametrize(
+    "first_agent",
+    [
+        pytest.param(None, id="this-build"),
+        pytest.param(
+            PREVIOUS_AGENT,
+            id="previous-build",
+            marks=pytest.mark.skipif(not PREVIOUS_AGENT, reason="WEIR_PREVIOUS_AGENT names no other build"),
+        ),
+    ],
+)
+def test_upgrade_with_other_map_sizes_under_traffic(lab, first_agent):
     config = lab.dir / "agent.yaml"
     config.write_text("conntrackMax: 262144\nmaglevTableSize: 1021\n")
-    cluster, web, shell, lb_shell = web_cluster(lab, agent_args=[f"--config={config}"])
+    binary = Path(first_agent) if first_agent else WEIR_AGENT
+    cluster, web, shell, lb_shell = web_cluster(lab, agent_args=[f"--config={config}"], agent_binary=binary)
     node1 = cluster.nodes[0]
     apply_service(cluster, "web", web, cluster_ip=CLUSTER_IP, type_="NodePort", node_port=30087)
     cluster.wait_for_frontend(f"{CLUSTER_IP}:80", backends=3)
@@ -61,6 +83,7 @@ def test_upgrade_with_other_map_sizes_under_traffic(lab):
     # The next build's DaemonSet pod, configured for other sizes than the pinned maps'.
     config.write_text("conntrackMax: 131072\nmaglevTableSize: 2039\n")
     started = time.monotonic()
+    node1.agent_binary = WEIR_AGENT
     cluster.restart_agent(node1)
     assert wait_until(lambda: "synced " in new_lines(), timeout=15), new_lines()
     upgrade_time = time.monotonic() - started
