@@ -53,11 +53,13 @@ def test_changed_sizes_migrate_and_a_newer_layout_is_refused_until_the_pin_is_re
     node.stop_agent()
 
     config = node.dir / "agent.yaml"
-    config.write_text("conntrackMax: 131072\nmaglevTableSize: 2039\n")
+    config.write_text("conntrackMax: 131072\nmaglevTableSize: 2039\nservicesMax: 32768\nbackendsMax: 131072\n")
     said = start_loaded(node, f"--config={config}", "--datapath_only")
     assert ping_failures(pods[0], addresses) == []
     assert "migrated pinned map weir_ct: 262144 entries, this agent is configured for 131072" in said, said
     assert "migrated pinned map weir_maglev: values of 4084 bytes, this agent's are 8156" in said, said
+    for service_map in ("weir_services", "weir_backends", "weir_slots"):
+        assert f"migrated pinned map {service_map}: " in said, said
     node.stop_agent()
 
     record_layout(node, "weir_ct", 99)
