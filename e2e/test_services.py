@@ -18,7 +18,7 @@ import pytest
 from e2e.conftest import metrics, wait_until
 from e2e.runtime_clients import AGENT_HEALTH_PORT, agent_metrics, metric_value
 from weirlab.cluster import CLIENT_IP, CLIENT_IP6, Cluster, endpoint_slice_yaml, node_ip, node_ip6, service_yaml
-from weirlab.lab import NETCHECK, WEIRCTL, Pod, in_netns, run
+from weirlab.lab import NETCHECK, WEIR_AGENT, WEIRCTL, Pod, in_netns, run
 
 CLUSTER_IP = "10.96.0.10"
 PORTS = [("http", 80, 8080, "TCP"), ("udp", 80, 8080, "UDP")]
@@ -52,13 +52,15 @@ def tally(results: list[dict]) -> collections.Counter:
     return collections.Counter(backend(r) for r in results)
 
 
-def web_cluster(lab, lb_modes=("snat", "snat"), agent_args=()) -> tuple[Cluster, list[Pod], Pod, Pod]:
+def web_cluster(
+    lab, lb_modes=("snat", "snat"), agent_args=(), agent_binary=WEIR_AGENT
+) -> tuple[Cluster, list[Pod], Pod, Pod]:
     """web-1 on node1, web-2 and web-3 on node2 (echo servers on 8080); on node1 `shell` (its
     requests are translated per packet) and `lb_shell` (its requests run in node1's socket-LB
     cgroup). Two pods: one pod reaching a backend both directly (socket LB) and through the
     ClusterIP (per packet) can reuse a source port for both, which weir's conntrack does not tell
     apart (see test_direct_connection_after_cluster_ip_connection_from_same_port)."""
-    cluster = Cluster(lab, 2, list(lb_modes), agent_args=list(agent_args))
+    cluster = Cluster(lab, 2, list(lb_modes), agent_args=list(agent_args), agent_binary=agent_binary)
     node1, node2 = cluster.nodes
     web = [node1.add_pod("web-1"), node2.add_pod("web-2"), node2.add_pod("web-3")]
     shell = node1.add_pod("shell")

@@ -8,16 +8,22 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "from_pod.skel.h"
 #include "from_uplink.skel.h"
 #include "lib/errno_status.h"
+#include "lib/map_adoption.h"
+#include "lib/map_copy.h"
+#include "lib/map_layouts.h"
 #include "lib/masquerade_maps.h"
 #include "lib/policy_maps.h"
 #include "lib/tc_attach.h"
@@ -26,6 +32,18 @@
 #include "to_uplink.skel.h"
 
 namespace weir {
+
+struct MapMigration {
+  std::string name;
+  std::string pin;
+  bpf_map* map;  // this agent's, created unpinned by the load
+  UntypedBpfMap pinned;
+  MapShape from;
+  MapShape to;
+  AdoptionPlan plan;
+  CopiedKeys copied;  // the old map's keys carried so far
+};
+
 namespace {
 
 constexpr long kBpfFsMagic = 0xcafe4a11;
@@ -128,46 +146,76 @@ const char* SizeSettingOf(const std::string& map_name) {
   return PolicyMapSizeSetting(map_name);
 }
 
-// libbpf refuses to reuse a pinned map whose definition differs from the object's with a bare
-// EINVAL. A map's size is fixed when it is created and the pinned maps outlive the agent, so a size
-// changed between two agents (conntrackMax, maglevTableSize) is the usual cause: say which map and
-// setting, and what to do, before libbpf gets there.
-absl::Status RequirePinnedMapsMatch(bpf_object* object) {
+// libbpf refuses to reuse a pinned map whose definition differs from the object's (with a bare
+// EINVAL). A map's size is fixed when it is created and the pinned maps outlive the agent, so a size
+// changed between two agents (conntrackMax, maglevTableSize) or a layout changed between two builds
+// leaves a pinned map this agent cannot use as it is. Each such map is planned for migration
+// (lib/map_adoption.h) and left for libbpf to create anew, unpinned; one that cannot be carried
+// over is refused, naming the map, the setting and what to do, before anything changed.
+absl::Status PlanPinnedMaps(bpf_object* object, const PinnedLayouts& layouts,
+                            std::vector<MapMigration>& migrations) {
   bpf_map* map;
   bpf_object__for_each_map(map, object) {
-    const char* pin = bpf_map__pin_path(map);
-    if (pin == nullptr || bpf_map__fd(map) >= 0) continue;  // not pinned, or shared from another object
-    UniqueFd pinned(bpf_obj_get(pin));
-    if (!pinned.valid()) continue;  // none yet: libbpf creates and pins it
-    bpf_map_info info{};
-    uint32_t info_size = sizeof(info);
-    if (bpf_obj_get_info_by_fd(pinned.get(), &info, &info_size) != 0) {
-      return ErrnoStatus(errno, absl::StrCat("read pinned map ", pin));
-    }
     const std::string name = bpf_map__name(map);
-    std::string difference;
-    if (info.max_entries != bpf_map__max_entries(map)) {
-      difference = absl::StrCat(info.max_entries, " entries, this agent is configured for ",
-                                bpf_map__max_entries(map));
-    } else if (info.value_size != bpf_map__value_size(map)) {
-      difference = name == WEIR_MAGLEV_MAP_NAME
-                       ? absl::StrCat("tables of ", info.value_size / sizeof(uint32_t),
-                                      " entries, this agent is configured for ",
-                                      bpf_map__value_size(map) / sizeof(uint32_t))
-                       : absl::StrCat("values of ", info.value_size, " bytes, this build's are ",
-                                      bpf_map__value_size(map));
-    } else if (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
-               info.map_flags != bpf_map__map_flags(map)) {
-      difference = "a type, key size or flags other than this build's";
+    const bool migrating = std::any_of(migrations.begin(), migrations.end(),
+                                       [&](const MapMigration& m) { return m.name == name; });
+    if (migrating) {
+      // Shared from the object that creates it: libbpf must not put the old pin back in its place.
+      bpf_map__set_pin_path(map, nullptr);
+      continue;
     }
-    if (difference.empty()) continue;
-    const char* setting = SizeSettingOf(name);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "pinned map ", pin, " was created with ", difference,
-        setting ? absl::StrCat(" (", setting, ")") : std::string(),
-        ": a pinned map's size cannot change while the node runs on it. Keep the value the node was "
-        "set up with, or move the node's pods off, remove ",
-        pin, " and start the agent again (docs/install.md, \"Changing a map size\")"));
+    if (bpf_map__pin_path(map) == nullptr || bpf_map__fd(map) >= 0) continue;  // not pinned, or shared
+    const std::string pin = bpf_map__pin_path(map);  // libbpf's copy goes with set_pin_path below
+    absl::StatusOr<UntypedBpfMap> pinned = UntypedBpfMap::OpenPinned(pin, std::nullopt, std::nullopt);
+    if (absl::IsNotFound(pinned.status())) continue;  // none yet: libbpf creates and pins it
+    if (!pinned.ok()) return pinned.status();
+    absl::StatusOr<uint32_t> layout = layouts.Of(name);
+    if (!layout.ok()) return layout.status();
+    const MapShape from = ShapeOf(*pinned, *layout);
+    const MapShape to{.type = bpf_map__type(map),
+                      .key_size = bpf_map__key_size(map),
+                      .value_size = bpf_map__value_size(map),
+                      .max_entries = bpf_map__max_entries(map),
+                      .flags = bpf_map__map_flags(map),
+                      .layout = LayoutVersion(name)};
+    absl::StatusOr<AdoptionPlan> plan = PlanAdoption(name, from, to, WeirMapMigrations());
+    if (!plan.ok()) {
+      const char* setting = SizeSettingOf(name);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "pinned map ", pin, " cannot be migrated to this agent's definition: it was created with ",
+          plan.status().message(), ". Run the build",
+          setting ? absl::StrCat(" and ", setting) : std::string(),
+          " the node was set up with, or move the node's pods off, remove ", pin,
+          " and start the agent again (docs/install.md, \"Changing a map size\")"));
+    }
+    if (plan->adoption == Adoption::kReuse) continue;
+    bpf_map__set_pin_path(map, nullptr);
+    migrations.push_back(MapMigration{.name = name,
+                                      .pin = pin,
+                                      .map = map,
+                                      .pinned = *std::move(pinned),
+                                      .from = from,
+                                      .to = to,
+                                      .plan = *std::move(plan)});
+  }
+  return absl::OkStatus();
+}
+
+// Every pinned map's layout, for the next agent to migrate from.
+absl::Status RecordLayouts(const PinnedLayouts& layouts, std::initializer_list<bpf_object*> objects,
+                           const std::vector<MapMigration>& migrations) {
+  std::set<std::string> names;
+  for (bpf_object* object : objects) {
+    bpf_map* map;
+    bpf_object__for_each_map(map, object) {
+      if (bpf_map__pin_path(map) != nullptr) names.insert(bpf_map__name(map));
+    }
+  }
+  for (const MapMigration& migration : migrations) names.insert(migration.name);
+  for (const std::string& name : names) {
+    if (absl::Status status = layouts.Record(name, LayoutVersion(name)); !status.ok()) {
+      return absl::Status(status.code(), absl::StrCat("record the layout of ", name, ": ", status.message()));
+    }
   }
   return absl::OkStatus();
 }
@@ -245,6 +293,17 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
                       .pin_root_path = pinned ? options.bpf_root.c_str() : nullptr);
   std::unique_ptr<Datapath> datapath(new Datapath());
   datapath->bpf_root_ = options.bpf_root;
+  std::optional<PinnedLayouts> layouts;
+  if (pinned) {
+    absl::StatusOr<PinnedLayouts> opened =
+        PinnedLayouts::OpenOrCreate(PinLayout{options.bpf_root}.layouts_map());
+    if (!opened.ok()) return opened.status();
+    layouts.emplace(*std::move(opened));
+  }
+  std::vector<MapMigration> migrations;
+  auto plan_pinned_maps = [&](bpf_object* object) {
+    return layouts ? PlanPinnedMaps(object, *layouts, migrations) : absl::OkStatus();
+  };
 
   datapath->from_pod_.reset(from_pod__open_opts(&open_opts));
   if (datapath->from_pod_ == nullptr) return ErrnoStatus(errno, "open from_pod");
@@ -253,7 +312,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   SetNodeAddresses(pod->rodata, options);
   if (absl::Status s = SizeMaps(pod, options); !s.ok()) return s;
   if (!pinned) Unpin(pod->obj);
-  if (absl::Status s = RequirePinnedMapsMatch(pod->obj); !s.ok()) return s;
+  if (absl::Status s = plan_pinned_maps(pod->obj); !s.ok()) return s;
   if (int err = from_pod__load(pod); err) return ErrnoStatus(-err, "load from_pod");
 
   datapath->from_uplink_.reset(from_uplink__open_opts(&open_opts));
@@ -263,7 +322,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   SetNodeAddresses(uplink->rodata, options);
   if (!pinned) Unpin(uplink->obj);
   if (absl::Status s = ShareMaps(pod->obj, uplink->obj); !s.ok()) return s;
-  if (absl::Status s = RequirePinnedMapsMatch(uplink->obj); !s.ok()) return s;
+  if (absl::Status s = plan_pinned_maps(uplink->obj); !s.ok()) return s;
   if (int err = from_uplink__load(uplink); err) return ErrnoStatus(-err, "load from_uplink");
 
   // Reads only conntrack: no per-node constants.
@@ -272,7 +331,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   to_uplink* uplink_egress = datapath->to_uplink_.get();
   if (!pinned) Unpin(uplink_egress->obj);
   if (absl::Status s = ShareMaps(pod->obj, uplink_egress->obj); !s.ok()) return s;
-  if (absl::Status s = RequirePinnedMapsMatch(uplink_egress->obj); !s.ok()) return s;
+  if (absl::Status s = plan_pinned_maps(uplink_egress->obj); !s.ok()) return s;
   if (int err = to_uplink__load(uplink_egress); err) return ErrnoStatus(-err, "load to_uplink");
 
   // Only host_only compares namespaces; without it the cookie is never read.
@@ -288,23 +347,61 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   sock->rodata->translation_events = options.socket_lb_translation_events;
   if (!pinned) Unpin(sock->obj);
   if (absl::Status s = ShareMaps(pod->obj, sock->obj); !s.ok()) return s;
-  if (absl::Status s = RequirePinnedMapsMatch(sock->obj); !s.ok()) return s;
+  if (absl::Status s = plan_pinned_maps(sock->obj); !s.ok()) return s;
   if (int err = sock_lb__load(sock); err) return ErrnoStatus(-err, "load sock_lb");
 
   if (pinned) {
-    if (absl::Status status = datapath->PinAndSwitch(PinLayout{options.bpf_root}); !status.ok())
+    if (absl::Status status = datapath->PinAndSwitch(PinLayout{options.bpf_root}, migrations); !status.ok())
+      return status;
+    if (absl::Status status =
+            RecordLayouts(*layouts, {pod->obj, uplink->obj, uplink_egress->obj, sock->obj}, migrations);
+        !status.ok())
       return status;
   }
   return datapath;
 }
 
-absl::Status Datapath::PinAndSwitch(const PinLayout& layout) {
+// Copies every migrated map's entries with `mode`; `counts` gets each map's.
+absl::Status CopyMigrated(std::vector<MapMigration>& maps, const std::vector<UntypedBpfMap>& created,
+                          CopyMode mode, std::vector<CopyCounts>& counts) {
+  counts.assign(maps.size(), {});
+  for (size_t i = 0; i < maps.size(); ++i) {
+    MapMigration& migration = maps[i];
+    absl::StatusOr<CopyCounts> copied = CopyEntries(migration.pinned, migration.from, created[i],
+                                                    migration.to, migration.plan, mode, migration.copied);
+    if (!copied.ok()) {
+      return absl::Status(copied.status().code(),
+                          absl::StrCat("migrate pinned map ", migration.pin, " (", migration.plan.change,
+                                       "): ", copied.status().message()));
+    }
+    counts[i] = *copied;
+  }
+  return absl::OkStatus();
+}
+
+// The order of a migration: the entries are copied while the old programs still run on the old
+// maps, and the keys made since copied just before the switch; every attachment (pods, uplinks,
+// socket hooks) is switched to the new programs, the links opened beforehand and updated back to
+// back, each atomically; the keys the old programs made since the second copy follow at once
+// (lib/map_copy.h, CopyMode::kNew: over what a new program made for them); then the new maps
+// replace the pins. A failed copy before the switch changes nothing on the node.
+absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigration>& maps) {
   std::error_code ec;
   for (const std::string& dir : {layout.programs_dir(), layout.pod_links_dir(), layout.uplink_links_dir(),
                                  layout.uplink_egress_links_dir(), layout.cgroup_links_dir()}) {
     std::filesystem::create_directories(dir, ec);
     if (ec) return absl::InternalError(absl::StrCat("create ", dir, ": ", ec.message()));
   }
+  std::vector<UntypedBpfMap> created;
+  for (MapMigration& migration : maps) {
+    absl::StatusOr<UntypedBpfMap> to = UntypedBpfMap::FromFd(UniqueFd(dup(bpf_map__fd(migration.map))),
+                                                             migration.name, std::nullopt, std::nullopt);
+    if (!to.ok()) return to.status();
+    created.push_back(*std::move(to));
+  }
+  std::vector<CopyCounts> copied, caught_up, late;
+  if (absl::Status s = CopyMigrated(maps, created, CopyMode::kAll, copied); !s.ok()) return s;
+
   absl::Status result;
   result.Update(PinReplacing(from_pod_fd(), layout.from_pod_program()));
   result.Update(PinReplacing(from_uplink_fd(), layout.program("from_uplink")));
@@ -313,10 +410,50 @@ absl::Status Datapath::PinAndSwitch(const PinLayout& layout) {
     result.Update(PinReplacing(sock_program_fd(hook.name), layout.program(absl::StrCat("sock_", hook.name))));
   }
   if (!result.ok()) return result;
-  // Pods and uplinks attached by an earlier agent switch to the new programs, atomically per link.
-  result.Update(UpdatePinnedLinks(layout.pod_links_dir(), from_pod_fd()));
-  result.Update(UpdatePinnedLinks(layout.uplink_links_dir(), from_uplink_fd()));
-  result.Update(UpdatePinnedLinks(layout.uplink_egress_links_dir(), to_uplink_fd()));
+  // Pods, uplinks and socket hooks attached by an earlier agent switch to the new programs. The
+  // socket hooks here rather than at Attach: no program may keep a migrated map's old copy.
+  std::vector<LinkSwitch> links;
+  result.Update(OpenPinnedLinks(layout.pod_links_dir(), from_pod_fd(), links));
+  result.Update(OpenPinnedLinks(layout.uplink_links_dir(), from_uplink_fd(), links));
+  result.Update(OpenPinnedLinks(layout.uplink_egress_links_dir(), to_uplink_fd(), links));
+  for (const SockHook& hook : kSockHooks) {
+    std::string path = layout.cgroup_links_dir() + "/" + hook.name;
+    UniqueFd link(bpf_obj_get(path.c_str()));
+    if (link.valid()) links.push_back({std::move(link), sock_program_fd(hook.name), std::move(path)});
+  }
+  if (!result.ok()) return result;
+  if (absl::Status s = CopyMigrated(maps, created, CopyMode::kNew, caught_up); !s.ok()) return s;
+  const auto switch_start = std::chrono::steady_clock::now();
+  result.Update(SwitchLinks(links));
+  const auto switched = std::chrono::steady_clock::now();
+  if (absl::Status s = CopyMigrated(maps, created, CopyMode::kNew, late); !s.ok()) return s;
+  const auto followed = std::chrono::steady_clock::now();
+  if (!result.ok()) return result;
+
+  for (size_t i = 0; i < maps.size(); ++i) {
+    const MapMigration& migration = maps[i];
+    if (absl::Status pinned = PinReplacing(created[i].fd(), migration.pin); !pinned.ok()) return pinned;
+    std::string line =
+        absl::StrCat("migrated pinned map ", migration.name, ": ", migration.plan.change, "; ");
+    if (migration.plan.adoption == Adoption::kRecreate) {
+      absl::StrAppend(&line, "started empty");
+    } else {
+      absl::StrAppend(&line, copied[i].written, " entries copied, ", caught_up[i].written,
+                      " more before the switch, ", late[i].written, " after it");
+      const uint64_t dropped = copied[i].dropped + caught_up[i].dropped + late[i].dropped;
+      if (dropped > 0) absl::StrAppend(&line, ", ", dropped, " without an equivalent dropped");
+    }
+    migrations_.push_back(std::move(line));
+  }
+  if (!maps.empty()) {
+    using std::chrono::duration;
+    migrations_.push_back(absl::StrFormat(
+        "switched %d links to the migrated maps in %.0f us; the entries made meanwhile followed in %.1f ms",
+        links.size(), duration<double, std::micro>(switched - switch_start).count(),
+        duration<double, std::milli>(followed - switched).count()));
+    // A pod the CNI plugin attached to the old program while the maps moved.
+    result.Update(UpdatePinnedLinks(layout.pod_links_dir(), from_pod_fd()));
+  }
   return result;
 }
 

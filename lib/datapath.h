@@ -93,11 +93,17 @@ enum class DatapathMap {
   kPolicyCounters,
 };
 
+// A pinned map whose definition differs from this agent's, on its way to a new map (datapath.cc).
+struct MapMigration;
+
 class Datapath {
  public:
   // Loads the programs. With a bpf root, maps already pinned there are reused (their contents
   // survive), missing ones are created and pinned, and the programs are pinned, replacing older ones
-  // atomically; links pinned by earlier attachments are switched to the new programs.
+  // atomically; links pinned by earlier attachments are switched to the new programs. A pinned map
+  // whose size, flags or layout differ from this agent's is migrated: its entries are copied
+  // (converted where its layout changed) into a new map, the programs switch to the new map, and it
+  // replaces the pin; a map whose entries cannot be carried over is refused before anything changed.
   static absl::StatusOr<std::unique_ptr<Datapath>> Load(const DatapathOptions& options);
   Datapath(const Datapath&) = delete;
   Datapath& operator=(const Datapath&) = delete;
@@ -113,6 +119,10 @@ class Datapath {
   int sock_program_fd(const std::string& hook) const;
   // Owned by the datapath: valid while it lives.
   int map_fd(DatapathMap map) const;
+  // What this load migrated, one line per pinned map ("migrated pinned map weir_ct: 262144 entries,
+  // this agent is configured for 131072; 1200 entries copied, 3 more before the switch, 0 after
+  // it") and one for the switch of the programs.
+  const std::vector<std::string>& migrations() const { return migrations_; }
   // A typed map (lib/bpf_map.h) over one of the loaded maps, with an fd of its own.
   template <typename Map>
   absl::StatusOr<Map> OpenMap(DatapathMap map) const {
@@ -123,13 +133,14 @@ class Datapath {
 
  private:
   Datapath() = default;
-  absl::Status PinAndSwitch(const PinLayout& layout);
+  absl::Status PinAndSwitch(const PinLayout& layout, std::vector<MapMigration>& maps);
   // Destroyed in reverse: the socket programs first, the object whose maps the others share last.
   SkeletonOwner<from_pod> from_pod_;
   SkeletonOwner<from_uplink> from_uplink_;
   SkeletonOwner<to_uplink> to_uplink_;
   SkeletonOwner<sock_lb> sock_lb_;
   std::string bpf_root_;
+  std::vector<std::string> migrations_;
 };
 
 // The socket hooks weir attaches, in attach order.

@@ -33,6 +33,8 @@ struct PinLayout {
   // Not used by the datapath: what the agent publishes for weirctl.
   std::string service_names_map() const { return map(WEIR_SERVICE_NAMES_MAP_NAME); }
   std::string agent_info_map() const { return map(WEIR_AGENT_INFO_MAP_NAME); }
+  // Which layout version each pinned map has (lib/map_layouts.h).
+  std::string layouts_map() const { return map(WEIR_LAYOUTS_MAP_NAME); }
   std::string programs_dir() const { return root + "/progs"; }
   std::string program(const std::string& name) const { return programs_dir() + "/" + name; }
   std::string from_pod_program() const { return program("from_pod"); }

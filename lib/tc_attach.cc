@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "lib/errno_status.h"
@@ -74,7 +76,7 @@ absl::Status DetachTc(const std::string& link_pin_path) {
   return absl::OkStatus();
 }
 
-absl::Status UpdatePinnedLinks(const std::string& links_dir, int prog_fd) {
+absl::Status OpenPinnedLinks(const std::string& links_dir, int prog_fd, std::vector<LinkSwitch>& links) {
   DIR* dir = opendir(links_dir.c_str());
   if (dir == nullptr) {
     if (errno == ENOENT) return absl::OkStatus();
@@ -90,11 +92,28 @@ absl::Status UpdatePinnedLinks(const std::string& links_dir, int prog_fd) {
       result.Update(ErrnoStatus(errno, absl::StrCat("open link ", path)));
       continue;
     }
-    if (bpf_link_update(link.get(), prog_fd, nullptr) != 0) {
-      result.Update(ErrnoStatus(errno, absl::StrCat("update link ", path)));
-    }
+    links.push_back({std::move(link), prog_fd, std::move(path)});
   }
   closedir(dir);
+  return result;
+}
+
+absl::Status SwitchLinks(const std::vector<LinkSwitch>& links) {
+  std::vector<std::pair<size_t, int>> failed;
+  for (size_t i = 0; i < links.size(); ++i) {
+    if (bpf_link_update(links[i].link.get(), links[i].prog_fd, nullptr) != 0) failed.emplace_back(i, errno);
+  }
+  absl::Status result;
+  for (const auto& [i, error] : failed) {
+    result.Update(ErrnoStatus(error, absl::StrCat("update link ", links[i].path)));
+  }
+  return result;
+}
+
+absl::Status UpdatePinnedLinks(const std::string& links_dir, int prog_fd) {
+  std::vector<LinkSwitch> links;
+  absl::Status result = OpenPinnedLinks(links_dir, prog_fd, links);
+  result.Update(SwitchLinks(links));
   return result;
 }
 

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "lib/unique_fd.h"
 
 namespace weir {
 
@@ -27,5 +29,17 @@ absl::Status DetachTc(const std::string& link_pin_path);
 // Points every link pinned in `links_dir` at `prog_fd`, atomically per link: used when a new agent
 // replaces the programs so that existing pods switch without a gap.
 absl::Status UpdatePinnedLinks(const std::string& links_dir, int prog_fd);
+
+// A pinned link, open, and the program it is to run next.
+struct LinkSwitch {
+  UniqueFd link;
+  int prog_fd = -1;
+  std::string path;
+};
+// Opens every link pinned in `links_dir`, for SwitchLinks to point at `prog_fd`.
+absl::Status OpenPinnedLinks(const std::string& links_dir, int prog_fd, std::vector<LinkSwitch>& links);
+// Updates the links back to back, with nothing but the updates in the loop: while it runs, packets
+// of one flow can meet an old program on one link and a new one on another.
+absl::Status SwitchLinks(const std::vector<LinkSwitch>& links);
 
 }  // namespace weir

@@ -377,6 +377,7 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
     spdlog::critical("loading the datapath: {}", datapath.status().ToString());
     return 1;
   }
+  for (const std::string& migrated : (*datapath)->migrations()) spdlog::info("{}", migrated);
   if (absl::Status s = (*datapath)->Attach({config.uplinks, config.cgroup_path}); !s.ok()) {
     spdlog::critical("attaching: {}", s.ToString());
     return 1;

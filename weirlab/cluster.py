@@ -24,7 +24,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from weirlab.lab import NETCHECK, Lab, Node, Pod, in_netns, run
+from weirlab.lab import NETCHECK, WEIR_AGENT, Lab, Node, Pod, in_netns, run
 
 FABRIC_PREFIX = "192.168.50"
 CLIENT_IP = f"{FABRIC_PREFIX}.100"
@@ -56,13 +56,16 @@ class Cluster:
         kubeconfig: str | Path | None = None,
         start_agents: bool = True,
         device_mode: str | None = None,
+        agent_binary: Path = WEIR_AGENT,
     ):
         """`agent_args`: extra weir-agent flags for every node (e.g. --config=FILE).
 
         `kubeconfig`: the agents watch the API server it names (--kubeconfig) instead of the manifest
         directory (--manifests). `start_agents=False`: the nodes are wired but their agents wait for
         start_agents(), e.g. until a control plane on the fabric (add_client) is up. `device_mode`:
-        the plugin's "deviceMode" for every node's pods (None: the plugin's default, veth)."""
+        the plugin's "deviceMode" for every node's pods (None: the plugin's default, veth).
+        `agent_binary`: the nodes' weir-agent (another build's: set node.agent_binary before
+        restart_agent to upgrade)."""
         self.lab = lab
         self.manifests = lab.dir / "manifests"
         self.manifests.mkdir()
@@ -77,7 +80,11 @@ class Cluster:
         lb_modes = lb_modes or ["snat"] * nodes
         for i in range(1, nodes + 1):
             node = lab.add_node(
-                f"node{i}", [f"10.244.{i}.0/24", f"fd00:10:244:{i}::/112"], start_agent=False, device_mode=device_mode
+                f"node{i}",
+                [f"10.244.{i}.0/24", f"fd00:10:244:{i}::/112"],
+                start_agent=False,
+                device_mode=device_mode,
+                agent_binary=agent_binary,
             )
             self._connect(node.netns, "uplink0", node_ip(i), f"n{i}", node_ip6(i))
             self.nodes.append(node)

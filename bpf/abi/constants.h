@@ -48,6 +48,22 @@
 #define WEIR_POLICY_CT_MAP_NAME WEIR_STRINGIFY(WEIR_POLICY_CT_MAP)
 #define WEIR_POLICY_COUNTERS_MAP_NAME WEIR_STRINGIFY(WEIR_POLICY_COUNTERS_MAP)
 
+/* The layout version of each pinned map's key and value (the structs of bpf/abi). A change to a
+ * map's key or value struct bumps its version here and registers a conversion of an entry from the
+ * previous version in lib/map_layouts.cc, so that the next agent migrates the pinned map's entries
+ * instead of refusing it. Maps not listed are at version 1. The agent records the version of every
+ * map it pinned in WEIR_LAYOUTS_MAP_NAME (key: the map's name, 16 bytes; value: __u32 version); a
+ * map with no record was pinned before the record existed, at version 1. */
+#define WEIR_LAYOUTS_MAP_NAME "weir_layouts"
+#define WEIR_CONNTRACK_LAYOUT 1
+#define WEIR_ENDPOINTS_LAYOUT 1
+#define WEIR_SERVICES_LAYOUT 1
+#define WEIR_BACKENDS_LAYOUT 1
+#define WEIR_BACKEND_SLOTS_LAYOUT 1
+#define WEIR_AFFINITY_LAYOUT 1
+#define WEIR_SOCK_REVNAT_LAYOUT 1
+#define WEIR_NONMASQ_LAYOUT 1
+
 /* Map sizes. The *_DEFAULT_SIZE ones are what the BPF objects declare and the agent's settings
  * default to; the agent sets the real size before load (endpointsMax, conntrackMax, ...). */
 #define WEIR_ENDPOINTS_DEFAULT_SIZE 65536
