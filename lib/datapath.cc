@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <set>
 
@@ -361,6 +362,16 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   return datapath;
 }
 
+// The longest an upgrade holds back unknown TCP flows should its agent die before it ends the hold:
+// short enough for a retransmit to pass, long enough for any copy of conntrack.
+constexpr uint64_t kUpgradeHoldBoundNs = 5'000'000'000;
+
+uint64_t MonotonicNowNs() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(now.tv_nsec);
+}
+
 // Copies every migrated map's entries with `mode`; `counts` gets each map's.
 absl::Status CopyMigrated(std::vector<MapMigration>& maps, const std::vector<UntypedBpfMap>& created,
                           CopyMode mode, std::vector<CopyCounts>& counts) {
@@ -423,10 +434,19 @@ absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigr
   }
   if (!result.ok()) return result;
   if (absl::Status s = CopyMigrated(maps, created, CopyMode::kNew, caught_up); !s.ok()) return s;
+  // A flow the old programs open between the copy above and the one after the switch is unknown to
+  // the new programs until that copy: its next segments are held back (dropped, retransmitted) rather
+  // than balanced anew. The bound only matters if this agent dies in between.
+  const bool moves_conntrack = std::any_of(maps.begin(), maps.end(), [](const MapMigration& migration) {
+    return migration.name == "weir_ct" && migration.plan.adoption != Adoption::kRecreate;
+  });
+  if (moves_conntrack) HoldUnknownTcpFlows(MonotonicNowNs() + kUpgradeHoldBoundNs);
   const auto switch_start = std::chrono::steady_clock::now();
   result.Update(SwitchLinks(links));
   const auto switched = std::chrono::steady_clock::now();
-  if (absl::Status s = CopyMigrated(maps, created, CopyMode::kNew, late); !s.ok()) return s;
+  absl::Status late_copy = CopyMigrated(maps, created, CopyMode::kNew, late);
+  if (moves_conntrack) HoldUnknownTcpFlows(0);
+  if (!late_copy.ok()) return late_copy;
   const auto followed = std::chrono::steady_clock::now();
   if (!result.ok()) return result;
 
@@ -455,6 +475,11 @@ absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigr
     result.Update(UpdatePinnedLinks(layout.pod_links_dir(), from_pod_fd()));
   }
   return result;
+}
+
+void Datapath::HoldUnknownTcpFlows(uint64_t until_ns) {
+  from_pod_->bss->upgrade_hold_until_ns = until_ns;
+  from_uplink_->bss->upgrade_hold_until_ns = until_ns;
 }
 
 absl::Status Datapath::Attach(const DatapathAttachments& attachments) {

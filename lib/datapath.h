@@ -112,6 +112,11 @@ class Datapath {
   // makes the uplinks map name exactly these uplinks (masquerade applies to what leaves there).
   absl::Status Attach(const DatapathAttachments& attachments);
 
+  // Until `until_ns` (CLOCK_MONOTONIC; 0 ends it), the programs drop TCP segments without SYN to a
+  // frontend whose flow they do not know (bpf/lib/service_nat.h, held_at_upgrade): a migration sets
+  // it around the switch of the links.
+  void HoldUnknownTcpFlows(uint64_t until_ns);
+
   int from_pod_fd() const;
   int from_uplink_fd() const;
   int to_uplink_fd() const;

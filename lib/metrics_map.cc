@@ -31,6 +31,7 @@ const char* MetricName(uint32_t id) {
     case WEIR_METRIC_SOCK_SENDMSG_TRANSLATED: return "sock_sendmsg_translated";
     case WEIR_METRIC_SOCK_SENDMSG_REFUSED: return "sock_sendmsg_refused";
     case WEIR_METRIC_SOCK_RECVMSG_TRANSLATED: return "sock_recvmsg_translated";
+    case WEIR_METRIC_HELD_AT_UPGRADE: return "held_at_upgrade";
     default: return nullptr;
   }
 }
@@ -39,7 +40,7 @@ namespace {
 
 bool IsDrop(uint32_t id) {
   return id == WEIR_METRIC_NO_BACKEND || id == WEIR_METRIC_TRANSLATION_ERROR ||
-         id == WEIR_METRIC_PARSE_ERROR || id == WEIR_METRIC_TTL_EXCEEDED;
+         id == WEIR_METRIC_PARSE_ERROR || id == WEIR_METRIC_TTL_EXCEEDED || id == WEIR_METRIC_HELD_AT_UPGRADE;
 }
 
 bool IsSocketLb(uint32_t id) {

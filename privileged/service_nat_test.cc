@@ -518,6 +518,54 @@ INSTANTIATE_TEST_SUITE_P(Table, ServiceNatTest, ::testing::ValuesIn(Cases()),
                            return std::to_string(info.index);
                          });
 
+// While an upgrade copies conntrack, a segment without SYN of a flow to a frontend that conntrack
+// does not know is dropped (the sender retransmits once the copy has brought the flow's entry)
+// rather than balanced anew; a SYN is balanced; after the hold the same segment is translated.
+TEST(UpgradeHoldTest, UnknownTcpSegmentsWaitForTheCopy) {
+  auto ns = ScopedNetNs::Create();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  auto loaded = Datapath::Load(DatapathOptions{.gateway_mac = kGw, .node_ipv4 = *IpAddress::Parse(kNodeIp)});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  std::unique_ptr<Datapath> dp = std::move(*loaded);
+  Maps maps(*dp);
+  LocalPods(maps);
+  maps.Backend(7, "10.244.2.7", 8080, false);
+  maps.Service("10.96.0.10", 80, WEIR_PROTO_TCP, 1, WEIR_SVC_CLUSTER_IP, {7});
+  const L2 from_a{kPodA, kGw};
+  Tcp ack{.src = "10.244.1.2", .sport = 40001, .dst = "10.96.0.10", .dport = 80, .flags = 0x10};
+  auto run = [&](const Bytes& input, Bytes& out) {
+    out.assign(input.size() + 128, 0);
+    __u32 retval = 0, out_size = 0;
+    absl::Status ran = (*ns)->ns().Run([&] {
+      DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = input.data(), .data_out = out.data(),
+                          .data_size_in = (__u32)input.size(), .data_size_out = (__u32)out.size());
+      if (bpf_prog_test_run_opts(dp->from_pod_fd(), &opts) != 0)
+        return absl::ErrnoToStatus(errno, "test run");
+      retval = opts.retval;
+      out_size = opts.data_size_out;
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(ran.ok()) << ran;
+    out.resize(out_size);
+    return static_cast<int>(retval);
+  };
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  dp->HoldUnknownTcpFlows(static_cast<uint64_t>(now.tv_sec + 60) * 1'000'000'000);
+
+  Bytes out;
+  EXPECT_EQ(run(TcpPacket(from_a, ack), out), TC_ACT_SHOT) << "an unknown flow's segment while held";
+  Tcp translated = ack;
+  translated.dst = "10.244.2.7";
+  translated.dport = 8080;
+  EXPECT_EQ(run(TcpPacket(from_a, Syn("10.244.1.2", 40002, "10.96.0.10", 80)), out), TC_ACT_OK);
+  EXPECT_EQ(out, TcpPacket(from_a, Syn("10.244.1.2", 40002, "10.244.2.7", 8080))) << "a SYN is balanced";
+
+  dp->HoldUnknownTcpFlows(0);
+  EXPECT_EQ(run(TcpPacket(from_a, ack), out), TC_ACT_OK);
+  EXPECT_EQ(out, TcpPacket(from_a, translated)) << "after the hold: balanced as before";
+}
+
 // The events ring: a drop record while it has room, and a full ring (nobody reading) costs the
 // packet nothing but its record.
 TEST(ServiceEventsTest, DropRecordsWhileTheRingHasRoom) {

@@ -24,13 +24,16 @@ static __always_inline int translate_and_forward(struct __sk_buff *skb, struct p
 	enum translation result = translate_service(skb, pkt, from_inside);
 
 	if (from_inside && result != TRANSLATION_NO_BACKEND && result != TRANSLATION_ERROR &&
-	    !policy_egress_allowed(skb, pkt, result == TRANSLATION_DONE))
+	    result != TRANSLATION_HELD && !policy_egress_allowed(skb, pkt, result == TRANSLATION_DONE))
 		return TC_ACT_SHOT;
 	switch (result) {
 	case TRANSLATION_NO_BACKEND:
 		return reject_flow(skb, pkt);
 	case TRANSLATION_ERROR:
 		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
+		return TC_ACT_SHOT;
+	case TRANSLATION_HELD:
+		count(WEIR_METRIC_HELD_AT_UPGRADE, skb);
 		return TC_ACT_SHOT;
 	case TRANSLATION_DONE:
 	case TRANSLATION_REPLY:

@@ -43,6 +43,7 @@ enum translation {
 	TRANSLATION_ERROR,
 	TRANSLATION_UNTOUCHED, /* a pod answering an outside client's flow: on as it is, never masqueraded */
 	TRANSLATION_REPLY, /* a reply of a translated flow: pkt now holds the addresses translated back */
+	TRANSLATION_HELD, /* dropped while an upgrade moves conntrack: the sender retransmits */
 };
 
 /* A FIN or RST of a tracked TCP flow: its entries are collected after a short lifetime. */
@@ -125,6 +126,22 @@ static __always_inline bool node_address(__u8 family, union weir_addr *out)
 	return (out->v6[0] | out->v6[1] | out->v6[2] | out->v6[3]) != 0;
 }
 
+/* Set by an agent that migrates the pinned maps (lib/datapath.cc, PinAndSwitch) from just before
+ * it switches the links to these programs until it has copied the entries the old programs made
+ * meanwhile (CLOCK_MONOTONIC; 0: no migration). A TCP segment without SYN to a frontend whose flow
+ * conntrack does not know is then most likely a flow the old programs opened an instant ago:
+ * balancing it anew could pick another backend, which answers with a reset. Dropped, it comes
+ * back as a retransmit after the copy has brought its entry over. */
+volatile __u64 upgrade_hold_until_ns = 0;
+
+static __always_inline bool held_at_upgrade(const struct packet *pkt)
+{
+	__u64 until = upgrade_hold_until_ns;
+
+	return until && pkt->proto == IPPROTO_TCP && !(pkt->tcp_flags & TCP_FLAG_SYN) &&
+	       bpf_ktime_get_ns() < until;
+}
+
 /* A new TCP connection that is no Service flow may reuse the 4-tuple of an earlier translated one
  * whose reply entry is still there (TCP entries live long): without this, its SYN-ACK would be
  * "translated back" to the old frontend. The newest connection wins, as in netfilter. */
@@ -189,6 +206,8 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 		forget_stale_reply(pkt);
 		return TRANSLATION_NONE;
 	}
+	if (held_at_upgrade(pkt))
+		return TRANSLATION_HELD;
 	struct weir_affinity_key affinity = {.client = pkt->saddr, .family = pkt->family};
 	__u32 backend_id = pick_backend(svc, &affinity, flow_hash(pkt), NULL);
 	struct weir_backend *found = backend_id ? lookup_backend(backend_id) : NULL;
