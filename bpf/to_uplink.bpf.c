@@ -22,9 +22,14 @@ int to_uplink(struct __sk_buff *skb)
 
 	if (parse_packet(skb, &pkt) != PARSE_OK)
 		return TC_ACT_OK;
-	if (translate_host_reply(skb, &pkt) == TRANSLATION_ERROR) {
+	switch (translate_host_reply(skb, &pkt)) {
+	case TRANSLATION_ERROR:
 		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
 		return TC_ACT_SHOT;
+	case TRANSLATION_HELD:
+		count(WEIR_METRIC_HELD_AT_UPGRADE, skb);
+		return TC_ACT_SHOT;
+	default:
+		return TC_ACT_OK;
 	}
-	return TC_ACT_OK;
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -92,12 +93,23 @@ def test_upgrade_with_other_map_sizes_under_traffic(lab, first_agent):
     assert "migrated pinned map weir_ct: 262144 entries, this agent is configured for 131072" in said, said
     assert "migrated pinned map weir_maglev: values of 4084 bytes, this agent's are 8156" in said, said
 
+    failures = {}
     for name, proc in procs.items():
         out, _ = proc.communicate(timeout=90)
         results = json.loads(out)
         assert len(results) == REQUESTS, name
         failed = [(i, r) for i, r in enumerate(results) if "error" in r]
-        assert failed == [], f"{name}: {len(failed)} of {REQUESTS} failed: {failed[:5]}"
+        if failed:
+            failures[name] = f"{len(failed)} of {REQUESTS} failed: {failed[:5]}"
+    if failures:
+        # What the datapath and the agent saw, for a failure in the switch's window.
+        print("\nFAILURES", failures)
+        print(node1.weirctl("metrics"))
+        print("\n".join(line for line in said.splitlines() if "migrat" in line or "switch" in line))
+        for failed in failures.values():
+            for port in re.findall(r"'local': '[0-9.]+:(\d+)'", failed):
+                print(f"conntrack of port {port}:\n", node1.weirctl("conntrack", f"--port={port}"))
+    assert failures == {}, failures
     for name, held in holders.items():
         replies = held.ping()
         assert len(replies) == 8 and all(" from " in r and not r.startswith("error") for r in replies.values()), (

@@ -520,7 +520,9 @@ INSTANTIATE_TEST_SUITE_P(Table, ServiceNatTest, ::testing::ValuesIn(Cases()),
 
 // While an upgrade copies conntrack, a segment without SYN of a flow to a frontend that conntrack
 // does not know is dropped (the sender retransmits once the copy has brought the flow's entry)
-// rather than balanced anew; a SYN is balanced; after the hold the same segment is translated.
+// rather than balanced anew, and so is a reset of an unknown flow (the client's stack answering a
+// backend's reply that the copy had not yet translated); a SYN is balanced; after the hold both
+// pass as before.
 TEST(UpgradeHoldTest, UnknownTcpSegmentsWaitForTheCopy) {
   auto ns = ScopedNetNs::Create();
   ASSERT_TRUE(ns.ok()) << ns.status();
@@ -553,8 +555,11 @@ TEST(UpgradeHoldTest, UnknownTcpSegmentsWaitForTheCopy) {
   clock_gettime(CLOCK_MONOTONIC, &now);
   dp->HoldUnknownTcpFlows(static_cast<uint64_t>(now.tv_sec + 60) * 1'000'000'000);
 
+  const Bytes reset = TcpPacket(
+      from_a, Tcp{.src = "10.244.1.2", .sport = 40003, .dst = "10.244.2.7", .dport = 8080, .flags = 0x14});
   Bytes out;
   EXPECT_EQ(run(TcpPacket(from_a, ack), out), TC_ACT_SHOT) << "an unknown flow's segment while held";
+  EXPECT_EQ(run(reset, out), TC_ACT_SHOT) << "a reset of an unknown flow while held";
   Tcp translated = ack;
   translated.dst = "10.244.2.7";
   translated.dport = 8080;
@@ -564,6 +569,8 @@ TEST(UpgradeHoldTest, UnknownTcpSegmentsWaitForTheCopy) {
   dp->HoldUnknownTcpFlows(0);
   EXPECT_EQ(run(TcpPacket(from_a, ack), out), TC_ACT_OK);
   EXPECT_EQ(out, TcpPacket(from_a, translated)) << "after the hold: balanced as before";
+  EXPECT_EQ(run(reset, out), TC_ACT_OK);
+  EXPECT_EQ(out, reset) << "after the hold: a reset passes";
 }
 
 // The events ring: a drop record while it has room, and a full ring (nobody reading) costs the

@@ -30,7 +30,8 @@ enum weir_metric {
 	WEIR_METRIC_SOCK_SENDMSG_TRANSLATED = 16, /* a datagram to a Service sent to a backend */
 	WEIR_METRIC_SOCK_SENDMSG_REFUSED = 17, /* ECONNREFUSED: the Service has no usable endpoint */
 	WEIR_METRIC_SOCK_RECVMSG_TRANSLATED = 18, /* a backend's datagram shown as from the Service */
-	/* A TCP segment of a flow conntrack does not know, dropped while an upgrade copies conntrack. */
+	/* A TCP segment to a frontend, or a reset, of a flow conntrack does not know, dropped while an
+	 * upgrade copies conntrack (bpf/lib/service_nat.h, held_at_upgrade). */
 	WEIR_METRIC_HELD_AT_UPGRADE = 19,
 	WEIR_METRIC_MAX = 32,
 };

@@ -66,6 +66,27 @@ static __always_inline enum translation translate_reply(struct __sk_buff *skb, s
 	return TRANSLATION_REPLY;
 }
 
+/* Set by an agent that migrates the pinned maps (lib/datapath.cc, PinAndSwitch) from just before
+ * it switches the links to these programs until it has copied the entries the old programs made
+ * meanwhile (CLOCK_MONOTONIC; 0: no migration). A flow the old programs opened an instant before is
+ * unknown to these programs until then. Its next segment to the frontend, balanced anew, could meet
+ * another backend, which answers with a reset; its backend's reply, untranslated, meets a stack
+ * (the client pod's, or the node's for a NodePort's SNAT port) that resets the backend's side. So
+ * such segments to a frontend, and resets of flows conntrack does not know, are dropped while the
+ * hold lasts: the senders retransmit once the copy has brought the flow's entries over. */
+volatile __u64 upgrade_hold_until_ns = 0;
+
+static __always_inline bool held_at_upgrade(const struct packet *pkt, bool to_frontend)
+{
+	if (pkt->proto != IPPROTO_TCP)
+		return false;
+	if (to_frontend ? (pkt->tcp_flags & TCP_FLAG_SYN) : !(pkt->tcp_flags & TCP_FLAG_RST))
+		return false;
+	__u64 until = upgrade_hold_until_ns;
+
+	return until && bpf_ktime_get_ns() < until;
+}
+
 /* A packet of a flow conntrack knows: the next packet of a translated flow, or a reply. */
 static __always_inline enum translation translate_tracked(struct __sk_buff *skb, struct packet *pkt)
 {
@@ -105,7 +126,9 @@ static __always_inline enum translation translate_host_reply(struct __sk_buff *s
 		return TRANSLATION_NONE;
 	struct weir_ct_value *entry = ct_lookup(pkt);
 
-	if (!entry || entry->kind != WEIR_CT_REPLY || (entry->flags & (WEIR_CT_SNAT | WEIR_CT_MASQ)))
+	if (!entry)
+		return held_at_upgrade(pkt, false) ? TRANSLATION_HELD : TRANSLATION_NONE;
+	if (entry->kind != WEIR_CT_REPLY || (entry->flags & (WEIR_CT_SNAT | WEIR_CT_MASQ)))
 		return TRANSLATION_NONE;
 	ct_note_closing(pkt, entry);
 	struct weir_ct_value ct = *entry;
@@ -124,22 +147,6 @@ static __always_inline bool node_address(__u8 family, union weir_addr *out)
 	out->v6[2] = node_ipv6[2];
 	out->v6[3] = node_ipv6[3];
 	return (out->v6[0] | out->v6[1] | out->v6[2] | out->v6[3]) != 0;
-}
-
-/* Set by an agent that migrates the pinned maps (lib/datapath.cc, PinAndSwitch) from just before
- * it switches the links to these programs until it has copied the entries the old programs made
- * meanwhile (CLOCK_MONOTONIC; 0: no migration). A TCP segment without SYN to a frontend whose flow
- * conntrack does not know is then most likely a flow the old programs opened an instant ago:
- * balancing it anew could pick another backend, which answers with a reset. Dropped, it comes
- * back as a retransmit after the copy has brought its entry over. */
-volatile __u64 upgrade_hold_until_ns = 0;
-
-static __always_inline bool held_at_upgrade(const struct packet *pkt)
-{
-	__u64 until = upgrade_hold_until_ns;
-
-	return until && pkt->proto == IPPROTO_TCP && !(pkt->tcp_flags & TCP_FLAG_SYN) &&
-	       bpf_ktime_get_ns() < until;
 }
 
 /* A new TCP connection that is no Service flow may reuse the 4-tuple of an earlier translated one
@@ -203,10 +210,12 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 	struct weir_service_value *svc = lookup_service(&key, from_inside);
 
 	if (!svc) {
+		if (held_at_upgrade(pkt, false))
+			return TRANSLATION_HELD;
 		forget_stale_reply(pkt);
 		return TRANSLATION_NONE;
 	}
-	if (held_at_upgrade(pkt))
+	if (held_at_upgrade(pkt, true))
 		return TRANSLATION_HELD;
 	struct weir_affinity_key affinity = {.client = pkt->saddr, .family = pkt->family};
 	__u32 backend_id = pick_backend(svc, &affinity, flow_hash(pkt), NULL);
