@@ -11,6 +11,7 @@
 #include "bpf/lib/dsr.h"
 #include "bpf/lib/fib.h"
 #include "bpf/lib/maps.h"
+#include "bpf/lib/masquerade.h"
 #include "bpf/lib/packet.h"
 #include "bpf/lib/reject.h"
 #include "bpf/lib/service_nat.h"
@@ -23,6 +24,11 @@ int from_uplink(struct __sk_buff *skb)
 	struct packet pkt = {};
 	if (parse_packet(skb, &pkt) != PARSE_OK)
 		return TC_ACT_OK;
+	if (dsr_wrapped(skb, &pkt) && classify_peer(pkt.family, &pkt.saddr) != PEER_NODE) {
+		count(WEIR_METRIC_DSR_REFUSED, skb);
+		emit_drop(skb, &pkt, WEIR_METRIC_DSR_REFUSED, 0);
+		return TC_ACT_SHOT;
+	}
 	enum dsr_unwrap_result unwrapped = dsr_decap_ipip(skb, &pkt);
 
 	if (unwrapped == DSR_NOT_OURS)

@@ -33,6 +33,8 @@ enum weir_metric {
 	/* A TCP segment to a frontend, or a reset, of a flow conntrack does not know, dropped while an
 	 * upgrade copies conntrack (bpf/lib/service_nat.h, held_at_upgrade). */
 	WEIR_METRIC_HELD_AT_UPGRADE = 19,
+	/* A packet wrapped as weir's DSR wraps whose outer source is no cluster node: dropped. */
+	WEIR_METRIC_DSR_REFUSED = 20,
 	WEIR_METRIC_MAX = 32,
 };
 

@@ -226,6 +226,30 @@ static __always_inline enum dsr_unwrap_result dsr_decap_ipip(struct __sk_buff *s
  * Payload length covers the inner packet; traffic class 0 and hop limit 64, as for IPv4. */
 #define DSR_FLOW_LABEL_MASK 0x000fffffu
 
+/* The backend port an IPv6-in-IPv6 header of weir's carries in its flow label; 0 when the label
+ * holds none (another tunnel's). */
+static __always_inline __u32 dsr_flow_label_port(const struct ipv6hdr *outer)
+{
+	__u32 label = bpf_ntohl(*(__be32 *)outer) & DSR_FLOW_LABEL_MASK;
+
+	return label > 0xffff ? 0 : label;
+}
+
+/* Whether the packet `pkt` describes is wrapped as weir's DSR wraps (IPIP, or IPv6-in-IPv6 with a
+ * port in the flow label). Such a packet is unwrapped only when its outer source is a cluster node:
+ * anyone else could otherwise have the backend's node deliver any inner packet to a local pod and
+ * rewrite the source of the pod's replies to whatever address the inner packet names. */
+static __always_inline bool dsr_wrapped(struct __sk_buff *skb, const struct packet *pkt)
+{
+	if (pkt->family == WEIR_FAMILY_IPV4)
+		return pkt->proto == IPPROTO_IPIP;
+	if (pkt->proto != IPPROTO_IPV6)
+		return false;
+	struct ipv6hdr *outer = header_at(skb, sizeof(struct ethhdr), sizeof(struct ipv6hdr));
+
+	return outer && dsr_flow_label_port(outer) != 0;
+}
+
 /* A function of its own (a BPF-to-BPF call, taken by IPv6 DSR traffic only): inlined at both of
  * dsr_dispatch's call sites, clang 14 keeps &skb->data / &skb->data_end in spilled registers across
  * the program, which the verifier rejects (a modified ctx pointer). */
@@ -271,9 +295,9 @@ static __always_inline enum dsr_unwrap_result dsr_decap_ip6ip6(struct __sk_buff 
 		return DSR_NOT_OURS;
 	if ((void *)(outer + 1) > data_end)
 		return DSR_NOT_OURS;
-	__u32 label = bpf_ntohl(*(__be32 *)outer) & DSR_FLOW_LABEL_MASK;
+	__u32 label = dsr_flow_label_port(outer);
 
-	if (label == 0 || label > 0xffff)
+	if (!label)
 		return DSR_NOT_OURS; /* not one of weir's: some other tunnel, left to the stack */
 	struct weir_backend backend = {.port = bpf_htons((__u16)label), .family = WEIR_FAMILY_IPV6};
 
