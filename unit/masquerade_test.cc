@@ -99,15 +99,14 @@ TEST(NonMasqueradeCidrsTest, EveryNodesPodCidrsAndAddressesAndTheSetting) {
   const std::vector<IpPrefix> own_pod_cidrs = {Cidr("10.244.1.0/24")};  // also n1's: listed once
   const std::vector<IpAddress> own_addresses = {Ip("192.168.50.1"), Ip("192.168.60.1")};
   const std::vector<IpPrefix> configured = {Cidr("172.16.0.0/12"), Cidr("2001:db8:5::1/48")};
-  EXPECT_EQ(
-      Texts(agent::NonMasqueradeCidrs({.nodes = nodes,
-                                       .own_pod_cidrs = own_pod_cidrs,
-                                       .own_addresses = own_addresses,
-                                       .configured = configured})),
-      (std::vector<std::string>{"10.244.1.0/24 pods", "10.244.2.0/24 pods", "172.16.0.0/12",
-                                "192.168.50.1/32 node", "192.168.50.2/32 node", "192.168.60.1/32 node",
-                                "198.51.100.2/32 node", "2001:db8:5::/48", "fd00:10:244:1::/64 pods",
-                                "fd00:50::1/128 node"}));
+  EXPECT_EQ(Texts(agent::NonMasqueradeCidrs({.nodes = nodes,
+                                             .own_pod_cidrs = own_pod_cidrs,
+                                             .own_addresses = own_addresses,
+                                             .configured = configured})),
+            (std::vector<std::string>{"10.244.1.0/24 pods", "10.244.2.0/24 pods", "172.16.0.0/12",
+                                      "192.168.50.1/32 node", "192.168.50.2/32 node", "192.168.60.1/32 node",
+                                      "198.51.100.2/32 node", "2001:db8:5::/48", "fd00:10:244:1::/64 pods",
+                                      "fd00:50::1/128 node"}));
 }
 
 TEST(NonMasqueradeCidrsTest, StandaloneWithoutNodesIsThisNodesSettings) {

@@ -178,6 +178,20 @@ class Cluster:
             node.exec(["ip", "-6", "route", "add", "default", "via", ROUTER_IP6])
         return internet
 
+    def prepare_for_xdp(self, extra: list[tuple[str, str]] = ()) -> None:
+        """Makes the fabric's veths behave as NICs do for the nodes' XDP programs: every sender on the
+        fabric (the client, each node's uplink0, and `extra` (netns, ifname) pairs) computes its L4
+        checksums itself (a veth passes the kernel's half-done checksum of a local sender on, which
+        XDP cannot tell from a full one and would rewrite wrongly; a NIC never hands XDP such a
+        packet), and the fabric's ends take frames an uplink sends back with XDP_TX (a veth accepts
+        XDP frames only on a device with NAPI, which GRO turns on)."""
+        senders = [(self.client, "eth0")] + [(node.netns, "uplink0") for node in self.nodes] + list(extra)
+        for netns, ifname in senders:
+            run(in_netns(netns, ["ethtool", "-K", ifname, "tx", "off"]))
+        ports = json.loads(run(in_netns(self.fabric, ["ip", "-j", "link", "show", "master", "br0"])).stdout)
+        for port in ports:
+            run(in_netns(self.fabric, ["ethtool", "-K", port["ifname"], "gro", "on"]))
+
     def _connect(self, netns: str, ifname: str, address: str, tag: str, address6: str | None = None) -> None:
         peer = f"{self.lab.id}{tag}"[-15:]
         run(

@@ -35,6 +35,8 @@ enum weir_metric {
 	WEIR_METRIC_HELD_AT_UPGRADE = 19,
 	/* A packet wrapped as weir's DSR wraps whose outer source is no cluster node: dropped. */
 	WEIR_METRIC_DSR_REFUSED = 20,
+	/* Translated and sent on out of the node by the uplink's XDP program (XDP_TX or redirect). */
+	WEIR_METRIC_XDP_SENT = 21,
 	WEIR_METRIC_MAX = 32,
 };
 
