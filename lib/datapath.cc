@@ -503,6 +503,7 @@ void Datapath::HoldUnknownTcpFlows(uint64_t until_ns) {
   from_pod_->bss->upgrade_hold_until_ns = until_ns;
   from_uplink_->bss->upgrade_hold_until_ns = until_ns;
   to_uplink_->bss->upgrade_hold_until_ns = until_ns;
+  from_uplink_xdp_->bss->upgrade_hold_until_ns = until_ns;
 }
 
 absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
