@@ -80,7 +80,9 @@ no_room:
 	return XDP_DROP;
 }
 
-SEC("xdp")
+/* xdp.frags: packets larger than a page come in several buffers (an uplink's MTU above about 3.5 KB
+ * needs it on veth and most drivers); every header this program reads or writes is in the first. */
+SEC("xdp.frags")
 int from_uplink_xdp(struct xdp_md *ctx)
 {
 	struct packet pkt = {};

@@ -41,6 +41,11 @@ absl::Status AttachXdp(int ifindex, XdpMode mode, int prog_fd, const std::string
   UniqueFd link(bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts));
   if (!link.valid()) {
     const int err = errno;
+    if (mode == XdpMode::kNative && err == ERANGE) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("ifindex ", ifindex, ": its driver takes no native XDP program at this MTU (",
+                       ErrnoStatus(err, "").message(), "): lower the MTU, or set nodePortAcceleration to generic"));
+    }
     if (mode == XdpMode::kNative && (err == EOPNOTSUPP || err == EINVAL)) {
       return absl::FailedPreconditionError(
           absl::StrCat("ifindex ", ifindex, " has no native XDP in its driver (",

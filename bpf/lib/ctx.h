@@ -25,7 +25,8 @@
 static __always_inline __u32 ctx_len(struct ctx_buff *ctx)
 {
 #ifdef WEIR_XDP
-	return (__u32)(ctx->data_end - ctx->data);
+	/* The fragments too: the program takes multi-buffer packets (from_uplink_xdp.bpf.c). */
+	return (__u32)bpf_xdp_get_buff_len(ctx);
 #else
 	return ctx->len;
 #endif
