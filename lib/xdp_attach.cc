@@ -42,9 +42,9 @@ absl::Status AttachXdp(int ifindex, XdpMode mode, int prog_fd, const std::string
   if (!link.valid()) {
     const int err = errno;
     if (mode == XdpMode::kNative && err == ERANGE) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("ifindex ", ifindex, ": its driver takes no native XDP program at this MTU (",
-                       ErrnoStatus(err, "").message(), "): lower the MTU, or set nodePortAcceleration to generic"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "ifindex ", ifindex, ": its driver takes no native XDP program at this MTU (",
+          ErrnoStatus(err, "").message(), "): lower the MTU, or set nodePortAcceleration to generic"));
     }
     if (mode == XdpMode::kNative && (err == EOPNOTSUPP || err == EINVAL)) {
       return absl::FailedPreconditionError(
