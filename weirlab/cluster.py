@@ -179,33 +179,23 @@ class Cluster:
             node.exec(["ip", "-6", "route", "add", "default", "via", ROUTER_IP6])
         return internet
 
-    def prepare_for_xdp(self, extra: list[tuple[str, str]] = ()) -> None:
-        """Makes the fabric's veths behave as NICs do for the nodes' XDP programs: every sender on the
-        fabric (the client, each node's uplink0, and `extra` (netns, ifname) pairs) computes its L4
-        checksums itself (a veth passes a local sender's half-done checksum on, which XDP cannot tell
-        from a full one and would rewrite wrongly; a NIC never hands XDP such a packet), and every
-        port of the fabric runs an XDP_PASS program (bpf/lab_xdp_pass.bpf.c): a veth wakes its peer
-        for frames sent with XDP_TX only when the peer has an XDP program of its own."""
-        senders = [(self.client, "eth0")] + [(node.netns, "uplink0") for node in self.nodes] + list(extra)
+    def prepare_for_xdp(self, nodes: list[Node] | None = None) -> None:
+        """Makes the fabric's veths behave as NICs do for the XDP programs of `nodes` (default: every
+        node): the senders towards them (the client, and their uplink0 for each other) compute their
+        L4 checksums themselves (a veth passes a local sender's half-done checksum on, which XDP
+        cannot tell from a full one and would rewrite wrongly; a NIC never hands XDP such a packet),
+        and the fabric's port of each runs an XDP_PASS program (bpf/lab_xdp_pass.bpf.c): a veth wakes
+        its peer for frames sent with XDP_TX only when the peer has an XDP program of its own."""
+        nodes = self.nodes if nodes is None else nodes
+        senders = [(self.client, "eth0")] + [(node.netns, "uplink0") for node in self.nodes]
         for netns, ifname in senders:
             run(in_netns(netns, ["ethtool", "-K", ifname, "tx", "off"]))
-        ports = json.loads(run(in_netns(self.fabric, ["ip", "-j", "link", "show", "master", "br0"])).stdout)
-        for port in ports:
+        for node in nodes:
+            port = f"{self.lab.id}n{self.nodes.index(node) + 1}"[-15:]
             run(
                 in_netns(
                     self.fabric,
-                    [
-                        "ip",
-                        "link",
-                        "set",
-                        "dev",
-                        port["ifname"],
-                        "xdpdrv",
-                        "object",
-                        str(LAB_XDP_PASS),
-                        "section",
-                        "xdp.frags",
-                    ],
+                    ["ip", "link", "set", "dev", port, "xdpdrv", "object", str(LAB_XDP_PASS), "section", "xdp.frags"],
                 )
             )
 
