@@ -196,3 +196,28 @@ def test_dsr_packet_from_a_non_node_is_dropped(lab, acceleration):
         assert metrics(node1).get("dsr_refused", 0) == refused + 1
     finally:
         listener.kill()
+
+
+def test_restart_keeps_xdp_and_disabled_removes_it(lab):
+    """A restarted agent switches the pinned XDP link to its new program (XDP still sends the SNAT
+    flow's packets); restarted with acceleration disabled, it removes the link and tc serves alone."""
+    cluster, web = node_port_cluster(lab, ["snat", "snat"], backend_node=2)
+    node1 = cluster.nodes[0]
+    cluster.restart_agent(node1)
+    cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=1, nodes=[node1])
+    assert xdp_attached(node1) == "native"
+    before = metrics(node1).get("xdp_sent", 0)
+    assert failures(cluster.requests(cluster.client, "udp", node_ip(1), 30080, count=3)) == []
+    assert metrics(node1).get("xdp_sent", 0) > before
+
+    cluster.agent_args[node1.name] = [
+        a for a in cluster.agent_args[node1.name] if not a.startswith("--node_port_acceleration")
+    ] + ["--node_port_acceleration=disabled"]
+    cluster.restart_agent(node1)
+    cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=1, nodes=[node1])
+    assert wait_until(lambda: xdp_attached(node1) == "", timeout=3)
+    before = metrics(node1).get("xdp_sent", 0)
+    results = cluster.requests(cluster.client, "udp", node_ip(1), 30080, count=3)
+    assert failures(results) == []
+    assert {seen_from(r) for r in results} == {node_ip(1)}
+    assert metrics(node1).get("xdp_sent", 0) == before
