@@ -5,6 +5,8 @@ Each dataplane has a node namespace of its own on one fabric, with a backend pod
 one outside client namespace sits on the same fabric.
 
   - weir: weir-agent in standalone mode (a manifest directory), pods wired by the weir CNI.
+  - weir (XDP): a second weir node whose agent has XDP on its uplink (nodePortAcceleration native),
+    with a Service and pods of its own.
   - kube-proxy iptables / nftables: upstream kube-proxy (built from its Go module) inside its node
     namespace, watching a real kube-apiserver that runs in a lab namespace; plain veth pods.
   - direct: a node that only routes; the targets are the backend pod's own address and port.
@@ -52,8 +54,14 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 LOAD = BUILD / "bench" / "weir_service_load"
 
-SUBJECTS = ("weir", "iptables", "nftables", "direct")
-LABELS = {"weir": "weir (tc)", "iptables": "kube-proxy iptables", "nftables": "kube-proxy nftables", "direct": "direct"}
+SUBJECTS = ("weir", "weir-xdp", "iptables", "nftables", "direct")
+LABELS = {
+    "weir": "weir (tc)",
+    "weir-xdp": "weir (XDP)",
+    "iptables": "kube-proxy iptables",
+    "nftables": "kube-proxy nftables",
+    "direct": "direct",
+}
 API_ADDRESS = "192.168.50.200"
 # The nodes other than weir's (node1, 192.168.50.1, pods 10.244.1.0/24): (role, fabric address,
 # third octet of the backend pod's /24; the client pod's is 10 more).
@@ -63,14 +71,15 @@ OTHER_NODES = {
     "direct": ("plain", "192.168.50.13", 13),
 }
 CLUSTER_CIDR = "10.244.0.0/16"
-CLUSTER_IP = {"weir": "10.96.0.10", "iptables": "10.96.0.11", "nftables": "10.96.0.12"}
-NODE_PORT = {"weir": 30080, "iptables": 30081, "nftables": 30082}  # TCP
+CLUSTER_IP = {"weir": "10.96.0.10", "iptables": "10.96.0.11", "nftables": "10.96.0.12", "weir-xdp": "10.96.0.14"}
+NODE_PORT = {"weir": 30080, "iptables": 30081, "nftables": 30082, "weir-xdp": 30084}  # TCP
 UDP_NODE_PORT = {s: port + 100 for s, port in NODE_PORT.items()}  # the API server allocates one per number
 TCP_PORT, TCP_TARGET = 80, 8080
 UDP_PORT, UDP_TARGET = 90, 9000
 KUBE_SERVICE_PORTS = 4  # kube-proxy's rules: 2 Services x (TCP, UDP)
 
 TARGET_UDP_VS_IPTABLES = 1.7
+TARGET_XDP_UDP_VS_IPTABLES = 3.0
 TARGET_RPS_VS_DIRECT = 1.0
 
 PIN = {"client": [], "server": []}
@@ -136,14 +145,21 @@ class ServiceLab:
     def __init__(self, lab: Lab):
         self.lab = lab
         self.paused: list[int] = []
-        self.cluster = Cluster(lab, 1, ["snat"])
+        # node2 is weir with XDP on its uplink (nodePortAcceleration native), its own Service and pods.
+        self.cluster = Cluster(lab, 2, ["snat", "snat"], start_agents=False)
+        self.cluster.agent_args["node2"].append("--node_port_acceleration=native")
+        self.cluster.start_agents()
         self.client = self.cluster.client
-        self.weir = self.cluster.nodes[0]
-        self.node_ns = {"weir": self.weir.netns}
-        self.node_address = {"weir": node_ip(1)}
+        self.weir, self.weir_xdp = self.cluster.nodes
+        # Every subject's stream leaves the client with its UDP checksum computed in software
+        # (Cluster.prepare_for_xdp): the same client work for all of them.
+        self.cluster.prepare_for_xdp([self.weir_xdp])
+        self.node_ns = {"weir": self.weir.netns, "weir-xdp": self.weir_xdp.netns}
+        self.node_address = {"weir": node_ip(1), "weir-xdp": node_ip(2)}
         web, client = self.weir.add_pod("web"), self.weir.add_pod("client")
-        self.backend = {"weir": (web.netns, web.ipv4)}
-        self.client_pod = {"weir": client.netns}
+        web_xdp, client_xdp = self.weir_xdp.add_pod("web-x"), self.weir_xdp.add_pod("client-x")
+        self.backend = {"weir": (web.netns, web.ipv4), "weir-xdp": (web_xdp.netns, web_xdp.ipv4)}
+        self.client_pod = {"weir": client.netns, "weir-xdp": client_xdp.netns}
         # Socket LB gets a client pod of its own: its connections go straight to the backend's address,
         # and one that shares a source port with a recent per-packet flow of the other pod would meet
         # that flow's conntrack entries (as lb_bench.py's port ranges avoid).
@@ -165,7 +181,7 @@ class ServiceLab:
             run(in_netns(netns, ["sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65535"]))
         # The processes whose CPU time a run of a subject counts besides the client's: its servers,
         # its node's proxy (below) and ksoftirqd, which takes over packet processing under load.
-        self.node_pids: dict[str, list[int]] = {"weir": [self.weir.agent.pid]}
+        self.node_pids: dict[str, list[int]] = {"weir": [self.weir.agent.pid], "weir-xdp": [self.weir_xdp.agent.pid]}
         for subject, (netns, _) in self.backend.items():
             self.node_pids.setdefault(subject, [])
             self.node_pids[subject] += [
@@ -178,8 +194,11 @@ class ServiceLab:
         # The same objects as kube-proxy's in its API server (JSON is YAML).
         self.cluster.apply("svc", json.dumps(service_obj("weir")))
         self.cluster.apply("eps", json.dumps(slice_obj("weir", web.ipv4, "node1")))
-        for port in (TCP_PORT, UDP_PORT):
-            self.cluster.wait_for_frontend(f"{CLUSTER_IP['weir']}:{port}", backends=1, timeout=10)
+        self.cluster.apply("svc-xdp", json.dumps(service_obj("weir-xdp")))
+        self.cluster.apply("eps-xdp", json.dumps(slice_obj("weir-xdp", web_xdp.ipv4, "node2")))
+        for subject in ("weir", "weir-xdp"):
+            for port in (TCP_PORT, UDP_PORT):
+                self.cluster.wait_for_frontend(f"{CLUSTER_IP[subject]}:{port}", backends=1, timeout=10)
 
         cp_dir = lab.dir / "cp"
         self.cp = ControlPlane(cp_dir, netns=self.cluster.add_client("api", API_ADDRESS), address=API_ADDRESS)
@@ -482,7 +501,25 @@ def bench(sl: ServiceLab, args: argparse.Namespace) -> dict:
 ROWS = [  # (key, kind, metric, label, unit, higher is better, target: (against, ratio) or None)
     ("np_rps", "nodeport", "rps", "NodePort TCP, new connection per request", "req/s", True, ("direct", 1.0)),
     ("cip_rps", "clusterip", "rps", "ClusterIP TCP, new connection per request", "req/s", True, ("direct", 1.0)),
-    ("udp_pps", "udp", "pps", "NodePort UDP stream, arrived at the pod", "pkt/s", True, ("iptables", 1.7)),
+    (
+        "udp_pps",
+        "udp",
+        "pps",
+        "NodePort UDP stream, arrived at the pod",
+        "pkt/s",
+        True,
+        ("iptables", TARGET_UDP_VS_IPTABLES),
+    ),
+    # The same row with weir (XDP) as the numerator of the ratios.
+    (
+        "udp_pps_xdp",
+        "udp",
+        "pps",
+        "NodePort UDP stream, weir (XDP)",
+        "pkt/s",
+        True,
+        ("iptables", TARGET_XDP_UDP_VS_IPTABLES),
+    ),
     ("np_cpu", "nodeport", "cpu_us_per_request", "  NodePort TCP: CPU per request (lab)", "us", False, None),
     ("cip_cpu", "clusterip", "cpu_us_per_request", "  ClusterIP TCP: CPU per request (lab)", "us", False, None),
     ("udp_cpu", "udp", "cpu_ns_per_packet", "  NodePort UDP: CPU per packet arrived (lab)", "ns", False, None),
@@ -520,9 +557,10 @@ def summary_rows(results: dict) -> list[dict]:
     rows = []
     for key, kind, metric, label, unit, higher, target in ROWS:
         values = {s: median[kind].get(s, {}).get(metric) for s in SUBJECTS}
+        subject = "weir-xdp" if key.endswith("_xdp") else "weir"
 
-        def ratio(other: str, kind=kind, metric=metric) -> float | None:
-            pairs = zip(runs[kind]["weir"], runs[kind].get(other, []))
+        def ratio(other: str, kind=kind, metric=metric, subject=subject) -> float | None:
+            pairs = zip(runs[kind][subject], runs[kind].get(other, []))
             per_round = [w[metric] / o[metric] for w, o in pairs if w.get(metric) and o.get(metric)]
             return statistics.median(per_round) if per_round else None
 
@@ -533,6 +571,7 @@ def summary_rows(results: dict) -> list[dict]:
             "higher_is_better": higher,
             "values": values,
             "ratios": {other: ratio(other) for other in ("iptables", "nftables", "direct")},
+            "subject": subject,
             "target": target,
         }
         if target:
@@ -561,7 +600,8 @@ def format_summary(rows: list[dict]) -> str:
         ]
         if row["target"]:
             against, wanted = row["target"]
-            target = f"weir/{'ipt' if against == 'iptables' else against} >= {wanted}x"
+            name = "xdp" if row["subject"] == "weir-xdp" else "weir"
+            target = f"{name}/{'ipt' if against == 'iptables' else against} >= {wanted}x"
             status = "met" if row["met"] else "NOT MET"
         else:
             target, status = "-", "(info)"
@@ -569,7 +609,7 @@ def format_summary(rows: list[dict]) -> str:
     return format_table(header, body)
 
 
-COLORS = {"weir": "#2a7ab9", "iptables": "#e39b3b", "nftables": "#3b9e5a", "direct": "#9a9a9a"}
+COLORS = {"weir": "#2a7ab9", "weir-xdp": "#1f4e79", "iptables": "#e39b3b", "nftables": "#3b9e5a", "direct": "#9a9a9a"}
 
 
 def plot(rows: list[dict], path: Path, subtitle: str) -> None:

@@ -11,33 +11,65 @@
 #include "bpf/lib/dsr.h"
 #include "bpf/lib/fib.h"
 #include "bpf/lib/maps.h"
+#include "bpf/lib/masquerade.h"
 #include "bpf/lib/packet.h"
 #include "bpf/lib/reject.h"
 #include "bpf/lib/service_nat.h"
+#include "bpf/lib/xdp_handoff.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* The result of translate_service when the uplink's XDP program already ran it on this packet. */
+static __always_inline bool translated_by_xdp(struct __sk_buff *skb, enum translation *result)
+{
+	struct xdp_handoff *handoff;
+	void *data;
+
+	/* Loaded in asm, as in header_at (bpf/lib/nat.h): plain reads here let clang keep &skb->data in
+	 * a register for the rest of the program, which the verifier refuses. */
+	asm volatile("%0 = *(u32 *)(%1 + %2)"
+		     : "=r"(handoff)
+		     : "r"(skb), "i"(offsetof(struct __sk_buff, data_meta)));
+	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(data) : "r"(skb), "i"(offsetof(struct __sk_buff, data)));
+	if ((void *)(handoff + 1) > data || handoff->magic != XDP_HANDOFF_MAGIC)
+		return false;
+	*result = handoff->translation;
+	return true;
+}
 
 SEC("tc")
 int from_uplink(struct __sk_buff *skb)
 {
 	struct packet pkt = {};
+	enum translation result;
+
 	if (parse_packet(skb, &pkt) != PARSE_OK)
 		return TC_ACT_OK;
-	enum dsr_unwrap_result unwrapped = dsr_decap_ipip(skb, &pkt);
+	/* One call of forward_translated in the program: a second inlined copy makes clang keep
+	 * &skb->data in a register, which the verifier refuses. */
+	if (!translated_by_xdp(skb, &result)) {
+		if (dsr_wrapped(skb, &pkt) && classify_peer(pkt.family, &pkt.saddr) != PEER_NODE) {
+			count(WEIR_METRIC_DSR_REFUSED, skb);
+			emit_drop(skb, &pkt, WEIR_METRIC_DSR_REFUSED, 0);
+			return TC_ACT_SHOT;
+		}
+		enum dsr_unwrap_result unwrapped = dsr_decap_ipip(skb, &pkt);
 
-	if (unwrapped == DSR_NOT_OURS)
-		unwrapped = dsr_decap_ip6ip6(skb, &pkt);
-	if (unwrapped == DSR_NOT_OURS)
-		unwrapped = dsr_take_ip_option(skb, &pkt);
+		if (unwrapped == DSR_NOT_OURS)
+			unwrapped = dsr_decap_ip6ip6(skb, &pkt);
+		if (unwrapped == DSR_NOT_OURS)
+			unwrapped = dsr_take_ip_option(skb, &pkt);
 
-	switch (unwrapped) {
-	case DSR_ERROR:
-		count(WEIR_METRIC_TRANSLATION_ERROR, skb);
-		return TC_ACT_SHOT;
-	case DSR_UNWRAPPED:
-		return deliver(skb, &pkt, false);
-	case DSR_NOT_OURS:
-		break;
+		switch (unwrapped) {
+		case DSR_ERROR:
+			count(WEIR_METRIC_TRANSLATION_ERROR, skb);
+			return TC_ACT_SHOT;
+		case DSR_UNWRAPPED:
+			return deliver(skb, &pkt, false);
+		case DSR_NOT_OURS:
+			break;
+		}
+		result = translate_service(skb, &pkt, false);
 	}
-	return translate_and_forward(skb, &pkt, false);
+	return forward_translated(skb, &pkt, false, result);
 }

@@ -21,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "from_pod.skel.h"
 #include "from_uplink.skel.h"
+#include "from_uplink_xdp.skel.h"
 #include "lib/errno_status.h"
 #include "lib/map_adoption.h"
 #include "lib/map_copy.h"
@@ -326,6 +327,21 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   if (absl::Status s = plan_pinned_maps(uplink->obj); !s.ok()) return s;
   if (int err = from_uplink__load(uplink); err) return ErrnoStatus(-err, "load from_uplink");
 
+  // The same translation as from_uplink, at XDP: the same per-node constants but masquerade's.
+  datapath->from_uplink_xdp_.reset(from_uplink_xdp__open_opts(&open_opts));
+  if (datapath->from_uplink_xdp_ == nullptr) return ErrnoStatus(errno, "open from_uplink_xdp");
+  from_uplink_xdp* uplink_xdp = datapath->from_uplink_xdp_.get();
+  if (options.node_ipv4)
+    std::memcpy((void*)&uplink_xdp->rodata->node_ipv4, options.node_ipv4->bytes().data(), 4);
+  if (options.node_ipv6)
+    std::memcpy((void*)uplink_xdp->rodata->node_ipv6, options.node_ipv6->bytes().data(), 16);
+  uplink_xdp->rodata->maglev_table_size = options.maglev_table_size;
+  uplink_xdp->rodata->dsr_ip_option = options.dsr_ip_option;
+  if (!pinned) Unpin(uplink_xdp->obj);
+  if (absl::Status s = ShareMaps(pod->obj, uplink_xdp->obj); !s.ok()) return s;
+  if (absl::Status s = plan_pinned_maps(uplink_xdp->obj); !s.ok()) return s;
+  if (int err = from_uplink_xdp__load(uplink_xdp); err) return ErrnoStatus(-err, "load from_uplink_xdp");
+
   // Reads only conntrack: no per-node constants.
   datapath->to_uplink_.reset(to_uplink__open_opts(&open_opts));
   if (datapath->to_uplink_ == nullptr) return ErrnoStatus(errno, "open to_uplink");
@@ -354,8 +370,8 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Load(const DatapathOptions& 
   if (pinned) {
     if (absl::Status status = datapath->PinAndSwitch(PinLayout{options.bpf_root}, migrations); !status.ok())
       return status;
-    if (absl::Status status =
-            RecordLayouts(*layouts, {pod->obj, uplink->obj, uplink_egress->obj, sock->obj}, migrations);
+    if (absl::Status status = RecordLayouts(
+            *layouts, {pod->obj, uplink->obj, uplink_xdp->obj, uplink_egress->obj, sock->obj}, migrations);
         !status.ok())
       return status;
   }
@@ -399,7 +415,8 @@ absl::Status CopyMigrated(std::vector<MapMigration>& maps, const std::vector<Unt
 absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigration>& maps) {
   std::error_code ec;
   for (const std::string& dir : {layout.programs_dir(), layout.pod_links_dir(), layout.uplink_links_dir(),
-                                 layout.uplink_egress_links_dir(), layout.cgroup_links_dir()}) {
+                                 layout.uplink_egress_links_dir(), layout.uplink_xdp_links_dir("native"),
+                                 layout.uplink_xdp_links_dir("generic"), layout.cgroup_links_dir()}) {
     std::filesystem::create_directories(dir, ec);
     if (ec) return absl::InternalError(absl::StrCat("create ", dir, ": ", ec.message()));
   }
@@ -416,6 +433,7 @@ absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigr
   absl::Status result;
   result.Update(PinReplacing(from_pod_fd(), layout.from_pod_program()));
   result.Update(PinReplacing(from_uplink_fd(), layout.program("from_uplink")));
+  result.Update(PinReplacing(from_uplink_xdp_fd(), layout.program("from_uplink_xdp")));
   result.Update(PinReplacing(to_uplink_fd(), layout.program("to_uplink")));
   for (const SockHook& hook : kSockHooks) {
     result.Update(PinReplacing(sock_program_fd(hook.name), layout.program(absl::StrCat("sock_", hook.name))));
@@ -427,6 +445,10 @@ absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigr
   result.Update(OpenPinnedLinks(layout.pod_links_dir(), from_pod_fd(), links));
   result.Update(OpenPinnedLinks(layout.uplink_links_dir(), from_uplink_fd(), links));
   result.Update(OpenPinnedLinks(layout.uplink_egress_links_dir(), to_uplink_fd(), links));
+  for (XdpMode mode : {XdpMode::kNative, XdpMode::kGeneric}) {
+    result.Update(
+        OpenPinnedLinks(layout.uplink_xdp_links_dir(XdpModeName(mode)), from_uplink_xdp_fd(), links));
+  }
   for (const SockHook& hook : kSockHooks) {
     std::string path = layout.cgroup_links_dir() + "/" + hook.name;
     UniqueFd link(bpf_obj_get(path.c_str()));
@@ -481,6 +503,7 @@ void Datapath::HoldUnknownTcpFlows(uint64_t until_ns) {
   from_pod_->bss->upgrade_hold_until_ns = until_ns;
   from_uplink_->bss->upgrade_hold_until_ns = until_ns;
   to_uplink_->bss->upgrade_hold_until_ns = until_ns;
+  from_uplink_xdp_->bss->upgrade_hold_until_ns = until_ns;
 }
 
 absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
@@ -505,6 +528,16 @@ absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
     std::string egress_pin = layout.uplink_egress_links_dir() + "/" + uplink;
     if (access(egress_pin.c_str(), F_OK) != 0) {
       result.Update(AttachTc(static_cast<int>(ifindex), TcDirection::kEgress, to_uplink_fd(), egress_pin));
+    }
+    // XDP only accelerates what tc does anyway: a link of another mode goes first (the kernel takes
+    // one XDP program per device), and meanwhile tc handles everything.
+    for (XdpMode mode : {XdpMode::kNative, XdpMode::kGeneric}) {
+      std::string xdp_pin = layout.uplink_xdp_links_dir(XdpModeName(mode)) + "/" + uplink;
+      if (mode != attachments.xdp_mode) {
+        result.Update(DetachTc(xdp_pin));
+      } else if (access(xdp_pin.c_str(), F_OK) != 0) {
+        result.Update(AttachXdp(static_cast<int>(ifindex), mode, from_uplink_xdp_fd(), xdp_pin));
+      }
     }
   }
   result.Update(SyncUplinksMap(UniqueFd(dup(map_fd(DatapathMap::kUplinks))), uplink_ifindexes));
@@ -535,11 +568,13 @@ absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
 
 void SkeletonDestroyer::operator()(from_pod* skeleton) const { from_pod__destroy(skeleton); }
 void SkeletonDestroyer::operator()(from_uplink* skeleton) const { from_uplink__destroy(skeleton); }
+void SkeletonDestroyer::operator()(from_uplink_xdp* skeleton) const { from_uplink_xdp__destroy(skeleton); }
 void SkeletonDestroyer::operator()(to_uplink* skeleton) const { to_uplink__destroy(skeleton); }
 void SkeletonDestroyer::operator()(sock_lb* skeleton) const { sock_lb__destroy(skeleton); }
 
 int Datapath::from_pod_fd() const { return bpf_program__fd(from_pod_->progs.from_pod); }
 int Datapath::from_uplink_fd() const { return bpf_program__fd(from_uplink_->progs.from_uplink); }
+int Datapath::from_uplink_xdp_fd() const { return bpf_program__fd(from_uplink_xdp_->progs.from_uplink_xdp); }
 int Datapath::to_uplink_fd() const { return bpf_program__fd(to_uplink_->progs.to_uplink); }
 int Datapath::sock_program_fd(const std::string& hook) const {
   bpf_program* program = bpf_object__find_program_by_name(sock_lb_->obj, ("sock_" + hook).c_str());

@@ -19,9 +19,11 @@
 #include "lib/netlink.h"
 #include "lib/pin_layout.h"
 #include "lib/unique_fd.h"
+#include "lib/xdp_attach.h"
 
 struct from_pod;
 struct from_uplink;
+struct from_uplink_xdp;
 struct to_uplink;
 struct sock_lb;
 
@@ -60,12 +62,15 @@ struct DatapathOptions {
 struct DatapathAttachments {
   std::vector<std::string> uplinks;  // interface names in the agent's namespace
   std::string cgroup_path;           // cgroup v2 directory for socket LB; empty: no socket LB
+  // XDP in front of the uplinks' tc program (the nodePortAcceleration setting).
+  XdpMode xdp_mode = XdpMode::kDisabled;
 };
 
 // Owns a libbpf skeleton: destroys it exactly once, when its owner goes; moved, never copied.
 struct SkeletonDestroyer {
   void operator()(from_pod* skeleton) const;
   void operator()(from_uplink* skeleton) const;
+  void operator()(from_uplink_xdp* skeleton) const;
   void operator()(to_uplink* skeleton) const;
   void operator()(sock_lb* skeleton) const;
 };
@@ -119,6 +124,7 @@ class Datapath {
 
   int from_pod_fd() const;
   int from_uplink_fd() const;
+  int from_uplink_xdp_fd() const;
   int to_uplink_fd() const;
   // Program fd of a socket hook by its short name: "connect4", "sendmsg6", "getpeername4", ...
   int sock_program_fd(const std::string& hook) const;
@@ -142,6 +148,7 @@ class Datapath {
   // Destroyed in reverse: the socket programs first, the object whose maps the others share last.
   SkeletonOwner<from_pod> from_pod_;
   SkeletonOwner<from_uplink> from_uplink_;
+  SkeletonOwner<from_uplink_xdp> from_uplink_xdp_;
   SkeletonOwner<to_uplink> to_uplink_;
   SkeletonOwner<sock_lb> sock_lb_;
   std::string bpf_root_;

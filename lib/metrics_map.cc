@@ -32,6 +32,8 @@ const char* MetricName(uint32_t id) {
     case WEIR_METRIC_SOCK_SENDMSG_REFUSED: return "sock_sendmsg_refused";
     case WEIR_METRIC_SOCK_RECVMSG_TRANSLATED: return "sock_recvmsg_translated";
     case WEIR_METRIC_HELD_AT_UPGRADE: return "held_at_upgrade";
+    case WEIR_METRIC_DSR_REFUSED: return "dsr_refused";
+    case WEIR_METRIC_XDP_SENT: return "xdp_sent";
     default: return nullptr;
   }
 }
@@ -40,7 +42,8 @@ namespace {
 
 bool IsDrop(uint32_t id) {
   return id == WEIR_METRIC_NO_BACKEND || id == WEIR_METRIC_TRANSLATION_ERROR ||
-         id == WEIR_METRIC_PARSE_ERROR || id == WEIR_METRIC_TTL_EXCEEDED || id == WEIR_METRIC_HELD_AT_UPGRADE;
+         id == WEIR_METRIC_PARSE_ERROR || id == WEIR_METRIC_TTL_EXCEEDED ||
+         id == WEIR_METRIC_HELD_AT_UPGRADE || id == WEIR_METRIC_DSR_REFUSED;
 }
 
 bool IsSocketLb(uint32_t id) {

@@ -44,6 +44,10 @@ struct PinLayout {
   std::string link(const std::string& host_ifname) const { return pod_links_dir() + "/" + host_ifname; }
   std::string uplink_links_dir() const { return links_dir() + "/uplinks"; }
   std::string uplink_egress_links_dir() const { return links_dir() + "/uplinks-egress"; }
+  // XDP links, by mode ("native", "generic"): the directory says how a link was attached.
+  std::string uplink_xdp_links_dir(const std::string& mode) const {
+    return links_dir() + "/uplinks-xdp-" + mode;
+  }
   std::string cgroup_links_dir() const { return links_dir() + "/cgroup"; }
 };
 

@@ -20,6 +20,7 @@
 #include "lib/endpoint_map.h"
 #include "lib/service_maps.h"
 #include "privileged/scoped_netns.h"
+#include "proxy/sync/nonmasq_table.h"
 #include "testlib/packets.h"
 
 namespace weir::testing {
@@ -52,7 +53,14 @@ class Maps {
         backends_(*dp.OpenMap<BackendsMap>(DatapathMap::kBackends)),
         maglev_(*dp.OpenMap<MaglevMap>(DatapathMap::kMaglev)),
         endpoints_(*dp.OpenMap<EndpointMap>(DatapathMap::kEndpoints)),
-        affinity_(*dp.OpenMap<AffinityMap>(DatapathMap::kAffinity)) {}
+        affinity_(*dp.OpenMap<AffinityMap>(DatapathMap::kAffinity)),
+        nonmasq_(*sync::BpfNonMasqTable::FromFd(UniqueFd(dup(dp.map_fd(DatapathMap::kNonMasquerade))))) {}
+
+  // Another node of the cluster: the only sender whose DSR packets are unwrapped.
+  void Node(const std::string& ip) {
+    const IpAddress address = *IpAddress::Parse(ip);
+    ASSERT_TRUE(nonmasq_->Add(IpPrefix(address, address.bit_length()), sync::CidrKind::kNode).ok());
+  }
 
   void Pod(const std::string& ip, int ifindex, const MacAddress& mac) {
     ASSERT_TRUE(
@@ -95,6 +103,7 @@ class Maps {
   MaglevMap maglev_;
   EndpointMap endpoints_;
   AffinityMap affinity_;
+  std::unique_ptr<sync::BpfNonMasqTable> nonmasq_;
 };
 
 struct Case {
@@ -295,7 +304,10 @@ std::vector<Case> Cases() {
          Ipip(outside, kNodeIp, "10.244.2.7", 8080,
               TcpPacket(outside, SynAck("172.16.0.5", 40000, "203.0.113.20", 80)))}}},
       {"DSR, on the backend's node: unwrap, deliver, and answer the client directly as the frontend",
-       [](Maps& m) { m.Pod("10.244.2.7", 43, kPodB); },
+       [](Maps& m) {
+         m.Pod("10.244.2.7", 43, kPodB);
+         m.Node("192.168.0.2");
+       },
        {{"wrapped syn", Program::kFromUplink,
          Ipip(from_node2, "192.168.0.2", "10.244.2.7", 8080,
               TcpPacket(from_node2, Syn("172.16.0.5", 40000, "203.0.113.20", 80))),
@@ -305,7 +317,7 @@ std::vector<Case> Cases() {
          TcpPacket(from_b, SynAck("203.0.113.20", 80, "172.16.0.5", 40000))}}},
       {"DSR, on the backend's node, the backend its own address (hostNetwork): unwrapped to the stack; "
        "the host's reply leaves as the frontend",
-       [](Maps& m) {},
+       [](Maps& m) { m.Node("192.168.0.2"); },
        {{"wrapped syn", Program::kFromUplink,
          Ipip(from_node2, "192.168.0.2", kNodeIp, 9080,
               TcpPacket(from_node2, Syn("172.16.0.5", 40000, "203.0.113.20", 80))),
@@ -349,7 +361,10 @@ std::vector<Case> Cases() {
        // The option variant is IPv4's: IPv6 is wrapped whatever the dispatch setting.
        true},
       {"DSR over IPv6, on the backend's node: unwrap, deliver, answer the client directly as the frontend",
-       [](Maps& m) { m.Pod("fd00:10:244:2::7", 43, kPodB); },
+       [](Maps& m) {
+         m.Pod("fd00:10:244:2::7", 43, kPodB);
+         m.Node("fd00:168::2");
+       },
        {{"wrapped syn", Program::kFromUplink,
          Ip6ip6(from_node2, "fd00:168::2", "fd00:10:244:2::7", 8080,
                 TcpPacket(from_node2, Syn("2001:db8:16::5", 40000, "2001:db8:113::20", 80))),
@@ -362,6 +377,27 @@ std::vector<Case> Cases() {
          Ip6ip6(from_node2, "fd00:168::2", kNodeIp6, 0x12345,
                 TcpPacket(from_node2, Syn("2001:db8:16::6", 40000, "2001:db8:113::20", 80))),
          TC_ACT_OK, std::nullopt}}},
+      {"DSR from a sender that is no node: dropped, and the pod's replies keep their source",
+       [](Maps& m) {
+         m.Pod("10.244.2.7", 43, kPodB);
+         m.Pod("fd00:10:244:2::7", 43, kPodB);
+         m.Node("192.168.0.2");
+         m.Node("fd00:168::2");
+       },
+       {{"IPIP from an outside address", Program::kFromUplink,
+         Ipip(outside, "172.16.0.66", "10.244.2.7", 8080,
+              TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80))),
+         TC_ACT_SHOT, std::nullopt},
+        {"IPIP from another address of the fabric", Program::kFromUplink,
+         Ipip(from_node2, "10.244.3.9", "10.244.2.7", 8080,
+              TcpPacket(from_node2, Syn("172.16.0.5", 40000, "203.0.113.20", 80))),
+         TC_ACT_SHOT, std::nullopt},
+        {"IPv6-in-IPv6 with a port in the label from an outside address", Program::kFromUplink,
+         Ip6ip6(outside, "2001:db8:16::66", "fd00:10:244:2::7", 8080,
+                TcpPacket(outside, Syn("2001:db8:16::5", 40000, "2001:db8:113::20", 80))),
+         TC_ACT_SHOT, std::nullopt},
+        {"no reply entry was made: the pod's syn-ack leaves as it is", Program::kFromPod,
+         TcpPacket(from_b, SynAck("10.244.2.7", 8080, "172.16.0.5", 40000)), TC_ACT_OK, std::nullopt}}},
       {"SCTP pod to ClusterIP on another port: the port and the CRC32c rewritten both ways",
        [](Maps& m) {
          LocalPods(m);

@@ -68,6 +68,7 @@ ABSL_FLAG(std::string, node_addresses, "", "comma-separated node addresses (Node
 ABSL_FLAG(std::string, uplinks, "", "comma-separated uplink devices for the from-uplink program");
 ABSL_FLAG(std::string, cgroup, "", "cgroup v2 directory for socket load balancing (empty: off)");
 ABSL_FLAG(std::string, lb_mode, "", "snat, dsr or hybrid");
+ABSL_FLAG(std::string, node_port_acceleration, "", "XDP on the uplinks: native, generic or disabled");
 ABSL_FLAG(std::string, dsr_dispatch, "", "ipip or option");
 ABSL_FLAG(std::string, cni_conf_dir, "", "install the CNI conflist here once ready");
 ABSL_FLAG(std::string, pod_cidrs, "", "comma-separated pod CIDRs of this node (when no Node object says)");
@@ -132,6 +133,12 @@ absl::StatusOr<weir::agent::AgentConfig> Configure() {
   if (auto v = absl::GetFlag(FLAGS_dsr_dispatch); !v.empty()) {
     if (v != "ipip" && v != "option") return absl::InvalidArgumentError("--dsr_dispatch: ipip or option");
     config.dsr_ip_option = v == "option";
+  }
+  if (auto v = absl::GetFlag(FLAGS_node_port_acceleration); !v.empty()) {
+    if (!weir::ParseXdpMode(v).ok()) {
+      return absl::InvalidArgumentError("--node_port_acceleration: native, generic or disabled");
+    }
+    config.node_port_acceleration = v;
   }
   if (auto v = absl::GetFlag(FLAGS_lb_mode); !v.empty()) {
     auto mode = weir::agent::ParseLbMode(v);
@@ -378,7 +385,10 @@ int Run(weir::agent::AgentConfig config, const sigset_t& stop_signals) {
     return 1;
   }
   for (const std::string& migrated : (*datapath)->migrations()) spdlog::info("{}", migrated);
-  if (absl::Status s = (*datapath)->Attach({config.uplinks, config.cgroup_path}); !s.ok()) {
+  const weir::DatapathAttachments attachments{.uplinks = config.uplinks,
+                                              .cgroup_path = config.cgroup_path,
+                                              .xdp_mode = *weir::ParseXdpMode(config.node_port_acceleration)};
+  if (absl::Status s = (*datapath)->Attach(attachments); !s.ok()) {
     spdlog::critical("attaching: {}", s.ToString());
     return 1;
   }

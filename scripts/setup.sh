@@ -13,7 +13,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev
   libcpp-httplib-dev libssl-dev libyaml-cpp-dev rapidjson-dev libabsl-dev
   libgtest-dev libgmock-dev libspdlog-dev
-  iproute2 iputils-ping socat tcpdump strace wrk
+  iproute2 iputils-ping socat tcpdump strace wrk ethtool
   containernetworking-plugins qperf iperf3
   python3-pytest python3-yaml
   containerd runc iptables nftables mmdebstrap curl openssl

@@ -16,11 +16,13 @@ namespace {
 IpPrefix Cidr(const std::string& text) { return *IpPrefix::Parse(text); }
 IpAddress Ip(const std::string& text) { return *IpAddress::Parse(text); }
 
-// "cidr" for an in-cluster entry, "cidr pods" for a pod CIDR, sorted.
+// "cidr" for an in-cluster entry, "cidr pods" for a pod CIDR, "cidr node" for a node address, sorted.
 std::vector<std::string> Texts(const sync::CidrKinds& cidrs) {
   std::vector<std::string> texts;
   for (const auto& [cidr, kind] : cidrs) {
-    texts.push_back(cidr.ToString() + (kind == sync::CidrKind::kPods ? " pods" : ""));
+    texts.push_back(cidr.ToString() + (kind == sync::CidrKind::kPods   ? " pods"
+                                       : kind == sync::CidrKind::kNode ? " node"
+                                                                       : ""));
   }
   std::sort(texts.begin(), texts.end());
   return texts;
@@ -97,14 +99,14 @@ TEST(NonMasqueradeCidrsTest, EveryNodesPodCidrsAndAddressesAndTheSetting) {
   const std::vector<IpPrefix> own_pod_cidrs = {Cidr("10.244.1.0/24")};  // also n1's: listed once
   const std::vector<IpAddress> own_addresses = {Ip("192.168.50.1"), Ip("192.168.60.1")};
   const std::vector<IpPrefix> configured = {Cidr("172.16.0.0/12"), Cidr("2001:db8:5::1/48")};
-  EXPECT_EQ(
-      Texts(agent::NonMasqueradeCidrs({.nodes = nodes,
-                                       .own_pod_cidrs = own_pod_cidrs,
-                                       .own_addresses = own_addresses,
-                                       .configured = configured})),
-      (std::vector<std::string>{"10.244.1.0/24 pods", "10.244.2.0/24 pods", "172.16.0.0/12",
-                                "192.168.50.1/32", "192.168.50.2/32", "192.168.60.1/32", "198.51.100.2/32",
-                                "2001:db8:5::/48", "fd00:10:244:1::/64 pods", "fd00:50::1/128"}));
+  EXPECT_EQ(Texts(agent::NonMasqueradeCidrs({.nodes = nodes,
+                                             .own_pod_cidrs = own_pod_cidrs,
+                                             .own_addresses = own_addresses,
+                                             .configured = configured})),
+            (std::vector<std::string>{"10.244.1.0/24 pods", "10.244.2.0/24 pods", "172.16.0.0/12",
+                                      "192.168.50.1/32 node", "192.168.50.2/32 node", "192.168.60.1/32 node",
+                                      "198.51.100.2/32 node", "2001:db8:5::/48", "fd00:10:244:1::/64 pods",
+                                      "fd00:50::1/128 node"}));
 }
 
 TEST(NonMasqueradeCidrsTest, StandaloneWithoutNodesIsThisNodesSettings) {
@@ -116,7 +118,19 @@ TEST(NonMasqueradeCidrsTest, StandaloneWithoutNodesIsThisNodesSettings) {
                                              .own_pod_cidrs = own_pod_cidrs,
                                              .own_addresses = own_addresses,
                                              .configured = configured})),
-            (std::vector<std::string>{"10.244.1.0/24 pods", "192.168.50.1/32"}));
+            (std::vector<std::string>{"10.244.1.0/24 pods", "192.168.50.1/32 node"}));
+}
+
+TEST(NonMasqueradeCidrsTest, ANodeAddressStaysANodesWhenAlsoConfigured) {
+  const std::vector<k8s::Node> nodes = {NodeWith("n2", {}, {{"InternalIP", "192.168.50.2"}})};
+  const std::vector<IpPrefix> own_pod_cidrs;
+  const std::vector<IpAddress> own_addresses;
+  const std::vector<IpPrefix> configured = {Cidr("192.168.50.2/32"), Cidr("192.168.50.0/24")};
+  EXPECT_EQ(Texts(agent::NonMasqueradeCidrs({.nodes = nodes,
+                                             .own_pod_cidrs = own_pod_cidrs,
+                                             .own_addresses = own_addresses,
+                                             .configured = configured})),
+            (std::vector<std::string>{"192.168.50.0/24", "192.168.50.2/32 node"}));
 }
 
 // A CidrTable in memory that counts the writes.

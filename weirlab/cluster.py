@@ -24,7 +24,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from weirlab.lab import NETCHECK, WEIR_AGENT, Lab, Node, Pod, in_netns, run
+from weirlab.lab import BUILD, NETCHECK, WEIR_AGENT, Lab, Node, Pod, in_netns, run
 
 FABRIC_PREFIX = "192.168.50"
 CLIENT_IP = f"{FABRIC_PREFIX}.100"
@@ -35,6 +35,7 @@ INTERNET_SERVER_IP, INTERNET_SERVER_IP6 = "203.0.113.80", "2001:db8:113::80"
 # The lab's pods, for the agents of a lab without Node objects (the API-server lab): in-cluster.
 LAB_POD_SUPERNETS = "10.244.0.0/16,fd00:10:244::/48"
 CGROUP2_ROOT = Path("/sys/fs/cgroup/unified")
+LAB_XDP_PASS = BUILD / "bpf" / "lab_xdp_pass.bpf.o"
 UPLINK_MTU = 9000  # room for DSR's IPIP (IPv6: IPv6-in-IPv6, 40 bytes) header on full-size pod packets
 
 
@@ -177,6 +178,26 @@ class Cluster:
             node.exec(["ip", "route", "add", "default", "via", ROUTER_IP])
             node.exec(["ip", "-6", "route", "add", "default", "via", ROUTER_IP6])
         return internet
+
+    def prepare_for_xdp(self, nodes: list[Node] | None = None) -> None:
+        """Makes the fabric's veths behave as NICs do for the XDP programs of `nodes` (default: every
+        node): the senders towards them (the client, and their uplink0 for each other) compute their
+        L4 checksums themselves (a veth passes a local sender's half-done checksum on, which XDP
+        cannot tell from a full one and would rewrite wrongly; a NIC never hands XDP such a packet),
+        and the fabric's port of each runs an XDP_PASS program (bpf/lab_xdp_pass.bpf.c): a veth wakes
+        its peer for frames sent with XDP_TX only when the peer has an XDP program of its own."""
+        nodes = self.nodes if nodes is None else nodes
+        senders = [(self.client, "eth0")] + [(node.netns, "uplink0") for node in self.nodes]
+        for netns, ifname in senders:
+            run(in_netns(netns, ["ethtool", "-K", ifname, "tx", "off"]))
+        for node in nodes:
+            port = f"{self.lab.id}n{self.nodes.index(node) + 1}"[-15:]
+            run(
+                in_netns(
+                    self.fabric,
+                    ["ip", "link", "set", "dev", port, "xdpdrv", "object", str(LAB_XDP_PASS), "section", "xdp.frags"],
+                )
+            )
 
     def _connect(self, netns: str, ifname: str, address: str, tag: str, address6: str | None = None) -> None:
         peer = f"{self.lab.id}{tag}"[-15:]

@@ -21,8 +21,9 @@ struct weir_nonmasq_key {
 
 /* The trie's value: what kind of in-cluster CIDR an entry is. */
 enum weir_nonmasq_kind {
-	WEIR_NONMASQ_IN_CLUSTER = 0, /* a node address, or a nonMasqueradeCIDRs entry */
+	WEIR_NONMASQ_IN_CLUSTER = 0, /* a nonMasqueradeCIDRs entry */
 	WEIR_NONMASQ_POD_CIDR = 1, /* a node's pod CIDR: an address there is a pod's */
+	WEIR_NONMASQ_NODE = 2, /* a node's own address (a host prefix): DSR is taken only from these */
 };
 
 #endif

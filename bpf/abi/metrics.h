@@ -33,6 +33,10 @@ enum weir_metric {
 	/* A TCP segment to a frontend, or a reset, of a flow conntrack does not know, dropped while an
 	 * upgrade copies conntrack (bpf/lib/service_nat.h, held_at_upgrade). */
 	WEIR_METRIC_HELD_AT_UPGRADE = 19,
+	/* A packet wrapped as weir's DSR wraps whose outer source is no cluster node: dropped. */
+	WEIR_METRIC_DSR_REFUSED = 20,
+	/* Translated and sent on out of the node by the uplink's XDP program (XDP_TX or redirect). */
+	WEIR_METRIC_XDP_SENT = 21,
 	WEIR_METRIC_MAX = 32,
 };
 

@@ -19,6 +19,7 @@
 #include "bpf/lib/fib.h"
 #include "bpf/lib/packet.h"
 #include "bpf/lib/maps.h"
+#include "bpf/lib/nat.h"
 #include "bpf/lib/policy.h"
 
 static __always_inline struct weir_endpoint_value *lookup_endpoint_v4(__be32 addr)
@@ -41,9 +42,9 @@ static __always_inline struct weir_endpoint_value *lookup_endpoint_v6(const stru
  * packet must not be forwarded (the stack then answers with ICMP time exceeded). */
 static __always_inline bool decrement_ttl_v4(struct __sk_buff *skb)
 {
-	struct iphdr *ip4 = (void *)(long)skb->data + sizeof(struct ethhdr);
+	struct iphdr *ip4 = header_at(skb, sizeof(struct ethhdr), sizeof(struct iphdr));
 
-	if ((void *)(ip4 + 1) > (void *)(long)skb->data_end || ip4->ttl <= 1)
+	if (!ip4 || ip4->ttl <= 1)
 		return false;
 	/* The TTL shares a 16-bit checksum word with the protocol. */
 	__u16 old_word = bpf_htons((__u16)ip4->ttl << 8 | ip4->protocol);
@@ -56,9 +57,9 @@ static __always_inline bool decrement_ttl_v4(struct __sk_buff *skb)
 
 static __always_inline bool decrement_hop_limit_v6(struct __sk_buff *skb)
 {
-	struct ipv6hdr *ip6 = (void *)(long)skb->data + sizeof(struct ethhdr);
+	struct ipv6hdr *ip6 = header_at(skb, sizeof(struct ethhdr), sizeof(struct ipv6hdr));
 
-	if ((void *)(ip6 + 1) > (void *)(long)skb->data_end || ip6->hop_limit <= 1)
+	if (!ip6 || ip6->hop_limit <= 1)
 		return false;
 	ip6->hop_limit--;
 	return true;

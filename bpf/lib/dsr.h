@@ -17,8 +17,9 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bpf/lib/conntrack.h"
+#include "bpf/lib/csum.h"
+#include "bpf/lib/ctx.h"
 #include "bpf/lib/nat.h"
-#include "bpf/lib/nd.h"
 #include "bpf/lib/packet.h"
 
 #define IPIP_OUTER_TTL 64
@@ -39,7 +40,7 @@ struct dsr_ip_option {
 
 #define IPV4_OPTION_L4_OFF (IPV4_PLAIN_L4_OFF + sizeof(struct dsr_ip_option))
 
-static __always_inline int ipv4_rewrite_header_length(struct __sk_buff *skb, __u8 ihl, int delta)
+static __always_inline int ipv4_rewrite_header_length(struct ctx_buff *skb, __u8 ihl, int delta)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -55,7 +56,7 @@ static __always_inline int ipv4_rewrite_header_length(struct __sk_buff *skb, __u
 
 		if (sum < 0)
 			return -1;
-		ip4->check = csum_fold((__u32)sum);
+		ip4->check = csum_fold32((__u32)sum);
 		return 0;
 	}
 	if (data + IPV4_OPTION_L4_OFF > data_end)
@@ -65,12 +66,12 @@ static __always_inline int ipv4_rewrite_header_length(struct __sk_buff *skb, __u
 
 	if (sum < 0)
 		return -1;
-	ip4->check = csum_fold((__u32)sum);
+	ip4->check = csum_fold32((__u32)sum);
 	return 0;
 }
 
 /* On the node the client reached: translate to the backend and add the frontend as an option. */
-static __always_inline int dsr_add_ip_option(struct __sk_buff *skb, struct packet *pkt,
+static __always_inline int dsr_add_ip_option(struct ctx_buff *skb, struct packet *pkt,
 					     const struct weir_backend *backend)
 {
 	if (pkt->family != WEIR_FAMILY_IPV4 || pkt->l4_off != IPV4_PLAIN_L4_OFF)
@@ -80,7 +81,7 @@ static __always_inline int dsr_add_ip_option(struct __sk_buff *skb, struct packe
 
 	if (dnat(skb, pkt, &backend->addr, backend->port))
 		return -1;
-	if (bpf_skb_adjust_room(skb, sizeof(struct dsr_ip_option), BPF_ADJ_ROOM_NET, 0))
+	if (ctx_adjust_room(skb, sizeof(struct dsr_ip_option), BPF_ADJ_ROOM_NET, 0))
 		return -1;
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -110,7 +111,7 @@ enum dsr_unwrap_result {
 /* On the backend's node: a packet for a local pod carrying weir's option. Records the flow so the
  * reply is sent as the frontend and removes the option. DSR_NOT_OURS when the packet has no such
  * option. */
-static __always_inline enum dsr_unwrap_result dsr_take_ip_option(struct __sk_buff *skb, struct packet *pkt)
+static __always_inline enum dsr_unwrap_result dsr_take_ip_option(struct ctx_buff *skb, struct packet *pkt)
 {
 	if (pkt->family != WEIR_FAMILY_IPV4 || pkt->l4_off != IPV4_OPTION_L4_OFF || !pkt->has_ports)
 		return DSR_NOT_OURS;
@@ -129,7 +130,7 @@ static __always_inline enum dsr_unwrap_result dsr_take_ip_option(struct __sk_buf
 	backend.addr.v4 = pkt->daddr.v4;
 	if (ct_remember_dsr_reply(&as_sent, &backend))
 		return DSR_ERROR;
-	if (bpf_skb_adjust_room(skb, -(int)sizeof(struct dsr_ip_option), BPF_ADJ_ROOM_NET, 0))
+	if (ctx_adjust_room(skb, -(int)sizeof(struct dsr_ip_option), BPF_ADJ_ROOM_NET, 0))
 		return DSR_ERROR;
 	if (ipv4_rewrite_header_length(skb, 5, -(int)sizeof(struct dsr_ip_option)))
 		return DSR_ERROR;
@@ -140,12 +141,12 @@ static __always_inline enum dsr_unwrap_result dsr_take_ip_option(struct __sk_buf
 }
 
 /* Wraps the IPv4 packet for `backend`; afterwards `pkt` describes the outer packet. */
-static __always_inline int dsr_encap_ipip(struct __sk_buff *skb, struct packet *pkt, __be32 outer_src,
+static __always_inline int dsr_encap_ipip(struct ctx_buff *skb, struct packet *pkt, __be32 outer_src,
 					  const struct weir_backend *backend)
 {
-	__u16 inner_len = skb->len - sizeof(struct ethhdr);
+	__u16 inner_len = ctx_len(skb) - sizeof(struct ethhdr);
 
-	if (bpf_skb_adjust_room(skb, sizeof(struct iphdr), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
+	if (ctx_adjust_room(skb, sizeof(struct iphdr), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
 		return -1;
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -168,7 +169,7 @@ static __always_inline int dsr_encap_ipip(struct __sk_buff *skb, struct packet *
 
 	if (sum < 0)
 		return -1;
-	outer->check = csum_fold((__u32)sum);
+	outer->check = csum_fold32((__u32)sum);
 
 	pkt->saddr.v4 = outer_src;
 	pkt->daddr.v4 = backend->addr.v4;
@@ -179,10 +180,10 @@ static __always_inline int dsr_encap_ipip(struct __sk_buff *skb, struct packet *
 
 /* The common tail of both unwrappings: takes the `outer_len` bytes of outer header off, records the
  * flow so the reply is sent as the frontend, and points the inner destination at `backend`. */
-static __always_inline enum dsr_unwrap_result dsr_unwrap(struct __sk_buff *skb, struct packet *pkt,
+static __always_inline enum dsr_unwrap_result dsr_unwrap(struct ctx_buff *skb, struct packet *pkt,
 							 __u32 outer_len, const struct weir_backend *backend)
 {
-	if (bpf_skb_adjust_room(skb, -(int)outer_len, BPF_ADJ_ROOM_MAC, 0))
+	if (ctx_adjust_room(skb, -(int)outer_len, BPF_ADJ_ROOM_MAC, 0))
 		return DSR_ERROR;
 	struct packet inner = {};
 
@@ -198,7 +199,7 @@ static __always_inline enum dsr_unwrap_result dsr_unwrap(struct __sk_buff *skb, 
 
 /* On the backend's node: an IPIP packet for a local pod. Unwraps it, records the flow so the reply
  * is sent as the frontend, and points the destination at the backend. */
-static __always_inline enum dsr_unwrap_result dsr_decap_ipip(struct __sk_buff *skb, struct packet *pkt)
+static __always_inline enum dsr_unwrap_result dsr_decap_ipip(struct ctx_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -226,16 +227,40 @@ static __always_inline enum dsr_unwrap_result dsr_decap_ipip(struct __sk_buff *s
  * Payload length covers the inner packet; traffic class 0 and hop limit 64, as for IPv4. */
 #define DSR_FLOW_LABEL_MASK 0x000fffffu
 
+/* The backend port an IPv6-in-IPv6 header of weir's carries in its flow label; 0 when the label
+ * holds none (another tunnel's). */
+static __always_inline __u32 dsr_flow_label_port(const struct ipv6hdr *outer)
+{
+	__u32 label = bpf_ntohl(*(__be32 *)outer) & DSR_FLOW_LABEL_MASK;
+
+	return label > 0xffff ? 0 : label;
+}
+
+/* Whether the packet `pkt` describes is wrapped as weir's DSR wraps (IPIP, or IPv6-in-IPv6 with a
+ * port in the flow label). Such a packet is unwrapped only when its outer source is a cluster node:
+ * anyone else could otherwise have the backend's node deliver any inner packet to a local pod and
+ * rewrite the source of the pod's replies to whatever address the inner packet names. */
+static __always_inline bool dsr_wrapped(struct ctx_buff *skb, const struct packet *pkt)
+{
+	if (pkt->family == WEIR_FAMILY_IPV4)
+		return pkt->proto == IPPROTO_IPIP;
+	if (pkt->proto != IPPROTO_IPV6)
+		return false;
+	struct ipv6hdr *outer = header_at(skb, sizeof(struct ethhdr), sizeof(struct ipv6hdr));
+
+	return outer && dsr_flow_label_port(outer) != 0;
+}
+
 /* A function of its own (a BPF-to-BPF call, taken by IPv6 DSR traffic only): inlined at both of
  * dsr_dispatch's call sites, clang 14 keeps &skb->data / &skb->data_end in spilled registers across
  * the program, which the verifier rejects (a modified ctx pointer). */
 
-static __noinline int dsr_encap_ip6ip6(struct __sk_buff *skb, struct packet *pkt,
+static __noinline int dsr_encap_ip6ip6(struct ctx_buff *skb, struct packet *pkt,
 				       const union weir_addr *outer_src, const struct weir_backend *backend)
 {
-	__u16 inner_len = skb->len - sizeof(struct ethhdr);
+	__u16 inner_len = ctx_len(skb) - sizeof(struct ethhdr);
 
-	if (bpf_skb_adjust_room(skb, sizeof(struct ipv6hdr), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
+	if (ctx_adjust_room(skb, sizeof(struct ipv6hdr), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
 		return -1;
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -261,7 +286,7 @@ static __noinline int dsr_encap_ip6ip6(struct __sk_buff *skb, struct packet *pkt
 
 /* On the backend's node: an IPv6-in-IPv6 packet of weir's (flow label = a backend port) for a
  * local pod; the same contract as dsr_decap_ipip. */
-static __always_inline enum dsr_unwrap_result dsr_decap_ip6ip6(struct __sk_buff *skb, struct packet *pkt)
+static __always_inline enum dsr_unwrap_result dsr_decap_ip6ip6(struct ctx_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -271,9 +296,9 @@ static __always_inline enum dsr_unwrap_result dsr_decap_ip6ip6(struct __sk_buff 
 		return DSR_NOT_OURS;
 	if ((void *)(outer + 1) > data_end)
 		return DSR_NOT_OURS;
-	__u32 label = bpf_ntohl(*(__be32 *)outer) & DSR_FLOW_LABEL_MASK;
+	__u32 label = dsr_flow_label_port(outer);
 
-	if (label == 0 || label > 0xffff)
+	if (!label)
 		return DSR_NOT_OURS; /* not one of weir's: some other tunnel, left to the stack */
 	struct weir_backend backend = {.port = bpf_htons((__u16)label), .family = WEIR_FAMILY_IPV6};
 

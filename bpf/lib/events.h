@@ -29,7 +29,7 @@ static __always_inline bool events_ring_has_room(void)
 	return bpf_ringbuf_query(&weir_events, BPF_RB_AVAIL_DATA) + record <= WEIR_EVENTS_RING_BYTES;
 }
 
-static __always_inline void fill_event(struct weir_event *ev, struct __sk_buff *skb, const struct packet *pkt,
+static __always_inline void fill_event(struct weir_event *ev, struct ctx_buff *skb, const struct packet *pkt,
 				       __u8 type)
 {
 	ev->timestamp_ns = bpf_ktime_get_ns();
@@ -40,10 +40,10 @@ static __always_inline void fill_event(struct weir_event *ev, struct __sk_buff *
 	ev->proto = pkt->proto;
 	ev->family = pkt->family;
 	ev->type = type;
-	ev->ifindex = skb->ifindex;
+	ev->ifindex = ctx_ifindex(skb);
 }
 
-static __always_inline void emit_drop(struct __sk_buff *skb, const struct packet *pkt, __u8 reason,
+static __always_inline void emit_drop(struct ctx_buff *skb, const struct packet *pkt, __u8 reason,
 				      __u32 service_id)
 {
 	if (!events_ring_has_room())
@@ -56,7 +56,7 @@ static __always_inline void emit_drop(struct __sk_buff *skb, const struct packet
 	bpf_ringbuf_output(&weir_events, &ev, sizeof(ev), BPF_RB_NO_WAKEUP);
 }
 
-static __always_inline void emit_translation(struct __sk_buff *skb, const struct packet *pkt,
+static __always_inline void emit_translation(struct ctx_buff *skb, const struct packet *pkt,
 					     const struct weir_backend *backend, __u32 service_id,
 					     __u32 backend_id)
 {

@@ -16,7 +16,7 @@
 /* The route `pkt` would take out of this node, from the interface it came in on. Returns the
  * helper's result (BPF_FIB_LKUP_RET_*, or a negative error); `params` holds the egress interface
  * and, on success, the MACs. */
-static __always_inline long fib_lookup_for(struct __sk_buff *skb, const struct packet *pkt,
+static __always_inline long fib_lookup_for(struct ctx_buff *skb, const struct packet *pkt,
 					   struct bpf_fib_lookup *params)
 {
 	params->ifindex = skb->ingress_ifindex;
@@ -37,7 +37,7 @@ static __always_inline long fib_lookup_for(struct __sk_buff *skb, const struct p
 }
 
 /* Sends the packet where fib_lookup_for found its route; to the stack when there is none. */
-static __always_inline int fib_forward(struct __sk_buff *skb, const struct bpf_fib_lookup *params, long rc)
+static __always_inline int fib_forward(struct ctx_buff *skb, const struct bpf_fib_lookup *params, long rc)
 {
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 		return bpf_redirect_neigh(params->ifindex, NULL, 0, 0);
@@ -53,7 +53,7 @@ static __always_inline int fib_forward(struct __sk_buff *skb, const struct bpf_f
 	return bpf_redirect(params->ifindex, 0);
 }
 
-static __always_inline int fib_redirect(struct __sk_buff *skb, const struct packet *pkt)
+static __always_inline int fib_redirect(struct ctx_buff *skb, const struct packet *pkt)
 {
 	struct bpf_fib_lookup params = {};
 	long rc = fib_lookup_for(skb, pkt, &params);

@@ -17,12 +17,13 @@
 #include "bpf/lib/reject.h"
 #include "bpf/lib/service_nat.h"
 
-/* `from_inside`: sent by a pod of this node, whose egress gate (bpf/lib/policy.h; prepared by
- * policy_remember_sender before translation) judges the flow after translation. */
-static __always_inline int translate_and_forward(struct __sk_buff *skb, struct packet *pkt, bool from_inside)
+/* `result` is what translate_service did to the packet `pkt` describes (here, or in the uplink's
+ * XDP program: bpf/lib/xdp_handoff.h). `from_inside`: sent by a pod of this node, whose egress gate
+ * (bpf/lib/policy.h; prepared by policy_remember_sender before translation) judges the flow after
+ * translation. */
+static __always_inline int forward_translated(struct __sk_buff *skb, struct packet *pkt, bool from_inside,
+					      enum translation result)
 {
-	enum translation result = translate_service(skb, pkt, from_inside);
-
 	if (from_inside && result != TRANSLATION_NO_BACKEND && result != TRANSLATION_ERROR &&
 	    result != TRANSLATION_HELD && !policy_egress_allowed(skb, pkt, result == TRANSLATION_DONE))
 		return TC_ACT_SHOT;
@@ -72,6 +73,11 @@ static __always_inline int translate_and_forward(struct __sk_buff *skb, struct p
 		}
 	}
 	return deliver_to(skb, pkt, ep, false);
+}
+
+static __always_inline int translate_and_forward(struct __sk_buff *skb, struct packet *pkt, bool from_inside)
+{
+	return forward_translated(skb, pkt, from_inside, translate_service(skb, pkt, from_inside));
 }
 
 #endif

@@ -11,6 +11,7 @@
 #include "bpf/abi/conntrack.h"
 #include "bpf/abi/metrics.h"
 #include "bpf/abi/service.h"
+#include "bpf/lib/ctx.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -92,13 +93,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } WEIR_CONNTRACK_MAP SEC(".maps");
 
-static __always_inline void count(__u32 metric, struct __sk_buff *skb)
+static __always_inline void count(__u32 metric, struct ctx_buff *skb)
 {
 	struct weir_metric_value *v = bpf_map_lookup_elem(&weir_metrics, &metric);
 
 	if (v) {
 		v->packets++;
-		v->bytes += skb->len;
+		v->bytes += ctx_len(skb);
 	}
 }
 

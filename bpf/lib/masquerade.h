@@ -49,8 +49,9 @@ struct {
  * asks (in the cluster or not) and what delivery asks (a pod or not). */
 enum peer_class {
 	PEER_OUTSIDE, /* in no entry */
-	PEER_IN_CLUSTER, /* a node address or a nonMasqueradeCIDRs entry */
+	PEER_IN_CLUSTER, /* a nonMasqueradeCIDRs entry */
 	PEER_POD, /* inside some node's pod CIDR */
+	PEER_NODE, /* a node's own address */
 };
 
 static __always_inline enum peer_class classify_peer(__u8 family, const union weir_addr *addr)
@@ -62,7 +63,9 @@ static __always_inline enum peer_class classify_peer(__u8 family, const union we
 
 	if (!kind)
 		return PEER_OUTSIDE;
-	return *kind == WEIR_NONMASQ_POD_CIDR ? PEER_POD : PEER_IN_CLUSTER;
+	if (*kind == WEIR_NONMASQ_POD_CIDR)
+		return PEER_POD;
+	return *kind == WEIR_NONMASQ_NODE ? PEER_NODE : PEER_IN_CLUSTER;
 }
 
 static __always_inline bool in_cluster(__u8 family, const union weir_addr *addr)

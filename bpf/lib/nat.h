@@ -10,8 +10,11 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bpf/lib/csum.h"
+#include "bpf/lib/ctx.h"
 #include "bpf/lib/packet.h"
+#ifndef WEIR_XDP
 #include "bpf/lib/sctp_csum.h"
+#endif
 
 static __always_inline __u64 l4_csum_flags(const struct packet *pkt, bool pseudo)
 {
@@ -31,23 +34,23 @@ static __always_inline __u64 l4_csum_flags(const struct packet *pkt, bool pseudo
  * the checksum helpers invalidate every packet pointer. Fields are written directly rather than with
  * bpf_skb_store_bytes: one helper call less per field, and tc makes a cloned skb writable before the
  * program runs. */
-static __always_inline void *header_at(struct __sk_buff *skb, __u32 off, __u32 len)
+static __always_inline void *header_at(struct ctx_buff *skb, __u32 off, __u32 len)
 {
 	void *data, *data_end;
 
 	/* Loaded in asm: with many plain skb->data_end reads in one program, clang keeps &skb->data_end
 	 * in a register and loads through it, which the verifier refuses for the context. */
-	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(data) : "r"(skb), "i"(offsetof(struct __sk_buff, data)));
+	asm volatile("%0 = *(u32 *)(%1 + %2)" : "=r"(data) : "r"(skb), "i"(offsetof(struct ctx_buff, data)));
 	asm volatile("%0 = *(u32 *)(%1 + %2)"
 		     : "=r"(data_end)
-		     : "r"(skb), "i"(offsetof(struct __sk_buff, data_end)));
+		     : "r"(skb), "i"(offsetof(struct ctx_buff, data_end)));
 
 	if (off > MAX_HEADER_OFF || data + off + len > data_end)
 		return NULL;
 	return data + off;
 }
 
-static __always_inline int rewrite_addr(struct __sk_buff *skb, const struct packet *pkt, bool source,
+static __always_inline int rewrite_addr(struct ctx_buff *skb, const struct packet *pkt, bool source,
 					const union weir_addr *old, const union weir_addr *new)
 {
 	if (pkt->family == WEIR_FAMILY_IPV4) {
@@ -55,7 +58,7 @@ static __always_inline int rewrite_addr(struct __sk_buff *skb, const struct pack
 
 		/* ICMP's checksum covers no pseudo header (ICMPv6's does). */
 		if (pkt->l4_csum_off && pkt->proto != IPPROTO_ICMP &&
-		    bpf_l4_csum_replace(skb, pkt->l4_csum_off, from, to, l4_csum_flags(pkt, true) | 4))
+		    ctx_l4_csum_replace(skb, pkt->l4_csum_off, from, to, l4_csum_flags(pkt, true) | 4))
 			return -1;
 		/* The IPv4 header checksum covers only the header: no skb checksum state to keep. */
 		struct iphdr *ip4 = header_at(skb, pkt->l3_off, sizeof(struct iphdr));
@@ -73,7 +76,7 @@ static __always_inline int rewrite_addr(struct __sk_buff *skb, const struct pack
 		/* Inlining this sum instead costs more stack than from_uplink has left. */
 		__s64 diff = bpf_csum_diff((__be32 *)old->v6, 16, (__be32 *)new->v6, 16, 0);
 
-		if (diff < 0 || bpf_l4_csum_replace(skb, pkt->l4_csum_off, 0, diff, l4_csum_flags(pkt, true)))
+		if (diff < 0 || ctx_l4_csum_replace(skb, pkt->l4_csum_off, 0, diff, l4_csum_flags(pkt, true)))
 			return -1;
 	}
 	struct ipv6hdr *ip6 = header_at(skb, pkt->l3_off, sizeof(struct ipv6hdr));
@@ -84,15 +87,19 @@ static __always_inline int rewrite_addr(struct __sk_buff *skb, const struct pack
 	return 0;
 }
 
-static __always_inline int rewrite_port(struct __sk_buff *skb, const struct packet *pkt, bool source,
+static __always_inline int rewrite_port(struct ctx_buff *skb, const struct packet *pkt, bool source,
 					__be16 old, __be16 new)
 {
 	if (old == new)
 		return 0;
 	if (pkt->proto == IPPROTO_SCTP)
+#ifdef WEIR_XDP
+		return -1; /* from_uplink_xdp hands SCTP to tc before translating anything */
+#else
 		return sctp_rewrite_port(skb, pkt->l3_off, pkt->l4_off, pkt->family, source, old, new);
+#endif
 	if (pkt->l4_csum_off &&
-	    bpf_l4_csum_replace(skb, pkt->l4_csum_off, old, new, l4_csum_flags(pkt, false) | 2))
+	    ctx_l4_csum_replace(skb, pkt->l4_csum_off, old, new, l4_csum_flags(pkt, false) | 2))
 		return -1;
 	if (pkt->echo) {
 		/* One identifier for both directions: the request's source, the reply's destination. */
@@ -112,7 +119,7 @@ static __always_inline int rewrite_port(struct __sk_buff *skb, const struct pack
 }
 
 /* Destination becomes addr:port. */
-static __always_inline int dnat(struct __sk_buff *skb, struct packet *pkt, const union weir_addr *addr,
+static __always_inline int dnat(struct ctx_buff *skb, struct packet *pkt, const union weir_addr *addr,
 				__be16 port)
 {
 	if (rewrite_addr(skb, pkt, false, &pkt->daddr, addr) ||
@@ -124,7 +131,7 @@ static __always_inline int dnat(struct __sk_buff *skb, struct packet *pkt, const
 }
 
 /* Source becomes addr:port. */
-static __always_inline int snat(struct __sk_buff *skb, struct packet *pkt, const union weir_addr *addr,
+static __always_inline int snat(struct ctx_buff *skb, struct packet *pkt, const union weir_addr *addr,
 				__be16 port)
 {
 	if (rewrite_addr(skb, pkt, true, &pkt->saddr, addr) || rewrite_port(skb, pkt, true, pkt->sport, port))

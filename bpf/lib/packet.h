@@ -17,6 +17,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bpf/abi/endpoint.h"
+#include "bpf/lib/ctx.h"
 
 struct packet {
 	union weir_addr saddr;
@@ -62,7 +63,7 @@ enum parse_result {
 	PARSE_NOT_IP = 1, /* neither IPv4 nor IPv6: the stack's business */
 };
 
-static __always_inline enum parse_result parse_echo(struct __sk_buff *skb, struct packet *pkt)
+static __always_inline enum parse_result parse_echo(struct ctx_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -86,7 +87,7 @@ static __always_inline enum parse_result parse_echo(struct __sk_buff *skb, struc
 	return PARSE_OK;
 }
 
-static __always_inline enum parse_result parse_l4(struct __sk_buff *skb, struct packet *pkt)
+static __always_inline enum parse_result parse_l4(struct ctx_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
@@ -115,7 +116,7 @@ static __always_inline enum parse_result parse_l4(struct __sk_buff *skb, struct 
 	return PARSE_OK;
 }
 
-static __always_inline enum parse_result parse_packet(struct __sk_buff *skb, struct packet *pkt)
+static __always_inline enum parse_result parse_packet(struct ctx_buff *skb, struct packet *pkt)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;

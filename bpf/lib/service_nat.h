@@ -26,8 +26,8 @@ const volatile __be32 node_ipv6[4] = {};
  * wrapped (IPv6-in-IPv6): the option variant exists for IPv4 only. */
 const volatile bool dsr_ip_option = false;
 
-static __always_inline int dsr_dispatch(struct __sk_buff *skb, struct packet *pkt,
-					const union weir_addr *node, const struct weir_backend *backend)
+static __always_inline int dsr_dispatch(struct ctx_buff *skb, struct packet *pkt, const union weir_addr *node,
+					const struct weir_backend *backend)
 {
 	if (pkt->family == WEIR_FAMILY_IPV6)
 		return dsr_encap_ip6ip6(skb, pkt, node, backend);
@@ -55,7 +55,7 @@ static __always_inline void ct_note_closing(const struct packet *pkt, struct wei
 
 /* A reply of a translated flow, by its reply entry `ct`: the source back to the frontend (not for a
  * masqueraded flow, whose far side is its own), and after SNAT the destination back to the client. */
-static __always_inline enum translation translate_reply(struct __sk_buff *skb, struct packet *pkt,
+static __always_inline enum translation translate_reply(struct ctx_buff *skb, struct packet *pkt,
 							const struct weir_ct_value *ct)
 {
 	if (!(ct->flags & WEIR_CT_MASQ) && snat(skb, pkt, &ct->nat_addr, ct->nat_port))
@@ -88,7 +88,7 @@ static __always_inline bool held_at_upgrade(const struct packet *pkt, bool to_fr
 }
 
 /* A packet of a flow conntrack knows: the next packet of a translated flow, or a reply. */
-static __always_inline enum translation translate_tracked(struct __sk_buff *skb, struct packet *pkt)
+static __always_inline enum translation translate_tracked(struct ctx_buff *skb, struct packet *pkt)
 {
 	struct weir_ct_value *entry = ct_lookup(pkt);
 
@@ -120,7 +120,7 @@ static __always_inline enum translation translate_tracked(struct __sk_buff *skb,
  * addresses, whose only conntrack entry that matches is the plain reply entry (a local hostNetwork
  * backend: no SNAT; or a DSR backend's). Everything else (pods' traffic, already translated as it
  * left the pod; the node's own flows) matches no reply entry and leaves as it is. */
-static __always_inline enum translation translate_host_reply(struct __sk_buff *skb, struct packet *pkt)
+static __always_inline enum translation translate_host_reply(struct ctx_buff *skb, struct packet *pkt)
 {
 	if (!pkt->has_ports)
 		return TRANSLATION_NONE;
@@ -200,7 +200,7 @@ static __always_inline __be16 free_snat_port(const struct packet *pkt, const str
 /* The first packet of a flow to a Service frontend. `from_inside`: sent by a pod of this node.
  * Traffic from outside to a backend on another node is SNATed to this node's address so that the
  * reply comes back here to be translated. */
-static __always_inline enum translation translate_new_flow(struct __sk_buff *skb, struct packet *pkt,
+static __always_inline enum translation translate_new_flow(struct ctx_buff *skb, struct packet *pkt,
 							   bool from_inside)
 {
 	if (!pkt->has_ports)
@@ -276,7 +276,7 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 	return TRANSLATION_DONE;
 }
 
-static __always_inline enum translation translate_service(struct __sk_buff *skb, struct packet *pkt,
+static __always_inline enum translation translate_service(struct ctx_buff *skb, struct packet *pkt,
 							  bool from_inside)
 {
 	enum translation result = translate_tracked(skb, pkt);

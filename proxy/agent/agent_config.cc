@@ -23,6 +23,7 @@ const std::set<std::string> kKnownKeys = {"nodeName",
                                           "socketLBHostOnly",
                                           "lbMode",
                                           "dsrDispatch",
+                                          "nodePortAcceleration",
                                           "maglev",
                                           "maglevTableSize",
                                           "conntrackMax",
@@ -189,6 +190,14 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {
       auto address = IpAddress::Parse(text);
       if (!address.ok()) return address.status();
       config.node_addresses.push_back(*address);
+    }
+    if (root["nodePortAcceleration"]) {
+      std::string acceleration = root["nodePortAcceleration"].as<std::string>();
+      if (acceleration != "native" && acceleration != "generic" && acceleration != "disabled") {
+        return absl::InvalidArgumentError(absl::StrCat("nodePortAcceleration \"", acceleration,
+                                                       "\": expected native, generic or disabled"));
+      }
+      config.node_port_acceleration = acceleration;
     }
     if (root["dsrDispatch"]) {
       std::string dispatch = root["dsrDispatch"].as<std::string>();

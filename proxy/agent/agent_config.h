@@ -42,6 +42,9 @@ struct AgentConfig {
   bool socket_lb_translation_events = false;
   lb::LbMode lb_mode = lb::LbMode::kSnat;
   bool dsr_ip_option = false;  // dsrDispatch: "ipip" (default) or "option"
+  // XDP on the uplinks in front of the tc program: "native" (the driver's hook), "generic" (any
+  // device), "disabled" (the default).
+  std::string node_port_acceleration = "disabled";
   bool maglev = true;
   uint32_t maglev_table_size = WEIR_MAGLEV_DEFAULT_SIZE;
   uint32_t conntrack_max = WEIR_CONNTRACK_DEFAULT_SIZE;

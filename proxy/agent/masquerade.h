@@ -17,9 +17,10 @@ struct NonMasqueradeInputs {
   const std::vector<IpPrefix>& configured;      // nonMasqueradeCIDRs setting
 };
 
-// Every node's pod CIDRs (kPods) and addresses (InternalIP and ExternalIP, as host prefixes), this
-// node's configured pod CIDRs (kPods) and addresses, and the configured nonMasqueradeCIDRs; both
-// families, host bits cleared. A prefix that is a pod CIDR and also configured is kPods.
+// Every node's pod CIDRs (kPods) and addresses (InternalIP and ExternalIP, as host prefixes, kNode),
+// this node's configured pod CIDRs (kPods) and addresses (kNode), and the configured
+// nonMasqueradeCIDRs (kInCluster); both families, host bits cleared. A prefix listed as more than one
+// kind keeps the strongest (sync::StrongerKind).
 sync::CidrKinds NonMasqueradeCidrs(const NonMasqueradeInputs& inputs);
 
 }  // namespace weir::agent

@@ -4,6 +4,23 @@
 
 namespace weir::sync {
 
+CidrKind StrongerKind(CidrKind a, CidrKind b) {
+  auto rank = [](CidrKind kind) { return kind == CidrKind::kPods ? 2 : kind == CidrKind::kNode ? 1 : 0; };
+  return rank(a) >= rank(b) ? a : b;
+}
+
+namespace {
+
+CidrKind KindOf(uint32_t value) {
+  switch (value) {
+    case WEIR_NONMASQ_POD_CIDR: return CidrKind::kPods;
+    case WEIR_NONMASQ_NODE: return CidrKind::kNode;
+    default: return CidrKind::kInCluster;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<BpfNonMasqTable>> BpfNonMasqTable::OpenPinned(const PinLayout& layout) {
   absl::StatusOr<Map> map = Map::OpenPinned(layout.nonmasq_map());
   if (!map.ok()) return map.status();
@@ -23,7 +40,7 @@ absl::StatusOr<CidrKinds> BpfNonMasqTable::List() const {
   for (const Map::Entry& entry : *entries) {
     // A key this build cannot read (another layout) is left for Remove to never touch: skipped.
     if (std::optional<IpPrefix> cidr = abi::DecodeNonMasqueradeKey(entry.key)) {
-      cidrs[*cidr] = entry.value == WEIR_NONMASQ_POD_CIDR ? CidrKind::kPods : CidrKind::kInCluster;
+      cidrs[*cidr] = KindOf(entry.value);
     }
   }
   return cidrs;
@@ -47,7 +64,7 @@ absl::StatusOr<CidrChanges> NonMasqueradeSync::Sync(const CidrKinds& desired) {
   for (const auto& [cidr, kind] : desired) {
     // A prefix both pod CIDR and configured is the pods'.
     CidrKind& slot = wanted.try_emplace(cidr.Network(), kind).first->second;
-    if (kind == CidrKind::kPods) slot = kind;
+    slot = StrongerKind(slot, kind);
   }
   CidrChanges changes;
   for (const auto& [cidr, kind] : wanted) {

@@ -19,9 +19,12 @@ namespace weir::sync {
 
 // What an in-cluster CIDR is: the datapath tells pods from other peers by it (bpf/lib/forward.h).
 enum class CidrKind : uint32_t {
-  kInCluster = WEIR_NONMASQ_IN_CLUSTER,  // node addresses, nonMasqueradeCIDRs
+  kInCluster = WEIR_NONMASQ_IN_CLUSTER,  // nonMasqueradeCIDRs
   kPods = WEIR_NONMASQ_POD_CIDR,         // a node's pod CIDR
+  kNode = WEIR_NONMASQ_NODE,             // a node's own address: the only senders of DSR traffic
 };
+// Which kind a prefix listed twice keeps: a pod CIDR over a node address over the rest.
+CidrKind StrongerKind(CidrKind a, CidrKind b);
 using CidrKinds = std::map<IpPrefix, CidrKind>;
 
 // The non-masquerade map as the sync sees it.

@@ -1,0 +1,24 @@
+// Attaching the uplink's XDP program: a BPF link (kernel 5.9+), pinned so that it outlives the
+// process that made it, in the driver (native) or in the generic hook every device has.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace weir {
+
+// The nodePortAcceleration setting.
+enum class XdpMode { kDisabled, kNative, kGeneric };
+
+// "disabled", "native", "generic".
+const char* XdpModeName(XdpMode mode);
+absl::StatusOr<XdpMode> ParseXdpMode(const std::string& text);
+
+// Attaches `prog_fd` at XDP of `ifindex` in `mode` (not kDisabled) and pins the link at
+// `link_pin_path` (AlreadyExists if something is pinned there). A device whose driver has no native
+// XDP is an error that says to use generic.
+absl::Status AttachXdp(int ifindex, XdpMode mode, int prog_fd, const std::string& link_pin_path);
+
+}  // namespace weir
