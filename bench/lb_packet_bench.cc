@@ -30,6 +30,13 @@
 //                    baseline_remote measured the same way, to compare the two methods.
 //   new_flow_drained new_flow_single with the events ring buffer emptied before every packet, so
 //                    that the translation record is written (as while `weirctl events` keeps up).
+//   floor_*          bench/lb_floor.bpf.c on the datapath's own maps (no packet work): floor_lookup
+//                    a Service lookup at a random Service; floor_pick that and its backend as
+//                    the datapath finds it (slot, then backend by id); floor_insert a conntrack
+//                    lookup that misses and one insert; floor_new_flow a Service lookup, the miss
+//                    and two inserts (both directions), the map work no tracked, translated flow
+//                    can do without: the physical floor under new_flow. As many packets per run
+//                    as new_flow, so that they find the conntrack map as full.
 //   uplink_egress    to_uplink (tc egress of an uplink) on a segment the node sends that answers no
 //                    translated flow: parse, conntrack miss. What every packet leaving through an
 //                    uplink pays. The packet is not changed.
@@ -93,6 +100,7 @@
 #include "lib/masquerade_maps.h"
 #include "lib/service_maps.h"
 #include "lib/unique_fd.h"
+#include "lb_floor.skel.h"
 #include "testlib/packets.h"
 
 namespace weir::bench {
@@ -290,6 +298,12 @@ class Bench {
         }));
       }
       if (On("new_flow") && size_ >= 2) results["new_flow"].push_back(NewFlowChain());
+      for (auto& [name, prog] : {std::pair{"floor_lookup", floor_->progs.floor_lookup},
+                                 std::pair{"floor_insert", floor_->progs.floor_insert},
+                                 std::pair{"floor_pick", floor_->progs.floor_pick},
+                                 std::pair{"floor_new_flow", floor_->progs.floor_new_flow}}) {
+        if (On(name)) results[name].push_back(Floor(bpf_program__fd(prog)));
+      }
       if (!On("single")) continue;
       Single single = SingleRuns();
       results["empty_single"].push_back(single.empty);
@@ -298,6 +312,7 @@ class Bench {
       results["new_flow_drained"].push_back(single.new_flow_drained);
     }
     ring_buffer__free(ring_);
+    lb_floor__destroy(floor_);
     dp_.reset();
     return results;
   }
@@ -338,10 +353,37 @@ class Bench {
                              (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9));
     PrepareEstablished();
     if (o_.masquerade) PrepareMasquerade();
+    LoadFloor();
     ring_ = ring_buffer__new(
         dp_->map_fd(DatapathMap::kEvents), [](void*, void*, size_t) { return 0; }, nullptr, nullptr);
     if (ring_ == nullptr) Fail("ring_buffer__new");
     FillEventsRing();
+  }
+
+  // bench/lb_floor.bpf.c on this load's Services and conntrack maps.
+  void LoadFloor() {
+    floor_ = lb_floor__open();
+    if (floor_ == nullptr) Fail("lb_floor__open");
+    floor_->rodata->services = size_;
+    if (bpf_map__reuse_fd(floor_->maps.services_map, dp_->map_fd(DatapathMap::kServices)) != 0 ||
+        bpf_map__reuse_fd(floor_->maps.slots_map, dp_->map_fd(DatapathMap::kBackendSlots)) != 0 ||
+        bpf_map__reuse_fd(floor_->maps.backends_map, dp_->map_fd(DatapathMap::kBackends)) != 0 ||
+        bpf_map__reuse_fd(floor_->maps.conntrack_map, dp_->map_fd(DatapathMap::kConntrack)) != 0) {
+      Fail("lb_floor: reuse the datapath's maps");
+    }
+    if (lb_floor__load(floor_) != 0) Fail(absl::StrCat("lb_floor__load: ", std::strerror(errno)));
+  }
+
+  // Mean ns per packet of a floor program, as many packets per run as new_flow.
+  double Floor(int prog) {
+    const Bytes packet = testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
+    double total = 0;
+    for (int c = 0; c < o_.chain_calls; ++c) {
+      RunOut r = TestRun(prog, packet, o_.chain, ifindex_);
+      if (r.retval != TC_ACT_OK) Fail(absl::StrCat("floor program verdict ", r.retval));
+      total += r.duration_ns;
+    }
+    return total / o_.chain_calls;
   }
 
   // A typed view of one of the loaded datapath's maps.
@@ -532,6 +574,7 @@ class Bench {
   std::vector<Bytes> masq_established_;
   uint32_t flows_ = 0;
   ring_buffer* ring_ = nullptr;
+  lb_floor* floor_ = nullptr;
 };
 
 std::vector<uint32_t> ParseSizes(const std::string& text) {
@@ -581,6 +624,7 @@ Options ParseArgs(int argc, char** argv) {
           "  "
           "[--cases=empty,baseline_remote,uplink_egress,udp_remote,baseline_local,lookup,established,new_"
           "flow,single,\n"
+          "  floor_lookup,floor_pick,floor_insert,floor_new_flow,"
           "  masq_established] [--masquerade]\n"
           "Prints JSON: ns per packet, one value per run, per case and number of Services.\n",
           argv[0]);
