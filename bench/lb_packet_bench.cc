@@ -400,12 +400,15 @@ class Bench {
     const auto backends = Open<BackendsMap>(DatapathMap::kBackends);
     for (uint32_t j = 0; j < size_; ++j) {
       const uint32_t backend_id = j + 1;
-      Check(
-          backends.Update(backend_id, abi::EncodeBackend({*IpAddress::Parse(BackendIp(j)), BackendPort(j)})));
+      const weir_backend backend = abi::EncodeBackend({*IpAddress::Parse(BackendIp(j)), BackendPort(j)});
+      Check(backends.Update(backend_id, backend));
       Check(slots.Update({.service_id = j + 1, .slot = 1}, backend_id));
       const IpAddress cluster_ip = IpAddress::V4(kClusterIpBase + j);
-      Check(services.Update(abi::EncodeServiceKey({cluster_ip, Port(j)}),
-                            {.service_id = j + 1, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP}));
+      // As the agent writes it: the one slot travels in the entry too.
+      weir_service_value value{.service_id = j + 1, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP};
+      value.inline_count = 1;
+      value.backends[0] = {.addr = backend.addr, .port = backend.port, .family = backend.family, .id = backend_id};
+      Check(services.Update(abi::EncodeServiceKey({cluster_ip, Port(j)}), value));
       Check(services.Update(
           abi::EncodeServiceKey({cluster_ip, kNoEndpointsPort}),
           {.service_id = kNoEndpointsServiceIdBase + j, .backend_count = 0, .flags = WEIR_SVC_CLUSTER_IP}));

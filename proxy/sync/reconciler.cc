@@ -153,6 +153,18 @@ absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const std::vector<lb::Fron
     frontend.value.backend_count = static_cast<uint16_t>(backend_count);
     frontend.value.flags = spec.flags;
     frontend.value.affinity_timeout = spec.affinity_timeout_seconds;
+    // The first slots travel in the entry too (bpf/abi/service.h). An id's address and port are
+    // fixed while the slots refer to it, so the copies never go stale; flags are not copied.
+    const size_t carried = std::min<size_t>(backend_count, WEIR_SERVICE_INLINE_BACKENDS);
+    frontend.value.inline_count = static_cast<uint8_t>(carried);
+    for (size_t i = 0; i < carried; ++i) {
+      const weir_backend& backend = plan.backends.at(frontend.slots[i]).value;
+      weir_inline_backend& copy = frontend.value.backends[i];
+      copy.addr = backend.addr;
+      copy.port = backend.port;
+      copy.family = backend.family;
+      copy.id = frontend.slots[i];
+    }
 
     auto written = frontends_.find(frontend.key);
     if (written == frontends_.end()) {
