@@ -30,7 +30,7 @@
 //                    baseline_remote measured the same way, to compare the two methods.
 //   new_flow_drained new_flow_single with the events ring buffer emptied before every packet, so
 //                    that the translation record is written (as while `weirctl events` keeps up).
-//   floor_*          bench/lb_floor.bpf.c on the datapath's own maps (no packet work): floor_lookup
+//   floor_*          bench/bpf/lb_floor.bpf.c on the datapath's own maps (no packet work): floor_lookup
 //                    a Service lookup at a random Service; floor_pick that and its backend as
 //                    the datapath finds it (slot, then backend by id); floor_insert a conntrack
 //                    lookup that misses and one insert; floor_new_flow a Service lookup, the miss
@@ -93,6 +93,7 @@
 #include "bpf/abi/events.h"
 #include "bpf/abi/masquerade.h"
 #include "bpf/abi/service.h"
+#include "lb_floor.skel.h"
 #include "lib/abi_codec.h"
 #include "lib/conntrack_map.h"
 #include "lib/datapath.h"
@@ -100,7 +101,6 @@
 #include "lib/masquerade_maps.h"
 #include "lib/service_maps.h"
 #include "lib/unique_fd.h"
-#include "lb_floor.skel.h"
 #include "testlib/packets.h"
 
 namespace weir::bench {
@@ -360,7 +360,7 @@ class Bench {
     FillEventsRing();
   }
 
-  // bench/lb_floor.bpf.c on this load's Services and conntrack maps.
+  // bench/bpf/lb_floor.bpf.c on this load's Services and conntrack maps.
   void LoadFloor() {
     floor_ = lb_floor__open();
     if (floor_ == nullptr) Fail("lb_floor__open");
@@ -407,7 +407,8 @@ class Bench {
       // As the agent writes it: the one slot travels in the entry too.
       weir_service_value value{.service_id = j + 1, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP};
       value.inline_count = 1;
-      value.backends[0] = {.addr = backend.addr, .port = backend.port, .family = backend.family, .id = backend_id};
+      value.backends[0] = {
+          .addr = backend.addr, .port = backend.port, .family = backend.family, .id = backend_id};
       Check(services.Update(abi::EncodeServiceKey({cluster_ip, Port(j)}), value));
       Check(services.Update(
           abi::EncodeServiceKey({cluster_ip, kNoEndpointsPort}),

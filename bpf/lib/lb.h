@@ -108,13 +108,13 @@ static __always_inline __u32 pick_backend(const struct weir_service_value *svc,
 	return id;
 }
 
-/* Backend selection for a new flow, with the backend's address, port and family in `out` (and its
- * flags when `with_flags`). A random pick of a slot the frontend entry carries (bpf/abi/service.h)
- * takes no lookup beyond the frontend's own; with flags, one (the backend by id). Everything else
- * goes through pick_backend and the backends map. Returns the backend id, 0 when there is none. */
+/* pick_backend with the backend's address, port and family in `out` (and its flags when
+ * `with_flags`). A random pick of a slot the frontend entry carries (bpf/abi/service.h) takes no
+ * lookup beyond the frontend's own; with flags, one (the backend by id). Everything else goes
+ * through pick_backend and the backends map. Returns the backend id, 0 when there is none. */
 static __always_inline __u32 pick_backend_into(const struct weir_service_value *svc,
 					       struct weir_affinity_key *affinity, __u32 flow_hash,
-					       bool with_flags, struct weir_backend *out)
+					       bool *affinity_hit, bool with_flags, struct weir_backend *out)
 {
 	__u32 id = 0;
 
@@ -138,7 +138,7 @@ static __always_inline __u32 pick_backend_into(const struct weir_service_value *
 			id = backend_by_slot(svc, slot + 1);
 		}
 	} else {
-		id = pick_backend(svc, affinity, flow_hash, NULL);
+		id = pick_backend(svc, affinity, flow_hash, affinity_hit);
 	}
 	struct weir_backend *found = id ? lookup_backend(id) : NULL;
 

@@ -221,7 +221,7 @@ static __always_inline enum translation translate_new_flow(struct __sk_buff *skb
 	struct weir_backend backend = {};
 	/* A pod's flow needs no backend flags: only which node a backend runs on matters, for traffic
 	 * from outside. */
-	__u32 backend_id = pick_backend_into(svc, &affinity, flow_hash(pkt), !from_inside, &backend);
+	__u32 backend_id = pick_backend_into(svc, &affinity, flow_hash(pkt), NULL, !from_inside, &backend);
 
 	if (!backend_id || backend.family != pkt->family) {
 		count(WEIR_METRIC_NO_BACKEND, skb);

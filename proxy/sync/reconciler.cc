@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
+#include "lib/abi_codec.h"
 #include "proxy/lb/maglev.h"
 
 namespace weir::sync {
@@ -155,16 +156,8 @@ absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const std::vector<lb::Fron
     frontend.value.affinity_timeout = spec.affinity_timeout_seconds;
     // The first slots travel in the entry too (bpf/abi/service.h). An id's address and port are
     // fixed while the slots refer to it, so the copies never go stale; flags are not copied.
-    const size_t carried = std::min<size_t>(backend_count, WEIR_SERVICE_INLINE_BACKENDS);
-    frontend.value.inline_count = static_cast<uint8_t>(carried);
-    for (size_t i = 0; i < carried; ++i) {
-      const weir_backend& backend = plan.backends.at(frontend.slots[i]).value;
-      weir_inline_backend& copy = frontend.value.backends[i];
-      copy.addr = backend.addr;
-      copy.port = backend.port;
-      copy.family = backend.family;
-      copy.id = frontend.slots[i];
-    }
+    abi::CarryBackends(frontend.value, frontend.slots,
+                       [&](uint32_t id) -> const weir_backend* { return &plan.backends.at(id).value; });
 
     auto written = frontends_.find(frontend.key);
     if (written == frontends_.end()) {

@@ -69,9 +69,8 @@ const volatile __u32 services = 1;
 static __always_inline struct weir_service_value *lookup_random_service(void)
 {
 	__u32 j = bpf_get_prandom_u32() % services;
-	struct weir_service_key key = {.port = bpf_htons(j % 2 ? 8080 : 80),
-				       .proto = WEIR_PROTO_TCP,
-				       .family = WEIR_FAMILY_IPV4};
+	struct weir_service_key key = {
+		.port = bpf_htons(j % 2 ? 8080 : 80), .proto = WEIR_PROTO_TCP, .family = WEIR_FAMILY_IPV4};
 
 	key.addr.v4 = bpf_htonl(0x0a600001 + j);
 	return bpf_map_lookup_elem(&services_map, &key);
