@@ -30,6 +30,13 @@
 //                    baseline_remote measured the same way, to compare the two methods.
 //   new_flow_drained new_flow_single with the events ring buffer emptied before every packet, so
 //                    that the translation record is written (as while `weirctl events` keeps up).
+//   floor_*          bench/bpf/lb_floor.bpf.c on the datapath's own maps (no packet work): floor_lookup
+//                    a Service lookup at a random Service; floor_pick that and its backend as
+//                    the datapath finds it (slot, then backend by id); floor_insert a conntrack
+//                    lookup that misses and one insert; floor_new_flow a Service lookup, the miss
+//                    and two inserts (both directions), the map work no tracked, translated flow
+//                    can do without: the physical floor under new_flow. As many packets per run
+//                    as new_flow, so that they find the conntrack map as full.
 //   uplink_egress    to_uplink (tc egress of an uplink) on a segment the node sends that answers no
 //                    translated flow: parse, conntrack miss. What every packet leaving through an
 //                    uplink pays. The packet is not changed.
@@ -86,6 +93,7 @@
 #include "bpf/abi/events.h"
 #include "bpf/abi/masquerade.h"
 #include "bpf/abi/service.h"
+#include "lb_floor.skel.h"
 #include "lib/abi_codec.h"
 #include "lib/conntrack_map.h"
 #include "lib/datapath.h"
@@ -290,6 +298,12 @@ class Bench {
         }));
       }
       if (On("new_flow") && size_ >= 2) results["new_flow"].push_back(NewFlowChain());
+      for (auto& [name, prog] : {std::pair{"floor_lookup", floor_->progs.floor_lookup},
+                                 std::pair{"floor_insert", floor_->progs.floor_insert},
+                                 std::pair{"floor_pick", floor_->progs.floor_pick},
+                                 std::pair{"floor_new_flow", floor_->progs.floor_new_flow}}) {
+        if (On(name)) results[name].push_back(Floor(bpf_program__fd(prog)));
+      }
       if (!On("single")) continue;
       Single single = SingleRuns();
       results["empty_single"].push_back(single.empty);
@@ -298,6 +312,7 @@ class Bench {
       results["new_flow_drained"].push_back(single.new_flow_drained);
     }
     ring_buffer__free(ring_);
+    lb_floor__destroy(floor_);
     dp_.reset();
     return results;
   }
@@ -338,10 +353,72 @@ class Bench {
                              (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9));
     PrepareEstablished();
     if (o_.masquerade) PrepareMasquerade();
+    LoadFloor();
     ring_ = ring_buffer__new(
         dp_->map_fd(DatapathMap::kEvents), [](void*, void*, size_t) { return 0; }, nullptr, nullptr);
     if (ring_ == nullptr) Fail("ring_buffer__new");
     FillEventsRing();
+  }
+
+  // bench/bpf/lb_floor.bpf.c on this load's Services and conntrack maps.
+  void LoadFloor() {
+    floor_ = lb_floor__open();
+    if (floor_ == nullptr) Fail("lb_floor__open");
+    floor_->rodata->services = size_;
+    if (bpf_map__reuse_fd(floor_->maps.services_map, dp_->map_fd(DatapathMap::kServices)) != 0 ||
+        bpf_map__reuse_fd(floor_->maps.slots_map, dp_->map_fd(DatapathMap::kBackendSlots)) != 0 ||
+        bpf_map__reuse_fd(floor_->maps.backends_map, dp_->map_fd(DatapathMap::kBackends)) != 0 ||
+        bpf_map__reuse_fd(floor_->maps.conntrack_map, dp_->map_fd(DatapathMap::kConntrack)) != 0) {
+      Fail("lb_floor: reuse the datapath's maps");
+    }
+    if (lb_floor__load(floor_) != 0) Fail(absl::StrCat("lb_floor__load: ", std::strerror(errno)));
+  }
+
+  // Mean ns per packet of a floor program, as many packets per run as new_flow.
+  double Floor(int prog) {
+    const Bytes packet = testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
+    double total = 0;
+    for (int c = 0; c < o_.chain_calls; ++c) {
+      const uint64_t first = FloorFlows();
+      RunOut r = TestRun(prog, packet, o_.chain, ifindex_);
+      if (r.retval != TC_ACT_OK) Fail(absl::StrCat("floor program verdict ", r.retval));
+      total += r.duration_ns;
+      ForgetFloorFlows(first, FloorFlows());
+    }
+    return total / o_.chain_calls;
+  }
+
+  // How many tuples the floor programs made so far (their counter).
+  uint64_t FloorFlows() const {
+    uint32_t zero = 0;
+    uint64_t flows = 0;
+    if (bpf_map_lookup_elem(bpf_map__fd(floor_->maps.flows), &zero, &flows) != 0) Fail("floor counter");
+    return flows;
+  }
+
+  // Deletes the conntrack entries of the floor's tuples [first, last), as lb_floor.bpf.c built
+  // them, so that the floor cases leave the map as full as they found it: over many runs, they
+  // would otherwise push the established case's entries out of the LRU.
+  void ForgetFloorFlows(uint64_t first, uint64_t last) const {
+    const int ct = dp_->map_fd(DatapathMap::kConntrack);
+    for (uint64_t n = first; n < last; ++n) {
+      weir_ct_key key{};
+      key.saddr.v4 = htonl(0x0b000000 + n / 50000);
+      key.daddr.v4 = htonl(0x0a600001);
+      key.sport = htons(1024 + n % 50000);
+      key.dport = htons(80);
+      key.proto = WEIR_PROTO_TCP;
+      key.family = WEIR_FAMILY_IPV4;
+      bpf_map_delete_elem(ct, &key);
+      weir_ct_key reply{};
+      reply.saddr.v4 = htonl(0x0a600002);
+      reply.daddr = key.saddr;
+      reply.sport = htons(8080);
+      reply.dport = key.sport;
+      reply.proto = WEIR_PROTO_TCP;
+      reply.family = WEIR_FAMILY_IPV4;
+      bpf_map_delete_elem(ct, &reply);  // floor_new_flow's only
+    }
   }
 
   // A typed view of one of the loaded datapath's maps.
@@ -358,12 +435,16 @@ class Bench {
     const auto backends = Open<BackendsMap>(DatapathMap::kBackends);
     for (uint32_t j = 0; j < size_; ++j) {
       const uint32_t backend_id = j + 1;
-      Check(
-          backends.Update(backend_id, abi::EncodeBackend({*IpAddress::Parse(BackendIp(j)), BackendPort(j)})));
+      const weir_backend backend = abi::EncodeBackend({*IpAddress::Parse(BackendIp(j)), BackendPort(j)});
+      Check(backends.Update(backend_id, backend));
       Check(slots.Update({.service_id = j + 1, .slot = 1}, backend_id));
       const IpAddress cluster_ip = IpAddress::V4(kClusterIpBase + j);
-      Check(services.Update(abi::EncodeServiceKey({cluster_ip, Port(j)}),
-                            {.service_id = j + 1, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP}));
+      // As the agent writes it: the one slot travels in the entry too.
+      weir_service_value value{.service_id = j + 1, .backend_count = 1, .flags = WEIR_SVC_CLUSTER_IP};
+      value.inline_count = 1;
+      value.backends[0] = {
+          .addr = backend.addr, .port = backend.port, .family = backend.family, .id = backend_id};
+      Check(services.Update(abi::EncodeServiceKey({cluster_ip, Port(j)}), value));
       Check(services.Update(
           abi::EncodeServiceKey({cluster_ip, kNoEndpointsPort}),
           {.service_id = kNoEndpointsServiceIdBase + j, .backend_count = 0, .flags = WEIR_SVC_CLUSTER_IP}));
@@ -532,6 +613,7 @@ class Bench {
   std::vector<Bytes> masq_established_;
   uint32_t flows_ = 0;
   ring_buffer* ring_ = nullptr;
+  lb_floor* floor_ = nullptr;
 };
 
 std::vector<uint32_t> ParseSizes(const std::string& text) {
@@ -581,6 +663,7 @@ Options ParseArgs(int argc, char** argv) {
           "  "
           "[--cases=empty,baseline_remote,uplink_egress,udp_remote,baseline_local,lookup,established,new_"
           "flow,single,\n"
+          "  floor_lookup,floor_pick,floor_insert,floor_new_flow,"
           "  masq_established] [--masquerade]\n"
           "Prints JSON: ns per packet, one value per run, per case and number of Services.\n",
           argv[0]);

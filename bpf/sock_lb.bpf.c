@@ -108,10 +108,10 @@ static __always_inline int translate_to_backend(struct bpf_sock_addr *ctx, __u8 
 	bool affinity_hit = false;
 
 	__builtin_memcpy(affinity.client.bytes, &netns, sizeof(netns));
-	__u32 backend_id = pick_backend(svc, &affinity, 0, &affinity_hit);
-	struct weir_backend *backend = backend_id ? lookup_backend(backend_id) : NULL;
+	struct weir_backend backend = {};
+	__u32 backend_id = pick_backend_into(svc, &affinity, 0, &affinity_hit, false, &backend);
 
-	if (!backend || backend->family != family) {
+	if (!backend_id || backend.family != family) {
 		/* No usable endpoint: refuse at once, as kube-proxy's reject rule does. */
 		count_call(refused_metric(hook));
 		emit_socket_verdict(ctx, &dest.addr, dest.port, family, refused_metric(hook), svc->service_id,
@@ -121,20 +121,20 @@ static __always_inline int translate_to_backend(struct bpf_sock_addr *ctx, __u8 
 	}
 
 	struct weir_sock_revnat_key rkey = {.cookie = bpf_get_socket_cookie(ctx),
-					    .addr = backend->addr,
-					    .port = backend->port,
+					    .addr = backend.addr,
+					    .port = backend.port,
 					    .family = family};
 	struct weir_sock_revnat_value rvalue = {
 		.addr = dest.addr, .port = dest.port, .service_id = svc->service_id};
 
 	bpf_map_update_elem(&weir_sock_rnat, &rkey, &rvalue, BPF_ANY);
-	write_dest(ctx, &backend->addr, backend->port, family);
+	write_dest(ctx, &backend.addr, backend.port, family);
 	count_call(translated_metric(hook, family));
 	if (affinity_hit)
 		count_call(WEIR_METRIC_SOCK_AFFINITY_HIT);
 	if (translation_events)
 		emit_socket_verdict(ctx, &dest.addr, dest.port, family, translated_metric(hook, family),
-				    svc->service_id, backend, backend_id);
+				    svc->service_id, &backend, backend_id);
 	return SYS_PROCEED;
 }
 

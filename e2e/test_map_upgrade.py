@@ -6,7 +6,9 @@ resamples the Maglev tables), switches the programs to them and replaces the pin
 and every established connection still answers.
 
 The first agent is this build's, or, with WEIR_PREVIOUS_AGENT=<path of another build's weir-agent>
-(e.g. a build of the commit before), that build's: an upgrade across builds as well as sizes."""
+(e.g. a build of the commit before), that build's: an upgrade across builds as well as sizes, and
+across layouts when the builds' structs differ (weir_services carries backends from layout 2 on). The
+nodes are read with the weirctl beside their agent."""
 
 from __future__ import annotations
 

@@ -129,6 +129,22 @@ weir_backend EncodeBackend(const BackendFields& fields) {
   return backend;
 }
 
+void CarryBackends(weir_service_value& value, const std::vector<uint32_t>& slot_ids,
+                   const std::function<const weir_backend*(uint32_t)>& backend_of) {
+  value.inline_count = 0;
+  std::memset(value.backends, 0, sizeof(value.backends));
+  for (size_t i = 0; i < slot_ids.size() && i < WEIR_SERVICE_INLINE_BACKENDS; ++i) {
+    const weir_backend* backend = backend_of(slot_ids[i]);
+    if (backend == nullptr) break;
+    weir_inline_backend& copy = value.backends[i];
+    copy.addr = backend->addr;
+    copy.port = backend->port;
+    copy.family = backend->family;
+    copy.id = slot_ids[i];
+    value.inline_count = static_cast<uint8_t>(i + 1);
+  }
+}
+
 std::optional<BackendFields> DecodeBackend(const weir_backend& backend) {
   std::optional<BackendFields> fields = DecodeAddressPortProto<BackendFields>(backend);
   if (fields.has_value()) fields->flags = backend.flags;

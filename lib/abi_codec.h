@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,6 +57,12 @@ struct BackendFields {
   uint16_t flags = 0;  // enum weir_backend_flags
 };
 weir_backend EncodeBackend(const BackendFields& fields);
+
+// Fills a frontend entry's inline_count and backends (bpf/abi/service.h): the backends of its first
+// slots, `slot_ids` in slot order, as the datapath expects them. `backend_of` gives an id's entry
+// in the backends map, nullptr when it has none; carrying stops at such an id.
+void CarryBackends(weir_service_value& value, const std::vector<uint32_t>& slot_ids,
+                   const std::function<const weir_backend*(uint32_t)>& backend_of);
 std::optional<BackendFields> DecodeBackend(const weir_backend& backend);
 
 weir_affinity_key EncodeAffinityKey(const IpAddress& client, uint32_t service_id);

@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "bpf/abi/constants.h"
+#include "bpf/abi/service.h"
 #include "lib/errno_status.h"
 
 namespace weir {
@@ -42,6 +44,16 @@ uint32_t LayoutVersion(const std::string& name) {
   return found == versions.end() ? 1 : found->second;
 }
 
+bool AddInlineBackends(const MapShape& from, const MapShape& to, MapEntryBytes& entry) {
+  // Layout 1's value is layout 2's first 16 bytes, with 0 where inline_count now is: an entry that
+  // carries no backends, whose slots the datapath looks up as before until the agent rewrites it.
+  constexpr size_t kLayout1Value = 16;
+  if (entry.value.size() != kLayout1Value || to.value_size < kLayout1Value) return false;
+  entry.value.resize(to.value_size, 0);
+  entry.value[offsetof(weir_service_value, inline_count)] = 0;
+  return true;
+}
+
 bool ResampleMaglevTable(const MapShape& from, const MapShape& to, MapEntryBytes& entry) {
   const size_t old_slots = from.value_size / sizeof(uint32_t);
   const size_t new_slots = to.value_size / sizeof(uint32_t);
@@ -59,6 +71,7 @@ const MapMigrations& WeirMapMigrations() {
   static const MapMigrations migrations = [] {
     MapMigrations m;
     // A layout change of a map adds its step here: m.AddLayoutStep(WEIR_CONNTRACK_MAP_NAME, 2, ...).
+    m.AddLayoutStep(WEIR_SERVICES_MAP_NAME, 2, AddInlineBackends);
     m.AddValueResize(WEIR_MAGLEV_MAP_NAME, ResampleMaglevTable);
     // Records nobody read yet are all the ring holds.
     m.AddDisposable(WEIR_EVENTS_MAP_NAME);

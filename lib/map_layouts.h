@@ -20,6 +20,11 @@ uint32_t LayoutVersion(const std::string& name);
 // resampled to another table size.
 const MapMigrations& WeirMapMigrations();
 
+// weir_services, layout 1 to 2: the frontend entry grew room for backends it carries itself
+// (weir_inline_backend); a converted entry carries none, so the datapath finds its backends through
+// the slots map as layout 1 did until the agent's sync rewrites the entry.
+bool AddInlineBackends(const MapShape& from, const MapShape& to, MapEntryBytes& entry);
+
 // A Maglev table of another size, resampled: every slot of the new table takes the backend of the
 // slot at the same relative position in the old one, so new flows keep reaching live backends
 // until the agent's sync writes the table computed for the new size.

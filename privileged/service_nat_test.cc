@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -70,6 +71,7 @@ class Maps {
     const weir_backend b = abi::EncodeBackend(
         {*IpAddress::Parse(ip), port, WEIR_PROTO_TCP, static_cast<uint16_t>(local ? WEIR_BACKEND_LOCAL : 0)});
     ASSERT_TRUE(backends_.Update(id, b).ok());
+    written_backends_[id] = b;
   }
   void Service(const std::string& ip, uint16_t port, uint8_t proto, uint32_t service_id, uint16_t flags,
                std::vector<uint32_t> backend_ids, uint8_t scope = WEIR_SCOPE_EXTERNAL,
@@ -82,6 +84,11 @@ class Maps {
                              .backend_count = (uint16_t)backend_ids.size(),
                              .flags = flags,
                              .affinity_timeout = affinity_timeout};
+    // As the agent writes it: the first slots travel in the entry too.
+    abi::CarryBackends(value, backend_ids, [&](uint32_t id) -> const weir_backend* {
+      auto found = written_backends_.find(id);
+      return found == written_backends_.end() ? nullptr : &found->second;
+    });
     ASSERT_TRUE(services_.Update(key, value).ok());
   }
   void Maglev(uint32_t service_id, uint32_t backend_id) {
@@ -104,6 +111,7 @@ class Maps {
   EndpointMap endpoints_;
   AffinityMap affinity_;
   std::unique_ptr<sync::BpfNonMasqTable> nonmasq_;
+  std::map<uint32_t, weir_backend> written_backends_;
 };
 
 struct Case {

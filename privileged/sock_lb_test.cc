@@ -200,9 +200,9 @@ class SockLbTest : public ::testing::Test {
   void Backend(uint32_t id, const std::string& ip, uint16_t port, uint8_t proto) {
     auto backends = dp_->OpenMap<BackendsMap>(DatapathMap::kBackends);
     ASSERT_TRUE(backends.ok()) << backends.status();
-    ASSERT_TRUE(
-        backends->Update(id, abi::EncodeBackend({*IpAddress::Parse(ip), port, proto, WEIR_BACKEND_LOCAL}))
-            .ok());
+    const weir_backend backend = abi::EncodeBackend({*IpAddress::Parse(ip), port, proto, WEIR_BACKEND_LOCAL});
+    ASSERT_TRUE(backends->Update(id, backend).ok());
+    written_backends_[id] = backend;
   }
 
   void Service(const std::string& ip, uint16_t port, uint8_t proto, uint32_t service_id,
@@ -218,6 +218,11 @@ class SockLbTest : public ::testing::Test {
                              .backend_count = (uint16_t)backend_ids.size(),
                              .flags = (uint16_t)(WEIR_SVC_CLUSTER_IP | flags),
                              .affinity_timeout = affinity_timeout};
+    // As the agent writes it: the first slots travel in the entry too.
+    abi::CarryBackends(value, backend_ids, [&](uint32_t id) -> const weir_backend* {
+      auto found = written_backends_.find(id);
+      return found == written_backends_.end() ? nullptr : &found->second;
+    });
     ASSERT_TRUE(services->Update(key, value).ok());
   }
 
@@ -305,6 +310,7 @@ class SockLbTest : public ::testing::Test {
   std::unique_ptr<ScopedNetNs> ns_;
   std::unique_ptr<ScopedCgroup> cgroup_;
   std::unique_ptr<Datapath> dp_;
+  std::map<uint32_t, weir_backend> written_backends_;
   std::vector<UniqueFd> links_;
 };
 

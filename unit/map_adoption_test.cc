@@ -8,6 +8,7 @@
 
 #include "bpf/abi/conntrack.h"
 #include "bpf/abi/constants.h"
+#include "bpf/abi/service.h"
 #include "lib/map_layouts.h"
 
 namespace weir {
@@ -188,6 +189,36 @@ TEST(MapAdoption, AMaglevTableOfAnotherSizeIsResampled) {
   std::memcpy(table.data(), entry.value.data(), 44);
   // Every backend of the old table keeps its share (two or three slots of eleven), in order.
   EXPECT_EQ(table, (std::vector<uint32_t>{10, 10, 10, 20, 20, 30, 30, 40, 40, 50, 50}));
+}
+
+TEST(MapAdoption, AFrontendOfLayoutOneCarriesNoBackendsAfterConversion) {
+  const MapShape v1{.type = BPF_MAP_TYPE_HASH,
+                    .key_size = sizeof(weir_service_key),
+                    .value_size = 16,
+                    .max_entries = WEIR_SERVICES_DEFAULT_SIZE,
+                    .flags = BPF_F_NO_PREALLOC,
+                    .layout = 1};
+  MapShape now = v1;
+  now.value_size = sizeof(weir_service_value);
+  now.layout = WEIR_SERVICES_LAYOUT;
+  absl::StatusOr<AdoptionPlan> plan = PlanAdoption(WEIR_SERVICES_MAP_NAME, v1, now, WeirMapMigrations());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->adoption, Adoption::kConvert);
+  // Layout 1: service_id 7, 3 backends, flags CLUSTER_IP, no affinity timeout, 4 bytes of padding.
+  const uint8_t old_value[16] = {7, 0, 0, 0, 3, 0, WEIR_SVC_CLUSTER_IP, 0};
+  MapEntryBytes entry = Entry(std::vector<uint8_t>(sizeof(weir_service_key), 1),
+                              std::vector<uint8_t>(old_value, old_value + sizeof(old_value)));
+  absl::StatusOr<bool> kept = ConvertEntry(*plan, v1, now, entry);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  ASSERT_TRUE(*kept);
+  ASSERT_EQ(entry.value.size(), sizeof(weir_service_value));
+  weir_service_value value{};
+  std::memcpy(&value, entry.value.data(), sizeof(value));
+  EXPECT_EQ(value.service_id, 7u);
+  EXPECT_EQ(value.backend_count, 3);
+  EXPECT_EQ(value.flags, WEIR_SVC_CLUSTER_IP);
+  EXPECT_EQ(value.inline_count, 0);  // the datapath takes every slot from the slots map
+  EXPECT_EQ(entry.key, std::vector<uint8_t>(sizeof(weir_service_key), 1));
 }
 
 TEST(MapAdoption, MapsBpfAbiDoesNotListAreAtLayoutOne) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <random>
 #include <string>
@@ -102,6 +103,16 @@ class CheckingMapWriter : public FakeMapWriter {
               << name << " slot " << slot << " names missing backend " << *backend_id << " after "
               << operations().back().text;
         }
+      }
+      // The backends the entry carries stand for its first slots: each must be a live backend
+      // with the copied address and port.
+      for (uint32_t i = 0; i < service.value.inline_count && i < WEIR_SERVICE_INLINE_BACKENDS; ++i) {
+        const weir_inline_backend& carried = service.value.backends[i];
+        std::optional<weir_backend> live = backend(carried.id);
+        EXPECT_TRUE(live.has_value() && std::memcmp(&live->addr, &carried.addr, sizeof(carried.addr)) == 0 &&
+                    live->port == carried.port && live->family == carried.family)
+            << name << " carries backend " << carried.id << " in slot " << i + 1
+            << " unlike the backends map after " << operations().back().text;
       }
       if (service.value.flags & WEIR_SVC_MAGLEV) {
         if (std::optional<std::vector<uint32_t>> table = maglev(service.value.service_id);
@@ -287,6 +298,36 @@ TEST_F(ReconcilerTest, FrontendFieldsAreEncodedAndAFlagChangeRewritesOnlyTheFron
   frontend.affinity_timeout_seconds = 10800;
   EXPECT_THAT(ApplyOps(State({frontend})), ElementsAre("put service 10.96.0.1:80/TCP/external id=1 count=1"));
   EXPECT_EQ(writer_.service(key)->affinity_timeout, 10800u);
+}
+
+TEST_F(ReconcilerTest, AFrontendCarriesTheBackendsOfItsFirstSlots) {
+  std::vector<lb::BackendSpec> five;
+  for (int i = 1; i <= 5; ++i) five.push_back(Backend(absl::StrCat("10.0.0.", i)));
+  ApplyOk(State({Frontend("10.96.0.1", 80, five)}));
+  const weir_service_key key = EncodeServiceKey(Key("10.96.0.1", 80));
+  std::optional<weir_service_value> value = writer_.service(key);
+  ASSERT_TRUE(value.has_value());
+  ASSERT_EQ(value->inline_count, WEIR_SERVICE_INLINE_BACKENDS);
+  for (uint32_t i = 0; i < WEIR_SERVICE_INLINE_BACKENDS; ++i) {
+    EXPECT_EQ(value->backends[i].id, *writer_.slot(value->service_id, i + 1));
+    EXPECT_EQ(value->backends[i].addr.v4, abi::EncodeAddress(Ip(absl::StrCat("10.0.0.", i + 1))).v4);
+    EXPECT_EQ(ntohs(value->backends[i].port), 8080);
+    EXPECT_EQ(value->backends[i].family, WEIR_FAMILY_IPV4);
+  }
+
+  // Without the first backend, the others move up a slot, in the entry as in the slots map.
+  five.erase(five.begin());
+  ApplyOk(State({Frontend("10.96.0.1", 80, five)}));
+  value = writer_.service(key);
+  ASSERT_TRUE(value.has_value());
+  ASSERT_EQ(value->inline_count, WEIR_SERVICE_INLINE_BACKENDS);
+  for (uint32_t i = 0; i < WEIR_SERVICE_INLINE_BACKENDS; ++i) {
+    EXPECT_EQ(value->backends[i].id, *writer_.slot(value->service_id, i + 1));
+  }
+  EXPECT_EQ(value->backends[0].addr.v4, abi::EncodeAddress(Ip("10.0.0.2")).v4);
+
+  ApplyOk(State({Frontend("10.96.0.1", 80, {Backend("10.0.0.9")})}));
+  EXPECT_EQ(writer_.service(key)->inline_count, 1);
 }
 
 TEST_F(ReconcilerTest, AFrontendWithoutBackendsHasCountZeroAndNoSlots) {

@@ -99,6 +99,13 @@ class Node:
         return self.dir / "bpf" / "weir"
 
     @property
+    def weirctl_binary(self) -> Path:
+        """The weirctl of the build whose agent runs here (beside it): it reads the maps that agent
+        pinned, whose layout another build's weirctl may not know."""
+        sibling = Path(self.agent_binary).with_name("weirctl")
+        return sibling if sibling.exists() else WEIRCTL
+
+    @property
     def data_dir(self) -> Path:
         return self.dir / "ipam"
 
@@ -196,7 +203,7 @@ class Node:
         return result
 
     def weirctl(self, *args: str) -> str:
-        return self.exec([str(WEIRCTL), f"--bpf_root={self.bpf_root}", *args]).stdout
+        return self.exec([str(self.weirctl_binary), f"--bpf_root={self.bpf_root}", *args]).stdout
 
 
 class Lab:

@@ -57,7 +57,7 @@
 #define WEIR_LAYOUTS_MAP_NAME "weir_layouts"
 #define WEIR_CONNTRACK_LAYOUT 1
 #define WEIR_ENDPOINTS_LAYOUT 1
-#define WEIR_SERVICES_LAYOUT 1
+#define WEIR_SERVICES_LAYOUT 2 /* 2: backends carried in the entry (weir_inline_backend) */
 #define WEIR_BACKENDS_LAYOUT 1
 #define WEIR_BACKEND_SLOTS_LAYOUT 1
 #define WEIR_AFFINITY_LAYOUT 1

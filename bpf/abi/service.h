@@ -43,12 +43,32 @@ enum weir_service_flags {
 	WEIR_SVC_DSR = 1 << 8, /* answer external clients directly from the backend's node */
 };
 
+/* A backend as a frontend entry carries it: what a new flow needs of it (its flags are only in the
+ * backends map). An id's address, port and family never change while a slot refers to it. */
+struct weir_inline_backend {
+	union weir_addr addr;
+	__be16 port;
+	__u8 family;
+	__u8 pad;
+	__u32 id; /* key in the backends map */
+};
+
+/* Slots 1..WEIR_SERVICE_INLINE_BACKENDS travel in the frontend entry as well as in the slots map, so
+ * that the first packet of a flow finds its backend with the one lookup of the frontend: the slot
+ * and the backend by id are two more lookups at a random place of maps as large as the cluster,
+ * each a cache (and TLB) miss once there are many Services. */
+#define WEIR_SERVICE_INLINE_BACKENDS 4
+
 struct weir_service_value {
 	__u32 service_id; /* key of the backend slots, Maglev table and affinity entries */
 	__u16 backend_count; /* slots 1..backend_count are live; 0: reject */
 	__u16 flags; /* enum weir_service_flags */
 	__u32 affinity_timeout; /* seconds, with WEIR_SVC_AFFINITY */
-	__u32 pad;
+	/* Slots 1..inline_count are backends[0..inline_count-1] (at most WEIR_SERVICE_INLINE_BACKENDS
+	 * and backend_count); later slots are only in the slots map. 0 (an entry of layout 1): none. */
+	__u8 inline_count;
+	__u8 pad[3];
+	struct weir_inline_backend backends[WEIR_SERVICE_INLINE_BACKENDS];
 };
 
 struct weir_slot_key {

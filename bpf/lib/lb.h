@@ -108,4 +108,44 @@ static __always_inline __u32 pick_backend(const struct weir_service_value *svc,
 	return id;
 }
 
+/* pick_backend with the backend's address, port and family in `out` (and its flags when
+ * `with_flags`). A random pick of a slot the frontend entry carries (bpf/abi/service.h) takes no
+ * lookup beyond the frontend's own; with flags, one (the backend by id). Everything else goes
+ * through pick_backend and the backends map. Returns the backend id, 0 when there is none. */
+static __always_inline __u32 pick_backend_into(const struct weir_service_value *svc,
+					       struct weir_affinity_key *affinity, __u32 flow_hash,
+					       bool *affinity_hit, bool with_flags, struct weir_backend *out)
+{
+	__u32 id = 0;
+
+	if (!(svc->flags & (WEIR_SVC_AFFINITY | WEIR_SVC_MAGLEV)) && svc->backend_count) {
+		/* 64 bits, and opaque to clang: the register that is checked is the one that indexes
+		 * (a 32-bit index gets zero-extended into a copy the verifier knows nothing about). */
+		__u64 slot = bpf_get_prandom_u32() % svc->backend_count;
+
+		asm volatile("" : "+r"(slot));
+		if (slot < svc->inline_count && slot < WEIR_SERVICE_INLINE_BACKENDS) {
+			const struct weir_inline_backend *carried = &svc->backends[slot];
+
+			id = carried->id;
+			if (!with_flags) {
+				out->addr = carried->addr;
+				out->port = carried->port;
+				out->family = carried->family;
+				return id;
+			}
+		} else {
+			id = backend_by_slot(svc, slot + 1);
+		}
+	} else {
+		id = pick_backend(svc, affinity, flow_hash, affinity_hit);
+	}
+	struct weir_backend *found = id ? lookup_backend(id) : NULL;
+
+	if (!found)
+		return 0;
+	*out = *found;
+	return id;
+}
+
 #endif

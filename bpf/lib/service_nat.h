@@ -218,15 +218,16 @@ static __always_inline enum translation translate_new_flow(struct ctx_buff *skb,
 	if (held_at_upgrade(pkt, true))
 		return TRANSLATION_HELD;
 	struct weir_affinity_key affinity = {.client = pkt->saddr, .family = pkt->family};
-	__u32 backend_id = pick_backend(svc, &affinity, flow_hash(pkt), NULL);
-	struct weir_backend *found = backend_id ? lookup_backend(backend_id) : NULL;
+	struct weir_backend backend = {};
+	/* A pod's flow needs no backend flags: only which node a backend runs on matters, for traffic
+	 * from outside. */
+	__u32 backend_id = pick_backend_into(svc, &affinity, flow_hash(pkt), NULL, !from_inside, &backend);
 
-	if (!found || found->family != pkt->family) {
+	if (!backend_id || backend.family != pkt->family) {
 		count(WEIR_METRIC_NO_BACKEND, skb);
 		emit_drop(skb, pkt, WEIR_METRIC_NO_BACKEND, svc->service_id);
 		return TRANSLATION_NO_BACKEND;
 	}
-	struct weir_backend backend = *found;
 	__u32 service_id = svc->service_id;
 	union weir_addr source = {};
 	bool remote_from_outside = !from_inside && !(backend.flags & WEIR_BACKEND_LOCAL);

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
+#include "lib/abi_codec.h"
 #include "proxy/lb/maglev.h"
 
 namespace weir::sync {
@@ -153,6 +154,10 @@ absl::StatusOr<Reconciler::Plan> Reconciler::MakePlan(const std::vector<lb::Fron
     frontend.value.backend_count = static_cast<uint16_t>(backend_count);
     frontend.value.flags = spec.flags;
     frontend.value.affinity_timeout = spec.affinity_timeout_seconds;
+    // The first slots travel in the entry too (bpf/abi/service.h). An id's address and port are
+    // fixed while the slots refer to it, so the copies never go stale; flags are not copied.
+    abi::CarryBackends(frontend.value, frontend.slots,
+                       [&](uint32_t id) -> const weir_backend* { return &plan.backends.at(id).value; });
 
     auto written = frontends_.find(frontend.key);
     if (written == frontends_.end()) {
