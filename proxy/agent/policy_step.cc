@@ -1,9 +1,11 @@
 #include "proxy/agent/policy_step.h"
 
 #include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "proxy/policy/dump.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -424,6 +426,63 @@ std::string PolicyStep::DescribeJson(const std::string& filter) const {
     out.EndObject();
   }
   out.EndArray();
+  out.EndObject();
+  return buffer.GetString();
+}
+
+std::string PolicyStep::DirectoryJson() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  rapidjson::StringBuffer buffer;
+  JsonWriter out(buffer);
+  out.StartObject();
+  out.Key("endpoints");
+  out.StartArray();
+  for (const auto& [ref, endpoint] : engine_.endpoints()) {
+    std::optional<uint32_t> id = ids_.Find(ref);
+    const EndpointEnforcement enforcement = EnforcementOf(id.value_or(0), endpoint);
+    out.StartObject();
+    out.Key("policy_id");
+    out.Uint(id.value_or(0));
+    out.Key("namespace");
+    out.String(ref.namespace_.c_str());
+    out.Key("name");
+    out.String(ref.name.c_str());
+    out.Key("addresses");
+    out.StartArray();
+    for (const IpAddress& address : endpoint.addresses) out.String(address.ToString().c_str());
+    out.EndArray();
+    for (const auto& [name, direction, mode] :
+         {std::tuple{"ingress", &endpoint.ingress, enforcement.ingress_mode},
+          std::tuple{"egress", &endpoint.egress, enforcement.egress_mode}}) {
+      out.Key(name);
+      out.StartObject();
+      out.Key("isolated");
+      out.Bool(direction->isolated);
+      out.Key("mode");
+      out.String(ModeName(mode));
+      out.Key("policies");
+      out.StartArray();
+      for (const ObjectRef& policy : direction->policies) out.String(policy.ToString().c_str());
+      out.EndArray();
+      out.EndObject();
+    }
+    out.EndObject();
+  }
+  out.EndArray();
+  out.Key("identities");
+  out.StartObject();
+  for (policy::Identity reserved :
+       {policy::kIdentityWorld, policy::kIdentityHost, policy::kIdentityRemoteNode}) {
+    out.Key(absl::StrCat(reserved).c_str());
+    out.String(policy::ReservedIdentityName(reserved));
+  }
+  // A peer's name: its namespace and pod labels (the namespace's labels are the namespace's).
+  for (const auto& [identity, key] : engine_.state().identities.identities()) {
+    out.Key(absl::StrCat(identity).c_str());
+    out.String(absl::StrCat(key.namespace_, "{", absl::StrJoin(key.pod_labels, ",", absl::PairFormatter("=")), "}")
+                   .c_str());
+  }
+  out.EndObject();
   out.EndObject();
   return buffer.GetString();
 }
