@@ -237,6 +237,43 @@ def measure_scenario(plab: PolicyLab, rules: int, runs: int, count: int, repeat:
     return {"samples": samples, "retvals": retvals}
 
 
+class Profile:
+    """`perf record -a -g` around a measurement, reported as the hottest symbols of the process that
+    runs the test runs (policy_packets.py: its comm is python3), kernel and BPF programs included
+    (bpf_jit_kallsyms names them bpf_prog_<tag>_<name>)."""
+
+    def __init__(self, out: Path | None, name: str):
+        self.path = out / f"perf-{name}.data" if out else None
+        self.process = None
+        self.top: list[str] = []
+
+    def __enter__(self):
+        if self.path:
+            self.process = subprocess.Popen(
+                ["perf", "record", "-q", "-e", "cycles", "-g", "-a", "-o", str(self.path)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(0.5)  # perf is recording
+        return self
+
+    def __exit__(self, *exc):
+        if not self.process:
+            return
+        self.process.send_signal(2)
+        self.process.wait(timeout=60)
+        out = run(
+            ["perf", "report", "-i", str(self.path), "--comm", "python3", "--no-children", "--sort", "sym",
+             "--stdio", "-g", "none", "--percent-limit", "0.3"],
+            check=False,
+        ).stdout
+        # The kernel's and the BPF programs' symbols only: the interpreter around the test runs is
+        # not the datapath.
+        self.top = [line.strip() for line in out.splitlines() if "[k]" in line][:25]
+        self.path.unlink(missing_ok=True)
+        Path(str(self.path) + ".old").unlink(missing_ok=True)
+
+
 def bench_packets(plab: PolicyLab, args: argparse.Namespace) -> dict:
     scenarios: dict[str, dict] = {}
     sentinel_denied = plab.flow(plab.egress, dport=DENIED_PORT)
@@ -260,10 +297,17 @@ def bench_packets(plab: PolicyLab, args: argparse.Namespace) -> dict:
                 progress(f"ERROR: {error}; agent log:\n{plab.agent_log_tail()}")
                 scenarios[label] = {"skipped": error}
                 continue
-        result = measure_scenario(plab, rules, args.packet_runs, args.flows, args.repeat)
+        with Profile(args.profile, label) as profile:
+            result = measure_scenario(plab, rules, args.packet_runs, args.flows, args.repeat)
         result["rules"] = rules
+        if profile.top:
+            result["profile"] = profile.top
+            progress(f"hottest symbols ({rules_label(label)}):\n    " + "\n    ".join(profile.top[:12]))
         scenarios[label] = result
     plab.set_policies("rules", None)
+    # Gone before the next part: its checks must not be answered by these rules still in force.
+    if not error and plab.support.enabled and plab.wait_verdict(sentinel_denied, passed=True) is None:
+        error = "the rules were never removed"
     return {**summarize_packets(scenarios), "error": error}
 
 
@@ -627,6 +671,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, help="seconds per wrk run (default 5, quick 2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections in flight")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON and PNG")
+    parser.add_argument(
+        "--profile", type=Path, help="perf record each per-packet scenario into this directory (hottest symbols)"
+    )
     args = parser.parse_args()
     args.flows = args.flows or (200 if args.quick else 500)
     args.packet_runs = args.packet_runs or (2 if args.quick else 5)
