@@ -11,6 +11,8 @@
      policies against none.
   4. Agent memory (VmRSS, VmHWM) with 10,000 pods and 1,000 policies in its manifest directory, against
      the same pods without policies and an empty directory.
+  5. The floor ("floor"): what one LPM lookup, hash lookup and LRU insert cost on this machine and
+     kernel (bench/programs/map_primitives.py), the operations a verdict is made of.
 
 Targets: new flow at 10,000 rules within 1.10x of no policy; established flow unchanged (1.05x); TCP_CRR
 with 1,000 policies at least 0.95x of none; policy write to enforcement p99 under 250 ms.
@@ -19,7 +21,7 @@ Parts 1-3 need the agent to enforce NetworkPolicy (weirlab/netpol_lab.py's polic
 does they measure the no-policy baseline and say why the rest was skipped. Part 4 runs either way (the
 agent reads and keeps the objects already).
 
-    sudo python3 -m bench.policy_bench [--quick] [--only packet,latency,crr,memory]
+    sudo python3 -m bench.policy_bench [--quick] [--only packet,floor,latency,crr,memory] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from weirlab.netpol_lab import PolicySupport, policy_support
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 PACKETS_PROGRAM = REPO / "bench" / "programs" / "policy_packets.py"
+MAP_PRIMITIVES_PROGRAM = REPO / "bench" / "programs" / "map_primitives.py"
 RULE_COUNTS = [1, 100, 10000]
 HTTP_PORT = 8080
 DENIED_PORT = 999  # no rule admits it
@@ -264,7 +267,7 @@ class Profile:
         self.process.wait(timeout=60)
         out = run(
             ["perf", "report", "-i", str(self.path), "--comm", "python3", "--no-children", "--sort", "sym",
-             "--stdio", "-g", "none", "--percent-limit", "0.3"],
+             "--stdio", "-g", "none", "--percentage", "relative", "--percent-limit", "0.5"],
             check=False,
         ).stdout
         # The kernel's and the BPF programs' symbols only: the interpreter around the test runs is
@@ -350,6 +353,36 @@ def format_packet_table(packet: dict) -> str:
             ]
         )
     return format_table(header, body)
+
+
+# ---------------------------------------------------------------------------------------------
+# The floor: what one map operation of a verdict costs here (bench/programs/map_primitives.py)
+
+FLOOR_SIZES = [100, 10000, 30000]
+FLOOR_LABELS = {
+    "lpm_lookup": "LPM trie lookup (weir_pol_peers, weir_pol_rules)",
+    "hash_lookup": "hash lookup (e.g. weir_pol_ct, weir_endpoints)",
+    "lru_insert": "LRU hash insert (weir_pol_ct: a new flow's verdict remembered)",
+}
+
+
+def bench_floor() -> dict:
+    out = run([sys.executable, str(MAP_PRIMITIVES_PROGRAM), ",".join(map(str, FLOOR_SIZES))], timeout=300)
+    cases = json.loads(out.stdout)["cases"]
+    return {"cases": cases}
+
+
+def format_floor_table(floor: dict) -> str:
+    header = ["one map operation (tight loop, warm)", *[f"{n:,} entries" for n in FLOOR_SIZES]]
+    body = []
+    for op, label in FLOOR_LABELS.items():
+        by_size = {c["entries"]: c["ns"] for c in floor["cases"] if c["op"] == op}
+        if op == "lru_insert":
+            value = next(iter(by_size.values()), None)
+            body.append([f"{label}, new keys", "-", f"{value:.0f} ns (262,144 slots)" if value else "-", "-"])
+        else:
+            body.append([label, *(f"{by_size[n]:.0f} ns" if n in by_size else "-" for n in FLOOR_SIZES)])
+    return format_table(header, body, left=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -661,7 +694,7 @@ def environment(args: argparse.Namespace, support: PolicySupport) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples and seconds")
-    parser.add_argument("--only", default="packet,latency,crr,memory", help="comma-separated parts to run")
+    parser.add_argument("--only", default="packet,floor,latency,crr,memory", help="comma-separated parts to run")
     parser.add_argument("--pods", type=int, default=10000, help="manifest-only pods (1,000 identities among them)")
     parser.add_argument("--flows", type=int, help="new flows per kind and run (default 500, quick 200)")
     parser.add_argument("--packet-runs", type=int, help="interleaved runs per scenario (default 5, quick 2)")
@@ -696,7 +729,7 @@ def main() -> int:
     env = environment(args, support)
     progress(f"weir from {BUILD}; policy enforcement: {support.reason}")
     before = root_snapshot()
-    packet = latency = crr = memory = None
+    packet = latency = crr = memory = floor = None
     lab_ids, error = [], None
     try:
         if parts & {"packet", "latency", "crr"}:
@@ -717,6 +750,9 @@ def main() -> int:
                 progress("removing the lab")
         if "memory" in parts:
             memory = bench_memory(support, args.pods)
+        if "floor" in parts:
+            progress("the floor: one map operation of each kind, BPF_PROG_TEST_RUN in a tight loop")
+            floor = bench_floor()
     except Exception as e:  # the report, the leftover check and the root-namespace check still run
         error = f"{type(e).__name__}: {e}"
     left = [x for lab_id in lab_ids for x in leftovers(lab_id)]
@@ -727,7 +763,7 @@ def main() -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     json_path = args.out / f"policy_bench-{stamp}.json"
     png_path = args.out / f"policy_bench-{stamp}.png"
-    results = {"environment": env, "packet": packet, "latency": latency, "crr": crr, "memory": memory}
+    results = {"environment": env, "packet": packet, "floor": floor, "latency": latency, "crr": crr, "memory": memory}
     json_path.write_text(
         json.dumps({**results, "root_namespace_changes": diff, "lab_leftovers": left}, indent=2, default=str) + "\n"
     )
@@ -751,6 +787,13 @@ def main() -> int:
         print(
             "(new flows: one packet per test run, minus the median of the empty program run the same way; "
             "established: a test run of `repeat` packets)"
+        )
+        print()
+    if floor:
+        print(format_floor_table(floor))
+        print(
+            "(a new flow's verdict takes at least a peer lookup, a rule lookup and the insert that lets later "
+            "packets ride conntrack; an established packet at least one lookup)"
         )
         print()
     if latency:
