@@ -266,8 +266,24 @@ class Profile:
         self.process.send_signal(2)
         self.process.wait(timeout=60)
         out = run(
-            ["perf", "report", "-i", str(self.path), "--comm", "python3", "--no-children", "--sort", "sym",
-             "--stdio", "-g", "none", "--percentage", "relative", "--percent-limit", "0.5"],
+            [
+                "perf",
+                "report",
+                "-i",
+                str(self.path),
+                "--comm",
+                "python3",
+                "--no-children",
+                "--sort",
+                "sym",
+                "--stdio",
+                "-g",
+                "none",
+                "--percentage",
+                "relative",
+                "--percent-limit",
+                "0.5",
+            ],
             check=False,
         ).stdout
         # The kernel's and the BPF programs' symbols only: the interpreter around the test runs is

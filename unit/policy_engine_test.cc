@@ -233,8 +233,9 @@ TEST(PolicyEngineTest, RandomBatchesMatchAComputationFromScratch) {
           changes = cluster.Chance(80) ? engine.UpsertPod(cluster.Pod(ns_index, index))
                                        : engine.DeletePod({kNamespaces[ns_index], absl::StrCat("p", index)});
         } else {
-          changes = cluster.Chance(80) ? engine.UpsertPolicy(cluster.Policy(ns_index, index))
-                                       : engine.DeletePolicy({kNamespaces[ns_index], absl::StrCat("np", index)});
+          changes = cluster.Chance(80)
+                        ? engine.UpsertPolicy(cluster.Policy(ns_index, index))
+                        : engine.DeletePolicy({kNamespaces[ns_index], absl::StrCat("np", index)});
         }
         ASSERT_TRUE(changes.status.ok()) << changes.status;
         ASSERT_TRUE(changes.endpoints.empty()) << "a call in a batch reports nothing";

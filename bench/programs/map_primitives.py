@@ -135,13 +135,21 @@ def main() -> None:
         base = measure(load(program("base", 0, entries)), repeat, runs)
         cases.append({"op": "base", "entries": entries, "ns": base})
         for op, fd in (("lpm_lookup", lpm), ("hash_lookup", table)):
-            cases.append({"op": op, "entries": entries, "ns": measure(load(program(op, fd, entries)), repeat, runs) - base})
+            cases.append(
+                {"op": op, "entries": entries, "ns": measure(load(program(op, fd, entries)), repeat, runs) - base}
+            )
         os.close(lpm)
         os.close(table)
     # New keys: random among 2^24 addresses in a map as large as weir_pol_ct's default: nearly all inserts.
     lru = map_create(BPF_MAP_TYPE_LRU_HASH, KEY_SIZE, 16, 262144, BPF_F_NO_COMMON_LRU)
     base = measure(load(program("base", 0, 1 << 24)), repeat, runs)
-    cases.append({"op": "lru_insert", "entries": 262144, "ns": measure(load(program("lru_insert", lru, 1 << 24)), repeat, runs) - base})
+    cases.append(
+        {
+            "op": "lru_insert",
+            "entries": 262144,
+            "ns": measure(load(program("lru_insert", lru, 1 << 24)), repeat, runs) - base,
+        }
+    )
     print(json.dumps({"cases": cases}))
 
 

@@ -241,7 +241,8 @@ bool PolicyStep::SyncChanged(const SourceChanges& changes) {
   // Only changes that reach this node's endpoints: the cluster's pod churn alone would flood the log.
   if (!touched.empty()) {
     spdlog::info("network policy synced {} namespaces, {} pods, {} policies changed: {} endpoints in {} us",
-                 changes.namespaces.size(), changes.pods.size(), changes.network_policies.size(), touched.size(),
+                 changes.namespaces.size(), changes.pods.size(), changes.network_policies.size(),
+                 touched.size(),
                  std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
   }
   return ok;
@@ -491,8 +492,9 @@ std::string PolicyStep::DirectoryJson() const {
   // A peer's name: its namespace and pod labels (the namespace's labels are the namespace's).
   for (const auto& [identity, key] : engine_.state().identities.identities()) {
     out.Key(absl::StrCat(identity).c_str());
-    out.String(absl::StrCat(key.namespace_, "{", absl::StrJoin(key.pod_labels, ",", absl::PairFormatter("=")), "}")
-                   .c_str());
+    out.String(
+        absl::StrCat(key.namespace_, "{", absl::StrJoin(key.pod_labels, ",", absl::PairFormatter("=")), "}")
+            .c_str());
   }
   out.EndObject();
   out.EndObject();

@@ -6,10 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <set>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -110,9 +110,10 @@ std::vector<ManifestDirectory::FileChange> ManifestDirectory::Refresh() {
     if (!entry.is_regular_file() || !IsManifest(entry.path())) continue;
     struct stat st;
     if (stat(entry.path().c_str(), &st) != 0) continue;  // gone meanwhile
-    present[entry.path().string()] = {.inode = st.st_ino,
-                                      .size = static_cast<uint64_t>(st.st_size),
-                                      .modified_ns = st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec};
+    present[entry.path().string()] = {
+        .inode = st.st_ino,
+        .size = static_cast<uint64_t>(st.st_size),
+        .modified_ns = st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec};
   }
   std::vector<FileChange> changes;
   for (auto it = files_.begin(); it != files_.end();) {
@@ -165,8 +166,7 @@ ObjectSet ManifestDirectory::Load() {
 bool ManifestDirectory::WaitForChange(std::chrono::milliseconds timeout) {
   if (!Readable(inotify_.get(), timeout)) return false;
   // Collect the rest of a burst, bounded so a constantly written directory still gets applied.
-  for (int i = 0; i < 10 && Readable(inotify_.get(), kBurstQuiet); ++i)
-    Drain(inotify_.get(), touched_);
+  for (int i = 0; i < 10 && Readable(inotify_.get(), kBurstQuiet); ++i) Drain(inotify_.get(), touched_);
   Drain(inotify_.get(), touched_);
   return true;
 }

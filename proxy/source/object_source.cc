@@ -14,8 +14,9 @@ namespace {
 
 template <typename T>
 std::string KeyOf(const T& object) {
-  return object.metadata.namespace_.empty() ? object.metadata.name
-                                            : absl::StrCat(object.metadata.namespace_, "/", object.metadata.name);
+  return object.metadata.namespace_.empty()
+             ? object.metadata.name
+             : absl::StrCat(object.metadata.namespace_, "/", object.metadata.name);
 }
 
 // The objects of `kind` that the changed files held or hold, each with its version in the whole
@@ -74,7 +75,8 @@ class ManifestSource : public ObjectSource {
     // Once changes are tracked, a refresh here would take them from TakeChanges().
     if (!tracking_) dir_.Refresh();
     std::vector<k8s::Node> nodes;
-    for (const k8s::ObjectSet* file : dir_.Files()) nodes.insert(nodes.end(), file->nodes.begin(), file->nodes.end());
+    for (const k8s::ObjectSet* file : dir_.Files())
+      nodes.insert(nodes.end(), file->nodes.begin(), file->nodes.end());
     return nodes;
   }
 

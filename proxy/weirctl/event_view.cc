@@ -49,7 +49,8 @@ void PolicyFields(const weir_event& ev, EventView& view) {
   if (ev.reason == WEIR_POLICY_AUDITED) view.verdict = "audited";
   view.fields.push_back({"direction", abi::PolicyDirectionName(ev.direction)});
   // The endpoint, the deciding policies and the peer's name come from the agent (PolicyDirectory::Name).
-  view.policy = PolicyRecord{.direction = ev.direction, .policy_id = ev.policy_id, .peer_identity = ev.peer_identity};
+  view.policy =
+      PolicyRecord{.direction = ev.direction, .policy_id = ev.policy_id, .peer_identity = ev.peer_identity};
 }
 
 struct EventKind {

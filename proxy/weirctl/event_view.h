@@ -24,7 +24,7 @@ struct EventField {
 
 // A policy record as the datapath wrote it (bpf/abi/events.h), for PolicyDirectory to name.
 struct PolicyRecord {
-  uint8_t direction = 0;  // enum weir_policy_direction
+  uint8_t direction = 0;   // enum weir_policy_direction
   uint32_t policy_id = 0;  // the endpoint's; 0: pending its first policy
   uint32_t peer_identity = 0;
 };

@@ -35,7 +35,8 @@ PolicyDirectory::Direction DirectionOf(const rapidjson::Value& endpoint, const c
   auto member = endpoint.FindMember(key);
   if (member == endpoint.MemberEnd() || !member->value.IsObject()) return direction;
   const rapidjson::Value& value = member->value;
-  direction.isolated = value.HasMember("isolated") && value["isolated"].IsBool() && value["isolated"].GetBool();
+  direction.isolated =
+      value.HasMember("isolated") && value["isolated"].IsBool() && value["isolated"].GetBool();
   direction.audit = StringOf(value, "mode") == "audit";
   direction.policies = StringsOf(value, "policies");
   return direction;
@@ -59,10 +60,13 @@ absl::StatusOr<PolicyDirectory> PolicyDirectory::Parse(const std::string& json) 
                       .addresses = StringsOf(value, "addresses"),
                       .ingress = DirectionOf(value, "ingress"),
                       .egress = DirectionOf(value, "egress")};
-    for (const std::string& address : endpoint.addresses) directory.id_by_address_[address] = endpoint.policy_id;
+    for (const std::string& address : endpoint.addresses)
+      directory.id_by_address_[address] = endpoint.policy_id;
     // policy_id 0: not given one yet (found by address only).
-    if (endpoint.policy_id != 0) directory.by_id_[endpoint.policy_id] = endpoint;
-    else directory.pending_[endpoint.addresses.empty() ? "" : endpoint.addresses.front()] = endpoint;
+    if (endpoint.policy_id != 0)
+      directory.by_id_[endpoint.policy_id] = endpoint;
+    else
+      directory.pending_[endpoint.addresses.empty() ? "" : endpoint.addresses.front()] = endpoint;
   }
   if (document.HasMember("identities") && document["identities"].IsObject()) {
     for (const auto& identity : document["identities"].GetObject()) {
@@ -120,15 +124,17 @@ void PolicyDirectory::Name(EventView& view) const {
   const PolicyRecord& record = *view.policy;
   if (const Endpoint* endpoint = EndpointOf(view)) {
     view.fields.push_back({"endpoint", endpoint->pod});
-    const Direction& direction = record.direction == WEIR_POLICY_EGRESS ? endpoint->egress : endpoint->ingress;
+    const Direction& direction =
+        record.direction == WEIR_POLICY_EGRESS ? endpoint->egress : endpoint->ingress;
     if (record.policy_id == 0) {
       // Denied both ways until the agent has computed and written the pod's policy.
       view.fields.push_back({"policy", std::string("pending")});
     } else {
       // No rule of the isolating policies admitted the flow: they decided, by their default deny.
       view.fields.push_back({"policy", std::string("default-deny")});
-      view.fields.push_back(
-          {"isolated_by", direction.policies.empty() ? std::string("-") : absl::StrJoin(direction.policies, ",")});
+      view.fields.push_back({"isolated_by", direction.policies.empty()
+                                                ? std::string("-")
+                                                : absl::StrJoin(direction.policies, ",")});
     }
   }
   view.fields.push_back({"peer", IdentityName(record.peer_identity)});

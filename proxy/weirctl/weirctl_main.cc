@@ -30,7 +30,8 @@ ABSL_FLAG(std::string, addr, "", "filter: an address or CIDR on either side of t
 ABSL_FLAG(std::string, port, "", "filter: a port on either side of the flow (or its backend)");
 ABSL_FLAG(std::string, proto, "", "filter: tcp, udp or sctp");
 ABSL_FLAG(std::string, service, "", "filter: namespace/name, namespace/name:port or a service id");
-ABSL_FLAG(std::string, type, "", "events filter: record types, comma-separated (drop, translate, socket, policy)");
+ABSL_FLAG(std::string, type, "",
+          "events filter: record types, comma-separated (drop, translate, socket, policy)");
 ABSL_FLAG(std::string, verdict, "",
           "events filter: verdicts, comma-separated (dropped, translated, refused, denied, audited)");
 ABSL_FLAG(int64_t, count, 0, "events: stop after this many records (0: no limit)");
