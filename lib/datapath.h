@@ -87,6 +87,7 @@ enum class DatapathMap {
   kNonMasquerade,
   kUplinks,
   kPolicyPeers,
+  kPolicyHosts,
   kPolicyRules,
   kPolicyCidrs,
   kPolicyConntrack,
