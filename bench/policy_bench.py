@@ -11,6 +11,8 @@
      policies against none.
   4. Agent memory (VmRSS, VmHWM) with 10,000 pods and 1,000 policies in its manifest directory, against
      the same pods without policies and an empty directory.
+  5. The floor ("floor"): what one LPM lookup, hash lookup and LRU insert cost on this machine and
+     kernel (bench/programs/map_primitives.py), the operations a verdict is made of.
 
 Targets: new flow at 10,000 rules within 1.10x of no policy; established flow unchanged (1.05x); TCP_CRR
 with 1,000 policies at least 0.95x of none; policy write to enforcement p99 under 250 ms.
@@ -19,7 +21,7 @@ Parts 1-3 need the agent to enforce NetworkPolicy (weirlab/netpol_lab.py's polic
 does they measure the no-policy baseline and say why the rest was skipped. Part 4 runs either way (the
 agent reads and keeps the objects already).
 
-    sudo python3 -m bench.policy_bench [--quick] [--only packet,latency,crr,memory]
+    sudo python3 -m bench.policy_bench [--quick] [--only packet,floor,latency,crr,memory] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from weirlab.netpol_lab import PolicySupport, policy_support
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
 PACKETS_PROGRAM = REPO / "bench" / "programs" / "policy_packets.py"
+MAP_PRIMITIVES_PROGRAM = REPO / "bench" / "programs" / "map_primitives.py"
 RULE_COUNTS = [1, 100, 10000]
 HTTP_PORT = 8080
 DENIED_PORT = 999  # no rule admits it
@@ -237,6 +240,59 @@ def measure_scenario(plab: PolicyLab, rules: int, runs: int, count: int, repeat:
     return {"samples": samples, "retvals": retvals}
 
 
+class Profile:
+    """`perf record -a -g` around a measurement, reported as the hottest symbols of the process that
+    runs the test runs (policy_packets.py: its comm is python3), kernel and BPF programs included
+    (bpf_jit_kallsyms names them bpf_prog_<tag>_<name>)."""
+
+    def __init__(self, out: Path | None, name: str):
+        self.path = out / f"perf-{name}.data" if out else None
+        self.process = None
+        self.top: list[str] = []
+
+    def __enter__(self):
+        if self.path:
+            self.process = subprocess.Popen(
+                ["perf", "record", "-q", "-e", "cycles", "-g", "-a", "-o", str(self.path)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(0.5)  # perf is recording
+        return self
+
+    def __exit__(self, *exc):
+        if not self.process:
+            return
+        self.process.send_signal(2)
+        self.process.wait(timeout=60)
+        out = run(
+            [
+                "perf",
+                "report",
+                "-i",
+                str(self.path),
+                "--comm",
+                "python3",
+                "--no-children",
+                "--sort",
+                "sym",
+                "--stdio",
+                "-g",
+                "none",
+                "--percentage",
+                "relative",
+                "--percent-limit",
+                "0.5",
+            ],
+            check=False,
+        ).stdout
+        # The kernel's and the BPF programs' symbols only: the interpreter around the test runs is
+        # not the datapath.
+        self.top = [line.strip() for line in out.splitlines() if "[k]" in line][:25]
+        self.path.unlink(missing_ok=True)
+        Path(str(self.path) + ".old").unlink(missing_ok=True)
+
+
 def bench_packets(plab: PolicyLab, args: argparse.Namespace) -> dict:
     scenarios: dict[str, dict] = {}
     sentinel_denied = plab.flow(plab.egress, dport=DENIED_PORT)
@@ -260,10 +316,17 @@ def bench_packets(plab: PolicyLab, args: argparse.Namespace) -> dict:
                 progress(f"ERROR: {error}; agent log:\n{plab.agent_log_tail()}")
                 scenarios[label] = {"skipped": error}
                 continue
-        result = measure_scenario(plab, rules, args.packet_runs, args.flows, args.repeat)
+        with Profile(args.profile, label) as profile:
+            result = measure_scenario(plab, rules, args.packet_runs, args.flows, args.repeat)
         result["rules"] = rules
+        if profile.top:
+            result["profile"] = profile.top
+            progress(f"hottest symbols ({rules_label(label)}):\n    " + "\n    ".join(profile.top[:12]))
         scenarios[label] = result
     plab.set_policies("rules", None)
+    # Gone before the next part: its checks must not be answered by these rules still in force.
+    if not error and plab.support.enabled and plab.wait_verdict(sentinel_denied, passed=True) is None:
+        error = "the rules were never removed"
     return {**summarize_packets(scenarios), "error": error}
 
 
@@ -306,6 +369,36 @@ def format_packet_table(packet: dict) -> str:
             ]
         )
     return format_table(header, body)
+
+
+# ---------------------------------------------------------------------------------------------
+# The floor: what one map operation of a verdict costs here (bench/programs/map_primitives.py)
+
+FLOOR_SIZES = [100, 10000, 30000]
+FLOOR_LABELS = {
+    "lpm_lookup": "LPM trie lookup (weir_pol_peers, weir_pol_rules)",
+    "hash_lookup": "hash lookup (e.g. weir_pol_ct, weir_endpoints)",
+    "lru_insert": "LRU hash insert (weir_pol_ct: a new flow's verdict remembered)",
+}
+
+
+def bench_floor() -> dict:
+    out = run([sys.executable, str(MAP_PRIMITIVES_PROGRAM), ",".join(map(str, FLOOR_SIZES))], timeout=300)
+    cases = json.loads(out.stdout)["cases"]
+    return {"cases": cases}
+
+
+def format_floor_table(floor: dict) -> str:
+    header = ["one map operation (tight loop, warm)", *[f"{n:,} entries" for n in FLOOR_SIZES]]
+    body = []
+    for op, label in FLOOR_LABELS.items():
+        by_size = {c["entries"]: c["ns"] for c in floor["cases"] if c["op"] == op}
+        if op == "lru_insert":
+            value = next(iter(by_size.values()), None)
+            body.append([f"{label}, new keys", "-", f"{value:.0f} ns (262,144 slots)" if value else "-", "-"])
+        else:
+            body.append([label, *(f"{by_size[n]:.0f} ns" if n in by_size else "-" for n in FLOOR_SIZES)])
+    return format_table(header, body, left=1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -617,7 +710,7 @@ def environment(args: argparse.Namespace, support: PolicySupport) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples and seconds")
-    parser.add_argument("--only", default="packet,latency,crr,memory", help="comma-separated parts to run")
+    parser.add_argument("--only", default="packet,floor,latency,crr,memory", help="comma-separated parts to run")
     parser.add_argument("--pods", type=int, default=10000, help="manifest-only pods (1,000 identities among them)")
     parser.add_argument("--flows", type=int, help="new flows per kind and run (default 500, quick 200)")
     parser.add_argument("--packet-runs", type=int, help="interleaved runs per scenario (default 5, quick 2)")
@@ -627,6 +720,9 @@ def main() -> int:
     parser.add_argument("--duration", type=int, help="seconds per wrk run (default 5, quick 2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections in flight")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON and PNG")
+    parser.add_argument(
+        "--profile", type=Path, help="perf record each per-packet scenario into this directory (hottest symbols)"
+    )
     args = parser.parse_args()
     args.flows = args.flows or (200 if args.quick else 500)
     args.packet_runs = args.packet_runs or (2 if args.quick else 5)
@@ -649,7 +745,7 @@ def main() -> int:
     env = environment(args, support)
     progress(f"weir from {BUILD}; policy enforcement: {support.reason}")
     before = root_snapshot()
-    packet = latency = crr = memory = None
+    packet = latency = crr = memory = floor = None
     lab_ids, error = [], None
     try:
         if parts & {"packet", "latency", "crr"}:
@@ -670,6 +766,9 @@ def main() -> int:
                 progress("removing the lab")
         if "memory" in parts:
             memory = bench_memory(support, args.pods)
+        if "floor" in parts:
+            progress("the floor: one map operation of each kind, BPF_PROG_TEST_RUN in a tight loop")
+            floor = bench_floor()
     except Exception as e:  # the report, the leftover check and the root-namespace check still run
         error = f"{type(e).__name__}: {e}"
     left = [x for lab_id in lab_ids for x in leftovers(lab_id)]
@@ -680,7 +779,7 @@ def main() -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     json_path = args.out / f"policy_bench-{stamp}.json"
     png_path = args.out / f"policy_bench-{stamp}.png"
-    results = {"environment": env, "packet": packet, "latency": latency, "crr": crr, "memory": memory}
+    results = {"environment": env, "packet": packet, "floor": floor, "latency": latency, "crr": crr, "memory": memory}
     json_path.write_text(
         json.dumps({**results, "root_namespace_changes": diff, "lab_leftovers": left}, indent=2, default=str) + "\n"
     )
@@ -704,6 +803,13 @@ def main() -> int:
         print(
             "(new flows: one packet per test run, minus the median of the empty program run the same way; "
             "established: a test run of `repeat` packets)"
+        )
+        print()
+    if floor:
+        print(format_floor_table(floor))
+        print(
+            "(a new flow's verdict takes at least a peer lookup, a rule lookup and the insert that lets later "
+            "packets ride conntrack; an established packet at least one lookup)"
         )
         print()
     if latency:

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from weirlab import netpol_model as m
+from weirlab.lab import WEIRCTL, in_netns
 from weirlab.netpol_lab import FIRST_PACKET_PROBER, NetpolLab, policy_support
 from weirlab.netpol_model import expression, labels, network_policy, tcp, udp
 
@@ -345,6 +346,63 @@ def test_other_namespaces_policies_change_nothing_else(netpol):
     )
     netpol.apply_policy(network_policy("deny-all", "z", {}, policy_types=["Ingress", "Egress"]))
     converge(netpol, "policies in y and z")
+
+
+@needs_policy
+def test_denials_are_events_naming_the_pod_and_the_policies(netpol, lab):
+    """Item 5: a probe dropped by policy is an event on the endpoint's node (`weirctl events --type policy`)
+    that names the direction, the endpoint as namespace/pod and the policies whose default deny decided:
+    x/a's ingress (only pod=b of x admitted) and y/b's egress (isolated, nothing admitted)."""
+    netpol.apply_policy(
+        network_policy("a-from-b", "x", labels(pod="a"), ingress=[allow_from({"podSelector": labels(pod="b")})])
+    )
+    netpol.apply_policy(network_policy("b-no-egress", "y", labels(pod="b"), policy_types=["Egress"]))
+    converge(netpol, "x/a from pod=b of x; y/b no egress", probe_list=netpol.all_probes(dest_types=(m.DEST_POD,)))
+    node = netpol.pod_nodes["x/a"]
+    assert netpol.pod_nodes["y/b"] is node
+    reader = lab.spawn(
+        in_netns(
+            node.netns,
+            [str(WEIRCTL), f"--bpf_root={node.bpf_root}", "events", "--type=policy", "-o", "json", "--timeout_s=6"],
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1)  # reading: records older than weirctl are not shown
+    denied = [m.Probe("z/c", "x/a", m.DEST_POD, 80, "TCP"), m.Probe("y/b", "z/a", m.DEST_POD, 81, "UDP")]
+    assert not any(netpol.run_matrix(denied).got.values()), "the probes were not denied"
+    out, err = reader.communicate(timeout=30)
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records, f"no policy record on {node.name}: {err}"
+    by_endpoint = {r.get("endpoint"): r for r in records}
+    address = {key: netpol.pods[key].addresses(4)[0] for key in ("z/c", "x/a", "y/b", "z/a")}
+    ingress = by_endpoint.get("x/a")
+    assert ingress, f"no record names x/a: {records}"
+    assert ingress["verdict"] == "denied" and ingress["direction"] == "ingress"
+    assert ingress["policy"] == "default-deny" and ingress["isolated_by"] == "x/a-from-b"
+    assert ingress["source"]["address"] == address["z/c"] and ingress["destination"]["port"] == 80
+    assert ingress["peer"] == "z{pod=c}"
+    egress = by_endpoint.get("y/b")
+    assert egress, f"no record names y/b: {records}"
+    assert egress["direction"] == "egress" and egress["protocol"] == "UDP"
+    assert egress["policy"] == "default-deny" and egress["isolated_by"] == "y/b-no-egress"
+    assert egress["destination"]["address"] == address["z/a"] and egress["peer"] == "z{pod=a}"
+    # And the table says the same in one line (the records read above are gone from the ring: probe again).
+    table = lab.spawn(
+        in_netns(
+            node.netns,
+            [str(WEIRCTL), f"--bpf_root={node.bpf_root}", "events", "--type=policy", "--count=1", "--timeout_s=6"]
+            + ["--addr", address["y/b"]],
+        ),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1)
+    netpol.run_matrix(denied[1:])
+    line = table.communicate(timeout=30)[0]
+    assert "direction=egress endpoint=y/b policy=default-deny isolated_by=y/b-no-egress peer=" in line, line
+    print(f"\n{len(records)} policy records on {node.name}, e.g.\n{line}")
 
 
 @needs_policy

@@ -423,6 +423,8 @@ std::string Render(const weir_policy_peer_key& key) {
                             : absl::StrCat("<prefix ", key.prefixlen, " of family ", key.family, ">");
 }
 
+std::string Render(const weir_policy_host_key& key) { return RenderAddress(key.addr, key.family); }
+
 std::string Render(const weir_policy_rule_key& key) {
   std::string text = absl::StrCat("policy ", key.policy_id, " ", PolicyDirectionName(key.direction), " ",
                                   PolicyPeerName(key.peer));

@@ -159,6 +159,7 @@ std::string Render(const weir_ct_key& key);           // "TCP 10.0.0.1:5000 -> 1
 std::string Render(const weir_nonmasq_key& key);      // "10.0.0.0/8"
 std::string Render(const weir_sock_revnat_key& key);  // "cookie 7 10.0.0.1:8080"
 std::string Render(const weir_policy_peer_key& key);  // "10.244.1.0/24"
+std::string Render(const weir_policy_host_key& key);  // "10.244.1.5"
 // "policy 5 ingress identity 257 TCP 80", "... TCP 1024-2047", "policy 5 egress any all protocols"
 std::string Render(const weir_policy_rule_key& key);
 std::string Render(const weir_policy_cidr_key& key);  // "policy 5 ingress 10.0.0.0/8"

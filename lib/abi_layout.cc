@@ -63,6 +63,8 @@ static_assert(offsetof(weir_event, peer_identity) == 100);
 #include "bpf/abi/policy.h"
 
 static_assert(sizeof(weir_policy_peer_key) == 24);
+static_assert(sizeof(weir_policy_host_key) == 20);
+static_assert(offsetof(weir_policy_host_key, addr) == 4);
 static_assert(offsetof(weir_policy_peer_key, family) == 4);
 static_assert(offsetof(weir_policy_peer_key, addr) == 8);
 static_assert(sizeof(weir_policy_rule_key) == 16);

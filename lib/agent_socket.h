@@ -11,6 +11,9 @@
 //       -> "ok <policy_id>" or "error <message>"
 //   policy [<namespace>/<name> | <name>]
 //       -> a JSON document (proxy/agent/policy_step.h, DescribeJson)
+//   directory
+//       -> a JSON document naming policy_ids, endpoints and identities (PolicyStep::DirectoryJson),
+//          for `weirctl events`
 #pragma once
 
 #include <sys/socket.h>

@@ -100,6 +100,7 @@ absl::Status SizeMaps(from_pod* pod, const DatapathOptions& options) {
       {pod->maps.WEIR_CONNTRACK_MAP, options.conntrack_max},
       {pod->maps.WEIR_NONMASQ_MAP, options.nonmasq_max},
       {pod->maps.WEIR_POLICY_PEERS_MAP, options.policy_peers_max},
+      {pod->maps.WEIR_POLICY_HOSTS_MAP, options.policy_peers_max},
       {pod->maps.WEIR_POLICY_RULES_MAP, options.policy_rules_max},
       {pod->maps.WEIR_POLICY_CIDRS_MAP, options.policy_cidrs_max},
       {pod->maps.WEIR_POLICY_CT_MAP, options.policy_conntrack_max},
@@ -597,6 +598,7 @@ int Datapath::map_fd(DatapathMap map) const {
     case DatapathMap::kNonMasquerade: return bpf_map__fd(maps.WEIR_NONMASQ_MAP);
     case DatapathMap::kUplinks: return bpf_map__fd(maps.WEIR_UPLINKS_MAP);
     case DatapathMap::kPolicyPeers: return bpf_map__fd(maps.WEIR_POLICY_PEERS_MAP);
+    case DatapathMap::kPolicyHosts: return bpf_map__fd(maps.WEIR_POLICY_HOSTS_MAP);
     case DatapathMap::kPolicyRules: return bpf_map__fd(maps.WEIR_POLICY_RULES_MAP);
     case DatapathMap::kPolicyCidrs: return bpf_map__fd(maps.WEIR_POLICY_CIDRS_MAP);
     case DatapathMap::kPolicyConntrack: return bpf_map__fd(maps.WEIR_POLICY_CT_MAP);

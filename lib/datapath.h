@@ -92,6 +92,7 @@ enum class DatapathMap {
   kNonMasquerade,
   kUplinks,
   kPolicyPeers,
+  kPolicyHosts,
   kPolicyRules,
   kPolicyCidrs,
   kPolicyConntrack,

@@ -462,6 +462,32 @@ TEST_F(PolicyVisibilityTest, AuditPassesButCountsAndReports) {
   EXPECT_EQ(events[0].peer_identity, kIdB);
 }
 
+// An older agent kept whole addresses in the peers trie: opening the maps moves them to the hosts
+// map (weir_pol_hosts), and the verdicts stay what they were, before and after.
+TEST_F(PolicyVisibilityTest, WholeAddressesLeftInTheTrieMoveToTheHostsMap) {
+  auto trie = dp_->OpenMap<PolicyPeersMap>(DatapathMap::kPolicyPeers);
+  auto hosts = dp_->OpenMap<PolicyHostsMap>(DatapathMap::kPolicyHosts);
+  ASSERT_TRUE(trie.ok() && hosts.ok());
+  const weir_policy_peer_key in_trie = abi::EncodePolicyPeerKey(Node::Host(kC));
+  weir_policy_host_key host{};
+  host.family = in_trie.family;
+  host.addr = in_trie.addr;
+  ASSERT_TRUE(hosts->Delete(host).ok());
+  ASSERT_TRUE(trie->Update(in_trie, kIdC).ok());
+  node_->Enforce(kPolicyB, kB, std::vector{Allow(IdentityPeer(kIdC), L4Proto::kTcp, 80, 80)}, std::nullopt);
+  EXPECT_EQ(Send(Program::kFromPod, Syn(kFromC, kC, 40000, kB, 80)), kIn) << "kC found in the trie";
+
+  ASSERT_TRUE(policy_sync::BpfPolicyMaps::Open(*dp_).ok());
+  auto left = trie->Lookup(in_trie);
+  ASSERT_TRUE(left.ok());
+  EXPECT_FALSE(left->has_value()) << "moved out of the trie";
+  auto moved = hosts->Lookup(host);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(moved->value_or(0), kIdC);
+  EXPECT_EQ(Send(Program::kFromPod, Syn(kFromC, kC, 40001, kB, 80)), kIn) << "kC found in the hosts map";
+  EXPECT_EQ(Send(Program::kFromPod, Syn(kFromC, kC, 40002, kB, 81)), kDrop);
+}
+
 // Established flows keep their verdict when the policy changes; new ones take the new policy.
 TEST_F(PolicyVisibilityTest, PolicyChangeKeepsEstablishedFlows) {
   node_->Enforce(kPolicyB, kB, std::vector{Allow(IdentityPeer(kIdA), L4Proto::kTcp, 80, 80)}, std::nullopt);

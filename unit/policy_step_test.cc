@@ -2,6 +2,7 @@
 // and policies change, the policy_ids it hands out, the peers, audit mode, and CNI ADD's request.
 #include "proxy/agent/policy_step.h"
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
@@ -10,11 +11,17 @@
 #include <fstream>
 #include <thread>
 
+#include "bpf/abi/events.h"
+#include "bpf/abi/policy.h"
+#include "lib/abi_codec.h"
 #include "lib/agent_socket.h"
 #include "proxy/agent/policy_socket.h"
 #include "proxy/k8s/decode.h"
 #include "proxy/source/manifest_dir.h"
+#include "proxy/weirctl/event_view.h"
 #include "proxy/weirctl/policy_command.h"
+#include "proxy/weirctl/policy_directory.h"
+#include "rapidjson/document.h"
 
 namespace weir::agent {
 namespace {
@@ -411,6 +418,62 @@ TEST_F(PolicyStepTest, TheSocketAnswersCniAddAndWeirctl) {
   auto json = weirctl::RenderPolicy(*answer, weirctl::OutputFormat::kJson);
   ASSERT_TRUE(json.ok());
   EXPECT_THAT(*json, ::testing::HasSubstr(R"("name":"a","policy_id":)"));
+}
+
+weirctl::EventView PolicyRecord(uint8_t direction, uint32_t policy_id, const std::string& source,
+                                const std::string& destination, uint32_t peer_identity) {
+  weir_event ev{};
+  ev.type = WEIR_EVENT_POLICY;
+  ev.family = WEIR_FAMILY_IPV4;
+  ev.proto = WEIR_PROTO_TCP;
+  ev.saddr = abi::EncodeAddress(*IpAddress::Parse(source));
+  ev.daddr = abi::EncodeAddress(*IpAddress::Parse(destination));
+  ev.dport = htons(80);
+  ev.reason = WEIR_POLICY_DENIED;
+  ev.direction = direction;
+  ev.policy_id = policy_id;
+  ev.peer_identity = peer_identity;
+  return *weirctl::DecodeEvent(&ev, sizeof(ev));
+}
+
+// `weirctl events` names a denial's endpoint (namespace/pod), the policies that decided (the default
+// deny of those isolating the direction) and the peer, from the agent's "directory" answer.
+TEST_F(PolicyStepTest, PolicyRecordsNameThePodAndThePoliciesThatDecided) {
+  k8s::ObjectSet objects = Cluster();
+  objects.pods.push_back(Pod("x", "new", "{app: b}", "n1", ""));
+  ASSERT_TRUE(step.SyncAll(objects));
+  PolicySocket socket(step, metrics, std::chrono::milliseconds(100));
+  auto answer = socket.Answer("directory");
+  auto directory = weirctl::PolicyDirectory::Parse(answer);
+  ASSERT_TRUE(directory.ok()) << directory.status() << answer;
+
+  const uint32_t a = WrittenFor("x", "a").policy_id;
+  const uint32_t b_identity = WrittenFor("x", "b").policy.identity;
+  const uint32_t c_identity = WrittenFor("x", "c").policy.identity;
+  weirctl::EventView denied = PolicyRecord(WEIR_POLICY_INGRESS, a, "10.0.1.3", "10.0.1.1", c_identity);
+  ASSERT_TRUE(directory->Knows(denied));
+  directory->Name(denied);
+  EXPECT_THAT(weirctl::EventLine(denied, weirctl::ServiceDirectory()),
+              ::testing::HasSubstr(absl::StrCat(
+                  "TCP 10.0.1.3:0 -> 10.0.1.1:80 direction=ingress endpoint=x/a policy=default-deny "
+                  "isolated_by=x/allow-b peer=x{app=c} policy_id=",
+                  a, " peer_identity=", c_identity)));
+
+  // Pending (policy_id 0): named by its address, the source of an egress record.
+  weirctl::EventView pending = PolicyRecord(WEIR_POLICY_EGRESS, 0, "10.0.1.2", "8.8.8.8", 1);
+  directory->Name(pending);
+  EXPECT_THAT(weirctl::EventLine(pending, weirctl::ServiceDirectory()),
+              ::testing::HasSubstr("direction=egress endpoint=x/b policy=pending peer=world policy_id=0"));
+
+  // An id the directory does not know yet: Knows() says so (weirctl asks again); the record keeps its numbers.
+  weirctl::EventView unknown = PolicyRecord(WEIR_POLICY_INGRESS, 999, "10.0.1.3", "10.9.9.9", b_identity);
+  EXPECT_FALSE(directory->Knows(unknown));
+  directory->Name(unknown);
+  rapidjson::Document json;
+  json.Parse(weirctl::EventJson(unknown, weirctl::ServiceDirectory()).c_str());
+  EXPECT_FALSE(json.HasMember("endpoint"));
+  EXPECT_EQ(json["policy_id"].GetUint(), 999u);
+  EXPECT_STREQ(json["peer"].GetString(), "x{app=b}");
 }
 
 class FixedCounters : public policy::PolicyCounters {

@@ -30,6 +30,15 @@ struct {
 } WEIR_POLICY_PEERS_MAP SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, WEIR_POLICY_PEERS_DEFAULT_SIZE);
+	__type(key, struct weir_policy_host_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} WEIR_POLICY_HOSTS_MAP SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, WEIR_POLICY_RULES_DEFAULT_SIZE);
 	__type(key, struct weir_policy_rule_key);
@@ -82,6 +91,7 @@ struct policy_scratch {
 	__u64 now;
 	struct weir_ct_key key;
 	struct weir_ct_key reverse;
+	struct weir_policy_host_key host;
 	struct weir_policy_peer_key peer;
 	struct weir_policy_rule_key rule;
 	struct weir_policy_cidr_key cidr;
@@ -115,21 +125,33 @@ static __always_inline const union weir_addr *peer_address(const struct policy_s
 	return s->direction == WEIR_POLICY_EGRESS ? &s->flow.daddr : &s->flow.saddr;
 }
 
+/* The peer's identity: its whole address in the hosts map, else the longest prefix of the peers
+ * trie, else world. */
 static __always_inline void lookup_peer_identity(struct policy_scratch *s)
 {
 	__u8 family = s->flow.family;
 
-	s->peer.prefixlen = WEIR_POLICY_PEER_FAMILY_BITS + (family == WEIR_FAMILY_IPV4 ? 32 : 128);
-	s->peer.family = family;
-	s->peer.addr = *peer_address(s);
+	s->host.family = family;
+	s->host.pad[0] = s->host.pad[1] = s->host.pad[2] = 0;
+	s->host.addr = *peer_address(s);
 	/* An IPv6 link-local peer is on the pod's own link, so it is the node: neighbour discovery's
 	 * answers to the node's solicitations must pass, as ARP (no IP) does. */
-	if (family == WEIR_FAMILY_IPV6 && s->peer.addr.bytes[0] == 0xfe &&
-	    (s->peer.addr.bytes[1] & 0xc0) == 0x80) {
+	if (family == WEIR_FAMILY_IPV6 && s->host.addr.bytes[0] == 0xfe &&
+	    (s->host.addr.bytes[1] & 0xc0) == 0x80) {
 		s->identity = WEIR_IDENTITY_HOST;
 		return;
 	}
-	__u32 *identity = bpf_map_lookup_elem(&weir_pol_peers, &s->peer);
+	__u32 *identity = bpf_map_lookup_elem(&weir_pol_hosts, &s->host);
+
+	if (identity) {
+		s->identity = *identity;
+		return;
+	}
+	s->peer.prefixlen = WEIR_POLICY_PEER_FAMILY_BITS + (family == WEIR_FAMILY_IPV4 ? 32 : 128);
+	s->peer.family = family;
+	s->peer.pad[0] = s->peer.pad[1] = s->peer.pad[2] = 0;
+	s->peer.addr = s->host.addr;
+	identity = bpf_map_lookup_elem(&weir_pol_peers, &s->peer);
 
 	s->identity = identity ? *identity : WEIR_IDENTITY_WORLD;
 }

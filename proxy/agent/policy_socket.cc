@@ -96,6 +96,7 @@ std::string PolicySocket::Answer(const std::string& request) {
     return step_.DescribeJson(
         std::string(absl::StripLeadingAsciiWhitespace(absl::StripPrefix(request, "policy"))));
   }
+  if (request == "directory") return step_.DirectoryJson();
   return "error unknown request\n";
 }
 

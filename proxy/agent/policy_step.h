@@ -75,6 +75,10 @@ class PolicyStep {
   // What `weirctl policy` shows, as JSON: every endpoint, or those whose "namespace/name" or name
   // is `filter`.
   std::string DescribeJson(const std::string& filter) const;
+  // What `weirctl events` needs to name a policy record's endpoint and the policies that decided: per
+  // endpoint its policy_id, namespace/name, addresses and, per direction, whether it is isolated, by
+  // which policies and in which mode; and every identity's namespace and pod labels. JSON.
+  std::string DirectoryJson() const;
   // Per-endpoint verdict counters as Prometheus text (weir_policy_packets_total), named by pod.
   std::string CountersText(policy::PolicyCounters& counters) const;
 

@@ -64,7 +64,7 @@ void PolicyEngine::RetryIdentities(PolicyChanges& changes) {
     it = without_identity_.erase(it);
   }
   if (candidates.empty()) return;
-  AddDependents(keys, candidates);
+  AddOrDeferDependents(keys, candidates);
   Recompute(candidates, changes);
 }
 
@@ -90,7 +90,31 @@ void PolicyEngine::AddDependents(const std::set<IdentityKey>& keys, std::set<Obj
   }
 }
 
+void PolicyEngine::AddOrDeferDependents(const std::set<IdentityKey>& keys, std::set<ObjectRef>& candidates) {
+  if (batching_) {
+    batch_keys_.insert(keys.begin(), keys.end());
+    return;
+  }
+  AddDependents(keys, candidates);
+}
+
+void PolicyEngine::BeginBatch() { batching_ = true; }
+
+PolicyChanges PolicyEngine::EndBatch() {
+  batching_ = false;
+  PolicyChanges changes;
+  std::set<ObjectRef> candidates = std::exchange(batch_candidates_, {});
+  // With the policies as they are now: one that went in the batch recomputed its subjects itself.
+  AddDependents(std::exchange(batch_keys_, {}), candidates);
+  Recompute(candidates, changes);
+  return changes;
+}
+
 void PolicyEngine::Recompute(const std::set<ObjectRef>& candidates, PolicyChanges& changes) {
+  if (batching_) {
+    batch_candidates_.insert(candidates.begin(), candidates.end());
+    return;
+  }
   for (const ObjectRef& ref : candidates) {
     auto pod = state_.pods.find(ref);
     if (pod == state_.pods.end() || !state_.IsEndpoint(pod->second.pod)) {
@@ -126,7 +150,7 @@ PolicyChanges PolicyEngine::UpsertNamespace(k8s::Namespace ns) {
     }
     candidates.insert(it->first);
   }
-  AddDependents(keys, candidates);
+  AddOrDeferDependents(keys, candidates);
   Recompute(candidates, changes);
   RetryIdentities(changes);
   return changes;
@@ -162,7 +186,7 @@ PolicyChanges PolicyEngine::UpsertPod(k8s::Pod pod) {
   stored.pod = std::move(pod);
   changes.status = AssignIdentity(ref, stored, previous);
   std::set<ObjectRef> candidates = {ref};
-  if (peer_facts_changed) AddDependents(keys, candidates);
+  if (peer_facts_changed) AddOrDeferDependents(keys, candidates);
   Recompute(candidates, changes);
   RetryIdentities(changes);
   return changes;
@@ -178,7 +202,7 @@ PolicyChanges PolicyEngine::DeletePod(const ObjectRef& ref) {
   state_.pods.erase(old);
   without_identity_.erase(ref);
   std::set<ObjectRef> candidates = {ref};
-  AddDependents(keys, candidates);
+  AddOrDeferDependents(keys, candidates);
   Recompute(candidates, changes);
   RetryIdentities(changes);
   return changes;

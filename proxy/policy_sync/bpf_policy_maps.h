@@ -1,5 +1,7 @@
 // PolicyMaps over the loaded datapath's maps. A write into a full map fails with
-// ResourceExhausted naming the agent setting that sizes it.
+// ResourceExhausted naming the agent setting that sizes it. A peer that is a whole address goes
+// into the hosts map (weir_pol_hosts, an exact-match hash the datapath looks up first), a wider
+// prefix into the peers trie; both read back as peer keys.
 #pragma once
 
 #include "absl/status/statusor.h"
@@ -27,15 +29,20 @@ class BpfPolicyMaps : public PolicyMaps {
 
  private:
   using EndpointsMap = BpfMap<weir_endpoint_key, weir_endpoint_value>;
-  BpfPolicyMaps(PolicyPeersMap peers, PolicyRulesMap rules, PolicyCidrsMap cidrs, PolicyCountersMap counters,
-                EndpointsMap endpoints)
+  BpfPolicyMaps(PolicyPeersMap peers, PolicyHostsMap hosts, PolicyRulesMap rules, PolicyCidrsMap cidrs,
+                PolicyCountersMap counters, EndpointsMap endpoints)
       : peers_(std::move(peers)),
+        hosts_(std::move(hosts)),
         rules_(std::move(rules)),
         cidrs_(std::move(cidrs)),
         counters_(std::move(counters)),
         endpoints_(std::move(endpoints)) {}
 
+  // Moves the whole addresses an older agent wrote into the trie to the hosts map.
+  absl::Status MoveHostsOutOfTheTrie();
+
   PolicyPeersMap peers_;
+  PolicyHostsMap hosts_;
   PolicyRulesMap rules_;
   PolicyCidrsMap cidrs_;
   PolicyCountersMap counters_;

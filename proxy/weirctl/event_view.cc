@@ -48,8 +48,9 @@ void SocketFields(const weir_event& ev, EventView& view) {
 void PolicyFields(const weir_event& ev, EventView& view) {
   if (ev.reason == WEIR_POLICY_AUDITED) view.verdict = "audited";
   view.fields.push_back({"direction", abi::PolicyDirectionName(ev.direction)});
-  view.fields.push_back({"policy_id", uint64_t{ev.policy_id}});
-  view.fields.push_back({"peer_identity", uint64_t{ev.peer_identity}});
+  // The endpoint, the deciding policies and the peer's name come from the agent (PolicyDirectory::Name).
+  view.policy =
+      PolicyRecord{.direction = ev.direction, .policy_id = ev.policy_id, .peer_identity = ev.peer_identity};
 }
 
 struct EventKind {

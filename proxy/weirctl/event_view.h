@@ -22,6 +22,13 @@ struct EventField {
   std::variant<std::string, uint64_t> value;
 };
 
+// A policy record as the datapath wrote it (bpf/abi/events.h), for PolicyDirectory to name.
+struct PolicyRecord {
+  uint8_t direction = 0;   // enum weir_policy_direction
+  uint32_t policy_id = 0;  // the endpoint's; 0: pending its first policy
+  uint32_t peer_identity = 0;
+};
+
 struct EventView {
   uint64_t timestamp_ns = 0;  // bpf_ktime_get_ns(): CLOCK_MONOTONIC
   std::string type;           // "drop", "translate", "socket"; "type-N" for a kind this build does not know
@@ -35,6 +42,7 @@ struct EventView {
   uint32_t service_id = 0;          // 0: none
   uint32_t ifindex = 0;             // 0: none (socket records)
   std::vector<EventField> fields;
+  std::optional<PolicyRecord> policy;  // policy records only
 };
 
 // nullopt for a record too short to be one.

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "lib/unique_fd.h"
 #include "proxy/sync/conntrack_gc.h"
 #include "proxy/weirctl/event_view.h"
+#include "proxy/weirctl/policy_directory.h"
 #include "proxy/weirctl/service_directory.h"
 
 namespace weir::weirctl {
@@ -31,7 +33,30 @@ struct Stream {
   uint64_t start_ns = 0;
   int64_t remaining = -1;        // < 0: unbounded
   std::set<uint32_t> looked_up;  // unnamed ids the names were read again for
+  // Policy records' endpoints, deciding policies and peers, asked of the agent at the first policy
+  // record and again (at most once a second) when a record names something it did not know.
+  PolicyDirectory policy_names;
+  std::optional<std::chrono::steady_clock::time_point> policy_names_asked;
+  bool policy_names_warned = false;
 };
+
+void NamePolicyRecord(Stream& stream, EventView& event) {
+  if (!event.policy) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (!stream.policy_names.Knows(event) &&
+      (!stream.policy_names_asked || now - *stream.policy_names_asked >= std::chrono::seconds(1))) {
+    stream.policy_names_asked = now;
+    absl::StatusOr<PolicyDirectory> asked = PolicyDirectory::Ask(stream.options->agent_socket);
+    if (asked.ok()) {
+      stream.policy_names = std::move(*asked);
+    } else if (!stream.policy_names_warned) {
+      stream.policy_names_warned = true;
+      std::fprintf(stderr, "weirctl: policy records name no pods: %s (--agent_socket)\n",
+                   std::string(asked.status().message()).c_str());
+    }
+  }
+  stream.policy_names.Name(event);
+}
 
 int HandleRecord(void* context, void* data, size_t size) {
   auto* stream = static_cast<Stream*>(context);
@@ -44,6 +69,7 @@ int HandleRecord(void* context, void* data, size_t size) {
       stream->looked_up.insert(event->service_id).second) {
     stream->names = ServiceDirectory::Load(stream->options->layout);
   }
+  NamePolicyRecord(*stream, *event);
   const std::string text = stream->options->format == OutputFormat::kJson ? EventJson(*event, stream->names)
                                                                           : EventLine(*event, stream->names);
   std::fwrite(text.data(), 1, text.size(), stdout);

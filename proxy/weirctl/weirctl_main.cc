@@ -30,9 +30,10 @@ ABSL_FLAG(std::string, addr, "", "filter: an address or CIDR on either side of t
 ABSL_FLAG(std::string, port, "", "filter: a port on either side of the flow (or its backend)");
 ABSL_FLAG(std::string, proto, "", "filter: tcp, udp or sctp");
 ABSL_FLAG(std::string, service, "", "filter: namespace/name, namespace/name:port or a service id");
-ABSL_FLAG(std::string, type, "", "events filter: record types, comma-separated (drop, translate, socket)");
+ABSL_FLAG(std::string, type, "",
+          "events filter: record types, comma-separated (drop, translate, socket, policy)");
 ABSL_FLAG(std::string, verdict, "",
-          "events filter: verdicts, comma-separated (dropped, translated, refused)");
+          "events filter: verdicts, comma-separated (dropped, translated, refused, denied, audited)");
 ABSL_FLAG(int64_t, count, 0, "events: stop after this many records (0: no limit)");
 ABSL_FLAG(int, timeout_s, 0, "events: stop after this many seconds (0: no limit)");
 ABSL_FLAG(std::string, agent_socket, weir::kDefaultAgentSocket,
@@ -57,9 +58,11 @@ Commands:
   policy [POD]  network policy of this node's pods, as the agent computed it: identity, labels,
               isolation and mode per direction, policies in force, allowed traffic; POD is
               namespace/name or name (asks the agent on --agent_socket)
-  events      drops, translations and socket-LB verdicts from now on, until --count records or
-              --timeout_s seconds (--replay: also the records already in the ring; two readers at
-              once split the records between them)                [all filters, --type --verdict]
+  events      drops, translations, socket-LB verdicts and network policy's denials from now on,
+              until --count records or --timeout_s seconds (--replay: also the records already in
+              the ring; two readers at once split the records between them); a policy record names
+              the pod and the policies that decided, as the agent on --agent_socket knows them
+                                                                  [all filters, --type --verdict]
 
 Filters: every one given must match. --addr (an address or CIDR) and --port match either side of a
 flow or the backend it went to; --service takes namespace/name (every port), namespace/name:port or
@@ -100,7 +103,10 @@ stable; a value that is not known is null. A SERVICE is {"id", "namespace", "nam
               "service": SERVICE, "ifindex": number | null} and per type: drop {"reason"},
               translate {"backend_id"}, socket {"backend_id" (when translated), "outcome",
               "socket" ("sk:<hex cookie>" as ss -e shows it), "cgroup_id"}; a socket record has
-              no source and no ifindex (no packet exists yet), its destination is the frontend
+              no source and no ifindex (no packet exists yet), its destination is the frontend;
+              policy {"direction", "endpoint" ("namespace/pod"), "policy" ("default-deny" |
+              "pending"), "isolated_by" ("ns/policy,..."), "peer", "policy_id", "peer_identity"}
+              (endpoint, policy and isolated_by absent when the agent does not know the pod)
 Times are RFC 3339 in UTC; timestamp_ns is the datapath's clock (CLOCK_MONOTONIC).)";
 
 using Runner = absl::Status (*)(const CommandOptions&);
