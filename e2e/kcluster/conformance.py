@@ -27,16 +27,21 @@ from e2e.kcluster.cluster import KUBE_BIN, REPO, Cluster, log
 DEFAULT_SKIP = [
     r"\[Alpha\]",
     r"\[Beta\]",
-    r"\[Feature:",
     r"Alpha|Beta|Experimental",
     r"Federation",
     r"\[Disruptive\]",
     r"\[Flaky\]",
     r"GCE",
     r"LoadBalancer",
-    r"SCTP",  # the kernel here has no CONFIG_IP_SCTP
+    # The kernel here has no CONFIG_IP_SCTP. Not a bare "SCTP": two TCP NetworkPolicy specs name SCTP
+    # in their titles (an SCTP rule must not admit TCP) and need no SCTP in the kernel.
+    r"SCTP(Connectivity| HostPort| service)",
     r"IPv6|DualStack",  # the cluster is single-stack IPv4
 ]
+# Specs of gated features carry a [Feature:X] tag, which the framework also sets as a ginkgo label.
+# They are left out by label (RE2 has no negative lookahead to spare one tag in --skip), except
+# NetworkPolicy, which weir enforces.
+LABEL_FILTER = "Feature:NetworkPolicy || !/^Feature:/"
 # The quick tier: a few dozen specs across Services, DNS, Conntrack and the Granular Checks.
 QUICK_FOCUS = (
     r"\[sig-network\] ("
@@ -136,6 +141,7 @@ def main(argv: list[str]) -> int:
             f"--output-dir={args.report_dir}",
             f"--focus={focus}",
             f"--skip={skip}",
+            f"--label-filter={LABEL_FILTER}",
             "--no-color",
             str(KUBE_BIN / "e2e.test"),
             "--",
