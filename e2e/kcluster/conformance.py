@@ -42,9 +42,16 @@ DEFAULT_SKIP = [
 # They are left out by label (RE2 has no negative lookahead to spare one tag in --skip), except
 # NetworkPolicy, which weir enforces.
 LABEL_FILTER = "Feature:NetworkPolicy || !/^Feature:/"
-# The quick tier: a few dozen specs across Services, DNS, Conntrack and the Granular Checks.
+# The quick tier: a few dozen specs across Services, DNS, Conntrack, the Granular Checks and
+# NetworkPolicy (both directions, an AND peer, a named port, ipBlock on pod addresses, a pod's label
+# change, UDP; about a minute of the tier).
 QUICK_FOCUS = (
     r"\[sig-network\] ("
+    r"Netpol NetworkPolicy between server and client should ("
+    r"support a 'default-deny-all' policy|allow ingress access on one named port|"
+    r"enforce policy to allow traffic only from a pod in a different namespace based on PodSelector and NamespaceSelector|"
+    r"ensure an IP overlapping both IPBlock.CIDR and IPBlock.Except is allowed|allow ingress access from updated pod)|"
+    r"Netpol \[LinuxOnly\] NetworkPolicy between server and client using UDP should enforce policy based on Ports|"
     r"Networking Granular Checks: (Pods|Services)|"
     r"DNS should (provide DNS for (services|the cluster|pods for Hostname)|resolve DNS of partial)|"
     r"Services should (serve a basic endpoint from pods|serve multiport endpoints|"
