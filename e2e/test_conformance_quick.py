@@ -1,6 +1,6 @@
-"""The quick tier of upstream's [sig-network] e2e suite (scripts/conformance.sh --quick: about thirty
-specs across Services, DNS, Conntrack and the Granular Checks) against weir on the two-node cluster,
-as part of every test run. The full run is scripts/conformance.sh (docs/conformance.md)."""
+"""The quick tier of upstream's [sig-network] e2e suite (scripts/conformance.sh --quick: about 45 specs
+across Services, DNS, Conntrack, the Granular Checks and NetworkPolicy) against weir on the two-node
+cluster, as part of every test run. The full run is scripts/conformance.sh (docs/conformance.md)."""
 
 from __future__ import annotations
 
