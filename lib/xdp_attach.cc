@@ -44,12 +44,12 @@ absl::Status AttachXdp(int ifindex, XdpMode mode, int prog_fd, const std::string
     if (mode == XdpMode::kNative && err == ERANGE) {
       return absl::FailedPreconditionError(absl::StrCat(
           "ifindex ", ifindex, ": its driver takes no native XDP program at this MTU (",
-          ErrnoStatus(err, "").message(), "): lower the MTU, or set nodePortAcceleration to generic"));
+          ErrnoStatus(err, "").message(), "): lower the MTU, or set nodePortAcceleration to disabled"));
     }
     if (mode == XdpMode::kNative && (err == EOPNOTSUPP || err == EINVAL)) {
       return absl::FailedPreconditionError(
           absl::StrCat("ifindex ", ifindex, " has no native XDP in its driver (",
-                       ErrnoStatus(err, "").message(), "): set nodePortAcceleration to generic or disabled"));
+                       ErrnoStatus(err, "").message(), "): set nodePortAcceleration to disabled"));
     }
     return ErrnoStatus(err, absl::StrCat("attach XDP (", XdpModeName(mode), ") to ifindex ", ifindex));
   }

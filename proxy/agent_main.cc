@@ -68,7 +68,7 @@ ABSL_FLAG(std::string, node_addresses, "", "comma-separated node addresses (Node
 ABSL_FLAG(std::string, uplinks, "", "comma-separated uplink devices for the from-uplink program");
 ABSL_FLAG(std::string, cgroup, "", "cgroup v2 directory for socket load balancing (empty: off)");
 ABSL_FLAG(std::string, lb_mode, "", "snat, dsr or hybrid");
-ABSL_FLAG(std::string, node_port_acceleration, "", "XDP on the uplinks: native, generic or disabled");
+ABSL_FLAG(std::string, node_port_acceleration, "", "XDP on the uplinks: native or disabled");
 ABSL_FLAG(std::string, dsr_dispatch, "", "ipip or option");
 ABSL_FLAG(std::string, cni_conf_dir, "", "install the CNI conflist here once ready");
 ABSL_FLAG(std::string, pod_cidrs, "", "comma-separated pod CIDRs of this node (when no Node object says)");
@@ -135,8 +135,8 @@ absl::StatusOr<weir::agent::AgentConfig> Configure() {
     config.dsr_ip_option = v == "option";
   }
   if (auto v = absl::GetFlag(FLAGS_node_port_acceleration); !v.empty()) {
-    if (!weir::ParseXdpMode(v).ok()) {
-      return absl::InvalidArgumentError("--node_port_acceleration: native, generic or disabled");
+    if (absl::Status status = weir::agent::CheckNodePortAcceleration(v); !status.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--node_port_acceleration: ", status.message()));
     }
     config.node_port_acceleration = v;
   }

@@ -30,6 +30,19 @@ TEST(AgentConfig, KubeProxyEndpointsAreSettable) {
   EXPECT_EQ(config->kube_proxy_metrics_address, "");
 }
 
+// Generic XDP is refused with a message that says why and what to set instead, rather than
+// attached and leaving NodePort traffic to a tc program that misses it.
+TEST(AgentConfig, NodePortAccelerationIsNativeOrDisabled) {
+  auto native = ParseAgentConfig("nodePortAcceleration: native\n");
+  ASSERT_TRUE(native.ok()) << native.status();
+  EXPECT_EQ(native->node_port_acceleration, "native");
+  auto generic = ParseAgentConfig("nodePortAcceleration: generic\n");
+  ASSERT_FALSE(generic.ok());
+  EXPECT_EQ(generic.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(generic.status().message().find("use native or disabled"), std::string::npos) << generic.status();
+  EXPECT_FALSE(ParseAgentConfig("nodePortAcceleration: fast\n").ok());
+}
+
 TEST(AgentConfig, UnsetPortRendersAsEmptyString) {
   auto config = ParseAgentConfig("k8sServiceHost: \"\"\nk8sServicePort: \"\"\n");
   ASSERT_TRUE(config.ok()) << config.status();
