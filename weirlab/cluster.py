@@ -234,17 +234,27 @@ class Cluster:
         run(in_netns(self.fabric, ["ip", "link", "set", peer, "master", "br0", "up"]))
 
     def _remove_cgroups(self) -> None:
+        """Kills whatever is left in each node's cgroup (cgroup.kill takes processes forking meanwhile
+        too), waits for it to empty and removes it; one that stays is an error, not a silent leak."""
+        stuck = []
         for cgroup in self.cgroups:
-            for pid in (cgroup / "cgroup.procs").read_text().split() if cgroup.exists() else []:
-                run(["kill", "-9", pid], check=False)
-            for _ in range(50):
+            if not cgroup.exists():
+                continue
+            (cgroup / "cgroup.kill").write_text("1")
+            deadline = time.monotonic() + 10
+            while True:
                 try:
                     cgroup.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
+                    if time.monotonic() > deadline:
+                        stuck.append(str(cgroup))
+                        break
                     time.sleep(0.05)
+        if stuck:
+            raise RuntimeError(f"cgroups still busy after 10 s, left behind: {stuck}")
 
     def node_cgroup_cmd(self, node: Node, netns: str, cmd: list[str]) -> list[str]:
         """A command line run inside `netns` and inside `node`'s socket-LB cgroup."""

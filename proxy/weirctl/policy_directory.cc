@@ -1,7 +1,5 @@
 #include "proxy/weirctl/policy_directory.h"
 
-#include <chrono>
-
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -9,55 +7,35 @@
 #include "absl/strings/strip.h"
 #include "bpf/abi/policy.h"
 #include "lib/abi_codec.h"
-#include "lib/agent_socket.h"
+#include "proxy/weirctl/agent_answer.h"
 #include "rapidjson/document.h"
 
 namespace weir::weirctl {
 namespace {
-
-std::string StringOf(const rapidjson::Value& object, const char* key) {
-  auto member = object.FindMember(key);
-  return member != object.MemberEnd() && member->value.IsString() ? member->value.GetString() : "";
-}
-
-std::vector<std::string> StringsOf(const rapidjson::Value& object, const char* key) {
-  std::vector<std::string> values;
-  auto member = object.FindMember(key);
-  if (member == object.MemberEnd() || !member->value.IsArray()) return values;
-  for (const auto& value : member->value.GetArray()) {
-    if (value.IsString()) values.push_back(value.GetString());
-  }
-  return values;
-}
 
 PolicyDirectory::Direction DirectionOf(const rapidjson::Value& endpoint, const char* key) {
   PolicyDirectory::Direction direction;
   auto member = endpoint.FindMember(key);
   if (member == endpoint.MemberEnd() || !member->value.IsObject()) return direction;
   const rapidjson::Value& value = member->value;
-  direction.isolated =
-      value.HasMember("isolated") && value["isolated"].IsBool() && value["isolated"].GetBool();
-  direction.audit = StringOf(value, "mode") == "audit";
-  direction.policies = StringsOf(value, "policies");
+  direction.isolated = JsonBool(value, "isolated");
+  direction.audit = JsonString(value, "mode") == "audit";
+  direction.policies = JsonStrings(value, "policies");
   return direction;
 }
 
 }  // namespace
 
 absl::StatusOr<PolicyDirectory> PolicyDirectory::Parse(const std::string& json) {
-  rapidjson::Document document;
-  document.Parse(json.c_str(), json.size());
-  if (document.HasParseError() || !document.IsObject() || !document.HasMember("endpoints") ||
-      !document["endpoints"].IsArray()) {
-    return absl::InternalError(absl::StrCat("unexpected answer from the agent: ",
-                                            absl::StripTrailingAsciiWhitespace(json.substr(0, 200))));
-  }
+  absl::StatusOr<rapidjson::Document> parsed = ParseEndpointsAnswer(json);
+  if (!parsed.ok()) return parsed.status();
+  const rapidjson::Document& document = *parsed;
   PolicyDirectory directory;
   for (const auto& value : document["endpoints"].GetArray()) {
     if (!value.IsObject() || !value.HasMember("policy_id") || !value["policy_id"].IsUint()) continue;
     Endpoint endpoint{.policy_id = value["policy_id"].GetUint(),
-                      .pod = absl::StrCat(StringOf(value, "namespace"), "/", StringOf(value, "name")),
-                      .addresses = StringsOf(value, "addresses"),
+                      .pod = absl::StrCat(JsonString(value, "namespace"), "/", JsonString(value, "name")),
+                      .addresses = JsonStrings(value, "addresses"),
                       .ingress = DirectionOf(value, "ingress"),
                       .egress = DirectionOf(value, "egress")};
     for (const std::string& address : endpoint.addresses)
@@ -80,11 +58,8 @@ absl::StatusOr<PolicyDirectory> PolicyDirectory::Parse(const std::string& json) 
 }
 
 absl::StatusOr<PolicyDirectory> PolicyDirectory::Ask(const std::string& agent_socket) {
-  absl::StatusOr<std::string> answer = AskAgent(agent_socket, "directory", std::chrono::seconds(5));
+  absl::StatusOr<std::string> answer = AskAgentFor(agent_socket, "directory");
   if (!answer.ok()) return answer.status();
-  if (absl::StartsWith(*answer, "error ")) {
-    return absl::InternalError(std::string(absl::StripTrailingAsciiWhitespace(*answer)));
-  }
   return Parse(*answer);
 }
 
