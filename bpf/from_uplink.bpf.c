@@ -37,6 +37,20 @@ static __always_inline bool translated_by_xdp(struct __sk_buff *skb, enum transl
 	return true;
 }
 
+/* A packet conntrack does not know. To a pod of this node no Service is looked up (no frontend
+ * is a pod's address), and a later packet of a plain flow the pod's policy let in goes straight
+ * in. */
+static __always_inline enum translation translate_untracked(struct __sk_buff *skb, struct packet *pkt)
+{
+	struct weir_endpoint_value *ep = lookup_endpoint(pkt);
+
+	if (!ep || !(ep->flags & WEIR_ENDPOINT_LOCAL_POD))
+		return translate_new_flow(skb, pkt, false);
+	if (policy_subject(ep) && policy_receiver_plain_flow(pkt, ep))
+		return TRANSLATION_PLAIN;
+	return not_a_service_flow(pkt);
+}
+
 SEC("tc")
 int from_uplink(struct __sk_buff *skb)
 {
@@ -69,7 +83,9 @@ int from_uplink(struct __sk_buff *skb)
 		case DSR_NOT_OURS:
 			break;
 		}
-		result = translate_service(skb, &pkt, false);
+		result = translate_tracked(skb, &pkt);
+		if (result == TRANSLATION_NONE)
+			result = translate_untracked(skb, &pkt);
 	}
 	return forward_translated(skb, &pkt, false, result);
 }

@@ -57,7 +57,8 @@ struct Step {
   std::string description;
   Program program;
   Bytes input;
-  int verdict;  // TC_ACT_REDIRECT: into a pod; TC_ACT_OK: to the stack; TC_ACT_SHOT: dropped
+  int verdict;              // TC_ACT_REDIRECT: into a pod; TC_ACT_OK: to the stack; TC_ACT_SHOT: dropped
+  std::string source = "";  // when set: the IPv4 source the packet leaves with
 };
 
 AllowEntry Allow(policy::Peer peer, std::optional<L4Proto> proto = std::nullopt, uint16_t first = 0,
@@ -172,6 +173,11 @@ Bytes SctpData(const L2& l2, const std::string& src, uint16_t sport, const std::
 }
 
 constexpr int kIn = TC_ACT_REDIRECT, kOn = TC_ACT_OK, kDrop = TC_ACT_SHOT;
+
+Bytes Fin(const L2& l2, const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport) {
+  return TcpPacket(l2,
+                   Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .flags = 0x11, .seq = 1001});
+}
 
 std::vector<Case> Cases() {
   const std::vector<AllowEntry> none;
@@ -312,6 +318,55 @@ std::vector<Case> Cases() {
         {"A to B", Program::kFromPod, Syn(kFromA, kA, 40001, kB, 80), kDrop},
         {"the other node to A (remote-node is no host)", Program::kFromUplink,
          Syn(kFromUplink, kOtherNode, 40000, kA, 80), kDrop}}},
+      // Later packets of pod-to-pod flows ride their policy conntrack entry (plain flows: no Service
+      // or conntrack lookup, no verdict); what they may not do stays denied.
+      {"plain flows: a remote pod's flow into B, its later segments and B's answers",
+       [none](Node& n) {
+         n.Enforce(kPolicyB, kB, std::vector{Allow(IdentityPeer(kIdRemote), L4Proto::kTcp, 80, 80)}, none);
+       },
+       {{"remote pod to B:80", Program::kFromUplink, Syn(kFromUplink, kRemotePod, 40000, kB, 80), kIn},
+        {"its next segment", Program::kFromUplink, Ack(kFromUplink, kRemotePod, 40000, kB, 80), kIn},
+        {"B answers (deny-all egress: a reply)", Program::kFromPod, SynAck(kFromB, kB, 80, kRemotePod, 40000),
+         kOn},
+        {"B answers again", Program::kFromPod, Ack(kFromB, kB, 80, kRemotePod, 40000), kOn},
+        {"B opens its own flow to the remote pod", Program::kFromPod, Syn(kFromB, kB, 80, kRemotePod, 40001),
+         kDrop},
+        {"B sends on a tuple nobody opened", Program::kFromPod, Ack(kFromB, kB, 80, kRemotePod, 40002),
+         kDrop},
+        {"the remote pod's segment on a tuple B never admitted", Program::kFromUplink,
+         Ack(kFromUplink, kRemotePod, 40003, kB, 81), kDrop},
+        {"the flow's FIN", Program::kFromUplink, Fin(kFromUplink, kRemotePod, 40000, kB, 80), kIn},
+        {"a segment after the FIN still passes (the whole way)", Program::kFromUplink,
+         Ack(kFromUplink, kRemotePod, 40000, kB, 80), kIn}}},
+      {"plain flows on one node: A to B both isolated, both ways, and UDP",
+       [none](Node& n) {
+         n.Enforce(kPolicyA, kA, none, std::vector{Allow(IdentityPeer(kIdB))});
+         n.Enforce(kPolicyB, kB, std::vector{Allow(IdentityPeer(kIdA))}, none);
+       },
+       {{"A to B", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 80), kIn},
+        {"B answers", Program::kFromPod, SynAck(kFromB, kB, 80, kA, 40000), kIn},
+        {"A's next segment", Program::kFromPod, Ack(kFromA, kA, 40000, kB, 80), kIn},
+        {"B's next segment", Program::kFromPod, Ack(kFromB, kB, 80, kA, 40000), kIn},
+        {"A to B over UDP", Program::kFromPod, UdpPacket(kFromA, kA, 5000, kB, 53), kIn},
+        {"B answers over UDP", Program::kFromPod, UdpPacket(kFromB, kB, 53, kA, 5000), kIn},
+        {"A again over UDP", Program::kFromPod, UdpPacket(kFromA, kA, 5000, kB, 53), kIn},
+        {"C to A", Program::kFromPod, UdpPacket(kFromC, kC, 53, kA, 5000), kDrop}}},
+      {"a Service flow reusing a plain flow's tuple is still translated back",
+       [none](Node& n) {
+         n.Service(kClusterIp, 80, 1, kB, 8080);
+         n.Enforce(kPolicyA, kA, std::vector{Allow(IdentityPeer(kIdB))},
+                   std::vector{Allow(IdentityPeer(kIdB))});
+         n.Enforce(kPolicyB, kB, std::vector{Allow(IdentityPeer(kIdA))},
+                   std::vector{Allow(IdentityPeer(kIdA))});
+       },
+       {{"B opens B:8080 to A:40000", Program::kFromPod, Syn(kFromB, kB, 8080, kA, 40000), kIn, kB},
+        {"B's next segment, plain", Program::kFromPod, Ack(kFromB, kB, 8080, kA, 40000), kIn, kB},
+        {"A:40000 to the ClusterIP, backed by B:8080", Program::kFromPod,
+         Syn(kFromA, kA, 40000, kClusterIp, 80), kIn, kA},
+        {"B's reply leaves as the ClusterIP", Program::kFromPod, SynAck(kFromB, kB, 8080, kA, 40000), kIn,
+         kClusterIp},
+        {"and so does its next segment", Program::kFromPod, Ack(kFromB, kB, 8080, kA, 40000), kIn,
+         kClusterIp}}},
       {"audit: what deny-all would drop passes",
        [none](Node& n) { n.Enforce(kPolicyB, kB, none, std::nullopt, EnforcementMode::kAudit); },
        {{"A to B", Program::kFromPod, Syn(kFromA, kA, 40000, kB, 80), kIn},
@@ -321,7 +376,7 @@ std::vector<Case> Cases() {
 
 class PolicyTest : public ::testing::TestWithParam<Case> {};
 
-absl::StatusOr<int> RunProgram(ScopedNetNs& ns, int prog, const Bytes& input) {
+absl::StatusOr<int> RunProgram(ScopedNetNs& ns, int prog, const Bytes& input, Bytes* output = nullptr) {
   Bytes out(input.size() + 128);
   int verdict = -1;
   absl::Status ran = ns.ns().Run([&] {
@@ -329,10 +384,21 @@ absl::StatusOr<int> RunProgram(ScopedNetNs& ns, int prog, const Bytes& input) {
                         .data_size_in = (__u32)input.size(), .data_size_out = (__u32)out.size());
     if (bpf_prog_test_run_opts(prog, &run) != 0) return absl::ErrnoToStatus(errno, "test run");
     verdict = static_cast<int>(run.retval);
+    out.resize(run.data_size_out);
     return absl::OkStatus();
   });
   if (!ran.ok()) return ran;
+  if (output) *output = std::move(out);
   return verdict;
+}
+
+// The IPv4 source of an Ethernet frame.
+std::string Ipv4Source(const Bytes& frame) {
+  constexpr size_t kSourceOffset = 14 + 12;
+  if (frame.size() < kSourceOffset + 4) return "(short frame)";
+  char text[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, frame.data() + kSourceOffset, text, sizeof(text));
+  return text;
 }
 
 absl::StatusOr<std::unique_ptr<Datapath>> LoadDatapath() {
@@ -352,9 +418,11 @@ TEST_P(PolicyTest, Verdicts) {
   for (const Step& step : c.steps) {
     SCOPED_TRACE(step.description);
     const int prog = step.program == Program::kFromPod ? dp->from_pod_fd() : dp->from_uplink_fd();
-    absl::StatusOr<int> verdict = RunProgram(**ns, prog, step.input);
+    Bytes output;
+    absl::StatusOr<int> verdict = RunProgram(**ns, prog, step.input, &output);
     ASSERT_TRUE(verdict.ok()) << verdict.status();
     EXPECT_EQ(*verdict, step.verdict);
+    if (!step.source.empty()) EXPECT_EQ(Ipv4Source(output), step.source);
   }
 }
 

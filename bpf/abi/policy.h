@@ -20,6 +20,8 @@ enum weir_policy_direction {
 /* Reserved identities (proxy/policy/identity.h numbers them the same). */
 #define WEIR_IDENTITY_WORLD 1 /* an address the peers map does not know */
 #define WEIR_IDENTITY_HOST 2 /* this node: always allowed, both ways */
+/* Identities from here on stand for pods (labels); below are reserved ones (world, nodes). */
+#define WEIR_IDENTITY_FIRST_POD 256
 
 /* Peers: address or CIDR -> identity, both families in one trie. The prefix counts the family
  * byte and its padding (WEIR_POLICY_PEER_FAMILY_BITS) before the address bits. */
@@ -93,6 +95,11 @@ struct weir_policy_cidr_key {
 enum weir_policy_ct_flags {
 	WEIR_POLICY_CT_EGRESS = 1 << 0, /* the source endpoint's egress gate let the flow out */
 	WEIR_POLICY_CT_INGRESS = 1 << 1, /* the destination endpoint's ingress gate let it in */
+	/* A flow between two pods that this node neither translates nor tracks in its main conntrack
+	 * (no Service frontend, no masquerade: a pod address is neither): its later packets skip the
+	 * Service and conntrack lookups and the gate (bpf/lib/policy.h, policy_plain_flow). Cleared by a
+	 * FIN or RST, and by a grant of the same tuple that is not plain. */
+	WEIR_POLICY_CT_PLAIN = 1 << 2,
 };
 
 struct weir_policy_ct_value {

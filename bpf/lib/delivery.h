@@ -103,33 +103,48 @@ static __always_inline struct weir_endpoint_value *lookup_endpoint(const struct 
 					       : lookup_endpoint_v6((const struct in6_addr *)pkt->daddr.v6);
 }
 
-/* Delivers a packet whose (possibly translated) destination is in `pkt` and whose endpoint entry
- * (NULL: none) is `ep`: into a pod of this node when it is one and its ingress policy lets the
- * packet in, else on through the FIB when it was translated (its source may now be an address of
- * this node, which the stack's input path would drop), else to the stack. */
-static __always_inline int deliver_to(struct __sk_buff *skb, const struct packet *pkt,
-				      const struct weir_endpoint_value *ep, bool translated)
+/* Into the pod whose entry is `target`, past its ingress gate: one routed hop. */
+static __always_inline int enter_pod(struct __sk_buff *skb, const struct packet *pkt,
+				     const struct weir_endpoint_value *target)
 {
-	if (!ep || !(ep->flags & WEIR_ENDPOINT_LOCAL_POD)) {
-		count(WEIR_METRIC_TO_STACK, skb);
-		return translated ? fib_redirect(skb, pkt) : TC_ACT_OK;
-	}
-	struct weir_endpoint_value target = *ep;
-
-	if (policy_subject(&target) && !policy_ingress_allowed(skb, pkt, &target))
-		return TC_ACT_SHOT;
 	bool alive = pkt->family == WEIR_FAMILY_IPV4 ? decrement_ttl_v4(skb) : decrement_hop_limit_v6(skb);
 
 	if (!alive) {
 		count(WEIR_METRIC_TTL_EXCEEDED, skb);
 		return TC_ACT_OK;
 	}
-	return redirect_to_pod(skb, &target, pkt->from_pod);
+	return redirect_to_pod(skb, target, pkt->from_pod);
+}
+
+/* What happened to a packet before its delivery. */
+enum delivery {
+	DELIVERY_TRACKED, /* a flow conntrack knows, untranslated (inbound, DSR), or no flow at all */
+	DELIVERY_TRANSLATED,
+	DELIVERY_UNTRACKED, /* neither translated nor known to conntrack: policy may mark it plain */
+};
+
+/* Delivers a packet whose (possibly translated) destination is in `pkt` and whose endpoint entry
+ * (NULL: none) is `ep`: into a pod of this node when it is one and its ingress policy lets the
+ * packet in, else on through the FIB when it was translated (its source may now be an address of
+ * this node, which the stack's input path would drop), else to the stack. */
+static __always_inline int deliver_to(struct __sk_buff *skb, const struct packet *pkt,
+				      const struct weir_endpoint_value *ep, enum delivery how)
+{
+	if (!ep || !(ep->flags & WEIR_ENDPOINT_LOCAL_POD)) {
+		count(WEIR_METRIC_TO_STACK, skb);
+		return how == DELIVERY_TRANSLATED ? fib_redirect(skb, pkt) : TC_ACT_OK;
+	}
+	struct weir_endpoint_value target = *ep;
+
+	if (policy_subject(&target) && !policy_ingress_allowed(skb, pkt, &target, how == DELIVERY_UNTRACKED))
+		return TC_ACT_SHOT;
+	return enter_pod(skb, pkt, &target);
 }
 
 static __always_inline int deliver(struct __sk_buff *skb, const struct packet *pkt, bool translated)
 {
-	return deliver_to(skb, pkt, lookup_endpoint(pkt), translated);
+	return deliver_to(skb, pkt, lookup_endpoint(pkt),
+			  translated ? DELIVERY_TRANSLATED : DELIVERY_TRACKED);
 }
 
 #endif

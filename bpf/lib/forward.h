@@ -25,7 +25,8 @@ static __always_inline int forward_translated(struct __sk_buff *skb, struct pack
 					      enum translation result)
 {
 	if (from_inside && result != TRANSLATION_NO_BACKEND && result != TRANSLATION_ERROR &&
-	    result != TRANSLATION_HELD && !policy_egress_allowed(skb, pkt, result == TRANSLATION_DONE))
+	    result != TRANSLATION_HELD && result != TRANSLATION_PLAIN &&
+	    !policy_egress_allowed(skb, pkt, result == TRANSLATION_DONE, result == TRANSLATION_NONE))
 		return TC_ACT_SHOT;
 	switch (result) {
 	case TRANSLATION_NO_BACKEND:
@@ -44,6 +45,15 @@ static __always_inline int forward_translated(struct __sk_buff *skb, struct pack
 		return fib_redirect(skb, pkt);
 	case TRANSLATION_UNTOUCHED:
 		return deliver(skb, pkt, false);
+	case TRANSLATION_PLAIN: {
+		/* From the uplink: into the receiver policy_receiver_plain_flow found, whose gate let the
+		 * flow in. From a pod: on as an untracked packet, its egress gate passed. */
+		const struct weir_endpoint_value *receiver = from_inside ? NULL : policy_plain_receiver();
+
+		if (receiver)
+			return enter_pod(skb, pkt, receiver);
+		break;
+	}
 	default:
 		break;
 	}
@@ -65,19 +75,14 @@ static __always_inline int forward_translated(struct __sk_buff *skb, struct pack
 
 		if (source != PEER_POD) {
 			/* The stack delivers it, so the pod's ingress gate is taken here. */
-			if (policy_subject(ep) && !policy_ingress_allowed(skb, pkt, ep))
+			if (policy_subject(ep) && !policy_ingress_allowed(skb, pkt, ep, false))
 				return TC_ACT_SHOT;
 			remember_inbound(pkt, source);
 			count(WEIR_METRIC_TO_STACK, skb);
 			return TC_ACT_OK;
 		}
 	}
-	return deliver_to(skb, pkt, ep, false);
-}
-
-static __always_inline int translate_and_forward(struct __sk_buff *skb, struct packet *pkt, bool from_inside)
-{
-	return forward_translated(skb, pkt, from_inside, translate_service(skb, pkt, from_inside));
+	return deliver_to(skb, pkt, ep, DELIVERY_UNTRACKED);
 }
 
 #endif

@@ -87,6 +87,9 @@ struct policy_scratch {
 	__u8 direction; /* enum weir_policy_direction */
 	__u8 verdict; /* enum weir_policy_verdict */
 	__u8 sender_judged; /* from_pod: the sender is a subject of policy (policy_remember_sender) */
+	/* The flow is neither translated nor in the main conntrack on this node: a grant to a pod peer
+	 * marks it WEIR_POLICY_CT_PLAIN. Set by the gate's caller for each gate. */
+	__u8 untracked;
 	__u32 identity; /* the peer's */
 	__u64 now;
 	struct weir_ct_key key;
@@ -273,19 +276,25 @@ static __always_inline struct weir_policy_ct_value *policy_ct_find(const struct 
 
 /* Notes on s->key's entry that one side's gate let the flow through. `fresh`: the flow starts
  * over (a TCP SYN on its way out), so what earlier flows of the same tuple were granted is
- * forgotten. */
-static __always_inline void policy_ct_grant(struct policy_scratch *s, __u32 flag, bool fresh)
+ * forgotten. A flow between pods that nothing translates or tracks here is marked plain; any other
+ * grant of the tuple takes the mark away. A function of its own: inlined in from_pod's two gates,
+ * it grows from_pod's frame past the 512-byte stack it shares with its subprograms. */
+static __noinline void policy_ct_grant(struct policy_scratch *s, __u32 flag, bool fresh)
 {
 	struct weir_policy_ct_value *entry = fresh ? NULL : policy_ct_find(&s->key, s->now);
+	bool plain = s->untracked && s->identity >= WEIR_IDENTITY_FIRST_POD;
 
 	/* Not atomic: both gates of one flow run on one packet's way, on one CPU. */
 	if (entry) {
-		if (!(entry->flags & flag))
-			entry->flags |= flag;
+		__u32 flags =
+			(entry->flags & ~WEIR_POLICY_CT_PLAIN) | flag | (plain ? WEIR_POLICY_CT_PLAIN : 0);
+
+		if (entry->flags != flags)
+			entry->flags = flags;
 		return;
 	}
 	s->granted.last_seen_ns = s->now;
-	s->granted.flags = flag;
+	s->granted.flags = flag | (plain ? WEIR_POLICY_CT_PLAIN : 0);
 	s->granted.pad = 0;
 	bpf_map_update_elem(&weir_pol_ct, &s->key, &s->granted, BPF_ANY);
 }
@@ -372,17 +381,19 @@ static __always_inline void policy_grant_frontend(struct policy_scratch *s)
 	s->flow.daddr = s->frontend;
 	s->flow.dport = s->frontend_port;
 	s->now = coarse_now_ns();
+	s->untracked = 0;
 	policy_ct_keys(s);
 	policy_ct_grant(s, WEIR_POLICY_CT_EGRESS, flow_is_syn(&s->flow));
 }
 
 /* After translation of a packet a pod sent (`translated` is the packet now; `to_backend`: a
- * Service flow's first or later packet was sent to a backend): the sender's egress gate, when
- * policy_remember_sender found the sender a subject of policy. It judges the flow as the pod sees it:
- * its own source (before any SNAT), and the backend as the destination of a Service flow; a reply
- * of a translated flow is judged as the pod sent it, before its source went back to the frontend. */
+ * Service flow's first or later packet was sent to a backend; `untracked`: neither translated nor
+ * known to conntrack): the sender's egress gate, when policy_remember_sender found the sender a
+ * subject of policy. It judges the flow as the pod sees it: its own source (before any SNAT), and
+ * the backend as the destination of a Service flow; a reply of a translated flow is judged as the
+ * pod sent it, before its source went back to the frontend. */
 static __always_inline bool policy_egress_allowed(struct __sk_buff *skb, const struct packet *translated,
-						  bool to_backend)
+						  bool to_backend, bool untracked)
 {
 	struct policy_scratch *s = policy_scratch();
 
@@ -391,6 +402,7 @@ static __always_inline bool policy_egress_allowed(struct __sk_buff *skb, const s
 	if (!s->sender_judged)
 		return true;
 	s->direction = WEIR_POLICY_EGRESS;
+	s->untracked = untracked;
 	if (to_backend) {
 		s->frontend = s->flow.daddr;
 		s->frontend_port = s->flow.dport;
@@ -404,9 +416,10 @@ static __always_inline bool policy_egress_allowed(struct __sk_buff *skb, const s
 	return true;
 }
 
-/* The ingress gate of the pod whose entry is `receiver`, about to receive `pkt`. */
+/* The ingress gate of the pod whose entry is `receiver`, about to receive `pkt` (`untracked`: as
+ * for policy_egress_allowed). */
 static __always_inline bool policy_ingress_allowed(struct __sk_buff *skb, const struct packet *pkt,
-						   const struct weir_endpoint_value *receiver)
+						   const struct weir_endpoint_value *receiver, bool untracked)
 {
 	struct policy_scratch *s = policy_scratch();
 
@@ -415,7 +428,74 @@ static __always_inline bool policy_ingress_allowed(struct __sk_buff *skb, const 
 	s->endpoint = *receiver;
 	s->flow = *pkt;
 	s->direction = WEIR_POLICY_INGRESS;
+	s->untracked = untracked;
 	return policy_gate(skb, s);
+}
+
+/* Whether s->flow is a later packet of a plain flow (WEIR_POLICY_CT_PLAIN) that s->endpoint's gate
+ * of `direction` has let through: its own entry carries that direction's flag, or the reversed
+ * one the other direction's (a reply). Such a packet needs no Service or conntrack lookup and no
+ * verdict. Never a TCP SYN (a new connection takes a verdict); a FIN or RST takes the mark away, so
+ * that the flow's last packets go the whole way and a tuple reused later by a translated flow
+ * meets no stale mark. */
+static __always_inline bool policy_plain_flow(struct policy_scratch *s, __u8 direction)
+{
+	if (!s->flow.has_ports || flow_is_syn(&s->flow))
+		return false;
+	__u32 own = direction == WEIR_POLICY_EGRESS ? WEIR_POLICY_CT_EGRESS : WEIR_POLICY_CT_INGRESS;
+	__u32 other = own ^ (WEIR_POLICY_CT_EGRESS | WEIR_POLICY_CT_INGRESS);
+
+	s->now = coarse_now_ns();
+	policy_ct_keys(s);
+	struct weir_policy_ct_value *entry = policy_ct_find(&s->key, s->now);
+	__u32 wanted = own;
+
+	if (!entry) {
+		entry = policy_ct_find(&s->reverse, s->now);
+		wanted = other;
+	}
+	if (!entry || (entry->flags & (WEIR_POLICY_CT_PLAIN | wanted)) != (WEIR_POLICY_CT_PLAIN | wanted))
+		return false;
+	if (s->flow.proto == IPPROTO_TCP && (s->flow.tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))) {
+		entry->flags &= ~WEIR_POLICY_CT_PLAIN;
+		return false;
+	}
+	return true;
+}
+
+/* from_pod, for a packet conntrack does not know, before any Service lookup: whether the packet
+ * policy_remember_sender kept rides a plain flow its sender's gates let through (its egress, or
+ * its ingress for a reply). After conntrack, which stays authoritative: a translated flow reusing
+ * the tuple of a stale plain one is still translated. A function of its own: inlined, it grows
+ * from_pod's frame past the 512-byte stack it shares with its subprograms. */
+static __noinline bool policy_sender_plain_flow(void)
+{
+	struct policy_scratch *s = policy_scratch();
+
+	return s && s->sender_judged && policy_plain_flow(s, WEIR_POLICY_EGRESS);
+}
+
+/* From the uplink, to the pod whose entry is `receiver` (a subject of policy), before any Service
+ * lookup: whether `pkt` rides a plain flow the receiver's gates let through. The receiver's entry
+ * is kept for policy_plain_receiver. */
+static __always_inline bool policy_receiver_plain_flow(const struct packet *pkt,
+						       const struct weir_endpoint_value *receiver)
+{
+	struct policy_scratch *s = policy_scratch();
+
+	if (!s)
+		return false;
+	s->endpoint = *receiver;
+	s->flow = *pkt;
+	return policy_plain_flow(s, WEIR_POLICY_INGRESS);
+}
+
+/* The receiver policy_receiver_plain_flow found riding a plain flow. */
+static __always_inline const struct weir_endpoint_value *policy_plain_receiver(void)
+{
+	struct policy_scratch *s = policy_scratch();
+
+	return s ? &s->endpoint : NULL;
 }
 
 /* Whether an endpoint entry makes its endpoint a subject of policy (its packets meet gates). */

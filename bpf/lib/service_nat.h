@@ -44,6 +44,9 @@ enum translation {
 	TRANSLATION_UNTOUCHED, /* a pod answering an outside client's flow: on as it is, never masqueraded */
 	TRANSLATION_REPLY, /* a reply of a translated flow: pkt now holds the addresses translated back */
 	TRANSLATION_HELD, /* dropped while an upgrade moves conntrack: the sender retransmits */
+	/* A later packet of a flow between pods that its policy conntrack entry knows as plain
+	 * (bpf/lib/policy.h, policy_plain_flow): nothing looked up, nothing to translate, gates passed. */
+	TRANSLATION_PLAIN,
 };
 
 /* A FIN or RST of a tracked TCP flow: its entries are collected after a short lifetime. */
@@ -197,6 +200,15 @@ static __always_inline __be16 free_snat_port(const struct packet *pkt, const str
 	return 0;
 }
 
+/* A packet of a flow that conntrack does not know and that is no Service's. */
+static __always_inline enum translation not_a_service_flow(const struct packet *pkt)
+{
+	if (held_at_upgrade(pkt, false))
+		return TRANSLATION_HELD;
+	forget_stale_reply(pkt);
+	return TRANSLATION_NONE;
+}
+
 /* The first packet of a flow to a Service frontend. `from_inside`: sent by a pod of this node.
  * Traffic from outside to a backend on another node is SNATed to this node's address so that the
  * reply comes back here to be translated. */
@@ -209,12 +221,8 @@ static __always_inline enum translation translate_new_flow(struct ctx_buff *skb,
 		.addr = pkt->daddr, .port = pkt->dport, .proto = pkt->proto, .family = pkt->family};
 	struct weir_service_value *svc = lookup_service(&key, from_inside);
 
-	if (!svc) {
-		if (held_at_upgrade(pkt, false))
-			return TRANSLATION_HELD;
-		forget_stale_reply(pkt);
-		return TRANSLATION_NONE;
-	}
+	if (!svc)
+		return not_a_service_flow(pkt);
 	if (held_at_upgrade(pkt, true))
 		return TRANSLATION_HELD;
 	struct weir_affinity_key affinity = {.client = pkt->saddr, .family = pkt->family};

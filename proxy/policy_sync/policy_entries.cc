@@ -3,10 +3,16 @@
 #include <vector>
 
 #include "bpf/abi/policy.h"
+#include "proxy/policy/identity.h"
 #include "proxy/policy/port_prefix.h"
 
 namespace weir::policy_sync {
 namespace {
+
+// The datapath tells these apart by number alone.
+static_assert(policy::kIdentityWorld == WEIR_IDENTITY_WORLD);
+static_assert(policy::kIdentityHost == WEIR_IDENTITY_HOST);
+static_assert(policy::kFirstLocalIdentity == WEIR_IDENTITY_FIRST_POD);
 
 using policy::AllowEntry;
 using policy::Peer;
