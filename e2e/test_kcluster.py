@@ -10,6 +10,7 @@ WEIR_CLUSTER_REUSE=1 uses (and leaves up) a cluster that `scripts/cluster.sh up`
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -277,6 +278,11 @@ def test_deleted_pod_leaves_nothing(cluster, workload):
     assert cluster.nodes[0].run("ip", "-o", "link", "show", "type", "veth").stdout.count("\n") == veths - 1
 
 
+def stamp() -> str:
+    """The time of day as the agents' logs write it, to find a failure in them."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+
+
 class Traffic:
     """Requests in a loop until stopped: from a pod to the ClusterIP, from outside to a NodePort."""
 
@@ -288,7 +294,7 @@ class Traffic:
         script = (
             f"while [ ! -e /tmp/stop ]; do "
             f"curl -s -o /dev/null -w '%{{http_code}}\\n' --max-time 2 http://{cluster_ip}/hostname "
-            f"|| echo fail; sleep 0.05; done"
+            f'|| echo "fail $?"; sleep 0.05; done'
         )
         exec_in(cluster, client_pod, "rm", "-f", "/tmp/stop")
         self._pod = subprocess.Popen(
@@ -318,9 +324,13 @@ class Traffic:
 
     def _read_pod(self) -> None:
         for line in self._pod.stdout:
+            said = line.strip()
+            if said.startswith("fail") and self.failures:  # curl's exit code, after the code it printed
+                self.failures[-1] += f" (curl exit {said.split()[-1]})"
+                continue
             self.requests += 1
-            if line.strip() != "200":
-                self.failures.append(f"ClusterIP from pod: {line.strip()}")
+            if said != "200":
+                self.failures.append(f"{stamp()} ClusterIP from pod: {said}")
 
     def _node_port(self, node_ip: str) -> None:
         while not self._stop.is_set():
@@ -340,7 +350,7 @@ class Traffic:
             )
             self.requests += 1
             if res.stdout != "200":
-                self.failures.append(f"NodePort from outside: {res.stdout or res.returncode}")
+                self.failures.append(f"{stamp()} NodePort from outside: {res.stdout} (curl exit {res.returncode})")
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -522,20 +532,29 @@ def test_an_agent_that_cannot_reach_the_api_is_alive_and_unready(cluster, worklo
 
 
 def test_helm_upgrade_rolls_the_daemonset_without_dropping_a_request(cluster, workload):
+    """Also with other map sizes: each new agent migrates the pinned conntrack and Maglev maps it
+    finds (docs/install.md, "Changing a map size") while the requests go on."""
     cluster_ip = cluster.kubectl("get", "service", "web", "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
     before = agent_pod_names(cluster)
+    sizes = ["--set", "agent.conntrackMax=131072", "--set", "agent.maglevTableSize=2039"]
     traffic = Traffic(cluster, "client-1", cluster_ip, cluster.nodes[1].ip)
     try:
         time.sleep(2)
-        upgrade_weir(cluster, "--set", "agent.logLevel=debug", "--wait", "--timeout", "5m")
+        upgrade_weir(cluster, "--set", "agent.logLevel=debug", *sizes, "--wait", "--timeout", "5m")
         cluster.kubectl("-n", "kube-system", "rollout", "status", "daemonset/weir", "--timeout=300s")
         time.sleep(2)
     finally:
         traffic.stop()
     after = agent_pod_names(cluster)
     assert not before & after, "the DaemonSet's pods were not replaced"
+    logs = {pod: cluster.kubectl("logs", "-n", "kube-system", pod).stdout for pod in after}
     assert traffic.requests > 50
-    assert traffic.failures == [], f"{len(traffic.failures)} of {traffic.requests} failed: {traffic.failures[:10]}"
+    assert traffic.failures == [], (
+        f"{len(traffic.failures)} of {traffic.requests} failed: {traffic.failures[:10]}\n"
+        + "\n".join(f"== {pod}:\n" + "\n".join(said.splitlines()[:60]) for pod, said in logs.items())
+    )
+    for said in logs.values():
+        assert "migrated pinned map weir_ct: 262144 entries, this agent is configured for 131072" in said, said
 
 
 def test_helm_uninstall_cleans_the_nodes(cluster, workload):
