@@ -41,6 +41,8 @@ snapshotted before and compared after, and any change fails the run.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import os
 import platform
@@ -94,6 +96,10 @@ SERVICE = "svc-dataplane"
 CLUSTER_IP, SERVICE_PORT, NODE_PORT = "10.96.0.20", 90, 30090
 FIRST_SOURCE_PORT = 10000
 GENERATOR_CPU, NODE_CPU = 0, 1
+# Real-time priorities (SCHED_FIFO) unless --no-rt: the counter's thread before the generator on CPU 0
+# (what the node sent is counted, never dropped for want of CPU), the node's thread alone on CPU 1.
+GENERATOR_RT, COUNTER_RT, NODE_RT = 1, 2, 1
+READER_RT = 3  # this process, while it reads the two ends of a window
 
 TARGET_XDP_VS_IPTABLES = 3.0
 TARGET_TC_VS_IPTABLES = 1.7
@@ -129,6 +135,53 @@ def udp_frame(src_mac: str, dst_mac: str, src: str, dst: str, sport: int, dport:
 
 # ---------------------------------------------------------------------------------------------
 # What is read around a run
+
+
+def must(cmd: list[str]) -> str:
+    """Runs a command; its error output in the exception when it fails."""
+    proc = run(cmd, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {proc.returncode}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+class PerCpuCounter:
+    """Reads a BPF per-CPU array's entry 0 (the counter program's map) with the bpf() syscall: a
+    read takes microseconds, so a window's packet count and the node thread's run time are read
+    together even when both CPUs are busy (bpftool would take a fork and tens of milliseconds)."""
+
+    SYS_BPF = 321  # x86_64
+    BPF_MAP_LOOKUP_ELEM, BPF_MAP_GET_FD_BY_ID = 1, 14
+
+    def __init__(self, map_id: int):
+        if platform.machine() != "x86_64":
+            raise RuntimeError("the bpf() syscall number here is x86_64's")
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.cpus = possible_cpus()
+        attr = ctypes.create_string_buffer(struct.pack("=III", map_id, 0, 0), 128)
+        fd = self.libc.syscall(self.SYS_BPF, self.BPF_MAP_GET_FD_BY_ID, attr, 128)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), f"BPF_MAP_GET_FD_BY_ID {map_id}")
+        self.fd = fd
+        self.key = ctypes.c_uint32(0)
+        self.values = (ctypes.c_uint64 * self.cpus)()
+        self.attr = ctypes.create_string_buffer(
+            struct.pack("=IIQQQ", fd, 0, ctypes.addressof(self.key), ctypes.addressof(self.values), 0), 128
+        )
+
+    def read(self) -> int:
+        if self.libc.syscall(self.SYS_BPF, self.BPF_MAP_LOOKUP_ELEM, self.attr, 128) != 0:
+            raise OSError(ctypes.get_errno(), "BPF_MAP_LOOKUP_ELEM")
+        return sum(self.values)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def possible_cpus() -> int:
+    """The per-CPU map's value count: the highest possible CPU + 1."""
+    last = Path("/sys/devices/system/cpu/possible").read_text().strip().split(",")[-1].split("-")[-1]
+    return int(last) + 1
 
 
 def napi_threads() -> dict[int, str]:
@@ -168,7 +221,8 @@ class Subject:
         self.name, self.netns, self.uplink, self.fabric_port = name, netns, uplink, fabric_port
         self.dst, self.dport = dst, dport
         self.napi_pid = 0
-        self.counter_map = 0
+        self.counter_pid = 0
+        self.counter: PerCpuCounter | None = None
         self.frame_hex = ""
 
 
@@ -181,6 +235,12 @@ class DataplaneLab:
         self.lab = lab
         self.paused: list[int] = []
         self.cp: ControlPlane | None = None
+        # The generator pinned to CPU 0; real-time too (a busy loop that ends on its own timer), so it
+        # offers the node more than it can take however busy the machine is.
+        self.rt = not args.no_rt
+        self.generator_prefix = ["taskset", "-c", str(GENERATOR_CPU)]
+        if not args.no_rt:
+            self.generator_prefix = ["chrt", "-f", str(GENERATOR_RT), *self.generator_prefix]
         weir = [s for s in subjects if s in WEIR_NODES]
         # Cluster numbers its nodes from 1 (and makes the fabric and the client): every weir node is
         # made, measured or not (an idle one costs nothing).
@@ -254,12 +314,13 @@ class DataplaneLab:
         pinned to the node's CPU, the next hop's neighbour entry, and the frame."""
         netns, uplink = subject.netns, subject.uplink
         counted_ns, counted_dev = (netns, uplink) if subject.name == "generator" else (self.fabric, subject.fabric_port)
-        run(in_netns(counted_ns, ["ip", "link", "set", "dev", counted_dev, "xdpdrv", "object", str(COUNTER), "section", "xdp"]))
+        must(in_netns(counted_ns, ["ip", "link", "set", "dev", counted_dev, "xdpdrv", "object", str(COUNTER), "section", "xdp.frags"]))
         prog = link_info(counted_ns, counted_dev).get("xdp", {}).get("prog", {}).get("id")
         if not prog:
             raise RuntimeError(f"{subject.name}: no XDP counter on {counted_dev}")
         maps = json.loads(run(["bpftool", "-j", "prog", "show", "id", str(prog)]).stdout).get("map_ids", [])
-        subject.counter_map = maps[0]
+        subject.counter = PerCpuCounter(maps[0])
+        self.lab.cleanups.append(subject.counter.close)
         run(in_netns(netns, ["ethtool", "-K", uplink, "gro", "on"]))
         # The client is on the fabric's subnet and the node forwards out of the device the packet
         # came in on: the stack would look up whether to send the client an ICMP redirect for every
@@ -267,18 +328,11 @@ class DataplaneLab:
         # a router as a rule; the lab's clients share the link only for want of one.
         for key in ("all", uplink):
             run(in_netns(netns, ["sysctl", "-qw", f"net.ipv4.conf.{key}.send_redirects=0"]))
-        before = napi_threads()
-        run(["ip", "netns", "exec", netns, "sh", "-c", f"echo 1 > /sys/class/net/{uplink}/threaded"])
-        new = [pid for pid, comm in napi_threads().items() if pid not in before and comm.startswith(f"napi/{uplink}-")]
-        if len(new) != 1:
-            raise RuntimeError(f"{subject.name}: expected one new NAPI thread for {uplink}, found {new}")
-        subject.napi_pid = new[0]
-        run(["taskset", "-pc", str(NODE_CPU), str(subject.napi_pid)])
-        if not args.no_rt:
-            # A real-time thread runs as soon as frames wait in its ring: the node's work is not held
-            # back behind other work on a shared machine (the kernel's RT throttling still leaves
-            # 5% of CPU 1 to others). It is the lab's own thread and ends with its device.
-            run(["chrt", "-f", "-p", "1", str(subject.napi_pid)])
+        subject.napi_pid = self.napi_thread(netns, uplink, NODE_CPU, args)
+        if subject.name != "generator":
+            # The counter's NAPI in a thread of its own on the generator's CPU: what the node sends
+            # waits in the counter's ring for CPU 0, not for the node's CPU (nor for ksoftirqd).
+            subject.counter_pid = self.napi_thread(self.fabric, subject.fabric_port, GENERATOR_CPU, args, COUNTER_RT)
         if subject.name in WEIR_NODES:
             xdp = link_info(netns, uplink).get("xdp")
             if WEIR_NODES[subject.name][2] != bool(xdp):
@@ -290,16 +344,43 @@ class DataplaneLab:
             client_mac, node_mac, CLIENT_IP, subject.dst, FIRST_SOURCE_PORT, subject.dport, args.udp_size
         ).hex()
 
+    @contextlib.contextmanager
+    def reader_priority(self):
+        """This process real-time above the generator and the threads while it reads a window's
+        ends (it sleeps in between): with both CPUs busy at real-time priority it would otherwise
+        wake up late, and read the counter and the run time at different moments."""
+        if self.rt:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(READER_RT))
+        try:
+            yield
+        finally:
+            if self.rt:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+    def napi_thread(self, netns: str, dev: str, cpu: int, args: argparse.Namespace, priority: int = NODE_RT) -> int:
+        """Puts `dev`'s NAPI in a kernel thread (threaded NAPI, a per-device setting), pins it to `cpu`
+        and (unless --no-rt) makes it real-time: it runs as soon as frames wait in its ring, not
+        behind other work on a shared machine (the kernel's RT throttling still leaves others 5%). It
+        is the lab's own thread and ends with its device. Returns its pid."""
+        before = napi_threads()
+        run(["ip", "netns", "exec", netns, "sh", "-c", f"echo 1 > /sys/class/net/{dev}/threaded"])
+        new = [pid for pid, comm in napi_threads().items() if pid not in before and comm.startswith(f"napi/{dev}-")]
+        if len(new) != 1:
+            raise RuntimeError(f"expected one new NAPI thread for {dev} in {netns}, found {new}")
+        run(["taskset", "-pc", str(cpu), str(new[0])])
+        if not args.no_rt:
+            run(["chrt", "-f", "-p", str(priority), str(new[0])])
+        return new[0]
+
     def counted(self, subject: Subject) -> int:
-        dump = json.loads(run(["bpftool", "-j", "map", "dump", "id", str(subject.counter_map)]).stdout)
-        return sum(v["value"] for entry in dump for v in entry.get("values", []))
+        return subject.counter.read()
 
     def measure(self, subject: Subject, seconds: float, flows: int, warmup: float = 0.3) -> dict:
         gen = self.lab.spawn(
             in_netns(
                 self.fabric,
                 [
-                    "taskset", "-c", str(GENERATOR_CPU), str(GENERATOR), subject.fabric_port, subject.frame_hex,
+                    *self.generator_prefix, str(GENERATOR), subject.fabric_port, subject.frame_hex,
                     str(flows), str(FIRST_SOURCE_PORT), f"{seconds + warmup + 0.2:.3f}",
                 ],
             ),
@@ -307,10 +388,11 @@ class DataplaneLab:
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(warmup)
-        c0, r0, t0 = self.counted(subject), run_time_ns(subject.napi_pid), time.monotonic()
-        time.sleep(seconds)
-        c1, r1, t1 = self.counted(subject), run_time_ns(subject.napi_pid), time.monotonic()
+        with self.reader_priority():
+            time.sleep(warmup)
+            c0, r0, t0 = self.counted(subject), run_time_ns(subject.napi_pid), time.monotonic()
+            time.sleep(seconds)
+            c1, r1, t1 = self.counted(subject), run_time_ns(subject.napi_pid), time.monotonic()
         out, err = gen.communicate(timeout=seconds + 30)
         if gen.returncode != 0:
             raise RuntimeError(f"generator into {subject.name} failed: {err.strip()}")
@@ -334,7 +416,7 @@ class DataplaneLab:
             in_netns(
                 self.fabric,
                 [
-                    "taskset", "-c", str(GENERATOR_CPU), str(GENERATOR), subject.fabric_port, subject.frame_hex,
+                    *self.generator_prefix, str(GENERATOR), subject.fabric_port, subject.frame_hex,
                     str(flows), str(FIRST_SOURCE_PORT), f"{seconds + 0.6:.3f}",
                 ],
             ),

@@ -16,8 +16,10 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -74,6 +76,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "opening the generator program: %s\n", strerror(errno));
     return 1;
   }
+  // The template: the frame's first 128 bytes (the program writes them into every frame again).
+  memcpy(const_cast<__u64*>(skel->rodata->frame_template), frame.data(),
+         std::min(frame.size(), sizeof(skel->rodata->frame_template)));
   skel->rodata->flows = flows;
   skel->rodata->first_source_port = static_cast<__u16>(first_port);
   if (int err = xdp_traffic_gen__load(skel); err) {

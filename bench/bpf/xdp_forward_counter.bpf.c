@@ -4,7 +4,8 @@
  * (what the node forwarded: translated, wrapped for DSR, or only routed), and passes everything else
  * (ARP, ICMP, TCP: the lab's control traffic). Dropping here keeps the bridge, the backend and its
  * socket out of the measurement; on the generator's own target it is the drop program that shows
- * the generator's limit. Its presence also makes the veth deliver frames sent with XDP_TX. */
+ * the generator's limit. Its presence also makes the veth deliver frames sent with XDP_TX. It is
+ * frags-aware (it reads only the first buffer) because the lab's uplinks have a 9000-byte MTU. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -21,7 +22,7 @@ struct {
 	__type(value, __u64);
 } forwarded_packets SEC(".maps");
 
-SEC("xdp")
+SEC("xdp.frags")
 int xdp_forward_counter(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
