@@ -145,37 +145,109 @@ def must(cmd: list[str]) -> str:
     return proc.stdout
 
 
-class PerCpuCounter:
-    """Reads a BPF per-CPU array's entry 0 (the counter program's map) with the bpf() syscall: a
-    read takes microseconds, so a window's packet count and the node thread's run time are read
-    together even when both CPUs are busy (bpftool would take a fork and tens of milliseconds)."""
+class BpfArrayEntry:
+    """Entry 0 of a BPF array map (per-CPU or not), read with the bpf() syscall: a read takes
+    microseconds, so a window's packet count and the node thread's run time are read together even
+    when both CPUs are busy (bpftool would take a fork and tens of milliseconds)."""
 
     SYS_BPF = 321  # x86_64
     BPF_MAP_LOOKUP_ELEM, BPF_MAP_GET_FD_BY_ID = 1, 14
 
-    def __init__(self, map_id: int):
+    def __init__(self, map_id: int, value_size: int, per_cpu: bool):
         if platform.machine() != "x86_64":
             raise RuntimeError("the bpf() syscall number here is x86_64's")
         self.libc = ctypes.CDLL(None, use_errno=True)
-        self.cpus = possible_cpus()
         attr = ctypes.create_string_buffer(struct.pack("=III", map_id, 0, 0), 128)
         fd = self.libc.syscall(self.SYS_BPF, self.BPF_MAP_GET_FD_BY_ID, attr, 128)
         if fd < 0:
             raise OSError(ctypes.get_errno(), f"BPF_MAP_GET_FD_BY_ID {map_id}")
         self.fd = fd
         self.key = ctypes.c_uint32(0)
-        self.values = (ctypes.c_uint64 * self.cpus)()
+        # A per-CPU map's value: one 8-byte aligned slot per possible CPU.
+        self.slot = (value_size + 7) // 8 * 8 if per_cpu else value_size
+        self.value = ctypes.create_string_buffer(self.slot * (possible_cpus() if per_cpu else 1))
         self.attr = ctypes.create_string_buffer(
-            struct.pack("=IIQQQ", fd, 0, ctypes.addressof(self.key), ctypes.addressof(self.values), 0), 128
+            struct.pack("=IIQQQ", fd, 0, ctypes.addressof(self.key), ctypes.addressof(self.value), 0), 128
         )
 
-    def read(self) -> int:
+    def read(self) -> bytes:
         if self.libc.syscall(self.SYS_BPF, self.BPF_MAP_LOOKUP_ELEM, self.attr, 128) != 0:
             raise OSError(ctypes.get_errno(), "BPF_MAP_LOOKUP_ELEM")
-        return sum(self.values)
+        return self.value.raw
+
+    def read_sum(self) -> int:
+        """The sum over CPUs of a per-CPU u64."""
+        raw = self.read()
+        return sum(struct.unpack_from("=Q", raw, i) [0] for i in range(0, len(raw), self.slot))
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def parse_sample(raw: bytes) -> dict:
+    """The counter's sample (struct sample: u32 length, the packet's first bytes) as a backend's
+    node would see it: the IPv4 header (and for IP-in-IP the inner one) and UDP ports, with whether
+    each checksum is right."""
+    length = struct.unpack_from("=I", raw)[0]
+    frame = raw[4 : 4 + length]
+    if length < 42 or frame[12:14] != b"\x08\x00":
+        raise RuntimeError(f"no IPv4 sample ({length} bytes)")
+
+    def ipv4(packet: bytes) -> dict:
+        ihl = (packet[0] & 0x0F) * 4
+        header = packet[:ihl]
+        out = {
+            "src": socket.inet_ntoa(header[12:16]),
+            "dst": socket.inet_ntoa(header[16:20]),
+            "proto": header[9],
+            "ttl": header[8],
+            "id": struct.unpack_from("!H", header, 4)[0],
+            "header_bytes": ihl,
+            "ip_checksum_ok": checksum(header) == 0,
+        }
+        if out["proto"] == socket.IPPROTO_UDP:
+            udp = packet[ihl:]
+            sport, dport, udp_len, udp_check = struct.unpack_from("!HHHH", udp)
+            pseudo = header[12:20] + struct.pack("!BBH", 0, socket.IPPROTO_UDP, udp_len)
+            whole = len(udp) >= udp_len
+            out.update(sport=sport, dport=dport, udp_checksum=udp_check)
+            out["udp_checksum_ok"] = (not udp_check) or not whole or checksum(pseudo + udp[:udp_len]) == 0
+        elif out["proto"] == socket.IPPROTO_IPIP:
+            out["inner"] = ipv4(packet[ihl:])
+        return out
+
+    return ipv4(frame[14:])
+
+
+def check_forwarded(subject: str, node_address: str, packet: dict) -> str:
+    """Raises unless the sample is what the subject should send a backend on another node: SNAT
+    (weir, kube-proxy): node -> backend:port; DSR (weir, IP-in-IP): node -> backend with the
+    backend port in the outer IP id, around the client's packet to the NodePort; routing: the
+    client's packet. Returns a description."""
+    problems = []
+    if subject in ("xdp-dsr", "tc-dsr"):
+        inner = packet.get("inner") or {}
+        got = (packet["src"], packet["dst"], packet["id"], inner.get("src"), inner.get("dst"), inner.get("dport"))
+        want = (node_address, BACKEND_IP, BACKEND_PORT, CLIENT_IP, node_address, NODE_PORT)
+        text = (
+            f"IPIP {packet['src']} -> {packet['dst']} (id {packet['id']}) around "
+            f"{inner.get('src')}:{inner.get('sport')} -> {inner.get('dst')}:{inner.get('dport')}"
+        )
+        checks = [packet["ip_checksum_ok"], inner.get("ip_checksum_ok"), inner.get("udp_checksum_ok")]
+    else:
+        source = CLIENT_IP if subject == "routing" else node_address
+        got = (packet["src"], packet["dst"], packet.get("dport"))
+        want = (source, BACKEND_IP, BACKEND_PORT)
+        text = f"{packet['src']}:{packet.get('sport')} -> {packet['dst']}:{packet.get('dport')}"
+        checks = [packet["ip_checksum_ok"], packet.get("udp_checksum_ok")]
+    text += f", TTL {packet['ttl']}"
+    if got != want:
+        problems.append(f"expected {want}, got {got}")
+    if not all(checks):
+        problems.append("a checksum is wrong")
+    if problems:
+        raise RuntimeError(f"{subject}: a forwarded packet is wrong ({'; '.join(problems)}): {text} {packet}")
+    return text + ", checksums right"
 
 
 def possible_cpus() -> int:
@@ -222,7 +294,8 @@ class Subject:
         self.dst, self.dport = dst, dport
         self.napi_pid = 0
         self.counter_pid = 0
-        self.counter: PerCpuCounter | None = None
+        self.counter: BpfArrayEntry | None = None
+        self.sample: BpfArrayEntry | None = None
         self.frame_hex = ""
 
 
@@ -318,9 +391,15 @@ class DataplaneLab:
         prog = link_info(counted_ns, counted_dev).get("xdp", {}).get("prog", {}).get("id")
         if not prog:
             raise RuntimeError(f"{subject.name}: no XDP counter on {counted_dev}")
-        maps = json.loads(run(["bpftool", "-j", "prog", "show", "id", str(prog)]).stdout).get("map_ids", [])
-        subject.counter = PerCpuCounter(maps[0])
-        self.lab.cleanups.append(subject.counter.close)
+        for map_id in json.loads(run(["bpftool", "-j", "prog", "show", "id", str(prog)]).stdout).get("map_ids", []):
+            info = json.loads(run(["bpftool", "-j", "map", "show", "id", str(map_id)]).stdout)
+            if info.get("name") == "forwarded_packe":  # the kernel keeps 15 characters of a map's name
+                subject.counter = BpfArrayEntry(map_id, 8, per_cpu=True)
+            elif info.get("name") == "sample_packet":
+                subject.sample = BpfArrayEntry(map_id, info["bytes_value"], per_cpu=False)
+        if subject.counter is None or subject.sample is None:
+            raise RuntimeError(f"{subject.name}: the counter's maps are not there")
+        self.lab.cleanups += [subject.counter.close, subject.sample.close]
         run(in_netns(netns, ["ethtool", "-K", uplink, "gro", "on"]))
         # The client is on the fabric's subnet and the node forwards out of the device the packet
         # came in on: the stack would look up whether to send the client an ICMP redirect for every
@@ -373,7 +452,7 @@ class DataplaneLab:
         return new[0]
 
     def counted(self, subject: Subject) -> int:
-        return subject.counter.read()
+        return subject.counter.read_sum()
 
     def measure(self, subject: Subject, seconds: float, flows: int, warmup: float = 0.3) -> dict:
         gen = self.lab.spawn(
@@ -502,7 +581,12 @@ def check_paths(dl: DataplaneLab, args: argparse.Namespace) -> None:
         res = dl.measure(subject, 0.5, args.flows)
         if res["packets"] < 1000:
             raise RuntimeError(f"{name} forwarded {res['packets']} packets in 0.5 s: {res}")
-        progress(f"{LABELS[name]:20} forwards ({res['pps']:.0f} pkt/s)")
+        if name == "generator":
+            progress(f"{LABELS[name]:20} drops ({res['pps']:.0f} pkt/s)")
+            continue
+        address = node_ip(WEIR_NODES[name][0]) if name in WEIR_NODES else OTHER_NODES[name][1]
+        text = check_forwarded(name, address, parse_sample(subject.sample.read()))
+        progress(f"{LABELS[name]:20} forwards ({res['pps']:.0f} pkt/s): {text}")
 
 
 def bench(dl: DataplaneLab, args: argparse.Namespace) -> dict:
