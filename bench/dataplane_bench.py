@@ -491,25 +491,36 @@ class DataplaneLab:
         """Where the node's thread spends its time under the same load (perf samples of that thread
         only; a run of its own, not one of the measured ones): [[percent, symbol], ...]."""
         data = self.lab.dir / f"perf-{subject.name}.data"
+        # perf samples the node's CPU (its per-thread mode misses a kernel thread), starts first, and
+        # is real-time above the threads (else it waits for the CPU share they leave to write out).
+        rt = ["chrt", "-f", str(READER_RT)] if self.rt else []
+        perf = self.lab.spawn(
+            [*rt, "perf", "record", "-q", "-o", str(data), "-C", str(NODE_CPU), "--", "sleep", str(seconds + 1.5)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.0)
         gen = self.lab.spawn(
             in_netns(
                 self.fabric,
                 [
                     *self.generator_prefix, str(GENERATOR), subject.fabric_port, subject.frame_hex,
-                    str(flows), str(FIRST_SOURCE_PORT), f"{seconds + 0.6:.3f}",
+                    str(flows), str(FIRST_SOURCE_PORT), f"{seconds:.3f}",
                 ],
             ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(0.3)
-        run(["perf", "record", "-q", "-o", str(data), "-t", str(subject.napi_pid), "--", "sleep", str(seconds)])
         gen.communicate(timeout=seconds + 30)
-        report = run(
-            ["perf", "report", "-i", str(data), "--no-children", "--sort", "sym", "-q", "--stdio", "-g", "none",
-             "--percent-limit", "0.5"]
-        ).stdout
+        _, err = perf.communicate(timeout=seconds + 30)
+        if perf.returncode != 0:
+            raise RuntimeError(f"perf record: {err.strip()}")
+        report = must(
+            ["perf", "report", "-i", str(data), "--tid", str(subject.napi_pid), "--percentage", "relative", "--no-children", "--sort", "sym", "-q", "--stdio",
+             "-g", "none", "--percent-limit", "0.5"]
+        )
         top = []
         for line in report.splitlines():
             fields = line.split()
