@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -30,7 +29,8 @@
 namespace {
 
 constexpr int kRepeatPerCall = 1 << 30;  // the run ends on the timer's signal long before
-constexpr unsigned kBatch = 256;  // the most the kernel takes (TEST_XDP_MAX_BATCH): its page pool holds as many
+constexpr unsigned kBatch =
+    256;  // the most the kernel takes (TEST_XDP_MAX_BATCH): its page pool holds as many
 
 void on_alarm(int) {}  // only interrupts the test run (no SA_RESTART)
 
@@ -96,9 +96,10 @@ int main(int argc, char** argv) {
   xdp_md context = {};
   context.data_end = frame.size();
   context.ingress_ifindex = ifindex;
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = static_cast<__u32>(frame.size()),
-              .ctx_in = &context, .ctx_size_in = sizeof(context), .repeat = kRepeatPerCall,
-              .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = kBatch);
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+              .data_size_in = static_cast<__u32>(frame.size()), .ctx_in = &context,
+              .ctx_size_in = sizeof(context), .repeat = kRepeatPerCall, .flags = BPF_F_TEST_XDP_LIVE_FRAMES,
+              .batch_size = kBatch);
   int prog = bpf_program__fd(skel->progs.xdp_traffic_gen);
   double start = now_s(), deadline = start + seconds;
   setitimer(ITIMER_REAL, &timer, nullptr);
@@ -111,7 +112,8 @@ int main(int argc, char** argv) {
     }
   }
   double elapsed = now_s() - start;
-  printf("{\"frames\": %llu, \"seconds\": %.6f}\n", static_cast<unsigned long long>(skel->bss->frames), elapsed);
+  printf("{\"frames\": %llu, \"seconds\": %.6f}\n", static_cast<unsigned long long>(skel->bss->frames),
+         elapsed);
   xdp_traffic_gen__destroy(skel);
   return status;
 }
