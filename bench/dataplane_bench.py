@@ -12,10 +12,10 @@ node's CPU per forwarded packet. Subjects in one lab and one run:
 
 The path of a packet, and who pays for what:
 
-    generator (CPU 0)                      node (CPU 1)                              wire's far end (CPU 1)
-    BPF_PROG_TEST_RUN live frames  -->  uplink veth, NAPI in a thread   -->  fabric port: XDP counts
-    XDP_TX out of the fabric port        pinned to CPU 1: XDP / tc /           and drops every UDP packet
-    (no skb, no socket, no bridge)       netfilter, routing, out again          the node forwarded
+    generator (CPU 0)                   node (CPU 1)                          counter (CPU 0)
+    BPF_PROG_TEST_RUN live frames  -->  uplink veth, NAPI in a thread  -->  fabric end of the uplink:
+    XDP_TX out of the fabric end        pinned to CPU 1: XDP / tc /         XDP counts and drops every
+    of the node's uplink veth           netfilter, routing, send            UDP or IPIP packet
 
 The generator (bench/xdp_traffic_gen.cc) runs in the fabric's namespace pinned to CPU 0 and puts
 prebuilt frames (client 192.168.50.100 to the node's NodePort, or to the backend for routing) straight
@@ -23,14 +23,17 @@ into the node's uplink veth, as a NIC's receive ring would hold them. The uplink
 kernel thread (threaded NAPI, a per-device setting) pinned to CPU 1, so everything the node does for
 a packet happens on CPU 1 and nothing else of the bench does. The packets the node sends on are
 counted and dropped by an XDP program on the fabric's end of its uplink (bench/bpf/
-xdp_forward_counter.bpf.c): no bridge, backend or socket after the node. The backend (10.244.9.2) is a
-pod address of a "sink" node (192.168.50.9) that only answers ARP.
+xdp_forward_counter.bpf.c), whose NAPI thread runs on CPU 0: no bridge, backend or socket after the
+node. The backend (10.244.9.2) is a pod address of a "sink" node (192.168.50.9) that only answers
+ARP. Before anything is timed, a sample of what each subject forwarded is checked (addresses,
+ports, checksums). Unless --no-rt, the NAPI threads, the generator and this process while it reads
+are SCHED_FIFO (the kernel's RT throttling leaves others 5%): on a shared machine a normal thread
+gets a share of its CPU and wakes late, and the measurement would be of the machine's load.
 
 Measured per run: forwarded packets per second (the node saturated: the generator offers several
 times what any subject forwards) and the node's CPU per forwarded packet (the NAPI thread's run time
-from /proc/<pid>/schedstat, which holds the whole receive, the dataplane and the send to the wire,
-including the counter's few ns). Subjects interleaved and rotated every round; values are medians,
-ratios the median of the rounds' ratios.
+from /proc/<pid>/schedstat: the receive, the dataplane and the send to the wire). Subjects
+interleaved and rotated every round; values are medians, ratios the median of the rounds' ratios.
 
 Every address, route, rule and program lives in namespaces the lab made; the root namespace is
 snapshotted before and compared after, and any change fails the run.
