@@ -283,6 +283,14 @@ def run_time_ns(pid: int) -> int:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
 
 
+def sleeps(pid: int) -> int:
+    """Times a thread went to sleep (voluntary context switches): each one is a wake-up to pay for."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    return 0
+
+
 def link_info(netns: str, dev: str) -> dict:
     return json.loads(run(in_netns(netns, ["ip", "-j", "-d", "link", "show", "dev", dev])).stdout)[0]
 
@@ -490,8 +498,10 @@ class DataplaneLab:
         with self.reader_priority():
             time.sleep(warmup)
             c0, r0, t0 = self.counted(subject), run_time_ns(subject.napi_pid), time.monotonic()
+            s0 = {pid: sleeps(pid) for pid in (subject.napi_pid, subject.counter_pid) if pid}
             time.sleep(seconds)
             c1, r1, t1 = self.counted(subject), run_time_ns(subject.napi_pid), time.monotonic()
+            s1 = {pid: sleeps(pid) for pid in s0}
         out, err = gen.communicate(timeout=seconds + 30)
         if gen.returncode != 0:
             raise RuntimeError(f"generator into {subject.name} failed: {err.strip()}")
@@ -505,6 +515,12 @@ class DataplaneLab:
             "offered_pps": generated["frames"] / generated["seconds"],
             "packets": packets,
             "seconds": elapsed,
+            # per second: how often the node's thread ran out of work, and how often the counter's
+            # thread (on CPU 0) had to be woken by the node's sends
+            "node_sleeps_per_s": (s1[subject.napi_pid] - s0[subject.napi_pid]) / elapsed,
+            "counter_wakeups_per_s": (s1[subject.counter_pid] - s0[subject.counter_pid]) / elapsed
+            if subject.counter_pid
+            else None,
         }
 
     def profile(self, subject: Subject, seconds: float, flows: int) -> list[list]:
