@@ -14,6 +14,8 @@ packages=(
   libcpp-httplib-dev libssl-dev libyaml-cpp-dev rapidjson-dev libabsl-dev
   libgtest-dev libgmock-dev libspdlog-dev
   iproute2 iputils-ping socat tcpdump strace wrk ethtool
+  # bench/dataplane_bench.py --profile: where the node's CPU goes per subject.
+  linux-perf
   containernetworking-plugins qperf iperf3
   python3-pytest python3-yaml
   containerd runc iptables nftables mmdebstrap curl openssl
