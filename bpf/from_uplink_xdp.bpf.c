@@ -38,14 +38,15 @@ static __always_inline bool for_local_pod(const struct packet *pkt)
 #define SEND_ON_IN_TC (-1)
 
 /* Out of the node by the FIB, as fib_redirect does in tc: back out of the uplink (XDP_TX) or out
- * of another device. SEND_ON_IN_TC when the route needs what only the stack or tc has (no
- * neighbour entry yet, a local destination, no route). */
-static __always_inline int send_on(struct xdp_md *ctx, const struct packet *pkt)
+ * of another device; a routed hop unless `wrapped` for DSR (fib_send_wrapped). SEND_ON_IN_TC when
+ * the route needs what only the stack or tc has (no neighbour entry yet, a local destination, no
+ * route, no TTL left). */
+static __always_inline int send_on(struct xdp_md *ctx, const struct packet *pkt, bool wrapped)
 {
 	struct bpf_fib_lookup route = {};
 	long rc = fib_lookup_for(ctx, pkt, &route);
 
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || (!wrapped && !routed_hop(ctx, pkt->family)))
 		return SEND_ON_IN_TC;
 	struct ethhdr *eth = (void *)(long)ctx->data;
 
@@ -102,7 +103,7 @@ int from_uplink_xdp(struct xdp_md *ctx)
 	case TRANSLATION_DONE:
 	case TRANSLATION_REPLY:
 		if (result == TRANSLATION_DSR || !for_local_pod(&pkt)) {
-			int verdict = send_on(ctx, &pkt);
+			int verdict = send_on(ctx, &pkt, result == TRANSLATION_DSR);
 
 			if (verdict != SEND_ON_IN_TC)
 				return verdict;

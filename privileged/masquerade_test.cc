@@ -135,9 +135,18 @@ Tcp SynAck(std::string src, uint16_t sport, std::string dst, uint16_t dport, uin
              .ack = 1001,
              .ttl = ttl};
 }
-Tcp Ack(std::string src, uint16_t sport, std::string dst, uint16_t dport) {
-  return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .flags = 0x10, .seq = 1001, .ack = 5001};
+Tcp Ack(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
+  return Tcp{.src = src,
+             .sport = sport,
+             .dst = dst,
+             .dport = dport,
+             .flags = 0x10,
+             .seq = 1001,
+             .ack = 5001,
+             .ttl = ttl};
 }
+// What a packet sent on by the node carries: one hop fewer, as the node's stack would forward it.
+constexpr uint8_t kForwarded = 63;
 
 void PodA(Maps& m, int ifindex) {
   m.Pod(kPod, ifindex, kPodA);
@@ -155,28 +164,28 @@ std::vector<Case> Cases() {
       {"TCP to the outside leaves through the uplink as the node; the reply finds the pod",
        cluster_with_pod,
        {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, kServer, 80)), TC_ACT_REDIRECT,
-         TcpPacket(out, Syn(kNodeIp, 40000, kServer, 80))},
+         TcpPacket(out, Syn(kNodeIp, 40000, kServer, 80, kForwarded))},
         {"syn-ack", Program::kFromUplink, TcpPacket(in, SynAck(kServer, 80, kNodeIp, 40000)), TC_ACT_REDIRECT,
          TcpPacket(to_a, SynAck(kServer, 80, kPod, 40000, 63))},
         {"the flow's next packet rides the conntrack entry", Program::kFromPod,
          TcpPacket(from_a, Ack(kPod, 40000, kServer, 80)), TC_ACT_REDIRECT,
-         TcpPacket(out, Ack(kNodeIp, 40000, kServer, 80))}}},
+         TcpPacket(out, Ack(kNodeIp, 40000, kServer, 80, kForwarded))}}},
       {"UDP to the outside, and its answer",
        cluster_with_pod,
        {{"query", Program::kFromPod, UdpPacket(from_a, kPod, 40001, kServer, 53), TC_ACT_REDIRECT,
-         UdpPacket(out, kNodeIp, 40001, kServer, 53)},
+         UdpPacket(out, kNodeIp, 40001, kServer, 53, kForwarded)},
         {"answer", Program::kFromUplink, UdpPacket(in, kServer, 53, kNodeIp, 40001), TC_ACT_REDIRECT,
          UdpPacket(to_a, kServer, 53, kPod, 40001, 63)}}},
       {"IPv6: TCP to the outside as the node's IPv6 address, and back",
        cluster_with_pod,
        {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod6, 40000, kServer6, 443)), TC_ACT_REDIRECT,
-         TcpPacket(out, Syn(kNodeIp6, 40000, kServer6, 443))},
+         TcpPacket(out, Syn(kNodeIp6, 40000, kServer6, 443, kForwarded))},
         {"syn-ack", Program::kFromUplink, TcpPacket(in, SynAck(kServer6, 443, kNodeIp6, 40000)),
          TC_ACT_REDIRECT, TcpPacket(to_a, SynAck(kServer6, 443, kPod6, 40000, 63))}}},
       {"IPv6 UDP",
        cluster_with_pod,
        {{"query", Program::kFromPod, UdpPacket(from_a, kPod6, 40002, kServer6, 53), TC_ACT_REDIRECT,
-         UdpPacket(out, kNodeIp6, 40002, kServer6, 53)},
+         UdpPacket(out, kNodeIp6, 40002, kServer6, 53, kForwarded)},
         {"answer", Program::kFromUplink, UdpPacket(in, kServer6, 53, kNodeIp6, 40002), TC_ACT_REDIRECT,
          UdpPacket(to_a, kServer6, 53, kPod6, 40002, 63)}}},
       {"the pod's source port is taken towards that destination: another port is picked",
@@ -186,7 +195,7 @@ std::vector<Case> Cases() {
          m.Pod("10.244.1.3", ifindex, kPodA);
        },
        {{"first pod", Program::kFromPod, UdpPacket(from_a, kPod, 40003, kServer, 53), TC_ACT_REDIRECT,
-         UdpPacket(out, kNodeIp, 40003, kServer, 53)},
+         UdpPacket(out, kNodeIp, 40003, kServer, 53, kForwarded)},
         {"second pod, same port and destination", Program::kFromPod,
          UdpPacket(from_a, "10.244.1.3", 40003, kServer, 53), TC_ACT_REDIRECT, std::nullopt,
          [](const Bytes& out) {
@@ -200,7 +209,7 @@ std::vector<Case> Cases() {
       {"ICMP echo to the outside as the node, by identifier, and its reply",
        cluster_with_pod,
        {{"request", Program::kFromPod, IcmpEcho(from_a, kPod, kServer, 0x1234), TC_ACT_REDIRECT,
-         IcmpEcho(out, kNodeIp, kServer, 0x1234)},
+         IcmpEcho(out, kNodeIp, kServer, 0x1234, false, kForwarded)},
         {"reply", Program::kFromUplink, IcmpEcho(in, kServer, kNodeIp, 0x1234, true), TC_ACT_REDIRECT,
          IcmpEcho(to_a, kServer, kPod, 0x1234, true, 63)},
         {"a reply nobody asked for goes to the stack", Program::kFromUplink,
@@ -208,7 +217,7 @@ std::vector<Case> Cases() {
       {"ICMPv6 echo",
        cluster_with_pod,
        {{"request", Program::kFromPod, IcmpEcho(from_a, kPod6, kServer6, 0x1234), TC_ACT_REDIRECT,
-         IcmpEcho(out, kNodeIp6, kServer6, 0x1234)},
+         IcmpEcho(out, kNodeIp6, kServer6, 0x1234, false, kForwarded)},
         {"reply", Program::kFromUplink, IcmpEcho(in, kServer6, kNodeIp6, 0x1234, true), TC_ACT_REDIRECT,
          IcmpEcho(to_a, kServer6, kPod6, 0x1234, true, 63)}}},
       {"a pod's echo reply (to someone else's request) and a ping inside the cluster keep the source",
@@ -228,7 +237,7 @@ std::vector<Case> Cases() {
               m.Pod("10.244.1.3", ifindex, kPodA);
             },
             {{"first pod", Program::kFromPod, IcmpEcho(from_a, kPod, kServer, 0x77), TC_ACT_REDIRECT,
-              IcmpEcho(out, kNodeIp, kServer, 0x77)},
+              IcmpEcho(out, kNodeIp, kServer, 0x77, false, kForwarded)},
              {"second pod", Program::kFromPod, IcmpEcho(from_a, "10.244.1.3", kServer, 0x77), TC_ACT_REDIRECT,
               std::nullopt,
               [rewritten](const Bytes& out) {
@@ -277,7 +286,7 @@ std::vector<Case> Cases() {
         {"answer", Program::kFromPod, UdpPacket(from_a, kPod, 53, kServer, 5353), TC_ACT_OK, std::nullopt},
         {"the pod's own new flow to that client is", Program::kFromPod,
          UdpPacket(from_a, kPod, 54, kServer, 5353), TC_ACT_REDIRECT,
-         UdpPacket(out, kNodeIp, 54, kServer, 5353)}}},
+         UdpPacket(out, kNodeIp, 54, kServer, 5353, kForwarded)}}},
       {"from the uplink, another node's pod enters the pod directly; a node goes through the stack",
        cluster_with_pod,
        {{"another node's pod", Program::kFromUplink, UdpPacket(in, "10.244.2.7", 5353, kPod, 53),
@@ -291,7 +300,7 @@ std::vector<Case> Cases() {
          m.ClusterIp("10.96.0.10", 80, 1, "10.244.2.7", 8080);
        },
        {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, "10.96.0.10", 80)), TC_ACT_REDIRECT,
-         TcpPacket(to_node2, Syn(kPod, 40000, "10.244.2.7", 8080))}}},
+         TcpPacket(to_node2, Syn(kPod, 40000, "10.244.2.7", 8080, kForwarded))}}},
       {"masquerade off: the pod's source leaves unchanged",
        cluster_with_pod,
        {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, kServer, 80)), TC_ACT_OK, std::nullopt},

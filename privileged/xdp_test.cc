@@ -105,9 +105,18 @@ struct Case {
 Tcp Syn(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
   return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .ttl = ttl};
 }
-Tcp SynAck(std::string src, uint16_t sport, std::string dst, uint16_t dport) {
-  return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .flags = 0x12, .seq = 5000, .ack = 1001};
+Tcp SynAck(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
+  return Tcp{.src = src,
+             .sport = sport,
+             .dst = dst,
+             .dport = dport,
+             .flags = 0x12,
+             .seq = 5000,
+             .ack = 1001,
+             .ttl = ttl};
 }
+// What a packet sent on by the node carries: one hop fewer, as the node's stack would forward it.
+constexpr uint8_t kForwarded = 63;
 
 // `packet` with its UDP checksum cleared: a sender that computed none.
 Bytes WithoutUdpChecksum(Bytes packet) {
@@ -124,25 +133,25 @@ std::vector<Case> Cases() {
       {"NodePort TCP to a backend on another node, SNAT: the syn and the syn-ack leave from XDP",
        [](Maps& m) { m.Service(kNodeIp, 30080, WEIR_PROTO_TCP, 1, kNodePortFlags, kRemote, 8080, false); },
        {{"syn, out to node2 as the node", TcpPacket(from_client, Syn(kClient, 40000, kNodeIp, 30080)), kTx,
-         TcpPacket(to_node2, Syn(kNodeIp, 40000, kRemote, 8080))},
+         TcpPacket(to_node2, Syn(kNodeIp, 40000, kRemote, 8080, kForwarded))},
         {"syn-ack, back to the client as the NodePort",
          TcpPacket(from_node2, SynAck(kRemote, 8080, kNodeIp, 40000)), kTx,
-         TcpPacket(to_client, SynAck(kNodeIp, 30080, kClient, 40000))}}},
+         TcpPacket(to_client, SynAck(kNodeIp, 30080, kClient, 40000, kForwarded))}}},
       {"NodePort UDP, SNAT, both ways; a datagram without a checksum keeps none",
        [](Maps& m) { m.Service(kNodeIp, 30090, WEIR_PROTO_UDP, 2, kNodePortFlags, kRemote, 9000, false); },
        {{"datagram", UdpPacket(from_client, kClient, 40001, kNodeIp, 30090), kTx,
-         UdpPacket(to_node2, kNodeIp, 40001, kRemote, 9000)},
+         UdpPacket(to_node2, kNodeIp, 40001, kRemote, 9000, kForwarded)},
         {"answer", UdpPacket(from_node2, kRemote, 9000, kNodeIp, 40001), kTx,
-         UdpPacket(to_client, kNodeIp, 30090, kClient, 40001)},
+         UdpPacket(to_client, kNodeIp, 30090, kClient, 40001, kForwarded)},
         {"datagram without a checksum",
          WithoutUdpChecksum(UdpPacket(from_client, kClient, 40002, kNodeIp, 30090)), kTx,
-         WithoutUdpChecksum(UdpPacket(to_node2, kNodeIp, 40002, kRemote, 9000))}}},
+         WithoutUdpChecksum(UdpPacket(to_node2, kNodeIp, 40002, kRemote, 9000, kForwarded))}}},
       {"IPv6 NodePort, SNAT, both ways",
        [](Maps& m) { m.Service(kNodeIp6, 30080, WEIR_PROTO_TCP, 3, kNodePortFlags, kRemote6, 8080, false); },
        {{"syn", TcpPacket(from_client, Syn(kClient6, 40000, kNodeIp6, 30080)), kTx,
-         TcpPacket(to_node2, Syn(kNodeIp6, 40000, kRemote6, 8080))},
+         TcpPacket(to_node2, Syn(kNodeIp6, 40000, kRemote6, 8080, kForwarded))},
         {"syn-ack", TcpPacket(from_node2, SynAck(kRemote6, 8080, kNodeIp6, 40000)), kTx,
-         TcpPacket(to_client, SynAck(kNodeIp6, 30080, kClient6, 40000))}}},
+         TcpPacket(to_client, SynAck(kNodeIp6, 30080, kClient6, 40000, kForwarded))}}},
       {"LoadBalancer IP in DSR mode: XDP wraps the client's packet in IPIP to the backend, port in the id",
        [](Maps& m) { m.Service("203.0.113.20", 80, WEIR_PROTO_TCP, 4, kDsrFlags, kRemote, 8080, false); },
        {{"syn", TcpPacket(from_client, Syn(kClient, 40000, "203.0.113.20", 80)), kTx,

@@ -21,6 +21,7 @@
 #include "bpf/lib/maps.h"
 #include "bpf/lib/nat.h"
 #include "bpf/lib/policy.h"
+#include "bpf/lib/ttl.h"
 
 static __always_inline struct weir_endpoint_value *lookup_endpoint_v4(__be32 addr)
 {
@@ -36,33 +37,6 @@ static __always_inline struct weir_endpoint_value *lookup_endpoint_v6(const stru
 
 	__builtin_memcpy(key.addr.v6, addr->in6_u.u6_addr32, sizeof(key.addr.v6));
 	return bpf_map_lookup_elem(&weir_endpoints, &key);
-}
-
-/* A routed hop: the TTL goes down as it would through the node's stack. Returns false when the
- * packet must not be forwarded (the stack then answers with ICMP time exceeded). */
-static __always_inline bool decrement_ttl_v4(struct __sk_buff *skb)
-{
-	struct iphdr *ip4 = header_at(skb, sizeof(struct ethhdr), sizeof(struct iphdr));
-
-	if (!ip4 || ip4->ttl <= 1)
-		return false;
-	/* The TTL shares a 16-bit checksum word with the protocol. */
-	__u16 old_word = bpf_htons((__u16)ip4->ttl << 8 | ip4->protocol);
-	__u16 new_word = bpf_htons((__u16)(ip4->ttl - 1) << 8 | ip4->protocol);
-
-	ip4->ttl--;
-	csum_replace2(&ip4->check, old_word, new_word);
-	return true;
-}
-
-static __always_inline bool decrement_hop_limit_v6(struct __sk_buff *skb)
-{
-	struct ipv6hdr *ip6 = header_at(skb, sizeof(struct ethhdr), sizeof(struct ipv6hdr));
-
-	if (!ip6 || ip6->hop_limit <= 1)
-		return false;
-	ip6->hop_limit--;
-	return true;
 }
 
 /* The one place that decides how a pod of this node is entered (decision 0020).
@@ -107,9 +81,7 @@ static __always_inline struct weir_endpoint_value *lookup_endpoint(const struct 
 static __always_inline int enter_pod(struct __sk_buff *skb, const struct packet *pkt,
 				     const struct weir_endpoint_value *target)
 {
-	bool alive = pkt->family == WEIR_FAMILY_IPV4 ? decrement_ttl_v4(skb) : decrement_hop_limit_v6(skb);
-
-	if (!alive) {
+	if (!routed_hop(skb, pkt->family)) {
 		count(WEIR_METRIC_TTL_EXCEEDED, skb);
 		return TC_ACT_OK;
 	}

@@ -8,7 +8,9 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
+#include "bpf/lib/maps.h"
 #include "bpf/lib/packet.h"
+#include "bpf/lib/ttl.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -53,12 +55,27 @@ static __always_inline int fib_forward(struct ctx_buff *skb, const struct bpf_fi
 	return bpf_redirect(params->ifindex, 0);
 }
 
+/* A routed hop out of the node: a translated packet to another node or the outside. */
 static __always_inline int fib_redirect(struct ctx_buff *skb, const struct packet *pkt)
 {
 	struct bpf_fib_lookup params = {};
 	long rc = fib_lookup_for(skb, pkt, &params);
 
+	if ((rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+	    !routed_hop(skb, pkt->family)) {
+		count(WEIR_METRIC_TTL_EXCEEDED, skb);
+		return TC_ACT_OK;
+	}
 	return fib_forward(skb, &params, rc);
+}
+
+/* A packet wrapped for DSR to the backend's node: its outer header is this node's own, and the
+ * client's packet inside keeps its TTL, as an IPVS tunnel does. */
+static __always_inline int fib_send_wrapped(struct ctx_buff *skb, const struct packet *pkt)
+{
+	struct bpf_fib_lookup params = {};
+
+	return fib_forward(skb, &params, fib_lookup_for(skb, pkt, &params));
 }
 
 #endif

@@ -42,7 +42,7 @@ static __always_inline int forward_translated(struct __sk_buff *skb, struct pack
 		return deliver(skb, pkt, true);
 	case TRANSLATION_DSR:
 		/* Wrapped (or optioned) for the backend's node: never a local pod. */
-		return fib_redirect(skb, pkt);
+		return fib_send_wrapped(skb, pkt);
 	case TRANSLATION_UNTOUCHED:
 		return deliver(skb, pkt, false);
 	case TRANSLATION_PLAIN: {

@@ -118,6 +118,10 @@ static __always_inline int masquerade_new_flow(struct __sk_buff *skb, struct pac
 		return TC_ACT_SHOT;
 	}
 	count(WEIR_METRIC_MASQUERADED, skb);
+	if (!routed_hop(skb, pkt->family)) {
+		count(WEIR_METRIC_TTL_EXCEEDED, skb);
+		return TC_ACT_OK;
+	}
 	return fib_forward(skb, &route, rc);
 }
 
