@@ -532,14 +532,18 @@ absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
     if (access(egress_pin.c_str(), F_OK) != 0) {
       result.Update(AttachTc(static_cast<int>(ifindex), TcDirection::kEgress, to_uplink_fd(), egress_pin));
     }
-    // XDP only accelerates what tc does anyway: a link of another mode goes first (the kernel takes
-    // one XDP program per device), and meanwhile tc handles everything.
+    // XDP only accelerates what tc does anyway: a link of another mode goes first, whichever it is
+    // (the kernel takes one XDP program per device, of one mode), and meanwhile tc handles everything.
     for (XdpMode mode : {XdpMode::kNative, XdpMode::kGeneric}) {
-      std::string xdp_pin = layout.uplink_xdp_links_dir(XdpModeName(mode)) + "/" + uplink;
       if (mode != attachments.xdp_mode) {
-        result.Update(DetachTc(xdp_pin));
-      } else if (access(xdp_pin.c_str(), F_OK) != 0) {
-        result.Update(AttachXdp(static_cast<int>(ifindex), mode, from_uplink_xdp_fd(mode), xdp_pin));
+        result.Update(DetachXdp(layout.uplink_xdp_links_dir(XdpModeName(mode)) + "/" + uplink));
+      }
+    }
+    if (attachments.xdp_mode != XdpMode::kDisabled) {
+      std::string xdp_pin = layout.uplink_xdp_links_dir(XdpModeName(attachments.xdp_mode)) + "/" + uplink;
+      if (access(xdp_pin.c_str(), F_OK) != 0) {
+        result.Update(AttachXdp(static_cast<int>(ifindex), attachments.xdp_mode,
+                                from_uplink_xdp_fd(attachments.xdp_mode), xdp_pin));
       }
     }
   }

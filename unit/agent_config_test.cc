@@ -41,7 +41,8 @@ TEST(AgentConfig, NodePortAccelerationIsNativeGenericOrDisabled) {
   auto fast = ParseAgentConfig("nodePortAcceleration: fast\n");
   ASSERT_FALSE(fast.ok());
   EXPECT_EQ(fast.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(fast.status().message().find("expected native, generic or disabled"), std::string::npos) << fast.status();
+  EXPECT_NE(fast.status().message().find("expected native, generic or disabled"), std::string::npos)
+      << fast.status();
 }
 
 TEST(AgentConfig, UnsetPortRendersAsEmptyString) {
