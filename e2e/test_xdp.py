@@ -101,8 +101,10 @@ def test_node_port_dsr_wrapped_by_xdp(lab, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_node_port_with_a_local_backend_is_handed_to_tc(lab, mode):
-    """A backend on the node the client reached: XDP translates, tc enters the pod; the backend sees
-    the client and nothing is counted as sent by XDP."""
+    """A backend on the node the client reached: XDP translates, tc enters the pod with the result XDP
+    hands on; the backend sees the client and nothing is counted as sent by XDP. (A tc program that
+    missed the handoff would leave the packets to the stack, which reaches the pod too, but
+    local_delivery would not count them.)"""
     cluster, web = node_port_cluster(lab, ["snat", "snat"], backend_node=1, mode=mode)
     node1 = cluster.nodes[0]
     before = metrics(node1)
@@ -113,6 +115,8 @@ def test_node_port_with_a_local_backend_is_handed_to_tc(lab, mode):
     after = metrics(node1)
     assert after.get("xdp_sent", 0) == before.get("xdp_sent", 0)
     assert after.get("service_translated", 0) - before.get("service_translated", 0) >= 6
+    # Every UDP request and at least the SYN of every TCP connection entered the pod from tc.
+    assert after.get("local_delivery", 0) - before.get("local_delivery", 0) >= 5 + 5, node1.weirctl("metrics")
 
 
 def line_within(proc: subprocess.Popen, timeout: float) -> str:
