@@ -81,10 +81,7 @@ no_room:
 	return XDP_DROP;
 }
 
-/* xdp.frags: packets larger than a page come in several buffers (an uplink's MTU above about 3.5 KB
- * needs it on veth and most drivers); every header this program reads or writes is in the first. */
-SEC("xdp.frags")
-int from_uplink_xdp(struct xdp_md *ctx)
+static __always_inline int accelerate(struct xdp_md *ctx)
 {
 	struct packet pkt = {};
 
@@ -113,4 +110,27 @@ int from_uplink_xdp(struct xdp_md *ctx)
 		break;
 	}
 	return hand_on(ctx, result);
+}
+
+/* Native mode (the driver's hook). xdp.frags: packets larger than a page come in several buffers
+ * (an uplink's MTU above about 3.5 KB needs it on veth and most drivers); every header this program
+ * reads or writes is in the first. */
+SEC("xdp.frags")
+int from_uplink_xdp(struct xdp_md *ctx)
+{
+	return accelerate(ctx);
+}
+
+/* Generic mode (the hook every device has, on the skb): the same program without frags. For a
+ * program that takes frags, generic XDP copies a packet it cannot run in place (cloned, nonlinear,
+ * or with less than 256 bytes of headroom: nearly every packet) into a new skb (skb_pp_cow_data)
+ * that keeps no mac_len (Linux 6.18), and tc, which puts the MAC header back by mac_len, then sees
+ * the packet from its IP header and the metadata 14 bytes off: from_uplink cannot parse it and hands
+ * it to the stack, untranslated or, translated here, dropped as from a local source. For a program
+ * without frags the kernel linearizes the same skb instead, which keeps mac_len; the skb then holds
+ * the whole packet in one buffer, whatever its size. */
+SEC("xdp")
+int from_uplink_xdp_generic(struct xdp_md *ctx)
+{
+	return accelerate(ctx);
 }

@@ -1,11 +1,13 @@
 """NodePort acceleration on the two-node lab (weirlab/cluster.py): with `--node_port_acceleration=native`
-(or generic) the agents attach bpf/from_uplink_xdp.bpf.c at XDP on uplink0, in front of the tc
-program. Requests from the outside client reach a NodePort whose backend is on the other node (SNAT
-and DSR), on the same node (XDP hands the translated packet to tc), and the agents' counters show
-XDP sent the packets on. Without XDP too: a DSR packet that does not come from a node is dropped.
+or `generic` the agents attach bpf/from_uplink_xdp.bpf.c at XDP on uplink0, in front of the tc
+program; every case runs in both modes (a veth has both hooks). Requests from the outside client
+reach a NodePort whose backend is on the other node (SNAT and DSR), on the same node (XDP hands the
+translated packet to tc), and the agents' counters show XDP sent the packets on. Without XDP too: a
+DSR packet that does not come from a node is dropped. An agent restarted in the other mode moves the
+program.
 
 Every request is real TCP/UDP between the lab's namespaces; XDP is attached only to the lab's
-uplink0 devices (veth, native XDP)."""
+uplink0 devices (veth)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from weirlab.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, se
 from weirlab.lab import in_netns, run
 
 PORTS = [("http", 80, 8080, "TCP"), ("udp", 80, 8080, "UDP")]
+MODES = ["native", "generic"]
 SLICE_PORTS = [("http", 8080, "TCP"), ("udp", 8080, "UDP")]
 
 
@@ -59,19 +62,18 @@ def node_port_cluster(lab, lb_modes: list[str], backend_node: int, mode: str = "
     )
     for i in (1, 2):
         cluster.wait_for_frontend(f"{node_ip(i)}:30080", backends=1, nodes=[cluster.nodes[i - 1]])
+    for node in cluster.nodes:
+        assert xdp_attached(node) == mode, node.exec(["ip", "-d", "link", "show", "uplink0"]).stdout
     return cluster, web
 
 
-# Only native: the agent refuses generic (proxy/agent/agent_config.cc, CheckNodePortAcceleration)
-# while weir's program in the generic hook leaves the tc program behind it missing most packets.
-@pytest.mark.parametrize("mode", ["native"])
+@pytest.mark.parametrize("mode", MODES)
 def test_node_port_snat_to_a_backend_on_the_other_node_leaves_from_xdp(lab, mode):
     """node1 (SNAT) forwards the client's TCP and UDP requests to web on node2 and the answers back
     from XDP: the backend sees node1, the client sees the NodePort, and node1's xdp_sent counts both
     directions of every packet."""
     cluster, web = node_port_cluster(lab, ["snat", "snat"], backend_node=2, mode=mode)
     node1 = cluster.nodes[0]
-    assert xdp_attached(node1) == mode, node1.exec(["ip", "-d", "link", "show", "uplink0"]).stdout
     before = metrics(node1).get("xdp_sent", 0)
     for proto in ("tcp", "udp"):
         results = cluster.requests(cluster.client, proto, node_ip(1), 30080, count=5)
@@ -83,10 +85,11 @@ def test_node_port_snat_to_a_backend_on_the_other_node_leaves_from_xdp(lab, mode
     assert metrics(node1).get("xdp_sent", 0) - before >= 5 * 6 + 5 * 2, node1.weirctl("metrics")
 
 
-def test_node_port_dsr_wrapped_by_xdp(lab):
+@pytest.mark.parametrize("mode", MODES)
+def test_node_port_dsr_wrapped_by_xdp(lab, mode):
     """node2 (DSR) wraps the client's TCP packets for web on node1 in XDP; node1 unwraps them in tc
     and answers the client itself: the backend sees the client."""
-    cluster, web = node_port_cluster(lab, ["snat", "dsr"], backend_node=1)
+    cluster, web = node_port_cluster(lab, ["snat", "dsr"], backend_node=1, mode=mode)
     node2 = cluster.nodes[1]
     before = metrics(node2).get("xdp_sent", 0)
     results = cluster.requests(cluster.client, "tcp", node_ip(2), 30080, count=5)
@@ -96,10 +99,13 @@ def test_node_port_dsr_wrapped_by_xdp(lab):
     assert metrics(node2).get("xdp_sent", 0) - before >= 5 * 3, node2.weirctl("metrics")
 
 
-def test_node_port_with_a_local_backend_is_handed_to_tc(lab):
-    """A backend on the node the client reached: XDP translates, tc enters the pod; the backend sees
-    the client and nothing is counted as sent by XDP."""
-    cluster, web = node_port_cluster(lab, ["snat", "snat"], backend_node=1)
+@pytest.mark.parametrize("mode", MODES)
+def test_node_port_with_a_local_backend_is_handed_to_tc(lab, mode):
+    """A backend on the node the client reached: XDP translates, tc enters the pod with the result XDP
+    hands on; the backend sees the client and nothing is counted as sent by XDP. (A tc program that
+    missed the handoff would leave the packets to the stack, which reaches the pod too, but
+    local_delivery would not count them.)"""
+    cluster, web = node_port_cluster(lab, ["snat", "snat"], backend_node=1, mode=mode)
     node1 = cluster.nodes[0]
     before = metrics(node1)
     for proto in ("tcp", "udp"):
@@ -109,6 +115,8 @@ def test_node_port_with_a_local_backend_is_handed_to_tc(lab):
     after = metrics(node1)
     assert after.get("xdp_sent", 0) == before.get("xdp_sent", 0)
     assert after.get("service_translated", 0) - before.get("service_translated", 0) >= 6
+    # Every UDP request and at least the SYN of every TCP connection entered the pod from tc.
+    assert after.get("local_delivery", 0) - before.get("local_delivery", 0) >= 5 + 5, node1.weirctl("metrics")
 
 
 def line_within(proc: subprocess.Popen, timeout: float) -> str:
@@ -141,7 +149,7 @@ def udp_datagram(src: str, sport: int, dst: str, dport: int, payload: bytes) -> 
     return ipv4_header(src, dst, 17, length, 1) + struct.pack("!HHHH", sport, dport, length, csum) + payload
 
 
-@pytest.mark.parametrize("acceleration", ["disabled", "native"])
+@pytest.mark.parametrize("acceleration", ["disabled"] + MODES)
 def test_dsr_packet_from_a_non_node_is_dropped(lab, acceleration):
     """An IPIP packet shaped as DSR's (outer destination a pod, backend port in the IP id) from the
     outside client, carrying a UDP datagram with a forged source: node1 drops it and counts it, and
@@ -191,14 +199,15 @@ def test_dsr_packet_from_a_non_node_is_dropped(lab, acceleration):
         listener.kill()
 
 
-def test_restart_keeps_xdp_and_disabled_removes_it(lab):
+@pytest.mark.parametrize("mode", MODES)
+def test_restart_keeps_xdp_and_disabled_removes_it(lab, mode):
     """A restarted agent switches the pinned XDP link to its new program (XDP still sends the SNAT
     flow's packets); restarted with acceleration disabled, it removes the link and tc serves alone."""
-    cluster, web = node_port_cluster(lab, ["snat", "snat"], backend_node=2)
+    cluster, web = node_port_cluster(lab, ["snat", "snat"], backend_node=2, mode=mode)
     node1 = cluster.nodes[0]
     cluster.restart_agent(node1)
     cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=1, nodes=[node1])
-    assert xdp_attached(node1) == "native"
+    assert xdp_attached(node1) == mode
     before = metrics(node1).get("xdp_sent", 0)
     assert failures(cluster.requests(cluster.client, "udp", node_ip(1), 30080, count=3)) == []
     assert metrics(node1).get("xdp_sent", 0) > before
@@ -214,3 +223,28 @@ def test_restart_keeps_xdp_and_disabled_removes_it(lab):
     assert failures(results) == []
     assert {seen_from(r) for r in results} == {node_ip(1)}
     assert metrics(node1).get("xdp_sent", 0) == before
+
+
+@pytest.mark.parametrize("modes", [("native", "generic"), ("generic", "native")])
+def test_restart_in_the_other_mode_moves_the_xdp_program(lab, modes):
+    """An agent restarted with the other mode detaches its XDP link and attaches the program in the
+    new mode: XDP still sends the SNAT flow's packets, the client still gets its answers. (The
+    kernel takes no XDP program of one mode while one of the other is attached.)"""
+    first, second = modes
+    cluster, web = node_port_cluster(lab, ["snat", "snat"], backend_node=2, mode=first)
+    node1 = cluster.nodes[0]
+    # The first flow teaches node1 its neighbours (XDP hands a packet without one to tc).
+    assert failures(cluster.requests(cluster.client, "udp", node_ip(1), 30080, count=3)) == []
+    cluster.agent_args[node1.name] = [
+        a for a in cluster.agent_args[node1.name] if not a.startswith("--node_port_acceleration")
+    ] + [f"--node_port_acceleration={second}"]
+    cluster.restart_agent(node1)
+    cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=1, nodes=[node1])
+    assert wait_until(lambda: xdp_attached(node1) == second, timeout=3), (
+        node1.exec(["ip", "-d", "link", "show", "uplink0"]).stdout + (node1.dir / "agent.log").read_text()[-3000:]
+    )
+    before = metrics(node1).get("xdp_sent", 0)
+    results = cluster.requests(cluster.client, "udp", node_ip(1), 30080, count=3)
+    assert failures(results) == []
+    assert {seen_from(r) for r in results} == {node_ip(1)}
+    assert metrics(node1).get("xdp_sent", 0) - before >= 3 * 2, node1.weirctl("metrics")

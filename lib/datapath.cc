@@ -434,7 +434,9 @@ absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigr
   absl::Status result;
   result.Update(PinReplacing(from_pod_fd(), layout.from_pod_program()));
   result.Update(PinReplacing(from_uplink_fd(), layout.program("from_uplink")));
-  result.Update(PinReplacing(from_uplink_xdp_fd(), layout.program("from_uplink_xdp")));
+  result.Update(PinReplacing(from_uplink_xdp_fd(XdpMode::kNative), layout.program("from_uplink_xdp")));
+  result.Update(
+      PinReplacing(from_uplink_xdp_fd(XdpMode::kGeneric), layout.program("from_uplink_xdp_generic")));
   result.Update(PinReplacing(to_uplink_fd(), layout.program("to_uplink")));
   for (const SockHook& hook : kSockHooks) {
     result.Update(PinReplacing(sock_program_fd(hook.name), layout.program(absl::StrCat("sock_", hook.name))));
@@ -448,7 +450,7 @@ absl::Status Datapath::PinAndSwitch(const PinLayout& layout, std::vector<MapMigr
   result.Update(OpenPinnedLinks(layout.uplink_egress_links_dir(), to_uplink_fd(), links));
   for (XdpMode mode : {XdpMode::kNative, XdpMode::kGeneric}) {
     result.Update(
-        OpenPinnedLinks(layout.uplink_xdp_links_dir(XdpModeName(mode)), from_uplink_xdp_fd(), links));
+        OpenPinnedLinks(layout.uplink_xdp_links_dir(XdpModeName(mode)), from_uplink_xdp_fd(mode), links));
   }
   for (const SockHook& hook : kSockHooks) {
     std::string path = layout.cgroup_links_dir() + "/" + hook.name;
@@ -530,14 +532,18 @@ absl::Status Datapath::Attach(const DatapathAttachments& attachments) {
     if (access(egress_pin.c_str(), F_OK) != 0) {
       result.Update(AttachTc(static_cast<int>(ifindex), TcDirection::kEgress, to_uplink_fd(), egress_pin));
     }
-    // XDP only accelerates what tc does anyway: a link of another mode goes first (the kernel takes
-    // one XDP program per device), and meanwhile tc handles everything.
+    // XDP only accelerates what tc does anyway: a link of another mode goes first, whichever it is
+    // (the kernel takes one XDP program per device, of one mode), and meanwhile tc handles everything.
     for (XdpMode mode : {XdpMode::kNative, XdpMode::kGeneric}) {
-      std::string xdp_pin = layout.uplink_xdp_links_dir(XdpModeName(mode)) + "/" + uplink;
       if (mode != attachments.xdp_mode) {
-        result.Update(DetachTc(xdp_pin));
-      } else if (access(xdp_pin.c_str(), F_OK) != 0) {
-        result.Update(AttachXdp(static_cast<int>(ifindex), mode, from_uplink_xdp_fd(), xdp_pin));
+        result.Update(DetachXdp(layout.uplink_xdp_links_dir(XdpModeName(mode)) + "/" + uplink));
+      }
+    }
+    if (attachments.xdp_mode != XdpMode::kDisabled) {
+      std::string xdp_pin = layout.uplink_xdp_links_dir(XdpModeName(attachments.xdp_mode)) + "/" + uplink;
+      if (access(xdp_pin.c_str(), F_OK) != 0) {
+        result.Update(AttachXdp(static_cast<int>(ifindex), attachments.xdp_mode,
+                                from_uplink_xdp_fd(attachments.xdp_mode), xdp_pin));
       }
     }
   }
@@ -575,7 +581,10 @@ void SkeletonDestroyer::operator()(sock_lb* skeleton) const { sock_lb__destroy(s
 
 int Datapath::from_pod_fd() const { return bpf_program__fd(from_pod_->progs.from_pod); }
 int Datapath::from_uplink_fd() const { return bpf_program__fd(from_uplink_->progs.from_uplink); }
-int Datapath::from_uplink_xdp_fd() const { return bpf_program__fd(from_uplink_xdp_->progs.from_uplink_xdp); }
+int Datapath::from_uplink_xdp_fd(XdpMode mode) const {
+  return bpf_program__fd(mode == XdpMode::kGeneric ? from_uplink_xdp_->progs.from_uplink_xdp_generic
+                                                   : from_uplink_xdp_->progs.from_uplink_xdp);
+}
 int Datapath::to_uplink_fd() const { return bpf_program__fd(to_uplink_->progs.to_uplink); }
 int Datapath::sock_program_fd(const std::string& hook) const {
   bpf_program* program = bpf_object__find_program_by_name(sock_lb_->obj, ("sock_" + hook).c_str());

@@ -125,7 +125,9 @@ class Datapath {
 
   int from_pod_fd() const;
   int from_uplink_fd() const;
-  int from_uplink_xdp_fd() const;
+  // The uplink's XDP program for `mode` (native or generic: bpf/from_uplink_xdp.bpf.c says why they
+  // differ).
+  int from_uplink_xdp_fd(XdpMode mode) const;
   int to_uplink_fd() const;
   // Program fd of a socket hook by its short name: "connect4", "sendmsg6", "getpeername4", ...
   int sock_program_fd(const std::string& hook) const;

@@ -44,17 +44,31 @@ absl::Status AttachXdp(int ifindex, XdpMode mode, int prog_fd, const std::string
     if (mode == XdpMode::kNative && err == ERANGE) {
       return absl::FailedPreconditionError(absl::StrCat(
           "ifindex ", ifindex, ": its driver takes no native XDP program at this MTU (",
-          ErrnoStatus(err, "").message(), "): lower the MTU, or set nodePortAcceleration to disabled"));
+          ErrnoStatus(err, "").message(), "): lower the MTU, or set nodePortAcceleration to generic"));
     }
     if (mode == XdpMode::kNative && (err == EOPNOTSUPP || err == EINVAL)) {
       return absl::FailedPreconditionError(
           absl::StrCat("ifindex ", ifindex, " has no native XDP in its driver (",
-                       ErrnoStatus(err, "").message(), "): set nodePortAcceleration to disabled"));
+                       ErrnoStatus(err, "").message(), "): set nodePortAcceleration to generic or disabled"));
     }
     return ErrnoStatus(err, absl::StrCat("attach XDP (", XdpModeName(mode), ") to ifindex ", ifindex));
   }
   if (bpf_obj_pin(link.get(), link_pin_path.c_str()) != 0) {
     return ErrnoStatus(errno, absl::StrCat("pin XDP link at ", link_pin_path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DetachXdp(const std::string& link_pin_path) {
+  UniqueFd link(bpf_obj_get(link_pin_path.c_str()));
+  if (!link.valid()) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoStatus(errno, absl::StrCat("open XDP link ", link_pin_path));
+  }
+  if (bpf_link_detach(link.get()) != 0)
+    return ErrnoStatus(errno, absl::StrCat("detach XDP link ", link_pin_path));
+  if (unlink(link_pin_path.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, absl::StrCat("unpin XDP link ", link_pin_path));
   }
   return absl::OkStatus();
 }

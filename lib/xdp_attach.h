@@ -21,4 +21,9 @@ absl::StatusOr<XdpMode> ParseXdpMode(const std::string& text);
 // XDP is an error that says to use generic.
 absl::Status AttachXdp(int ifindex, XdpMode mode, int prog_fd, const std::string& link_pin_path);
 
+// Detaches the XDP link pinned at `link_pin_path` from its device at once and removes the pin
+// (nothing pinned there: OK). Unpinning alone would leave the program attached until the kernel
+// releases the link in a worker, and until then the device takes no XDP program of the other mode.
+absl::Status DetachXdp(const std::string& link_pin_path);
+
 }  // namespace weir

@@ -3,7 +3,8 @@
 // wrapping), their replies go back to the client from XDP, and what XDP leaves to tc goes on with
 // the translation's result in the XDP metadata, or unmarked when XDP did not touch it. The program
 // runs inside a namespace of the test's own with a small routing table (an uplink with a router and
-// another node behind it, permanent neighbour entries), so that its FIB lookups are real.
+// another node behind it, permanent neighbour entries), so that its FIB lookups are real. Every
+// case runs through both entry points, native mode's and generic mode's, which share one body.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -233,11 +235,11 @@ Bytes HandoffBytes(uint32_t translation) {
   return bytes;
 }
 
-class XdpTest : public ::testing::TestWithParam<Case> {};
+class XdpTest : public ::testing::TestWithParam<std::tuple<Case, XdpMode>> {};
 
 TEST_P(XdpTest, Steps) {
-  const Case& c = GetParam();
-  SCOPED_TRACE(c.description);
+  const auto& [c, mode] = GetParam();
+  SCOPED_TRACE(absl::StrCat(c.description, " (", XdpModeName(mode), ")"));
   auto ns = ScopedNetNs::Create();
   ASSERT_TRUE(ns.ok()) << ns.status();
   WireNode(**ns);
@@ -268,7 +270,7 @@ TEST_P(XdpTest, Steps) {
       DECLARE_LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = step.input.data(), .data_out = out.data(),
                           .data_size_in = (__u32)step.input.size(), .data_size_out = (__u32)out.size(),
                           .ctx_in = &context, .ctx_size_in = sizeof(context));
-      if (bpf_prog_test_run_opts(dp->from_uplink_xdp_fd(), &run) != 0) {
+      if (bpf_prog_test_run_opts(dp->from_uplink_xdp_fd(mode), &run) != 0) {
         return absl::ErrnoToStatus(errno, "test run");
       }
       retval = run.retval;
@@ -285,9 +287,11 @@ TEST_P(XdpTest, Steps) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, XdpTest, ::testing::ValuesIn(Cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           return std::to_string(info.index);
+INSTANTIATE_TEST_SUITE_P(Table, XdpTest,
+                         ::testing::Combine(::testing::ValuesIn(Cases()),
+                                            ::testing::Values(XdpMode::kNative, XdpMode::kGeneric)),
+                         [](const ::testing::TestParamInfo<std::tuple<Case, XdpMode>>& info) {
+                           return absl::StrCat(info.index / 2, "_", XdpModeName(std::get<1>(info.param)));
                          });
 
 }  // namespace

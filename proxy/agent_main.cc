@@ -68,7 +68,7 @@ ABSL_FLAG(std::string, node_addresses, "", "comma-separated node addresses (Node
 ABSL_FLAG(std::string, uplinks, "", "comma-separated uplink devices for the from-uplink program");
 ABSL_FLAG(std::string, cgroup, "", "cgroup v2 directory for socket load balancing (empty: off)");
 ABSL_FLAG(std::string, lb_mode, "", "snat, dsr or hybrid");
-ABSL_FLAG(std::string, node_port_acceleration, "", "XDP on the uplinks: native or disabled");
+ABSL_FLAG(std::string, node_port_acceleration, "", "XDP on the uplinks: native, generic or disabled");
 ABSL_FLAG(std::string, dsr_dispatch, "", "ipip or option");
 ABSL_FLAG(std::string, cni_conf_dir, "", "install the CNI conflist here once ready");
 ABSL_FLAG(std::string, pod_cidrs, "", "comma-separated pod CIDRs of this node (when no Node object says)");

@@ -89,14 +89,9 @@ absl::StatusOr<std::vector<IpPrefix>> ParseCidrList(const std::vector<std::strin
 }
 
 absl::Status CheckNodePortAcceleration(const std::string& mode) {
-  if (mode == "native" || mode == "disabled") return absl::OkStatus();
-  if (mode == "generic") {
-    return absl::InvalidArgumentError(
-        "nodePortAcceleration \"generic\" is not supported yet: behind weir's XDP program in the generic "
-        "hook the tc program misses packets (docs/architecture.md, known gaps); use native or disabled");
-  }
+  if (mode == "native" || mode == "generic" || mode == "disabled") return absl::OkStatus();
   return absl::InvalidArgumentError(
-      absl::StrCat("nodePortAcceleration \"", mode, "\": expected native or disabled"));
+      absl::StrCat("nodePortAcceleration \"", mode, "\": expected native, generic or disabled"));
 }
 
 absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text) {

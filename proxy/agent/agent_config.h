@@ -101,8 +101,7 @@ struct AgentConfig {
 absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path);
 absl::StatusOr<AgentConfig> ParseAgentConfig(const std::string& yaml_text);
 absl::StatusOr<lb::LbMode> ParseLbMode(const std::string& text);
-// nodePortAcceleration: "native" or "disabled". "generic" is refused until it works: with weir's
-// XDP program in the generic hook the tc program behind it misses most packets (docs/architecture.md).
+// nodePortAcceleration: "native", "generic" or "disabled".
 absl::Status CheckNodePortAcceleration(const std::string& mode);
 // A list of CIDRs of either family (a setting's value); `what` names the setting in errors.
 absl::StatusOr<std::vector<IpPrefix>> ParseCidrList(const std::vector<std::string>& texts,
