@@ -927,8 +927,14 @@ def main() -> int:
     if os.geteuid() != 0:
         print("needs root (network namespaces, bpffs, BPF programs, cgroups)", file=sys.stderr)
         return 2
-    missing = [str(p) for p in (PACKET_BENCH, WEIR_CNI, WEIR_AGENT, WEIRCTL) if not p.exists()]
-    missing += [t for t in ("wrk", "nsenter", "taskset", *SNAPSHOT_TOOLS) if shutil.which(t) is None]
+    # The packet bench alone (--only packet) needs none of the lab's binaries and tools.
+    lab_needs = args.only != "packet"
+    missing = [
+        str(p) for p in (PACKET_BENCH, *((WEIR_CNI, WEIR_AGENT, WEIRCTL) if lab_needs else ())) if not p.exists()
+    ]
+    missing += [
+        t for t in (*(("wrk", "nsenter", "taskset") if lab_needs else ()), *SNAPSHOT_TOOLS) if shutil.which(t) is None
+    ]
     if missing:
         print(
             f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another build "

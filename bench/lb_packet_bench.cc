@@ -230,6 +230,15 @@ Tcp Segment(const std::string& src, uint16_t sport, const std::string& dst, uint
              .ttl = ttl};
 }
 
+// Busy-waits `ns` nanoseconds.
+void SpinFor(int64_t ns) {
+  timespec start{}, now{};
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  do {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while ((now.tv_sec - start.tv_sec) * 1'000'000'000 + (now.tv_nsec - start.tv_nsec) < ns);
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
@@ -610,9 +619,10 @@ class Bench {
     }
     ForgetFloorFlows(first_floor_flow, FloorFlows());
     // The programs take a ring they found full as full for the rest of that tick (bpf/lib/events.h):
-    // a reader's records start with the next tick.
+    // a reader's records start with the next tick. Waited for on the CPU: a sleep would hand it
+    // and its caches to other work.
     ring_buffer__consume(ring_);
-    usleep(20000);
+    SpinFor(20'000'000);
     for (int c = 0; c < o_.single_calls; ++c) {
       ring_buffer__consume(ring_);
       drained.push_back(NewFlowSingle());
