@@ -609,7 +609,8 @@ class Bench {
       baseline.push_back(b.duration_ns);
       fresh.push_back(NewFlowSingle());
       // The same flow's next packet, and the floor's map work for a new flow, each on its own.
-      const Bytes& known = established_[std::uniform_int_distribution<size_t>(0, established_.size() - 1)(rng_)];
+      const Bytes& known =
+          established_[std::uniform_int_distribution<size_t>(0, established_.size() - 1)(rng_)];
       RunOut e = TestRun(prog_, known, 1, ifindex_);
       if (e.retval != TC_ACT_REDIRECT) Fail("established single run verdict");
       established.push_back(e.duration_ns);
