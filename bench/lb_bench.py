@@ -73,6 +73,8 @@ PACKET_CASES = [
     ("new_flow_single", "  same, one packet per test run (colder caches)", True),
     ("new_flow_drained", "  same, events ring buffer being read", False),
     ("baseline_remote_single", "  baseline other node, one packet per test run", False),
+    ("established_single", "  established flow, one packet per test run", False),
+    ("floor_new_flow_single", "  floor (lookup, miss, two inserts), one packet per test run", False),
     ("floor_lookup", "floor: one Service lookup (bench/bpf/lb_floor.bpf.c)", False),
     ("floor_pick", "floor: Service, slot, backend by id (the old pick)", False),
     ("floor_insert", "floor: conntrack miss + one insert", False),
@@ -85,21 +87,57 @@ PACKET_BASELINE = "baseline_remote"
 PACKET_TIMES_BASELINE = {"established": 2.0, "new_flow": 4.0, "new_flow_single": 4.0}
 
 
-def run_packet_bench(args: argparse.Namespace) -> dict:
-    cmd = [str(PACKET_BENCH), f"--sizes={args.sizes}", f"--runs={args.packet_runs}"]
+# With --compare-build, the runs of both builds alternate in chunks of this many runs.
+COMPARE_CHUNK = 5
+
+
+def run_packet_binary(binary: Path, args: argparse.Namespace, runs: int, seed: int, log: list[str]) -> dict:
+    cmd = [str(binary), f"--sizes={args.sizes}", f"--runs={runs}", f"--seed={seed}"]
     if args.quick:
         cmd += ["--calls=10", "--single_calls=300"]
-    progress(f"per-packet cost: {' '.join(cmd[1:])}")
+    progress(f"per-packet cost: {binary} {' '.join(cmd[1:])}")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    log = []
     for line in proc.stderr:
         log.append(line.rstrip())
         if line.strip().startswith("packet bench:") and ("in the maps" in line or "loading" in line):
             progress(line.strip())
     out = proc.stdout.read()
     if proc.wait() != 0:
-        raise RuntimeError(f"{PACKET_BENCH} failed:\n" + "\n".join(log))
-    raw = json.loads(out)
+        raise RuntimeError(f"{binary} failed:\n" + "\n".join(log))
+    return json.loads(out)
+
+
+def merge_raw(into: dict | None, more: dict) -> dict:
+    """The runs of `more` appended to those of `into` (same sizes and cases)."""
+    if into is None:
+        return more
+    for size, cases in more["sizes"].items():
+        for case, runs in cases.items():
+            into["sizes"][size].setdefault(case, []).extend(runs)
+    into["runs"] += more["runs"]
+    return into
+
+
+def run_packet_bench(args: argparse.Namespace) -> tuple[dict, dict | None]:
+    """This build's packet bench, and with --compare-build that build's, their runs alternating."""
+    binaries = [PACKET_BENCH] + ([args.compare_build / "bench" / "weir_lb_packet_bench"] if args.compare_build else [])
+    raws: list[dict | None] = [None] * len(binaries)
+    logs: list[list[str]] = [[] for _ in binaries]
+    chunk = COMPARE_CHUNK if args.compare_build else args.packet_runs
+    done = 0
+    while done < args.packet_runs:
+        runs = min(chunk, args.packet_runs - done)
+        order = list(range(len(binaries)))
+        if (done // chunk) % 2:
+            order.reverse()
+        for i in order:
+            raws[i] = merge_raw(raws[i], run_packet_binary(binaries[i], args, runs, 1 + done, logs[i]))
+        done += runs
+    results = [summarize_packet(raw, log) for raw, log in zip(raws, logs)]
+    return results[0], (results[1] if len(results) > 1 else None)
+
+
+def summarize_packet(raw: dict, log: list[str]) -> dict:
     sizes = sorted(int(s) for s in raw["sizes"])
     summary = {}
     for case, label, targeted in PACKET_CASES:
@@ -130,6 +168,102 @@ def run_packet_bench(args: argparse.Namespace) -> dict:
         if values:
             summary[case] = row
     return {"raw": raw, "log": log, "sizes": sizes, "rows": [summary[c] for c, _, _ in PACKET_CASES if c in summary]}
+
+
+# The floor against the target, per size: (new-flow case, its floor, its baseline), for the two ways the
+# bench takes a new flow (many per test run, warm; one per test run, colder).
+FLOOR_METHODS = [
+    ("many per run", "new_flow", "floor_new_flow", "baseline_remote"),
+    ("one per run", "new_flow_single", "floor_new_flow_single", "baseline_remote_single"),
+]
+
+
+def floor_rows(packet: dict) -> list[dict]:
+    """Per method and size: the new flow and its floor as multiples of the no-Service path, and
+    whether the 4x target lies under the floor (then no datapath doing that map work meets it)."""
+    raw = packet["raw"]["sizes"]
+    limit = PACKET_TIMES_BASELINE["new_flow"]
+    rows = []
+    for method, case, floor, base in FLOOR_METHODS:
+        for n in packet["sizes"]:
+            cases = raw[str(n)]
+            if floor not in cases or base not in cases:
+                continue
+            b = statistics.median(cases[base])
+            f = statistics.median(cases[floor])
+            new = statistics.median(cases[case]) if case in cases else None
+            rows.append(
+                {
+                    "method": method,
+                    "size": n,
+                    "baseline_ns": b,
+                    "floor_ns": f,
+                    "new_flow_ns": new,
+                    "floor_x": f / b,
+                    "new_flow_x": new / b if new is not None else None,
+                    "target_ns": limit * b,
+                    "above_floor_ns": new - f if new is not None else None,
+                    "target_under_floor": f > limit * b,
+                }
+            )
+    return rows
+
+
+def format_floor_table(packet: dict) -> str:
+    limit = PACKET_TIMES_BASELINE["new_flow"]
+    header = [
+        "new flow against its floor",
+        "Services",
+        "baseline ns",
+        f"target ({limit:.0f}x) ns",
+        "floor ns",
+        "floor x",
+        "new flow ns",
+        "new flow x",
+        "new - floor ns",
+        "target",
+    ]
+    body = [
+        [
+            r["method"],
+            str(r["size"]),
+            number(r["baseline_ns"]),
+            number(r["target_ns"]),
+            number(r["floor_ns"]),
+            f"{r['floor_x']:.1f}x",
+            number(r["new_flow_ns"]),
+            "-" if r["new_flow_x"] is None else f"{r['new_flow_x']:.1f}x",
+            number(r["above_floor_ns"]),
+            "under the floor"
+            if r["target_under_floor"]
+            else ("met" if (r["new_flow_x"] or 99) <= limit else "above the floor, NOT MET"),
+        ]
+        for r in floor_rows(packet)
+    ]
+    return format_table(header, body)
+
+
+def format_compare_table(packet: dict, base: dict) -> str:
+    """This build against --compare-build, p50 per case and size, with the runs' spread."""
+    sizes = packet["sizes"]
+    header = ["this build / compared build, p50 ns [min..max]", *[f"{n} svc" for n in sizes]]
+    body = []
+    for case, label, _ in PACKET_CASES:
+        cells = []
+        for n in sizes:
+            ours = packet["raw"]["sizes"][str(n)].get(case)
+            theirs = base["raw"]["sizes"].get(str(n), {}).get(case)
+            if not ours or not theirs:
+                cells.append("-")
+                continue
+            a, b = statistics.median(ours), statistics.median(theirs)
+            cells.append(
+                f"{a:.0f} / {b:.0f} ({a / b:.2f}x) "
+                f"[{min(ours):.0f}..{max(ours):.0f} / {min(theirs):.0f}..{max(theirs):.0f}]"
+            )
+        if any(c != "-" for c in cells):
+            body.append([label, *cells])
+    return format_table(header, body)
 
 
 def format_packet_table(packet: dict) -> str:
@@ -778,6 +912,12 @@ def main() -> int:
     parser.add_argument("--only", choices=["packet", "lab"], help="run only the packet bench or only the lab parts")
     parser.add_argument("--no-pin", action="store_true", help="do not pin clients to CPU 0 and servers to CPU 1")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON and PNG")
+    parser.add_argument(
+        "--compare-build",
+        type=Path,
+        help="another build directory: its packet bench runs too, alternating with this one every "
+        f"{COMPARE_CHUNK} runs, and a table compares the two (an A/B of a datapath change)",
+    )
     args = parser.parse_args()
     args.packet_runs = args.packet_runs or (5 if args.quick else 15)
     args.connects = args.connects or (200 if args.quick else 1000)
@@ -787,8 +927,14 @@ def main() -> int:
     if os.geteuid() != 0:
         print("needs root (network namespaces, bpffs, BPF programs, cgroups)", file=sys.stderr)
         return 2
-    missing = [str(p) for p in (PACKET_BENCH, WEIR_CNI, WEIR_AGENT, WEIRCTL) if not p.exists()]
-    missing += [t for t in ("wrk", "nsenter", "taskset", *SNAPSHOT_TOOLS) if shutil.which(t) is None]
+    # The packet bench alone (--only packet) needs none of the lab's binaries and tools.
+    lab_needs = args.only != "packet"
+    missing = [
+        str(p) for p in (PACKET_BENCH, *((WEIR_CNI, WEIR_AGENT, WEIRCTL) if lab_needs else ())) if not p.exists()
+    ]
+    missing += [
+        t for t in (*(("wrk", "nsenter", "taskset") if lab_needs else ()), *SNAPSHOT_TOOLS) if shutil.which(t) is None
+    ]
     if missing:
         print(
             f"missing: {', '.join(missing)} (build with scripts/build.sh, set WEIR_BUILD_DIR for another build "
@@ -807,7 +953,10 @@ def main() -> int:
     progress(f"weir from {BUILD}")
     before = root_snapshot()
 
-    packet = run_packet_bench(args) if args.only != "lab" else None
+    if args.compare_build and not (args.compare_build / "bench" / "weir_lb_packet_bench").exists():
+        print(f"--compare-build: no bench/weir_lb_packet_bench in {args.compare_build}", file=sys.stderr)
+        return 2
+    packet, packet_compared = run_packet_bench(args) if args.only != "lab" else (None, None)
     connect = nodeport = None
     metrics = {}
     lab_id = None
@@ -838,6 +987,8 @@ def main() -> int:
             {
                 "environment": env,
                 "packet": packet,
+                "packet_compare_build": str(args.compare_build) if args.compare_build else None,
+                "packet_compared": packet_compared,
                 "lab_summary": rows,
                 "connect": connect,
                 "nodeport": nodeport,
@@ -869,6 +1020,17 @@ def main() -> int:
             "Service; baseline ratio at the largest size)"
         )
         print()
+        print(format_floor_table(packet))
+        print(
+            "(floor: bench/bpf/lb_floor.bpf.c, a Service lookup, a conntrack miss and two inserts on the "
+            "datapath's own maps; the target lies under the floor where the floor alone is over "
+            f"{PACKET_TIMES_BASELINE['new_flow']:.0f}x)"
+        )
+        print()
+        if packet_compared:
+            print(format_compare_table(packet, packet_compared))
+            print(f"(compared build: {args.compare_build}; runs alternated every {COMPARE_CHUNK})")
+            print()
     if rows:
         print(format_lab_table(rows))
         tr = connect["per_packet_translations"]

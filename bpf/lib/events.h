@@ -17,16 +17,28 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } WEIR_EVENTS_MAP SEC(".maps");
 
+/* The tick (jiffies) in which this program last found the ring full. */
+volatile __u64 events_ring_full_tick = 0;
+
 /* Whether a record could be reserved now. Checked before the record is built: with nobody reading,
  * the ring is full on most nodes, and a failed bpf_ringbuf_output (after the clock read and the
- * ring's spinlock) costs more than this query. A reader that drains the ring meanwhile loses at most
- * this one record. */
+ * ring's spinlock) costs more than the query. Once the query has found the ring full, it is taken
+ * as full for the rest of that tick without asking again: the query is a helper call that reads
+ * the ring's two position pages, about 70 ns of a new flow's first packet when they are out of
+ * cache (bench/lb_bench.py), and jiffies is one load. A reader that starts draining the ring
+ * therefore sees records from the next tick on (at most 1/HZ later, 4 ms at HZ=250). */
 static __always_inline bool events_ring_has_room(void)
 {
 	/* Each record takes an 8-byte header and is padded to 8 bytes. */
 	const __u64 record = (sizeof(struct weir_event) + 8 + 7) & ~7ull;
+	__u64 tick = bpf_jiffies64();
 
-	return bpf_ringbuf_query(&weir_events, BPF_RB_AVAIL_DATA) + record <= WEIR_EVENTS_RING_BYTES;
+	if (events_ring_full_tick == tick)
+		return false;
+	if (bpf_ringbuf_query(&weir_events, BPF_RB_AVAIL_DATA) + record <= WEIR_EVENTS_RING_BYTES)
+		return true;
+	events_ring_full_tick = tick;
+	return false;
 }
 
 static __always_inline void fill_event(struct weir_event *ev, struct ctx_buff *skb, const struct packet *pkt,

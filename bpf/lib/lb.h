@@ -121,7 +121,7 @@ static __always_inline __u32 pick_backend_into(const struct weir_service_value *
 	if (!(svc->flags & (WEIR_SVC_AFFINITY | WEIR_SVC_MAGLEV)) && svc->backend_count) {
 		/* 64 bits, and opaque to clang: the register that is checked is the one that indexes
 		 * (a 32-bit index gets zero-extended into a copy the verifier knows nothing about). */
-		__u64 slot = bpf_get_prandom_u32() % svc->backend_count;
+		__u64 slot = svc->backend_count > 1 ? bpf_get_prandom_u32() % svc->backend_count : 0;
 
 		asm volatile("" : "+r"(slot));
 		if (slot < svc->inline_count && slot < WEIR_SERVICE_INLINE_BACKENDS) {
