@@ -58,11 +58,12 @@ int from_pod(struct __sk_buff *skb)
 	}
 	/* The sender's endpoint entry (by the packet's source address) decides whether the packet meets
 	 * an egress gate at all. */
-	policy_remember_sender(&pkt);
+	bool judged = policy_remember_sender(&pkt);
 	enum translation result = translate_tracked(skb, &pkt);
 
 	if (result == TRANSLATION_NONE)
-		result = policy_sender_plain_flow() ? TRANSLATION_PLAIN : translate_new_flow(skb, &pkt, true);
+		result = judged && policy_sender_plain_flow() ? TRANSLATION_PLAIN
+							      : translate_new_flow(skb, &pkt, true);
 
 	return forward_translated(skb, &pkt, true, result);
 }

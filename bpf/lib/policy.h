@@ -353,14 +353,15 @@ static __always_inline bool policy_gate(struct __sk_buff *skb, struct policy_scr
 
 /* Before translation, for every packet a pod sends: finds the sender's endpoint entry by the
  * packet's source address and, when it is a subject of policy, keeps the entry and the packet as
- * sent for its egress gate (policy_egress_allowed). The verdict that it is one is kept here too, not
- * in a local: a value live across translation would cost translation's stack a spill slot. */
-static __always_inline void policy_remember_sender(const struct packet *pkt)
+ * sent for its egress gate (policy_egress_allowed). The verdict that it is one is kept here too
+ * (the gate reads it after translation, across which a local would cost a spill slot); it is
+ * returned too, for from_pod's plain-flow check right after the conntrack lookup. */
+static __always_inline bool policy_remember_sender(const struct packet *pkt)
 {
 	struct policy_scratch *s = policy_scratch();
 
 	if (!s)
-		return;
+		return false;
 	__builtin_memset(&s->sender, 0, sizeof(s->sender));
 	s->sender.addr = pkt->saddr;
 	s->sender.family = pkt->family;
@@ -368,9 +369,10 @@ static __always_inline void policy_remember_sender(const struct packet *pkt)
 
 	s->sender_judged = ep && (ep->flags & WEIR_ENDPOINT_POLICY_SUBJECT);
 	if (!s->sender_judged)
-		return;
+		return false;
 	s->endpoint = *ep;
 	s->flow = *pkt;
+	return true;
 }
 
 /* A Service flow the sender's egress gate let through (s->flow, with the backend as destination):
@@ -463,8 +465,8 @@ static __always_inline bool policy_plain_flow(struct policy_scratch *s, __u8 dir
 	return true;
 }
 
-/* from_pod, for a packet conntrack does not know, before any Service lookup: whether the packet
- * policy_remember_sender kept rides a plain flow its sender's gates let through (its egress, or
+/* from_pod, for a packet of a sender under policy that conntrack does not know, before any Service
+ * lookup: whether the packet policy_remember_sender kept rides a plain flow its sender's gates let through (its egress, or
  * its ingress for a reply). After conntrack, which stays authoritative: a translated flow reusing
  * the tuple of a stale plain one is still translated. A function of its own: inlined, it grows
  * from_pod's frame past the 512-byte stack it shares with its subprograms. */
@@ -472,7 +474,7 @@ static __noinline bool policy_sender_plain_flow(void)
 {
 	struct policy_scratch *s = policy_scratch();
 
-	return s && s->sender_judged && policy_plain_flow(s, WEIR_POLICY_EGRESS);
+	return s && policy_plain_flow(s, WEIR_POLICY_EGRESS);
 }
 
 /* From the uplink, to the pod whose entry is `receiver` (a subject of policy), before any Service
