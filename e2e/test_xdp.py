@@ -217,7 +217,7 @@ def test_restart_keeps_xdp_and_disabled_removes_it(lab, mode):
     ] + ["--node_port_acceleration=disabled"]
     cluster.restart_agent(node1)
     cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=1, nodes=[node1])
-    assert wait_until(lambda: xdp_attached(node1) == "", timeout=3)
+    assert wait_until(lambda: xdp_attached(node1) == "", timeout=10)
     before = metrics(node1).get("xdp_sent", 0)
     results = cluster.requests(cluster.client, "udp", node_ip(1), 30080, count=3)
     assert failures(results) == []
@@ -240,7 +240,7 @@ def test_restart_in_the_other_mode_moves_the_xdp_program(lab, modes):
     ] + [f"--node_port_acceleration={second}"]
     cluster.restart_agent(node1)
     cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=1, nodes=[node1])
-    assert wait_until(lambda: xdp_attached(node1) == second, timeout=3), (
+    assert wait_until(lambda: xdp_attached(node1) == second, timeout=10), (
         node1.exec(["ip", "-d", "link", "show", "uplink0"]).stdout + (node1.dir / "agent.log").read_text()[-3000:]
     )
     before = metrics(node1).get("xdp_sent", 0)
