@@ -330,7 +330,8 @@ TRAFFIC_TESTS = ("tcp_lat", "udp_lat", "tcp_bw", "iperf3_1", "iperf3_4")
 # 3. Pod bandwidth limits
 
 BANDWIDTH_BPS = 20_000_000
-BANDWIDTH_PLUGINS = ("weir", "ptp")  # ptp: with the bandwidth plugin chained
+BANDWIDTH_WEIR = "weir-veth"  # the subject every run has (netkit needs a kernel that has it)
+BANDWIDTH_PLUGINS = (BANDWIDTH_WEIR, "ptp")  # ptp: with the bandwidth plugin chained
 BANDWIDTH_LIMITS = {
     "ingressRate": BANDWIDTH_BPS,
     "ingressBurst": 2**32 - 1,  # what containerd sends for the pod annotations
@@ -346,11 +347,11 @@ def add_limited_pod(lab: Lab, subject: Subject) -> tuple[str, str]:
     ns = lab.make_netns(f"{subject.name}-limited")
     cid = f"{lab.id}-{subject.name}-limited"
     runtime_config = {"runtimeConfig": {"bandwidth": BANDWIDTH_LIMITS}}
-    conf = dict(subject.base_conf, **(runtime_config if subject.name == "weir" else {}))
+    conf = dict(subject.base_conf, **(runtime_config if subject.name == BANDWIDTH_WEIR else {}))
     added = subject.node.cni("ADD", cid, ns, "eth0", conf, plugin=subject.plugin)
     if not added.ok:
         raise RuntimeError(f"{subject.name}: ADD of the limited pod failed: {added.stdout}{added.stderr}")
-    if subject.name != "weir":
+    if subject.name != BANDWIDTH_WEIR:
         shaper = {
             "cniVersion": subject.base_conf["cniVersion"],
             "name": subject.base_conf["name"],
@@ -407,7 +408,7 @@ def format_bandwidth(bandwidth: dict) -> str:
     limit = bandwidth["limit_mbps"]
     lines = [f"pod bandwidth limit {limit:.0f} Mbit/s each way (iperf3, 1 stream, Mbit/s; target: within 20%)"]
     for direction, label in (("out", "out of the limited pod"), ("in", "into the limited pod")):
-        weir = bandwidth["median"]["weir"][direction]
+        weir = bandwidth["median"][BANDWIDTH_WEIR][direction]
         ptp = bandwidth["median"]["ptp"][direction]
         status = "met" if abs(weir - limit) <= 0.2 * limit else "NOT MET"
         lines.append(

@@ -26,7 +26,7 @@ counted and dropped by an XDP program on the fabric's end of its uplink (bench/b
 xdp_forward_counter.bpf.c), whose NAPI thread runs on CPU 0: no bridge, backend or socket after the
 node. The backend (10.244.9.2) is a pod address of a "sink" node (192.168.50.9) that only answers
 ARP. Before anything is timed, a sample of what each subject forwarded is checked (addresses,
-ports, checksums). Unless --no-rt, the NAPI threads, the generator and this process while it reads
+ports, checksums, TTL). Unless --no-rt, the NAPI threads, the generator and this process while it reads
 are SCHED_FIFO (the kernel's RT throttling leaves others 5%): on a shared machine a normal thread
 gets a share of its CPU and wakes late, and the measurement would be of the machine's load.
 
@@ -103,6 +103,9 @@ API_ADDRESS = "192.168.50.200"
 SERVICE = "svc-dataplane"
 CLUSTER_IP, SERVICE_PORT, NODE_PORT = "10.96.0.20", 90, 30090
 FIRST_SOURCE_PORT = 10000
+# The client's TTL. A node that forwards the packet (SNAT, routing) is one hop: the backend's node
+# sees one less. DSR wraps the client's packet as it came in a fresh outer header (bpf/lib/dsr.h).
+CLIENT_TTL, IPIP_OUTER_TTL = 64, 64
 GENERATOR_CPU, NODE_CPU = 0, 1
 # Real-time priorities (SCHED_FIFO) unless --no-rt: the counter's thread before the generator on CPU 0
 # (what the node sent is counted, never dropped for want of CPU), the node's thread alone on CPU 1.
@@ -136,7 +139,7 @@ def udp_frame(src_mac: str, dst_mac: str, src: str, dst: str, sport: int, dport:
     udp = struct.pack("!HHHH", sport, dport, udp_len, 0) + body
     udp_check = checksum(pseudo + udp) or 0xFFFF
     udp = udp[:6] + struct.pack("!H", udp_check) + udp[8:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0x4000, 64, socket.IPPROTO_UDP, 0, saddr, daddr)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0x4000, CLIENT_TTL, socket.IPPROTO_UDP, 0, saddr, daddr)
     ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
     return mac(dst_mac) + mac(src_mac) + struct.pack("!H", 0x0800) + ip + udp
 
@@ -231,12 +234,14 @@ def check_forwarded(subject: str, node_address: str, packet: dict) -> str:
     """Raises unless the sample is what the subject should send a backend on another node: SNAT
     (weir, kube-proxy): node -> backend:port; DSR (weir, IP-in-IP): node -> backend with the
     backend port in the outer IP id, around the client's packet to the NodePort; routing: the
-    client's packet. Returns a description."""
+    client's packet. The TTL: one hop fewer than the client's, or for DSR the client's inside a
+    fresh outer header. Returns a description."""
     problems = []
     if subject in ("xdp-dsr", "tc-dsr"):
         inner = packet.get("inner") or {}
         got = (packet["src"], packet["dst"], packet["id"], inner.get("src"), inner.get("dst"), inner.get("dport"))
         want = (node_address, BACKEND_IP, BACKEND_PORT, CLIENT_IP, node_address, NODE_PORT)
+        got_ttl, want_ttl = (packet["ttl"], inner.get("ttl")), (IPIP_OUTER_TTL, CLIENT_TTL)
         text = (
             f"IPIP {packet['src']} -> {packet['dst']} (id {packet['id']}) around "
             f"{inner.get('src')}:{inner.get('sport')} -> {inner.get('dst')}:{inner.get('dport')}"
@@ -246,11 +251,14 @@ def check_forwarded(subject: str, node_address: str, packet: dict) -> str:
         source = CLIENT_IP if subject == "routing" else node_address
         got = (packet["src"], packet["dst"], packet.get("dport"))
         want = (source, BACKEND_IP, BACKEND_PORT)
+        got_ttl, want_ttl = packet["ttl"], CLIENT_TTL - 1
         text = f"{packet['src']}:{packet.get('sport')} -> {packet['dst']}:{packet.get('dport')}"
         checks = [packet["ip_checksum_ok"], packet.get("udp_checksum_ok")]
-    text += f", TTL {packet['ttl']}"
+    text += f", TTL {packet['ttl']}" + (f" (inner {packet['inner'].get('ttl')})" if "inner" in packet else "")
     if got != want:
         problems.append(f"expected {want}, got {got}")
+    if got_ttl != want_ttl:
+        problems.append(f"TTL {got_ttl}, expected {want_ttl}")
     if not all(checks):
         problems.append("a checksum is wrong")
     if problems:

@@ -92,7 +92,9 @@ COMPARE_CHUNK = 5
 
 
 def run_packet_binary(binary: Path, args: argparse.Namespace, runs: int, seed: int, log: list[str]) -> dict:
-    cmd = [str(binary), f"--sizes={args.sizes}", f"--runs={runs}", f"--seed={seed}"]
+    # The chain given: a --compare-build binary from before the TTL decrement (500 x 5 then) runs
+    # the new flows alike. 250 is the most a call can make (each new flow is a routed hop).
+    cmd = [str(binary), f"--sizes={args.sizes}", f"--runs={runs}", f"--seed={seed}", "--chain=250", "--chain_calls=10"]
     if args.quick:
         cmd += ["--calls=10", "--single_calls=300"]
     progress(f"per-packet cost: {binary} {' '.join(cmd[1:])}")

@@ -3,12 +3,21 @@
 //
 // BPF_PROG_TEST_RUN with `repeat` runs the program again and again on the same skb, and the program
 // rewrites that skb (DNAT, TTL, MACs), so repetition k sees what repetition k-1 left. Each case is
-// built so that every repetition does the same work as a packet of its kind would:
+// built so that every repetition does the same work as a packet of its kind would.
+//
+// Every packet the program sends on (bpf_redirect, to a local pod or out of the node) is one routed
+// hop: its TTL goes down by one, and at TTL 1 the packet goes to the stack instead. The cases that
+// redirect therefore start at TTL 255 and make at most 250 repetitions per call (kRoutedRepeat), so
+// every repetition is forwarded and none stops at the TTL check; what comes out is checked with the
+// TTL 255 - repetitions and its IP checksum (built independently, testlib/packets.h). The cases
+// whose packet is not forwarded use `--repeat` repetitions; `Repeated` makes as many calls as
+// needed for about calls x repeat packets per run either way.
+//
 //
 //   baseline_remote  pod -> pod on another node, no Service: conntrack miss, Service miss, not a
 //                    local endpoint -> to the stack. The packet is not changed.
 //   baseline_local   pod -> pod on this node, no Service: as above, then TTL - 1, MACs and
-//                    bpf_redirect. Only the TTL changes; it starts at 255 and repeat stays < 254.
+//                    bpf_redirect. Only the TTL changes (255 in, 5 out).
 //   lookup           pod -> ClusterIP port without ready endpoints: conntrack miss, Service hit, no
 //                    backend, drop record, drop (the packet is a TCP reset, which gets no reset
 //                    back). Service lookup without conntrack entries; the packet is not changed.
@@ -16,13 +25,14 @@
 //                    endpoint miss, bpf_fib_lookup, MACs, bpf_redirect. The flow's first packet went
 //                    through the real new-flow path (checked); a second conntrack entry maps the
 //                    backend back to the frontend, so the packet goes frontend -> backend ->
-//                    frontend ... and is back to what went in after an even number of repetitions
-//                    (checked).
+//                    frontend ... and is back to what went in after an even number (250) of
+//                    repetitions (checked), its TTL 250 lower.
 //   new_flow         pod -> ClusterIP, first packet of a flow: conntrack miss, Service hit, backend
 //                    pick, conntrack create (two entries), DNAT, FIB, redirect. The Services form a
 //                    ring: Service j's backend is Service j+1's frontend, so each repetition's packet
-//                    is the first packet of a new flow to the next Service (checked at the end).
-//                    Needs 2 or more Services; `--chain` repetitions per call.
+//                    is the first packet of a new flow to the next Service (checked at the end, TTL
+//                    255 - repetitions). Needs 2 or more Services; `--chain` (at most 250)
+//                    repetitions per call, `--chain_calls` calls per run.
 //   new_flow_single  new_flow as single runs (repeat 1), each a new flow to a random Service from a
 //                    new source port, minus the harness cost of a single run (the empty program run
 //                    the same way). The system call between packets leaves caches and TLB colder, as
@@ -49,7 +59,7 @@
 //                    hit, SNAT (address; the port is the pod's own), endpoint miss, bpf_fib_lookup,
 //                    MACs, bpf_redirect. The first packet went through the real masquerade path
 //                    (checked); a second conntrack entry maps the node back to the pod, as for
-//                    `established`.
+//                    `established` (250 repetitions, TTL 255 in, 5 out).
 //
 // --masquerade loads the datapath with egress masquerade on, the pod and node ranges in the
 // in-cluster set, up0 as the uplink and a default route through the next node.
@@ -128,15 +138,20 @@ constexpr uint32_t kNoEndpointsServiceIdBase = 1u << 24;
 constexpr uint16_t kNoEndpointsPort = 81;
 constexpr char kNodeIp[] = "192.168.77.1";
 constexpr uint32_t kOutsideBase = 0xcb007150;  // 203.0.113.80
+// A packet the program forwards loses one TTL per repetition: it starts at kFreshTtl, and a call
+// makes at most kRoutedRepeat repetitions (even, for the cases that go back and forth), so the TTL
+// never reaches 1.
+constexpr uint8_t kFreshTtl = 255;
+constexpr uint32_t kRoutedRepeat = 250;
 
 struct Options {
   std::vector<uint32_t> sizes = {1, 1000, 10000, 100000};
   int runs = 15;
-  int calls = 20;           // test-run calls per run and case, each with a random Service
-  uint32_t repeat = 10000;  // repetitions per call
-  uint32_t chain = 500;     // new_flow: repetitions (new flows) per call
-  int chain_calls = 5;      // new_flow: calls per run
-  int single_calls = 1000;  // single-run cases: calls per run
+  int calls = 20;                  // test-run calls per run and case, each with a random Service
+  uint32_t repeat = 10000;         // repetitions per call
+  uint32_t chain = kRoutedRepeat;  // new_flow: repetitions (new flows) per call
+  int chain_calls = 10;            // new_flow: calls per run
+  int single_calls = 1000;         // single-run cases: calls per run
   uint32_t seed = 1;
   std::set<std::string> cases;  // empty: all; "single" stands for the single-run cases
   bool masquerade = false;
@@ -239,6 +254,15 @@ void SpinFor(int64_t ns) {
   } while ((now.tv_sec - start.tv_sec) * 1'000'000'000 + (now.tv_nsec - start.tv_nsec) < ns);
 }
 
+// A packet for a test run and what must come out of it after all the repetitions.
+struct InOut {
+  Bytes in;
+  Bytes out;
+};
+
+// A packet the program lets through (or drops) without changing it.
+InOut Unchanged(Bytes packet) { return {packet, packet}; }
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
@@ -266,46 +290,46 @@ class Bench {
     for (int run = 0; run < o_.runs; ++run) {
       if (On("empty")) {
         results["empty"].push_back(Repeated(empty_, TC_ACT_OK, o_.repeat, [&] {
-          return testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
+          return Unchanged(testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10)));
         }));
       }
       if (On("baseline_remote")) {
         results["baseline_remote"].push_back(Repeated(prog_, TC_ACT_OK, o_.repeat, [&] {
-          return testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10));
+          return Unchanged(testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kRemotePodIp, 8080, 0x10)));
         }));
       }
       if (On("uplink_egress")) {
         results["uplink_egress"].push_back(Repeated(dp_->to_uplink_fd(), TC_ACT_OK, o_.repeat, [&] {
-          return testing::TcpPacket(kFromPodA, Segment(kNodeIp, 40000, kRemotePodIp, 8080, 0x10));
+          return Unchanged(testing::TcpPacket(kFromPodA, Segment(kNodeIp, 40000, kRemotePodIp, 8080, 0x10)));
         }));
       }
       if (On("baseline_local")) {
-        // TTL 255 and 250 repetitions: every one is delivered, none stops at the TTL check.
-        const Bytes out = testing::TcpPacket(L2{kGw, kPodB}, Segment(kPodAIp, 40000, kPodBIp, 8080, 0x10, 5));
-        results["baseline_local"].push_back(Repeated(
-            prog_, TC_ACT_REDIRECT, 250,
-            [&] { return testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kPodBIp, 8080, 0x10, 255)); },
-            &out));
+        const InOut packets{
+            testing::TcpPacket(kFromPodA, Segment(kPodAIp, 40000, kPodBIp, 8080, 0x10, kFreshTtl)),
+            testing::TcpPacket(L2{kGw, kPodB},
+                               Segment(kPodAIp, 40000, kPodBIp, 8080, 0x10, kFreshTtl - kRoutedRepeat))};
+        results["baseline_local"].push_back(
+            Repeated(prog_, TC_ACT_REDIRECT, kRoutedRepeat, [&] { return packets; }));
       }
       if (On("lookup")) {
         results["lookup"].push_back(Repeated(prog_, TC_ACT_SHOT, o_.repeat, [&] {
-          return testing::TcpPacket(
-              kFromPodA, Segment(kPodAIp, 40000, Frontend(RandomService()), kNoEndpointsPort, 0x14));
+          return Unchanged(testing::TcpPacket(
+              kFromPodA, Segment(kPodAIp, 40000, Frontend(RandomService()), kNoEndpointsPort, 0x14)));
         }));
       }
       if (On("udp_remote")) {
         results["udp_remote"].push_back(Repeated(prog_, TC_ACT_OK, o_.repeat, [&] {
-          return testing::UdpPacket(kFromPodA, kPodAIp, 40000, kRemotePodIp, 53);
+          return Unchanged(testing::UdpPacket(kFromPodA, kPodAIp, 40000, kRemotePodIp, 53));
         }));
       }
       if (o_.masquerade && On("masq_established")) {
-        results["masq_established"].push_back(Repeated(prog_, TC_ACT_REDIRECT, o_.repeat & ~1u, [&] {
+        results["masq_established"].push_back(Repeated(prog_, TC_ACT_REDIRECT, kRoutedRepeat, [&] {
           return masq_established_[std::uniform_int_distribution<size_t>(0,
                                                                          masq_established_.size() - 1)(rng_)];
         }));
       }
       if (On("established")) {
-        results["established"].push_back(Repeated(prog_, TC_ACT_REDIRECT, o_.repeat & ~1u, [&] {
+        results["established"].push_back(Repeated(prog_, TC_ACT_REDIRECT, kRoutedRepeat, [&] {
           return established_[std::uniform_int_distribution<size_t>(0, established_.size() - 1)(rng_)];
         }));
       }
@@ -465,18 +489,18 @@ class Bench {
     }
   }
 
-  // Mean ns per packet over calls of `repeat` repetitions, each call on a new packet; about
-  // calls x repeat packets per run whatever the repeat. The packet must come out as it went in,
-  // or as `out` when given.
-  template <typename MakePacket>
-  double Repeated(int prog, int verdict, uint32_t repeat, MakePacket make, const Bytes* out = nullptr) {
+  // Mean ns per packet over calls of `repeat` repetitions, each call on a new packet from `make`
+  // (an InOut); about calls x repeat packets per run whatever the repeat. The packet must come out
+  // as the InOut says.
+  template <typename MakePackets>
+  double Repeated(int prog, int verdict, uint32_t repeat, MakePackets make) {
     int calls = std::max<int>(1, (int)((uint64_t)o_.calls * o_.repeat / repeat));
     double total = 0;
     for (int c = 0; c < calls; ++c) {
-      Bytes in = make();
-      RunOut r = TestRun(prog, in, repeat, ifindex_);
+      const InOut packets = make();
+      RunOut r = TestRun(prog, packets.in, repeat, ifindex_);
       if ((int)r.retval != verdict) Fail(absl::StrCat("verdict ", r.retval, ", want ", verdict));
-      const Bytes& want = out ? *out : in;
+      const Bytes& want = packets.out;
       if (r.out != want) {
         Fail(absl::StrCat("unexpected packet after the repetitions:\n", testing::Hex(r.out), "\nwant\n",
                           testing::Hex(want)));
@@ -497,7 +521,9 @@ class Bench {
       RunOut first =
           TestRun(prog_, testing::TcpPacket(kFromPodA, Segment(kPodAIp, sport, Frontend(j), Port(j), 0x02)),
                   1, ifindex_);
-      Bytes want = testing::TcpPacket(kRouted, Segment(kPodAIp, sport, BackendIp(j), BackendPort(j), 0x02));
+      // One routed hop: TTL 64 in, 63 out.
+      Bytes want =
+          testing::TcpPacket(kRouted, Segment(kPodAIp, sport, BackendIp(j), BackendPort(j), 0x02, 63));
       if (first.retval != TC_ACT_REDIRECT || first.out != want) {
         Fail(absl::StrCat("first packet to ", Frontend(j), ": verdict ", first.retval, "\n",
                           testing::Hex(first.out), "\nwant\n", testing::Hex(want)));
@@ -512,9 +538,12 @@ class Bench {
       value.backend_id = j + 1;
       value.service_id = j + 1;
       Check(ct.Update(key, value));
-      // As it leaves after an even number of repetitions: MACs from the FIB, addresses unchanged.
+      // As it leaves after an even number of repetitions: MACs from the FIB, addresses unchanged,
+      // one TTL fewer per repetition.
       established_.push_back(
-          testing::TcpPacket(kRouted, Segment(kPodAIp, sport, Frontend(j), Port(j), 0x10)));
+          {testing::TcpPacket(kRouted, Segment(kPodAIp, sport, Frontend(j), Port(j), 0x10, kFreshTtl)),
+           testing::TcpPacket(
+               kRouted, Segment(kPodAIp, sport, Frontend(j), Port(j), 0x10, kFreshTtl - kRoutedRepeat))});
     }
   }
 
@@ -532,7 +561,7 @@ class Bench {
       const uint16_t sport = 31000 + i;
       RunOut first = TestRun(prog_, testing::TcpPacket(kFromPodA, Segment(kPodAIp, sport, outside, 80, 0x02)),
                              1, ifindex_);
-      Bytes want = testing::TcpPacket(kRouted, Segment(kNodeIp, sport, outside, 80, 0x02));
+      Bytes want = testing::TcpPacket(kRouted, Segment(kNodeIp, sport, outside, 80, 0x02, 63));
       if (first.retval != TC_ACT_REDIRECT || first.out != want) {
         Fail(absl::StrCat("first packet to ", outside, ": verdict ", first.retval, "\n",
                           testing::Hex(first.out), "\nwant\n", testing::Hex(want)));
@@ -547,7 +576,10 @@ class Bench {
       value.kind = WEIR_CT_FORWARD;
       value.flags = WEIR_CT_SNAT | WEIR_CT_MASQ;
       Check(ct.Update(key, value));
-      masq_established_.push_back(testing::TcpPacket(kRouted, Segment(kPodAIp, sport, outside, 80, 0x10)));
+      masq_established_.push_back(
+          {testing::TcpPacket(kRouted, Segment(kPodAIp, sport, outside, 80, 0x10, kFreshTtl)),
+           testing::TcpPacket(kRouted,
+                              Segment(kPodAIp, sport, outside, 80, 0x10, kFreshTtl - kRoutedRepeat))});
     }
   }
 
@@ -570,9 +602,11 @@ class Bench {
     for (int c = 0; c < o_.chain_calls; ++c) {
       auto [src, sport] = NewSource();
       uint32_t j = RandomService(), last = (j + repeat) % size_;
-      RunOut r = TestRun(prog_, testing::TcpPacket(kRouted, Segment(src, sport, Frontend(j), Port(j), 0x02)),
-                         repeat, ifindex_);
-      Bytes want = testing::TcpPacket(kRouted, Segment(src, sport, Frontend(last), Port(last), 0x02));
+      RunOut r = TestRun(
+          prog_, testing::TcpPacket(kRouted, Segment(src, sport, Frontend(j), Port(j), 0x02, kFreshTtl)),
+          repeat, ifindex_);
+      Bytes want = testing::TcpPacket(
+          kRouted, Segment(src, sport, Frontend(last), Port(last), 0x02, kFreshTtl - repeat));
       if (r.retval != TC_ACT_REDIRECT || r.out != want) {
         Fail(absl::StrCat("new-flow chain: verdict ", r.retval, "\n", testing::Hex(r.out), "\nwant\n",
                           testing::Hex(want)));
@@ -610,7 +644,7 @@ class Bench {
       fresh.push_back(NewFlowSingle());
       // The same flow's next packet, and the floor's map work for a new flow, each on its own.
       const Bytes& known =
-          established_[std::uniform_int_distribution<size_t>(0, established_.size() - 1)(rng_)];
+          established_[std::uniform_int_distribution<size_t>(0, established_.size() - 1)(rng_)].in;
       RunOut e = TestRun(prog_, known, 1, ifindex_);
       if (e.retval != TC_ACT_REDIRECT) Fail("established single run verdict");
       established.push_back(e.duration_ns);
@@ -645,8 +679,8 @@ class Bench {
   std::mt19937 rng_;
   std::unique_ptr<Datapath> dp_;
   int prog_ = -1;
-  std::vector<Bytes> established_;
-  std::vector<Bytes> masq_established_;
+  std::vector<InOut> established_;
+  std::vector<InOut> masq_established_;
   uint32_t flows_ = 0;
   ring_buffer* ring_ = nullptr;
   lb_floor* floor_ = nullptr;
@@ -694,8 +728,8 @@ Options ParseArgs(int argc, char** argv) {
     else {
       std::fprintf(
           stderr,
-          "usage: %s [--sizes=1,1000,10000,100000] [--runs=15] [--calls=20] [--repeat=10000] [--chain=500]\n"
-          "  [--chain_calls=5] [--single_calls=1000] [--seed=1]\n"
+          "usage: %s [--sizes=1,1000,10000,100000] [--runs=15] [--calls=20] [--repeat=10000] [--chain=250]\n"
+          "  [--chain_calls=10] [--single_calls=1000] [--seed=1]\n"
           "  "
           "[--cases=empty,baseline_remote,uplink_egress,udp_remote,baseline_local,lookup,established,new_"
           "flow,single,\n"
@@ -708,6 +742,10 @@ Options ParseArgs(int argc, char** argv) {
   }
   if (o.repeat < 2 || o.chain < 1 || o.runs < 1 || o.calls < 1 || o.chain_calls < 1 || o.single_calls < 1) {
     Fail("repeat must be >= 2 and the other counts >= 1");
+  }
+  if (o.chain > kRoutedRepeat) {
+    Fail(absl::StrCat("chain must be <= ", kRoutedRepeat,
+                      ": each new flow is a routed hop, and the packet starts at TTL ", kFreshTtl));
   }
   return o;
 }
