@@ -60,7 +60,8 @@ static __always_inline int forward_translated(struct __sk_buff *skb, struct pack
 	/* No Service flow and none that conntrack knows. */
 	struct weir_endpoint_value *ep = lookup_endpoint(pkt);
 
-	if (from_inside && !ep) {
+	/* A plain flow's first packet was not masqueraded (its peer is a pod), nor are its later ones. */
+	if (from_inside && !ep && result != TRANSLATION_PLAIN) {
 		int verdict = masquerade_new_flow(skb, pkt);
 
 		if (verdict != MASQUERADE_NOT_APPLICABLE)

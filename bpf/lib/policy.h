@@ -299,12 +299,16 @@ static __noinline void policy_ct_grant(struct policy_scratch *s, __u32 flag, boo
 	bpf_map_update_elem(&weir_pol_ct, &s->key, &s->granted, BPF_ANY);
 }
 
-static __always_inline void policy_ct_keys(struct policy_scratch *s)
+static __always_inline void policy_ct_key(struct policy_scratch *s)
+{
+	__builtin_memset(&s->key, 0, sizeof(s->key));
+	ct_key_of(&s->flow, &s->key);
+}
+
+static __always_inline void policy_ct_reverse_key(struct policy_scratch *s)
 {
 	const struct packet *flow = &s->flow;
 
-	__builtin_memset(&s->key, 0, sizeof(s->key));
-	ct_key_of(flow, &s->key);
 	__builtin_memset(&s->reverse, 0, sizeof(s->reverse));
 	s->reverse.saddr = flow->daddr;
 	s->reverse.daddr = flow->saddr;
@@ -325,13 +329,14 @@ static __always_inline bool policy_gate(struct __sk_buff *skb, struct policy_scr
 	    (s->flow.proto == IPPROTO_TCP || s->flow.proto == IPPROTO_UDP || s->flow.proto == IPPROTO_SCTP))
 		return true;
 	s->now = coarse_now_ns();
-	policy_ct_keys(s);
+	policy_ct_key(s);
 	/* A SYN always takes a verdict: a new connection on an old tuple must not ride the old one. */
 	if (!flow_is_syn(&s->flow)) {
 		struct weir_policy_ct_value *known = policy_ct_find(&s->key, s->now);
 
 		if (known && (known->flags & (egress ? WEIR_POLICY_CT_EGRESS : WEIR_POLICY_CT_INGRESS)))
 			return true;
+		policy_ct_reverse_key(s);
 		struct weir_policy_ct_value *opened = policy_ct_find(&s->reverse, s->now);
 
 		/* A reply: the other side's gate let the flow this answers through. */
@@ -384,7 +389,7 @@ static __always_inline void policy_grant_frontend(struct policy_scratch *s)
 	s->flow.dport = s->frontend_port;
 	s->now = coarse_now_ns();
 	s->untracked = 0;
-	policy_ct_keys(s);
+	policy_ct_key(s);
 	policy_ct_grant(s, WEIR_POLICY_CT_EGRESS, flow_is_syn(&s->flow));
 }
 
@@ -448,11 +453,13 @@ static __always_inline bool policy_plain_flow(struct policy_scratch *s, __u8 dir
 	__u32 other = own ^ (WEIR_POLICY_CT_EGRESS | WEIR_POLICY_CT_INGRESS);
 
 	s->now = coarse_now_ns();
-	policy_ct_keys(s);
+	policy_ct_key(s);
 	struct weir_policy_ct_value *entry = policy_ct_find(&s->key, s->now);
 	__u32 wanted = own;
 
+	/* The reversed tuple only when the flow's own misses: a reply. */
 	if (!entry) {
+		policy_ct_reverse_key(s);
 		entry = policy_ct_find(&s->reverse, s->now);
 		wanted = other;
 	}
