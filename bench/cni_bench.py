@@ -288,9 +288,36 @@ def softnet_drops() -> int:
     return sum(int(line.split()[1], 16) for line in Path("/proc/net/softnet_stat").read_text().splitlines())
 
 
+# TCP counters that tell why a sender retransmits: its loss probes and timeouts, what the receiver
+# reported (DSACKs: the segment had arrived), reordering it detected, and the receiver's own drops.
+TCP_COUNTERS = {
+    "TcpExtTCPLossProbes": "sender",
+    "TcpExtTCPSpuriousRTOs": "sender",
+    "TcpExtTCPDSACKRecv": "sender",
+    "TcpExtTCPSACKReorder": "sender",
+    "TcpExtTCPFastRetrans": "sender",
+    "TcpExtTCPOFOQueue": "receiver",
+    "TcpExtTCPRcvQDrop": "receiver",
+    "TcpExtTCPBacklogDrop": "receiver",
+    "TcpExtTCPOFODrop": "receiver",
+}
+
+
+def tcp_counters(netns: str) -> dict[str, int]:
+    """The namespace's TCP counters of TCP_COUNTERS (nstat, absolute, history left alone)."""
+    out = run(in_netns(netns, ["nstat", "-asz"]), check=False).stdout
+    values = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] in TCP_COUNTERS:
+            values[fields[0]] = int(fields[1])
+    return values
+
+
 def run_iperf3(subject: Subject, streams: int, duration: int) -> dict:
-    (a_ns, _), (_, b_ip) = subject.traffic_pods
+    (a_ns, _), (b_ns, b_ip) = subject.traffic_pods
     drops_before = softnet_drops()
+    counters_before = {"sender": tcp_counters(a_ns), "receiver": tcp_counters(b_ns)}
     proc = run(
         in_netns(
             a_ns,
@@ -317,10 +344,15 @@ def run_iperf3(subject: Subject, streams: int, duration: int) -> dict:
     if proc.returncode != 0 or "error" in report:
         raise RuntimeError(f"{subject.name}: iperf3 -P {streams} failed: {report.get('error', proc.stderr)}")
     end = report["end"]
+    counters_after = {"sender": tcp_counters(a_ns), "receiver": tcp_counters(b_ns)}
     return {
         "gbps": end["sum_received"]["bits_per_second"] / 1e9,
         "retransmits": end["sum_sent"].get("retransmits", 0),
         "softnet_drops": softnet_drops() - drops_before,
+        "tcp_counters": {
+            name: counters_after[side].get(name, 0) - counters_before[side].get(name, 0)
+            for name, side in TCP_COUNTERS.items()
+        },
     }
 
 
@@ -404,6 +436,19 @@ def bench_bandwidth(lab: Lab, subjects: dict[str, Subject], rounds: int, duratio
     }
 
 
+def format_tcp_counters(traffic: dict, duration: int) -> str:
+    """Per subject, the median per second over rounds of each TCP counter during iperf3."""
+    counters = traffic["tcp_counters"]
+    lines = ["TCP counters during iperf3, median per second over rounds (sender's / receiver's namespace)"]
+    for test in ("iperf3_1", "iperf3_4"):
+        lines.append(f"  {test}: " + " ".join(f"{n.removeprefix('TcpExtTCP')}" for n in TCP_COUNTERS))
+        for name, tests in counters.items():
+            rounds = tests[test]
+            medians = [statistics.median(r[n] for r in rounds) / duration if rounds else 0 for n in TCP_COUNTERS]
+            lines.append(f"    {name:<12} " + " ".join(f"{m:,.0f}" for m in medians))
+    return "\n".join(lines)
+
+
 def format_bandwidth(bandwidth: dict) -> str:
     limit = bandwidth["limit_mbps"]
     lines = [f"pod bandwidth limit {limit:.0f} Mbit/s each way (iperf3, 1 stream, Mbit/s; target: within 20%)"]
@@ -421,6 +466,7 @@ def bench_traffic(subjects: dict[str, Subject], rounds: int, duration: int) -> d
     raw: dict[str, dict[str, list]] = {p: {t: [] for t in TRAFFIC_TESTS} for p in subjects}
     retransmits: dict[str, dict[str, list]] = {p: {"iperf3_1": [], "iperf3_4": []} for p in subjects}
     backlog_drops: dict[str, dict[str, list]] = {p: {"iperf3_1": [], "iperf3_4": []} for p in subjects}
+    counters: dict[str, dict[str, list]] = {p: {"iperf3_1": [], "iperf3_4": []} for p in subjects}
     for r in range(rounds):
         names = list(subjects)
         order = names[r % len(names) :] + names[: r % len(names)]  # rotated each round: no plugin always first
@@ -433,12 +479,14 @@ def bench_traffic(subjects: dict[str, Subject], rounds: int, duration: int) -> d
                     raw[name][test].append(res["gbps"])
                     retransmits[name][test].append(res["retransmits"])
                     backlog_drops[name][test].append(res["softnet_drops"])
+                    counters[name][test].append(res["tcp_counters"])
                 else:
                     raw[name][test].append(run_qperf(subject, test, duration))
     return {
         "raw": raw,
         "retransmits": retransmits,
         "softnet_drops": backlog_drops,
+        "tcp_counters": counters,
         "retransmits_per_s": {
             p: {t: statistics.median(v) / duration for t, v in tests.items()} for p, tests in retransmits.items()
         },
@@ -800,6 +848,8 @@ def main() -> int:
 
     print()
     print(table)
+    print()
+    print(format_tcp_counters(traffic, args.duration))
     print()
     print(format_bandwidth(bandwidth))
     print()
