@@ -64,6 +64,7 @@ from bench.lb_bench import format_table, number
 from bench.report import SNAPSHOT_TOOLS, finish_figure, finish_report, progress, root_diff, root_snapshot
 from bench.service_bench import node_obj
 from weirlab.cluster import CLIENT_IP, Cluster, node_ip, node_yaml
+from weirlab.frames import internet_checksum
 from weirlab.kube.control_plane import ControlPlane, missing_binaries
 from weirlab.lab import BUILD, WEIR_AGENT, WEIR_CNI, WEIRCTL, Lab, in_netns, leftovers, run
 
@@ -120,15 +121,6 @@ TARGET_TC_VS_IPTABLES = 1.7
 # Frames
 
 
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def udp_frame(src_mac: str, dst_mac: str, src: str, dst: str, sport: int, dport: int, payload: int) -> bytes:
     """Ethernet + IPv4 (no options, DF) + UDP with both checksums, `payload` zero bytes."""
     mac = lambda m: bytes(int(x, 16) for x in m.split(":"))
@@ -137,10 +129,10 @@ def udp_frame(src_mac: str, dst_mac: str, src: str, dst: str, sport: int, dport:
     saddr, daddr = socket.inet_aton(src), socket.inet_aton(dst)
     pseudo = saddr + daddr + struct.pack("!BBH", 0, socket.IPPROTO_UDP, udp_len)
     udp = struct.pack("!HHHH", sport, dport, udp_len, 0) + body
-    udp_check = checksum(pseudo + udp) or 0xFFFF
+    udp_check = internet_checksum(pseudo + udp) or 0xFFFF
     udp = udp[:6] + struct.pack("!H", udp_check) + udp[8:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, 0, 0x4000, CLIENT_TTL, socket.IPPROTO_UDP, 0, saddr, daddr)
-    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", internet_checksum(ip)) + ip[12:]
     return mac(dst_mac) + mac(src_mac) + struct.pack("!H", 0x0800) + ip + udp
 
 
@@ -214,7 +206,7 @@ def parse_sample(raw: bytes) -> dict:
             "ttl": header[8],
             "id": struct.unpack_from("!H", header, 4)[0],
             "header_bytes": ihl,
-            "ip_checksum_ok": checksum(header) == 0,
+            "ip_checksum_ok": internet_checksum(header) == 0,
         }
         if out["proto"] == socket.IPPROTO_UDP:
             udp = packet[ihl:]
@@ -222,7 +214,7 @@ def parse_sample(raw: bytes) -> dict:
             pseudo = header[12:20] + struct.pack("!BBH", 0, socket.IPPROTO_UDP, udp_len)
             whole = len(udp) >= udp_len
             out.update(sport=sport, dport=dport, udp_checksum=udp_check)
-            out["udp_checksum_ok"] = (not udp_check) or not whole or checksum(pseudo + udp[:udp_len]) == 0
+            out["udp_checksum_ok"] = (not udp_check) or not whole or internet_checksum(pseudo + udp[:udp_len]) == 0
         elif out["proto"] == socket.IPPROTO_IPIP:
             out["inner"] = ipv4(packet[ihl:])
         return out
@@ -485,8 +477,10 @@ class DataplaneLab:
     def counted(self, subject: Subject) -> int:
         return subject.counter.read_sum()
 
-    def measure(self, subject: Subject, seconds: float, flows: int, warmup: float = 0.3) -> dict:
-        gen = self.lab.spawn(
+    def start_generator(self, subject: Subject, flows: int, seconds: float, stdout: int) -> subprocess.Popen:
+        """The generator in the fabric's namespace, sending `subject`'s frame from `flows` source
+        ports into its uplink for `seconds` (its JSON summary on stdout)."""
+        return self.lab.spawn(
             in_netns(
                 self.fabric,
                 [
@@ -496,13 +490,16 @@ class DataplaneLab:
                     subject.frame_hex,
                     str(flows),
                     str(FIRST_SOURCE_PORT),
-                    f"{seconds + warmup + 0.2:.3f}",
+                    f"{seconds:.3f}",
                 ],
             ),
-            stdout=subprocess.PIPE,
+            stdout=stdout,
             stderr=subprocess.PIPE,
             text=True,
         )
+
+    def measure(self, subject: Subject, seconds: float, flows: int, warmup: float = 0.3) -> dict:
+        gen = self.start_generator(subject, flows, seconds + warmup + 0.2, stdout=subprocess.PIPE)
         with self.reader_priority():
             time.sleep(warmup)
             c0, r0, t0 = self.counted(subject), run_time_ns(subject.napi_pid), time.monotonic()
@@ -545,23 +542,7 @@ class DataplaneLab:
             text=True,
         )
         time.sleep(1.0)
-        gen = self.lab.spawn(
-            in_netns(
-                self.fabric,
-                [
-                    *self.generator_prefix,
-                    str(GENERATOR),
-                    subject.fabric_port,
-                    subject.frame_hex,
-                    str(flows),
-                    str(FIRST_SOURCE_PORT),
-                    f"{seconds:.3f}",
-                ],
-            ),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        gen = self.start_generator(subject, flows, seconds, stdout=subprocess.DEVNULL)
         gen.communicate(timeout=seconds + 30)
         _, err = perf.communicate(timeout=seconds + 30)
         if perf.returncode != 0:

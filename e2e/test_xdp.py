@@ -21,6 +21,7 @@ import pytest
 
 from e2e.conftest import metrics, wait_until
 from weirlab.cluster import CLIENT_IP, Cluster, endpoint_slice_yaml, node_ip, service_yaml
+from weirlab.frames import internet_checksum
 from weirlab.lab import in_netns, run
 
 PORTS = [("http", 80, 8080, "TCP"), ("udp", 80, 8080, "UDP")]
@@ -125,27 +126,18 @@ def line_within(proc: subprocess.Popen, timeout: float) -> str:
     return proc.stdout.readline().strip() if ready else ""
 
 
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def ipv4_header(src: str, dst: str, proto: int, payload_len: int, ident: int) -> bytes:
     header = struct.pack(
         "!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, ident, 0, 64, proto, 0, socket.inet_aton(src), socket.inet_aton(dst)
     )
-    return header[:10] + struct.pack("!H", checksum(header)) + header[12:]
+    return header[:10] + struct.pack("!H", internet_checksum(header)) + header[12:]
 
 
 def udp_datagram(src: str, sport: int, dst: str, dport: int, payload: bytes) -> bytes:
     length = 8 + len(payload)
     pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 17, length)
     header = struct.pack("!HHHH", sport, dport, length, 0)
-    csum = checksum(pseudo + header + payload) or 0xFFFF
+    csum = internet_checksum(pseudo + header + payload) or 0xFFFF
     return ipv4_header(src, dst, 17, length, 1) + struct.pack("!HHHH", sport, dport, length, csum) + payload
 
 
