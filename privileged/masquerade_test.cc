@@ -122,19 +122,6 @@ struct Case {
   bool masquerade = true;
 };
 
-Tcp Syn(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
-  return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .ttl = ttl};
-}
-Tcp SynAck(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
-  return Tcp{.src = src,
-             .sport = sport,
-             .dst = dst,
-             .dport = dport,
-             .flags = 0x12,
-             .seq = 5000,
-             .ack = 1001,
-             .ttl = ttl};
-}
 Tcp Ack(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
   return Tcp{.src = src,
              .sport = sport,
@@ -163,10 +150,10 @@ std::vector<Case> Cases() {
   return {
       {"TCP to the outside leaves through the uplink as the node; the reply finds the pod",
        cluster_with_pod,
-       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, kServer, 80)), TC_ACT_REDIRECT,
-         TcpPacket(out, Syn(kNodeIp, 40000, kServer, 80, kForwarded))},
-        {"syn-ack", Program::kFromUplink, TcpPacket(in, SynAck(kServer, 80, kNodeIp, 40000)), TC_ACT_REDIRECT,
-         TcpPacket(to_a, SynAck(kServer, 80, kPod, 40000, 63))},
+       {{"syn", Program::kFromPod, TcpPacket(from_a, SynSegment(kPod, 40000, kServer, 80)), TC_ACT_REDIRECT,
+         TcpPacket(out, SynSegment(kNodeIp, 40000, kServer, 80, kForwarded))},
+        {"syn-ack", Program::kFromUplink, TcpPacket(in, SynAckSegment(kServer, 80, kNodeIp, 40000)),
+         TC_ACT_REDIRECT, TcpPacket(to_a, SynAckSegment(kServer, 80, kPod, 40000, 63))},
         {"the flow's next packet rides the conntrack entry", Program::kFromPod,
          TcpPacket(from_a, Ack(kPod, 40000, kServer, 80)), TC_ACT_REDIRECT,
          TcpPacket(out, Ack(kNodeIp, 40000, kServer, 80, kForwarded))}}},
@@ -178,10 +165,10 @@ std::vector<Case> Cases() {
          UdpPacket(to_a, kServer, 53, kPod, 40001, 63)}}},
       {"IPv6: TCP to the outside as the node's IPv6 address, and back",
        cluster_with_pod,
-       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod6, 40000, kServer6, 443)), TC_ACT_REDIRECT,
-         TcpPacket(out, Syn(kNodeIp6, 40000, kServer6, 443, kForwarded))},
-        {"syn-ack", Program::kFromUplink, TcpPacket(in, SynAck(kServer6, 443, kNodeIp6, 40000)),
-         TC_ACT_REDIRECT, TcpPacket(to_a, SynAck(kServer6, 443, kPod6, 40000, 63))}}},
+       {{"syn", Program::kFromPod, TcpPacket(from_a, SynSegment(kPod6, 40000, kServer6, 443)),
+         TC_ACT_REDIRECT, TcpPacket(out, SynSegment(kNodeIp6, 40000, kServer6, 443, kForwarded))},
+        {"syn-ack", Program::kFromUplink, TcpPacket(in, SynAckSegment(kServer6, 443, kNodeIp6, 40000)),
+         TC_ACT_REDIRECT, TcpPacket(to_a, SynAckSegment(kServer6, 443, kPod6, 40000, 63))}}},
       {"IPv6 UDP",
        cluster_with_pod,
        {{"query", Program::kFromPod, UdpPacket(from_a, kPod6, 40002, kServer6, 53), TC_ACT_REDIRECT,
@@ -258,26 +245,26 @@ std::vector<Case> Cases() {
       }(),
       {"in-cluster destinations keep the pod's source",
        cluster_with_pod,
-       {{"a nonMasqueradeCIDR", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, "198.51.100.7", 80)),
-         TC_ACT_OK, std::nullopt},
+       {{"a nonMasqueradeCIDR", Program::kFromPod,
+         TcpPacket(from_a, SynSegment(kPod, 40000, "198.51.100.7", 80)), TC_ACT_OK, std::nullopt},
         {"a nonMasqueradeCIDR (IPv6)", Program::kFromPod,
-         TcpPacket(from_a, Syn(kPod6, 40000, "2001:db8:51::7", 80)), TC_ACT_OK, std::nullopt},
+         TcpPacket(from_a, SynSegment(kPod6, 40000, "2001:db8:51::7", 80)), TC_ACT_OK, std::nullopt},
         {"another node's pod", Program::kFromPod, UdpPacket(from_a, kPod, 40000, "10.244.2.7", 53), TC_ACT_OK,
          std::nullopt},
         {"another node's pod (IPv6)", Program::kFromPod,
          UdpPacket(from_a, kPod6, 40000, "fd00:10:244:2::7", 53), TC_ACT_OK, std::nullopt},
-        {"another node", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, "192.168.0.2", 10250)),
+        {"another node", Program::kFromPod, TcpPacket(from_a, SynSegment(kPod, 40000, "192.168.0.2", 10250)),
          TC_ACT_OK, std::nullopt},
-        {"this node", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, kNodeIp, 10250)), TC_ACT_OK,
-         std::nullopt}}},
+        {"this node", Program::kFromPod, TcpPacket(from_a, SynSegment(kPod, 40000, kNodeIp, 10250)),
+         TC_ACT_OK, std::nullopt}}},
       {"a destination routed through a device that is no uplink keeps the pod's source",
        cluster_with_pod,
-       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, "172.31.0.9", 80)), TC_ACT_OK,
+       {{"syn", Program::kFromPod, TcpPacket(from_a, SynSegment(kPod, 40000, "172.31.0.9", 80)), TC_ACT_OK,
          std::nullopt}}},
       {"a pod's answer to a TCP connection it did not open is not masqueraded",
        cluster_with_pod,
-       {{"syn-ack", Program::kFromPod, TcpPacket(from_a, SynAck(kPod, 8080, kServer, 40000)), TC_ACT_OK,
-         std::nullopt}}},
+       {{"syn-ack", Program::kFromPod, TcpPacket(from_a, SynAckSegment(kPod, 8080, kServer, 40000)),
+         TC_ACT_OK, std::nullopt}}},
       {"a pod's answer to an outside client's UDP flow is not masqueraded",
        cluster_with_pod,
        // The stack delivers it (a peer that is no pod: netfilter sees the flow whole).
@@ -299,11 +286,12 @@ std::vector<Case> Cases() {
          PodA(m, ifindex);
          m.ClusterIp("10.96.0.10", 80, 1, "10.244.2.7", 8080);
        },
-       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, "10.96.0.10", 80)), TC_ACT_REDIRECT,
-         TcpPacket(to_node2, Syn(kPod, 40000, "10.244.2.7", 8080, kForwarded))}}},
+       {{"syn", Program::kFromPod, TcpPacket(from_a, SynSegment(kPod, 40000, "10.96.0.10", 80)),
+         TC_ACT_REDIRECT, TcpPacket(to_node2, SynSegment(kPod, 40000, "10.244.2.7", 8080, kForwarded))}}},
       {"masquerade off: the pod's source leaves unchanged",
        cluster_with_pod,
-       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn(kPod, 40000, kServer, 80)), TC_ACT_OK, std::nullopt},
+       {{"syn", Program::kFromPod, TcpPacket(from_a, SynSegment(kPod, 40000, kServer, 80)), TC_ACT_OK,
+         std::nullopt},
         {"udp", Program::kFromPod, UdpPacket(from_a, kPod, 40001, kServer, 53), TC_ACT_OK, std::nullopt}},
        false},
   };
@@ -351,8 +339,9 @@ void WireNode(const ScopedNetNs& ns) {
 // The test's own checksum verifier, which judges the rewritten packets above.
 TEST(L4ChecksumTest, AcceptsWhatThePacketBuildersMakeAndRejectsACorruption) {
   const L2 l2{kPodA, kGw};
-  for (Bytes packet : {IcmpEcho(l2, kPod, kServer, 9), IcmpEcho(l2, kPod6, kServer6, 9, true),
-                       UdpPacket(l2, kPod, 1, kServer, 2), TcpPacket(l2, Syn(kPod6, 1, kServer6, 2))}) {
+  for (Bytes packet :
+       {IcmpEcho(l2, kPod, kServer, 9), IcmpEcho(l2, kPod6, kServer6, 9, true),
+        UdpPacket(l2, kPod, 1, kServer, 2), TcpPacket(l2, SynSegment(kPod6, 1, kServer6, 2))}) {
     EXPECT_TRUE(L4ChecksumValid(packet)) << Hex(packet);
     packet[packet.size() - 1] ^= 0x01;
     EXPECT_FALSE(L4ChecksumValid(packet)) << Hex(packet);

@@ -122,20 +122,6 @@ struct Case {
   bool dsr_ip_option = false;
 };
 
-Tcp Syn(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
-  return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .ttl = ttl};
-}
-Tcp SynAck(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
-  return Tcp{.src = src,
-             .sport = sport,
-             .dst = dst,
-             .dport = dport,
-             .flags = 0x12,
-             .seq = 5000,
-             .ack = 1001,
-             .ttl = ttl};
-}
-
 // A byte of the payload flipped after the CRC was computed: a packet corrupted on the way.
 Bytes Corrupted(Bytes packet) {
   packet[packet.size() - 5] ^= 0x40;
@@ -157,27 +143,28 @@ std::vector<Case> Cases() {
          m.Backend(1, "10.244.1.3", 8080, true);
          m.Service("10.96.0.10", 80, WEIR_PROTO_TCP, 1, WEIR_SVC_CLUSTER_IP, {1});
        },
-       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.96.0.10", 80)),
-         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("10.244.1.2", 40000, "10.244.1.3", 8080, 63))},
-        {"syn-ack", Program::kFromPod, TcpPacket(from_b, SynAck("10.244.1.3", 8080, "10.244.1.2", 40000)),
-         TC_ACT_REDIRECT, TcpPacket(to_a, SynAck("10.96.0.10", 80, "10.244.1.2", 40000, 63))}}},
+       {{"syn", Program::kFromPod, TcpPacket(from_a, SynSegment("10.244.1.2", 40000, "10.96.0.10", 80)),
+         TC_ACT_REDIRECT, TcpPacket(to_b, SynSegment("10.244.1.2", 40000, "10.244.1.3", 8080, 63))},
+        {"syn-ack", Program::kFromPod,
+         TcpPacket(from_b, SynAckSegment("10.244.1.3", 8080, "10.244.1.2", 40000)), TC_ACT_REDIRECT,
+         TcpPacket(to_a, SynAckSegment("10.96.0.10", 80, "10.244.1.2", 40000, 63))}}},
       {"pod to ClusterIP, remote backend: DNAT, then the FIB (empty here: stack)",
        [](Maps& m) {
          LocalPods(m);
          m.Backend(7, "10.244.2.7", 8080, false);
          m.Service("10.96.0.10", 80, WEIR_PROTO_TCP, 1, WEIR_SVC_CLUSTER_IP, {7});
        },
-       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.96.0.10", 80)), TC_ACT_OK,
-         TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.244.2.7", 8080))},
+       {{"syn", Program::kFromPod, TcpPacket(from_a, SynSegment("10.244.1.2", 40000, "10.96.0.10", 80)),
+         TC_ACT_OK, TcpPacket(from_a, SynSegment("10.244.1.2", 40000, "10.244.2.7", 8080))},
         {"syn-ack from the other node", Program::kFromUplink,
-         TcpPacket(from_node2, SynAck("10.244.2.7", 8080, "10.244.1.2", 40000)), TC_ACT_REDIRECT,
-         TcpPacket(to_a, SynAck("10.96.0.10", 80, "10.244.1.2", 40000, 63))}}},
+         TcpPacket(from_node2, SynAckSegment("10.244.2.7", 8080, "10.244.1.2", 40000)), TC_ACT_REDIRECT,
+         TcpPacket(to_a, SynAckSegment("10.96.0.10", 80, "10.244.1.2", 40000, 63))}}},
       {"a Service without endpoints answers a SYN with a reset",
        [](Maps& m) {
          LocalPods(m);
          m.Service("10.96.0.11", 80, WEIR_PROTO_TCP, 2, WEIR_SVC_CLUSTER_IP, {});
        },
-       {{"syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.96.0.11", 80)),
+       {{"syn", Program::kFromPod, TcpPacket(from_a, SynSegment("10.244.1.2", 40000, "10.96.0.11", 80)),
          TC_ACT_REDIRECT,
          TcpPacket(to_a, Tcp{.src = "10.96.0.11",
                              .sport = 80,
@@ -208,33 +195,34 @@ std::vector<Case> Cases() {
          m.Backend(1, "10.244.1.3", 8080, true);
          m.Service(kNodeIp, 30080, WEIR_PROTO_TCP, 4, WEIR_SVC_NODE_PORT, {1});
        },
-       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, kNodeIp, 30080)),
-         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("172.16.0.5", 40000, "10.244.1.3", 8080, 63))},
+       {{"syn", Program::kFromUplink, TcpPacket(outside, SynSegment("172.16.0.5", 40000, kNodeIp, 30080)),
+         TC_ACT_REDIRECT, TcpPacket(to_b, SynSegment("172.16.0.5", 40000, "10.244.1.3", 8080, 63))},
         {"syn-ack leaves as the NodePort", Program::kFromPod,
-         TcpPacket(from_b, SynAck("10.244.1.3", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
-         TcpPacket(from_b, SynAck(kNodeIp, 30080, "172.16.0.5", 40000))}}},
+         TcpPacket(from_b, SynAckSegment("10.244.1.3", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
+         TcpPacket(from_b, SynAckSegment(kNodeIp, 30080, "172.16.0.5", 40000))}}},
       {"NodePort to a backend on another node: SNAT to the node, reverse both on the reply",
        [](Maps& m) {
          m.Backend(7, "10.244.2.7", 8080, false);
          m.Service(kNodeIp, 30081, WEIR_PROTO_TCP, 5, WEIR_SVC_NODE_PORT, {7});
        },
-       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, kNodeIp, 30081)), TC_ACT_OK,
-         TcpPacket(outside, Syn(kNodeIp, 40000, "10.244.2.7", 8080))},
-        {"syn-ack", Program::kFromUplink, TcpPacket(from_node2, SynAck("10.244.2.7", 8080, kNodeIp, 40000)),
-         TC_ACT_OK, TcpPacket(from_node2, SynAck(kNodeIp, 30081, "172.16.0.5", 40000))}}},
+       {{"syn", Program::kFromUplink, TcpPacket(outside, SynSegment("172.16.0.5", 40000, kNodeIp, 30081)),
+         TC_ACT_OK, TcpPacket(outside, SynSegment(kNodeIp, 40000, "10.244.2.7", 8080))},
+        {"syn-ack", Program::kFromUplink,
+         TcpPacket(from_node2, SynAckSegment("10.244.2.7", 8080, kNodeIp, 40000)), TC_ACT_OK,
+         TcpPacket(from_node2, SynAckSegment(kNodeIp, 30081, "172.16.0.5", 40000))}}},
       {"NodePort to this node's own address (a hostNetwork endpoint): DNAT, up to the stack; the host's "
        "reply leaves the uplink as the NodePort",
        [](Maps& m) {
          m.Backend(9, kNodeIp, 9080, true);
          m.Service(kNodeIp, 30083, WEIR_PROTO_TCP, 12, WEIR_SVC_NODE_PORT, {9});
        },
-       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, kNodeIp, 30083)), TC_ACT_OK,
-         TcpPacket(outside, Syn("172.16.0.5", 40000, kNodeIp, 9080))},
+       {{"syn", Program::kFromUplink, TcpPacket(outside, SynSegment("172.16.0.5", 40000, kNodeIp, 30083)),
+         TC_ACT_OK, TcpPacket(outside, SynSegment("172.16.0.5", 40000, kNodeIp, 9080))},
         {"syn-ack from the host", Program::kToUplink,
-         TcpPacket(to_client, SynAck(kNodeIp, 9080, "172.16.0.5", 40000)), TC_ACT_OK,
-         TcpPacket(to_client, SynAck(kNodeIp, 30083, "172.16.0.5", 40000))},
+         TcpPacket(to_client, SynAckSegment(kNodeIp, 9080, "172.16.0.5", 40000)), TC_ACT_OK,
+         TcpPacket(to_client, SynAckSegment(kNodeIp, 30083, "172.16.0.5", 40000))},
         {"the host's own connection from that port to someone else leaves untouched", Program::kToUplink,
-         TcpPacket(to_client, Syn(kNodeIp, 9080, "172.16.0.6", 40000)), TC_ACT_OK, std::nullopt}}},
+         TcpPacket(to_client, SynSegment(kNodeIp, 9080, "172.16.0.6", 40000)), TC_ACT_OK, std::nullopt}}},
       {"... for UDP, over IPv6",
        [](Maps& m) {
          m.Backend(9, kNodeIp6, 9080, true);
@@ -251,13 +239,13 @@ std::vector<Case> Cases() {
          m.Backend(1, "10.244.1.3", 8080, true);
          m.Service(kNodeIp, 30084, WEIR_PROTO_TCP, 14, WEIR_SVC_NODE_PORT, {1});
        },
-       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, kNodeIp, 30084)),
-         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("172.16.0.5", 40000, "10.244.1.3", 8080, 63))},
+       {{"syn", Program::kFromUplink, TcpPacket(outside, SynSegment("172.16.0.5", 40000, kNodeIp, 30084)),
+         TC_ACT_REDIRECT, TcpPacket(to_b, SynSegment("172.16.0.5", 40000, "10.244.1.3", 8080, 63))},
         {"syn-ack leaves the pod as the NodePort", Program::kFromPod,
-         TcpPacket(from_b, SynAck("10.244.1.3", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
-         TcpPacket(from_b, SynAck(kNodeIp, 30084, "172.16.0.5", 40000))},
+         TcpPacket(from_b, SynAckSegment("10.244.1.3", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
+         TcpPacket(from_b, SynAckSegment(kNodeIp, 30084, "172.16.0.5", 40000))},
         {"and passes the uplink unchanged", Program::kToUplink,
-         TcpPacket(to_client, SynAck(kNodeIp, 30084, "172.16.0.5", 40000)), TC_ACT_OK, std::nullopt}}},
+         TcpPacket(to_client, SynAckSegment(kNodeIp, 30084, "172.16.0.5", 40000)), TC_ACT_OK, std::nullopt}}},
       {"Maglev: outside traffic follows the service's lookup table",
        [](Maps& m) {
          LocalPods(m);
@@ -266,8 +254,8 @@ std::vector<Case> Cases() {
          m.Service("203.0.113.10", 80, WEIR_PROTO_TCP, 6, WEIR_SVC_LOAD_BALANCER | WEIR_SVC_MAGLEV, {1, 2});
          m.Maglev(6, 2);
        },
-       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.10", 80)),
-         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("172.16.0.5", 40000, "10.244.1.3", 8080, 63))}}},
+       {{"syn", Program::kFromUplink, TcpPacket(outside, SynSegment("172.16.0.5", 40000, "203.0.113.10", 80)),
+         TC_ACT_REDIRECT, TcpPacket(to_b, SynSegment("172.16.0.5", 40000, "10.244.1.3", 8080, 63))}}},
       {"session affinity: a client's new flow goes to the backend it used before",
        [](Maps& m) {
          LocalPods(m);
@@ -277,8 +265,8 @@ std::vector<Case> Cases() {
                    WEIR_SCOPE_EXTERNAL, 10800);
          m.Affinity("172.16.0.5", 7, 2);
        },
-       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40001, "10.96.0.20", 80)),
-         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("172.16.0.5", 40001, "10.244.1.3", 8080, 63))}}},
+       {{"syn", Program::kFromUplink, TcpPacket(outside, SynSegment("172.16.0.5", 40001, "10.96.0.20", 80)),
+         TC_ACT_REDIRECT, TcpPacket(to_b, SynSegment("172.16.0.5", 40001, "10.244.1.3", 8080, 63))}}},
       {"externalTrafficPolicy Local: outside gets only local backends (none: reset), pods get all",
        [](Maps& m) {
          LocalPods(m);
@@ -288,7 +276,7 @@ std::vector<Case> Cases() {
          m.Service("203.0.113.11", 80, WEIR_PROTO_TCP, 9, WEIR_SVC_LOAD_BALANCER, {7}, WEIR_SCOPE_INTERNAL);
        },
        {{"outside syn", Program::kFromUplink,
-         TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.11", 80)), TC_ACT_REDIRECT,
+         TcpPacket(outside, SynSegment("172.16.0.5", 40000, "203.0.113.11", 80)), TC_ACT_REDIRECT,
          TcpPacket(L2{kUplink, kClient}, Tcp{.src = "203.0.113.11",
                                              .sport = 80,
                                              .dst = "172.16.0.5",
@@ -297,21 +285,21 @@ std::vector<Case> Cases() {
                                              .seq = 0,
                                              .ack = 1001,
                                              .window = 0})},
-        {"pod syn", Program::kFromPod, TcpPacket(from_a, Syn("10.244.1.2", 40000, "203.0.113.11", 80)),
-         TC_ACT_OK, TcpPacket(from_a, Syn("10.244.1.2", 40000, "10.244.2.7", 8080))}}},
+        {"pod syn", Program::kFromPod, TcpPacket(from_a, SynSegment("10.244.1.2", 40000, "203.0.113.11", 80)),
+         TC_ACT_OK, TcpPacket(from_a, SynSegment("10.244.1.2", 40000, "10.244.2.7", 8080))}}},
       {"DSR, on the node the client reached: the packet goes on unchanged inside IPIP to the backend",
        [](Maps& m) {
          m.Backend(7, "10.244.2.7", 8080, false);
          m.Service("203.0.113.20", 80, WEIR_PROTO_TCP, 10, WEIR_SVC_LOAD_BALANCER | WEIR_SVC_DSR, {7});
        },
-       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80)),
+       {{"syn", Program::kFromUplink, TcpPacket(outside, SynSegment("172.16.0.5", 40000, "203.0.113.20", 80)),
          TC_ACT_OK,
          Ipip(outside, kNodeIp, "10.244.2.7", 8080,
-              TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80)))},
+              TcpPacket(outside, SynSegment("172.16.0.5", 40000, "203.0.113.20", 80)))},
         {"next packet of the flow: same backend, same wrapping", Program::kFromUplink,
-         TcpPacket(outside, SynAck("172.16.0.5", 40000, "203.0.113.20", 80)), TC_ACT_OK,
+         TcpPacket(outside, SynAckSegment("172.16.0.5", 40000, "203.0.113.20", 80)), TC_ACT_OK,
          Ipip(outside, kNodeIp, "10.244.2.7", 8080,
-              TcpPacket(outside, SynAck("172.16.0.5", 40000, "203.0.113.20", 80)))}}},
+              TcpPacket(outside, SynAckSegment("172.16.0.5", 40000, "203.0.113.20", 80)))}}},
       {"DSR, on the backend's node: unwrap, deliver, and answer the client directly as the frontend",
        [](Maps& m) {
          m.Pod("10.244.2.7", 43, kPodB);
@@ -319,40 +307,40 @@ std::vector<Case> Cases() {
        },
        {{"wrapped syn", Program::kFromUplink,
          Ipip(from_node2, "192.168.0.2", "10.244.2.7", 8080,
-              TcpPacket(from_node2, Syn("172.16.0.5", 40000, "203.0.113.20", 80))),
-         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("172.16.0.5", 40000, "10.244.2.7", 8080, 63))},
+              TcpPacket(from_node2, SynSegment("172.16.0.5", 40000, "203.0.113.20", 80))),
+         TC_ACT_REDIRECT, TcpPacket(to_b, SynSegment("172.16.0.5", 40000, "10.244.2.7", 8080, 63))},
         {"syn-ack straight to the client", Program::kFromPod,
-         TcpPacket(from_b, SynAck("10.244.2.7", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
-         TcpPacket(from_b, SynAck("203.0.113.20", 80, "172.16.0.5", 40000))}}},
+         TcpPacket(from_b, SynAckSegment("10.244.2.7", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
+         TcpPacket(from_b, SynAckSegment("203.0.113.20", 80, "172.16.0.5", 40000))}}},
       {"DSR, on the backend's node, the backend its own address (hostNetwork): unwrapped to the stack; "
        "the host's reply leaves as the frontend",
        [](Maps& m) { m.Node("192.168.0.2"); },
        {{"wrapped syn", Program::kFromUplink,
          Ipip(from_node2, "192.168.0.2", kNodeIp, 9080,
-              TcpPacket(from_node2, Syn("172.16.0.5", 40000, "203.0.113.20", 80))),
-         TC_ACT_OK, TcpPacket(from_node2, Syn("172.16.0.5", 40000, kNodeIp, 9080))},
+              TcpPacket(from_node2, SynSegment("172.16.0.5", 40000, "203.0.113.20", 80))),
+         TC_ACT_OK, TcpPacket(from_node2, SynSegment("172.16.0.5", 40000, kNodeIp, 9080))},
         {"syn-ack from the host straight to the client", Program::kToUplink,
-         TcpPacket(to_client, SynAck(kNodeIp, 9080, "172.16.0.5", 40000)), TC_ACT_OK,
-         TcpPacket(to_client, SynAck("203.0.113.20", 80, "172.16.0.5", 40000))}}},
+         TcpPacket(to_client, SynAckSegment(kNodeIp, 9080, "172.16.0.5", 40000)), TC_ACT_OK,
+         TcpPacket(to_client, SynAckSegment("203.0.113.20", 80, "172.16.0.5", 40000))}}},
       {"DSR, IP-option variant, on the node the client reached: translated, frontend in an option",
        [](Maps& m) {
          m.Backend(7, "10.244.2.7", 8080, false);
          m.Service("203.0.113.20", 80, WEIR_PROTO_TCP, 10, WEIR_SVC_LOAD_BALANCER | WEIR_SVC_DSR, {7});
        },
-       {{"syn", Program::kFromUplink, TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80)),
+       {{"syn", Program::kFromUplink, TcpPacket(outside, SynSegment("172.16.0.5", 40000, "203.0.113.20", 80)),
          TC_ACT_OK,
-         WithIpv4Option(TcpPacket(outside, Syn("172.16.0.5", 40000, "10.244.2.7", 8080)),
+         WithIpv4Option(TcpPacket(outside, SynSegment("172.16.0.5", 40000, "10.244.2.7", 8080)),
                         {0x9a, 8, 0, 80, 203, 0, 113, 20})}},
        true},
       {"DSR, IP-option variant, on the backend's node: option taken off, reply sent as the frontend",
        [](Maps& m) { m.Pod("10.244.2.7", 43, kPodB); },
        {{"syn with the option", Program::kFromUplink,
-         WithIpv4Option(TcpPacket(from_node2, Syn("172.16.0.5", 40000, "10.244.2.7", 8080)),
+         WithIpv4Option(TcpPacket(from_node2, SynSegment("172.16.0.5", 40000, "10.244.2.7", 8080)),
                         {0x9a, 8, 0, 80, 203, 0, 113, 20}),
-         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("172.16.0.5", 40000, "10.244.2.7", 8080, 63))},
+         TC_ACT_REDIRECT, TcpPacket(to_b, SynSegment("172.16.0.5", 40000, "10.244.2.7", 8080, 63))},
         {"syn-ack straight to the client", Program::kFromPod,
-         TcpPacket(from_b, SynAck("10.244.2.7", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
-         TcpPacket(from_b, SynAck("203.0.113.20", 80, "172.16.0.5", 40000))}},
+         TcpPacket(from_b, SynAckSegment("10.244.2.7", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
+         TcpPacket(from_b, SynAckSegment("203.0.113.20", 80, "172.16.0.5", 40000))}},
        true},
       {"DSR over IPv6, on the node the client reached: IPv6-in-IPv6 to the backend, port in the flow label",
        [](Maps& m) {
@@ -360,13 +348,13 @@ std::vector<Case> Cases() {
          m.Service("2001:db8:113::20", 80, WEIR_PROTO_TCP, 11, WEIR_SVC_LOAD_BALANCER | WEIR_SVC_DSR, {7});
        },
        {{"syn", Program::kFromUplink,
-         TcpPacket(outside, Syn("2001:db8:16::5", 40000, "2001:db8:113::20", 80)), TC_ACT_OK,
+         TcpPacket(outside, SynSegment("2001:db8:16::5", 40000, "2001:db8:113::20", 80)), TC_ACT_OK,
          Ip6ip6(outside, kNodeIp6, "fd00:10:244:2::7", 8080,
-                TcpPacket(outside, Syn("2001:db8:16::5", 40000, "2001:db8:113::20", 80)))},
+                TcpPacket(outside, SynSegment("2001:db8:16::5", 40000, "2001:db8:113::20", 80)))},
         {"next packet of the flow: same backend, same wrapping", Program::kFromUplink,
-         TcpPacket(outside, SynAck("2001:db8:16::5", 40000, "2001:db8:113::20", 80)), TC_ACT_OK,
+         TcpPacket(outside, SynAckSegment("2001:db8:16::5", 40000, "2001:db8:113::20", 80)), TC_ACT_OK,
          Ip6ip6(outside, kNodeIp6, "fd00:10:244:2::7", 8080,
-                TcpPacket(outside, SynAck("2001:db8:16::5", 40000, "2001:db8:113::20", 80)))}},
+                TcpPacket(outside, SynAckSegment("2001:db8:16::5", 40000, "2001:db8:113::20", 80)))}},
        // The option variant is IPv4's: IPv6 is wrapped whatever the dispatch setting.
        true},
       {"DSR over IPv6, on the backend's node: unwrap, deliver, answer the client directly as the frontend",
@@ -376,15 +364,15 @@ std::vector<Case> Cases() {
        },
        {{"wrapped syn", Program::kFromUplink,
          Ip6ip6(from_node2, "fd00:168::2", "fd00:10:244:2::7", 8080,
-                TcpPacket(from_node2, Syn("2001:db8:16::5", 40000, "2001:db8:113::20", 80))),
-         TC_ACT_REDIRECT, TcpPacket(to_b, Syn("2001:db8:16::5", 40000, "fd00:10:244:2::7", 8080, 63))},
+                TcpPacket(from_node2, SynSegment("2001:db8:16::5", 40000, "2001:db8:113::20", 80))),
+         TC_ACT_REDIRECT, TcpPacket(to_b, SynSegment("2001:db8:16::5", 40000, "fd00:10:244:2::7", 8080, 63))},
         {"syn-ack straight to the client", Program::kFromPod,
-         TcpPacket(from_b, SynAck("fd00:10:244:2::7", 8080, "2001:db8:16::5", 40000)), TC_ACT_OK,
-         TcpPacket(from_b, SynAck("2001:db8:113::20", 80, "2001:db8:16::5", 40000))},
+         TcpPacket(from_b, SynAckSegment("fd00:10:244:2::7", 8080, "2001:db8:16::5", 40000)), TC_ACT_OK,
+         TcpPacket(from_b, SynAckSegment("2001:db8:113::20", 80, "2001:db8:16::5", 40000))},
         {"another tunnel's IPv6-in-IPv6 to this node (flow label not a port) goes to the stack untouched",
          Program::kFromUplink,
          Ip6ip6(from_node2, "fd00:168::2", kNodeIp6, 0x12345,
-                TcpPacket(from_node2, Syn("2001:db8:16::6", 40000, "2001:db8:113::20", 80))),
+                TcpPacket(from_node2, SynSegment("2001:db8:16::6", 40000, "2001:db8:113::20", 80))),
          TC_ACT_OK, std::nullopt}}},
       {"DSR from a sender that is no node: dropped, and the pod's replies keep their source",
        [](Maps& m) {
@@ -395,18 +383,19 @@ std::vector<Case> Cases() {
        },
        {{"IPIP from an outside address", Program::kFromUplink,
          Ipip(outside, "172.16.0.66", "10.244.2.7", 8080,
-              TcpPacket(outside, Syn("172.16.0.5", 40000, "203.0.113.20", 80))),
+              TcpPacket(outside, SynSegment("172.16.0.5", 40000, "203.0.113.20", 80))),
          TC_ACT_SHOT, std::nullopt},
         {"IPIP from another address of the fabric", Program::kFromUplink,
          Ipip(from_node2, "10.244.3.9", "10.244.2.7", 8080,
-              TcpPacket(from_node2, Syn("172.16.0.5", 40000, "203.0.113.20", 80))),
+              TcpPacket(from_node2, SynSegment("172.16.0.5", 40000, "203.0.113.20", 80))),
          TC_ACT_SHOT, std::nullopt},
         {"IPv6-in-IPv6 with a port in the label from an outside address", Program::kFromUplink,
          Ip6ip6(outside, "2001:db8:16::66", "fd00:10:244:2::7", 8080,
-                TcpPacket(outside, Syn("2001:db8:16::5", 40000, "2001:db8:113::20", 80))),
+                TcpPacket(outside, SynSegment("2001:db8:16::5", 40000, "2001:db8:113::20", 80))),
          TC_ACT_SHOT, std::nullopt},
         {"no reply entry was made: the pod's syn-ack leaves as it is", Program::kFromPod,
-         TcpPacket(from_b, SynAck("10.244.2.7", 8080, "172.16.0.5", 40000)), TC_ACT_OK, std::nullopt}}},
+         TcpPacket(from_b, SynAckSegment("10.244.2.7", 8080, "172.16.0.5", 40000)), TC_ACT_OK,
+         std::nullopt}}},
       {"SCTP pod to ClusterIP on another port: the port and the CRC32c rewritten both ways",
        [](Maps& m) {
          LocalPods(m);
@@ -608,8 +597,9 @@ TEST(UpgradeHoldTest, UnknownTcpSegmentsWaitForTheCopy) {
   Tcp translated = ack;
   translated.dst = "10.244.2.7";
   translated.dport = 8080;
-  EXPECT_EQ(run(TcpPacket(from_a, Syn("10.244.1.2", 40002, "10.96.0.10", 80)), out), TC_ACT_OK);
-  EXPECT_EQ(out, TcpPacket(from_a, Syn("10.244.1.2", 40002, "10.244.2.7", 8080))) << "a SYN is balanced";
+  EXPECT_EQ(run(TcpPacket(from_a, SynSegment("10.244.1.2", 40002, "10.96.0.10", 80)), out), TC_ACT_OK);
+  EXPECT_EQ(out, TcpPacket(from_a, SynSegment("10.244.1.2", 40002, "10.244.2.7", 8080)))
+      << "a SYN is balanced";
 
   dp->HoldUnknownTcpFlows(0);
   EXPECT_EQ(run(TcpPacket(from_a, ack), out), TC_ACT_OK);

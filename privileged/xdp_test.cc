@@ -104,19 +104,6 @@ struct Case {
   std::vector<Step> steps;
 };
 
-Tcp Syn(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
-  return Tcp{.src = src, .sport = sport, .dst = dst, .dport = dport, .ttl = ttl};
-}
-Tcp SynAck(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64) {
-  return Tcp{.src = src,
-             .sport = sport,
-             .dst = dst,
-             .dport = dport,
-             .flags = 0x12,
-             .seq = 5000,
-             .ack = 1001,
-             .ttl = ttl};
-}
 // What a packet sent on by the node carries: one hop fewer, as the node's stack would forward it.
 constexpr uint8_t kForwarded = 63;
 
@@ -134,11 +121,11 @@ std::vector<Case> Cases() {
   return {
       {"NodePort TCP to a backend on another node, SNAT: the syn and the syn-ack leave from XDP",
        [](Maps& m) { m.Service(kNodeIp, 30080, WEIR_PROTO_TCP, 1, kNodePortFlags, kRemote, 8080, false); },
-       {{"syn, out to node2 as the node", TcpPacket(from_client, Syn(kClient, 40000, kNodeIp, 30080)), kTx,
-         TcpPacket(to_node2, Syn(kNodeIp, 40000, kRemote, 8080, kForwarded))},
+       {{"syn, out to node2 as the node", TcpPacket(from_client, SynSegment(kClient, 40000, kNodeIp, 30080)),
+         kTx, TcpPacket(to_node2, SynSegment(kNodeIp, 40000, kRemote, 8080, kForwarded))},
         {"syn-ack, back to the client as the NodePort",
-         TcpPacket(from_node2, SynAck(kRemote, 8080, kNodeIp, 40000)), kTx,
-         TcpPacket(to_client, SynAck(kNodeIp, 30080, kClient, 40000, kForwarded))}}},
+         TcpPacket(from_node2, SynAckSegment(kRemote, 8080, kNodeIp, 40000)), kTx,
+         TcpPacket(to_client, SynAckSegment(kNodeIp, 30080, kClient, 40000, kForwarded))}}},
       {"NodePort UDP, SNAT, both ways; a datagram without a checksum keeps none",
        [](Maps& m) { m.Service(kNodeIp, 30090, WEIR_PROTO_UDP, 2, kNodePortFlags, kRemote, 9000, false); },
        {{"datagram", UdpPacket(from_client, kClient, 40001, kNodeIp, 30090), kTx,
@@ -150,50 +137,51 @@ std::vector<Case> Cases() {
          WithoutUdpChecksum(UdpPacket(to_node2, kNodeIp, 40002, kRemote, 9000, kForwarded))}}},
       {"IPv6 NodePort, SNAT, both ways",
        [](Maps& m) { m.Service(kNodeIp6, 30080, WEIR_PROTO_TCP, 3, kNodePortFlags, kRemote6, 8080, false); },
-       {{"syn", TcpPacket(from_client, Syn(kClient6, 40000, kNodeIp6, 30080)), kTx,
-         TcpPacket(to_node2, Syn(kNodeIp6, 40000, kRemote6, 8080, kForwarded))},
-        {"syn-ack", TcpPacket(from_node2, SynAck(kRemote6, 8080, kNodeIp6, 40000)), kTx,
-         TcpPacket(to_client, SynAck(kNodeIp6, 30080, kClient6, 40000, kForwarded))}}},
+       {{"syn", TcpPacket(from_client, SynSegment(kClient6, 40000, kNodeIp6, 30080)), kTx,
+         TcpPacket(to_node2, SynSegment(kNodeIp6, 40000, kRemote6, 8080, kForwarded))},
+        {"syn-ack", TcpPacket(from_node2, SynAckSegment(kRemote6, 8080, kNodeIp6, 40000)), kTx,
+         TcpPacket(to_client, SynAckSegment(kNodeIp6, 30080, kClient6, 40000, kForwarded))}}},
       {"LoadBalancer IP in DSR mode: XDP wraps the client's packet in IPIP to the backend, port in the id",
        [](Maps& m) { m.Service("203.0.113.20", 80, WEIR_PROTO_TCP, 4, kDsrFlags, kRemote, 8080, false); },
-       {{"syn", TcpPacket(from_client, Syn(kClient, 40000, "203.0.113.20", 80)), kTx,
+       {{"syn", TcpPacket(from_client, SynSegment(kClient, 40000, "203.0.113.20", 80)), kTx,
          Ipip(to_node2, kNodeIp, kRemote, 8080,
-              TcpPacket(to_node2, Syn(kClient, 40000, "203.0.113.20", 80)))},
+              TcpPacket(to_node2, SynSegment(kClient, 40000, "203.0.113.20", 80)))},
         {"the flow's next packet, wrapped the same way",
-         TcpPacket(from_client, SynAck(kClient, 40000, "203.0.113.20", 80)), kTx,
+         TcpPacket(from_client, SynAckSegment(kClient, 40000, "203.0.113.20", 80)), kTx,
          Ipip(to_node2, kNodeIp, kRemote, 8080,
-              TcpPacket(to_node2, SynAck(kClient, 40000, "203.0.113.20", 80)))}}},
+              TcpPacket(to_node2, SynAckSegment(kClient, 40000, "203.0.113.20", 80)))}}},
       {"IPv6 LoadBalancer IP in DSR mode: IPv6-in-IPv6, port in the flow label",
        [](Maps& m) {
          m.Service("2001:db8:113::20", 80, WEIR_PROTO_TCP, 5, kDsrFlags, kRemote6, 8080, false);
        },
-       {{"syn", TcpPacket(from_client, Syn(kClient6, 40000, "2001:db8:113::20", 80)), kTx,
+       {{"syn", TcpPacket(from_client, SynSegment(kClient6, 40000, "2001:db8:113::20", 80)), kTx,
          Ip6ip6(to_node2, kNodeIp6, kRemote6, 8080,
-                TcpPacket(to_node2, Syn(kClient6, 40000, "2001:db8:113::20", 80)))}}},
+                TcpPacket(to_node2, SynSegment(kClient6, 40000, "2001:db8:113::20", 80)))}}},
       {"a local backend: translated here, handed on to tc to enter the pod",
        [kAnyIfindex](Maps& m) {
          m.Pod(kLocal, kAnyIfindex, kPodA);
          m.Service(kNodeIp, 30080, WEIR_PROTO_TCP, 6, kNodePortFlags, kLocal, 8080, true);
        },
-       {{"syn", TcpPacket(from_client, Syn(kClient, 40000, kNodeIp, 30080)), kPass,
-         TcpPacket(from_client, Syn(kClient, 40000, kLocal, 8080)), kTranslated}}},
+       {{"syn", TcpPacket(from_client, SynSegment(kClient, 40000, kNodeIp, 30080)), kPass,
+         TcpPacket(from_client, SynSegment(kClient, 40000, kLocal, 8080)), kTranslated}}},
       {"no Service: handed on untouched, marked so that tc does not look again",
        [](Maps& m) {},
-       {{"a pod of node2 to a pod of this node", TcpPacket(from_node2, Syn("10.244.2.9", 40000, kLocal, 80)),
-         kPass, std::nullopt, kNotTranslated}}},
+       {{"a pod of node2 to a pod of this node",
+         TcpPacket(from_node2, SynSegment("10.244.2.9", 40000, kLocal, 80)), kPass, std::nullopt,
+         kNotTranslated}}},
       {"a Service without a backend: handed on for tc to answer",
        [](Maps& m) { m.ServiceWithoutBackends(kNodeIp, 30080, WEIR_PROTO_TCP, 7); },
-       {{"syn", TcpPacket(from_client, Syn(kClient, 40000, kNodeIp, 30080)), kPass, std::nullopt,
+       {{"syn", TcpPacket(from_client, SynSegment(kClient, 40000, kNodeIp, 30080)), kPass, std::nullopt,
          kNoBackend}}},
       {"what XDP leaves alone goes on unmarked: DSR from node2, ICMP, an IPv4 option",
        [](Maps& m) {},
        {{"IPIP from node2",
          Ipip(from_node2, "192.168.0.2", kLocal, 8080,
-              TcpPacket(from_node2, Syn(kClient, 40000, "203.0.113.20", 80))),
+              TcpPacket(from_node2, SynSegment(kClient, 40000, "203.0.113.20", 80))),
          kPass, std::nullopt},
         {"ping", IcmpEcho(from_client, kClient, kNodeIp, 7), kPass, std::nullopt},
         {"TCP with an IPv4 option",
-         WithIpv4Option(TcpPacket(from_node2, Syn(kClient, 40000, kLocal, 8080)),
+         WithIpv4Option(TcpPacket(from_node2, SynSegment(kClient, 40000, kLocal, 8080)),
                         {0x9a, 8, 0, 80, 203, 0, 113, 20}),
          kPass, std::nullopt}}},
   };

@@ -381,4 +381,19 @@ std::string Hex(const Bytes& bytes) {
   return out;
 }
 
+Tcp SynSegment(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl) {
+  return Tcp{.src = std::move(src), .sport = sport, .dst = std::move(dst), .dport = dport, .ttl = ttl};
+}
+
+Tcp SynAckSegment(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl) {
+  return Tcp{.src = std::move(src),
+             .sport = sport,
+             .dst = std::move(dst),
+             .dport = dport,
+             .flags = 0x12,
+             .seq = 5000,
+             .ack = 1001,
+             .ttl = ttl};
+}
+
 }  // namespace weir::testing

@@ -42,6 +42,10 @@ struct Tcp {
   uint16_t window = 64240;
 };
 Bytes TcpPacket(const L2& l2, const Tcp& tcp);
+// A connection's first segment, and the answer to it (seq 5000, acknowledging 1001), as the
+// datapath tables write them.
+Tcp SynSegment(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64);
+Tcp SynAckSegment(std::string src, uint16_t sport, std::string dst, uint16_t dport, uint8_t ttl = 64);
 // A UDP datagram with a correct checksum.
 Bytes UdpPacket(const L2& l2, const std::string& src, uint16_t sport, const std::string& dst, uint16_t dport,
                 uint8_t ttl = 64);
