@@ -65,5 +65,5 @@ int from_pod(struct __sk_buff *skb)
 		result = judged && policy_sender_plain_flow() ? TRANSLATION_PLAIN
 							      : translate_new_flow(skb, &pkt, true);
 
-	return forward_translated(skb, &pkt, true, result);
+	return forward_translated(skb, &pkt, true, result, NULL);
 }

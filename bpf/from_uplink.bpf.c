@@ -38,14 +38,16 @@ static __always_inline bool translated_by_xdp(struct __sk_buff *skb, enum transl
 }
 
 /* A packet conntrack does not know. To a pod of this node no Service is looked up (no frontend
- * is a pod's address), and a later packet of a plain flow the pod's policy let in goes straight
- * in. */
-static __always_inline enum translation translate_untracked(struct __sk_buff *skb, struct packet *pkt)
+ * is a pod's address; its entry, found here, is left in `local_pod` for the delivery), and a later
+ * packet of a plain flow the pod's policy let in goes straight in. */
+static __always_inline enum translation translate_untracked(struct __sk_buff *skb, struct packet *pkt,
+							    struct weir_endpoint_value **local_pod)
 {
 	struct weir_endpoint_value *ep = lookup_endpoint(pkt);
 
 	if (!ep || !(ep->flags & WEIR_ENDPOINT_LOCAL_POD))
 		return translate_new_flow(skb, pkt, false);
+	*local_pod = ep;
 	if (policy_subject(ep) && policy_receiver_plain_flow(pkt, ep))
 		return TRANSLATION_PLAIN;
 	return not_a_service_flow(pkt);
@@ -55,6 +57,7 @@ SEC("tc")
 int from_uplink(struct __sk_buff *skb)
 {
 	struct packet pkt = {};
+	struct weir_endpoint_value *local_pod = NULL;
 	enum translation result;
 
 	if (parse_packet(skb, &pkt) != PARSE_OK)
@@ -85,7 +88,7 @@ int from_uplink(struct __sk_buff *skb)
 		}
 		result = translate_tracked(skb, &pkt);
 		if (result == TRANSLATION_NONE)
-			result = translate_untracked(skb, &pkt);
+			result = translate_untracked(skb, &pkt, &local_pod);
 	}
-	return forward_translated(skb, &pkt, false, result);
+	return forward_translated(skb, &pkt, false, result, local_pod);
 }

@@ -20,9 +20,10 @@
 /* `result` is what translate_service did to the packet `pkt` describes (here, or in the uplink's
  * XDP program: bpf/lib/xdp_handoff.h). `from_inside`: sent by a pod of this node, whose egress gate
  * (bpf/lib/policy.h; prepared by policy_remember_sender before translation) judges the flow after
- * translation. */
+ * translation. `local_pod`: the destination's endpoint entry when the caller has already found it
+ * to be a local pod (NULL: looked up here). */
 static __always_inline int forward_translated(struct __sk_buff *skb, struct packet *pkt, bool from_inside,
-					      enum translation result)
+					      enum translation result, struct weir_endpoint_value *local_pod)
 {
 	if (from_inside && result != TRANSLATION_NO_BACKEND && result != TRANSLATION_ERROR &&
 	    result != TRANSLATION_HELD && result != TRANSLATION_PLAIN &&
@@ -58,7 +59,7 @@ static __always_inline int forward_translated(struct __sk_buff *skb, struct pack
 		break;
 	}
 	/* No Service flow and none that conntrack knows. */
-	struct weir_endpoint_value *ep = lookup_endpoint(pkt);
+	struct weir_endpoint_value *ep = local_pod ? local_pod : lookup_endpoint(pkt);
 
 	/* A plain flow's first packet was not masqueraded (its peer is a pod), nor are its later ones. */
 	if (from_inside && !ep && result != TRANSLATION_PLAIN) {
