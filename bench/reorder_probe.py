@@ -15,7 +15,10 @@ Variants (weir's only need no rebuild; ptp runs as shipped beside them):
                pass through the backlog on one CPU (an IPI when that is not the sending CPU)
   bigtcp       BIG TCP: GSO/GRO size 192 KiB on both pods' eth0 and their host devices
 
-    sudo python3 -m bench.reorder_probe [--rounds 5] [--duration 5]
+`--compare-build DIR` adds weir-base, another build's agent and plugin (a delivery change needs a
+rebuild), as shipped and on one CPU.
+
+    sudo python3 -m bench.reorder_probe [--rounds 5] [--duration 5] [--compare-build DIR]
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from bench.cni_bench import (
 from bench.report import progress, root_diff, root_snapshot
 from weirlab.lab import Lab, in_netns, run
 
-SUBJECTS = ("weir-veth", "ptp")
+SUBJECTS = ("weir-veth", "weir-base", "ptp")
 VARIANTS = ("shipped", "same-cpu", "rps", "bigtcp")
 SAME_CPU_IPERF_PORT = 5301
 BIG_TCP_BYTES = 196608
@@ -147,6 +150,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=5, help="seconds per iperf3 run")
+    parser.add_argument("--compare-build", type=Path, help="another build directory, measured as weir-base")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("needs root", file=sys.stderr)
@@ -159,8 +163,8 @@ def main() -> int:
     before = root_snapshot()
     samples: dict[tuple[str, str], list[dict]] = {}
     with Lab("wr") as lab:
-        all_subjects = make_subjects(lab, None)
-        subjects = {name: all_subjects[name] for name in SUBJECTS}
+        all_subjects = make_subjects(lab, args.compare_build)
+        subjects = {name: all_subjects[name] for name in SUBJECTS if name in all_subjects}
         variants = []
         for name, subject in subjects.items():
             setup_traffic(lab, subject)
