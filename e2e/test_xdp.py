@@ -191,6 +191,11 @@ def test_dsr_packet_from_a_non_node_is_dropped(lab, acceleration):
         listener.kill()
 
 
+def acceleration_in_status(node) -> str:
+    """What `weirctl status` tells the operator about XDP on the node's uplinks."""
+    return json.loads(node.weirctl("status", "-o", "json"))["agent"]["node_port_acceleration"]
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_restart_keeps_xdp_and_disabled_removes_it(lab, mode):
     """A restarted agent switches the pinned XDP link to its new program (XDP still sends the SNAT
@@ -210,6 +215,7 @@ def test_restart_keeps_xdp_and_disabled_removes_it(lab, mode):
     cluster.restart_agent(node1)
     cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=1, nodes=[node1])
     assert wait_until(lambda: xdp_attached(node1) == "", timeout=10)
+    assert acceleration_in_status(node1) == "disabled"
     before = metrics(node1).get("xdp_sent", 0)
     results = cluster.requests(cluster.client, "udp", node_ip(1), 30080, count=3)
     assert failures(results) == []
@@ -235,6 +241,8 @@ def test_restart_in_the_other_mode_moves_the_xdp_program(lab, modes):
     assert wait_until(lambda: xdp_attached(node1) == second, timeout=10), (
         node1.exec(["ip", "-d", "link", "show", "uplink0"]).stdout + (node1.dir / "agent.log").read_text()[-3000:]
     )
+    assert acceleration_in_status(node1) == second
+    assert f"XDP {second}" in node1.weirctl("status")
     before = metrics(node1).get("xdp_sent", 0)
     results = cluster.requests(cluster.client, "udp", node_ip(1), 30080, count=3)
     assert failures(results) == []

@@ -29,6 +29,7 @@ struct AgentInfoRecord {
   char node_name[256];  // node names are DNS subdomains: up to 253
   char lb_mode[8];
   char dsr_dispatch[8];
+  char node_port_acceleration[16];  // "disabled" needs 9
   char cgroup_path[256];
   uint8_t source;
   uint8_t socket_lb_host_only;
@@ -46,7 +47,9 @@ struct AgentInfoRecord {
   uint64_t syncs;
   uint64_t sync_errors;
 };
-static_assert(sizeof(AgentInfoRecord) == 632);
+// Another size than an older build's: the agent of this build pins a new map over that one
+// (OpenOrCreateMap), and each build's weirctl says which build wrote the one it finds.
+static_assert(sizeof(AgentInfoRecord) == 648);
 
 namespace {
 
@@ -208,6 +211,7 @@ absl::Status AgentInfoMap::Write(const AgentInfo& info) const {
   CopyOut(record.node_name, info.node_name);
   CopyOut(record.lb_mode, info.lb_mode);
   CopyOut(record.dsr_dispatch, info.dsr_dispatch);
+  CopyOut(record.node_port_acceleration, info.node_port_acceleration);
   CopyOut(record.cgroup_path, info.cgroup_path);
   record.source = static_cast<uint8_t>(info.source);
   record.socket_lb_host_only = info.socket_lb_host_only;
@@ -238,6 +242,7 @@ absl::StatusOr<AgentInfo> AgentInfoMap::Read() const {
                    .source = static_cast<SyncSource>(record.source),
                    .lb_mode = CopyIn(record.lb_mode),
                    .dsr_dispatch = CopyIn(record.dsr_dispatch),
+                   .node_port_acceleration = CopyIn(record.node_port_acceleration),
                    .cgroup_path = CopyIn(record.cgroup_path),
                    .socket_lb_host_only = record.socket_lb_host_only != 0,
                    .maglev = record.maglev != 0,

@@ -74,9 +74,10 @@ struct AgentInfo {
   std::string version;
   std::string node_name;
   SyncSource source = SyncSource::kNone;
-  std::string lb_mode;       // "snat", "dsr", "hybrid"
-  std::string dsr_dispatch;  // "ipip", "option"
-  std::string cgroup_path;   // socket LB; empty: off
+  std::string lb_mode;                 // "snat", "dsr", "hybrid"
+  std::string dsr_dispatch;            // "ipip", "option"
+  std::string node_port_acceleration;  // XDP on the uplinks: "disabled", "native", "generic"
+  std::string cgroup_path;             // socket LB; empty: off
   bool socket_lb_host_only = false;
   bool maglev = false;
   bool masquerade = false;

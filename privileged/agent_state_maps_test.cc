@@ -1,7 +1,9 @@
 // The maps the agent publishes for weirctl, pinned in a private bpffs: what a reader gets back, and
-// that a map pinned with another shape (another services capacity) is replaced, not misread.
+// that a map pinned with another shape (another services capacity, an older build's agent facts) is
+// replaced, not misread.
 #include "lib/agent_state_maps.h"
 
+#include <bpf/bpf.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -72,6 +74,7 @@ TEST(AgentStateMapsTest, AgentInfoRoundTripsAndIsAbsentUntilWritten) {
                          .source = SyncSource::kKubernetes,
                          .lb_mode = "hybrid",
                          .dsr_dispatch = "option",
+                         .node_port_acceleration = "disabled",
                          .cgroup_path = "/sys/fs/cgroup",
                          .maglev = true,
                          .masquerade = true,
@@ -88,12 +91,39 @@ TEST(AgentStateMapsTest, AgentInfoRoundTripsAndIsAbsentUntilWritten) {
     EXPECT_EQ(read->source, SyncSource::kKubernetes);
     EXPECT_EQ(read->lb_mode, "hybrid");
     EXPECT_EQ(read->dsr_dispatch, "option");
+    EXPECT_EQ(read->node_port_acceleration, "disabled");  // the longest value, whole
     EXPECT_EQ(read->cgroup_path, "/sys/fs/cgroup");
     EXPECT_TRUE(read->maglev);
     EXPECT_EQ(read->pid, 42u);
     EXPECT_EQ(read->last_sync_unix_ns, 2u);
     EXPECT_EQ(read->syncs, 3u);
     EXPECT_EQ(read->frontends, 4u);
+  });
+}
+
+// An upgrade: the agent before this build pinned its facts in a record of another size (632 bytes,
+// before node_port_acceleration). This build's weirctl says so instead of misreading it; this
+// build's agent pins a map of its own over it.
+TEST(AgentStateMapsTest, AgentInfoOfAnotherBuildIsReplacedNotMisread) {
+  WithPrivateBpffs([](const std::filesystem::path& root) {
+    const std::string path = Path(root, WEIR_AGENT_INFO_MAP_NAME);
+    const int older = bpf_map_create(BPF_MAP_TYPE_ARRAY, WEIR_AGENT_INFO_MAP_NAME, 4, 632, 1, nullptr);
+    ASSERT_GE(older, 0) << strerror(errno);
+    ASSERT_EQ(bpf_obj_pin(older, path.c_str()), 0) << strerror(errno);
+    close(older);
+
+    const absl::Status misread = AgentInfoMap::OpenPinned(path).status();
+    EXPECT_TRUE(absl::IsFailedPrecondition(misread)) << misread;
+    EXPECT_NE(misread.message().find("another build"), std::string::npos) << misread;
+
+    auto writer = AgentInfoMap::OpenOrCreate(path);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    ASSERT_TRUE(
+        writer->Write({.version = "0.2.0", .node_port_acceleration = "generic", .started_unix_ns = 1}).ok());
+    auto read = AgentInfoMap::OpenPinned(path)->Read();
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(read->version, "0.2.0");
+    EXPECT_EQ(read->node_port_acceleration, "generic");
   });
 }
 

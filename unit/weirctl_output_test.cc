@@ -392,6 +392,7 @@ TEST(WeirctlStatusTest, JsonHasAgentCountsProgramsLinksAndMaps) {
                            .source = SyncSource::kKubernetes,
                            .lb_mode = "snat",
                            .dsr_dispatch = "ipip",
+                           .node_port_acceleration = "generic",
                            .maglev = true,
                            .maglev_table_size = 1021,
                            .started_unix_ns = 1'999'999'000'000'000'000,
@@ -417,6 +418,7 @@ TEST(WeirctlStatusTest, JsonHasAgentCountsProgramsLinksAndMaps) {
   EXPECT_EQ(doc["agent"]["last_sync_age_seconds"].GetUint(), 10u);
   EXPECT_TRUE(doc["agent"]["last_sync_error"].IsNull());
   EXPECT_TRUE(doc["agent"]["socket_lb_cgroup"].IsNull());
+  EXPECT_STREQ(doc["agent"]["node_port_acceleration"].GetString(), "generic");
   EXPECT_EQ(doc["counts"]["services"].GetUint(), 2u);
   EXPECT_EQ(doc["counts"]["conntrack"].GetUint(), 50u);
   EXPECT_TRUE(doc["counts"]["frontends"].IsNull());  // the map was not read
@@ -430,6 +432,7 @@ TEST(WeirctlStatusTest, JsonHasAgentCountsProgramsLinksAndMaps) {
   const std::string table = RenderStatus(report, OutputFormat::kTable);
   EXPECT_NE(table.find("0.1.0 on node node1"), std::string::npos) << table;
   EXPECT_NE(table.find("id 11 (not pinned)"), std::string::npos) << table;
+  EXPECT_NE(table.find("XDP generic"), std::string::npos) << table;
   EXPECT_NE(table.find("25.0%"), std::string::npos) << table;
 
   report.agent.reset();

@@ -14,6 +14,7 @@ AgentInfo AgentInfoFrom(const AgentConfig& config, SyncSource source) {
                    .source = source,
                    .lb_mode = lb::LbModeName(config.lb_mode),
                    .dsr_dispatch = config.dsr_ip_option ? "option" : "ipip",
+                   .node_port_acceleration = config.node_port_acceleration,
                    .cgroup_path = config.cgroup_path,
                    .socket_lb_host_only = config.socket_lb_host_only,
                    .maglev = config.maglev,

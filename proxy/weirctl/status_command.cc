@@ -262,6 +262,9 @@ std::string RenderTable(const StatusReport& report) {
                                 : absl::StrCat(agent.cgroup_path,
                                                agent.socket_lb_host_only ? " (host sockets only)" : "")});
     facts.Add({"masquerade", OnOff(agent.masquerade)});
+    facts.Add({"NodePort acceleration", agent.node_port_acceleration == "disabled"
+                                            ? "off"
+                                            : absl::StrCat("XDP ", agent.node_port_acceleration)});
     absl::StrAppend(&text, facts.Render());
   } else {
     absl::StrAppend(&text, "AGENT\nno agent facts: ", report.agent_missing, "\n");
@@ -364,6 +367,8 @@ std::string RenderJson(const StatusReport& report) {
     json.Uint(agent.maglev_table_size);
     json.Key("masquerade");
     json.Bool(agent.masquerade);
+    json.Key("node_port_acceleration");
+    json.String(agent.node_port_acceleration);
     json.Key("socket_lb_cgroup");
     json.OptionalString(agent.cgroup_path.empty() ? std::nullopt : std::optional(agent.cgroup_path));
     json.Key("socket_lb_host_only");
