@@ -215,7 +215,7 @@ def test_restart_keeps_xdp_and_disabled_removes_it(lab, mode):
     cluster.restart_agent(node1)
     cluster.wait_for_frontend(f"{node_ip(1)}:30080", backends=1, nodes=[node1])
     assert wait_until(lambda: xdp_attached(node1) == "", timeout=10)
-    assert acceleration_in_status(node1) == "disabled"
+    assert wait_until(lambda: acceleration_in_status(node1) == "disabled", timeout=10)
     before = metrics(node1).get("xdp_sent", 0)
     results = cluster.requests(cluster.client, "udp", node_ip(1), 30080, count=3)
     assert failures(results) == []
@@ -241,7 +241,8 @@ def test_restart_in_the_other_mode_moves_the_xdp_program(lab, modes):
     assert wait_until(lambda: xdp_attached(node1) == second, timeout=10), (
         node1.exec(["ip", "-d", "link", "show", "uplink0"]).stdout + (node1.dir / "agent.log").read_text()[-3000:]
     )
-    assert acceleration_in_status(node1) == second
+    # The new agent publishes its facts a moment after it attaches; until then status shows the last agent's.
+    assert wait_until(lambda: acceleration_in_status(node1) == second, timeout=10), node1.weirctl("status")
     assert f"XDP {second}" in node1.weirctl("status")
     before = metrics(node1).get("xdp_sent", 0)
     results = cluster.requests(cluster.client, "udp", node_ip(1), 30080, count=3)
