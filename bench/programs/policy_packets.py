@@ -24,6 +24,12 @@ import socket
 import struct
 import sys
 import time
+from pathlib import Path
+
+# Run as a script in the node's namespace, outside the package: the repository's root on the path
+# gives it the lab's one RFC 1071 checksum.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from weirlab.frames import internet_checksum  # noqa: E402
 
 BPF_PROG_LOAD, BPF_OBJ_GET, BPF_PROG_TEST_RUN = 5, 7, 10
 BPF_PROG_TYPE_SCHED_CLS = 3
@@ -127,23 +133,14 @@ def test_run(prog: int, packet: bytes, ifindex: int, repeat: int = 1) -> tuple[i
     return attr.retval, attr.duration
 
 
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def tcp_packet(flow: dict, sport: int, src: str, dst: str, dport: int, flags: int) -> bytes:
     """Ethernet + IPv4 (TTL 255) + TCP (SYN 0x02 or ACK 0x10), checksums right."""
     src_ip, dst_ip = socket.inet_aton(src), socket.inet_aton(dst)
     tcp = struct.pack("!HHIIBBHHH", sport, dport, 1000, 0 if flags == 0x02 else 1, 5 << 4, flags, 65535, 0, 0)
     pseudo = src_ip + dst_ip + struct.pack("!BBH", 0, 6, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
+    tcp = tcp[:16] + struct.pack("!H", internet_checksum(pseudo + tcp)) + tcp[18:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 255, 6, 0, src_ip, dst_ip)
-    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", internet_checksum(ip)) + ip[12:]
     eth = bytes.fromhex(flow["dst_mac"].replace(":", "")) + bytes.fromhex(flow["src_mac"].replace(":", ""))
     return eth + b"\x08\x00" + ip + tcp
 
