@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,28 +315,38 @@ def tcp_counters(netns: str) -> dict[str, int]:
     return values
 
 
-def run_iperf3(subject: Subject, streams: int, duration: int) -> dict:
+def run_iperf3(
+    subject: Subject,
+    streams: int,
+    duration: int,
+    port: int = IPERF_PORT,
+    wrap: Callable[[list[str]], list[str]] = lambda command: command,
+) -> dict:
+    """One iperf3 client run from pod a to pod b's server on `port`; `wrap` puts a command (a
+    profiler) around the client."""
     (a_ns, _), (b_ns, b_ip) = subject.traffic_pods
     drops_before = softnet_drops()
     counters_before = {"sender": tcp_counters(a_ns), "receiver": tcp_counters(b_ns)}
     proc = run(
-        in_netns(
-            a_ns,
-            [
-                *PIN["client"],
-                "iperf3",
-                "-J",
-                "-c",
-                b_ip,
-                "-p",
-                str(IPERF_PORT),
-                "-t",
-                str(duration),
-                "-O",
-                "1",
-                "-P",
-                str(streams),
-            ],
+        wrap(
+            in_netns(
+                a_ns,
+                [
+                    *PIN["client"],
+                    "iperf3",
+                    "-J",
+                    "-c",
+                    b_ip,
+                    "-p",
+                    str(port),
+                    "-t",
+                    str(duration),
+                    "-O",
+                    "1",
+                    "-P",
+                    str(streams),
+                ],
+            ),
         ),
         check=False,
         timeout=duration * 3 + 30,

@@ -24,24 +24,24 @@ rebuild), as shipped and on one CPU.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.cni_bench import (
+    IPERF_PORT,
     PIN,
     QPERF_PORT,
-    TCP_COUNTERS,
     Subject,
     make_subjects,
+    run_iperf3,
     run_qperf,
     setup_traffic,
-    tcp_counters,
 )
 from bench.report import progress, root_diff, root_snapshot
 from weirlab.lab import Lab, in_netns, run
@@ -110,38 +110,38 @@ class Variant:
                 set_big_tcp(self.subject.node.netns, device, size)
 
 
-def client_sends_by_cpu(host: str, command: list[str]) -> tuple[subprocess.CompletedProcess, list[int]]:
-    """Runs `command` under perf, counting per CPU the client's data segments entering its host device
-    (netif_rx runs on the CPU that sent them)."""
-    out = Path(f"/tmp/weir-reorder-probe-{os.getpid()}.perf")
+PERF_OUT = Path(f"/tmp/weir-reorder-probe-{os.getpid()}.perf")
+
+
+def under_perf(host: str) -> Callable[[list[str]], list[str]]:
+    """A wrapper that counts per CPU the client's data segments entering its host device (netif_rx
+    runs on the CPU that sent them) while the command runs."""
     event = ["-e", "net:netif_rx", "--filter", f'len > 1000 && name == "{host}"']
-    proc = run(["perf", "stat", "-a", "-A", "-x,", *event, "-o", str(out), "--", *command], check=False)
+    return lambda command: ["perf", "stat", "-a", "-A", "-x,", *event, "-o", str(PERF_OUT), "--", *command]
+
+
+def sends_by_cpu() -> list[int]:
+    """What the last under_perf run counted, per CPU."""
     per_cpu = [0] * (os.cpu_count() or 1)
-    for line in out.read_text().splitlines():
+    for line in PERF_OUT.read_text().splitlines():
         fields = line.split(",")
         if len(fields) > 2 and fields[0].startswith("CPU") and fields[1].isdigit():
             per_cpu[int(fields[0][3:])] = int(fields[1])
-    out.unlink()
-    return proc, per_cpu
+    PERF_OUT.unlink()
+    return per_cpu
 
 
 def iperf3_round(subject: Subject, variant: str, host: str, duration: int) -> dict:
-    (a_ns, _), (b_ns, b_ip) = subject.traffic_pods
-    port = SAME_CPU_IPERF_PORT if variant == "same-cpu" else 5201
-    before = {"sender": tcp_counters(a_ns), "receiver": tcp_counters(b_ns)}
-    command = in_netns(a_ns, [*PIN["client"], "iperf3", "-J", "-c", b_ip, "-p", str(port), "-t", str(duration)])
-    proc, per_cpu = client_sends_by_cpu(host, command)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{subject.name} {variant}: iperf3 failed: {proc.stdout[-400:]}{proc.stderr}")
-    after = {"sender": tcp_counters(a_ns), "receiver": tcp_counters(b_ns)}
-    end = json.loads(proc.stdout)["end"]
-    delta = {n: (after[side].get(n, 0) - before[side].get(n, 0)) / duration for n, side in TCP_COUNTERS.items()}
+    port = SAME_CPU_IPERF_PORT if variant == "same-cpu" else IPERF_PORT
+    result = run_iperf3(subject, 1, duration, port=port, wrap=under_perf(host))
+    per_cpu = sends_by_cpu()
+    counters = result["tcp_counters"]
     client_cpu = int(PIN["client"][-1]) if PIN["client"] else 0
     return {
-        "iperf3_gbps": end["sum_received"]["bits_per_second"] / 1e9,
-        "retransmits": end["sum_sent"].get("retransmits", 0) / duration,
-        "reorder": delta["TcpExtTCPSACKReorder"],
-        "ofo": delta["TcpExtTCPOFOQueue"],
+        "iperf3_gbps": result["gbps"],
+        "retransmits": result["retransmits"] / duration,
+        "reorder": counters["TcpExtTCPSACKReorder"] / duration,
+        "ofo": counters["TcpExtTCPOFOQueue"] / duration,
         "other_cpu_share": 1 - per_cpu[client_cpu] / max(1, sum(per_cpu)),
     }
 
